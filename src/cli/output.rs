@@ -1,0 +1,92 @@
+//! Human and JSON output for CLI commands.
+
+use serde::Serialize;
+
+use crate::services::{ClientView, KeyView, RoleView, UserView};
+
+pub fn json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("latchkey: cannot render JSON: {e}"),
+    }
+}
+
+pub trait Human {
+    fn human(&self) -> String;
+}
+
+/// Prints `value` as JSON with `--json`, else in its human form.
+pub fn emit<T: Serialize + Human>(as_json: bool, value: &T) {
+    if as_json {
+        json(value)
+    } else {
+        println!("{}", value.human())
+    }
+}
+
+impl<T: Human> Human for Vec<T> {
+    fn human(&self) -> String {
+        if self.is_empty() {
+            return "(none)".into();
+        }
+        self.iter().map(Human::human).collect::<Vec<_>>().join("\n")
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+impl Human for UserView {
+    fn human(&self) -> String {
+        format!(
+            "{}  {}  active={} verified={} roles=[{}]{}",
+            self.id,
+            self.email,
+            yes_no(self.is_active),
+            yes_no(self.email_verified),
+            self.roles.join(","),
+            self.display_name
+                .as_deref()
+                .map(|d| format!("  \"{d}\""))
+                .unwrap_or_default()
+        )
+    }
+}
+
+impl Human for RoleView {
+    fn human(&self) -> String {
+        format!(
+            "{}  permissions=[{}]",
+            self.name,
+            self.permissions.join(",")
+        )
+    }
+}
+
+impl Human for ClientView {
+    fn human(&self) -> String {
+        format!(
+            "{}  {}  {}  enabled={} grants=[{}] scopes=[{}]",
+            self.client_id,
+            self.name,
+            self.kind,
+            yes_no(self.enabled),
+            self.grant_types.join(","),
+            self.scopes.join(",")
+        )
+    }
+}
+
+impl Human for KeyView {
+    fn human(&self) -> String {
+        format!(
+            "{}  {}  {}  created {}",
+            self.kid, self.alg, self.state, self.created_at
+        )
+    }
+}

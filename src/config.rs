@@ -1,0 +1,527 @@
+//! Configuration: defaults, then an optional TOML file, then `LATCHKEY_*` environment
+//! variables. Unknown keys and unknown `LATCHKEY_*` variables are rejected; the result is
+//! validated once, at start-up, into typed settings.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::crypto::Argon2Settings;
+use crate::domain::{Audience, SigningAlg};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+fn invalid(msg: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(msg.into())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Generates a master key file under `keys/` if none is configured.
+    Development,
+    /// Requires an explicit master key and issuer.
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub issuer: Option<String>,
+    pub profile: Profile,
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Origins allowed to call the token endpoint from a browser (CORS); `*` allows any.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            issuer: None,
+            profile: Profile::Development,
+            max_body_bytes: 16 * 1024,
+            workers: 0,
+            cors_allowed_origins: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://./data/latchkey.db".into(),
+            max_connections: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    /// Used by the distributed denylist; optional for now.
+    pub url: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    /// 32 random bytes, base64. Overrides `master_key_file`.
+    pub master_key: Option<SecretString>,
+    pub master_key_file: PathBuf,
+    pub signing_alg: SigningAlg,
+    /// How long a new key is published before it signs (scheduled rotation); JWKS caches
+    /// (`Cache-Control: max-age`) are half of this, so a cached JWKS never misses a new key.
+    pub publish_ahead_secs: i64,
+    /// How often each instance re-reads the keys from the database.
+    pub reload_interval_secs: u64,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            master_key: None,
+            master_key_file: PathBuf::from("keys/master.key"),
+            signing_alg: SigningAlg::ES256,
+            publish_ahead_secs: 7200,
+            reload_interval_secs: 10,
+        }
+    }
+}
+
+impl KeySettings {
+    pub fn jwks_max_age_secs(&self) -> i64 {
+        (self.publish_ahead_secs / 2).clamp(60, 86_400)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    pub access_token_ttl_secs: i64,
+    pub refresh_idle_ttl_secs: i64,
+    pub refresh_absolute_ttl_secs: i64,
+    /// `aud` when neither the request nor the client names one; defaults to the issuer.
+    pub default_audience: Option<String>,
+    /// How long a client looked up by id is cached in process. A disabled client or rotated
+    /// secret takes effect within this delay (at once for changes made through this process).
+    pub client_cache_ttl_ms: u64,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 600,
+            refresh_idle_ttl_secs: 14 * 86_400,
+            refresh_absolute_ttl_secs: 30 * 86_400,
+            default_audience: None,
+            client_cache_ttl_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordSettings {
+    pub argon2: Argon2Settings,
+    /// Concurrent argon2 computations; 0 means one per core.
+    pub hashing_threads: usize,
+    /// Longer passwords are rejected before hashing.
+    pub max_length: usize,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        Self {
+            argon2: Argon2Settings::default(),
+            hashing_threads: 0,
+            max_length: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `latchkey=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub keys: KeySettings,
+    pub tokens: TokenSettings,
+    pub passwords: PasswordSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    Int,
+    List,
+}
+
+/// Every environment variable and the config key it overrides.
+pub const ENV_KEYS: &[(&str, &str)] = &[
+    ("LATCHKEY_BIND", "server.bind"),
+    ("LATCHKEY_ISSUER", "server.issuer"),
+    ("LATCHKEY_PROFILE", "server.profile"),
+    ("LATCHKEY_MAX_BODY_BYTES", "server.max_body_bytes"),
+    ("LATCHKEY_WORKERS", "server.workers"),
+    (
+        "LATCHKEY_CORS_ALLOWED_ORIGINS",
+        "server.cors_allowed_origins",
+    ),
+    ("LATCHKEY_DATABASE_URL", "database.url"),
+    (
+        "LATCHKEY_DATABASE_MAX_CONNECTIONS",
+        "database.max_connections",
+    ),
+    ("LATCHKEY_REDIS_URL", "redis.url"),
+    ("LATCHKEY_MASTER_KEY", "keys.master_key"),
+    ("LATCHKEY_MASTER_KEY_FILE", "keys.master_key_file"),
+    ("LATCHKEY_SIGNING_ALG", "keys.signing_alg"),
+    ("LATCHKEY_KEY_PUBLISH_AHEAD_SECS", "keys.publish_ahead_secs"),
+    (
+        "LATCHKEY_KEY_RELOAD_INTERVAL_SECS",
+        "keys.reload_interval_secs",
+    ),
+    (
+        "LATCHKEY_ACCESS_TOKEN_TTL_SECS",
+        "tokens.access_token_ttl_secs",
+    ),
+    (
+        "LATCHKEY_REFRESH_IDLE_TTL_SECS",
+        "tokens.refresh_idle_ttl_secs",
+    ),
+    (
+        "LATCHKEY_REFRESH_ABSOLUTE_TTL_SECS",
+        "tokens.refresh_absolute_ttl_secs",
+    ),
+    ("LATCHKEY_DEFAULT_AUDIENCE", "tokens.default_audience"),
+    ("LATCHKEY_CLIENT_CACHE_TTL_MS", "tokens.client_cache_ttl_ms"),
+    ("LATCHKEY_ARGON2_MEMORY_KIB", "passwords.argon2.memory_kib"),
+    ("LATCHKEY_ARGON2_ITERATIONS", "passwords.argon2.iterations"),
+    (
+        "LATCHKEY_ARGON2_PARALLELISM",
+        "passwords.argon2.parallelism",
+    ),
+    ("LATCHKEY_HASHING_THREADS", "passwords.hashing_threads"),
+    ("LATCHKEY_PASSWORD_MAX_LENGTH", "passwords.max_length"),
+    ("LATCHKEY_LOG_FORMAT", "log.format"),
+    ("LATCHKEY_LOG_LEVEL", "log.level"),
+];
+
+/// Variables read before the others (not config keys).
+const META_ENV: &[&str] = &["LATCHKEY_CONFIG"];
+
+fn kind_of(path: &str) -> Kind {
+    match path {
+        "server.cors_allowed_origins" => Kind::List,
+        p if p.ends_with("_bytes")
+            || p.ends_with("workers")
+            || p.ends_with("_secs")
+            || p.ends_with("_ms")
+            || p.ends_with("max_connections")
+            || p.ends_with("memory_kib")
+            || p.ends_with("iterations")
+            || p.ends_with("parallelism")
+            || p.ends_with("threads")
+            || p.ends_with("max_length") =>
+        {
+            Kind::Int
+        }
+        _ => Kind::Str,
+    }
+}
+
+fn set_path(root: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), ConfigError> {
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let last = parts.pop().ok_or_else(|| invalid("empty key"))?;
+    let mut table = root;
+    for p in parts {
+        let entry = table
+            .entry(p.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| invalid(format!("{p} must be a table")))?;
+    }
+    table.insert(last.to_owned(), value);
+    Ok(())
+}
+
+impl Settings {
+    /// Loads from the process environment (and `LATCHKEY_CONFIG` or `./latchkey.toml`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        let file = vars
+            .iter()
+            .find(|(k, _)| k == "LATCHKEY_CONFIG")
+            .map(|(_, v)| PathBuf::from(v));
+        let file = match file {
+            Some(f) => Some(f),
+            None => Some(PathBuf::from("latchkey.toml")).filter(|p| p.exists()),
+        };
+        Self::load(file.as_deref(), vars)
+    }
+
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut root = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str::<toml::Table>(&text)
+                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            if !name.starts_with("LATCHKEY_") || META_ENV.contains(&name.as_str()) {
+                continue;
+            }
+            let Some((_, path)) = ENV_KEYS.iter().find(|(n, _)| *n == name) else {
+                return Err(invalid(format!(
+                    "unknown environment variable {name} (see README, Configuration)"
+                )));
+            };
+            let v =
+                match kind_of(path) {
+                    Kind::Str => toml::Value::String(value),
+                    Kind::Int => toml::Value::Integer(value.trim().parse().map_err(|_| {
+                        invalid(format!("{name} must be an integer, got {value:?}"))
+                    })?),
+                    Kind::List => toml::Value::Array(
+                        value
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(|s| toml::Value::String(s.to_owned()))
+                            .collect(),
+                    ),
+                };
+            set_path(&mut root, path, v)?;
+        }
+        let settings: Settings = toml::Value::Table(root)
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid(e.message().to_owned()))?;
+        settings.validated()
+    }
+
+    fn validated(mut self) -> Result<Self, ConfigError> {
+        let bind: SocketAddr = self.server.bind.parse().map_err(|_| {
+            invalid(format!(
+                "server.bind must be host:port (an IP address and a port), got {:?}",
+                self.server.bind
+            ))
+        })?;
+        let issuer = match self.server.issuer.take() {
+            Some(i) => i.trim_end_matches('/').to_owned(),
+            None if self.server.profile == Profile::Production => {
+                return Err(invalid(
+                    "server.issuer (LATCHKEY_ISSUER) is required in the production profile",
+                ))
+            }
+            None => format!("http://{bind}"),
+        };
+        let scheme_ok = issuer.starts_with("https://") || issuer.starts_with("http://");
+        if !scheme_ok || issuer.contains('?') || issuer.contains('#') || issuer.len() > 500 {
+            return Err(invalid(format!(
+                "server.issuer must be an http(s) URL without query or fragment, got {issuer:?}"
+            )));
+        }
+        self.server.issuer = Some(issuer);
+        if self.server.max_body_bytes < 1024 || self.server.max_body_bytes > 1024 * 1024 {
+            return Err(invalid(
+                "server.max_body_bytes must be between 1024 and 1048576",
+            ));
+        }
+        let db = &self.database.url;
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database.url must start with sqlite: or postgres://",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections must be at least 1"));
+        }
+        if self.server.profile == Profile::Production && self.keys.master_key.is_none() {
+            return Err(invalid(
+                "keys.master_key (LATCHKEY_MASTER_KEY) is required in the production profile",
+            ));
+        }
+        let t = &self.tokens;
+        if !(30..=86_400).contains(&t.access_token_ttl_secs) {
+            return Err(invalid(
+                "tokens.access_token_ttl_secs must be between 30 and 86400",
+            ));
+        }
+        if t.refresh_idle_ttl_secs < 60 || t.refresh_absolute_ttl_secs < 60 {
+            return Err(invalid(
+                "refresh token lifetimes must be at least 60 seconds",
+            ));
+        }
+        if let Some(a) = &t.default_audience {
+            Audience::parse(a).map_err(|e| invalid(format!("tokens.default_audience: {e}")))?;
+        }
+        if self.keys.publish_ahead_secs < 0 || self.keys.reload_interval_secs == 0 {
+            return Err(invalid(
+                "keys.publish_ahead_secs must be >= 0 and keys.reload_interval_secs >= 1",
+            ));
+        }
+        let a = &self.passwords.argon2;
+        if a.memory_kib < 8 * a.parallelism || a.iterations == 0 || a.parallelism == 0 {
+            return Err(invalid("passwords.argon2 parameters are out of range"));
+        }
+        if self.passwords.max_length < 8 {
+            return Err(invalid("passwords.max_length must be at least 8"));
+        }
+        Ok(self)
+    }
+
+    /// The validated issuer URL, without a trailing slash.
+    pub fn issuer(&self) -> &str {
+        self.server.issuer.as_deref().unwrap_or_default()
+    }
+
+    pub fn default_audience(&self) -> &str {
+        self.tokens
+            .default_audience
+            .as_deref()
+            .unwrap_or_else(|| self.issuer())
+    }
+
+    pub fn hashing_threads(&self) -> usize {
+        match self.passwords.hashing_threads {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            n => n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_env_overrides_them() {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("LATCHKEY_BIND", "127.0.0.1:0"),
+                ("LATCHKEY_ACCESS_TOKEN_TTL_SECS", "300"),
+            ]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.server.bind, "127.0.0.1:0");
+        assert_eq!(s.tokens.access_token_ttl_secs, 300);
+        assert_eq!(s.issuer(), "http://127.0.0.1:0");
+        assert_eq!(s.default_audience(), "http://127.0.0.1:0");
+    }
+
+    #[test]
+    fn invalid_values_and_unknown_keys_stop_start_up_with_a_message() {
+        let e = Settings::load(None, env(&[("LATCHKEY_BIND", "nowhere")]))
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.unwrap_or_default().contains("server.bind"));
+        let e = Settings::load(None, env(&[("LATCHKEY_DATABSE_URL", "x")]))
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.unwrap_or_default().contains("LATCHKEY_DATABSE_URL"));
+        let e = Settings::load(
+            None,
+            env(&[
+                ("LATCHKEY_PROFILE", "production"),
+                ("LATCHKEY_ISSUER", "https://id.example.com"),
+            ]),
+        )
+        .err()
+        .map(|e| e.to_string());
+        assert!(e.unwrap_or_default().contains("LATCHKEY_MASTER_KEY"));
+        let e = Settings::load(None, env(&[("LATCHKEY_SIGNING_ALG", "HS256")]))
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.is_some());
+    }
+
+    #[test]
+    fn a_config_file_is_read_and_unknown_keys_in_it_are_rejected() {
+        let dir = std::env::temp_dir().join(format!("latchkey-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        let good = dir.join("good.toml");
+        std::fs::write(
+            &good,
+            "[tokens]\naccess_token_ttl_secs = 120\n[keys]\nsigning_alg = \"EdDSA\"\n",
+        )
+        .unwrap_or_default();
+        let s = Settings::load(Some(&good), env(&[])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.tokens.access_token_ttl_secs, 120);
+        assert_eq!(s.keys.signing_alg, SigningAlg::EdDSA);
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "[tokens]\naccess_token_ttl = 120\n").unwrap_or_default();
+        assert!(Settings::load(Some(&bad), env(&[])).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,13 @@
+//! Cryptography: password hashing, secrets, the master key, signing keys and the key ring.
+
+mod keyring;
+mod master_key;
+mod password;
+mod secrets;
+mod signing;
+
+pub use keyring::{KeyRing, KeyRingSnapshot};
+pub use master_key::{MasterKey, MasterKeyError};
+pub use password::{Argon2Settings, PasswordHasher, PasswordHashingError, Verification};
+pub use secrets::{constant_time_eq, random_token, sha256_hex};
+pub use signing::{jwk_thumbprint, SigningError, SigningKey};

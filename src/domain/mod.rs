@@ -1,0 +1,23 @@
+//! Pure types and rules: no I/O, no async, no framework.
+
+mod client;
+mod email;
+mod error;
+mod grant;
+mod key;
+mod names;
+mod refresh;
+mod role;
+mod scope;
+mod user;
+
+pub use client::{Audience, Client, ClientId, ClientKind, ClientTokenSettings};
+pub use email::Email;
+pub use error::ValidationError;
+pub use grant::GrantType;
+pub use key::{KeyState, SigningAlg, StoredKey};
+pub use names::{Permission, RoleName};
+pub use refresh::{FamilyInfo, NewFamily, NewRefreshToken, RefreshRejection, RotateOutcome};
+pub use role::Role;
+pub use scope::Scope;
+pub use user::{User, UserClaims, UserFilter, UserId};

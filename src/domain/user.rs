@@ -1,0 +1,110 @@
+use super::{Email, RoleName, ValidationError};
+use crate::clock::UnixTime;
+
+/// A user id (UUID, text form).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        uuid::Uuid::parse_str(raw)
+            .map(|u| Self(u.to_string()))
+            .map_err(|_| ValidationError::new("user_id", "must be a UUID"))
+    }
+
+    /// For values read back from our own storage.
+    pub fn from_trusted(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub is_active: bool,
+    pub email_verified: bool,
+    /// PHC string; `None` for federated-only users.
+    pub password_hash: Option<String>,
+    /// App-specific fields (a JSON object).
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+    pub last_login_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("is_active", &self.is_active)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl User {
+    pub fn validate_username(raw: &str) -> Result<String, ValidationError> {
+        let s = raw.trim();
+        if s.is_empty() || s.len() > 150 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ValidationError::new(
+                "username",
+                "must be 1 to 150 characters without whitespace",
+            ));
+        }
+        Ok(s.to_owned())
+    }
+
+    pub fn validate_display_name(raw: &str) -> Result<String, ValidationError> {
+        let s = raw.trim();
+        if s.is_empty() || s.len() > 200 || s.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                "display_name",
+                "must be 1 to 200 printable characters",
+            ));
+        }
+        Ok(s.to_owned())
+    }
+}
+
+/// The claims a user's roles carry into tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserClaims {
+    pub is_active: bool,
+    /// Sorted, unique.
+    pub roles: Vec<String>,
+    /// Sorted, unique: the union of the roles' permissions.
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub active: Option<bool>,
+    pub verified: Option<bool>,
+    pub role: Option<RoleName>,
+    /// Case-insensitive substring of the email.
+    pub email_contains: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}

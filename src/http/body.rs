@@ -1,0 +1,131 @@
+//! Reading a bounded request body as form or JSON parameters.
+
+use std::collections::HashMap;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest};
+use futures_util::StreamExt;
+
+use super::ApiError;
+
+fn bad(status: StatusCode, msg: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(status, msg.into())
+}
+
+/// Reads at most `limit` bytes; larger bodies get 413 before they are buffered.
+pub async fn read_limited(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let too_large = || {
+        bad(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body exceeds {limit} bytes"),
+        )
+    };
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(too_large());
+        }
+    }
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            bad(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            )
+        })?;
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Request parameters: each at most once (RFC 6749 §3.2), from a form or a JSON object.
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    pub fn parse(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match content_type.as_str() {
+            "application/x-www-form-urlencoded" => Self::from_form(body),
+            "application/json" => Self::from_json(body),
+            _ => Err(bad(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "use Content-Type application/x-www-form-urlencoded or application/json",
+            )),
+        }
+    }
+
+    fn insert(map: &mut HashMap<String, String>, k: String, v: String) -> Result<(), ApiError> {
+        if map.contains_key(&k) {
+            return Err(bad(
+                StatusCode::BAD_REQUEST,
+                format!("parameter {k} is repeated"),
+            ));
+        }
+        map.insert(k, v);
+        Ok(())
+    }
+
+    fn from_form(body: &[u8]) -> Result<Self, ApiError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|_| bad(StatusCode::BAD_REQUEST, "the form body is malformed"))?;
+        let mut map = HashMap::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            // RFC 6749 §3.1: parameters sent without a value are treated as omitted.
+            if !v.is_empty() {
+                Self::insert(&mut map, k, v)?;
+            }
+        }
+        Ok(Self(map))
+    }
+
+    fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|_| bad(StatusCode::BAD_REQUEST, "the JSON body is malformed"))?;
+        let serde_json::Value::Object(obj) = value else {
+            return Err(bad(
+                StatusCode::BAD_REQUEST,
+                "the JSON body must be an object",
+            ));
+        };
+        let mut map = HashMap::with_capacity(obj.len());
+        for (k, v) in obj {
+            match v {
+                serde_json::Value::String(s) if s.is_empty() => {}
+                serde_json::Value::String(s) => Self::insert(&mut map, k, s)?,
+                serde_json::Value::Null => {}
+                _ => {
+                    return Err(bad(
+                        StatusCode::BAD_REQUEST,
+                        format!("parameter {k} must be a string"),
+                    ))
+                }
+            }
+        }
+        Ok(Self(map))
+    }
+
+    pub fn take(&mut self, key: &str) -> Option<String> {
+        self.0.remove(key)
+    }
+}

@@ -1,0 +1,76 @@
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::{ApiError, AppState};
+use crate::domain::GrantType;
+
+/// The discovery document (OpenID Connect Discovery 1.0 / RFC 8414), built once.
+pub struct DiscoveryDocument {
+    base: serde_json::Value,
+    jwks_cache_control: String,
+}
+
+impl DiscoveryDocument {
+    pub fn new(issuer: &str, jwks_max_age_secs: i64) -> Self {
+        let base = json!({
+            "issuer": issuer,
+            "token_endpoint": format!("{issuer}/oauth2/token"),
+            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "grant_types_supported": GrantType::SERVED.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "response_types_supported": [],
+            "subject_types_supported": ["public"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "roles", "permissions"],
+        });
+        Self {
+            base,
+            jwks_cache_control: format!("public, max-age={jwks_max_age_secs}"),
+        }
+    }
+}
+
+fn open_cors(resp: &mut actix_web::HttpResponseBuilder) -> &mut actix_web::HttpResponseBuilder {
+    resp.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+}
+
+pub async fn get_openid_configuration(
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut doc = state.discovery.base.clone();
+    let algs: Vec<&'static str> = match state.keys.current() {
+        Some(ring) => {
+            let mut a: Vec<&'static str> =
+                ring.published.iter().map(|k| k.alg().as_str()).collect();
+            a.sort_unstable();
+            a.dedup();
+            a
+        }
+        None => Vec::new(),
+    };
+    if let serde_json::Value::Object(m) = &mut doc {
+        m.insert("id_token_signing_alg_values_supported".into(), json!(algs));
+        m.insert(
+            "access_token_signing_alg_values_supported".into(),
+            json!(algs),
+        );
+    }
+    Ok(open_cors(&mut HttpResponse::Ok())
+        .insert_header((
+            header::CACHE_CONTROL,
+            state.discovery.jwks_cache_control.as_str(),
+        ))
+        .json(doc))
+}
+
+pub async fn get_jwks(state: web::Data<AppState>) -> HttpResponse {
+    match state.keys.current() {
+        Some(ring) => open_cors(&mut HttpResponse::Ok())
+            .insert_header((header::CACHE_CONTROL, state.discovery.jwks_cache_control.as_str()))
+            .content_type("application/json")
+            .body(actix_web::web::Bytes::copy_from_slice(&ring.jwks_json)),
+        None => HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "5"))
+            .json(json!({"error": "temporarily_unavailable", "error_description": "signing keys are not loaded yet"})),
+    }
+}

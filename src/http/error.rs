@@ -1,0 +1,100 @@
+//! The one place that maps errors to HTTP statuses and bodies.
+//!
+//! Every error body has the RFC 6749 §5.2 shape: `{"error": "...", "error_description": "..."}`.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::services::TokenError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// A malformed request outside the OAuth grant logic (body, content type).
+    #[error("{1}")]
+    BadRequest(StatusCode, String),
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+#[derive(serde::Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_description: Option<&'a str>,
+}
+
+fn body(status: StatusCode, error: &str, description: Option<&str>) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(ErrorBody {
+            error,
+            error_description: description,
+        })
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Token(TokenError::InvalidClient { .. }) => StatusCode::UNAUTHORIZED,
+            ApiError::Token(TokenError::Unexpected(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Token(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(s, _) => *s,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            ApiError::Token(e) => {
+                let (code, desc): (&str, Option<String>) = match e {
+                    TokenError::InvalidRequest(d) => ("invalid_request", Some(d.clone())),
+                    TokenError::InvalidClient { .. } => (
+                        "invalid_client",
+                        Some("client authentication failed".into()),
+                    ),
+                    TokenError::InvalidGrant(d) => ("invalid_grant", Some(d.clone())),
+                    TokenError::UnauthorizedClient(d) => ("unauthorized_client", Some(d.clone())),
+                    TokenError::UnsupportedGrantType(d) => {
+                        ("unsupported_grant_type", Some(d.clone()))
+                    }
+                    TokenError::InvalidScope(d) => ("invalid_scope", Some(d.clone())),
+                    TokenError::InvalidTarget(d) => ("invalid_target", Some(d.clone())),
+                    TokenError::Unexpected(cause) => {
+                        tracing::error!(error = ?cause, "token request failed");
+                        ("server_error", None)
+                    }
+                };
+                let mut resp = body(status, code, desc.as_deref());
+                if let TokenError::InvalidClient { .. } = e {
+                    if let Ok(v) =
+                        header::HeaderValue::from_str(r#"Basic realm="latchkey", charset="UTF-8""#)
+                    {
+                        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                    }
+                }
+                resp
+            }
+            ApiError::BadRequest(_, d) => body(status, "invalid_request", Some(d)),
+            ApiError::NotFound => body(status, "not_found", Some("no such endpoint")),
+            ApiError::MethodNotAllowed => body(
+                status,
+                "method_not_allowed",
+                Some("method not allowed on this endpoint"),
+            ),
+        }
+    }
+}
+
+pub async fn not_found() -> HttpResponse {
+    ApiError::NotFound.error_response()
+}
+
+pub async fn method_not_allowed() -> HttpResponse {
+    ApiError::MethodNotAllowed.error_response()
+}

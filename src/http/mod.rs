@@ -1,0 +1,85 @@
+//! HTTP: parse -> call a service -> map the result. No storage, no adapters.
+
+mod body;
+mod discovery;
+mod error;
+mod health;
+mod token;
+
+pub use error::ApiError;
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::crypto::KeyRing;
+use crate::services::TokenService;
+use crate::storage::HealthCheck;
+
+/// Everything handlers reach, through one `web::Data<AppState>`.
+pub struct AppState {
+    pub tokens: Arc<TokenService>,
+    pub keys: Arc<KeyRing>,
+    pub health: Arc<dyn HealthCheck>,
+    pub discovery: discovery::DiscoveryDocument,
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(
+        tokens: Arc<TokenService>,
+        keys: Arc<KeyRing>,
+        health: Arc<dyn HealthCheck>,
+        issuer: &str,
+        jwks_max_age_secs: i64,
+        max_body_bytes: usize,
+    ) -> Self {
+        Self {
+            tokens,
+            keys,
+            health,
+            discovery: discovery::DiscoveryDocument::new(issuer, jwks_max_age_secs),
+            max_body_bytes,
+        }
+    }
+}
+
+/// Registers every route. `cors` wraps the endpoints browsers call with credentials.
+pub fn routes(cfg: &mut web::ServiceConfig, cors_allowed_origins: &[String]) {
+    cfg.service(
+        web::resource("/oauth2/token")
+            .wrap(cors(cors_allowed_origins))
+            .route(web::post().to(token::post_token))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource([
+            "/.well-known/openid-configuration",
+            "/.well-known/oauth-authorization-server",
+        ])
+        .route(web::get().to(discovery::get_openid_configuration))
+        .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/.well-known/jwks.json")
+            .route(web::get().to(discovery::get_jwks))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(web::resource("/healthz").route(web::get().to(health::get_healthz)))
+    .service(web::resource("/readyz").route(web::get().to(health::get_readyz)))
+    .default_service(web::to(error::not_found));
+}
+
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    let base = actix_cors::Cors::default()
+        .allowed_methods(["POST"])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+        ])
+        .max_age(600);
+    if origins.iter().any(|o| o == "*") {
+        return base.allow_any_origin();
+    }
+    origins.iter().fold(base, |c, o| c.allowed_origin(o))
+}

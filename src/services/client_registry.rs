@@ -1,0 +1,144 @@
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::crypto::{constant_time_eq, sha256_hex};
+use crate::domain::{Client, ClientId, ClientKind};
+use crate::storage::{ClientStore, StorageError};
+
+/// How the client presented itself at the token endpoint.
+#[derive(Default)]
+pub struct ClientCredentials {
+    /// From `Authorization: Basic` (client_secret_basic).
+    pub basic: Option<(String, SecretString)>,
+    /// `client_id` from the body.
+    pub body_client_id: Option<String>,
+    /// `client_secret` from the body (client_secret_post).
+    pub body_secret: Option<SecretString>,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("basic_client_id", &self.basic.as_ref().map(|b| &b.0))
+            .field("body_client_id", &self.body_client_id)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientAuthError {
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    /// Unknown, disabled or wrongly authenticated client. `used_basic` says whether the client
+    /// tried HTTP Basic (the 401 challenge then names that scheme).
+    #[error("client authentication failed")]
+    InvalidClient { used_basic: bool },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Looks clients up by id through a short-lived in-process cache and authenticates them.
+///
+/// The cache holds a client for `ttl` at most, so a client disabled or re-keyed by another
+/// process (the CLI, another instance) stops working within that delay; changes made through
+/// this process invalidate the entry at once.
+pub struct ClientRegistry {
+    store: Arc<dyn ClientStore>,
+    ttl: Duration,
+    cache: RwLock<HashMap<String, (Instant, Arc<Client>)>>,
+}
+
+const MAX_CACHED: usize = 10_000;
+
+impl ClientRegistry {
+    pub fn new(store: Arc<dyn ClientStore>, ttl: Duration) -> Self {
+        Self {
+            store,
+            ttl,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub async fn find(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StorageError> {
+        if !self.ttl.is_zero() {
+            if let Ok(cache) = self.cache.read() {
+                if let Some((at, client)) = cache.get(id.as_str()) {
+                    if at.elapsed() < self.ttl {
+                        return Ok(Some(client.clone()));
+                    }
+                }
+            }
+        }
+        let found = self.store.find(id).await?.map(Arc::new);
+        if let (Some(client), false) = (&found, self.ttl.is_zero()) {
+            if let Ok(mut cache) = self.cache.write() {
+                if cache.len() >= MAX_CACHED {
+                    cache.retain(|_, (at, _)| at.elapsed() < self.ttl);
+                    if cache.len() >= MAX_CACHED {
+                        cache.clear();
+                    }
+                }
+                cache.insert(id.as_str().to_owned(), (Instant::now(), client.clone()));
+            }
+        }
+        Ok(found)
+    }
+
+    pub fn invalidate(&self, id: &ClientId) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.remove(id.as_str());
+        }
+    }
+
+    /// Authenticates per RFC 6749 §2.3: exactly one method; confidential clients prove their
+    /// secret, public clients present none. Every failure is the same `InvalidClient`.
+    pub async fn authenticate(
+        &self,
+        creds: &ClientCredentials,
+    ) -> Result<Arc<Client>, ClientAuthError> {
+        let used_basic = creds.basic.is_some();
+        let fail = || ClientAuthError::InvalidClient { used_basic };
+        let (client_id, secret) = match (&creds.basic, &creds.body_secret) {
+            (Some(_), Some(_)) => {
+                return Err(ClientAuthError::InvalidRequest(
+                    "use only one client authentication method",
+                ))
+            }
+            (Some((id, secret)), None) => {
+                if creds.body_client_id.as_deref().is_some_and(|b| b != id) {
+                    return Err(ClientAuthError::InvalidRequest(
+                        "client_id in the body does not match the Authorization header",
+                    ));
+                }
+                (id.as_str(), Some(secret))
+            }
+            (None, secret) => match creds.body_client_id.as_deref() {
+                Some(id) => (id, secret.as_ref()),
+                None => return Err(fail()),
+            },
+        };
+        let id = ClientId::parse(client_id).map_err(|_| fail())?;
+        let Some(client) = self.find(&id).await? else {
+            return Err(fail());
+        };
+        if !client.enabled {
+            return Err(fail());
+        }
+        match (client.kind, secret, &client.secret_hash) {
+            (ClientKind::Confidential, Some(secret), Some(stored)) => {
+                let presented = sha256_hex(secret.expose_secret().as_bytes());
+                if constant_time_eq(presented.as_bytes(), stored.as_bytes()) {
+                    Ok(client)
+                } else {
+                    Err(fail())
+                }
+            }
+            (ClientKind::Public, None, _) => Ok(client),
+            _ => Err(fail()),
+        }
+    }
+}

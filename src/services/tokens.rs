@@ -1,0 +1,511 @@
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use tracing::{info, instrument, warn};
+
+use super::client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
+use crate::clock::{Clock, UnixTime};
+use crate::crypto::{random_token, sha256_hex, KeyRing, PasswordHasher, Verification};
+use crate::domain::{
+    Audience, Client, ClientKind, Email, GrantType, NewFamily, NewRefreshToken, RefreshRejection,
+    RotateOutcome, Scope, UserClaims, UserId,
+};
+use crate::storage::{RefreshTokenStore, StorageError, UserStore};
+
+/// Token lifetimes and defaults the service applies.
+#[derive(Debug, Clone)]
+pub struct TokenServiceSettings {
+    pub issuer: String,
+    pub default_audience: String,
+    pub access_token_ttl: i64,
+    pub refresh_idle_ttl: i64,
+    pub refresh_absolute_ttl: i64,
+    pub password_max_length: usize,
+}
+
+pub enum GrantRequest {
+    Password {
+        username: String,
+        password: SecretString,
+    },
+    RefreshToken {
+        refresh_token: SecretString,
+    },
+    ClientCredentials,
+}
+
+impl std::fmt::Debug for GrantRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GrantRequest::Password { username, .. } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .finish_non_exhaustive(),
+            GrantRequest::RefreshToken { .. } => f.write_str("RefreshToken([redacted])"),
+            GrantRequest::ClientCredentials => f.write_str("ClientCredentials"),
+        }
+    }
+}
+
+/// A token request, already parsed from the wire.
+#[derive(Debug)]
+pub struct TokenRequest {
+    pub grant: GrantRequest,
+    pub client: ClientCredentials,
+    pub scope: Option<String>,
+    /// RFC 8707 `resource`.
+    pub resource: Option<String>,
+    /// `audience`, as several providers accept it.
+    pub audience: Option<String>,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, serde::Serialize)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+}
+
+/// Failures, named after the RFC 6749 §5.2 (and RFC 8707) error codes.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("client authentication failed")]
+    InvalidClient { used_basic: bool },
+    #[error("{0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    UnauthorizedClient(String),
+    #[error("{0}")]
+    UnsupportedGrantType(String),
+    #[error("{0}")]
+    InvalidScope(String),
+    #[error("{0}")]
+    InvalidTarget(String),
+    #[error("unexpected error")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+impl From<StorageError> for TokenError {
+    fn from(e: StorageError) -> Self {
+        TokenError::Unexpected(e.into())
+    }
+}
+
+impl From<ClientAuthError> for TokenError {
+    fn from(e: ClientAuthError) -> Self {
+        match e {
+            ClientAuthError::InvalidRequest(m) => TokenError::InvalidRequest(m.into()),
+            ClientAuthError::InvalidClient { used_basic } => {
+                TokenError::InvalidClient { used_basic }
+            }
+            ClientAuthError::Storage(s) => s.into(),
+        }
+    }
+}
+
+/// RFC 9068 access-token claims.
+#[derive(serde::Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: UnixTime,
+    iat: UnixTime,
+    nbf: UnixTime,
+    jti: String,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<&'a [String]>,
+}
+
+/// Prefix of refresh tokens, so that secret scanners can recognise leaked ones.
+const REFRESH_PREFIX: &str = "lkrt_";
+const INVALID_CREDENTIALS: &str = "invalid username or password";
+
+/// Exchanges credentials for tokens: the password, refresh-token and client-credentials grants.
+pub struct TokenService {
+    users: Arc<dyn UserStore>,
+    refresh_tokens: Arc<dyn RefreshTokenStore>,
+    clients: Arc<ClientRegistry>,
+    keys: Arc<KeyRing>,
+    hasher: PasswordHasher,
+    clock: Arc<dyn Clock>,
+    settings: TokenServiceSettings,
+}
+
+impl TokenService {
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        refresh_tokens: Arc<dyn RefreshTokenStore>,
+        clients: Arc<ClientRegistry>,
+        keys: Arc<KeyRing>,
+        hasher: PasswordHasher,
+        clock: Arc<dyn Clock>,
+        settings: TokenServiceSettings,
+    ) -> Self {
+        Self {
+            users,
+            refresh_tokens,
+            clients,
+            keys,
+            hasher,
+            clock,
+            settings,
+        }
+    }
+
+    #[instrument(name = "token.exchange", skip_all, fields(grant_type, client_id))]
+    pub async fn exchange(&self, req: TokenRequest) -> Result<IssuedTokens, TokenError> {
+        let grant_type = match &req.grant {
+            GrantRequest::Password { .. } => GrantType::Password,
+            GrantRequest::RefreshToken { .. } => GrantType::RefreshToken,
+            GrantRequest::ClientCredentials => GrantType::ClientCredentials,
+        };
+        let span = tracing::Span::current();
+        span.record("grant_type", grant_type.as_str());
+        let client = self.clients.authenticate(&req.client).await?;
+        span.record("client_id", client.id.as_str());
+        if !client.allows_grant(grant_type) {
+            return Err(TokenError::UnauthorizedClient(format!(
+                "this client may not use the {grant_type} grant"
+            )));
+        }
+        let requested_scope = req
+            .scope
+            .as_deref()
+            .map(Scope::parse)
+            .transpose()
+            .map_err(|e| TokenError::InvalidScope(e.message))?;
+        let requested_audience = self.requested_audience(&req)?;
+        match req.grant {
+            GrantRequest::Password { username, password } => {
+                let scope = self.client_scope(&client, requested_scope)?;
+                let audience = self.audience_for(&client, requested_audience)?;
+                self.password_grant(&client, &username, password, scope, audience)
+                    .await
+            }
+            GrantRequest::RefreshToken { refresh_token } => {
+                self.refresh_grant(&client, refresh_token, requested_scope, requested_audience)
+                    .await
+            }
+            GrantRequest::ClientCredentials => {
+                if client.kind != ClientKind::Confidential {
+                    return Err(TokenError::UnauthorizedClient(
+                        "client_credentials needs a confidential client".into(),
+                    ));
+                }
+                let scope = self.client_scope(&client, requested_scope)?;
+                let audience = self.audience_for(&client, requested_audience)?;
+                let now = self.clock.now();
+                let (access_token, expires_in) = self.sign_access_token(
+                    &client,
+                    client.id.as_str(),
+                    &scope,
+                    &audience,
+                    None,
+                    now,
+                )?;
+                Ok(IssuedTokens {
+                    access_token,
+                    token_type: "Bearer",
+                    expires_in,
+                    refresh_token: None,
+                    scope: scope.to_wire(),
+                })
+            }
+        }
+    }
+
+    fn requested_audience(&self, req: &TokenRequest) -> Result<Option<Audience>, TokenError> {
+        let resource = req
+            .resource
+            .as_deref()
+            .map(Audience::parse_resource)
+            .transpose()
+            .map_err(|e| TokenError::InvalidTarget(e.message))?;
+        let audience = req
+            .audience
+            .as_deref()
+            .map(Audience::parse)
+            .transpose()
+            .map_err(|e| TokenError::InvalidTarget(e.message))?;
+        match (resource, audience) {
+            (Some(r), Some(a)) if r != a => Err(TokenError::InvalidTarget(
+                "resource and audience name different APIs".into(),
+            )),
+            (r, a) => Ok(r.or(a)),
+        }
+    }
+
+    /// The audience a token for `client` may carry: the requested one if the client may
+    /// request it, else the client's default, else the server default.
+    fn audience_for(
+        &self,
+        client: &Client,
+        requested: Option<Audience>,
+    ) -> Result<String, TokenError> {
+        let fallback = client
+            .default_audience
+            .as_ref()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_else(|| self.settings.default_audience.clone());
+        match requested {
+            None => Ok(fallback),
+            Some(a) if client.audiences.contains(&a) || a.as_str() == fallback => {
+                Ok(a.as_str().to_owned())
+            }
+            Some(a) => Err(TokenError::InvalidTarget(format!(
+                "this client may not request tokens for {:?}",
+                a.as_str()
+            ))),
+        }
+    }
+
+    fn client_scope(&self, client: &Client, requested: Option<Scope>) -> Result<Scope, TokenError> {
+        match requested {
+            None => Ok(client.scopes.clone()),
+            Some(s) if s.is_subset_of(&client.scopes) => Ok(s),
+            Some(_) => Err(TokenError::InvalidScope(
+                "the requested scope exceeds what this client may request".into(),
+            )),
+        }
+    }
+
+    async fn password_grant(
+        &self,
+        client: &Client,
+        username: &str,
+        password: SecretString,
+        scope: Scope,
+        audience: String,
+    ) -> Result<IssuedTokens, TokenError> {
+        if password.expose_secret().len() > self.settings.password_max_length {
+            return Err(TokenError::InvalidGrant(INVALID_CREDENTIALS.into()));
+        }
+        let user = match Email::parse(username) {
+            Ok(email) => self.users.find_by_email(email.as_str()).await?,
+            Err(_) => None,
+        };
+        // Unknown users are verified against a dummy hash: the same work, the same answer.
+        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+        let verification = self
+            .hasher
+            .verify(stored, password)
+            .await
+            .map_err(|e| TokenError::Unexpected(e.into()))?;
+        let (user, rehashed) = match (user, verification) {
+            (Some(user), Verification::Valid { rehashed }) => (user, rehashed),
+            _ => {
+                info!(client_id = client.id.as_str(), "login failed");
+                return Err(TokenError::InvalidGrant(INVALID_CREDENTIALS.into()));
+            }
+        };
+        if !user.is_active {
+            return Err(TokenError::InvalidGrant("the account is disabled".into()));
+        }
+        let now = self.clock.now();
+        self.users
+            .record_login(&user.id, rehashed.as_deref(), now)
+            .await?;
+        let claims = self.users.claims(&user.id).await?.unwrap_or_default();
+        let (access_token, expires_in) = self.sign_access_token(
+            client,
+            user.id.as_str(),
+            &scope,
+            &audience,
+            Some(&claims),
+            now,
+        )?;
+        let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
+            Some(
+                self.start_family(client, &user.id, &scope, &audience, now)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        info!(
+            client_id = client.id.as_str(),
+            user_id = user.id.as_str(),
+            "login succeeded"
+        );
+        Ok(IssuedTokens {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            refresh_token,
+            scope: scope.to_wire(),
+        })
+    }
+
+    async fn refresh_grant(
+        &self,
+        client: &Client,
+        presented: SecretString,
+        requested_scope: Option<Scope>,
+        requested_audience: Option<Audience>,
+    ) -> Result<IssuedTokens, TokenError> {
+        let presented = presented.expose_secret();
+        if presented.is_empty() || presented.len() > 256 {
+            return Err(TokenError::InvalidGrant("invalid refresh token".into()));
+        }
+        let now = self.clock.now();
+        let (value, next) = self.new_refresh_token(client, now);
+        let outcome = self
+            .refresh_tokens
+            .rotate(&sha256_hex(presented.as_bytes()), &client.id, &next, now)
+            .await?;
+        let family = match outcome {
+            RotateOutcome::Rotated(f) => f,
+            RotateOutcome::Reused { family_id } => {
+                warn!(
+                    client_id = client.id.as_str(),
+                    family_id = family_id.as_str(),
+                    "refresh token reuse detected; token family revoked"
+                );
+                return Err(TokenError::InvalidGrant("invalid refresh token".into()));
+            }
+            RotateOutcome::Rejected(why) => {
+                let msg = match why {
+                    RefreshRejection::Expired => "the refresh token has expired",
+                    RefreshRejection::UserInactive => "the account is disabled",
+                    RefreshRejection::Revoked => "the refresh token has been revoked",
+                    RefreshRejection::Unknown | RefreshRejection::WrongClient => {
+                        "invalid refresh token"
+                    }
+                };
+                return Err(TokenError::InvalidGrant(msg.into()));
+            }
+        };
+        // The access token may narrow the family's scope (RFC 6749 §6); scopes the client may
+        // no longer request are dropped.
+        let scope = match requested_scope {
+            Some(s) if !s.is_subset_of(&family.scope) => {
+                return Err(TokenError::InvalidScope(
+                    "the requested scope exceeds the scope originally granted".into(),
+                ))
+            }
+            Some(s) => s,
+            None => family.scope.clone(),
+        };
+        let scope = Scope::from_tokens(
+            scope
+                .iter()
+                .filter(|t| client.scopes.iter().any(|c| c == *t)),
+        )
+        .map_err(|e| TokenError::Unexpected(anyhow::anyhow!(e)))?;
+        let audience = match requested_audience {
+            Some(a) => self.audience_for(client, Some(a))?,
+            None => family.audience.clone(),
+        };
+        let claims = match self.users.claims(&family.user_id).await? {
+            Some(c) if c.is_active => c,
+            _ => return Err(TokenError::InvalidGrant("the account is disabled".into())),
+        };
+        let (access_token, expires_in) = self.sign_access_token(
+            client,
+            family.user_id.as_str(),
+            &scope,
+            &audience,
+            Some(&claims),
+            now,
+        )?;
+        Ok(IssuedTokens {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            refresh_token: Some(value),
+            scope: scope.to_wire(),
+        })
+    }
+
+    fn new_refresh_token(&self, client: &Client, now: UnixTime) -> (String, NewRefreshToken) {
+        let value = format!("{REFRESH_PREFIX}{}", random_token(32));
+        let idle = client
+            .token_settings
+            .refresh_idle_ttl
+            .unwrap_or(self.settings.refresh_idle_ttl);
+        let record = NewRefreshToken {
+            id: uuid::Uuid::new_v4().to_string(),
+            token_hash: sha256_hex(value.as_bytes()),
+            created_at: now,
+            expires_at: now + idle,
+        };
+        (value, record)
+    }
+
+    async fn start_family(
+        &self,
+        client: &Client,
+        user_id: &UserId,
+        scope: &Scope,
+        audience: &str,
+        now: UnixTime,
+    ) -> Result<String, TokenError> {
+        let absolute = client
+            .token_settings
+            .refresh_absolute_ttl
+            .unwrap_or(self.settings.refresh_absolute_ttl);
+        let family = NewFamily {
+            id: uuid::Uuid::new_v4().to_string(),
+            client_id: client.id.clone(),
+            user_id: user_id.clone(),
+            scope: scope.clone(),
+            audience: audience.to_owned(),
+            created_at: now,
+            absolute_expires_at: now + absolute,
+        };
+        let (value, first) = self.new_refresh_token(client, now);
+        self.refresh_tokens.start_family(&family, &first).await?;
+        Ok(value)
+    }
+
+    fn sign_access_token(
+        &self,
+        client: &Client,
+        sub: &str,
+        scope: &Scope,
+        audience: &str,
+        user: Option<&UserClaims>,
+        now: UnixTime,
+    ) -> Result<(String, i64), TokenError> {
+        let ttl = client
+            .token_settings
+            .access_token_ttl
+            .unwrap_or(self.settings.access_token_ttl);
+        let ring = self
+            .keys
+            .current()
+            .ok_or_else(|| TokenError::Unexpected(anyhow::anyhow!("no signing key loaded")))?;
+        let scope = scope.to_wire();
+        let claims = AccessClaims {
+            iss: &self.settings.issuer,
+            sub,
+            aud: audience,
+            exp: now + ttl,
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            client_id: client.id.as_str(),
+            scope: &scope,
+            roles: user.map(|c| c.roles.as_slice()),
+            permissions: user.map(|c| c.permissions.as_slice()),
+        };
+        let jwt = ring
+            .active
+            .sign_jwt(&claims)
+            .map_err(|e| TokenError::Unexpected(e.into()))?;
+        Ok((jwt, ttl))
+    }
+}

@@ -1,0 +1,259 @@
+//! The composition root: the only module that names concrete adapters.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use tracing::{info, warn};
+use tracing_actix_web::TracingLogger;
+
+use crate::clock::Clock;
+use crate::config::{Profile, Settings};
+use crate::crypto::{KeyRing, MasterKey, PasswordHasher};
+use crate::http::{self, AppState};
+use crate::services::{
+    AdminService, ClientRegistry, KeyService, Stores, TokenService, TokenServiceSettings,
+};
+use crate::storage::sql::{PgStore, SqliteStore};
+
+/// Connects to the configured database, applies migrations, and returns the stores.
+pub async fn connect_stores(settings: &Settings) -> anyhow::Result<Stores> {
+    let url = settings.database.url.as_str();
+    let max = settings.database.max_connections;
+    if url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(url, max)
+            .await
+            .with_context(|| format!("cannot open the SQLite database {url}"))?;
+        store.migrate().await.context("SQLite migrations failed")?;
+        Ok(stores_from(Arc::new(store)))
+    } else {
+        let store = PgStore::connect(url, max)
+            .await
+            .context("cannot connect to PostgreSQL (LATCHKEY_DATABASE_URL)")?;
+        store
+            .migrate()
+            .await
+            .context("PostgreSQL migrations failed")?;
+        Ok(stores_from(Arc::new(store)))
+    }
+}
+
+fn stores_from<S>(s: Arc<S>) -> Stores
+where
+    S: crate::storage::UserStore
+        + crate::storage::RoleStore
+        + crate::storage::ClientStore
+        + crate::storage::SigningKeyStore
+        + crate::storage::RefreshTokenStore
+        + crate::storage::HealthCheck
+        + 'static,
+{
+    Stores {
+        users: s.clone(),
+        roles: s.clone(),
+        clients: s.clone(),
+        keys: s.clone(),
+        refresh_tokens: s.clone(),
+        health: s,
+    }
+}
+
+/// The master key: from configuration, else (development only) from the key file, which is
+/// generated with mode 0600 on first start.
+pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    if let Some(k) = &settings.keys.master_key {
+        return MasterKey::from_base64(k.expose_secret()).context("LATCHKEY_MASTER_KEY is invalid");
+    }
+    if settings.server.profile == Profile::Production {
+        anyhow::bail!("the production profile requires LATCHKEY_MASTER_KEY");
+    }
+    let path = settings.keys.master_key_file.as_path();
+    if path.exists() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return MasterKey::from_base64(&text)
+            .with_context(|| format!("the master key in {} is invalid", path.display()));
+    }
+    let encoded = MasterKey::generate_base64();
+    write_private_file(path, &encoded)?;
+    warn!(
+        path = %path.display(),
+        "generated a new master key file for development; back it up, and set LATCHKEY_MASTER_KEY in production"
+    );
+    MasterKey::from_base64(&encoded).context("generated master key is invalid")
+}
+
+fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    f.write_all(b"\n")?;
+    Ok(())
+}
+
+/// Every service, wired to the configured stores.
+pub struct Services {
+    pub stores: Stores,
+    pub tokens: Arc<TokenService>,
+    pub admin: Arc<AdminService>,
+    pub keys: Arc<KeyService>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Builds the services. `with_keys` also makes sure a signing key exists and loads the ring.
+pub async fn build_services(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    with_keys: bool,
+) -> anyhow::Result<Services> {
+    let stores = connect_stores(settings).await?;
+    let master = Arc::new(load_master_key(settings)?);
+    let hasher = PasswordHasher::new(settings.passwords.argon2, settings.hashing_threads())
+        .await
+        .context("password hasher")?;
+    let registry = Arc::new(ClientRegistry::new(
+        stores.clients.clone(),
+        Duration::from_millis(settings.tokens.client_cache_ttl_ms),
+    ));
+    let ring = Arc::new(KeyRing::default());
+    let keys = Arc::new(KeyService::new(
+        stores.keys.clone(),
+        master,
+        ring.clone(),
+        clock.clone(),
+    ));
+    if with_keys {
+        keys.ensure_signing_key(settings.keys.signing_alg)
+            .await
+            .context("loading signing keys")?;
+    }
+    let tokens = Arc::new(TokenService::new(
+        stores.users.clone(),
+        stores.refresh_tokens.clone(),
+        registry.clone(),
+        ring,
+        hasher.clone(),
+        clock.clone(),
+        TokenServiceSettings {
+            issuer: settings.issuer().to_owned(),
+            default_audience: settings.default_audience().to_owned(),
+            access_token_ttl: settings.tokens.access_token_ttl_secs,
+            refresh_idle_ttl: settings.tokens.refresh_idle_ttl_secs,
+            refresh_absolute_ttl: settings.tokens.refresh_absolute_ttl_secs,
+            password_max_length: settings.passwords.max_length,
+        },
+    ));
+    let admin = Arc::new(AdminService::new(
+        stores.clone(),
+        hasher,
+        registry,
+        clock.clone(),
+        settings.passwords.max_length,
+    ));
+    Ok(Services {
+        stores,
+        tokens,
+        admin,
+        keys,
+        clock,
+    })
+}
+
+/// A bound, not yet running HTTP server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Application {
+    pub async fn build(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<(Self, Services)> {
+        let services = build_services(settings, clock, true).await?;
+        let listener = TcpListener::bind(&settings.server.bind)
+            .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState::new(
+            services.tokens.clone(),
+            services.keys.ring().clone(),
+            services.stores.health.clone(),
+            settings.issuer(),
+            settings.keys.jwks_max_age_secs(),
+            settings.server.max_body_bytes,
+        ));
+        let cors = settings.server.cors_allowed_origins.clone();
+        let mut server = HttpServer::new(move || {
+            let cors = cors.clone();
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .configure(move |cfg| http::routes(cfg, &cors))
+        })
+        .listen(listener)?;
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.run();
+        let background = vec![spawn_key_reload(
+            services.keys.clone(),
+            Duration::from_secs(settings.keys.reload_interval_secs),
+        )];
+        info!(address = %settings.server.bind, port, issuer = settings.issuer(), "Latchkey is listening");
+        Ok((
+            Self {
+                port,
+                server,
+                background,
+            },
+            services,
+        ))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        for task in self.background {
+            task.abort();
+        }
+        result
+    }
+}
+
+/// Each instance re-reads the keys periodically, so a rotation made elsewhere (CLI, another
+/// instance) is picked up within the interval.
+fn spawn_key_reload(keys: Arc<KeyService>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match keys.reload().await {
+                Ok(true) => info!("signing keys reloaded"),
+                Ok(false) => {}
+                Err(e) => warn!(error = %e, "signing key reload failed; keeping the current keys"),
+            }
+        }
+    })
+}

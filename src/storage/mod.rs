@@ -1,0 +1,144 @@
+//! Storage traits: one atomic business step per method. Adapters live in submodules;
+//! only `startup` names them.
+
+pub mod sql;
+
+use async_trait::async_trait;
+
+use crate::clock::UnixTime;
+use crate::domain::{
+    Client, ClientId, NewFamily, NewRefreshToken, Permission, Role, RoleName, RotateOutcome,
+    StoredKey, User, UserClaims, UserFilter, UserId,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A uniqueness or reference rule was violated; carries the constraint name.
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// Stored data could not be read back into domain types.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    #[error("storage backend error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// A new user as stored.
+#[derive(Debug, Clone)]
+pub struct NewUserRecord {
+    pub user: User,
+    /// Role ids to grant in the same transaction.
+    pub role_ids: Vec<String>,
+}
+
+/// Changes to a user's profile fields; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub is_active: Option<bool>,
+    pub email_verified: Option<bool>,
+    pub display_name: Option<Option<String>>,
+    pub username: Option<Option<String>>,
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn create(&self, new: &NewUserRecord) -> StorageResult<()>;
+    async fn find_by_id(&self, id: &UserId) -> StorageResult<Option<User>>;
+    async fn find_by_email(&self, email: &str) -> StorageResult<Option<User>>;
+    async fn list(&self, filter: &UserFilter) -> StorageResult<Vec<User>>;
+    /// Applies the patch; `Ok(false)` when the user does not exist.
+    async fn update(&self, id: &UserId, patch: &UserPatch, now: UnixTime) -> StorageResult<bool>;
+    async fn set_password_hash(
+        &self,
+        id: &UserId,
+        hash: Option<&str>,
+        now: UnixTime,
+    ) -> StorageResult<bool>;
+    /// Records a successful login, replacing the password hash when it was re-hashed.
+    async fn record_login(
+        &self,
+        id: &UserId,
+        rehashed: Option<&str>,
+        now: UnixTime,
+    ) -> StorageResult<()>;
+    async fn delete(&self, id: &UserId) -> StorageResult<bool>;
+    /// Idempotent; `Ok(false)` if the user already had the role.
+    async fn grant_role(&self, id: &UserId, role_id: &str) -> StorageResult<bool>;
+    async fn revoke_role(&self, id: &UserId, role_id: &str) -> StorageResult<bool>;
+    async fn role_names(&self, id: &UserId) -> StorageResult<Vec<String>>;
+    /// Active flag, role names and the union of permissions, in one read. `None` if no such user.
+    async fn claims(&self, id: &UserId) -> StorageResult<Option<UserClaims>>;
+}
+
+#[async_trait]
+pub trait RoleStore: Send + Sync {
+    async fn create(&self, role: &Role) -> StorageResult<()>;
+    async fn find_by_name(&self, name: &RoleName) -> StorageResult<Option<Role>>;
+    async fn list(&self) -> StorageResult<Vec<Role>>;
+    async fn add_permissions(&self, role_id: &str, permissions: &[Permission])
+        -> StorageResult<()>;
+    async fn remove_permissions(
+        &self,
+        role_id: &str,
+        permissions: &[Permission],
+    ) -> StorageResult<()>;
+    async fn delete(&self, role_id: &str) -> StorageResult<bool>;
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    async fn create(&self, client: &Client) -> StorageResult<()>;
+    async fn find(&self, id: &ClientId) -> StorageResult<Option<Client>>;
+    async fn list(&self) -> StorageResult<Vec<Client>>;
+    async fn set_enabled(&self, id: &ClientId, enabled: bool, now: UnixTime)
+        -> StorageResult<bool>;
+    async fn set_secret_hash(
+        &self,
+        id: &ClientId,
+        hash: &str,
+        now: UnixTime,
+    ) -> StorageResult<bool>;
+    async fn delete(&self, id: &ClientId) -> StorageResult<bool>;
+}
+
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Every key, newest first.
+    async fn list(&self) -> StorageResult<Vec<StoredKey>>;
+    /// Inserts `key` as the one active key and retires every other active key, atomically.
+    async fn insert_active(&self, key: &StoredKey, now: UnixTime) -> StorageResult<()>;
+}
+
+#[async_trait]
+pub trait RefreshTokenStore: Send + Sync {
+    /// Creates a family with its first (generation 0) token.
+    async fn start_family(&self, family: &NewFamily, first: &NewRefreshToken) -> StorageResult<()>;
+    /// One atomic step: if `presented_hash` is the current, unexpired token of a live family of
+    /// `client_id` whose user is active, mark it used and store `next` as the next generation
+    /// (its expiry capped at the family's absolute expiry). If it was already used, revoke the
+    /// family (reuse). Otherwise say why it was rejected.
+    async fn rotate(
+        &self,
+        presented_hash: &str,
+        client_id: &ClientId,
+        next: &NewRefreshToken,
+        now: UnixTime,
+    ) -> StorageResult<RotateOutcome>;
+    async fn revoke_family(
+        &self,
+        family_id: &str,
+        reason: &str,
+        now: UnixTime,
+    ) -> StorageResult<bool>;
+    /// Deletes families past their absolute expiry; returns how many.
+    async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64>;
+}
+
+/// Liveness of the database, for `/readyz`.
+#[async_trait]
+pub trait HealthCheck: Send + Sync {
+    async fn ping(&self) -> StorageResult<()>;
+}

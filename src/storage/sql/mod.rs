@@ -1,0 +1,180 @@
+//! The SQL adapters, for SQLite and PostgreSQL.
+//!
+//! The two backends run the same SQL (sqlx binds `$N` parameters on both), so each store is
+//! written once as a macro body and instantiated per backend: `SqlStore<Sqlite>` and
+//! `SqlStore<Postgres>`. What really differs (opening a write transaction, connecting,
+//! migrations, reading constraint names out of errors) is below, in one place per backend.
+
+mod clients;
+mod keys;
+mod refresh_tokens;
+mod roles;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Database, Pool, Postgres, Sqlite, Transaction};
+
+use super::{HealthCheck, StorageError, StorageResult};
+
+/// A store over one sqlx pool; implements every storage trait for both backends.
+pub struct SqlStore<DB: Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: Database> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+pub type SqliteStore = SqlStore<Sqlite>;
+pub type PgStore = SqlStore<Postgres>;
+
+impl<DB: Database> SqlStore<DB> {
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+}
+
+impl SqlStore<Sqlite> {
+    /// Opens (creating if needed) an SQLite database in WAL mode.
+    pub async fn connect(url: &str, max_connections: u32) -> StorageResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(backend)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        if let Some(parent) = options.get_filename().parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(backend)?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        Ok(Self { pool })
+    }
+
+    pub async fn migrate(&self) -> StorageResult<()> {
+        sqlx::migrate!("migrations/sqlite")
+            .run(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    /// SQLite has one writer: take the write lock up front so that a read-then-write
+    /// transaction never fails half-way with SQLITE_BUSY.
+    async fn begin_write(&self) -> StorageResult<Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)
+    }
+}
+
+impl SqlStore<Postgres> {
+    pub async fn connect(url: &str, max_connections: u32) -> StorageResult<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(backend)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        Ok(Self { pool })
+    }
+
+    pub async fn migrate(&self) -> StorageResult<()> {
+        sqlx::migrate!("migrations/postgres")
+            .run(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn begin_write(&self) -> StorageResult<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(map_err)
+    }
+}
+
+fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StorageError {
+    StorageError::Backend(Box::new(e))
+}
+
+/// Maps a sqlx error; unique and foreign-key violations become `Conflict(constraint)`, with
+/// SQLite's "UNIQUE constraint failed: users.email" named like PostgreSQL's `users_email_key`.
+fn map_err(e: sqlx::Error) -> StorageError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() || db.is_foreign_key_violation() {
+            let name = match db.constraint() {
+                Some(c) => c.to_owned(),
+                None => sqlite_constraint_name(db.message()),
+            };
+            return StorageError::Conflict(name);
+        }
+    }
+    backend(e)
+}
+
+fn sqlite_constraint_name(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("UNIQUE constraint failed: ") {
+        let first = rest.split(',').next().unwrap_or(rest).trim();
+        if let Some((table, column)) = first.split_once('.') {
+            return if column == "id" {
+                format!("{table}_pkey")
+            } else {
+                format!("{table}_{column}_key")
+            };
+        }
+    }
+    message.to_owned()
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt(what.to_string())
+}
+
+macro_rules! impl_health {
+    ($db:ty) => {
+        #[async_trait]
+        impl HealthCheck for SqlStore<$db> {
+            async fn ping(&self) -> StorageResult<()> {
+                sqlx::query("SELECT 1")
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(map_err)
+            }
+        }
+    };
+}
+impl_health!(Sqlite);
+impl_health!(Postgres);
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_constraint_name;
+
+    #[test]
+    fn sqlite_constraint_messages_are_named_like_postgres() {
+        assert_eq!(
+            sqlite_constraint_name("UNIQUE constraint failed: users.email"),
+            "users_email_key"
+        );
+        assert_eq!(
+            sqlite_constraint_name("UNIQUE constraint failed: clients.id"),
+            "clients_pkey"
+        );
+    }
+}

@@ -1,0 +1,296 @@
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use sqlx::{Postgres, Sqlite};
+
+use super::{corrupt, map_err, SqlStore};
+use crate::clock::UnixTime;
+use crate::domain::{Email, User, UserClaims, UserFilter, UserId};
+use crate::storage::{NewUserRecord, StorageError, StorageResult, UserPatch, UserStore};
+
+macro_rules! user_columns {
+    () => {
+        "id, email, username, display_name, is_active, email_verified, password_hash, attributes, \
+         created_at, updated_at, last_login_at"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    email: String,
+    username: Option<String>,
+    display_name: Option<String>,
+    is_active: bool,
+    email_verified: bool,
+    password_hash: Option<String>,
+    attributes: String,
+    created_at: i64,
+    updated_at: i64,
+    last_login_at: Option<i64>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StorageError;
+
+    fn try_from(r: UserRow) -> Result<Self, Self::Error> {
+        let attributes = match serde_json::from_str(&r.attributes) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => return Err(corrupt(format!("attributes of user {}", r.id))),
+        };
+        Ok(User {
+            email: Email::parse(&r.email).map_err(corrupt)?,
+            id: UserId::from_trusted(r.id),
+            username: r.username,
+            display_name: r.display_name,
+            is_active: r.is_active,
+            email_verified: r.email_verified,
+            password_hash: r.password_hash,
+            attributes,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            last_login_at: r.last_login_at,
+        })
+    }
+}
+
+fn attributes_json(map: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::Value::Object(map.clone()).to_string()
+}
+
+/// Escapes LIKE metacharacters so a filter matches literally.
+fn like_pattern(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('%');
+    for c in s.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+macro_rules! impl_user_store {
+    ($db:ty) => {
+        #[async_trait]
+        impl UserStore for SqlStore<$db> {
+            async fn create(&self, new: &NewUserRecord) -> StorageResult<()> {
+                let u = &new.user;
+                let mut tx = self.begin_write().await?;
+                sqlx::query(concat!(
+                    "INSERT INTO users (",
+                    user_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ))
+                .bind(u.id.as_str())
+                .bind(u.email.as_str())
+                .bind(u.username.as_deref())
+                .bind(u.display_name.as_deref())
+                .bind(u.is_active)
+                .bind(u.email_verified)
+                .bind(u.password_hash.as_deref())
+                .bind(attributes_json(&u.attributes))
+                .bind(u.created_at)
+                .bind(u.updated_at)
+                .bind(u.last_login_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                for role_id in &new.role_ids {
+                    sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)")
+                        .bind(u.id.as_str())
+                        .bind(role_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn find_by_id(&self, id: &UserId) -> StorageResult<Option<User>> {
+                let row: Option<UserRow> =
+                    sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+                        .bind(id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                row.map(User::try_from).transpose()
+            }
+
+            async fn find_by_email(&self, email: &str) -> StorageResult<Option<User>> {
+                let row: Option<UserRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE email = $1"
+                ))
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+                row.map(User::try_from).transpose()
+            }
+
+            async fn list(&self, f: &UserFilter) -> StorageResult<Vec<User>> {
+                let rows: Vec<UserRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE ($1 IS NULL OR is_active = $1) \
+                     AND ($2 IS NULL OR email_verified = $2) \
+                     AND ($3 IS NULL OR EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+                          WHERE ur.user_id = users.id AND r.name = $3)) \
+                     AND ($4 IS NULL OR email LIKE $4 ESCAPE '\\') \
+                     ORDER BY created_at, id LIMIT $5 OFFSET $6"
+                ))
+                .bind(f.active)
+                .bind(f.verified)
+                .bind(f.role.as_ref().map(|r| r.as_str().to_owned()))
+                .bind(f.email_contains.as_deref().map(like_pattern))
+                .bind(f.limit)
+                .bind(f.offset)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                rows.into_iter().map(User::try_from).collect()
+            }
+
+            async fn update(&self, id: &UserId, p: &UserPatch, now: UnixTime) -> StorageResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE users SET \
+                       is_active = COALESCE($2, is_active), \
+                       email_verified = COALESCE($3, email_verified), \
+                       display_name = CASE WHEN $4 THEN $5 ELSE display_name END, \
+                       username = CASE WHEN $6 THEN $7 ELSE username END, \
+                       attributes = COALESCE($8, attributes), \
+                       updated_at = $9 \
+                     WHERE id = $1",
+                )
+                .bind(id.as_str())
+                .bind(p.is_active)
+                .bind(p.email_verified)
+                .bind(p.display_name.is_some())
+                .bind(p.display_name.clone().flatten())
+                .bind(p.username.is_some())
+                .bind(p.username.clone().flatten())
+                .bind(p.attributes.as_ref().map(attributes_json))
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn set_password_hash(
+                &self,
+                id: &UserId,
+                hash: Option<&str>,
+                now: UnixTime,
+            ) -> StorageResult<bool> {
+                let r = sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id.as_str())
+                    .bind(hash)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn record_login(
+                &self,
+                id: &UserId,
+                rehashed: Option<&str>,
+                now: UnixTime,
+            ) -> StorageResult<()> {
+                sqlx::query(
+                    "UPDATE users SET last_login_at = $2, password_hash = COALESCE($3, password_hash) \
+                     WHERE id = $1",
+                )
+                .bind(id.as_str())
+                .bind(now)
+                .bind(rehashed)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn delete(&self, id: &UserId) -> StorageResult<bool> {
+                let r = sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn grant_role(&self, id: &UserId, role_id: &str) -> StorageResult<bool> {
+                let r = sqlx::query(
+                    "INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2) \
+                     ON CONFLICT (user_id, role_id) DO NOTHING",
+                )
+                .bind(id.as_str())
+                .bind(role_id)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn revoke_role(&self, id: &UserId, role_id: &str) -> StorageResult<bool> {
+                let r = sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2")
+                    .bind(id.as_str())
+                    .bind(role_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn role_names(&self, id: &UserId) -> StorageResult<Vec<String>> {
+                sqlx::query_scalar(
+                    "SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+                     WHERE ur.user_id = $1 ORDER BY r.name",
+                )
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)
+            }
+
+            async fn claims(&self, id: &UserId) -> StorageResult<Option<UserClaims>> {
+                let rows: Vec<(bool, Option<String>, Option<String>)> = sqlx::query_as(
+                    "SELECT u.is_active, r.name, rp.permission FROM users u \
+                     LEFT JOIN user_roles ur ON ur.user_id = u.id \
+                     LEFT JOIN roles r ON r.id = ur.role_id \
+                     LEFT JOIN role_permissions rp ON rp.role_id = r.id \
+                     WHERE u.id = $1",
+                )
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(fold_claims(rows))
+            }
+        }
+    };
+}
+
+fn fold_claims(rows: Vec<(bool, Option<String>, Option<String>)>) -> Option<UserClaims> {
+    let is_active = rows.first()?.0;
+    let mut roles = BTreeSet::new();
+    let mut permissions = BTreeSet::new();
+    for (_, role, permission) in rows {
+        roles.extend(role);
+        permissions.extend(permission);
+    }
+    Some(UserClaims {
+        is_active,
+        roles: roles.into_iter().collect(),
+        permissions: permissions.into_iter().collect(),
+    })
+}
+
+impl_user_store!(Sqlite);
+impl_user_store!(Postgres);
