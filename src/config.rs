@@ -54,6 +54,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Origins allowed to call the token endpoint from a browser (CORS); `*` allows any.
     pub cors_allowed_origins: Vec<String>,
+    /// Set when the issuer was derived from `bind` rather than configured.
+    #[serde(skip)]
+    pub issuer_derived: bool,
 }
 
 impl Default for ServerSettings {
@@ -65,6 +68,7 @@ impl Default for ServerSettings {
             max_body_bytes: 16 * 1024,
             workers: 0,
             cors_allowed_origins: Vec::new(),
+            issuer_derived: false,
         }
     }
 }
@@ -371,7 +375,10 @@ impl Settings {
                     "server.issuer (LATCHKEY_ISSUER) is required in the production profile",
                 ))
             }
-            None => format!("http://{bind}"),
+            None => {
+                self.server.issuer_derived = true;
+                format!("http://{bind}")
+            }
         };
         let scheme_ok = issuer.starts_with("https://") || issuer.starts_with("http://");
         if !scheme_ok || issuer.contains('?') || issuer.contains('#') || issuer.len() > 500 {
@@ -434,6 +441,18 @@ impl Settings {
     /// The validated issuer URL, without a trailing slash.
     pub fn issuer(&self) -> &str {
         self.server.issuer.as_deref().unwrap_or_default()
+    }
+
+    /// With a derived issuer and port 0, the issuer names the port actually bound.
+    pub fn with_bound_port(&self, port: u16) -> Settings {
+        let mut s = self.clone();
+        if s.server.issuer_derived {
+            if let Ok(mut addr) = s.server.bind.parse::<SocketAddr>() {
+                addr.set_port(port);
+                s.server.issuer = Some(format!("http://{addr}"));
+            }
+        }
+        s
     }
 
     pub fn default_audience(&self) -> &str {

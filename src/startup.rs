@@ -181,6 +181,7 @@ pub struct Application {
     port: u16,
     server: Server,
     background: Vec<tokio::task::JoinHandle<()>>,
+    settings: Settings,
 }
 
 impl Application {
@@ -188,10 +189,11 @@ impl Application {
         settings: &Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<(Self, Services)> {
-        let services = build_services(settings, clock, true).await?;
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
+        let settings = &settings.with_bound_port(port);
+        let services = build_services(settings, clock, true).await?;
         let state = web::Data::new(AppState::new(
             services.tokens.clone(),
             services.keys.ring().clone(),
@@ -223,6 +225,7 @@ impl Application {
                 port,
                 server,
                 background,
+                settings: settings.clone(),
             },
             services,
         ))
@@ -230,6 +233,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The settings in force (the issuer names the bound port when it was derived).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -7,7 +7,7 @@ use tokio::sync::Semaphore;
 
 /// argon2id cost parameters (OWASP defaults: 19 MiB, 2 passes, 1 lane).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Argon2Settings {
     pub memory_kib: u32,
     pub iterations: u32,

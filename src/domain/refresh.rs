@@ -54,6 +54,8 @@ pub enum RefreshRejection {
     Expired,
     Revoked,
     UserInactive,
+    /// The requested scope is not within the family's scope; the token was not used up.
+    ScopeExceeded,
 }
 
 #[derive(Debug, Clone)]

@@ -87,13 +87,20 @@ impl Params {
     }
 
     fn from_form(body: &[u8]) -> Result<Self, ApiError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|_| bad(StatusCode::BAD_REQUEST, "the form body is malformed"))?;
-        let mut map = HashMap::with_capacity(pairs.len());
-        for (k, v) in pairs {
+        let malformed = || {
+            bad(
+                StatusCode::BAD_REQUEST,
+                "the form body is malformed or not UTF-8",
+            )
+        };
+        let mut map = HashMap::new();
+        for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            let mut it = pair.splitn(2, |b| *b == b'=');
+            let key = decode_component(it.next().unwrap_or_default()).ok_or_else(malformed)?;
+            let value = decode_component(it.next().unwrap_or_default()).ok_or_else(malformed)?;
             // RFC 6749 §3.1: parameters sent without a value are treated as omitted.
-            if !v.is_empty() {
-                Self::insert(&mut map, k, v)?;
+            if !value.is_empty() {
+                Self::insert(&mut map, key, value)?;
             }
         }
         Ok(Self(map))
@@ -128,4 +135,15 @@ impl Params {
     pub fn take(&mut self, key: &str) -> Option<String> {
         self.0.remove(key)
     }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component strictly: `+` is a space,
+/// percent-escapes are decoded, and the result must be UTF-8 (no silent replacement).
+pub fn decode_component(raw: &[u8]) -> Option<String> {
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    let decoded: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    String::from_utf8(decoded).ok()
 }

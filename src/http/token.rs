@@ -4,7 +4,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use secrecy::SecretString;
 
-use super::body::{read_limited, Params};
+use super::body::{decode_component, read_limited, Params};
 use super::{ApiError, AppState};
 use crate::services::{ClientCredentials, GrantRequest, TokenError, TokenRequest};
 
@@ -30,11 +30,7 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, SecretString)>
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    let unescape = |s: &str| -> Result<String, ApiError> {
-        let pairs: Vec<(String, String)> =
-            serde_urlencoded::from_str(&format!("v={s}")).map_err(|_| malformed())?;
-        Ok(pairs.into_iter().next().map(|(_, v)| v).unwrap_or_default())
-    };
+    let unescape = |s: &str| decode_component(s.as_bytes()).ok_or_else(malformed);
     Ok(Some((unescape(id)?, SecretString::from(unescape(secret)?))))
 }
 

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::clock::{rfc3339, Clock};
 use crate::crypto::{KeyRing, KeyRingSnapshot, MasterKey, SigningKey};
@@ -74,6 +74,11 @@ impl KeyService {
     /// configured algorithm changed), then loads the ring.
     pub async fn ensure_signing_key(&self, alg: SigningAlg) -> Result<(), KeyError> {
         let keys = self.store.list().await?;
+        // Fail closed: a published key we cannot open (wrong master key, corruption) stops
+        // start-up instead of silently dropping it from the JWKS and minting a new one.
+        for k in keys.iter().filter(|k| k.state.is_published()) {
+            self.open(k)?;
+        }
         let active = keys.iter().find(|k| k.state == KeyState::Active);
         match active {
             Some(k) if k.alg == alg => {}
@@ -147,14 +152,7 @@ impl KeyService {
         let mut active = None;
         let mut published = Vec::new();
         for k in stored.iter().filter(|k| k.state.is_published()) {
-            let key = match self.open(k) {
-                Ok(key) => Arc::new(key),
-                Err(e) if k.state == KeyState::Active => return Err(e),
-                Err(e) => {
-                    warn!(kid = k.kid.as_str(), error = %e, "skipping a published key that cannot be opened");
-                    continue;
-                }
-            };
+            let key = Arc::new(self.open(k)?);
             if k.state == KeyState::Active && active.is_none() {
                 active = Some(key.clone());
             }

@@ -360,11 +360,21 @@ impl TokenService {
         if presented.is_empty() || presented.len() > 256 {
             return Err(TokenError::InvalidGrant("invalid refresh token".into()));
         }
+        // Everything that can be checked without the family is checked before the token is used.
+        let requested_audience = requested_audience
+            .map(|a| self.audience_for(client, Some(a)))
+            .transpose()?;
         let now = self.clock.now();
         let (value, next) = self.new_refresh_token(client, now);
         let outcome = self
             .refresh_tokens
-            .rotate(&sha256_hex(presented.as_bytes()), &client.id, &next, now)
+            .rotate(
+                &sha256_hex(presented.as_bytes()),
+                &client.id,
+                requested_scope.as_ref(),
+                &next,
+                now,
+            )
             .await?;
         let family = match outcome {
             RotateOutcome::Rotated(f) => f,
@@ -384,31 +394,25 @@ impl TokenService {
                     RefreshRejection::Unknown | RefreshRejection::WrongClient => {
                         "invalid refresh token"
                     }
+                    RefreshRejection::ScopeExceeded => {
+                        return Err(TokenError::InvalidScope(
+                            "the requested scope exceeds the scope originally granted".into(),
+                        ))
+                    }
                 };
                 return Err(TokenError::InvalidGrant(msg.into()));
             }
         };
         // The access token may narrow the family's scope (RFC 6749 §6); scopes the client may
         // no longer request are dropped.
-        let scope = match requested_scope {
-            Some(s) if !s.is_subset_of(&family.scope) => {
-                return Err(TokenError::InvalidScope(
-                    "the requested scope exceeds the scope originally granted".into(),
-                ))
-            }
-            Some(s) => s,
-            None => family.scope.clone(),
-        };
+        let scope = requested_scope.unwrap_or_else(|| family.scope.clone());
         let scope = Scope::from_tokens(
             scope
                 .iter()
                 .filter(|t| client.scopes.iter().any(|c| c == *t)),
         )
         .map_err(|e| TokenError::Unexpected(anyhow::anyhow!(e)))?;
-        let audience = match requested_audience {
-            Some(a) => self.audience_for(client, Some(a))?,
-            None => family.audience.clone(),
-        };
+        let audience = requested_audience.unwrap_or_else(|| family.audience.clone());
         let claims = match self.users.claims(&family.user_id).await? {
             Some(c) if c.is_active => c,
             _ => return Err(TokenError::InvalidGrant("the account is disabled".into())),

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::domain::{
-    Client, ClientId, NewFamily, NewRefreshToken, Permission, Role, RoleName, RotateOutcome,
+    Client, ClientId, NewFamily, NewRefreshToken, Permission, Role, RoleName, RotateOutcome, Scope,
     StoredKey, User, UserClaims, UserFilter, UserId,
 };
 
@@ -119,11 +119,13 @@ pub trait RefreshTokenStore: Send + Sync {
     /// One atomic step: if `presented_hash` is the current, unexpired token of a live family of
     /// `client_id` whose user is active, mark it used and store `next` as the next generation
     /// (its expiry capped at the family's absolute expiry). If it was already used, revoke the
-    /// family (reuse). Otherwise say why it was rejected.
+    /// family (reuse). Otherwise say why it was rejected. When `requested_scope` is not within
+    /// the family's scope nothing changes and the outcome is `ScopeExceeded`.
     async fn rotate(
         &self,
         presented_hash: &str,
         client_id: &ClientId,
+        requested_scope: Option<&Scope>,
         next: &NewRefreshToken,
         now: UnixTime,
     ) -> StorageResult<RotateOutcome>;

@@ -46,7 +46,8 @@ macro_rules! impl_key_store {
             async fn list(&self) -> StorageResult<Vec<StoredKey>> {
                 let rows: Vec<KeyRow> = sqlx::query_as(
                     "SELECT kid, alg, state, public_jwk, private_key_enc, enc_key_id, created_at, \
-                     activated_at, retired_at, removed_at FROM signing_keys ORDER BY created_at DESC, kid",
+                     activated_at, retired_at, removed_at FROM signing_keys ORDER BY created_at DESC, \
+                     CASE state WHEN 'pending' THEN 0 WHEN 'active' THEN 1 WHEN 'retired' THEN 2 ELSE 3 END, kid",
                 )
                 .fetch_all(&self.pool)
                 .await

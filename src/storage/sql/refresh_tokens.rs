@@ -68,6 +68,7 @@ macro_rules! impl_refresh_store {
                 &self,
                 presented_hash: &str,
                 client_id: &ClientId,
+                requested_scope: Option<&Scope>,
                 next: &NewRefreshToken,
                 now: UnixTime,
             ) -> StorageResult<RotateOutcome> {
@@ -136,6 +137,11 @@ macro_rules! impl_refresh_store {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(map_err)?;
+                let family_scope = Scope::parse(&family.scope).map_err(corrupt)?;
+                if requested_scope.is_some_and(|s| !s.is_subset_of(&family_scope)) {
+                    tx.rollback().await.map_err(map_err)?;
+                    return Ok(RotateOutcome::Rejected(RefreshRejection::ScopeExceeded));
+                }
                 let expires_at = next.expires_at.min(family.absolute_expires_at);
                 let generation = generation + 1;
                 sqlx::query(
@@ -156,7 +162,7 @@ macro_rules! impl_refresh_store {
                 Ok(RotateOutcome::Rotated(FamilyInfo {
                     family_id,
                     user_id: UserId::from_trusted(family.user_id),
-                    scope: Scope::parse(&family.scope).map_err(corrupt)?,
+                    scope: family_scope,
                     audience: family.audience,
                     generation,
                     expires_at,

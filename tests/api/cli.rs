@@ -1,0 +1,486 @@
+//! The operator CLI, run as a real process against the test database.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::helpers::{fresh_database, spawn_app_on, str_of, Backend, TestDatabase};
+use crate::scenarios;
+
+scenarios!(
+    cli_covers_the_operator_lifecycle_with_json_and_exit_codes,
+    cli_changes_take_effect_for_new_tokens,
+);
+
+struct Cli<'a> {
+    db: &'a TestDatabase,
+    master_key: String,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+}
+
+impl Cli<'_> {
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("LATCHKEY_")) {
+            cmd.env_remove(k);
+        }
+        let mut child = cmd
+            .args(args)
+            .env("LATCHKEY_DATABASE_URL", &self.db.url)
+            .env("LATCHKEY_MASTER_KEY", &self.master_key)
+            .env("LATCHKEY_ARGON2_MEMORY_KIB", "64")
+            .env("LATCHKEY_ARGON2_ITERATIONS", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+        let r = self.run(args, stdin);
+        assert_eq!(r.code, 0, "{args:?} failed: {}", r.stderr);
+        r.json()
+    }
+}
+
+async fn cli_covers_the_operator_lifecycle_with_json_and_exit_codes(backend: Backend) {
+    let db = fresh_database(backend).await;
+    let cli = Cli {
+        db: &db,
+        master_key: latchkey::crypto::MasterKey::generate_base64(),
+    };
+    assert_eq!(cli.run(&["migrate"], None).code, 0);
+
+    let role = cli.ok(
+        &[
+            "roles",
+            "create",
+            "manager",
+            "--permission",
+            "orders.view",
+            "--permission",
+            "orders.approve",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(
+        role["permissions"],
+        serde_json::json!(["orders.approve", "orders.view"])
+    );
+    cli.ok(
+        &[
+            "roles",
+            "create",
+            "viewer",
+            "--permission",
+            "orders.view",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(
+        cli.run(&["roles", "create", "manager"], None).code,
+        4,
+        "conflict"
+    );
+    let role = cli.ok(
+        &[
+            "roles",
+            "add-permission",
+            "viewer",
+            "reports.read",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(
+        role["permissions"],
+        serde_json::json!(["orders.view", "reports.read"])
+    );
+    let role = cli.ok(
+        &[
+            "roles",
+            "remove-permission",
+            "viewer",
+            "orders.view",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(role["permissions"], serde_json::json!(["reports.read"]));
+    assert_eq!(
+        cli.ok(&["roles", "list", "--json"], None)
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let user = cli.ok(
+        &[
+            "users",
+            "create",
+            "--email",
+            "Alice@Example.com",
+            "--password-stdin",
+            "--role",
+            "manager",
+            "--display-name",
+            "Alice",
+            "--attributes",
+            r#"{"tenant":"acme"}"#,
+            "--json",
+        ],
+        Some("s3cret-passphrase\n"),
+    );
+    let id = str_of(&user, "id").to_owned();
+    assert_eq!(user["email"], "alice@example.com");
+    assert_eq!(user["roles"], serde_json::json!(["manager"]));
+    assert_eq!(user["attributes"]["tenant"], "acme");
+    assert_eq!(user["has_password"], true);
+    assert_eq!(
+        cli.run(&["users", "create", "--email", "alice@example.com"], None)
+            .code,
+        4,
+        "duplicate email"
+    );
+    assert_eq!(
+        cli.run(&["users", "create", "--email", "not-an-email"], None)
+            .code,
+        2,
+        "invalid input"
+    );
+    assert_eq!(
+        cli.run(
+            &[
+                "users",
+                "create",
+                "--email",
+                "bob@example.com",
+                "--role",
+                "ghost"
+            ],
+            None
+        )
+        .code,
+        3,
+        "unknown role"
+    );
+    cli.ok(
+        &[
+            "users",
+            "create",
+            "--email",
+            "bob@example.com",
+            "--verified",
+            "--json",
+        ],
+        None,
+    );
+    cli.ok(
+        &[
+            "users",
+            "create",
+            "--email",
+            "carol@example.com",
+            "--inactive",
+            "--json",
+        ],
+        None,
+    );
+
+    let list = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["users", "list", "--json"];
+        a.extend_from_slice(args);
+        cli.ok(&a, None)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| str_of(u, "email").to_owned())
+            .collect()
+    };
+    assert_eq!(list(&[]).len(), 3);
+    assert_eq!(list(&["--active", "false"]), ["carol@example.com"]);
+    assert_eq!(list(&["--verified", "true"]), ["bob@example.com"]);
+    assert_eq!(list(&["--role", "manager"]), ["alice@example.com"]);
+    assert_eq!(list(&["--email-contains", "BO"]), ["bob@example.com"]);
+
+    assert_eq!(
+        cli.ok(&["users", "show", &id, "--json"], None)["email"],
+        "alice@example.com"
+    );
+    assert_eq!(
+        cli.ok(&["users", "show", "alice@example.com", "--json"], None)["id"],
+        id
+    );
+    assert_eq!(
+        cli.run(&["users", "show", "nobody@example.com"], None).code,
+        3
+    );
+    let u = cli.ok(&["users", "grant", &id, "viewer", "--json"], None);
+    assert_eq!(u["roles"], serde_json::json!(["manager", "viewer"]));
+    let u = cli.ok(&["users", "revoke", &id, "manager", "--json"], None);
+    assert_eq!(u["roles"], serde_json::json!(["viewer"]));
+    let u = cli.ok(
+        &[
+            "users",
+            "set",
+            &id,
+            "--active",
+            "false",
+            "--verified",
+            "true",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(
+        (u["is_active"].as_bool(), u["email_verified"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(
+        cli.run(
+            &["users", "set-password", &id, "--password-stdin"],
+            Some("another-passphrase\n")
+        )
+        .code,
+        0
+    );
+
+    let web = cli.ok(
+        &[
+            "clients",
+            "create",
+            "--name",
+            "web",
+            "--public",
+            "--grant",
+            "password",
+            "--grant",
+            "refresh_token",
+            "--json",
+        ],
+        None,
+    );
+    assert!(web.get("client_secret").is_none());
+    let billing = cli.ok(
+        &[
+            "clients",
+            "create",
+            "--name",
+            "billing",
+            "--confidential",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "orders.read",
+            "--json",
+        ],
+        None,
+    );
+    let billing_id = str_of(&billing, "client_id").to_owned();
+    assert!(str_of(&billing, "client_secret").len() >= 43);
+    assert_eq!(
+        cli.run(
+            &[
+                "clients",
+                "create",
+                "--name",
+                "x",
+                "--public",
+                "--grant",
+                "client_credentials"
+            ],
+            None
+        )
+        .code,
+        2
+    );
+    assert_eq!(
+        cli.ok(&["clients", "list", "--json"], None)
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        cli.ok(&["clients", "disable", &billing_id, "--json"], None)["enabled"],
+        false
+    );
+    assert_eq!(
+        cli.ok(&["clients", "enable", &billing_id, "--json"], None)["enabled"],
+        true
+    );
+    let rotated = cli.ok(&["clients", "rotate-secret", &billing_id, "--json"], None);
+    assert_ne!(rotated["client_secret"], billing["client_secret"]);
+    assert_eq!(
+        cli.ok(&["clients", "show", &billing_id, "--json"], None)["name"],
+        "billing"
+    );
+    assert_eq!(cli.run(&["clients", "delete", &billing_id], None).code, 0);
+    assert_eq!(cli.run(&["clients", "show", &billing_id], None).code, 3);
+
+    let key = cli.ok(&["keys", "rotate", "--alg", "EdDSA", "--json"], None);
+    assert_eq!(key["alg"], "EdDSA");
+    let key2 = cli.ok(&["keys", "rotate", "--json"], None);
+    assert_eq!(key2["alg"], "ES256");
+    let keys = cli.ok(&["keys", "list", "--json"], None);
+    let states: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| str_of(k, "state"))
+        .collect();
+    assert_eq!(states, ["active", "retired"]);
+    assert_eq!(cli.run(&["keys", "rotate", "--alg", "HS256"], None).code, 2);
+
+    assert_eq!(cli.run(&["users", "delete", &id], None).code, 0);
+    assert_eq!(cli.run(&["users", "delete", &id], None).code, 3);
+    assert_eq!(cli.run(&["roles", "delete", "viewer"], None).code, 0);
+    assert_eq!(cli.run(&["roles", "show", "viewer"], None).code, 3);
+    assert_eq!(
+        cli.run(&["users", "list", "--bogus"], None).code,
+        2,
+        "usage error"
+    );
+}
+
+async fn cli_changes_take_effect_for_new_tokens(backend: Backend) {
+    let db = fresh_database(backend).await;
+    let master = latchkey::crypto::MasterKey::generate_base64();
+    let cli = Cli {
+        db: &db,
+        master_key: master.clone(),
+    };
+    cli.ok(
+        &[
+            "clients",
+            "create",
+            "--name",
+            "web",
+            "--client-id",
+            "web",
+            "--public",
+            "--grant",
+            "password",
+            "--grant",
+            "refresh_token",
+            "--json",
+        ],
+        None,
+    );
+    cli.ok(
+        &[
+            "users",
+            "create",
+            "--email",
+            "dave@example.com",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("dave-passphrase\n"),
+    );
+    let db_url = db.url.clone();
+    let app = spawn_app_on(
+        db,
+        &[
+            ("LATCHKEY_MASTER_KEY", &master),
+            ("LATCHKEY_CLIENT_CACHE_TTL_MS", "0"),
+        ],
+    )
+    .await;
+    let cli = Cli {
+        db: &app.db,
+        master_key: master,
+    };
+    assert_eq!(app.db.url, db_url);
+    async fn login_as(app: &crate::helpers::TestApp, pw: &str) -> (u16, serde_json::Value) {
+        app.token_json(&[
+            ("grant_type", "password"),
+            ("username", "dave@example.com"),
+            ("password", pw),
+            ("client_id", "web"),
+        ])
+        .await
+    }
+    let login = |pw: &'static str| login_as(&app, pw);
+    let (status, body) = login("dave-passphrase").await;
+    assert_eq!(status, 200, "{body}");
+    cli.ok(
+        &[
+            "users",
+            "set",
+            "dave@example.com",
+            "--active",
+            "false",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(
+        login("dave-passphrase").await.0,
+        400,
+        "deactivation is immediate"
+    );
+    assert_eq!(app.refresh(str_of(&body, "refresh_token")).await.0, 400);
+    cli.ok(
+        &[
+            "users",
+            "set",
+            "dave@example.com",
+            "--active",
+            "true",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(
+        cli.run(
+            &[
+                "users",
+                "set-password",
+                "dave@example.com",
+                "--password-stdin"
+            ],
+            Some("new-passphrase\n")
+        )
+        .code,
+        0
+    );
+    assert_eq!(login("dave-passphrase").await.0, 400);
+    assert_eq!(login("new-passphrase").await.0, 200);
+    cli.ok(&["clients", "disable", "web", "--json"], None);
+    assert_eq!(
+        login("new-passphrase").await.0,
+        401,
+        "a disabled client is refused"
+    );
+}

@@ -1,0 +1,581 @@
+//! Storage contract: each trait checked directly against each adapter.
+
+use std::collections::BTreeSet;
+
+use latchkey::config::Settings;
+use latchkey::domain::*;
+use latchkey::services::Stores;
+use latchkey::storage::{NewUserRecord, StorageError, UserPatch};
+
+use crate::helpers::{fresh_database, test_settings, Backend, TestDatabase};
+use crate::scenarios;
+
+scenarios!(
+    user_store_contract,
+    role_store_contract,
+    client_store_contract,
+    signing_key_store_contract,
+    refresh_token_store_rotates_once_and_revokes_on_reuse,
+    refresh_token_store_concurrent_rotation_has_one_winner,
+    refresh_token_store_rejections_and_purge,
+);
+
+async fn stores(backend: Backend) -> (Stores, TestDatabase, Settings) {
+    let db = fresh_database(backend).await;
+    let settings = test_settings(&db, &[]);
+    let stores = latchkey::startup::connect_stores(&settings).await.unwrap();
+    (stores, db, settings)
+}
+
+fn user(email: &str, now: i64) -> User {
+    User {
+        id: UserId::generate(),
+        email: Email::parse(email).unwrap(),
+        username: None,
+        display_name: Some("Test".into()),
+        is_active: true,
+        email_verified: false,
+        password_hash: Some("$argon2id$dummy".into()),
+        attributes: serde_json::Map::new(),
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+    }
+}
+
+fn role(name: &str, perms: &[&str]) -> Role {
+    Role {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: RoleName::parse(name).unwrap(),
+        description: None,
+        permissions: perms
+            .iter()
+            .map(|p| Permission::parse(p).unwrap())
+            .collect(),
+        created_at: 1,
+    }
+}
+
+fn client(id: &str) -> Client {
+    Client {
+        id: ClientId::parse(id).unwrap(),
+        name: id.into(),
+        kind: ClientKind::Public,
+        secret_hash: None,
+        enabled: true,
+        grant_types: BTreeSet::from([GrantType::Password, GrantType::RefreshToken]),
+        scopes: Scope::parse("a b").unwrap(),
+        redirect_uris: vec!["https://app.example.com/cb".into()],
+        audiences: vec![Audience::parse("https://api.example.com").unwrap()],
+        default_audience: None,
+        token_settings: ClientTokenSettings {
+            access_token_ttl: Some(60),
+            ..Default::default()
+        },
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+async fn user_store_contract(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let manager = role("manager", &["orders.view", "orders.approve"]);
+    let viewer = role("viewer", &["orders.view"]);
+    s.roles.create(&manager).await.unwrap();
+    s.roles.create(&viewer).await.unwrap();
+    let mut alice = user("alice@example.com", 100);
+    alice.attributes.insert("tenant".into(), "acme".into());
+    s.users
+        .create(&NewUserRecord {
+            user: alice.clone(),
+            role_ids: vec![manager.id.clone()],
+        })
+        .await
+        .unwrap();
+    let dup = s
+        .users
+        .create(&NewUserRecord {
+            user: user("alice@example.com", 100),
+            role_ids: vec![],
+        })
+        .await;
+    assert!(
+        matches!(dup, Err(StorageError::Conflict(ref c)) if c == "users_email_key"),
+        "{dup:?}"
+    );
+
+    let found = s
+        .users
+        .find_by_email("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id.clone(), found.attributes["tenant"].as_str()),
+        (alice.id.clone(), Some("acme"))
+    );
+    assert!(
+        s.users
+            .find_by_email("ALICE@example.com")
+            .await
+            .unwrap()
+            .is_none(),
+        "callers normalise"
+    );
+    assert!(s
+        .users
+        .find_by_id(&UserId::generate())
+        .await
+        .unwrap()
+        .is_none());
+
+    assert!(s.users.grant_role(&alice.id, &viewer.id).await.unwrap());
+    assert!(
+        !s.users.grant_role(&alice.id, &viewer.id).await.unwrap(),
+        "idempotent"
+    );
+    let claims = s.users.claims(&alice.id).await.unwrap().unwrap();
+    assert_eq!(claims.roles, ["manager", "viewer"]);
+    assert_eq!(claims.permissions, ["orders.approve", "orders.view"]);
+    assert!(s.users.revoke_role(&alice.id, &manager.id).await.unwrap());
+    assert_eq!(s.users.role_names(&alice.id).await.unwrap(), ["viewer"]);
+
+    let patch = UserPatch {
+        is_active: Some(false),
+        display_name: Some(None),
+        ..Default::default()
+    };
+    assert!(s.users.update(&alice.id, &patch, 200).await.unwrap());
+    let u = s.users.find_by_id(&alice.id).await.unwrap().unwrap();
+    assert_eq!(
+        (u.is_active, u.display_name.clone(), u.updated_at),
+        (false, None, 200)
+    );
+    assert!(!s
+        .users
+        .update(&UserId::generate(), &patch, 200)
+        .await
+        .unwrap());
+    s.users
+        .record_login(&alice.id, Some("$argon2id$new"), 300)
+        .await
+        .unwrap();
+    let u = s.users.find_by_id(&alice.id).await.unwrap().unwrap();
+    assert_eq!(
+        (u.password_hash.as_deref(), u.last_login_at),
+        (Some("$argon2id$new"), Some(300))
+    );
+    s.users.record_login(&alice.id, None, 301).await.unwrap();
+    assert_eq!(
+        s.users
+            .find_by_id(&alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .as_deref(),
+        Some("$argon2id$new")
+    );
+    assert!(s
+        .users
+        .set_password_hash(&alice.id, None, 302)
+        .await
+        .unwrap());
+
+    s.users
+        .create(&NewUserRecord {
+            user: user("bob@example.com", 101),
+            role_ids: vec![viewer.id.clone()],
+        })
+        .await
+        .unwrap();
+    let all = s
+        .users
+        .list(&UserFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    let active = s
+        .users
+        .list(&UserFilter {
+            active: Some(true),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(active.len(), 1);
+    let by_role = s
+        .users
+        .list(&UserFilter {
+            role: Some(RoleName::parse("viewer").unwrap()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_role.len(), 2);
+    let like = s
+        .users
+        .list(&UserFilter {
+            email_contains: Some("%".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(like.is_empty(), "LIKE metacharacters match literally");
+    let paged = s
+        .users
+        .list(&UserFilter {
+            limit: 1,
+            offset: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(paged[0].email.as_str(), "bob@example.com");
+
+    assert!(s.users.delete(&alice.id).await.unwrap());
+    assert!(!s.users.delete(&alice.id).await.unwrap());
+    assert!(s.users.claims(&alice.id).await.unwrap().is_none());
+}
+
+async fn role_store_contract(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let r = role("manager", &["orders.view"]);
+    s.roles.create(&r).await.unwrap();
+    let dup = s.roles.create(&role("manager", &[])).await;
+    assert!(
+        matches!(dup, Err(StorageError::Conflict(ref c)) if c == "roles_name_key"),
+        "{dup:?}"
+    );
+    s.roles
+        .add_permissions(
+            &r.id,
+            &[
+                Permission::parse("orders.approve").unwrap(),
+                Permission::parse("orders.view").unwrap(),
+            ],
+        )
+        .await
+        .unwrap();
+    let found = s.roles.find_by_name(&r.name).await.unwrap().unwrap();
+    assert_eq!(
+        found
+            .permissions
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>(),
+        ["orders.approve", "orders.view"]
+    );
+    s.roles
+        .remove_permissions(&r.id, &[Permission::parse("orders.view").unwrap()])
+        .await
+        .unwrap();
+    assert_eq!(s.roles.list().await.unwrap()[0].permissions.len(), 1);
+    assert!(s.roles.delete(&r.id).await.unwrap());
+    assert!(s.roles.find_by_name(&r.name).await.unwrap().is_none());
+}
+
+async fn client_store_contract(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let c = client("web");
+    s.clients.create(&c).await.unwrap();
+    let dup = s.clients.create(&client("web")).await;
+    assert!(
+        matches!(dup, Err(StorageError::Conflict(ref x)) if x == "clients_pkey"),
+        "{dup:?}"
+    );
+    let found = s.clients.find(&c.id).await.unwrap().unwrap();
+    assert_eq!(found.grant_types, c.grant_types);
+    assert_eq!(found.scopes, c.scopes);
+    assert_eq!(found.audiences, c.audiences);
+    assert_eq!(found.redirect_uris, c.redirect_uris);
+    assert_eq!(found.token_settings, c.token_settings);
+    assert!(s.clients.set_enabled(&c.id, false, 5).await.unwrap());
+    assert!(!s.clients.find(&c.id).await.unwrap().unwrap().enabled);
+    assert!(
+        !s.clients.set_secret_hash(&c.id, "abc", 6).await.unwrap(),
+        "a public client has no secret"
+    );
+    let mut conf = client("svc");
+    conf.kind = ClientKind::Confidential;
+    conf.secret_hash = Some("old".into());
+    s.clients.create(&conf).await.unwrap();
+    assert!(s.clients.set_secret_hash(&conf.id, "new", 6).await.unwrap());
+    assert_eq!(
+        s.clients
+            .find(&conf.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_hash
+            .as_deref(),
+        Some("new")
+    );
+    assert_eq!(s.clients.list().await.unwrap().len(), 2);
+    assert!(s.clients.delete(&c.id).await.unwrap());
+    assert!(s.clients.find(&c.id).await.unwrap().is_none());
+}
+
+fn stored_key(kid: &str) -> StoredKey {
+    StoredKey {
+        kid: kid.into(),
+        alg: SigningAlg::ES256,
+        state: KeyState::Active,
+        public_jwk: "{}".into(),
+        private_key_enc: vec![1, 2, 3],
+        enc_key_id: "m1".into(),
+        created_at: 0,
+        activated_at: None,
+        retired_at: None,
+        removed_at: None,
+    }
+}
+
+async fn signing_key_store_contract(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    s.keys.insert_active(&stored_key("k1"), 10).await.unwrap();
+    s.keys.insert_active(&stored_key("k2"), 20).await.unwrap();
+    let keys = s.keys.list().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(
+        (keys[0].kid.as_str(), keys[0].state, keys[0].activated_at),
+        ("k2", KeyState::Active, Some(20))
+    );
+    assert_eq!(
+        (keys[1].kid.as_str(), keys[1].state, keys[1].retired_at),
+        ("k1", KeyState::Retired, Some(20))
+    );
+    assert_eq!(keys[1].private_key_enc, vec![1, 2, 3]);
+    assert!(
+        s.keys.insert_active(&stored_key("k2"), 30).await.is_err(),
+        "kid is unique"
+    );
+    assert_eq!(
+        s.keys
+            .list()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|k| k.state == KeyState::Active)
+            .count(),
+        1,
+        "failed insert rolled back"
+    );
+}
+
+struct Family {
+    client: ClientId,
+    first_hash: String,
+    family_id: String,
+}
+
+async fn family(s: &Stores, now: i64, absolute: i64) -> Family {
+    let c = client(&format!("c{}", uuid::Uuid::new_v4().simple()));
+    s.clients.create(&c).await.unwrap();
+    let u = user(
+        &format!("{}@example.com", uuid::Uuid::new_v4().simple()),
+        now,
+    );
+    s.users
+        .create(&NewUserRecord {
+            user: u.clone(),
+            role_ids: vec![],
+        })
+        .await
+        .unwrap();
+    let f = NewFamily {
+        id: uuid::Uuid::new_v4().to_string(),
+        client_id: c.id.clone(),
+        user_id: u.id.clone(),
+        scope: Scope::parse("a").unwrap(),
+        audience: "https://api.example.com".into(),
+        created_at: now,
+        absolute_expires_at: now + absolute,
+    };
+    let first = token(now, 100);
+    s.refresh_tokens.start_family(&f, &first).await.unwrap();
+    Family {
+        client: c.id,
+        first_hash: first.token_hash,
+        family_id: f.id,
+    }
+}
+
+fn token(now: i64, idle: i64) -> NewRefreshToken {
+    let id = uuid::Uuid::new_v4().to_string();
+    NewRefreshToken {
+        token_hash: format!("hash-{id}"),
+        id,
+        created_at: now,
+        expires_at: now + idle,
+    }
+}
+
+async fn refresh_token_store_rotates_once_and_revokes_on_reuse(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let f = family(&s, 1000, 10_000).await;
+    let next = token(1001, 100);
+    let out = s
+        .refresh_tokens
+        .rotate(&f.first_hash, &f.client, None, &next, 1001)
+        .await
+        .unwrap();
+    let RotateOutcome::Rotated(info) = out else {
+        panic!("expected rotation, got {out:?}")
+    };
+    assert_eq!(
+        (
+            info.generation,
+            info.scope.to_wire(),
+            info.audience.as_str()
+        ),
+        (1, "a".into(), "https://api.example.com")
+    );
+    let next2 = token(1002, 100);
+    let out = s
+        .refresh_tokens
+        .rotate(&next.token_hash, &f.client, None, &next2, 1002)
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, RotateOutcome::Rotated(ref i) if i.generation == 2),
+        "{out:?}"
+    );
+    let out = s
+        .refresh_tokens
+        .rotate(&f.first_hash, &f.client, None, &token(1003, 100), 1003)
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, RotateOutcome::Reused { ref family_id } if *family_id == f.family_id),
+        "{out:?}"
+    );
+    let out = s
+        .refresh_tokens
+        .rotate(&next2.token_hash, &f.client, None, &token(1004, 100), 1004)
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, RotateOutcome::Rejected(RefreshRejection::Revoked)),
+        "{out:?}"
+    );
+}
+
+async fn refresh_token_store_concurrent_rotation_has_one_winner(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    for _ in 0..3 {
+        let f = family(&s, 1000, 10_000).await;
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let store = s.refresh_tokens.clone();
+            let (hash, client) = (f.first_hash.clone(), f.client.clone());
+            tasks.push(tokio::spawn(async move {
+                store
+                    .rotate(&hash, &client, None, &token(1001, 100), 1001)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let outcomes = futures::future::join_all(tasks).await;
+        let rotated = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(RotateOutcome::Rotated(_))))
+            .count();
+        assert_eq!(rotated, 1, "{outcomes:?}");
+    }
+}
+
+async fn refresh_token_store_rejections_and_purge(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let f = family(&s, 1000, 500).await;
+    let other = ClientId::parse("someone-else").unwrap();
+    let out = s
+        .refresh_tokens
+        .rotate(&f.first_hash, &other, None, &token(1001, 100), 1001)
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, RotateOutcome::Rejected(RefreshRejection::WrongClient)),
+        "{out:?}"
+    );
+    let wide = Scope::parse("a b").unwrap();
+    let out = s
+        .refresh_tokens
+        .rotate(
+            &f.first_hash,
+            &f.client,
+            Some(&wide),
+            &token(1001, 100),
+            1001,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            out,
+            RotateOutcome::Rejected(RefreshRejection::ScopeExceeded)
+        ),
+        "{out:?}"
+    );
+    let narrow = Scope::parse("a").unwrap();
+    let kept = token(1001, 100);
+    let out = s
+        .refresh_tokens
+        .rotate(&f.first_hash, &f.client, Some(&narrow), &kept, 1001)
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, RotateOutcome::Rotated(_)),
+        "a refused scope did not use the token up: {out:?}"
+    );
+    let out = s
+        .refresh_tokens
+        .rotate("nope", &f.client, None, &token(1001, 100), 1001)
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, RotateOutcome::Rejected(RefreshRejection::Unknown)),
+        "{out:?}"
+    );
+    let out = s
+        .refresh_tokens
+        .rotate(&kept.token_hash, &f.client, None, &token(1200, 100), 1200)
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, RotateOutcome::Rejected(RefreshRejection::Expired)),
+        "idle expiry: {out:?}"
+    );
+    let g = family(&s, 1000, 500).await;
+    let next = token(1050, 1_000_000);
+    let RotateOutcome::Rotated(info) = s
+        .refresh_tokens
+        .rotate(&g.first_hash, &g.client, None, &next, 1050)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        info.expires_at, 1500,
+        "capped at the family's absolute expiry"
+    );
+    assert!(s
+        .refresh_tokens
+        .revoke_family(&g.family_id, "logout", 1060)
+        .await
+        .unwrap());
+    assert!(!s
+        .refresh_tokens
+        .revoke_family(&g.family_id, "logout", 1061)
+        .await
+        .unwrap());
+    assert_eq!(s.refresh_tokens.purge_expired(1499).await.unwrap(), 0);
+    assert_eq!(s.refresh_tokens.purge_expired(1500).await.unwrap(), 2);
+}

@@ -1,0 +1,321 @@
+use std::sync::Arc;
+
+use latchkey::clock::MockClock;
+use latchkey::config::Settings;
+use latchkey::crypto::MasterKey;
+use latchkey::domain::{ClientKind, ClientTokenSettings};
+use latchkey::services::{AdminService, NewClientInput, NewUserInput};
+use latchkey::startup::Application;
+use latchkey::startup::Services;
+use secrecy::SecretString;
+use serde_json::Value;
+
+/// Runs the listed scenarios once per backend.
+#[macro_export]
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("LK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh, empty database for one test. SQLite files live in a temp dir removed on drop.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn fresh_database(backend: Backend) -> TestDatabase {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("latchkey.db").display());
+            TestDatabase {
+                url,
+                _dir: Some(dir),
+            }
+        }
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let admin = postgres_admin_url();
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is required for the postgres tests and is not reachable at {admin}: {e}. \
+                     Run scripts/test.sh, which provisions it, or set LK_TEST_POSTGRES_URL."
+                )
+            });
+            let name = format!("lk_test_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let base = admin
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_owned())
+                .unwrap_or(admin.clone());
+            TestDatabase {
+                url: format!("{base}/{name}"),
+                _dir: None,
+            }
+        }
+    }
+}
+
+/// Settings for a test app on `db`, with cheap argon2 and any extra `LATCHKEY_*` overrides.
+pub fn test_settings(db: &TestDatabase, extra: &[(&str, &str)]) -> Settings {
+    let mut env: Vec<(String, String)> = vec![
+        ("LATCHKEY_BIND".into(), "127.0.0.1:0".into()),
+        ("LATCHKEY_DATABASE_URL".into(), db.url.clone()),
+        ("LATCHKEY_DATABASE_MAX_CONNECTIONS".into(), "8".into()),
+        ("LATCHKEY_MASTER_KEY".into(), MasterKey::generate_base64()),
+        ("LATCHKEY_ARGON2_MEMORY_KIB".into(), "64".into()),
+        ("LATCHKEY_ARGON2_ITERATIONS".into(), "1".into()),
+        ("LATCHKEY_HASHING_THREADS".into(), "2".into()),
+        ("LATCHKEY_WORKERS".into(), "1".into()),
+        ("LATCHKEY_LOG_LEVEL".into(), "warn".into()),
+    ];
+    for (k, v) in extra {
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    Settings::load(None, env).unwrap_or_else(|e| panic!("test settings: {e}"))
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<MockClock>,
+    pub services: Services,
+    pub settings: Settings,
+    pub db: TestDatabase,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+    let db = fresh_database(backend).await;
+    spawn_app_on(db, extra).await
+}
+
+pub async fn spawn_app_on(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
+    let settings = test_settings(&db, extra);
+    let clock = Arc::new(MockClock::starting_now());
+    let (app, services) = Application::build(&settings, clock.clone())
+        .await
+        .unwrap_or_else(|e| panic!("application failed to start: {e:#}"));
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let settings = app.settings().clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        clock,
+        services,
+        settings,
+        db,
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A public client `web` (password + refresh), a confidential `billing`
+/// (client_credentials), a role `manager` and a user alice with it.
+pub struct Fixture {
+    pub user_id: String,
+    pub billing_id: String,
+    pub billing_secret: String,
+}
+
+pub async fn public_client(admin: &AdminService, id: &str, grants: &[&str], scopes: &[&str]) {
+    admin
+        .create_client(NewClientInput {
+            client_id: Some(id.into()),
+            name: id.into(),
+            kind: ClientKind::Public,
+            grant_types: grants.iter().map(|s| s.to_string()).collect(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            redirect_uris: vec![],
+            audiences: vec![],
+            default_audience: None,
+            token_settings: ClientTokenSettings::default(),
+        })
+        .await
+        .unwrap();
+}
+
+pub async fn confidential_client(
+    admin: &AdminService,
+    id: &str,
+    grants: &[&str],
+    scopes: &[&str],
+) -> String {
+    admin
+        .create_client(NewClientInput {
+            client_id: Some(id.into()),
+            name: id.into(),
+            kind: ClientKind::Confidential,
+            grant_types: grants.iter().map(|s| s.to_string()).collect(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            redirect_uris: vec![],
+            audiences: vec![],
+            default_audience: None,
+            token_settings: ClientTokenSettings::default(),
+        })
+        .await
+        .unwrap()
+        .client_secret
+        .unwrap()
+}
+
+pub async fn create_user(admin: &AdminService, email: &str, roles: &[&str]) -> String {
+    admin
+        .create_user(NewUserInput {
+            email: email.into(),
+            password: Some(SecretString::from(PASSWORD)),
+            username: None,
+            display_name: None,
+            roles: roles.iter().map(|s| s.to_string()).collect(),
+            active: true,
+            email_verified: true,
+            attributes: None,
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+impl TestApp {
+    pub fn admin(&self) -> &AdminService {
+        &self.services.admin
+    }
+
+    pub async fn fixture(&self) -> Fixture {
+        let admin = self.admin();
+        admin
+            .create_role(
+                "manager",
+                &["orders.view".into(), "orders.approve".into()],
+                None,
+            )
+            .await
+            .unwrap();
+        admin
+            .create_role(
+                "auditor",
+                &["orders.view".into(), "audit.read".into()],
+                None,
+            )
+            .await
+            .unwrap();
+        public_client(
+            admin,
+            "web",
+            &["password", "refresh_token"],
+            &["orders.read", "orders.write"],
+        )
+        .await;
+        let billing_secret =
+            confidential_client(admin, "billing", &["client_credentials"], &["orders.read"]).await;
+        let user_id = create_user(admin, "alice@example.com", &["manager", "auditor"]).await;
+        Fixture {
+            user_id,
+            billing_id: "billing".into(),
+            billing_secret,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// POSTs a form to the token endpoint.
+    pub async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url("/oauth2/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn token_json(&self, form: &[(&str, &str)]) -> (u16, Value) {
+        let r = self.token(form).await;
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    pub async fn login(&self, email: &str) -> Value {
+        let (status, body) = self
+            .token_json(&[
+                ("grant_type", "password"),
+                ("username", email),
+                ("password", PASSWORD),
+                ("client_id", "web"),
+            ])
+            .await;
+        assert_eq!(status, 200, "login failed: {body}");
+        body
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
+        self.token_json(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "web"),
+        ])
+        .await
+    }
+}
+
+/// Decodes a JWT's header and claims without verifying (tests verify separately).
+pub fn jwt_parts(jwt: &str) -> (Value, Value) {
+    use base64::Engine;
+    let mut it = jwt.split('.');
+    let dec = |p: &str| -> Value {
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let header = dec(it.next().unwrap());
+    let claims = dec(it.next().unwrap());
+    (header, claims)
+}
+
+pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}

@@ -1,0 +1,17 @@
+//! The behavioural suite: every scenario runs against each storage backend, and the backend
+//! is part of the test name (`<module>::sqlite::<scenario>`, `<module>::postgres::<scenario>`).
+//! PostgreSQL tests need a server (LK_TEST_POSTGRES_URL, default
+//! postgres://postgres@127.0.0.1:5432/postgres) and fail loudly without one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod architecture;
+mod audience;
+mod cli;
+mod client_credentials;
+mod contract;
+mod jwks;
+mod password_grant;
+mod refresh_grant;
+mod robustness;
