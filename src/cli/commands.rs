@@ -9,7 +9,7 @@ use super::CliError;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::{ClientKind, ClientTokenSettings, RoleName, SigningAlg, UserFilter};
-use crate::services::{NewClientInput, NewUserInput, UserUpdate};
+use crate::services::{KeyError, NewClientInput, NewUserInput, UserUpdate};
 use crate::startup::{build_services, connect_stores, Application};
 
 #[derive(Debug, Parser)]
@@ -267,6 +267,15 @@ pub enum KeysCmd {
         /// ES256 (default: the configured algorithm), RS256 or EdDSA.
         #[arg(long)]
         alg: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Remove a key for good (compromised, or unreadable after a lost master key).
+    Remove {
+        kid: String,
+        /// Allow removing the active key.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -574,6 +583,14 @@ async fn keys(cmd: KeysCmd, settings: &Settings, clock: Arc<dyn Clock>) -> Resul
                 None => settings.keys.signing_alg,
             };
             let key = keys.rotate(alg).await.map_err(anyhow::Error::from)?;
+            emit(out.json, &key);
+        }
+        KeysCmd::Remove { kid, force, out } => {
+            let key = keys.remove(&kid, force).await.map_err(|e| match e {
+                KeyError::NotFound(_) => CliError { code: 3, message: e.to_string() },
+                KeyError::ActiveKey(_) => CliError::usage(e.to_string()),
+                other => CliError::from(anyhow::Error::from(other)),
+            })?;
             emit(out.json, &key);
         }
     }

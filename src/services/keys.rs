@@ -13,6 +13,10 @@ pub enum KeyError {
     Unusable { kid: String, reason: String },
     #[error("no active signing key")]
     NoActiveKey,
+    #[error("no signing key {0}")]
+    NotFound(String),
+    #[error("key {0} is the active signing key; pass --force to remove it anyway (a new key is generated on the next start)")]
+    ActiveKey(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("key generation failed: {0}")]
@@ -133,6 +137,28 @@ impl KeyService {
         );
         self.reload().await?;
         Ok(KeyView::from(&stored))
+    }
+
+    /// Removes a key for good: it leaves the JWKS, and tokens it signed stop verifying. For a
+    /// key that is compromised or can no longer be opened (lost master key). The active key
+    /// is only removed with `force`.
+    pub async fn remove(&self, kid: &str, force: bool) -> Result<KeyView, KeyError> {
+        let keys = self.store.list().await?;
+        let key = keys
+            .iter()
+            .find(|k| k.kid == kid && k.state != KeyState::Removed)
+            .ok_or_else(|| KeyError::NotFound(kid.to_owned()))?;
+        if key.state == KeyState::Active && !force {
+            return Err(KeyError::ActiveKey(kid.to_owned()));
+        }
+        let now = self.clock.now();
+        if !self.store.mark_removed(kid, now).await? {
+            return Err(KeyError::NotFound(kid.to_owned()));
+        }
+        tracing::warn!(kid, "signing key removed");
+        let mut view = KeyView::from(key);
+        view.state = KeyState::Removed.as_str();
+        Ok(view)
     }
 
     pub async fn list(&self) -> Result<Vec<KeyView>, KeyError> {

@@ -110,6 +110,8 @@ pub trait SigningKeyStore: Send + Sync {
     async fn list(&self) -> StorageResult<Vec<StoredKey>>;
     /// Inserts `key` as the one active key and retires every other active key, atomically.
     async fn insert_active(&self, key: &StoredKey, now: UnixTime) -> StorageResult<()>;
+    /// Marks a key removed (unpublished for good); `Ok(false)` if no such key or already removed.
+    async fn mark_removed(&self, kid: &str, now: UnixTime) -> StorageResult<bool>;
 }
 
 #[async_trait]

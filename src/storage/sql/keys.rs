@@ -77,6 +77,18 @@ macro_rules! impl_key_store {
                 .map_err(map_err)?;
                 tx.commit().await.map_err(map_err)
             }
+
+            async fn mark_removed(&self, kid: &str, now: UnixTime) -> StorageResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE signing_keys SET state = 'removed', removed_at = $2 WHERE kid = $1 AND state <> 'removed'",
+                )
+                .bind(kid)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected() > 0)
+            }
         }
     };
 }

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: formatting, clippy, unit tests and the behavioural suite on
+# SQLite and PostgreSQL. Provisions what the tests need:
+#   - cargo-nextest (installed with cargo if missing);
+#   - PostgreSQL: LK_TEST_POSTGRES_URL if set; else the server on 127.0.0.1:5432 if it
+#     accepts user postgres; else a private throw-away instance (installed with apt-get if
+#     the binaries are missing) on 127.0.0.1:55432, stopped when the script exits
+#     (LK_TEST_PRIVATE_PG=1 forces this).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+need_apt() {
+  if command -v apt-get >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+  else
+    log "cannot install $* (no apt-get)"; exit 1
+  fi
+}
+
+# --- cargo-nextest -----------------------------------------------------------------------
+if ! cargo nextest --version >/dev/null 2>&1; then
+  log "installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+# --- PostgreSQL --------------------------------------------------------------------------
+PRIVATE_PG=""
+cleanup() {
+  if [ -n "$PRIVATE_PG" ]; then
+    log "stopping the private PostgreSQL"
+    run_pg "$PG_BIN/pg_ctl" -D "$PRIVATE_PG/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$PRIVATE_PG"
+  fi
+}
+trap cleanup EXIT
+
+run_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_accepts() { # url
+  command -v psql >/dev/null && psql "$1" -qtAc 'select 1' >/dev/null 2>&1
+}
+
+if [ -z "${LK_TEST_POSTGRES_URL:-}" ]; then
+  DEFAULT_URL="postgres://postgres@127.0.0.1:5432/postgres"
+  if [ -z "${LK_TEST_PRIVATE_PG:-}" ] && pg_accepts "$DEFAULT_URL"; then
+    export LK_TEST_POSTGRES_URL="$DEFAULT_URL"
+    log "using PostgreSQL at 127.0.0.1:5432"
+  else
+    if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+      log "installing PostgreSQL"
+      need_apt postgresql postgresql-client
+    fi
+    PG_BIN=$(dirname "$(ls -d /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n1)")
+    PRIVATE_PG=$(mktemp -d /tmp/latchkey-pg.XXXXXX)
+    chmod 755 "$PRIVATE_PG"
+    if [ "$(id -u)" = 0 ]; then chown postgres "$PRIVATE_PG"; fi
+    log "starting a private PostgreSQL on 127.0.0.1:55432"
+    run_pg "$PG_BIN/initdb" -D "$PRIVATE_PG/data" -A trust -U postgres >/dev/null
+    run_pg "$PG_BIN/pg_ctl" -D "$PRIVATE_PG/data" -w -l "$PRIVATE_PG/log" \
+      -o "-p 55432 -k $PRIVATE_PG -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
+    export LK_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:55432/postgres"
+  fi
+fi
+if ! pg_accepts "$LK_TEST_POSTGRES_URL"; then
+  log "PostgreSQL is not reachable at $LK_TEST_POSTGRES_URL"; exit 1
+fi
+# Databases left by earlier runs (one per test) are dropped first.
+psql "$LK_TEST_POSTGRES_URL" -qtAc "select datname from pg_database where datname like 'lk_test_%'" |
+  while read -r db; do [ -n "$db" ] && psql "$LK_TEST_POSTGRES_URL" -qc "drop database if exists \"$db\"" >/dev/null; done
+
+# --- the suite ---------------------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+log "cargo nextest run"
+cargo nextest run --locked --no-fail-fast "$@"
