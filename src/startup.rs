@@ -215,10 +215,16 @@ impl Application {
             server = server.workers(settings.server.workers);
         }
         let server = server.run();
-        let background = vec![spawn_key_reload(
-            services.keys.clone(),
-            Duration::from_secs(settings.keys.reload_interval_secs),
-        )];
+        let background = vec![
+            spawn_housekeeping(
+                services.stores.refresh_tokens.clone(),
+                services.clock.clone(),
+            ),
+            spawn_key_reload(
+                services.keys.clone(),
+                Duration::from_secs(settings.keys.reload_interval_secs),
+            ),
+        ];
         info!(address = %settings.server.bind, port, issuer = settings.issuer(), "Latchkey is listening");
         Ok((
             Self {
@@ -261,6 +267,24 @@ fn spawn_key_reload(keys: Arc<KeyService>, every: Duration) -> tokio::task::Join
                 Ok(true) => info!("signing keys reloaded"),
                 Ok(false) => {}
                 Err(e) => warn!(error = %e, "signing key reload failed; keeping the current keys"),
+            }
+        }
+    })
+}
+
+/// Deletes refresh-token families past their absolute expiry, hourly.
+fn spawn_housekeeping(
+    refresh_tokens: Arc<dyn crate::storage::RefreshTokenStore>,
+    clock: Arc<dyn Clock>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match refresh_tokens.purge_expired(clock.now()).await {
+                Ok(0) => {}
+                Ok(n) => info!(families = n, "purged expired refresh-token families"),
+                Err(e) => warn!(error = %e, "refresh-token housekeeping failed"),
             }
         }
     })

@@ -51,7 +51,7 @@ pub struct JsonFlag {
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCmd {
-    /// Create a user; prints the user (with its id).
+    /// Create a user; prints the new user (with its id) as JSON.
     Create {
         #[arg(long)]
         email: String,
@@ -380,7 +380,10 @@ async fn users(cmd: UsersCmd, settings: &Settings, clock: Arc<dyn Clock>) -> Res
                     attributes: parse_json(attributes)?,
                 })
                 .await?;
-            emit(out.json, &user);
+            // The new record (with its id) is printed as JSON with or without --json, so
+            // scripts can always read the id.
+            let _ = out.json;
+            json(&user);
         }
         UsersCmd::List {
             active,
@@ -587,7 +590,10 @@ async fn keys(cmd: KeysCmd, settings: &Settings, clock: Arc<dyn Clock>) -> Resul
         }
         KeysCmd::Remove { kid, force, out } => {
             let key = keys.remove(&kid, force).await.map_err(|e| match e {
-                KeyError::NotFound(_) => CliError { code: 3, message: e.to_string() },
+                KeyError::NotFound(_) => CliError {
+                    code: 3,
+                    message: e.to_string(),
+                },
                 KeyError::ActiveKey(_) => CliError::usage(e.to_string()),
                 other => CliError::from(anyhow::Error::from(other)),
             })?;

@@ -1,9 +1,11 @@
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::{mpsc, Mutex};
+
+use argon2::password_hash::{PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 
 /// argon2id cost parameters (OWASP defaults: 19 MiB, 2 passes, 1 lane).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -45,13 +47,18 @@ pub enum Verification {
     Invalid,
 }
 
-/// argon2id hashing on a bounded pool: at most `threads` hashes run at once (each on a
-/// blocking thread, holding `memory_kib` of memory); the rest wait their turn without
-/// occupying an async worker.
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// argon2id on a fixed pool of `threads` dedicated OS threads. Each thread owns one
+/// `memory_kib` buffer that every hash it computes reuses, so memory is bounded by
+/// `threads x memory_kib` however many logins arrive, no page is faulted in per hash, and
+/// the async workers never run argon2. Callers beyond `threads` wait on a semaphore (cheap,
+/// asynchronous) for their turn.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
+    jobs: Arc<Mutex<mpsc::Sender<Job>>>,
     /// Verified against when the user does not exist, so that unknown accounts cost the same.
     dummy_hash: Arc<str>,
 }
@@ -68,9 +75,35 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| PasswordHashingError::Params(e.to_string()))?;
+        let threads = threads.max(1);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            let blocks = params.block_count();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    let mut memory = vec![Block::default(); blocks];
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(&mut memory),
+                            Err(_) => return, // every sender is gone
+                        }
+                    }
+                })
+                .map_err(|e| {
+                    PasswordHashingError::Hash(format!("cannot start a hashing thread: {e}"))
+                })?;
+        }
         let mut hasher = Self {
             params,
-            permits: Arc::new(Semaphore::new(threads.max(1))),
+            permits: Arc::new(Semaphore::new(threads)),
+            jobs: Arc::new(Mutex::new(tx)),
             dummy_hash: Arc::from(""),
         };
         let dummy = hasher
@@ -86,21 +119,28 @@ impl PasswordHasher {
 
     async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce() -> T + Send + 'static,
+        job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, PasswordHashingError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| PasswordHashingError::Pool)?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(|_| PasswordHashingError::Pool)
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move |memory| {
+            let _ = done.send(job(memory));
+        });
+        self.jobs
+            .lock()
+            .map_err(|_| PasswordHashingError::Pool)?
+            .send(job)
+            .map_err(|_| PasswordHashingError::Pool)?;
+        result.await.map_err(|_| PasswordHashingError::Pool)
     }
 
     pub async fn hash(&self, password: SecretString) -> Result<String, PasswordHashingError> {
         let params = self.params.clone();
-        self.run(move || hash_with(params, password.expose_secret()))
+        self.run(move |memory| hash_with(params, password.expose_secret(), memory))
             .await?
     }
 
@@ -116,19 +156,16 @@ impl PasswordHasher {
             Some(s) => (s, true),
             None => (self.dummy_hash.to_string(), false),
         };
-        self.run(move || {
-            let parsed = match PasswordHash::new(&phc) {
-                Ok(p) => p,
-                Err(_) => return Ok(Verification::Invalid),
+        self.run(move |memory| {
+            let Ok(parsed) = PasswordHash::new(&phc) else {
+                return Ok(Verification::Invalid);
             };
-            let ok = Self::argon2(params.clone())
-                .verify_password(password.expose_secret().as_bytes(), &parsed)
-                .is_ok();
+            let ok = verify_with(&parsed, password.expose_secret().as_bytes(), memory);
             if !(ok && real) {
                 return Ok(Verification::Invalid);
             }
             let rehashed = if needs_rehash(&parsed, &params) {
-                Some(hash_with(params, password.expose_secret())?)
+                Some(hash_with(params, password.expose_secret(), memory)?)
             } else {
                 None
             };
@@ -138,18 +175,82 @@ impl PasswordHasher {
     }
 }
 
-fn hash_with(params: Params, password: &str) -> Result<String, PasswordHashingError> {
-    let salt_bytes = {
-        let mut b = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut b).map_err(|_| PasswordHashingError::Hash("rng".into()))?;
-        b
-    };
+/// Computes argon2id into the thread's buffer (grown only for hashes with more memory).
+fn compute(
+    argon2: &Argon2<'_>,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    memory: &mut [Block],
+) -> Result<(), argon2::Error> {
+    let needed = params.block_count();
+    if memory.len() < needed {
+        let mut bigger = vec![Block::default(); needed];
+        return argon2.hash_password_into_with_memory(password, salt, out, &mut bigger[..]);
+    }
+    argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..needed])
+}
+
+fn hash_with(
+    params: Params,
+    password: &str,
+    memory: &mut [Block],
+) -> Result<String, PasswordHashingError> {
+    let mut salt_bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut salt_bytes).map_err(|_| PasswordHashingError::Hash("rng".into()))?;
     let salt = SaltString::encode_b64(&salt_bytes)
         .map_err(|e| PasswordHashingError::Hash(e.to_string()))?;
-    PasswordHasher::argon2(params)
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordHashingError::Hash(e.to_string()))
+    let argon2 = PasswordHasher::argon2(params.clone());
+    let mut out = [0u8; 32];
+    compute(
+        &argon2,
+        &params,
+        password.as_bytes(),
+        &salt_bytes,
+        &mut out,
+        memory,
+    )
+    .map_err(|e| PasswordHashingError::Hash(e.to_string()))?;
+    let output = argon2::password_hash::Output::new(&out)
+        .map_err(|e| PasswordHashingError::Hash(e.to_string()))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: (&params)
+            .try_into()
+            .map_err(|e: argon2::password_hash::Error| PasswordHashingError::Hash(e.to_string()))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Recomputes the stored hash with its own parameters and compares in constant time.
+fn verify_with(hash: &PasswordHash<'_>, password: &[u8], memory: &mut [Block]) -> bool {
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    let version = hash
+        .version
+        .and_then(|v| Version::try_from(v).ok())
+        .unwrap_or(Version::V0x13);
+    let Ok(params) = Params::try_from(hash) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    if compute(&argon2, &params, password, salt, &mut out, memory).is_err() {
+        return false;
+    }
+    super::constant_time_eq(&out, expected.as_bytes())
 }
 
 fn needs_rehash(hash: &PasswordHash<'_>, current: &Params) -> bool {
@@ -176,6 +277,39 @@ mod tests {
             memory_kib: 256,
             iterations: 1,
             parallelism: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn hashes_interoperate_with_the_reference_phc_implementation() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = PasswordHasher::new(cheap(), 1).await.unwrap();
+        let reference = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(256, 1, 1, None).unwrap(),
+        );
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let theirs = reference.hash_password(b"pw", &salt).unwrap().to_string();
+        assert!(matches!(
+            hasher.verify(Some(theirs), SecretString::from("pw")).await,
+            Ok(Verification::Valid { rehashed: None })
+        ));
+        let ours = hasher.hash(SecretString::from("pw")).await.unwrap();
+        assert!(reference
+            .verify_password(b"pw", &PasswordHash::new(&ours).unwrap())
+            .is_ok());
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(256, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw", &salt)
+        .unwrap()
+        .to_string();
+        match hasher.verify(Some(argon2i), SecretString::from("pw")).await {
+            Ok(Verification::Valid { rehashed: Some(h) }) => assert!(h.starts_with("$argon2id$")),
+            other => panic!("an argon2i hash verifies and is upgraded: {other:?}"),
         }
     }
 

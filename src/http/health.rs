@@ -12,10 +12,16 @@ pub async fn get_healthz() -> HttpResponse {
 
 /// Ready to serve: the database answers and signing keys are loaded.
 pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
-    let database = match state.health.ping().await {
-        Ok(()) => "ok",
-        Err(e) => {
+    // A readiness probe must answer quickly even when the database hangs.
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.health.ping()).await;
+    let database = match ping {
+        Ok(Ok(())) => "ok",
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
+            "unreachable"
+        }
+        Err(_) => {
+            tracing::warn!("readiness: database did not answer within 2 s");
             "unreachable"
         }
     };

@@ -363,8 +363,15 @@ async fn cli_covers_the_operator_lifecycle_with_json_and_exit_codes(backend: Bac
     assert_eq!(cli.run(&["keys", "rotate", "--alg", "HS256"], None).code, 2);
     let retired = str_of(&keys[1], "kid").to_owned();
     let active = str_of(&keys[0], "kid").to_owned();
-    assert_eq!(cli.run(&["keys", "remove", &active], None).code, 2, "the active key needs --force");
-    assert_eq!(cli.ok(&["keys", "remove", &retired, "--json"], None)["state"], "removed");
+    assert_eq!(
+        cli.run(&["keys", "remove", &active], None).code,
+        2,
+        "the active key needs --force"
+    );
+    assert_eq!(
+        cli.ok(&["keys", "remove", &retired, "--json"], None)["state"],
+        "removed"
+    );
     assert_eq!(cli.run(&["keys", "remove", &retired], None).code, 3);
 
     assert_eq!(cli.run(&["users", "delete", &id], None).code, 0);

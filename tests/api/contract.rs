@@ -370,7 +370,14 @@ async fn signing_key_store_contract(backend: Backend) {
     assert!(s.keys.mark_removed("k1", 40).await.unwrap());
     assert!(!s.keys.mark_removed("k1", 41).await.unwrap());
     assert!(!s.keys.mark_removed("nope", 41).await.unwrap());
-    let k1 = s.keys.list().await.unwrap().into_iter().find(|k| k.kid == "k1").unwrap();
+    let k1 = s
+        .keys
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.kid == "k1")
+        .unwrap();
     assert_eq!((k1.state, k1.removed_at), (KeyState::Removed, Some(40)));
 }
 

@@ -156,34 +156,19 @@ pub struct Fixture {
     pub billing_secret: String,
 }
 
-pub async fn public_client(admin: &AdminService, id: &str, grants: &[&str], scopes: &[&str]) {
-    admin
-        .create_client(NewClientInput {
-            client_id: Some(id.into()),
-            name: id.into(),
-            kind: ClientKind::Public,
-            grant_types: grants.iter().map(|s| s.to_string()).collect(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            redirect_uris: vec![],
-            audiences: vec![],
-            default_audience: None,
-            token_settings: ClientTokenSettings::default(),
-        })
-        .await
-        .unwrap();
-}
-
-pub async fn confidential_client(
+/// Registers a client with the given grants and scopes; returns its secret if confidential.
+pub async fn client_with(
     admin: &AdminService,
+    kind: ClientKind,
     id: &str,
     grants: &[&str],
     scopes: &[&str],
-) -> String {
+) -> Option<String> {
     admin
         .create_client(NewClientInput {
             client_id: Some(id.into()),
             name: id.into(),
-            kind: ClientKind::Confidential,
+            kind,
             grant_types: grants.iter().map(|s| s.to_string()).collect(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             redirect_uris: vec![],
@@ -194,6 +179,20 @@ pub async fn confidential_client(
         .await
         .unwrap()
         .client_secret
+}
+
+pub async fn public_client(admin: &AdminService, id: &str, grants: &[&str], scopes: &[&str]) {
+    client_with(admin, ClientKind::Public, id, grants, scopes).await;
+}
+
+pub async fn confidential_client(
+    admin: &AdminService,
+    id: &str,
+    grants: &[&str],
+    scopes: &[&str],
+) -> String {
+    client_with(admin, ClientKind::Confidential, id, grants, scopes)
+        .await
         .unwrap()
 }
 

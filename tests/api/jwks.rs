@@ -249,12 +249,24 @@ async fn a_changed_algorithm_rotates_at_start_and_a_wrong_master_key_stops_it(ba
     let msg = format!("{err:#}");
     assert!(msg.contains("master key"), "{msg}");
     // Recovery after a lost master key: remove the unreadable keys, and start again.
-    let services = latchkey::startup::build_services(&other, Arc::new(MockClock::starting_now()), false).await.unwrap();
+    let services =
+        latchkey::startup::build_services(&other, Arc::new(MockClock::starting_now()), false)
+            .await
+            .unwrap();
     for k in services.keys.list().await.unwrap() {
         services.keys.remove(&k.kid, true).await.unwrap();
     }
-    let (_app3, services) = Application::build(&other, Arc::new(MockClock::starting_now())).await.unwrap();
-    let states: Vec<&str> = services.keys.list().await.unwrap().iter().map(|k| k.state).collect();
+    let (_app3, services) = Application::build(&other, Arc::new(MockClock::starting_now()))
+        .await
+        .unwrap();
+    let states: Vec<&str> = services
+        .keys
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.state)
+        .collect();
     assert_eq!(states, ["active", "removed", "removed"]);
 }
 

@@ -1,0 +1,400 @@
+#!/usr/bin/env bash
+# Latchkey load benchmarks (see BENCHMARKS.md for results and how to read them).
+#
+# For each backend (SQLite, PostgreSQL): starts `latchkey serve` on a fresh database, creates
+# fixtures with the CLI, records idle RSS, then runs each scenario with wrk and records
+# requests/s, p50, p99, non-2xx, socket errors and peak RSS. Between the two backends it
+# measures the raw argon2id verification rate (bench/argon2_rate.rs), the password grant's
+# ceiling. Raw outputs go to bench/results/<run id>/ (git-ignored); a Markdown summary is
+# printed at the end and saved as summary.md there.
+#
+# Usage: bench/run.sh                 (from any directory)
+# Environment (all optional):
+#   PASSES=3                 passes per scenario; the median pass (by requests/s) is reported
+#   DURATION=10s THREADS=2 CONNECTIONS=64 WRK_TIMEOUT=10s
+#   BACKENDS="sqlite postgres"
+#   SCENARIOS="password refresh client_credentials jwks"
+#   PORT=18090
+#   PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres
+#   DB_MAX_CONNECTIONS=       passed to the server as LATCHKEY_DATABASE_MAX_CONNECTIONS
+#                             (unset: the server's default, 16)
+#   SERVER_ENV=               "LATCHKEY_NAME=value ..." more server settings (diagnosis, e.g.
+#                             LATCHKEY_WORKERS=1); recorded in machine.txt
+#   SEED_TOKENS=200           logins made before each refresh pass, split between wrk threads
+#   PG_DB_SETTINGS=           "name=value ..." applied with ALTER DATABASE to the run's own
+#                             PostgreSQL database (diagnosis only, e.g. synchronous_commit=off)
+#   SKIP_BUILD=1              use the binaries already in target/release
+#   ARGON2=0                  skip the argon2 ceiling
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+
+PASSES=${PASSES:-3}
+DURATION=${DURATION:-10s}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
+BACKENDS=${BACKENDS:-"sqlite postgres"}
+SCENARIOS=${SCENARIOS:-"password refresh client_credentials jwks"}
+PORT=${PORT:-18090}
+PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+DB_MAX_CONNECTIONS=${DB_MAX_CONNECTIONS:-}
+SEED_TOKENS=${SEED_TOKENS:-200}
+PG_DB_SETTINGS=${PG_DB_SETTINGS:-}
+SERVER_ENV=${SERVER_ENV:-}
+ARGON2=${ARGON2:-1}
+
+BASE="http://127.0.0.1:$PORT"
+USER_EMAIL="bench@example.com"
+USER_PASSWORD="correct-horse-battery-staple-1"
+BIN="$ROOT/target/release/latchkey"
+ARGON2_BIN="$ROOT/target/release/examples/argon2_rate"
+CLK_TCK=$(getconf CLK_TCK)
+
+RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
+OUT="$BENCH/results/$RUN_ID"
+mkdir -p "$OUT"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+for tool in wrk curl psql awk getconf; do
+  command -v "$tool" >/dev/null || die "$tool is required"
+done
+
+# The server rejects unknown LATCHKEY_* variables, and stray ones would change what is measured.
+while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^LATCHKEY_' || true)
+
+SERVER_PID=""
+PG_DB=""
+SAMPLER_PIDS=()
+
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  fi
+}
+
+drop_pg_db() {
+  if [ -n "$PG_DB" ]; then
+    psql "$PG_ADMIN_URL" -qtAc "drop database if exists \"$PG_DB\" with (force)" >/dev/null 2>&1 ||
+      log "could not drop database $PG_DB"
+    PG_DB=""
+  fi
+}
+
+cleanup() {
+  local pid
+  for pid in "${SAMPLER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  stop_server
+  drop_pg_db
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- measurements --------------------------------------------------------------------------
+
+status_kb() { # pid field -> kB
+  awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+
+kb_to_mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+proc_ticks() { # pid -> utime+stime in clock ticks
+  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+postgres_ticks() { # all processes of user postgres
+  local total=0 pid t
+  for pid in $(ps -u postgres -o pid= 2>/dev/null); do
+    t=$(proc_ticks "$pid"); total=$((total + t))
+  done
+  echo "$total"
+}
+
+busy_ticks() { # all CPUs, non-idle ticks (user nice system irq softirq steal)
+  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+}
+
+# Prints: requests/s p50_ms p99_ms non2xx socket_errors requests
+parse_wrk() {
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+      if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+      if (v ~ /m$/)  return substr(v, 1, length(v) - 1) * 60000
+      if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
+      return v + 0
+    }
+    /^ +50% / { p50 = ms($2) }
+    /^ +99% / { p99 = ms($2) }
+    /requests in/ { reqs = $1 }
+    /^Requests\/sec:/ { rps = $2 }
+    /Non-2xx or 3xx responses:/ { non = $NF }
+    /Socket errors:/ { gsub(",", ""); se = $4 + $6 + $8 + $10 }
+    END { printf "%.1f %.3f %.3f %d %d %d\n", rps, p50, p99, non, se, reqs }
+  ' "$1"
+}
+
+# --- server --------------------------------------------------------------------------------
+
+start_server() { # backend dir
+  local backend=$1 dir=$2 url kv
+  if curl -s -o /dev/null "$BASE/healthz"; then
+    die "something already listens on 127.0.0.1:$PORT (set PORT)"
+  fi
+  case "$backend" in
+    sqlite) url="sqlite://$dir/latchkey.db" ;;
+    postgres)
+      PG_DB="lk_bench_$(echo "$RUN_ID" | tr 'A-Z' 'a-z')_$$"
+      psql "$PG_ADMIN_URL" -qtAc "create database \"$PG_DB\"" >/dev/null ||
+        die "cannot create database $PG_DB (is PostgreSQL running at $PG_ADMIN_URL?)"
+      for kv in $PG_DB_SETTINGS; do
+        psql "$PG_ADMIN_URL" -qtAc "alter database \"$PG_DB\" set ${kv%%=*} = '${kv#*=}'" >/dev/null ||
+          die "cannot apply $kv to $PG_DB"
+      done
+      url="${PG_ADMIN_URL%/*}/$PG_DB"
+      ;;
+    *) die "unknown backend $backend" ;;
+  esac
+  export LATCHKEY_BIND="127.0.0.1:$PORT"
+  export LATCHKEY_DATABASE_URL="$url"
+  LATCHKEY_MASTER_KEY=$(head -c32 /dev/urandom | base64)
+  export LATCHKEY_MASTER_KEY
+  export LATCHKEY_LOG_LEVEL=warn
+  if [ -n "$DB_MAX_CONNECTIONS" ]; then
+    export LATCHKEY_DATABASE_MAX_CONNECTIONS="$DB_MAX_CONNECTIONS"
+  fi
+  for kv in $SERVER_ENV; do
+    case "$kv" in LATCHKEY_*=*) export "${kv?}" ;; *) die "SERVER_ENV: $kv is not LATCHKEY_NAME=value" ;; esac
+  done
+  # The working directory is the run's own, so no ./latchkey.toml is picked up by accident.
+  (cd "$dir" && exec "$BIN" serve) >"$dir/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 300); do
+    if curl -fs -o /dev/null "$BASE/healthz"; then return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$dir/server.log" >&2; die "the server exited"; }
+    sleep 0.1
+  done
+  die "the server did not become healthy in 30 s (see $dir/server.log)"
+}
+
+create_fixtures() { # dir -> sets CLIENT_SECRET
+  local dir=$1
+  (cd "$dir" &&
+    "$BIN" roles create bench-reader --permission reports:read --json &&
+    printf '%s\n' "$USER_PASSWORD" |
+      "$BIN" users create --email "$USER_EMAIL" --password-stdin --role bench-reader --json &&
+    "$BIN" clients create --name web --client-id web --public \
+      --grant password --grant refresh_token --scope openid --scope profile --json) \
+    >"$dir/fixtures.json" 2>"$dir/fixtures.err" || { cat "$dir/fixtures.err" >&2; die "fixtures failed"; }
+  (cd "$dir" && "$BIN" clients create --name billing --client-id billing --confidential \
+    --grant client_credentials --scope billing:read --json) >"$dir/billing.json" 2>>"$dir/fixtures.err" ||
+    { cat "$dir/fixtures.err" >&2; die "fixtures failed"; }
+  CLIENT_SECRET=$(sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p' "$dir/billing.json")
+  [ -n "$CLIENT_SECRET" ] || die "no client_secret in $dir/billing.json"
+}
+
+login() { # prints the JSON response
+  curl -sS -X POST "$BASE/oauth2/token" \
+    --data-urlencode grant_type=password --data-urlencode "username=$USER_EMAIL" \
+    --data-urlencode "password=$USER_PASSWORD" --data-urlencode client_id=web
+}
+
+seed_refresh_tokens() { # file count
+  local file=$1 n=$2 got
+  export -f login
+  export BASE USER_EMAIL USER_PASSWORD
+  seq "$n" | xargs -P 8 -I{} bash -c 'login; echo' |
+    grep -o '"refresh_token":"lkrt_[^"]*"' | sed 's/.*:"\(.*\)"/\1/' >"$file" || true
+  got=$(sort -u "$file" | wc -l)
+  [ "$got" -eq "$n" ] || die "seeding refresh tokens: wanted $n, got $got"
+}
+
+# One request of each kind must answer 200 before its scenario is timed.
+sanity_check() { # scenario dir
+  local s=$1 dir=$2 code body rt
+  case "$s" in
+    password) code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' -X POST "$BASE/oauth2/token" \
+        --data-urlencode grant_type=password --data-urlencode "username=$USER_EMAIL" \
+        --data-urlencode "password=$USER_PASSWORD" --data-urlencode client_id=web) ;;
+    refresh)
+      body=$(login)
+      rt=$(printf '%s' "$body" | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p')
+      code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' -X POST "$BASE/oauth2/token" \
+        --data-urlencode grant_type=refresh_token --data-urlencode "refresh_token=$rt" \
+        --data-urlencode client_id=web) ;;
+    client_credentials) code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' -X POST \
+        "$BASE/oauth2/token" --data-urlencode grant_type=client_credentials \
+        --data-urlencode client_id=billing --data-urlencode "client_secret=$CLIENT_SECRET") ;;
+    jwks) code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' "$BASE/.well-known/jwks.json") ;;
+  esac
+  [ "$code" = 200 ] || { cat "$dir/sanity-$s.json" >&2; die "sanity check for $s answered $code"; }
+}
+
+run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
+  local s=$1 dir=$2 pass=$3 raw script="" url="$BASE/oauth2/token"
+  raw="$dir/$s.pass$pass.txt"
+  case "$s" in
+    password) script="$BENCH/wrk/password.lua" ;;
+    refresh)
+      script="$BENCH/wrk/refresh.lua"
+      seed_refresh_tokens "$dir/$s.pass$pass.tokens" "$SEED_TOKENS"
+      ;;
+    client_credentials) script="$BENCH/wrk/client_credentials.lua" ;;
+    jwks) url="$BASE/.well-known/jwks.json" ;;
+  esac
+  local srv0 pg0 busy0 t0 srv1 pg1 busy1 t1
+  srv0=$(proc_ticks "$SERVER_PID"); pg0=$(postgres_ticks); busy0=$(busy_ticks); t0=$(date +%s.%N)
+  # A top snapshot in the middle of the pass (second frame: CPU over one second).
+  (sleep 4; top -b -n2 -d1 -w 200 | awk '/^top -/ { n++ } n == 2' | head -25 >"$dir/$s.pass$pass.top") &
+  SAMPLER_PIDS+=($!)
+  LK_USERNAME="$USER_EMAIL" LK_PASSWORD="$USER_PASSWORD" LK_CLIENT_SECRET="$CLIENT_SECRET" \
+    LK_TOKENS_FILE="$dir/$s.pass$pass.tokens" LK_WRK_THREADS="$THREADS" \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency \
+    ${script:+-s "$script"} "$url" >"$raw" 2>&1 || { cat "$raw" >&2; die "wrk failed ($s)"; }
+  srv1=$(proc_ticks "$SERVER_PID"); pg1=$(postgres_ticks); busy1=$(busy_ticks); t1=$(date +%s.%N)
+  wait "${SAMPLER_PIDS[@]}" 2>/dev/null || true
+  SAMPLER_PIDS=()
+  kill -0 "$SERVER_PID" 2>/dev/null || die "the server died during $s (see $dir/server.log)"
+  local hwm cpu
+  hwm=$(status_kb "$SERVER_PID" VmHWM)
+  # CPU over the pass, in cores (2.0 = both cores busy): server, PostgreSQL, everything else
+  # (mostly wrk).
+  cpu=$(awk -v s="$((srv1 - srv0))" -v p="$((pg1 - pg0))" -v b="$((busy1 - busy0))" \
+    -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" 'BEGIN {
+      d = (t1 - t0) * hz; printf "%.2f %.2f %.2f", s / d, p / d, (b - s - p) / d }')
+  echo "$pass $(parse_wrk "$raw") $hwm $cpu" >>"$dir/$s.passes"
+  log "$s pass $pass: $(awk '{ printf "%s req/s, p50 %s ms, p99 %s ms, non-2xx %s, socket errors %s, VmHWM %s kB, cpu server/pg/other %s/%s/%s", $2, $3, $4, $5, $6, $8, $9, $10, $11 }' <<<"$(tail -n1 "$dir/$s.passes")")"
+}
+
+# Median pass by requests/s (for an even count, the lower middle).
+median_row() { sort -k2,2g "$1" | awk '{ r[NR] = $0 } END { print r[int((NR + 1) / 2)] }'; }
+
+run_backend() { # backend
+  local backend=$1 dir="$OUT/$1" s pass
+  mkdir -p "$dir"
+  log "[$backend] starting the server"
+  start_server "$backend" "$dir"
+  create_fixtures "$dir"
+  sleep 2
+  status_kb "$SERVER_PID" VmRSS >"$dir/idle_rss_kb"
+  log "[$backend] idle RSS $(kb_to_mb "$(cat "$dir/idle_rss_kb")") MB"
+  for s in $SCENARIOS; do
+    sanity_check "$s" "$dir"
+    # Reset the peak-RSS mark so that each scenario's peak is its own (Linux clear_refs 5).
+    echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || echo "clear_refs unavailable" >>"$dir/notes"
+    status_kb "$SERVER_PID" VmRSS >"$dir/$s.rss_before_kb"
+    : >"$dir/$s.passes"
+    for pass in $(seq "$PASSES"); do run_pass "$s" "$dir" "$pass"; done
+  done
+  sleep 2
+  status_kb "$SERVER_PID" VmRSS >"$dir/idle_rss_after_kb"
+  log "[$backend] idle RSS after the scenarios $(kb_to_mb "$(cat "$dir/idle_rss_after_kb")") MB"
+  if [ "$backend" = postgres ]; then
+    psql "${PG_ADMIN_URL%/*}/$PG_DB" -qtAc \
+      "select 'refresh_tokens=' || count(*) from refresh_tokens" >"$dir/db_counts" 2>/dev/null || true
+  fi
+  stop_server
+  drop_pg_db
+}
+
+run_argon2() {
+  local pass
+  : >"$OUT/argon2.passes"
+  for pass in $(seq "$PASSES"); do
+    "$ARGON2_BIN" 2 "$CONNECTIONS" "${DURATION%s}" | tee "$OUT/argon2.pass$pass.txt" >&2
+    sed -n 's/.*rate=\([0-9.]*\).*/\1/p' "$OUT/argon2.pass$pass.txt" >>"$OUT/argon2.passes"
+  done
+}
+
+# --- the run -------------------------------------------------------------------------------
+
+if [ -z "${SKIP_BUILD:-}" ]; then
+  log "building the release binary and the argon2 example"
+  (cd "$ROOT" && cargo build --release --quiet && cargo build --release --quiet --example argon2_rate)
+fi
+[ -x "$BIN" ] || die "$BIN is missing"
+
+{
+  echo "run: $RUN_ID"
+  echo "git: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    "$(cd "$ROOT" && [ -n "$(git status --porcelain -- src migrations Cargo.toml Cargo.lock 2>/dev/null)" ] && echo '(working tree modified)')"
+  echo "nproc: $(nproc)"
+  echo "cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+  echo "memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+  echo "kernel: $(uname -r)"
+  echo "wrk: -t$THREADS -c$CONNECTIONS -d$DURATION --timeout $WRK_TIMEOUT --latency; passes: $PASSES"
+  echo "db max connections: ${DB_MAX_CONNECTIONS:-default}"
+  [ -z "$PG_DB_SETTINGS" ] || echo "PostgreSQL database settings: $PG_DB_SETTINGS"
+  [ -z "$SERVER_ENV" ] || echo "server settings: $SERVER_ENV"
+  echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$OUT/machine.txt"
+cat "$OUT/machine.txt" >&2
+
+first=1
+for backend in $BACKENDS; do
+  run_backend "$backend"
+  if [ "$first" = 1 ] && [ "$ARGON2" != 0 ]; then
+    log "argon2id ceiling (bench/argon2_rate.rs, 2 threads, $CONNECTIONS tasks)"
+    run_argon2
+  fi
+  first=0
+done
+
+# --- summary -------------------------------------------------------------------------------
+
+ARGON2_RATE=""
+if [ -s "$OUT/argon2.passes" ]; then
+  ARGON2_RATE=$(sort -g "$OUT/argon2.passes" | awk '{ r[NR] = $1 } END { print r[int((NR + 1) / 2)] }')
+fi
+
+{
+  echo "## Run $RUN_ID"
+  echo
+  sed 's/^/    /' "$OUT/machine.txt"
+  echo
+  if [ -n "$ARGON2_RATE" ]; then
+    echo "argon2id ceiling (m=19456 KiB, t=2, p=1, 2 threads): **$ARGON2_RATE verifications/s**" \
+      "(median of $(wc -l <"$OUT/argon2.passes"); all: $(sort -g "$OUT/argon2.passes" | paste -sd' '))"
+    echo
+  fi
+  for backend in $BACKENDS; do
+    dir="$OUT/$backend"
+    [ -f "$dir/idle_rss_kb" ] || continue
+    echo "### $backend"
+    echo
+    echo "idle RSS after start-up and fixtures: $(kb_to_mb "$(cat "$dir/idle_rss_kb")") MB;" \
+      "idle RSS after all scenarios: $(kb_to_mb "$(cat "$dir/idle_rss_after_kb" 2>/dev/null || echo 0)") MB"
+    echo
+    echo "| scenario | req/s (median) | req/s (all passes) | p50 ms | p99 ms | non-2xx | socket errors | RSS before MB | peak RSS MB | CPU server/pg/other (cores) |"
+    echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"
+    for s in $SCENARIOS; do
+      [ -s "$dir/$s.passes" ] || continue
+      row=$(median_row "$dir/$s.passes")
+      all=$(awk '{ print $2 }' "$dir/$s.passes" | paste -sd' ')
+      non=$(awk '{ n += $5 } END { print n + 0 }' "$dir/$s.passes")
+      se=$(awk '{ n += $6 } END { print n + 0 }' "$dir/$s.passes")
+      peak=$(awk 'BEGIN { m = 0 } $8 > m { m = $8 } END { printf "%.1f", m / 1024 }' "$dir/$s.passes")
+      before=$(kb_to_mb "$(cat "$dir/$s.rss_before_kb")")
+      name=$s
+      if [ "$s" = password ] && [ -n "$ARGON2_RATE" ]; then
+        name="password ($(awk -v r="$(echo "$row" | cut -d' ' -f2)" -v c="$ARGON2_RATE" \
+          'BEGIN { printf "%.0f", 100 * r / c }')% of argon2)"
+      fi
+      echo "$row" | awk -v n="$name" -v all="$all" -v non="$non" -v se="$se" -v peak="$peak" -v before="$before" \
+        '{ printf "| %s | %s | %s | %.2f | %.2f | %d | %d | %s | %s | %s / %s / %s |\n", n, $2, all, $3, $4, non, se, before, peak, $9, $10, $11 }'
+    done
+    echo
+  done
+  echo "non-2xx and socket errors are summed over all passes; p50/p99 and CPU are from the median pass;"
+  echo "peak RSS is the highest VmHWM over the scenario's passes (reset before each scenario)."
+} >"$OUT/summary.md"
+
+cat "$OUT/summary.md"
+log "raw outputs in $OUT"
