@@ -25,6 +25,9 @@
 #                             PostgreSQL database (diagnosis only, e.g. synchronous_commit=off)
 #   SKIP_BUILD=1              use the binaries already in target/release
 #   ARGON2=0                  skip the argon2 ceiling
+#   QUIET_WAIT=180            before each pass, wait up to this many seconds for the machine to
+#                             be quiet (under QUIET_CORES=0.3 cores busy over 2 s while the server
+#                             is idle); the other sessions' builds share these 2 cores. 0: no wait.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,6 +47,8 @@ SEED_TOKENS=${SEED_TOKENS:-200}
 PG_DB_SETTINGS=${PG_DB_SETTINGS:-}
 SERVER_ENV=${SERVER_ENV:-}
 ARGON2=${ARGON2:-1}
+QUIET_WAIT=${QUIET_WAIT:-180}
+QUIET_CORES=${QUIET_CORES:-0.3}
 
 BASE="http://127.0.0.1:$PORT"
 USER_EMAIL="bench@example.com"
@@ -69,6 +74,18 @@ while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^LATCHKEY_' || 
 SERVER_PID=""
 PG_DB=""
 SAMPLER_PIDS=()
+CHILD_PID=""
+
+# Runs a long command in the background and waits for it, so that a signal reaches the trap
+# at once (bash defers traps until a foreground command ends) and cleanup can stop it.
+run_child() {
+  local rc=0
+  "$@" &
+  CHILD_PID=$!
+  wait "$CHILD_PID" || rc=$?
+  CHILD_PID=""
+  return "$rc"
+}
 
 stop_server() {
   if [ -n "$SERVER_PID" ]; then
@@ -90,6 +107,7 @@ drop_pg_db() {
 
 cleanup() {
   local pid
+  if [ -n "$CHILD_PID" ]; then kill "$CHILD_PID" 2>/dev/null || true; fi
   for pid in "${SAMPLER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   stop_server
   drop_pg_db
@@ -119,6 +137,28 @@ postgres_ticks() { # all processes of user postgres
 
 busy_ticks() { # all CPUs, non-idle ticks (user nice system irq softirq steal)
   awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+}
+
+# Waits until the machine is quiet (nothing of ours runs between passes), so that another
+# process's burst does not land in a pass. Logs, and notes in the results, when it gives up.
+wait_quiet() { # label
+  local waited=0 b0 b1 cores
+  [ "$QUIET_WAIT" -gt 0 ] || return 0
+  while :; do
+    b0=$(busy_ticks); sleep 2; b1=$(busy_ticks)
+    cores=$(awk -v d="$((b1 - b0))" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d / hz / 2 }')
+    if awk -v c="$cores" -v q="$QUIET_CORES" 'BEGIN { exit !(c <= q) }'; then
+      [ "$waited" -eq 0 ] || log "quiet after ${waited}s ($cores cores busy)"
+      return 0
+    fi
+    if [ "$waited" -ge "$QUIET_WAIT" ]; then
+      log "warning: still $cores cores busy after ${waited}s; running $1 anyway"
+      echo "$1: started with $cores cores busy by other processes" >>"$OUT/notes"
+      return 0
+    fi
+    [ "$waited" -gt 0 ] || log "waiting for the machine to be quiet ($cores cores busy)"
+    sleep 3; waited=$((waited + 5))
+  done
 }
 
 # Prints: requests/s p50_ms p99_ms non2xx socket_errors requests
@@ -249,6 +289,7 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
     client_credentials) script="$BENCH/wrk/client_credentials.lua" ;;
     jwks) url="$BASE/.well-known/jwks.json" ;;
   esac
+  wait_quiet "$s pass $pass"
   local srv0 pg0 busy0 t0 srv1 pg1 busy1 t1
   srv0=$(proc_ticks "$SERVER_PID"); pg0=$(postgres_ticks); busy0=$(busy_ticks); t0=$(date +%s.%N)
   # A top snapshot in the middle of the pass (second frame: CPU over one second).
@@ -256,7 +297,7 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
   SAMPLER_PIDS+=($!)
   LK_USERNAME="$USER_EMAIL" LK_PASSWORD="$USER_PASSWORD" LK_CLIENT_SECRET="$CLIENT_SECRET" \
     LK_TOKENS_FILE="$dir/$s.pass$pass.tokens" LK_WRK_THREADS="$THREADS" \
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency \
+    run_child wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency \
     ${script:+-s "$script"} "$url" >"$raw" 2>&1 || { cat "$raw" >&2; die "wrk failed ($s)"; }
   srv1=$(proc_ticks "$SERVER_PID"); pg1=$(postgres_ticks); busy1=$(busy_ticks); t1=$(date +%s.%N)
   wait "${SAMPLER_PIDS[@]}" 2>/dev/null || true
@@ -308,7 +349,10 @@ run_argon2() {
   local pass
   : >"$OUT/argon2.passes"
   for pass in $(seq "$PASSES"); do
-    "$ARGON2_BIN" 2 "$CONNECTIONS" "${DURATION%s}" | tee "$OUT/argon2.pass$pass.txt" >&2
+    wait_quiet "argon2 pass $pass"
+    run_child "$ARGON2_BIN" 2 "$CONNECTIONS" "${DURATION%s}" >"$OUT/argon2.pass$pass.txt" ||
+      die "argon2_rate failed"
+    cat "$OUT/argon2.pass$pass.txt" >&2
     sed -n 's/.*rate=\([0-9.]*\).*/\1/p' "$OUT/argon2.pass$pass.txt" >>"$OUT/argon2.passes"
   done
 }
@@ -396,5 +440,8 @@ fi
   echo "peak RSS is the highest VmHWM over the scenario's passes (reset before each scenario)."
 } >"$OUT/summary.md"
 
+if [ -s "$OUT/notes" ]; then
+  { echo; echo "Notes:"; sed 's/^/- /' "$OUT/notes"; } >>"$OUT/summary.md"
+fi
 cat "$OUT/summary.md"
 log "raw outputs in $OUT"

@@ -49,6 +49,9 @@ pub enum Verification {
 
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
+/// A hashing thread frees its memory after this long without work.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// argon2id on a fixed pool of `threads` dedicated OS threads. Each thread owns one
 /// `memory_kib` buffer that every hash it computes reuses, so memory is bounded by
 /// `threads x memory_kib` however many logins arrive, no page is faulted in per hash, and
@@ -84,15 +87,23 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
-                    let mut memory = vec![Block::default(); blocks];
+                    // The buffer is allocated on first use and released after a quiet
+                    // minute, so an idle server holds no argon2 memory.
+                    let mut memory: Vec<Block> = Vec::new();
                     loop {
                         let job = match rx.lock() {
-                            Ok(guard) => guard.recv(),
+                            Ok(guard) => guard.recv_timeout(IDLE_RELEASE),
                             Err(_) => return,
                         };
                         match job {
-                            Ok(job) => job(&mut memory),
-                            Err(_) => return, // every sender is gone
+                            Ok(job) => {
+                                if memory.len() < blocks {
+                                    memory = vec![Block::default(); blocks];
+                                }
+                                job(&mut memory)
+                            }
+                            Err(mpsc::RecvTimeoutError::Timeout) => memory = Vec::new(),
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
                         }
                     }
                 })
