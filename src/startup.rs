@@ -111,6 +111,7 @@ fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// Every service, wired to the configured stores.
 pub struct Services {
     pub stores: Stores,
+    pub clients: Arc<ClientRegistry>,
     pub tokens: Arc<TokenService>,
     pub admin: Arc<AdminService>,
     pub keys: Arc<KeyService>,
@@ -163,12 +164,13 @@ pub async fn build_services(
     let admin = Arc::new(AdminService::new(
         stores.clone(),
         hasher,
-        registry,
+        registry.clone(),
         clock.clone(),
         settings.passwords.max_length,
     ));
     Ok(Services {
         stores,
+        clients: registry,
         tokens,
         admin,
         keys,
@@ -215,7 +217,7 @@ impl Application {
             server = server.workers(settings.server.workers);
         }
         let server = server.run();
-        let background = vec![
+        let mut background = vec![
             spawn_housekeeping(
                 services.stores.refresh_tokens.clone(),
                 services.clock.clone(),
@@ -225,6 +227,9 @@ impl Application {
                 Duration::from_secs(settings.keys.reload_interval_secs),
             ),
         ];
+        if !services.clients.ttl().is_zero() {
+            background.push(spawn_client_cache_refresh(services.clients.clone()));
+        }
         info!(address = %settings.server.bind, port, issuer = settings.issuer(), "Latchkey is listening");
         Ok((
             Self {
@@ -286,6 +291,19 @@ fn spawn_housekeeping(
                 Ok(n) => info!(families = n, "purged expired refresh-token families"),
                 Err(e) => warn!(error = %e, "refresh-token housekeeping failed"),
             }
+        }
+    })
+}
+
+/// Keeps the client cache fresh off the request path (see `ClientRegistry::refresh_cached`).
+fn spawn_client_cache_refresh(clients: Arc<ClientRegistry>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = (clients.ttl() / 2).max(Duration::from_millis(50));
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            clients.refresh_cached().await;
         }
     })
 }

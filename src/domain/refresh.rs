@@ -44,6 +44,9 @@ pub struct FamilyInfo {
     /// Generation of the newly issued token (the first token of a family is generation 0).
     pub generation: i64,
     pub expires_at: UnixTime,
+    /// The user's role names and permissions, read in the same step (sorted, unique).
+    pub roles: Vec<String>,
+    pub permissions: Vec<String>,
 }
 
 /// Why a presented refresh token was not accepted (not reuse).

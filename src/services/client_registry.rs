@@ -88,6 +88,38 @@ impl ClientRegistry {
         Ok(found)
     }
 
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Re-reads every cached client. Run every `ttl / 2` in the background, it keeps hot
+    /// entries fresh so that requests never wait on the database for a known client, while a
+    /// change made elsewhere still shows within `ttl`. On a storage error the entries simply
+    /// age out, and requests fall back to reading the store.
+    pub async fn refresh_cached(&self) {
+        let ids: Vec<String> = match self.cache.read() {
+            Ok(cache) => cache.keys().cloned().collect(),
+            Err(_) => return,
+        };
+        for id in ids {
+            let Ok(client_id) = ClientId::parse(&id) else {
+                continue;
+            };
+            match self.store.find(&client_id).await {
+                Ok(Some(client)) => {
+                    if let Ok(mut cache) = self.cache.write() {
+                        cache.insert(id, (Instant::now(), Arc::new(client)));
+                    }
+                }
+                Ok(None) => self.invalidate(&client_id),
+                Err(e) => {
+                    tracing::warn!(error = %e, "client cache refresh failed");
+                    return;
+                }
+            }
+        }
+    }
+
     pub fn invalidate(&self, id: &ClientId) {
         if let Ok(mut cache) = self.cache.write() {
             cache.remove(id.as_str());

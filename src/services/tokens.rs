@@ -376,7 +376,7 @@ impl TokenService {
                 now,
             )
             .await?;
-        let family = match outcome {
+        let mut family = match outcome {
             RotateOutcome::Rotated(f) => f,
             RotateOutcome::Reused { family_id } => {
                 warn!(
@@ -413,9 +413,12 @@ impl TokenService {
         )
         .map_err(|e| TokenError::Unexpected(anyhow::anyhow!(e)))?;
         let audience = requested_audience.unwrap_or_else(|| family.audience.clone());
-        let claims = match self.users.claims(&family.user_id).await? {
-            Some(c) if c.is_active => c,
-            _ => return Err(TokenError::InvalidGrant("the account is disabled".into())),
+        // The rotation step checked that the user is active and read the roles in the same
+        // statement, so the claims are as current as the rotation itself.
+        let claims = UserClaims {
+            is_active: true,
+            roles: std::mem::take(&mut family.roles),
+            permissions: std::mem::take(&mut family.permissions),
         };
         let (access_token, expires_in) = self.sign_access_token(
             client,

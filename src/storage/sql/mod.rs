@@ -60,6 +60,7 @@ impl SqlStore<Sqlite> {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
@@ -87,8 +88,14 @@ impl SqlStore<Sqlite> {
 impl SqlStore<Postgres> {
     pub async fn connect(url: &str, max_connections: u32) -> StorageResult<Self> {
         let options = PgConnectOptions::from_str(url).map_err(backend)?;
+        // No ping before each checkout: it doubled the round trips of every request. A
+        // connection broken by a server restart fails its next query and is discarded;
+        // `max_lifetime` and `idle_timeout` recycle connections regardless.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
+            .test_before_acquire(false)
+            .idle_timeout(Duration::from_secs(300))
+            .max_lifetime(Duration::from_secs(1800))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await

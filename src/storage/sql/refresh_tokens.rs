@@ -36,6 +36,36 @@ struct RotatedRow {
     scope: String,
     audience: String,
     expires_at: i64,
+    roles: Option<String>,
+    permissions: Option<String>,
+}
+
+fn split_sorted(joined: Option<String>) -> Vec<String> {
+    let mut v: Vec<String> = joined
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Role names and permissions of the family's user, space-joined (neither contains spaces).
+macro_rules! claims_columns {
+    ($user:literal) => {
+        concat!(
+            "(SELECT string_agg(r.name, ' ') FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+              WHERE ur.user_id = ",
+            $user,
+            ") AS roles, \
+             (SELECT string_agg(rp.permission, ' ') FROM user_roles ur \
+              JOIN role_permissions rp ON rp.role_id = ur.role_id WHERE ur.user_id = ",
+            $user,
+            ") AS permissions"
+        )
+    };
 }
 
 impl RotatedRow {
@@ -47,6 +77,8 @@ impl RotatedRow {
             audience: self.audience,
             generation: self.generation,
             expires_at: self.expires_at,
+            roles: split_sorted(self.roles),
+            permissions: split_sorted(self.permissions),
         })
     }
 }
@@ -90,7 +122,7 @@ impl SqlStore<Postgres> {
         // The conditional UPDATE is the linearisation point: of two concurrent rotations of one
         // token, exactly one matches `used_at IS NULL` (the other re-checks after the winner
         // commits, and matches nothing).
-        let row: Option<RotatedRow> = sqlx::query_as(
+        let row: Option<RotatedRow> = sqlx::query_as(concat!(
             "WITH used AS ( \
                UPDATE refresh_tokens t SET used_at = $3, replaced_by = $4 \
                FROM refresh_token_families f JOIN users u ON u.id = f.user_id \
@@ -105,8 +137,10 @@ impl SqlStore<Postgres> {
                RETURNING expires_at \
              ) \
              SELECT used.family_id, used.generation + 1 AS generation, used.user_id, used.scope, \
-                    used.audience, ins.expires_at FROM used, ins",
-        )
+                    used.audience, ins.expires_at, ",
+            claims_columns!("used.user_id"),
+            " FROM used, ins"
+        ))
         .bind(presented_hash)
         .bind(client_id.as_str())
         .bind(now)
@@ -135,9 +169,9 @@ impl SqlStore<Sqlite> {
         let used: Option<(String, String, i64)> = sqlx::query_as(
             "UPDATE refresh_tokens SET used_at = $3, replaced_by = $4 \
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $3 \
-               AND family_id IN (SELECT f.id FROM refresh_token_families f JOIN users u ON u.id = f.user_id \
-                                 WHERE f.client_id = $2 AND f.revoked_at IS NULL \
-                                   AND f.absolute_expires_at > $3 AND u.is_active) \
+               AND EXISTS (SELECT 1 FROM refresh_token_families f JOIN users u ON u.id = f.user_id \
+                           WHERE f.id = refresh_tokens.family_id AND f.client_id = $2 AND f.revoked_at IS NULL \
+                             AND f.absolute_expires_at > $3 AND u.is_active) \
              RETURNING id, family_id, generation",
         )
         .bind(presented_hash)
@@ -150,9 +184,18 @@ impl SqlStore<Sqlite> {
         let Some((parent_id, family_id, generation)) = used else {
             return Ok(None);
         };
-        let (user_id, scope, audience, absolute_expires_at): (String, String, String, i64) = sqlx::query_as(
-            "SELECT user_id, scope, audience, absolute_expires_at FROM refresh_token_families WHERE id = $1",
-        )
+        let (user_id, scope, audience, absolute_expires_at, roles, permissions): (
+            String,
+            String,
+            String,
+            i64,
+            Option<String>,
+            Option<String>,
+        ) = sqlx::query_as(concat!(
+            "SELECT f.user_id, f.scope, f.audience, f.absolute_expires_at, ",
+            claims_columns!("f.user_id"),
+            " FROM refresh_token_families f WHERE f.id = $1"
+        ))
         .bind(&family_id)
         .fetch_one(&mut *tx)
         .await
@@ -185,6 +228,8 @@ impl SqlStore<Sqlite> {
             audience,
             generation: generation + 1,
             expires_at,
+            roles: split_sorted(roles),
+            permissions: split_sorted(permissions),
         }))
     }
 }
