@@ -117,15 +117,7 @@ async fn a_token_for_one_api_is_rejected_by_another(backend: Backend) {
     let secret = client_with_audiences(&app).await;
     let (_, body) = aud_of(&app, &[("resource", "https://orders.example.com")], &secret).await;
     let token = str_of(&body, "access_token");
-    let jwks: jsonwebtoken::jwk::JwkSet = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get_json("/.well-known/jwks.json").await;
     let kid = decode_header(token).unwrap().kid.unwrap();
     let key = DecodingKey::from_jwk(jwks.find(&kid).unwrap()).unwrap();
     let validation = |aud: &str| {

@@ -435,13 +435,7 @@ async fn cli_changes_take_effect_for_new_tokens(backend: Backend) {
     };
     assert_eq!(app.db.url, db_url);
     async fn login_as(app: &crate::helpers::TestApp, pw: &str) -> (u16, serde_json::Value) {
-        app.token_json(&[
-            ("grant_type", "password"),
-            ("username", "dave@example.com"),
-            ("password", pw),
-            ("client_id", "web"),
-        ])
-        .await
+        app.password_grant("dave@example.com", pw, "web").await
     }
     let login = |pw: &'static str| login_as(&app, pw);
     let (status, body) = login("dave-passphrase").await;

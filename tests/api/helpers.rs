@@ -257,6 +257,39 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// GETs a JSON document.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path_or_url: &str) -> T {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            self.url(path_or_url)
+        };
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The password grant for `email` through the public client `client_id`.
+    pub async fn password_grant(
+        &self,
+        email: &str,
+        password: &str,
+        client_id: &str,
+    ) -> (u16, Value) {
+        self.token_json(&[
+            ("grant_type", "password"),
+            ("username", email),
+            ("password", password),
+            ("client_id", client_id),
+        ])
+        .await
+    }
+
     /// POSTs a form to the token endpoint.
     pub async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
         self.http

@@ -35,24 +35,8 @@ async fn client_token(app: &TestApp) -> String {
 
 /// What a resource server does: discovery -> jwks_uri -> verify with the key named by `kid`.
 async fn verify_like_a_resource_server(app: &TestApp, token: &str) -> serde_json::Value {
-    let discovery: serde_json::Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwks: JwkSet = app
-        .http
-        .get(str_of(&discovery, "jwks_uri"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: serde_json::Value = app.get_json("/.well-known/openid-configuration").await;
+    let jwks: JwkSet = app.get_json(str_of(&discovery, "jwks_uri")).await;
     let header = decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     let kid = header.kid.unwrap();
@@ -83,15 +67,7 @@ async fn tokens_validate_against_the_served_jwks_for_every_algorithm(backend: Ba
         assert_eq!(decode_header(&token).unwrap().alg, expected);
         let claims = verify_like_a_resource_server(&app, &token).await;
         assert_eq!(claims["client_id"], "billing");
-        let jwks: serde_json::Value = app
-            .http
-            .get(app.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: serde_json::Value = app.get_json("/.well-known/jwks.json").await;
         let key = &jwks["keys"][0];
         assert_eq!(
             (key["use"].as_str(), key["alg"].as_str()),
@@ -110,15 +86,7 @@ async fn es256_tokens_verify_with_an_independent_p256_implementation(backend: Ba
     use p256::ecdsa::signature::Verifier;
     let app = spawn_app(backend).await;
     let token = client_token(&app).await;
-    let jwks: serde_json::Value = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: serde_json::Value = app.get_json("/.well-known/jwks.json").await;
     let coord = |c: &str| URL_SAFE_NO_PAD.decode(str_of(&jwks["keys"][0], c)).unwrap();
     let (x, y) = (coord("x"), coord("y"));
     let point = p256::EncodedPoint::from_affine_coordinates(
@@ -154,15 +122,7 @@ async fn jwks_and_discovery_are_cacheable_and_open_to_any_origin(backend: Backen
         assert_eq!(r.headers()["access-control-allow-origin"], "*");
         assert_eq!(r.headers()["cache-control"], "public, max-age=3600");
     }
-    let d: serde_json::Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d: serde_json::Value = app.get_json("/.well-known/openid-configuration").await;
     let issuer = app.settings.issuer();
     assert_eq!(d["issuer"], issuer);
     assert_eq!(d["token_endpoint"], format!("{issuer}/oauth2/token"));
@@ -274,15 +234,7 @@ async fn health_and_readiness_answer(backend: Backend) {
     let app = spawn_app(backend).await;
     let r = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let r: serde_json::Value = app
-        .http
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: serde_json::Value = app.get_json("/readyz").await;
     assert_eq!(
         r,
         serde_json::json!({"status": "ready", "checks": {"database": "ok", "keys": "ok"}})

@@ -94,30 +94,11 @@ async fn password_grant_accepts_a_json_body(backend: Backend) {
 async fn wrong_password_and_unknown_email_get_the_same_answer(backend: Backend) {
     let app = spawn_app(backend).await;
     app.fixture().await;
-    let wrong = app
-        .token_json(&[
-            ("grant_type", "password"),
-            ("username", "alice@example.com"),
-            ("password", "nope"),
-            ("client_id", "web"),
-        ])
-        .await;
+    let wrong = app.password_grant("alice@example.com", "nope", "web").await;
     let unknown = app
-        .token_json(&[
-            ("grant_type", "password"),
-            ("username", "nobody@example.com"),
-            ("password", "nope"),
-            ("client_id", "web"),
-        ])
+        .password_grant("nobody@example.com", "nope", "web")
         .await;
-    let malformed = app
-        .token_json(&[
-            ("grant_type", "password"),
-            ("username", "not an email"),
-            ("password", "nope"),
-            ("client_id", "web"),
-        ])
-        .await;
+    let malformed = app.password_grant("not an email", "nope", "web").await;
     assert_eq!(wrong.0, 400);
     assert_eq!(wrong.1["error"], "invalid_grant");
     assert_eq!(wrong, unknown, "no user enumeration");
@@ -145,12 +126,7 @@ async fn inactive_user_cannot_get_tokens(backend: Backend) {
         .await
         .unwrap();
     let (status, body) = app
-        .token_json(&[
-            ("grant_type", "password"),
-            ("username", "alice@example.com"),
-            ("password", PASSWORD),
-            ("client_id", "web"),
-        ])
+        .password_grant("alice@example.com", PASSWORD, "web")
         .await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -187,12 +163,7 @@ async fn user_without_a_password_cannot_use_the_password_grant(backend: Backend)
         .await
         .unwrap();
     let (status, body) = app
-        .token_json(&[
-            ("grant_type", "password"),
-            ("username", "alice@example.com"),
-            ("password", PASSWORD),
-            ("client_id", "web"),
-        ])
+        .password_grant("alice@example.com", PASSWORD, "web")
         .await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -256,12 +227,7 @@ async fn no_refresh_token_when_the_client_may_not_refresh(backend: Backend) {
     app.fixture().await;
     crate::helpers::public_client(app.admin(), "kiosk", &["password"], &[]).await;
     let (status, body) = app
-        .token_json(&[
-            ("grant_type", "password"),
-            ("username", "alice@example.com"),
-            ("password", PASSWORD),
-            ("client_id", "kiosk"),
-        ])
+        .password_grant("alice@example.com", PASSWORD, "kiosk")
         .await;
     assert_eq!(status, 200);
     assert!(body.get("refresh_token").is_none());
