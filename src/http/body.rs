@@ -107,14 +107,9 @@ impl Params {
     }
 
     fn from_json(body: &[u8]) -> Result<Self, ApiError> {
-        let value: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|_| bad(StatusCode::BAD_REQUEST, "the JSON body is malformed"))?;
-        let serde_json::Value::Object(obj) = value else {
-            return Err(bad(
-                StatusCode::BAD_REQUEST,
-                "the JSON body must be an object",
-            ));
-        };
+        // Keys are read in order, duplicates kept, so that a repeated member is refused like a
+        // repeated form parameter instead of silently taking the last value.
+        let obj = JsonPairs::parse(body)?;
         let mut map = HashMap::with_capacity(obj.len());
         for (k, v) in obj {
             match v {
@@ -146,4 +141,43 @@ pub fn decode_component(raw: &[u8]) -> Option<String> {
         .collect();
     let decoded: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
     String::from_utf8(decoded).ok()
+}
+
+/// The members of a JSON object, in order, duplicates included.
+struct JsonPairs(Vec<(String, serde_json::Value)>);
+
+impl JsonPairs {
+    fn parse(body: &[u8]) -> Result<Vec<(String, serde_json::Value)>, ApiError> {
+        use serde::Deserializer as _;
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let pairs = de.deserialize_map(JsonPairsVisitor).map_err(|e| {
+            let msg = if e.classify() == serde_json::error::Category::Data {
+                "the JSON body must be an object"
+            } else {
+                "the JSON body is malformed"
+            };
+            bad(StatusCode::BAD_REQUEST, msg)
+        })?;
+        de.end()
+            .map_err(|_| bad(StatusCode::BAD_REQUEST, "the JSON body is malformed"))?;
+        Ok(pairs.0)
+    }
+}
+
+struct JsonPairsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for JsonPairsVisitor {
+    type Value = JsonPairs;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonPairs, A::Error> {
+        let mut pairs = Vec::new();
+        while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+            pairs.push(entry);
+        }
+        Ok(JsonPairs(pairs))
+    }
 }

@@ -123,6 +123,22 @@ async fn repeated_parameters_are_rejected(backend: Backend) {
         (status, json["error"].as_str()),
         (400, Some("invalid_request"))
     );
+    let body = format!(
+        r#"{{"grant_type":"password","username":"alice@example.com","password":"{PASSWORD}","client_id":"web","client_id":"other"}}"#
+    );
+    let (status, json) = post_raw(&app, "application/json", body.into_bytes()).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (400, Some("invalid_request")),
+        "a repeated JSON member is refused too: {json}"
+    );
+    let (status, _) = post_raw(
+        &app,
+        "application/json",
+        br#"{"grant_type":"password"} trailing"#.to_vec(),
+    )
+    .await;
+    assert_eq!(status, 400);
 }
 
 async fn unknown_paths_and_methods_answer_in_the_error_shape(backend: Backend) {
