@@ -73,7 +73,7 @@ impl Default for ServerSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
     pub url: String,
@@ -86,6 +86,30 @@ impl Default for DatabaseSettings {
             url: "sqlite://./data/latchkey.db".into(),
             max_connections: 16,
         }
+    }
+}
+
+/// The URL may carry a password (`postgres://user:secret@host/db`): `Debug` hides it.
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url_password(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// `scheme://user:secret@host/...` -> `scheme://user:[redacted]@host/...`.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}"),
+        None => url.to_owned(),
     }
 }
 
@@ -523,6 +547,30 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(e.is_some());
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let s = Settings::load(
+            None,
+            env(&[
+                (
+                    "LATCHKEY_DATABASE_URL",
+                    "postgres://latchkey:hunter2@db/latchkey",
+                ),
+                (
+                    "LATCHKEY_MASTER_KEY",
+                    "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
+                ),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
+        assert!(shown.contains("postgres://latchkey:[redacted]@db/latchkey"));
     }
 
     #[test]

@@ -59,8 +59,8 @@ pub struct TokenRequest {
     pub audience: Option<String>,
 }
 
-/// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, serde::Serialize)]
+/// A successful token response (RFC 6749 §5.1). `Debug` redacts both tokens.
+#[derive(serde::Serialize)]
 pub struct IssuedTokens {
     pub access_token: String,
     pub token_type: &'static str,
@@ -69,6 +69,20 @@ pub struct IssuedTokens {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
+}
+
+impl std::fmt::Debug for IssuedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedTokens")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 /// Failures, named after the RFC 6749 §5.2 (and RFC 8707) error codes.
