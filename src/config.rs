@@ -233,79 +233,102 @@ enum Kind {
     List,
 }
 
-/// Every environment variable and the config key it overrides.
-pub const ENV_KEYS: &[(&str, &str)] = &[
-    ("LATCHKEY_BIND", "server.bind"),
-    ("LATCHKEY_ISSUER", "server.issuer"),
-    ("LATCHKEY_PROFILE", "server.profile"),
-    ("LATCHKEY_MAX_BODY_BYTES", "server.max_body_bytes"),
-    ("LATCHKEY_WORKERS", "server.workers"),
+/// Every environment variable, the config key it overrides, and how its value is read.
+const ENV_KEYS: &[(&str, &str, Kind)] = &[
+    ("LATCHKEY_BIND", "server.bind", Kind::Str),
+    ("LATCHKEY_ISSUER", "server.issuer", Kind::Str),
+    ("LATCHKEY_PROFILE", "server.profile", Kind::Str),
+    (
+        "LATCHKEY_MAX_BODY_BYTES",
+        "server.max_body_bytes",
+        Kind::Int,
+    ),
+    ("LATCHKEY_WORKERS", "server.workers", Kind::Int),
     (
         "LATCHKEY_CORS_ALLOWED_ORIGINS",
         "server.cors_allowed_origins",
+        Kind::List,
     ),
-    ("LATCHKEY_DATABASE_URL", "database.url"),
+    ("LATCHKEY_DATABASE_URL", "database.url", Kind::Str),
     (
         "LATCHKEY_DATABASE_MAX_CONNECTIONS",
         "database.max_connections",
+        Kind::Int,
     ),
-    ("LATCHKEY_REDIS_URL", "redis.url"),
-    ("LATCHKEY_MASTER_KEY", "keys.master_key"),
-    ("LATCHKEY_MASTER_KEY_FILE", "keys.master_key_file"),
-    ("LATCHKEY_SIGNING_ALG", "keys.signing_alg"),
-    ("LATCHKEY_KEY_PUBLISH_AHEAD_SECS", "keys.publish_ahead_secs"),
+    ("LATCHKEY_REDIS_URL", "redis.url", Kind::Str),
+    ("LATCHKEY_MASTER_KEY", "keys.master_key", Kind::Str),
+    (
+        "LATCHKEY_MASTER_KEY_FILE",
+        "keys.master_key_file",
+        Kind::Str,
+    ),
+    ("LATCHKEY_SIGNING_ALG", "keys.signing_alg", Kind::Str),
+    (
+        "LATCHKEY_KEY_PUBLISH_AHEAD_SECS",
+        "keys.publish_ahead_secs",
+        Kind::Int,
+    ),
     (
         "LATCHKEY_KEY_RELOAD_INTERVAL_SECS",
         "keys.reload_interval_secs",
+        Kind::Int,
     ),
     (
         "LATCHKEY_ACCESS_TOKEN_TTL_SECS",
         "tokens.access_token_ttl_secs",
+        Kind::Int,
     ),
     (
         "LATCHKEY_REFRESH_IDLE_TTL_SECS",
         "tokens.refresh_idle_ttl_secs",
+        Kind::Int,
     ),
     (
         "LATCHKEY_REFRESH_ABSOLUTE_TTL_SECS",
         "tokens.refresh_absolute_ttl_secs",
+        Kind::Int,
     ),
-    ("LATCHKEY_DEFAULT_AUDIENCE", "tokens.default_audience"),
-    ("LATCHKEY_CLIENT_CACHE_TTL_MS", "tokens.client_cache_ttl_ms"),
-    ("LATCHKEY_ARGON2_MEMORY_KIB", "passwords.argon2.memory_kib"),
-    ("LATCHKEY_ARGON2_ITERATIONS", "passwords.argon2.iterations"),
+    (
+        "LATCHKEY_DEFAULT_AUDIENCE",
+        "tokens.default_audience",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_CLIENT_CACHE_TTL_MS",
+        "tokens.client_cache_ttl_ms",
+        Kind::Int,
+    ),
+    (
+        "LATCHKEY_ARGON2_MEMORY_KIB",
+        "passwords.argon2.memory_kib",
+        Kind::Int,
+    ),
+    (
+        "LATCHKEY_ARGON2_ITERATIONS",
+        "passwords.argon2.iterations",
+        Kind::Int,
+    ),
     (
         "LATCHKEY_ARGON2_PARALLELISM",
         "passwords.argon2.parallelism",
+        Kind::Int,
     ),
-    ("LATCHKEY_HASHING_THREADS", "passwords.hashing_threads"),
-    ("LATCHKEY_PASSWORD_MAX_LENGTH", "passwords.max_length"),
-    ("LATCHKEY_LOG_FORMAT", "log.format"),
-    ("LATCHKEY_LOG_LEVEL", "log.level"),
+    (
+        "LATCHKEY_HASHING_THREADS",
+        "passwords.hashing_threads",
+        Kind::Int,
+    ),
+    (
+        "LATCHKEY_PASSWORD_MAX_LENGTH",
+        "passwords.max_length",
+        Kind::Int,
+    ),
+    ("LATCHKEY_LOG_FORMAT", "log.format", Kind::Str),
+    ("LATCHKEY_LOG_LEVEL", "log.level", Kind::Str),
 ];
 
 /// Variables read before the others (not config keys).
 const META_ENV: &[&str] = &["LATCHKEY_CONFIG"];
-
-fn kind_of(path: &str) -> Kind {
-    match path {
-        "server.cors_allowed_origins" => Kind::List,
-        p if p.ends_with("_bytes")
-            || p.ends_with("workers")
-            || p.ends_with("_secs")
-            || p.ends_with("_ms")
-            || p.ends_with("max_connections")
-            || p.ends_with("memory_kib")
-            || p.ends_with("iterations")
-            || p.ends_with("parallelism")
-            || p.ends_with("threads")
-            || p.ends_with("max_length") =>
-        {
-            Kind::Int
-        }
-        _ => Kind::Str,
-    }
-}
 
 fn set_path(root: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), ConfigError> {
     let mut parts: Vec<&str> = path.split('.').collect();
@@ -357,13 +380,13 @@ impl Settings {
             if !name.starts_with("LATCHKEY_") || META_ENV.contains(&name.as_str()) {
                 continue;
             }
-            let Some((_, path)) = ENV_KEYS.iter().find(|(n, _)| *n == name) else {
+            let Some((_, path, kind)) = ENV_KEYS.iter().find(|(n, _, _)| *n == name) else {
                 return Err(invalid(format!(
                     "unknown environment variable {name} (see README, Configuration)"
                 )));
             };
             let v =
-                match kind_of(path) {
+                match kind {
                     Kind::Str => toml::Value::String(value),
                     Kind::Int => toml::Value::Integer(value.trim().parse().map_err(|_| {
                         invalid(format!("{name} must be an integer, got {value:?}"))

@@ -39,7 +39,7 @@ fn body(status: StatusCode, error: &str, description: Option<&str>) -> HttpRespo
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Token(TokenError::InvalidClient { .. }) => StatusCode::UNAUTHORIZED,
+            ApiError::Token(TokenError::InvalidClient) => StatusCode::UNAUTHORIZED,
             ApiError::Token(TokenError::Unexpected(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Token(_) => StatusCode::BAD_REQUEST,
             ApiError::BadRequest(s, _) => *s,
@@ -54,7 +54,7 @@ impl ResponseError for ApiError {
             ApiError::Token(e) => {
                 let (code, desc): (&str, Option<String>) = match e {
                     TokenError::InvalidRequest(d) => ("invalid_request", Some(d.clone())),
-                    TokenError::InvalidClient { .. } => (
+                    TokenError::InvalidClient => (
                         "invalid_client",
                         Some("client authentication failed".into()),
                     ),
@@ -71,7 +71,7 @@ impl ResponseError for ApiError {
                     }
                 };
                 let mut resp = body(status, code, desc.as_deref());
-                if let TokenError::InvalidClient { .. } = e {
+                if let TokenError::InvalidClient = e {
                     if let Ok(v) =
                         header::HeaderValue::from_str(r#"Basic realm="latchkey", charset="UTF-8""#)
                     {

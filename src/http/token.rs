@@ -17,7 +17,7 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, SecretString)>
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let malformed = || ApiError::Token(TokenError::InvalidClient { used_basic: true });
+    let malformed = || ApiError::Token(TokenError::InvalidClient);
     let value = value.to_str().map_err(|_| malformed())?;
     let Some((scheme, encoded)) = value.split_once(' ') else {
         return Err(malformed());

@@ -33,10 +33,9 @@ impl std::fmt::Debug for ClientCredentials {
 pub enum ClientAuthError {
     #[error("{0}")]
     InvalidRequest(&'static str),
-    /// Unknown, disabled or wrongly authenticated client. `used_basic` says whether the client
-    /// tried HTTP Basic (the 401 challenge then names that scheme).
+    /// Unknown, disabled or wrongly authenticated client (always the same answer).
     #[error("client authentication failed")]
-    InvalidClient { used_basic: bool },
+    InvalidClient,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -132,8 +131,7 @@ impl ClientRegistry {
         &self,
         creds: &ClientCredentials,
     ) -> Result<Arc<Client>, ClientAuthError> {
-        let used_basic = creds.basic.is_some();
-        let fail = || ClientAuthError::InvalidClient { used_basic };
+        let fail = || ClientAuthError::InvalidClient;
         let (client_id, secret) = match (&creds.basic, &creds.body_secret) {
             (Some(_), Some(_)) => {
                 return Err(ClientAuthError::InvalidRequest(

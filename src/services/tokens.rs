@@ -91,7 +91,7 @@ pub enum TokenError {
     #[error("{0}")]
     InvalidRequest(String),
     #[error("client authentication failed")]
-    InvalidClient { used_basic: bool },
+    InvalidClient,
     #[error("{0}")]
     InvalidGrant(String),
     #[error("{0}")]
@@ -116,9 +116,7 @@ impl From<ClientAuthError> for TokenError {
     fn from(e: ClientAuthError) -> Self {
         match e {
             ClientAuthError::InvalidRequest(m) => TokenError::InvalidRequest(m.into()),
-            ClientAuthError::InvalidClient { used_basic } => {
-                TokenError::InvalidClient { used_basic }
-            }
+            ClientAuthError::InvalidClient => TokenError::InvalidClient,
             ClientAuthError::Storage(s) => s.into(),
         }
     }
@@ -420,12 +418,7 @@ impl TokenService {
         // The access token may narrow the family's scope (RFC 6749 §6); scopes the client may
         // no longer request are dropped.
         let scope = requested_scope.unwrap_or_else(|| family.scope.clone());
-        let scope = Scope::from_tokens(
-            scope
-                .iter()
-                .filter(|t| client.scopes.iter().any(|c| c == *t)),
-        )
-        .map_err(|e| TokenError::Unexpected(anyhow::anyhow!(e)))?;
+        let scope = scope.intersection(&client.scopes);
         let audience = requested_audience.unwrap_or_else(|| family.audience.clone());
         // The rotation step checked that the user is active and read the roles in the same
         // statement, so the claims are as current as the rotation itself.
