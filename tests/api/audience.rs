@@ -52,11 +52,7 @@ async fn default_audience_comes_from_configuration(backend: Backend) {
     .await;
     let f = app.fixture().await;
     let (_, body) = app
-        .token_json(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &f.billing_id),
-            ("client_secret", &f.billing_secret),
-        ])
+        .client_credentials(&f.billing_id, &f.billing_secret)
         .await;
     assert_eq!(
         jwt_parts(str_of(&body, "access_token")).1["aud"],

@@ -151,21 +151,9 @@ async fn rotated_secret_replaces_the_old_one(backend: Backend) {
         .unwrap()
         .client_secret
         .unwrap();
-    let old = app
-        .token_json(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "billing"),
-            ("client_secret", &f.billing_secret),
-        ])
-        .await;
+    let old = app.client_credentials("billing", &f.billing_secret).await;
     assert_eq!(old.0, 401);
-    let new = app
-        .token_json(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "billing"),
-            ("client_secret", &new_secret),
-        ])
-        .await;
+    let new = app.client_credentials("billing", &new_secret).await;
     assert_eq!(new.0, 200);
 }
 
@@ -221,12 +209,6 @@ async fn per_client_access_token_lifetime_applies(backend: Backend) {
         .unwrap()
         .client_secret
         .unwrap();
-    let (status, body) = app
-        .token_json(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "short"),
-            ("client_secret", &secret),
-        ])
-        .await;
+    let (status, body) = app.client_credentials("short", &secret).await;
     assert_eq!((status, body["expires_in"].as_i64()), (200, Some(60)));
 }

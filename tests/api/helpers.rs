@@ -290,6 +290,16 @@ impl TestApp {
         .await
     }
 
+    /// The client_credentials grant with client_secret_post.
+    pub async fn client_credentials(&self, client_id: &str, secret: &str) -> (u16, Value) {
+        self.token_json(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ])
+        .await
+    }
+
     /// POSTs a form to the token endpoint.
     pub async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
         self.http

@@ -23,11 +23,7 @@ scenarios!(
 async fn client_token(app: &TestApp) -> String {
     let f = app.fixture().await;
     let (status, body) = app
-        .token_json(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &f.billing_id),
-            ("client_secret", &f.billing_secret),
-        ])
+        .client_credentials(&f.billing_id, &f.billing_secret)
         .await;
     assert_eq!(status, 200, "{body}");
     str_of(&body, "access_token").to_owned()
@@ -157,13 +153,7 @@ async fn rotated_keys_stay_published_and_old_tokens_still_verify(backend: Backen
         .unwrap()
         .client_secret
         .unwrap();
-    let (_, body) = app
-        .token_json(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "billing"),
-            ("client_secret", &f_secret),
-        ])
-        .await;
+    let (_, body) = app.client_credentials("billing", &f_secret).await;
     let after = str_of(&body, "access_token").to_owned();
     assert_eq!(
         decode_header(&after).unwrap().kid.as_deref(),
