@@ -1,4 +1,4 @@
-use crate::helpers::{jwt_parts, spawn_app, str_of, Backend};
+use crate::helpers::{assert_oauth_error, jwt_parts, spawn_app, str_of, Backend};
 use crate::scenarios;
 
 scenarios!(
@@ -130,10 +130,7 @@ async fn disabled_client_is_refused_at_once(backend: Backend) {
         .await
         .unwrap();
     let (status, body) = app.token_json(&form).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
-    );
+    assert_oauth_error(status, &body, 401, "invalid_client");
     app.admin()
         .set_client_enabled("billing", true)
         .await
@@ -163,10 +160,7 @@ async fn public_client_cannot_use_client_credentials(backend: Backend) {
     let (status, body) = app
         .token_json(&[("grant_type", "client_credentials"), ("client_id", "web")])
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("unauthorized_client"))
-    );
+    assert_oauth_error(status, &body, 400, "unauthorized_client");
 }
 
 async fn unsupported_grant_type_is_named(backend: Backend) {
@@ -178,10 +172,7 @@ async fn unsupported_grant_type_is_named(backend: Backend) {
             ("client_id", "web"),
         ])
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("unsupported_grant_type"))
-    );
+    assert_oauth_error(status, &body, 400, "unsupported_grant_type");
 }
 
 async fn per_client_access_token_lifetime_applies(backend: Backend) {

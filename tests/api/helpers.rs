@@ -361,3 +361,13 @@ pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
         .as_str()
         .unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
+
+/// Asserts an RFC 6749 §5.2 error answer.
+#[track_caller]
+pub fn assert_oauth_error(status: u16, body: &Value, expected_status: u16, expected_error: &str) {
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (expected_status, Some(expected_error)),
+        "{body}"
+    );
+}

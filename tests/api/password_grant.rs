@@ -1,6 +1,6 @@
 use latchkey::services::UserUpdate;
 
-use crate::helpers::{jwt_parts, spawn_app, str_of, Backend, PASSWORD};
+use crate::helpers::{assert_oauth_error, jwt_parts, spawn_app, str_of, Backend, PASSWORD};
 use crate::scenarios;
 
 scenarios!(
@@ -128,10 +128,7 @@ async fn inactive_user_cannot_get_tokens(backend: Backend) {
     let (status, body) = app
         .password_grant("alice@example.com", PASSWORD, "web")
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, 400, "invalid_grant");
     let (status, body) = app.refresh(str_of(&tokens, "refresh_token")).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -165,10 +162,7 @@ async fn user_without_a_password_cannot_use_the_password_grant(backend: Backend)
     let (status, body) = app
         .password_grant("alice@example.com", PASSWORD, "web")
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, 400, "invalid_grant");
 }
 
 async fn client_not_allowed_the_password_grant_is_unauthorized(backend: Backend) {
@@ -211,15 +205,9 @@ async fn requested_scope_is_checked_against_the_client(backend: Backend) {
         (200, Some("orders.write"))
     );
     let (status, body) = app.token_json(&with("orders.read admin")).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_scope"))
-    );
+    assert_oauth_error(status, &body, 400, "invalid_scope");
     let (status, body) = app.token_json(&with("bad\"scope")).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_scope"))
-    );
+    assert_oauth_error(status, &body, 400, "invalid_scope");
 }
 
 async fn no_refresh_token_when_the_client_may_not_refresh(backend: Backend) {
@@ -288,8 +276,5 @@ async fn public_client_presenting_a_secret_is_rejected(backend: Backend) {
             ("client_secret", "guess"),
         ])
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
-    );
+    assert_oauth_error(status, &body, 401, "invalid_client");
 }

@@ -1,4 +1,4 @@
-use crate::helpers::{jwt_parts, public_client, spawn_app, str_of, Backend};
+use crate::helpers::{assert_oauth_error, jwt_parts, public_client, spawn_app, str_of, Backend};
 use crate::scenarios;
 
 scenarios!(
@@ -39,16 +39,10 @@ async fn reusing_a_refresh_token_revokes_the_whole_family(backend: Backend) {
     assert_eq!(status, 200);
     // ...then the victim presents the same (now used) token: reuse.
     let (status, body) = app.refresh(&stolen).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, 400, "invalid_grant");
     // The attacker's newer token is dead as well.
     let (status, body) = app.refresh(str_of(&attacker, "refresh_token")).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, 400, "invalid_grant");
 }
 
 async fn reusing_a_token_two_generations_old_revokes_the_family(backend: Backend) {
@@ -103,10 +97,7 @@ async fn refresh_token_is_bound_to_its_client(backend: Backend) {
             ("client_id", "other"),
         ])
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, 400, "invalid_grant");
     let (status, _) = app.refresh(&token).await;
     assert_eq!(
         status, 200,
@@ -126,10 +117,7 @@ async fn refresh_token_expires_after_its_idle_lifetime(backend: Backend) {
     app.clock
         .advance(app.settings.tokens.refresh_idle_ttl_secs + 1);
     let (status, body) = app.refresh(&next).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, 400, "invalid_grant");
     assert_eq!(body["error_description"], "the refresh token has expired");
 }
 
@@ -152,10 +140,7 @@ async fn refresh_token_family_ends_at_its_absolute_lifetime(backend: Backend) {
     }
     app.clock.advance(absolute - elapsed + 1);
     let (status, body) = app.refresh(&token).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, 400, "invalid_grant");
 }
 
 async fn refresh_can_narrow_but_not_widen_the_scope(backend: Backend) {
@@ -180,10 +165,7 @@ async fn refresh_can_narrow_but_not_widen_the_scope(backend: Backend) {
             ("scope", "orders.read orders.write"),
         ])
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_scope"))
-    );
+    assert_oauth_error(status, &body, 400, "invalid_scope");
     let (status, body) = app.refresh(token).await;
     assert_eq!((status, body["scope"].as_str()), (200, Some("orders.read")));
 }
@@ -213,10 +195,7 @@ async fn unknown_refresh_token_is_an_invalid_grant(backend: Backend) {
         &"x".repeat(5000),
     ] {
         let (status, body) = app.refresh(bogus).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (400, Some("invalid_grant"))
-        );
+        assert_oauth_error(status, &body, 400, "invalid_grant");
     }
 }
 

@@ -1,4 +1,4 @@
-use crate::helpers::{spawn_app, Backend, PASSWORD};
+use crate::helpers::{assert_oauth_error, spawn_app, Backend, PASSWORD};
 use crate::scenarios;
 
 scenarios!(
@@ -68,10 +68,7 @@ async fn oversized_bodies_get_413_and_the_server_stays_up(backend: Backend) {
     );
     let (status, json) =
         post_raw(&app, "application/x-www-form-urlencoded", huge.into_bytes()).await;
-    assert_eq!(
-        (status, json["error"].as_str()),
-        (413, Some("invalid_request"))
-    );
+    assert_oauth_error(status, &json, 413, "invalid_request");
     let (status, _) = post_raw(
         &app,
         "application/json",
@@ -88,10 +85,7 @@ async fn oversized_bodies_get_413_and_the_server_stays_up(backend: Backend) {
             ("client_id", "web"),
         ])
         .await;
-    assert_eq!(
-        (status, json["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &json, 400, "invalid_grant");
     assert_eq!(
         app.http
             .get(app.url("/healthz"))
@@ -107,10 +101,7 @@ async fn oversized_bodies_get_413_and_the_server_stays_up(backend: Backend) {
 async fn unsupported_content_type_gets_415(backend: Backend) {
     let app = spawn_app(backend).await;
     let (status, json) = post_raw(&app, "text/plain", b"grant_type=password".to_vec()).await;
-    assert_eq!(
-        (status, json["error"].as_str()),
-        (415, Some("invalid_request"))
-    );
+    assert_oauth_error(status, &json, 415, "invalid_request");
 }
 
 async fn repeated_parameters_are_rejected(backend: Backend) {
@@ -119,10 +110,7 @@ async fn repeated_parameters_are_rejected(backend: Backend) {
     let body = format!("grant_type=password&username=alice@example.com&password={PASSWORD}&client_id=web&client_id=web");
     let (status, json) =
         post_raw(&app, "application/x-www-form-urlencoded", body.into_bytes()).await;
-    assert_eq!(
-        (status, json["error"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    assert_oauth_error(status, &json, 400, "invalid_request");
     let body = format!(
         r#"{{"grant_type":"password","username":"alice@example.com","password":"{PASSWORD}","client_id":"web","client_id":"other"}}"#
     );
