@@ -130,8 +130,11 @@ pub struct KeySettings {
     /// How long a new key is published before it signs (scheduled rotation); JWKS caches
     /// (`Cache-Control: max-age`) are half of this, so a cached JWKS never misses a new key.
     pub publish_ahead_secs: i64,
-    /// How often each instance re-reads the keys from the database.
+    /// How often each instance re-reads the keys from the database (and runs the key
+    /// lifecycle step).
     pub reload_interval_secs: u64,
+    /// Age at which the active key is replaced by scheduled rotation; 0 disables it.
+    pub rotation_interval_secs: i64,
 }
 
 impl Default for KeySettings {
@@ -142,6 +145,7 @@ impl Default for KeySettings {
             signing_alg: SigningAlg::ES256,
             publish_ahead_secs: 7200,
             reload_interval_secs: 10,
+            rotation_interval_secs: 30 * 86_400,
         }
     }
 }
@@ -150,6 +154,23 @@ impl KeySettings {
     pub fn jwks_max_age_secs(&self) -> i64 {
         (self.publish_ahead_secs / 2).clamp(60, 86_400)
     }
+
+    /// How long a retired key stays published: every token it signed has expired (the
+    /// longest access-token lifetime, globally and per client), other instances have stopped
+    /// signing with it (one reload interval), plus one JWKS cache lifetime as a margin.
+    pub fn retired_grace_secs(&self) -> i64 {
+        crate::domain::MAX_ACCESS_TOKEN_TTL_SECS
+            + i64::try_from(self.reload_interval_secs).unwrap_or(i64::MAX / 4)
+            + self.jwks_max_age_secs()
+    }
+}
+
+/// The admin HTTP API (`/admin/v1/...`): disabled (404) unless a token is configured.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// The bearer token for the admin API; a high-entropy secret of at least 32 characters.
+    pub token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,6 +242,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub keys: KeySettings,
+    pub admin: AdminSettings,
     pub tokens: TokenSettings,
     pub passwords: PasswordSettings,
     pub log: LogSettings,
@@ -273,6 +295,12 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         "keys.reload_interval_secs",
         Kind::Int,
     ),
+    (
+        "LATCHKEY_KEY_ROTATION_INTERVAL_SECS",
+        "keys.rotation_interval_secs",
+        Kind::Int,
+    ),
+    ("LATCHKEY_ADMIN_TOKEN", "admin.token", Kind::Str),
     (
         "LATCHKEY_ACCESS_TOKEN_TTL_SECS",
         "tokens.access_token_ttl_secs",
@@ -475,6 +503,7 @@ impl Settings {
                 "keys.publish_ahead_secs must be >= 0 and keys.reload_interval_secs >= 1",
             ));
         }
+        self.validate_key_lifecycle()?;
         let a = &self.passwords.argon2;
         if a.memory_kib < 8 * a.parallelism || a.iterations == 0 || a.parallelism == 0 {
             return Err(invalid("passwords.argon2 parameters are out of range"));
@@ -483,6 +512,36 @@ impl Settings {
             return Err(invalid("passwords.max_length must be at least 8"));
         }
         Ok(self)
+    }
+
+    /// Scheduled rotation and the admin credential.
+    fn validate_key_lifecycle(&self) -> Result<(), ConfigError> {
+        let k = &self.keys;
+        let reload = i64::try_from(k.reload_interval_secs).unwrap_or(i64::MAX / 4);
+        if k.publish_ahead_secs < k.jwks_max_age_secs().saturating_add(reload) {
+            return Err(invalid(format!(
+                "keys.publish_ahead_secs must cover one JWKS cache lifetime plus one reload interval \
+                 (at least {} s with these settings), so that every instance publishes a new key \
+                 before any cached JWKS could lack it",
+                k.jwks_max_age_secs().saturating_add(reload)
+            )));
+        }
+        if k.rotation_interval_secs != 0
+            && (k.rotation_interval_secs < 3600 || k.rotation_interval_secs <= k.publish_ahead_secs)
+        {
+            return Err(invalid(
+                "keys.rotation_interval_secs must be 0 (disabled), or at least 3600 and longer than keys.publish_ahead_secs",
+            ));
+        }
+        if let Some(token) = &self.admin.token {
+            use secrecy::ExposeSecret;
+            if token.expose_secret().chars().count() < 32 {
+                return Err(invalid(
+                    "admin.token (LATCHKEY_ADMIN_TOKEN) must be at least 32 characters; generate one with `openssl rand -base64 32`",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The validated issuer URL, without a trailing slash.
@@ -594,6 +653,48 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("postgres://latchkey:[redacted]@db/latchkey"));
+    }
+
+    #[test]
+    fn key_rotation_and_admin_token_settings_are_validated() {
+        let s = Settings::load(None, env(&[])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.keys.rotation_interval_secs, 2_592_000);
+        assert!(s.admin.token.is_none());
+        assert_eq!(s.keys.retired_grace_secs(), 86_400 + 10 + 3600);
+        let s = Settings::load(
+            None,
+            env(&[
+                ("LATCHKEY_KEY_ROTATION_INTERVAL_SECS", "0"),
+                ("LATCHKEY_ADMIN_TOKEN", "0123456789abcdef0123456789abcdef"),
+            ]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.keys.rotation_interval_secs, 0);
+        assert!(s.admin.token.is_some());
+        assert!(!format!("{s:?}").contains("0123456789abcdef"));
+        let err = |pairs: &[(&str, &str)]| {
+            Settings::load(None, env(pairs))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(err(&[("LATCHKEY_ADMIN_TOKEN", "short")]).contains("at least 32"));
+        assert!(err(&[("LATCHKEY_KEY_ROTATION_INTERVAL_SECS", "600")])
+            .contains("keys.rotation_interval_secs"));
+        assert!(err(&[
+            ("LATCHKEY_KEY_ROTATION_INTERVAL_SECS", "7200"),
+            ("LATCHKEY_KEY_PUBLISH_AHEAD_SECS", "7200"),
+        ])
+        .contains("keys.rotation_interval_secs"));
+        assert!(err(&[("LATCHKEY_KEY_ROTATION_INTERVAL_SECS", "soon")]).contains("integer"));
+        assert!(
+            err(&[("LATCHKEY_KEY_PUBLISH_AHEAD_SECS", "30")]).contains("keys.publish_ahead_secs")
+        );
+        assert!(err(&[
+            ("LATCHKEY_KEY_PUBLISH_AHEAD_SECS", "600"),
+            ("LATCHKEY_KEY_RELOAD_INTERVAL_SECS", "400"),
+        ])
+        .contains("keys.publish_ahead_secs"));
     }
 
     #[test]

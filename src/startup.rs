@@ -15,9 +15,10 @@ use tracing_actix_web::TracingLogger;
 use crate::clock::Clock;
 use crate::config::{Profile, Settings};
 use crate::crypto::{KeyRing, MasterKey, PasswordHasher};
-use crate::http::{self, AppState};
+use crate::http::{self, AdminApi, AppState};
 use crate::services::{
-    AdminService, ClientRegistry, KeyService, Stores, TokenService, TokenServiceSettings,
+    AdminCredential, AdminService, ClientRegistry, KeyPolicy, KeyService, Stores, TokenService,
+    TokenServiceSettings,
 };
 use crate::storage::sql::{PgStore, SqliteStore};
 
@@ -134,12 +135,10 @@ pub async fn build_services(
         Duration::from_millis(settings.tokens.client_cache_ttl_ms),
     ));
     let ring = Arc::new(KeyRing::default());
-    let keys = Arc::new(KeyService::new(
-        stores.keys.clone(),
-        master,
-        ring.clone(),
-        clock.clone(),
-    ));
+    let keys = Arc::new(
+        KeyService::new(stores.keys.clone(), master, ring.clone(), clock.clone())
+            .with_policy(key_policy(settings)),
+    );
     if with_keys {
         keys.ensure_signing_key(settings.keys.signing_alg)
             .await
@@ -178,6 +177,16 @@ pub async fn build_services(
     })
 }
 
+/// The key lifecycle rules, from the settings.
+fn key_policy(settings: &Settings) -> KeyPolicy {
+    KeyPolicy {
+        signing_alg: settings.keys.signing_alg,
+        rotation_interval_secs: settings.keys.rotation_interval_secs,
+        publish_ahead_secs: settings.keys.publish_ahead_secs,
+        retired_grace_secs: settings.keys.retired_grace_secs(),
+    }
+}
+
 /// A bound, not yet running HTTP server.
 pub struct Application {
     port: u16,
@@ -196,14 +205,21 @@ impl Application {
         let port = listener.local_addr()?.port();
         let settings = &settings.with_bound_port(port);
         let services = build_services(settings, clock, true).await?;
-        let state = web::Data::new(AppState::new(
+        let mut state = AppState::new(
             services.tokens.clone(),
             services.keys.ring().clone(),
             services.stores.health.clone(),
             settings.issuer(),
             settings.keys.jwks_max_age_secs(),
             settings.server.max_body_bytes,
-        ));
+        );
+        if let Some(token) = &settings.admin.token {
+            state = state.with_admin(AdminApi::new(
+                AdminCredential::new(token),
+                services.keys.clone(),
+            ));
+        }
+        let state = web::Data::new(state);
         let cors = settings.server.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             let cors = cors.clone();
@@ -223,6 +239,10 @@ impl Application {
                 services.clock.clone(),
             ),
             spawn_key_reload(
+                services.keys.clone(),
+                Duration::from_secs(settings.keys.reload_interval_secs),
+            ),
+            spawn_key_lifecycle(
                 services.keys.clone(),
                 Duration::from_secs(settings.keys.reload_interval_secs),
             ),
@@ -272,6 +292,23 @@ fn spawn_key_reload(keys: Arc<KeyService>, every: Duration) -> tokio::task::Join
                 Ok(true) => info!("signing keys reloaded"),
                 Ok(false) => {}
                 Err(e) => warn!(error = %e, "signing key reload failed; keeping the current keys"),
+            }
+        }
+    })
+}
+
+/// Each instance runs the key lifecycle step (scheduled rotation, promotion of the pending
+/// key, removal of expired retired keys); storage compare-and-set lets exactly one instance
+/// perform each transition, and the others pick it up on their next reload.
+fn spawn_key_lifecycle(keys: Arc<KeyService>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = keys.tick().await {
+                warn!(error = %e, "signing key lifecycle step failed; retrying on the next tick");
             }
         }
     })

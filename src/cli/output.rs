@@ -84,8 +84,14 @@ impl Human for ClientView {
 
 impl Human for KeyView {
     fn human(&self) -> String {
+        let when = match (&self.activate_at, &self.retired_at, &self.activated_at) {
+            (Some(at), _, _) => format!("  activates {at}"),
+            (None, Some(at), _) => format!("  retired {at}"),
+            (None, None, Some(at)) => format!("  active since {at}"),
+            _ => String::new(),
+        };
         format!(
-            "{}  {}  {}  created {}",
+            "{}  {}  {}  created {}{when}",
             self.kid, self.alg, self.state, self.created_at
         )
     }

@@ -3,11 +3,13 @@
 mod keyring;
 mod master_key;
 mod password;
+mod pem;
 mod secrets;
 mod signing;
 
 pub use keyring::{KeyRing, KeyRingSnapshot};
 pub use master_key::{MasterKey, MasterKeyError};
 pub use password::{Argon2Settings, PasswordHasher, PasswordHashingError, Verification};
+pub use pem::{private_key_from_pem, PemError};
 pub use secrets::{constant_time_eq, random_token, sha256_hex};
 pub use signing::{jwk_thumbprint, SigningError, SigningKey};

@@ -110,6 +110,10 @@ impl ClientKind {
     }
 }
 
+/// The longest access-token lifetime, globally and per client. A retired signing key stays
+/// published at least this long after it stopped signing, so it bounds key removal.
+pub const MAX_ACCESS_TOKEN_TTL_SECS: i64 = 86_400;
+
 /// Per-client token lifetimes in seconds; `None` uses the server default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClientTokenSettings {
@@ -132,6 +136,14 @@ impl ClientTokenSettings {
                         "must be between 1 second and 10 years",
                     ));
                 }
+            }
+        }
+        if let Some(v) = self.access_token_ttl {
+            if v > MAX_ACCESS_TOKEN_TTL_SECS {
+                return Err(ValidationError::new(
+                    "access_token_ttl",
+                    format!("must be at most {MAX_ACCESS_TOKEN_TTL_SECS} seconds (one day)"),
+                ));
             }
         }
         Ok(())

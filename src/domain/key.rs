@@ -87,6 +87,8 @@ pub struct StoredKey {
     /// Identifies the master key that encrypted `private_key_enc`.
     pub enc_key_id: String,
     pub created_at: UnixTime,
+    /// When a pending key becomes active (for other states: when it did, or was due to).
+    pub activate_at: Option<UnixTime>,
     pub activated_at: Option<UnixTime>,
     pub retired_at: Option<UnixTime>,
     pub removed_at: Option<UnixTime>,

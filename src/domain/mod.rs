@@ -11,7 +11,9 @@ mod role;
 mod scope;
 mod user;
 
-pub use client::{Audience, Client, ClientId, ClientKind, ClientTokenSettings};
+pub use client::{
+    Audience, Client, ClientId, ClientKind, ClientTokenSettings, MAX_ACCESS_TOKEN_TTL_SECS,
+};
 pub use email::Email;
 pub use error::ValidationError;
 pub use grant::GrantType;

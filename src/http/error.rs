@@ -5,7 +5,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::services::TokenError;
+use crate::services::{KeyError, TokenError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -18,6 +18,11 @@ pub enum ApiError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The admin API was called without the admin token, or with a wrong one.
+    #[error("admin authentication failed")]
+    AdminUnauthorized,
+    #[error(transparent)]
+    Key(#[from] KeyError),
 }
 
 #[derive(serde::Serialize)]
@@ -45,6 +50,11 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(s, _) => *s,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Key(KeyError::NotFound(_)) => StatusCode::NOT_FOUND,
+            ApiError::Key(KeyError::Conflict(_) | KeyError::ActiveKey(_)) => StatusCode::CONFLICT,
+            ApiError::Key(KeyError::Invalid(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Key(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -87,6 +97,29 @@ impl ResponseError for ApiError {
                 "method_not_allowed",
                 Some("method not allowed on this endpoint"),
             ),
+            ApiError::AdminUnauthorized => {
+                let mut resp = body(
+                    status,
+                    "unauthorized",
+                    Some("a valid admin bearer token is required"),
+                );
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static(r#"Bearer realm="latchkey-admin""#),
+                );
+                resp
+            }
+            ApiError::Key(e) => match e {
+                KeyError::NotFound(_) => body(status, "not_found", Some(&e.to_string())),
+                KeyError::Conflict(_) | KeyError::ActiveKey(_) => {
+                    body(status, "conflict", Some(&e.to_string()))
+                }
+                KeyError::Invalid(_) => body(status, "invalid_request", Some(&e.to_string())),
+                _ => {
+                    tracing::error!(error = ?e, "key administration failed");
+                    body(status, "server_error", None)
+                }
+            },
         }
     }
 }

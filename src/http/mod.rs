@@ -1,11 +1,13 @@
 //! HTTP: parse -> call a service -> map the result. No storage, no adapters.
 
+mod admin;
 mod body;
 mod discovery;
 mod error;
 mod health;
 mod token;
 
+pub use admin::AdminApi;
 pub use error::ApiError;
 
 use std::sync::Arc;
@@ -23,6 +25,8 @@ pub struct AppState {
     pub health: Arc<dyn HealthCheck>,
     pub discovery: discovery::DiscoveryDocument,
     pub max_body_bytes: usize,
+    /// The admin API; `None` (answers 404) unless an admin token is configured.
+    pub admin: Option<AdminApi>,
 }
 
 impl AppState {
@@ -40,7 +44,14 @@ impl AppState {
             health,
             discovery: discovery::DiscoveryDocument::new(issuer, jwks_max_age_secs),
             max_body_bytes,
+            admin: None,
         }
+    }
+
+    /// Enables the admin API.
+    pub fn with_admin(mut self, admin: AdminApi) -> Self {
+        self.admin = Some(admin);
+        self
     }
 }
 
@@ -67,6 +78,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors_allowed_origins: &[String]) {
     )
     .service(web::resource("/healthz").route(web::get().to(health::get_healthz)))
     .service(web::resource("/readyz").route(web::get().to(health::get_readyz)))
+    .configure(admin::routes)
     .default_service(web::to(error::not_found));
 }
 

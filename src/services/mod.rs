@@ -1,6 +1,7 @@
 //! Use cases. Services never mention actix, sqlx or redis.
 
 mod admin;
+mod admin_auth;
 mod client_registry;
 mod keys;
 mod tokens;
@@ -9,8 +10,9 @@ pub use admin::{
     AdminError, AdminService, ClientView, CreatedClient, NewClientInput, NewUserInput, RoleView,
     UserUpdate, UserView,
 };
+pub use admin_auth::AdminCredential;
 pub use client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
-pub use keys::{KeyError, KeyService, KeyView};
+pub use keys::{KeyError, KeyPolicy, KeyService, KeyView, TickReport};
 pub use tokens::{
     GrantRequest, IssuedTokens, TokenError, TokenRequest, TokenService, TokenServiceSettings,
 };

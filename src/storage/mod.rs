@@ -104,12 +104,36 @@ pub trait ClientStore: Send + Sync {
     async fn delete(&self, id: &ClientId) -> StorageResult<bool>;
 }
 
+/// What became of an attempt to add a pending key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingInsert {
+    Inserted,
+    /// Another key is already pending (another instance or operator got there first).
+    AnotherPending,
+    /// The key it was to replace is no longer the active key.
+    ActiveChanged,
+}
+
 #[async_trait]
 pub trait SigningKeyStore: Send + Sync {
     /// Every key, newest first.
     async fn list(&self) -> StorageResult<Vec<StoredKey>>;
-    /// Inserts `key` as the one active key and retires every other active key, atomically.
+    /// Inserts `key` as the one active key, atomically retiring the active key and any pending
+    /// key. `Conflict("signing_keys_one_active_idx")` if a concurrent call made another key
+    /// active first; `Conflict("signing_keys_pkey")` if the kid exists.
     async fn insert_active(&self, key: &StoredKey, now: UnixTime) -> StorageResult<()>;
+    /// Inserts `key` as the pending key (its `activate_at` set), only while `replaces` is the
+    /// active key and no other key is pending. `Conflict("signing_keys_pkey")` if the kid exists.
+    async fn insert_pending(&self, key: &StoredKey, replaces: &str)
+        -> StorageResult<PendingInsert>;
+    /// Compare-and-set: if `kid` is pending, it becomes active and the active key (if any) is
+    /// retired, in one transaction. `Ok(false)` (nothing changed) if `kid` is not pending.
+    async fn promote(&self, kid: &str, now: UnixTime) -> StorageResult<bool>;
+    /// Compare-and-set: a pending key is withdrawn (retired without ever signing).
+    async fn retire_pending(&self, kid: &str, now: UnixTime) -> StorageResult<bool>;
+    /// Removes every retired key retired at or before `retired_before`, and every retired key
+    /// that never signed; returns how many.
+    async fn remove_retired(&self, retired_before: UnixTime, now: UnixTime) -> StorageResult<u64>;
     /// Marks a key removed (unpublished for good); `Ok(false)` if no such key or already removed.
     async fn mark_removed(&self, kid: &str, now: UnixTime) -> StorageResult<bool>;
 }

@@ -350,7 +350,7 @@ async fn cli_covers_the_operator_lifecycle_with_json_and_exit_codes(backend: Bac
 
     let key = cli.ok(&["keys", "rotate", "--alg", "EdDSA", "--json"], None);
     assert_eq!(key["alg"], "EdDSA");
-    let key2 = cli.ok(&["keys", "rotate", "--json"], None);
+    let key2 = cli.ok(&["keys", "rotate", "--now", "--json"], None);
     assert_eq!(key2["alg"], "ES256");
     let keys = cli.ok(&["keys", "list", "--json"], None);
     let states: Vec<&str> = keys

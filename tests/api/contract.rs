@@ -331,6 +331,7 @@ fn stored_key(kid: &str) -> StoredKey {
         private_key_enc: vec![1, 2, 3],
         enc_key_id: "m1".into(),
         created_at: 0,
+        activate_at: None,
         activated_at: None,
         retired_at: None,
         removed_at: None,
