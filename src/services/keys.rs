@@ -391,6 +391,11 @@ impl KeyService {
             return Err(KeyError::NotFound(kid.to_owned()));
         }
         tracing::warn!(kid, "signing key removed");
+        // This instance stops publishing it at once (others at their next reload). Without
+        // an active key (a forced removal) the ring keeps its keys until one exists again.
+        if let Err(e) = self.reload().await {
+            warn!(error = %e, "key ring not reloaded after the removal");
+        }
         let mut view = KeyView::from(key);
         view.state = KeyState::Removed.as_str();
         view.activate_at = None;
