@@ -371,3 +371,23 @@ pub fn assert_oauth_error(status: u16, body: &Value, expected_status: u16, expec
         "{body}"
     );
 }
+
+/// A second instance of `first`'s deployment: another in-process app on its own port, on the
+/// same database with the same master key (and its own mock clock).
+pub async fn spawn_second_instance(first: &TestApp, extra: &[(&str, &str)]) -> TestApp {
+    use secrecy::ExposeSecret;
+    let master = first
+        .settings
+        .keys
+        .master_key
+        .as_ref()
+        .map(|k| k.expose_secret().to_owned())
+        .expect("test apps have a master key");
+    let mut env: Vec<(&str, &str)> = vec![("LATCHKEY_MASTER_KEY", master.as_str())];
+    env.extend_from_slice(extra);
+    let db = TestDatabase {
+        url: first.db.url.clone(),
+        _dir: None,
+    };
+    spawn_app_on(db, &env).await
+}

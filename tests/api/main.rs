@@ -12,6 +12,7 @@ mod cli;
 mod client_credentials;
 mod contract;
 mod jwks;
+mod key_lifecycle;
 mod password_grant;
 mod refresh_grant;
 mod robustness;
