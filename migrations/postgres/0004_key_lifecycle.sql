@@ -26,3 +26,7 @@ UPDATE signing_keys
 
 CREATE UNIQUE INDEX signing_keys_one_active_idx ON signing_keys (state) WHERE state = 'active';
 CREATE UNIQUE INDEX signing_keys_one_pending_idx ON signing_keys (state) WHERE state = 'pending';
+
+-- Access tokens now live at most one day, per client too (the global setting already was):
+-- that bounds how long a retired key must stay published. Clamp older per-client overrides.
+UPDATE clients SET access_token_ttl = 86400 WHERE access_token_ttl > 86400;

@@ -241,3 +241,27 @@ impl Client {
         self.grant_types.contains(&grant)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_per_client_access_token_lifetime_is_capped_at_one_day() {
+        let ttl = |v| ClientTokenSettings {
+            access_token_ttl: Some(v),
+            ..Default::default()
+        };
+        assert!(ttl(MAX_ACCESS_TOKEN_TTL_SECS).validate().is_ok());
+        let err = ttl(MAX_ACCESS_TOKEN_TTL_SECS + 1).validate().err();
+        assert!(err.is_some_and(|e| e.to_string().contains("access_token_ttl")));
+        let long_refresh = ClientTokenSettings {
+            refresh_absolute_ttl: Some(90 * 86_400),
+            ..Default::default()
+        };
+        assert!(
+            long_refresh.validate().is_ok(),
+            "only access tokens are capped"
+        );
+    }
+}

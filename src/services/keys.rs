@@ -15,7 +15,7 @@ pub enum KeyError {
     NoActiveKey,
     #[error("no signing key {0}")]
     NotFound(String),
-    #[error("key {0} is the active signing key; pass --force to remove it anyway (a new key is generated on the next start)")]
+    #[error("key {0} is the active signing key; removing it needs force (--force, or ?force=true) and leaves no signing key until the next start; prefer retiring it")]
     ActiveKey(String),
     /// The request cannot be carried out in the keys' current state.
     #[error("{0}")]

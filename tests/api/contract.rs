@@ -804,6 +804,7 @@ async fn signing_key_store_concurrent_transitions_have_one_winner(backend: Backe
 
 /// Keys stored before migration 0004 survive it: their history is kept, their activation
 /// time filled in, and of two active keys (an old start-up race) the newer stays active.
+/// Longer per-client access-token lifetimes are clamped to the new one-day cap.
 async fn existing_keys_survive_the_lifecycle_migration(backend: Backend) {
     use std::borrow::Cow;
     let db = fresh_database(backend).await;
@@ -827,6 +828,9 @@ async fn existing_keys_survive_the_lifecycle_migration(backend: Backend) {
                   ('old', 'ES256', 'retired', '{}', $1, 'm', 10, 10, 20), \
                   ('mid', 'ES256', 'active', '{}', $1, 'm', 20, 20, NULL), \
                   ('new', 'EdDSA', 'active', '{}', $1, 'm', 30, 30, NULL)";
+    let long_client = "INSERT INTO clients (id, name, kind, grant_types, scopes, \
+                       access_token_ttl, created_at, updated_at) VALUES \
+                       ('long', 'long', 'public', '[\"password\"]', '[]', 172800, 1, 1)";
     match backend {
         Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&format!("{}?mode=rwc", db.url))
@@ -839,6 +843,7 @@ async fn existing_keys_survive_the_lifecycle_migration(backend: Backend) {
                 .execute(&pool)
                 .await
                 .unwrap();
+            sqlx::query(long_client).execute(&pool).await.unwrap();
             pool.close().await;
         }
         Backend::Postgres => {
@@ -850,6 +855,7 @@ async fn existing_keys_survive_the_lifecycle_migration(backend: Backend) {
                 .execute(&pool)
                 .await
                 .unwrap();
+            sqlx::query(long_client).execute(&pool).await.unwrap();
             pool.close().await;
         }
     }
@@ -876,4 +882,15 @@ async fn existing_keys_survive_the_lifecycle_migration(backend: Backend) {
         (KeyState::Retired, Some(20), Some(10))
     );
     assert_eq!(get("old").private_key_enc, vec![1, 2, 3]);
+    let long = s
+        .clients
+        .find(&ClientId::parse("long").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        long.token_settings.access_token_ttl,
+        Some(86_400),
+        "per-client access-token lifetimes are capped at one day"
+    );
 }
