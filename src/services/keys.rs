@@ -255,6 +255,11 @@ impl KeyService {
             )));
         }
         let active = keys.iter().find(|k| k.state == KeyState::Active);
+        // A key sealed under another master key than the running instances' could never be
+        // opened by them: refuse while the active key cannot be opened with this one.
+        if let Some(active) = active {
+            self.open(active)?;
+        }
         let stored = match active {
             Some(active) if !at_once => {
                 let activate_at = now + self.policy.publish_ahead_secs;
@@ -315,7 +320,7 @@ impl KeyService {
                 stored
             }
         };
-        self.reload().await?;
+        self.refresh_ring().await;
         Ok(KeyView::from(&stored))
     }
 
@@ -360,7 +365,7 @@ impl KeyService {
                 "key {kid} changed state meanwhile; list the keys and try again"
             )));
         }
-        self.reload().await?;
+        self.refresh_ring().await;
         self.view(kid).await
     }
 
@@ -393,9 +398,7 @@ impl KeyService {
         tracing::warn!(kid, "signing key removed");
         // This instance stops publishing it at once (others at their next reload). Without
         // an active key (a forced removal) the ring keeps its keys until one exists again.
-        if let Err(e) = self.reload().await {
-            warn!(error = %e, "key ring not reloaded after the removal");
-        }
+        self.refresh_ring().await;
         let mut view = KeyView::from(key);
         view.state = KeyState::Removed.as_str();
         view.activate_at = None;
@@ -419,9 +422,11 @@ impl KeyService {
         let mut report = TickReport::default();
         match (pending, active) {
             (Some(p), _) if p.activate_at.unwrap_or(p.created_at) <= now => {
-                // Never promote a key that this instance cannot open.
-                self.open(p)?;
-                if self.store.promote(&p.kid, now).await? {
+                // Never promote a key that this instance cannot open (say, imported under
+                // another master key); keep signing with the current one, and say so.
+                if let Err(e) = self.open(p) {
+                    warn!(error = %e, "the pending signing key cannot be opened; not promoting it");
+                } else if self.store.promote(&p.kid, now).await? {
                     info!(
                         kid = p.kid.as_str(),
                         retired = active.map(|a| a.kid.as_str()).unwrap_or_default(),
@@ -462,9 +467,18 @@ impl KeyService {
             );
         }
         if report.changed() {
-            self.reload().await?;
+            self.refresh_ring().await;
         }
         Ok(report)
+    }
+
+    /// After a change that is already stored: reloads this instance's ring at once. A
+    /// failure (a key that cannot be opened, no active key) keeps the current ring, like
+    /// the periodic reload, and does not undo or fail the change.
+    async fn refresh_ring(&self) {
+        if let Err(e) = self.reload().await {
+            warn!(error = %e, "signing keys changed, but the key ring was not reloaded; keeping the current keys");
+        }
     }
 
     /// Re-reads the keys; rebuilds the ring only when something changed. Returns whether it did.

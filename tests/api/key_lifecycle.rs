@@ -23,6 +23,7 @@ scenarios!(
     two_instances_perform_each_transition_exactly_once,
     manual_rotation_is_pending_until_published_long_enough,
     retiring_the_active_key_needs_a_successor,
+    a_pending_key_that_cannot_be_opened_is_never_promoted,
     the_admin_api_is_disabled_without_a_token,
     the_admin_api_requires_the_admin_token,
     the_admin_api_manages_keys,
@@ -440,6 +441,76 @@ async fn retiring_the_active_key_needs_a_successor(backend: Backend) {
         "retired",
         "idempotent"
     );
+}
+
+async fn a_pending_key_that_cannot_be_opened_is_never_promoted(backend: Backend) {
+    let app = spawn_app_with(backend, &[QUIET]).await;
+    let secret = long_lived_client(&app).await;
+    let active = kid_of(&issue(&app, &secret).await);
+    // A pending key whose private part cannot be opened (corrupt, or sealed elsewhere).
+    let now = app.clock.now();
+    let bogus = latchkey::domain::StoredKey {
+        kid: "bogus".into(),
+        alg: SigningAlg::ES256,
+        state: latchkey::domain::KeyState::Pending,
+        public_jwk: "{}".into(),
+        private_key_enc: vec![0; 40],
+        enc_key_id: "elsewhere".into(),
+        created_at: now,
+        activate_at: Some(now + app.settings.keys.publish_ahead_secs),
+        activated_at: None,
+        retired_at: None,
+        removed_at: None,
+    };
+    assert_eq!(
+        app.services
+            .stores
+            .keys
+            .insert_pending(&bogus, &active)
+            .await
+            .unwrap(),
+        latchkey::storage::PendingInsert::Inserted
+    );
+    assert!(app.services.keys.reload().await.is_err(), "fails closed");
+    let pending = app
+        .services
+        .keys
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.state == "pending")
+        .unwrap();
+    app.clock.advance(app.settings.keys.publish_ahead_secs + 1);
+    let report = app.services.keys.tick().await.unwrap();
+    assert_eq!(report.promoted, None);
+    assert_eq!(
+        kid_of(&issue(&app, &secret).await),
+        active,
+        "still signing with the old key"
+    );
+    let states: Vec<(String, &str)> = app
+        .services
+        .keys
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.kid, k.state))
+        .collect();
+    assert!(
+        states.contains(&(pending.kid.clone(), "pending")),
+        "{states:?}"
+    );
+    assert!(states.contains(&(active, "active")), "{states:?}");
+    // Withdrawing it lets the lifecycle go on: it never signed, so the next step removes it.
+    assert_eq!(
+        app.services.keys.retire(&pending.kid).await.unwrap().state,
+        "retired"
+    );
+    assert_eq!(app.services.keys.tick().await.unwrap().removed, 1);
+    app.services.keys.reload().await.unwrap();
+    assert!(!published_kids(&app).await.contains(&pending.kid));
 }
 
 // ---- admin API ----
@@ -981,4 +1052,20 @@ async fn cli_rotates_lists_retires_and_imports_keys(backend: Backend) {
     assert_eq!(keys.len(), 4 + inputs.len());
     assert_eq!(keys.iter().filter(|k| k["state"] == "active").count(), 1);
     assert_eq!(keys.iter().filter(|k| k["state"] == "pending").count(), 0);
+
+    // Under another master key no key is added: the servers could never open it.
+    let other = latchkey::crypto::MasterKey::generate_base64();
+    let fresh = file("fresh.pem", &pkcs8_pem(SigningAlg::EdDSA));
+    for args in [
+        vec!["keys", "rotate"],
+        vec!["keys", "import", "--pem", fresh.as_str(), "--now"],
+    ] {
+        let r = latchkey(&db, &other, &args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("master key"), "{}", r.stderr);
+    }
+    assert_eq!(
+        ok(&["keys", "list", "--json"]).as_array().unwrap().len(),
+        keys.len()
+    );
 }
