@@ -110,6 +110,10 @@ impl ClientKind {
     }
 }
 
+/// The longest access-token lifetime a client may be given (a day): revocation entries and
+/// retired signing keys are kept this long after the fact.
+pub const MAX_ACCESS_TOKEN_TTL: i64 = 86_400;
+
 /// Per-client token lifetimes in seconds; `None` uses the server default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClientTokenSettings {
@@ -120,6 +124,15 @@ pub struct ClientTokenSettings {
 
 impl ClientTokenSettings {
     pub fn validate(&self) -> Result<(), ValidationError> {
+        if self
+            .access_token_ttl
+            .is_some_and(|v| !(1..=MAX_ACCESS_TOKEN_TTL).contains(&v))
+        {
+            return Err(ValidationError::new(
+                "access_token_ttl",
+                "must be between 1 second and 1 day",
+            ));
+        }
         for (field, v) in [
             ("access_token_ttl", self.access_token_ttl),
             ("refresh_idle_ttl", self.refresh_idle_ttl),

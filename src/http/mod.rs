@@ -1,9 +1,12 @@
 //! HTTP: parse -> call a service -> map the result. No storage, no adapters.
 
 mod body;
+mod client_auth;
 mod discovery;
 mod error;
 mod health;
+mod revocation;
+mod session;
 mod token;
 
 pub use error::ApiError;
@@ -13,12 +16,14 @@ use std::sync::Arc;
 use actix_web::web;
 
 use crate::crypto::KeyRing;
-use crate::services::TokenService;
+use crate::services::{IntrospectionService, RevocationService, TokenService};
 use crate::storage::HealthCheck;
 
 /// Everything handlers reach, through one `web::Data<AppState>`.
 pub struct AppState {
     pub tokens: Arc<TokenService>,
+    pub revocations: Arc<RevocationService>,
+    pub introspection: Arc<IntrospectionService>,
     pub keys: Arc<KeyRing>,
     pub health: Arc<dyn HealthCheck>,
     pub discovery: discovery::DiscoveryDocument,
@@ -26,8 +31,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         tokens: Arc<TokenService>,
+        revocations: Arc<RevocationService>,
+        introspection: Arc<IntrospectionService>,
         keys: Arc<KeyRing>,
         health: Arc<dyn HealthCheck>,
         issuer: &str,
@@ -36,6 +44,8 @@ impl AppState {
     ) -> Self {
         Self {
             tokens,
+            revocations,
+            introspection,
             keys,
             health,
             discovery: discovery::DiscoveryDocument::new(issuer, jwks_max_age_secs),
@@ -50,6 +60,34 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors_allowed_origins: &[String]) {
         web::resource("/oauth2/token")
             .wrap(cors(cors_allowed_origins))
             .route(web::post().to(token::post_token))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/oauth2/revoke")
+            .wrap(cors(cors_allowed_origins))
+            .route(web::post().to(revocation::post_revoke))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/oauth2/introspect")
+            .route(web::post().to(revocation::post_introspect))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/oauth2/revocations")
+            .route(web::get().to(revocation::get_revocations))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/v1/logout")
+            .wrap(cors(cors_allowed_origins))
+            .route(web::post().to(session::post_logout))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/v1/logout-all")
+            .wrap(cors(cors_allowed_origins))
+            .route(web::post().to(session::post_logout_all))
             .default_service(web::to(error::method_not_allowed)),
     )
     .service(

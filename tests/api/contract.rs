@@ -18,6 +18,7 @@ scenarios!(
     refresh_token_store_rotates_once_and_revokes_on_reuse,
     refresh_token_store_concurrent_rotation_has_one_winner,
     refresh_token_store_rejections_and_purge,
+    refresh_token_store_revokes_every_family_of_a_user,
 );
 
 async fn stores(backend: Backend) -> (Stores, TestDatabase, Settings) {
@@ -383,8 +384,20 @@ async fn signing_key_store_contract(backend: Backend) {
 
 struct Family {
     client: ClientId,
-    first_hash: String,
     family_id: String,
+    user_id: UserId,
+    first: NextGeneration,
+}
+
+impl Family {
+    /// The token of generation `generation` whose secret hashes to `next.token_hash`.
+    fn token(&self, generation: i64, next: &NextGeneration) -> PresentedToken {
+        PresentedToken {
+            family_id: self.family_id.clone(),
+            generation,
+            token_hash: next.token_hash.clone(),
+        }
+    }
 }
 
 async fn family(s: &Stores, now: i64, absolute: i64) -> Family {
@@ -401,6 +414,7 @@ async fn family(s: &Stores, now: i64, absolute: i64) -> Family {
         })
         .await
         .unwrap();
+    let first = token(now, 100);
     let f = NewFamily {
         id: uuid::Uuid::new_v4().to_string(),
         client_id: c.id.clone(),
@@ -409,22 +423,20 @@ async fn family(s: &Stores, now: i64, absolute: i64) -> Family {
         audience: "https://api.example.com".into(),
         created_at: now,
         absolute_expires_at: now + absolute,
+        first: first.clone(),
     };
-    let first = token(now, 100);
-    s.refresh_tokens.start_family(&f, &first).await.unwrap();
+    s.refresh_tokens.start_family(&f).await.unwrap();
     Family {
         client: c.id,
-        first_hash: first.token_hash,
         family_id: f.id,
+        user_id: u.id,
+        first,
     }
 }
 
-fn token(now: i64, idle: i64) -> NewRefreshToken {
-    let id = uuid::Uuid::new_v4().to_string();
-    NewRefreshToken {
-        token_hash: format!("hash-{id}"),
-        id,
-        created_at: now,
+fn token(now: i64, idle: i64) -> NextGeneration {
+    NextGeneration {
+        token_hash: format!("hash-{}", uuid::Uuid::new_v4()),
         expires_at: now + idle,
     }
 }
@@ -432,10 +444,17 @@ fn token(now: i64, idle: i64) -> NewRefreshToken {
 async fn refresh_token_store_rotates_once_and_revokes_on_reuse(backend: Backend) {
     let (s, _db, _) = stores(backend).await;
     let f = family(&s, 1000, 10_000).await;
+    let found = s
+        .refresh_tokens
+        .find_family(&f.family_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(found.is_current(&f.token(0, &f.first), 1000));
     let next = token(1001, 100);
     let out = s
         .refresh_tokens
-        .rotate(&f.first_hash, &f.client, None, &next, 1001)
+        .rotate(&f.token(0, &f.first), &f.client, None, &next, 1001)
         .await
         .unwrap();
     let RotateOutcome::Rotated(info) = out else {
@@ -445,32 +464,60 @@ async fn refresh_token_store_rotates_once_and_revokes_on_reuse(backend: Backend)
         (
             info.generation,
             info.scope.to_wire(),
-            info.audience.as_str()
+            info.audience.as_str(),
+            info.family_id.as_str()
         ),
-        (1, "a".into(), "https://api.example.com")
+        (
+            1,
+            "a".into(),
+            "https://api.example.com",
+            f.family_id.as_str()
+        )
     );
+    let found = s
+        .refresh_tokens
+        .find_family(&f.family_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!found.is_current(&f.token(0, &f.first), 1001));
+    assert!(found.is_current(&f.token(1, &next), 1001));
+    assert_eq!(found.issued_at, 1001);
     let next2 = token(1002, 100);
     let out = s
         .refresh_tokens
-        .rotate(&next.token_hash, &f.client, None, &next2, 1002)
+        .rotate(&f.token(1, &next), &f.client, None, &next2, 1002)
         .await
         .unwrap();
     assert!(
         matches!(out, RotateOutcome::Rotated(ref i) if i.generation == 2),
         "{out:?}"
     );
+    // Generation 0, two generations old: reuse.
     let out = s
         .refresh_tokens
-        .rotate(&f.first_hash, &f.client, None, &token(1003, 100), 1003)
+        .rotate(
+            &f.token(0, &f.first),
+            &f.client,
+            None,
+            &token(1003, 100),
+            1003,
+        )
         .await
         .unwrap();
     assert!(
-        matches!(out, RotateOutcome::Reused { ref family_id } if *family_id == f.family_id),
+        matches!(out, RotateOutcome::Reused { ref family_id, absolute_expires_at: 11_000 } if *family_id == f.family_id),
         "{out:?}"
     );
     let out = s
         .refresh_tokens
-        .rotate(&next2.token_hash, &f.client, None, &token(1004, 100), 1004)
+        .rotate(
+            &f.token(2, &next2),
+            &f.client,
+            None,
+            &token(1004, 100),
+            1004,
+        )
         .await
         .unwrap();
     assert!(
@@ -486,10 +533,10 @@ async fn refresh_token_store_concurrent_rotation_has_one_winner(backend: Backend
         let mut tasks = Vec::new();
         for _ in 0..6 {
             let store = s.refresh_tokens.clone();
-            let (hash, client) = (f.first_hash.clone(), f.client.clone());
+            let (presented, client) = (f.token(0, &f.first), f.client.clone());
             tasks.push(tokio::spawn(async move {
                 store
-                    .rotate(&hash, &client, None, &token(1001, 100), 1001)
+                    .rotate(&presented, &client, None, &token(1001, 100), 1001)
                     .await
                     .unwrap()
             }));
@@ -507,9 +554,10 @@ async fn refresh_token_store_rejections_and_purge(backend: Backend) {
     let (s, _db, _) = stores(backend).await;
     let f = family(&s, 1000, 500).await;
     let other = ClientId::parse("someone-else").unwrap();
+    let first = f.token(0, &f.first);
     let out = s
         .refresh_tokens
-        .rotate(&f.first_hash, &other, None, &token(1001, 100), 1001)
+        .rotate(&first, &other, None, &token(1001, 100), 1001)
         .await
         .unwrap();
     assert!(
@@ -519,13 +567,7 @@ async fn refresh_token_store_rejections_and_purge(backend: Backend) {
     let wide = Scope::parse("a b").unwrap();
     let out = s
         .refresh_tokens
-        .rotate(
-            &f.first_hash,
-            &f.client,
-            Some(&wide),
-            &token(1001, 100),
-            1001,
-        )
+        .rotate(&first, &f.client, Some(&wide), &token(1001, 100), 1001)
         .await
         .unwrap();
     assert!(
@@ -535,29 +577,46 @@ async fn refresh_token_store_rejections_and_purge(backend: Backend) {
         ),
         "{out:?}"
     );
+    // A secret that was never stored, for the current generation or a future one: refused,
+    // and the family is not revoked.
+    for bogus in [
+        PresentedToken {
+            token_hash: "nope".into(),
+            ..first.clone()
+        },
+        PresentedToken {
+            generation: 5,
+            ..first.clone()
+        },
+        PresentedToken {
+            family_id: uuid::Uuid::new_v4().to_string(),
+            ..first.clone()
+        },
+    ] {
+        let out = s
+            .refresh_tokens
+            .rotate(&bogus, &f.client, None, &token(1001, 100), 1001)
+            .await
+            .unwrap();
+        assert!(
+            matches!(out, RotateOutcome::Rejected(RefreshRejection::Unknown)),
+            "{out:?}"
+        );
+    }
     let narrow = Scope::parse("a").unwrap();
     let kept = token(1001, 100);
     let out = s
         .refresh_tokens
-        .rotate(&f.first_hash, &f.client, Some(&narrow), &kept, 1001)
+        .rotate(&first, &f.client, Some(&narrow), &kept, 1001)
         .await
         .unwrap();
     assert!(
         matches!(out, RotateOutcome::Rotated(_)),
-        "a refused scope did not use the token up: {out:?}"
+        "a refused scope or a bogus token did not use the token up: {out:?}"
     );
     let out = s
         .refresh_tokens
-        .rotate("nope", &f.client, None, &token(1001, 100), 1001)
-        .await
-        .unwrap();
-    assert!(
-        matches!(out, RotateOutcome::Rejected(RefreshRejection::Unknown)),
-        "{out:?}"
-    );
-    let out = s
-        .refresh_tokens
-        .rotate(&kept.token_hash, &f.client, None, &token(1200, 100), 1200)
+        .rotate(&f.token(1, &kept), &f.client, None, &token(1200, 100), 1200)
         .await
         .unwrap();
     assert!(
@@ -568,7 +627,7 @@ async fn refresh_token_store_rejections_and_purge(backend: Backend) {
     let next = token(1050, 1_000_000);
     let RotateOutcome::Rotated(info) = s
         .refresh_tokens
-        .rotate(&g.first_hash, &g.client, None, &next, 1050)
+        .rotate(&g.token(0, &g.first), &g.client, None, &next, 1050)
         .await
         .unwrap()
     else {
@@ -590,4 +649,42 @@ async fn refresh_token_store_rejections_and_purge(backend: Backend) {
         .unwrap());
     assert_eq!(s.refresh_tokens.purge_expired(1499).await.unwrap(), 0);
     assert_eq!(s.refresh_tokens.purge_expired(1500).await.unwrap(), 2);
+}
+
+async fn refresh_token_store_revokes_every_family_of_a_user(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let f = family(&s, 1000, 500).await;
+    let g = family(&s, 1000, 500).await;
+    let revoked = s
+        .refresh_tokens
+        .revoke_user_families(&f.user_id, "logout-all", 1001)
+        .await
+        .unwrap();
+    assert_eq!(revoked, vec![(f.family_id.clone(), 1500)]);
+    let found = s
+        .refresh_tokens
+        .find_family(&f.family_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.revoked_at, Some(1001));
+    let other = s
+        .refresh_tokens
+        .find_family(&g.family_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.revoked_at, None, "another user's family is untouched");
+    assert!(s
+        .refresh_tokens
+        .revoke_user_families(&f.user_id, "logout-all", 1002)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .refresh_tokens
+        .find_family("no-such-family")
+        .await
+        .unwrap()
+        .is_none());
 }
