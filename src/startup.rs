@@ -211,6 +211,7 @@ pub async fn build_services(
         registry.clone(),
         ring,
         refresh_codec,
+        revocations.clone(),
         hasher.clone(),
         clock.clone(),
         TokenServiceSettings {

@@ -10,6 +10,16 @@ use super::token::required;
 use super::{ApiError, AppState};
 use crate::services::{IntrospectionCaller, RevocationError};
 
+fn required_token(params: &mut Params) -> Result<String, ApiError> {
+    let token = required(params, "token")?;
+    if token.is_empty() {
+        return Err(ApiError::Revocation(RevocationError::InvalidRequest(
+            "the token parameter is empty".into(),
+        )));
+    }
+    Ok(token)
+}
+
 fn no_store(mut resp: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
     resp.insert_header((header::CACHE_CONTROL, "no-store"));
     resp
@@ -24,7 +34,7 @@ pub async fn post_revoke(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(&req, payload, state.max_body_bytes).await?;
     let mut params = Params::parse(&req, &body)?;
-    let token = required(&mut params, "token")?;
+    let token = required_token(&mut params)?;
     let _hint = params.take("token_type_hint");
     let client = client_credentials(&req, &mut params)?;
     state.revocations.revoke_token(&client, &token).await?;
@@ -40,7 +50,7 @@ pub async fn post_introspect(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(&req, payload, state.max_body_bytes).await?;
     let mut params = Params::parse(&req, &body)?;
-    let token = required(&mut params, "token")?;
+    let token = required_token(&mut params)?;
     let _hint = params.take("token_type_hint");
     let caller = match authorization(&req)? {
         Authorization::Bearer(t) => IntrospectionCaller::Bearer(t),

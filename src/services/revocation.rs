@@ -200,6 +200,15 @@ impl RevocationService {
         .await
     }
 
+    /// The store already revoked the family (refresh-token reuse): its access tokens go too.
+    pub async fn family_revoked(&self, family_id: &str) -> Result<(), RevocationError> {
+        self.record(vec![Revocation::Family {
+            family_id: family_id.to_owned(),
+            expires_at: self.clock.now() + self.access_token_horizon,
+        }])
+        .await
+    }
+
     /// RFC 7009. Unknown, malformed, expired or foreign tokens are answered with success.
     #[instrument(name = "token.revoke", skip_all, fields(client_id))]
     pub async fn revoke_token(

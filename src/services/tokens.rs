@@ -4,6 +4,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::{info, instrument, warn};
 
 use super::client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
+use super::revocation::RevocationService;
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{KeyRing, PasswordHasher, RefreshTokenCodec, Verification};
 use crate::domain::{
@@ -160,6 +161,7 @@ pub struct TokenService {
     clients: Arc<ClientRegistry>,
     keys: Arc<KeyRing>,
     refresh_codec: Arc<RefreshTokenCodec>,
+    revocations: Arc<RevocationService>,
     hasher: PasswordHasher,
     clock: Arc<dyn Clock>,
     settings: TokenServiceSettings,
@@ -173,6 +175,7 @@ impl TokenService {
         clients: Arc<ClientRegistry>,
         keys: Arc<KeyRing>,
         refresh_codec: Arc<RefreshTokenCodec>,
+        revocations: Arc<RevocationService>,
         hasher: PasswordHasher,
         clock: Arc<dyn Clock>,
         settings: TokenServiceSettings,
@@ -183,6 +186,7 @@ impl TokenService {
             clients,
             keys,
             refresh_codec,
+            revocations,
             hasher,
             clock,
             settings,
@@ -423,6 +427,12 @@ impl TokenService {
                     family_id = family_id.as_str(),
                     "refresh token reuse detected; token family revoked"
                 );
+                // The family's access tokens die too (RFC 9700 §4.14.2: the attacker may
+                // hold one).
+                self.revocations
+                    .family_revoked(&family_id)
+                    .await
+                    .map_err(|e| TokenError::Unexpected(e.into()))?;
                 return Err(TokenError::InvalidGrant("invalid refresh token".into()));
             }
             RotateOutcome::Rejected(why) => {

@@ -8,9 +8,9 @@ use latchkey::services::Stores;
 use latchkey::storage::{NewUserRecord, StorageError, UserPatch};
 
 use crate::helpers::{fresh_database, test_settings, Backend, TestDatabase};
-use crate::scenarios;
+use crate::storage_scenarios;
 
-scenarios!(
+storage_scenarios!(
     user_store_contract,
     role_store_contract,
     client_store_contract,
@@ -19,6 +19,8 @@ scenarios!(
     refresh_token_store_concurrent_rotation_has_one_winner,
     refresh_token_store_rejections_and_purge,
     refresh_token_store_revokes_every_family_of_a_user,
+    revocation_store_keeps_commit_order_and_forgets_expired_entries,
+    revocation_store_concurrent_appends_never_let_a_cursor_skip_an_entry,
 );
 
 async fn stores(backend: Backend) -> (Stores, TestDatabase, Settings) {
@@ -687,4 +689,113 @@ async fn refresh_token_store_revokes_every_family_of_a_user(backend: Backend) {
         .await
         .unwrap()
         .is_none());
+}
+
+fn jti(j: &str, exp: i64) -> Revocation {
+    Revocation::AccessToken {
+        jti: j.into(),
+        expires_at: exp,
+    }
+}
+
+async fn revocation_store_keeps_commit_order_and_forgets_expired_entries(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    assert!(s.revocations.since(0, 1000, 10).await.unwrap().is_empty());
+    s.revocations
+        .append(
+            &[
+                jti("a", 2000),
+                Revocation::Family {
+                    family_id: "f".into(),
+                    expires_at: 3000,
+                },
+            ],
+            1000,
+        )
+        .await
+        .unwrap();
+    s.revocations
+        .append(
+            &[Revocation::User {
+                user_id: "u".into(),
+                not_after: 1001,
+                expires_at: 5000,
+            }],
+            1001,
+        )
+        .await
+        .unwrap();
+    let all = s.revocations.since(0, 1001, 10).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(all[0].revocation, jti("a", 2000));
+    assert_eq!(all[0].revoked_at, 1000);
+    assert_eq!(
+        all[2].revocation,
+        Revocation::User {
+            user_id: "u".into(),
+            not_after: 1001,
+            expires_at: 5000
+        }
+    );
+    let after_first = s.revocations.since(all[0].seq, 1001, 1).await.unwrap();
+    assert_eq!(after_first.len(), 1);
+    assert_eq!(after_first[0].seq, all[1].seq);
+    // At 2000 the access-token entry has expired: not listed, then purged.
+    assert_eq!(s.revocations.since(0, 2000, 10).await.unwrap().len(), 2);
+    assert_eq!(s.revocations.purge_expired(2000).await.unwrap(), 1);
+    assert_eq!(s.revocations.purge_expired(2000).await.unwrap(), 0);
+    // Sequence numbers are never reused, even after the newest entry is purged.
+    s.revocations.purge_expired(6000).await.unwrap();
+    s.revocations.append(&[jti("b", 9000)], 6000).await.unwrap();
+    let b = s.revocations.since(0, 6000, 10).await.unwrap();
+    assert_eq!(b.len(), 1);
+    assert!(b[0].seq > all[2].seq);
+    assert!(s.revocations.append(&[], 6000).await.is_ok());
+}
+
+async fn revocation_store_concurrent_appends_never_let_a_cursor_skip_an_entry(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let log = s.revocations.clone();
+            tokio::spawn(async move {
+                for i in 0..15 {
+                    log.append(&[jti(&format!("{w}-{i}"), 10_000)], 1000)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    // A reader follows the log with a cursor while the writers append.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor = 0;
+    loop {
+        let batch = s.revocations.since(cursor, 1000, 7).await.unwrap();
+        for e in &batch {
+            assert!(e.seq > cursor);
+            cursor = e.seq;
+            seen.insert(e.revocation.subject().to_owned());
+        }
+        if batch.is_empty() {
+            if writers.iter().all(|w| w.is_finished()) {
+                let rest = s.revocations.since(cursor, 1000, 1000).await.unwrap();
+                for e in &rest {
+                    seen.insert(e.revocation.subject().to_owned());
+                }
+                if rest.is_empty() {
+                    break;
+                }
+                cursor = rest.last().unwrap().seq;
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        8 * 15,
+        "a cursor-following reader saw every entry"
+    );
 }

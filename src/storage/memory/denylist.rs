@@ -160,3 +160,62 @@ impl TokenDenylist for EmbeddedDenylist {
         self.fresh(&index)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::domain::LoggedRevocation;
+    use crate::storage::{StorageError, StorageResult};
+
+    /// A log that can be made to fail, like a database that went away.
+    #[derive(Default)]
+    struct FlakyLog {
+        down: AtomicBool,
+    }
+
+    #[async_trait]
+    impl RevocationStore for FlakyLog {
+        async fn append(&self, _: &[Revocation], _: UnixTime) -> StorageResult<()> {
+            Ok(())
+        }
+        async fn since(&self, _: i64, _: UnixTime, _: u32) -> StorageResult<Vec<LoggedRevocation>> {
+            if self.down.load(Ordering::SeqCst) {
+                Err(StorageError::Corrupt("down".into()))
+            } else {
+                Ok(vec![])
+            }
+        }
+        async fn purge_expired(&self, _: UnixTime) -> StorageResult<u64> {
+            Ok(0)
+        }
+    }
+
+    fn id() -> TokenIdentity<'static> {
+        TokenIdentity {
+            jti: "j",
+            sid: None,
+            sub: "u",
+            iat: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn it_fails_closed_before_the_first_sync_and_when_the_log_is_stale() {
+        let log = Arc::new(FlakyLog::default());
+        let d = EmbeddedDenylist::new(log.clone(), Duration::from_millis(50));
+        assert!(d.is_denied(&id(), 1).await.is_err(), "never synced");
+        assert!(d.ping().await.is_err());
+        d.sync(1).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(!d.is_denied(&id(), 1).await.unwrap_or(true));
+        log.down.store(true, Ordering::SeqCst);
+        assert!(d.sync(1).await.is_err());
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert!(d.is_denied(&id(), 1).await.is_err(), "stale");
+        assert!(d.ping().await.is_err());
+        log.down.store(false, Ordering::SeqCst);
+        d.sync(1).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(d.ping().await.is_ok(), "recovers by itself");
+    }
+}
