@@ -113,11 +113,44 @@ pub fn redact_url_password(url: &str) -> String {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisSettings {
-    /// Used by the distributed denylist; optional for now.
+    /// When set, the denylist lives in Redis (shared by every instance); else in process.
     pub url: Option<SecretString>,
+    /// Prefix of every key Latchkey writes, so several deployments can share one Redis.
+    pub key_prefix: String,
+    /// Connect and response timeout; a Redis slower than this counts as down (fail closed).
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key_prefix: "latchkey:".into(),
+            timeout_ms: 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DenylistSettings {
+    /// How often each instance replays new revocation-log entries into its denylist.
+    pub sync_interval_ms: u64,
+    /// The embedded denylist refuses to answer (503) when the log could not be read for
+    /// this long.
+    pub max_staleness_ms: u64,
+}
+
+impl Default for DenylistSettings {
+    fn default() -> Self {
+        Self {
+            sync_interval_ms: 250,
+            max_staleness_ms: 5000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,7 +192,7 @@ impl KeySettings {
     /// longest access-token lifetime, globally and per client), other instances have stopped
     /// signing with it (one reload interval), plus one JWKS cache lifetime as a margin.
     pub fn retired_grace_secs(&self) -> i64 {
-        crate::domain::MAX_ACCESS_TOKEN_TTL_SECS
+        crate::domain::MAX_ACCESS_TOKEN_TTL
             + i64::try_from(self.reload_interval_secs).unwrap_or(i64::MAX / 4)
             + self.jwks_max_age_secs()
     }
@@ -184,6 +217,8 @@ pub struct TokenSettings {
     /// How long a client looked up by id is cached in process. A disabled client or rotated
     /// secret takes effect within this delay (at once for changes made through this process).
     pub client_cache_ttl_ms: u64,
+    /// The scope an access token needs to call the introspection endpoint as a bearer.
+    pub introspection_scope: String,
 }
 
 impl Default for TokenSettings {
@@ -194,6 +229,7 @@ impl Default for TokenSettings {
             refresh_absolute_ttl_secs: 30 * 86_400,
             default_audience: None,
             client_cache_ttl_ms: 1000,
+            introspection_scope: "latchkey.introspect".into(),
         }
     }
 }
@@ -241,6 +277,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
+    pub denylist: DenylistSettings,
     pub keys: KeySettings,
     pub admin: AdminSettings,
     pub tokens: TokenSettings,
@@ -278,6 +315,23 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         Kind::Int,
     ),
     ("LATCHKEY_REDIS_URL", "redis.url", Kind::Str),
+    ("LATCHKEY_REDIS_KEY_PREFIX", "redis.key_prefix", Kind::Str),
+    ("LATCHKEY_REDIS_TIMEOUT_MS", "redis.timeout_ms", Kind::Int),
+    (
+        "LATCHKEY_DENYLIST_SYNC_INTERVAL_MS",
+        "denylist.sync_interval_ms",
+        Kind::Int,
+    ),
+    (
+        "LATCHKEY_DENYLIST_MAX_STALENESS_MS",
+        "denylist.max_staleness_ms",
+        Kind::Int,
+    ),
+    (
+        "LATCHKEY_INTROSPECTION_SCOPE",
+        "tokens.introspection_scope",
+        Kind::Str,
+    ),
     ("LATCHKEY_MASTER_KEY", "keys.master_key", Kind::Str),
     (
         "LATCHKEY_MASTER_KEY_FILE",
@@ -503,6 +557,44 @@ impl Settings {
                 "keys.publish_ahead_secs must be >= 0 and keys.reload_interval_secs >= 1",
             ));
         }
+        if let Some(url) = &self.redis.url {
+            let url = secrecy::ExposeSecret::expose_secret(url);
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(invalid(
+                    "redis.url (LATCHKEY_REDIS_URL) must start with redis://",
+                ));
+            }
+            if url.starts_with("rediss://") {
+                return Err(invalid(
+                    "redis.url: TLS (rediss://) is not supported by this build; use a TLS tunnel or a private network",
+                ));
+            }
+        }
+        if self.redis.key_prefix.is_empty() || self.redis.key_prefix.len() > 64 {
+            return Err(invalid("redis.key_prefix must be 1 to 64 characters"));
+        }
+        if !(50..=30_000).contains(&self.redis.timeout_ms) {
+            return Err(invalid("redis.timeout_ms must be between 50 and 30000"));
+        }
+        let d = &self.denylist;
+        if !(10..=1000).contains(&d.sync_interval_ms) {
+            return Err(invalid(
+                "denylist.sync_interval_ms must be between 10 and 1000 (a revocation must reach every instance within a second)",
+            ));
+        }
+        if d.max_staleness_ms < 2 * d.sync_interval_ms {
+            return Err(invalid(
+                "denylist.max_staleness_ms must be at least twice denylist.sync_interval_ms",
+            ));
+        }
+        if crate::domain::Scope::parse(&self.tokens.introspection_scope)
+            .map(|s| s.iter().count() != 1)
+            .unwrap_or(true)
+        {
+            return Err(invalid(
+                "tokens.introspection_scope must be a single scope token",
+            ));
+        }
         self.validate_key_lifecycle()?;
         let a = &self.passwords.argon2;
         if a.memory_kib < 8 * a.parallelism || a.iterations == 0 || a.parallelism == 0 {
@@ -566,6 +658,13 @@ impl Settings {
             .default_audience
             .as_deref()
             .unwrap_or_else(|| self.issuer())
+    }
+
+    /// The longest an access token can live: the global lifetime or the per-client cap.
+    pub fn access_token_horizon(&self) -> i64 {
+        self.tokens
+            .access_token_ttl_secs
+            .max(crate::domain::MAX_ACCESS_TOKEN_TTL)
     }
 
     pub fn hashing_threads(&self) -> usize {

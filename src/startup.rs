@@ -14,13 +14,16 @@ use tracing_actix_web::TracingLogger;
 
 use crate::clock::Clock;
 use crate::config::{Profile, Settings};
-use crate::crypto::{KeyRing, MasterKey, PasswordHasher};
+use crate::crypto::{KeyRing, MasterKey, PasswordHasher, RefreshTokenCodec};
 use crate::http::{self, AdminApi, AppState};
 use crate::services::{
-    AdminCredential, AdminService, ClientRegistry, KeyPolicy, KeyService, Stores, TokenService,
-    TokenServiceSettings,
+    AccessTokenVerifier, AdminCredential, AdminService, ClientRegistry, IntrospectionService,
+    KeyPolicy, KeyService, RevocationService, Stores, TokenService, TokenServiceSettings,
 };
+use crate::storage::memory::EmbeddedDenylist;
+use crate::storage::redis::{RedisDenylist, RedisSettings};
 use crate::storage::sql::{PgStore, SqliteStore};
+use crate::storage::TokenDenylist;
 
 /// Connects to the configured database, applies migrations, and returns the stores.
 pub async fn connect_stores(settings: &Settings) -> anyhow::Result<Stores> {
@@ -51,6 +54,7 @@ where
         + crate::storage::ClientStore
         + crate::storage::SigningKeyStore
         + crate::storage::RefreshTokenStore
+        + crate::storage::RevocationStore
         + crate::storage::HealthCheck
         + 'static,
 {
@@ -60,8 +64,33 @@ where
         clients: s.clone(),
         keys: s.clone(),
         refresh_tokens: s.clone(),
+        revocations: s.clone(),
         health: s,
     }
+}
+
+/// The denylist: Redis when configured (shared by every instance), else the embedded one.
+pub fn build_denylist(
+    settings: &Settings,
+    stores: &Stores,
+) -> anyhow::Result<Arc<dyn TokenDenylist>> {
+    Ok(match &settings.redis.url {
+        Some(url) => Arc::new(
+            RedisDenylist::new(
+                url.expose_secret(),
+                &RedisSettings {
+                    key_prefix: settings.redis.key_prefix.clone(),
+                    timeout: Duration::from_millis(settings.redis.timeout_ms),
+                },
+                stores.revocations.clone(),
+            )
+            .context("LATCHKEY_REDIS_URL")?,
+        ),
+        None => Arc::new(EmbeddedDenylist::new(
+            stores.revocations.clone(),
+            Duration::from_millis(settings.denylist.max_staleness_ms),
+        )),
+    })
 }
 
 /// The master key: from configuration, else (development only) from the key file, which is
@@ -116,6 +145,9 @@ pub struct Services {
     pub tokens: Arc<TokenService>,
     pub admin: Arc<AdminService>,
     pub keys: Arc<KeyService>,
+    pub revocations: Arc<RevocationService>,
+    pub introspection: Arc<IntrospectionService>,
+    pub verifier: Arc<AccessTokenVerifier>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -134,6 +166,7 @@ pub async fn build_services(
         stores.clients.clone(),
         Duration::from_millis(settings.tokens.client_cache_ttl_ms),
     ));
+    let refresh_codec = Arc::new(RefreshTokenCodec::new(&master));
     let ring = Arc::new(KeyRing::default());
     let keys = Arc::new(
         KeyService::new(stores.keys.clone(), master, ring.clone(), clock.clone())
@@ -144,11 +177,39 @@ pub async fn build_services(
             .await
             .context("loading signing keys")?;
     }
+    let denylist = build_denylist(settings, &stores)?;
+    let verifier = Arc::new(AccessTokenVerifier::new(
+        ring.clone(),
+        denylist.clone(),
+        clock.clone(),
+        settings.issuer().to_owned(),
+    ));
+    let revocations = Arc::new(RevocationService::new(
+        stores.revocations.clone(),
+        denylist,
+        stores.refresh_tokens.clone(),
+        registry.clone(),
+        verifier.clone(),
+        refresh_codec.clone(),
+        clock.clone(),
+        settings.access_token_horizon(),
+    ));
+    let introspection = Arc::new(IntrospectionService::new(
+        registry.clone(),
+        verifier.clone(),
+        stores.refresh_tokens.clone(),
+        refresh_codec.clone(),
+        clock.clone(),
+        settings.issuer().to_owned(),
+        settings.tokens.introspection_scope.clone(),
+    ));
     let tokens = Arc::new(TokenService::new(
         stores.users.clone(),
         stores.refresh_tokens.clone(),
         registry.clone(),
         ring,
+        refresh_codec,
+        revocations.clone(),
         hasher.clone(),
         clock.clone(),
         TokenServiceSettings {
@@ -164,6 +225,7 @@ pub async fn build_services(
         stores.clone(),
         hasher,
         registry.clone(),
+        revocations.clone(),
         clock.clone(),
         settings.passwords.max_length,
     ));
@@ -173,6 +235,9 @@ pub async fn build_services(
         tokens,
         admin,
         keys,
+        revocations,
+        introspection,
+        verifier,
         clock,
     })
 }
@@ -205,8 +270,15 @@ impl Application {
         let port = listener.local_addr()?.port();
         let settings = &settings.with_bound_port(port);
         let services = build_services(settings, clock, true).await?;
+        // Read the revocation log before serving; if the denylist cannot be reached yet the
+        // service starts not ready and every check fails closed until it can.
+        if let Err(e) = services.revocations.sync().await {
+            warn!(error = %e, "denylist not synchronised at start; token checks fail closed until it is");
+        }
         let mut state = AppState::new(
             services.tokens.clone(),
+            services.revocations.clone(),
+            services.introspection.clone(),
             services.keys.ring().clone(),
             services.stores.health.clone(),
             settings.issuer(),
@@ -236,7 +308,12 @@ impl Application {
         let mut background = vec![
             spawn_housekeeping(
                 services.stores.refresh_tokens.clone(),
+                services.revocations.clone(),
                 services.clock.clone(),
+            ),
+            spawn_denylist_sync(
+                services.revocations.clone(),
+                Duration::from_millis(settings.denylist.sync_interval_ms),
             ),
             spawn_key_reload(
                 services.keys.clone(),
@@ -314,9 +391,11 @@ fn spawn_key_lifecycle(keys: Arc<KeyService>, every: Duration) -> tokio::task::J
     })
 }
 
-/// Deletes refresh-token families past their absolute expiry, hourly.
+/// Deletes refresh-token families past their absolute expiry and revocation-log entries
+/// whose tokens have all expired, hourly.
 fn spawn_housekeeping(
     refresh_tokens: Arc<dyn crate::storage::RefreshTokenStore>,
+    revocations: Arc<RevocationService>,
     clock: Arc<dyn Clock>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -327,6 +406,39 @@ fn spawn_housekeeping(
                 Ok(0) => {}
                 Ok(n) => info!(families = n, "purged expired refresh-token families"),
                 Err(e) => warn!(error = %e, "refresh-token housekeeping failed"),
+            }
+            match revocations.purge_expired().await {
+                Ok(0) => {}
+                Ok(n) => info!(entries = n, "purged expired revocation-log entries"),
+                Err(e) => warn!(error = %e, "revocation-log housekeeping failed"),
+            }
+        }
+    })
+}
+
+/// Replays new revocation-log entries into the denylist: other instances' revocations, and
+/// whatever a Redis that was down or restarted missed. Logs state changes only.
+fn spawn_denylist_sync(
+    revocations: Arc<RevocationService>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut healthy = true;
+        loop {
+            tick.tick().await;
+            match revocations.sync().await {
+                Ok(()) if !healthy => {
+                    healthy = true;
+                    info!("denylist synchronised again");
+                }
+                Ok(()) => {}
+                Err(e) if healthy => {
+                    healthy = false;
+                    warn!(error = %e, "denylist synchronisation failing; token checks fail closed");
+                }
+                Err(_) => {}
             }
         }
     })

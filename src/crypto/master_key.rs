@@ -1,4 +1,5 @@
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::hmac;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -19,6 +20,8 @@ pub enum MasterKeyError {
 /// The operator's 256-bit master key; encrypts signing keys at rest with AES-256-GCM.
 pub struct MasterKey {
     key: LessSafeKey,
+    /// HMAC key over the master key bytes, for deriving purpose-specific subkeys.
+    derive: hmac::Key,
     id: String,
 }
 
@@ -54,6 +57,7 @@ impl MasterKey {
         let id = sha256_hex(&labelled)[..16].to_owned();
         Ok(Self {
             key: LessSafeKey::new(unbound),
+            derive: hmac::Key::new(hmac::HMAC_SHA256, bytes),
             id,
         })
     }
@@ -69,6 +73,15 @@ impl MasterKey {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// A 256-bit subkey for one purpose, `HMAC-SHA256(master, label)`: independent keys for
+    /// independent uses, none of which reveals the master key or another subkey.
+    pub fn derive_key(&self, label: &str) -> [u8; 32] {
+        let tag = hmac::sign(&self.derive, label.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&tag.as_ref()[..32]);
+        out
     }
 
     /// Returns nonce || ciphertext || tag. `aad` binds the ciphertext to its record.
@@ -134,6 +147,17 @@ mod tests {
             other.decrypt(k.id(), &sealed, b"kid-1"),
             Err(MasterKeyError::WrongKey { .. })
         ));
+    }
+
+    #[test]
+    fn derived_keys_depend_on_the_label_and_the_master_key() {
+        let k =
+            MasterKey::from_base64(&MasterKey::generate_base64()).unwrap_or_else(|e| panic!("{e}"));
+        let other =
+            MasterKey::from_base64(&MasterKey::generate_base64()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(k.derive_key("a"), k.derive_key("a"));
+        assert_ne!(k.derive_key("a"), k.derive_key("b"));
+        assert_ne!(k.derive_key("a"), other.derive_key("a"));
     }
 
     #[test]

@@ -1,15 +1,23 @@
 //! Cryptography: password hashing, secrets, the master key, signing keys and the key ring.
 
+mod access_token;
 mod keyring;
 mod master_key;
 mod password;
 mod pem;
+mod refresh_token;
 mod secrets;
 mod signing;
 
+pub use access_token::{
+    verify_access_token, AccessTokenClaims, AccessTokenError, MAX_ACCESS_TOKEN_LEN,
+};
 pub use keyring::{KeyRing, KeyRingSnapshot};
 pub use master_key::{MasterKey, MasterKeyError};
 pub use password::{Argon2Settings, PasswordHasher, PasswordHashingError, Verification};
 pub use pem::{private_key_from_pem, PemError};
+pub use refresh_token::{
+    MintedRefreshToken, PresentedRefreshToken, RefreshTokenCodec, MAX_REFRESH_TOKEN_LEN,
+};
 pub use secrets::{constant_time_eq, random_token, sha256_hex};
 pub use signing::{jwk_thumbprint, SigningError, SigningKey};

@@ -1,7 +1,8 @@
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, UnparsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, RSA_PKCS1_2048_8192_SHA256,
     RSA_PKCS1_SHA256,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -157,6 +158,25 @@ impl SigningKey {
         &self.public_jwk
     }
 
+    /// Verifies a JWS signature made with this key over `signing_input` (`header.payload`).
+    pub fn verify(&self, signing_input: &[u8], signature: &[u8]) -> bool {
+        match &self.inner {
+            KeyPairInner::Ec(k) => {
+                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, k.public_key().as_ref())
+                    .verify(signing_input, signature)
+                    .is_ok()
+            }
+            KeyPairInner::Ed(k) => UnparsedPublicKey::new(&ED25519, k.public_key().as_ref())
+                .verify(signing_input, signature)
+                .is_ok(),
+            KeyPairInner::Rsa(k) => {
+                UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, k.public_key().as_ref())
+                    .verify(signing_input, signature)
+                    .is_ok()
+            }
+        }
+    }
+
     /// Signs `claims` as a compact JWS with header `typ: at+jwt` (RFC 9068).
     pub fn sign_jwt<T: serde::Serialize>(&self, claims: &T) -> Result<String, SigningError> {
         let payload = serde_json::to_vec(claims)?;
@@ -211,6 +231,10 @@ mod tests {
             assert_eq!(key.kid(), again.kid());
             let jwt = key.sign_jwt(&json!({"sub": "x"})).unwrap_or_default();
             assert_eq!(jwt.split('.').count(), 3);
+            let (input, sig) = jwt.rsplit_once('.').unwrap_or_default();
+            let sig = URL_SAFE_NO_PAD.decode(sig).unwrap_or_default();
+            assert!(key.verify(input.as_bytes(), &sig), "{alg}");
+            assert!(!key.verify(b"other", &sig), "{alg}");
         }
     }
 }

@@ -7,19 +7,24 @@ mod grant;
 mod key;
 mod names;
 mod refresh;
+mod revocation;
 mod role;
 mod scope;
 mod user;
 
 pub use client::{
-    Audience, Client, ClientId, ClientKind, ClientTokenSettings, MAX_ACCESS_TOKEN_TTL_SECS,
+    Audience, Client, ClientId, ClientKind, ClientTokenSettings, MAX_ACCESS_TOKEN_TTL,
 };
 pub use email::Email;
 pub use error::ValidationError;
 pub use grant::GrantType;
 pub use key::{KeyState, SigningAlg, StoredKey};
 pub use names::{Permission, RoleName};
-pub use refresh::{FamilyInfo, NewFamily, NewRefreshToken, RefreshRejection, RotateOutcome};
+pub use refresh::{
+    FamilyInfo, FamilyRecord, NewFamily, NextGeneration, PresentedToken, RefreshRejection,
+    RotateOutcome,
+};
+pub use revocation::{LoggedRevocation, Revocation, RevocationKind, TokenIdentity};
 pub use role::Role;
 pub use scope::Scope;
 pub use user::{User, UserClaims, UserFilter, UserId};

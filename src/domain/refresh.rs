@@ -1,8 +1,9 @@
 use super::{ClientId, Scope, UserId};
 use crate::clock::UnixTime;
 
-/// A refresh-token family: every token obtained by rotating from one login.
-#[derive(Debug, Clone)]
+/// A refresh-token family: every token obtained by rotating from one login. The store keeps
+/// one row per family holding the hash of the current generation's secret.
+#[derive(Clone)]
 pub struct NewFamily {
     pub id: String,
     pub client_id: ClientId,
@@ -12,25 +13,101 @@ pub struct NewFamily {
     pub created_at: UnixTime,
     /// The absolute lifetime: no token of the family is valid after it.
     pub absolute_expires_at: UnixTime,
+    /// The first (generation 0) token.
+    pub first: NextGeneration,
 }
 
-/// One refresh token, stored only as the SHA-256 of its value.
+impl std::fmt::Debug for NewFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewFamily")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("user_id", &self.user_id)
+            .field("absolute_expires_at", &self.absolute_expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The token a rotation issues (or a family starts with), stored only as the SHA-256 of its
+/// secret.
 #[derive(Clone)]
-pub struct NewRefreshToken {
-    pub id: String,
+pub struct NextGeneration {
     pub token_hash: String,
-    pub created_at: UnixTime,
     /// Idle expiry; the store caps it at the family's absolute expiry.
     pub expires_at: UnixTime,
 }
 
-impl std::fmt::Debug for NewRefreshToken {
+impl std::fmt::Debug for NextGeneration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewRefreshToken")
-            .field("id", &self.id)
+        f.debug_struct("NextGeneration")
             .field("token_hash", &"[redacted]")
             .field("expires_at", &self.expires_at)
             .finish()
+    }
+}
+
+/// The presented token, as the store needs it: its family, generation and secret hash.
+#[derive(Clone)]
+pub struct PresentedToken {
+    pub family_id: String,
+    pub generation: i64,
+    pub token_hash: String,
+}
+
+impl std::fmt::Debug for PresentedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresentedToken")
+            .field("family_id", &self.family_id)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A family as stored, for introspection and diagnosis.
+#[derive(Clone)]
+pub struct FamilyRecord {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: UserId,
+    pub scope: String,
+    pub audience: String,
+    /// Generation of the current (only valid) token.
+    pub generation: i64,
+    pub token_hash: String,
+    /// Idle expiry of the current token.
+    pub expires_at: UnixTime,
+    pub created_at: UnixTime,
+    /// When the current generation was issued.
+    pub issued_at: UnixTime,
+    pub absolute_expires_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+    pub user_active: bool,
+}
+
+impl std::fmt::Debug for FamilyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FamilyRecord")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("generation", &self.generation)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FamilyRecord {
+    /// Is `presented` the family's current token, valid at `now`?
+    pub fn is_current(&self, presented: &PresentedToken, now: UnixTime) -> bool {
+        presented.family_id == self.id
+            && presented.generation == self.generation
+            && bool::from(subtle::ConstantTimeEq::ct_eq(
+                presented.token_hash.as_bytes(),
+                self.token_hash.as_bytes(),
+            ))
+            && self.revoked_at.is_none()
+            && self.expires_at > now
+            && self.absolute_expires_at > now
+            && self.user_active
     }
 }
 
@@ -67,6 +144,8 @@ pub enum RotateOutcome {
     /// The token had already been rotated: the whole family is now revoked (RFC 9700 §4.14.2).
     Reused {
         family_id: String,
+        /// No token of the family outlives this (for the denylist entry).
+        absolute_expires_at: UnixTime,
     },
     Rejected(RefreshRejection),
 }

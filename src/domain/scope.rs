@@ -60,6 +60,10 @@ impl Scope {
         self.0.is_empty()
     }
 
+    pub fn contains(&self, token: &str) -> bool {
+        self.0.contains(token)
+    }
+
     pub fn is_subset_of(&self, other: &Scope) -> bool {
         self.0.is_subset(&other.0)
     }

@@ -127,6 +127,11 @@ impl Params {
         Ok(Self(map))
     }
 
+    /// No parameters (a request without a body).
+    pub fn empty() -> Self {
+        Self(HashMap::new())
+    }
+
     pub fn take(&mut self, key: &str) -> Option<String> {
         self.0.remove(key)
     }

@@ -19,9 +19,14 @@ impl DiscoveryDocument {
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
             "grant_types_supported": GrantType::SERVED.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "bearer"],
+            "revocation_feed_endpoint": format!("{issuer}/oauth2/revocations"),
             "response_types_supported": [],
             "subject_types_supported": ["public"],
-            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "roles", "permissions"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "sid", "scope", "roles", "permissions"],
         });
         Self {
             base,

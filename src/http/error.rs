@@ -5,12 +5,14 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::services::{KeyError, TokenError};
+use crate::services::{KeyError, RevocationError, TokenError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(transparent)]
     Token(#[from] TokenError),
+    #[error(transparent)]
+    Revocation(#[from] RevocationError),
     /// A malformed request outside the OAuth grant logic (body, content type).
     #[error("{1}")]
     BadRequest(StatusCode, String),
@@ -47,6 +49,17 @@ impl ResponseError for ApiError {
             ApiError::Token(TokenError::InvalidClient) => StatusCode::UNAUTHORIZED,
             ApiError::Token(TokenError::Unexpected(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Token(_) => StatusCode::BAD_REQUEST,
+            ApiError::Revocation(e) => match e {
+                RevocationError::InvalidClient | RevocationError::InvalidToken(_) => {
+                    StatusCode::UNAUTHORIZED
+                }
+                RevocationError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+                RevocationError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                RevocationError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                RevocationError::InvalidRequest(_) | RevocationError::UnauthorizedClient(_) => {
+                    StatusCode::BAD_REQUEST
+                }
+            },
             ApiError::BadRequest(s, _) => *s,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -90,6 +103,7 @@ impl ResponseError for ApiError {
                 }
                 resp
             }
+            ApiError::Revocation(e) => revocation_response(status, e),
             ApiError::BadRequest(_, d) => body(status, "invalid_request", Some(d)),
             ApiError::NotFound => body(status, "not_found", Some("no such endpoint")),
             ApiError::MethodNotAllowed => body(
@@ -120,6 +134,50 @@ impl ResponseError for ApiError {
                     body(status, "server_error", None)
                 }
             },
+        }
+    }
+}
+
+fn with_header(mut resp: HttpResponse, name: header::HeaderName, value: &str) -> HttpResponse {
+    if let Ok(v) = header::HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
+    }
+    resp
+}
+
+/// RFC 6749 §5.2 codes for client errors, RFC 6750 §3 challenges for bearer errors, and
+/// 503 `temporarily_unavailable` with `Retry-After` when the denylist cannot answer.
+fn revocation_response(status: StatusCode, e: &RevocationError) -> HttpResponse {
+    match e {
+        RevocationError::InvalidRequest(d) => body(status, "invalid_request", Some(d)),
+        RevocationError::InvalidClient => with_header(
+            body(
+                status,
+                "invalid_client",
+                Some("client authentication failed"),
+            ),
+            header::WWW_AUTHENTICATE,
+            r#"Basic realm="latchkey", charset="UTF-8""#,
+        ),
+        RevocationError::UnauthorizedClient(d) => body(status, "unauthorized_client", Some(d)),
+        RevocationError::InvalidToken(d) => with_header(
+            body(status, "invalid_token", Some(d)),
+            header::WWW_AUTHENTICATE,
+            r#"Bearer realm="latchkey", error="invalid_token""#,
+        ),
+        RevocationError::InsufficientScope(d) => with_header(
+            body(status, "insufficient_scope", Some(d)),
+            header::WWW_AUTHENTICATE,
+            r#"Bearer realm="latchkey", error="insufficient_scope""#,
+        ),
+        RevocationError::Unavailable(d) => with_header(
+            body(status, "temporarily_unavailable", Some(d)),
+            header::RETRY_AFTER,
+            "1",
+        ),
+        RevocationError::Unexpected(cause) => {
+            tracing::error!(error = ?cause, "request failed");
+            body(status, "server_error", None)
         }
     }
 }

@@ -10,7 +10,7 @@ pub async fn get_healthz() -> HttpResponse {
         .json(json!({"status": "ok"}))
 }
 
-/// Ready to serve: the database answers and signing keys are loaded.
+/// Ready to serve: the database answers, signing keys are loaded and the denylist can answer.
 pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
     // A readiness probe must answer quickly even when the database hangs.
     let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.health.ping()).await;
@@ -30,7 +30,20 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         "not loaded"
     };
-    let ready = database == "ok" && keys == "ok";
+    let denylist = match tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        state.revocations.denylist().ping(),
+    )
+    .await
+    {
+        Ok(Ok(())) => "ok",
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: denylist unavailable");
+            "unavailable"
+        }
+        Err(_) => "unavailable",
+    };
+    let ready = database == "ok" && keys == "ok" && denylist == "ok";
     let mut resp = if ready {
         HttpResponse::Ok()
     } else {
@@ -39,6 +52,11 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
     resp.insert_header(("Cache-Control", "no-store"))
         .json(json!({
             "status": if ready { "ready" } else { "not ready" },
-            "checks": {"database": database, "keys": keys},
+            "checks": {
+                "database": database,
+                "keys": keys,
+                "denylist": denylist,
+                "denylist_backend": state.revocations.denylist().name(),
+            },
         }))
 }

@@ -2,9 +2,12 @@
 
 mod admin;
 mod body;
+mod client_auth;
 mod discovery;
 mod error;
 mod health;
+mod revocation;
+mod session;
 mod token;
 
 pub use admin::AdminApi;
@@ -15,12 +18,14 @@ use std::sync::Arc;
 use actix_web::web;
 
 use crate::crypto::KeyRing;
-use crate::services::TokenService;
+use crate::services::{IntrospectionService, RevocationService, TokenService};
 use crate::storage::HealthCheck;
 
 /// Everything handlers reach, through one `web::Data<AppState>`.
 pub struct AppState {
     pub tokens: Arc<TokenService>,
+    pub revocations: Arc<RevocationService>,
+    pub introspection: Arc<IntrospectionService>,
     pub keys: Arc<KeyRing>,
     pub health: Arc<dyn HealthCheck>,
     pub discovery: discovery::DiscoveryDocument,
@@ -30,8 +35,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         tokens: Arc<TokenService>,
+        revocations: Arc<RevocationService>,
+        introspection: Arc<IntrospectionService>,
         keys: Arc<KeyRing>,
         health: Arc<dyn HealthCheck>,
         issuer: &str,
@@ -40,6 +48,8 @@ impl AppState {
     ) -> Self {
         Self {
             tokens,
+            revocations,
+            introspection,
             keys,
             health,
             discovery: discovery::DiscoveryDocument::new(issuer, jwks_max_age_secs),
@@ -61,6 +71,34 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors_allowed_origins: &[String]) {
         web::resource("/oauth2/token")
             .wrap(cors(cors_allowed_origins))
             .route(web::post().to(token::post_token))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/oauth2/revoke")
+            .wrap(cors(cors_allowed_origins))
+            .route(web::post().to(revocation::post_revoke))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/oauth2/introspect")
+            .route(web::post().to(revocation::post_introspect))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/oauth2/revocations")
+            .route(web::get().to(revocation::get_revocations))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/v1/logout")
+            .wrap(cors(cors_allowed_origins))
+            .route(web::post().to(session::post_logout))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/v1/logout-all")
+            .wrap(cors(cors_allowed_origins))
+            .route(web::post().to(session::post_logout_all))
             .default_service(web::to(error::method_not_allowed)),
     )
     .service(

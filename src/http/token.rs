@@ -1,40 +1,17 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use secrecy::SecretString;
 
-use super::body::{decode_component, read_limited, Params};
+use super::body::{read_limited, Params};
+use super::client_auth::client_credentials;
 use super::{ApiError, AppState};
-use crate::services::{ClientCredentials, GrantRequest, TokenError, TokenRequest};
+use crate::services::{GrantRequest, TokenError, TokenRequest};
 
 fn invalid_request(msg: impl Into<String>) -> ApiError {
     ApiError::Token(TokenError::InvalidRequest(msg.into()))
 }
 
-/// `Authorization: Basic` per RFC 6749 §2.3.1: id and secret are form-urlencoded, then joined.
-fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, SecretString)>, ApiError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let malformed = || ApiError::Token(TokenError::InvalidClient);
-    let value = value.to_str().map_err(|_| malformed())?;
-    let Some((scheme, encoded)) = value.split_once(' ') else {
-        return Err(malformed());
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(invalid_request(
-            "only HTTP Basic client authentication is accepted in Authorization",
-        ));
-    }
-    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    let unescape = |s: &str| decode_component(s.as_bytes()).ok_or_else(malformed);
-    Ok(Some((unescape(id)?, SecretString::from(unescape(secret)?))))
-}
-
-fn required(params: &mut Params, key: &str) -> Result<String, ApiError> {
+pub(super) fn required(params: &mut Params, key: &str) -> Result<String, ApiError> {
     params
         .take(key)
         .ok_or_else(|| invalid_request(format!("missing parameter {key}")))
@@ -60,11 +37,7 @@ pub async fn post_token(
         "client_credentials" => GrantRequest::ClientCredentials,
         other => return Err(unsupported_grant_type(other)),
     };
-    let client = ClientCredentials {
-        basic: basic_credentials(&req)?,
-        body_client_id: params.take("client_id"),
-        body_secret: params.take("client_secret").map(SecretString::from),
-    };
+    let client = client_credentials(&req, &mut params)?;
     let request = TokenRequest {
         grant,
         client,

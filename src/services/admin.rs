@@ -4,6 +4,7 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::client_registry::ClientRegistry;
+use super::revocation::RevocationService;
 use crate::clock::{rfc3339, Clock};
 use crate::crypto::{random_token, sha256_hex, PasswordHasher};
 use crate::domain::{
@@ -182,6 +183,7 @@ pub struct AdminService {
     stores: Stores,
     hasher: PasswordHasher,
     clients: Arc<ClientRegistry>,
+    revocations: Arc<RevocationService>,
     clock: Arc<dyn Clock>,
     password_max_length: usize,
 }
@@ -208,6 +210,7 @@ impl AdminService {
         stores: Stores,
         hasher: PasswordHasher,
         clients: Arc<ClientRegistry>,
+        revocations: Arc<RevocationService>,
         clock: Arc<dyn Clock>,
         password_max_length: usize,
     ) -> Self {
@@ -215,6 +218,7 @@ impl AdminService {
             stores,
             hasher,
             clients,
+            revocations,
             clock,
             password_max_length,
         }
@@ -235,6 +239,15 @@ impl AdminService {
         self.check_password(&password)?;
         self.hasher
             .hash(password)
+            .await
+            .map_err(|e| AdminError::Unexpected(e.into()))
+    }
+
+    /// Every token of the user issued until now stops working (refresh tokens at once,
+    /// access tokens through the denylist).
+    async fn revoke_all_tokens(&self, user: &User, reason: &str) -> Result<(), AdminError> {
+        self.revocations
+            .revoke_user(&user.id, reason)
             .await
             .map_err(|e| AdminError::Unexpected(e.into()))
     }
@@ -354,6 +367,9 @@ impl AdminService {
         {
             return Err(AdminError::NotFound(format!("user {ident}")));
         }
+        if update.active == Some(false) && user.is_active {
+            self.revoke_all_tokens(&user, "deactivated").await?;
+        }
         self.show_user(user.id.as_str()).await
     }
 
@@ -372,7 +388,7 @@ impl AdminService {
             .users
             .set_password_hash(&user.id, hash.as_deref(), self.clock.now())
             .await?;
-        Ok(())
+        self.revoke_all_tokens(&user, "password set").await
     }
 
     pub async fn grant_roles(&self, ident: &str, roles: &[String]) -> Result<UserView, AdminError> {
@@ -399,6 +415,7 @@ impl AdminService {
 
     pub async fn delete_user(&self, ident: &str) -> Result<(), AdminError> {
         let user = self.find_user(ident).await?;
+        self.revoke_all_tokens(&user, "deleted").await?;
         if self.stores.users.delete(&user.id).await? {
             Ok(())
         } else {

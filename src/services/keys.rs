@@ -4,7 +4,7 @@ use tracing::{info, warn};
 
 use crate::clock::{rfc3339, Clock, UnixTime};
 use crate::crypto::{private_key_from_pem, KeyRing, KeyRingSnapshot, MasterKey, SigningKey};
-use crate::domain::{KeyState, SigningAlg, StoredKey, MAX_ACCESS_TOKEN_TTL_SECS};
+use crate::domain::{KeyState, SigningAlg, StoredKey, MAX_ACCESS_TOKEN_TTL};
 use crate::storage::{PendingInsert, SigningKeyStore, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +80,7 @@ impl Default for KeyPolicy {
             signing_alg: SigningAlg::ES256,
             rotation_interval_secs: 0,
             publish_ahead_secs: 7200,
-            retired_grace_secs: MAX_ACCESS_TOKEN_TTL_SECS + 3600 + 10,
+            retired_grace_secs: MAX_ACCESS_TOKEN_TTL + 3600 + 10,
         }
     }
 }

@@ -4,11 +4,12 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::{info, instrument, warn};
 
 use super::client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
+use super::revocation::RevocationService;
 use crate::clock::{Clock, UnixTime};
-use crate::crypto::{random_token, sha256_hex, KeyRing, PasswordHasher, Verification};
+use crate::crypto::{KeyRing, PasswordHasher, RefreshTokenCodec, Verification};
 use crate::domain::{
-    Audience, Client, ClientKind, Email, GrantType, NewFamily, NewRefreshToken, RefreshRejection,
-    RotateOutcome, Scope, UserClaims, UserId,
+    Audience, Client, ClientKind, Email, GrantType, NewFamily, NextGeneration, PresentedToken,
+    RefreshRejection, RotateOutcome, Scope, UserClaims, UserId,
 };
 use crate::storage::{RefreshTokenStore, StorageError, UserStore};
 
@@ -133,6 +134,9 @@ struct AccessClaims<'a> {
     nbf: UnixTime,
     jti: String,
     client_id: &'a str,
+    /// The refresh-token family (session) the token belongs to, for revocation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
     #[serde(skip_serializing_if = "str::is_empty")]
     scope: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -141,9 +145,14 @@ struct AccessClaims<'a> {
     permissions: Option<&'a [String]>,
 }
 
-/// Prefix of refresh tokens, so that secret scanners can recognise leaked ones.
-const REFRESH_PREFIX: &str = "lkrt_";
 const INVALID_CREDENTIALS: &str = "invalid username or password";
+
+/// Whom an access token is about: the user (with their claims and session) or the client.
+struct Subject<'a> {
+    sub: &'a str,
+    user: Option<&'a UserClaims>,
+    sid: Option<&'a str>,
+}
 
 /// Exchanges credentials for tokens: the password, refresh-token and client-credentials grants.
 pub struct TokenService {
@@ -151,17 +160,22 @@ pub struct TokenService {
     refresh_tokens: Arc<dyn RefreshTokenStore>,
     clients: Arc<ClientRegistry>,
     keys: Arc<KeyRing>,
+    refresh_codec: Arc<RefreshTokenCodec>,
+    revocations: Arc<RevocationService>,
     hasher: PasswordHasher,
     clock: Arc<dyn Clock>,
     settings: TokenServiceSettings,
 }
 
 impl TokenService {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         users: Arc<dyn UserStore>,
         refresh_tokens: Arc<dyn RefreshTokenStore>,
         clients: Arc<ClientRegistry>,
         keys: Arc<KeyRing>,
+        refresh_codec: Arc<RefreshTokenCodec>,
+        revocations: Arc<RevocationService>,
         hasher: PasswordHasher,
         clock: Arc<dyn Clock>,
         settings: TokenServiceSettings,
@@ -171,6 +185,8 @@ impl TokenService {
             refresh_tokens,
             clients,
             keys,
+            refresh_codec,
+            revocations,
             hasher,
             clock,
             settings,
@@ -222,10 +238,13 @@ impl TokenService {
                 let now = self.clock.now();
                 let (access_token, expires_in) = self.sign_access_token(
                     &client,
-                    client.id.as_str(),
+                    Subject {
+                        sub: client.id.as_str(),
+                        user: None,
+                        sid: None,
+                    },
                     &scope,
                     &audience,
-                    None,
                     now,
                 )?;
                 Ok(IssuedTokens {
@@ -331,22 +350,25 @@ impl TokenService {
             .record_login(&user.id, rehashed.as_deref(), now)
             .await?;
         let claims = self.users.claims(&user.id).await?.unwrap_or_default();
+        let (refresh_token, sid) = if client.allows_grant(GrantType::RefreshToken) {
+            let (value, family_id) = self
+                .start_family(client, &user.id, &scope, &audience, now)
+                .await?;
+            (Some(value), Some(family_id))
+        } else {
+            (None, None)
+        };
         let (access_token, expires_in) = self.sign_access_token(
             client,
-            user.id.as_str(),
+            Subject {
+                sub: user.id.as_str(),
+                user: Some(&claims),
+                sid: sid.as_deref(),
+            },
             &scope,
             &audience,
-            Some(&claims),
             now,
         )?;
-        let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
-            Some(
-                self.start_family(client, &user.id, &scope, &audience, now)
-                    .await?,
-            )
-        } else {
-            None
-        };
         info!(
             client_id = client.id.as_str(),
             user_id = user.id.as_str(),
@@ -368,34 +390,49 @@ impl TokenService {
         requested_scope: Option<Scope>,
         requested_audience: Option<Audience>,
     ) -> Result<IssuedTokens, TokenError> {
-        let presented = presented.expose_secret();
-        if presented.is_empty() || presented.len() > 256 {
+        // A value that is not a token Latchkey issued (bad format or tag) is refused before any
+        // database work.
+        let Some(parsed) = self.refresh_codec.parse(presented.expose_secret()) else {
             return Err(TokenError::InvalidGrant("invalid refresh token".into()));
-        }
+        };
         // Everything that can be checked without the family is checked before the token is used.
         let requested_audience = requested_audience
             .map(|a| self.audience_for(client, Some(a)))
             .transpose()?;
         let now = self.clock.now();
-        let (value, next) = self.new_refresh_token(client, now);
+        let Ok(family_uuid) = uuid::Uuid::try_parse(&parsed.family_id) else {
+            return Err(TokenError::InvalidGrant("invalid refresh token".into()));
+        };
+        let minted = self
+            .refresh_codec
+            .mint(&family_uuid, parsed.generation.saturating_add(1));
+        let next = NextGeneration {
+            token_hash: minted.secret_hash,
+            expires_at: now + self.refresh_idle_ttl(client),
+        };
+        let presented = PresentedToken {
+            family_id: parsed.family_id,
+            generation: parsed.generation,
+            token_hash: parsed.secret_hash,
+        };
         let outcome = self
             .refresh_tokens
-            .rotate(
-                &sha256_hex(presented.as_bytes()),
-                &client.id,
-                requested_scope.as_ref(),
-                &next,
-                now,
-            )
+            .rotate(&presented, &client.id, requested_scope.as_ref(), &next, now)
             .await?;
         let mut family = match outcome {
             RotateOutcome::Rotated(f) => f,
-            RotateOutcome::Reused { family_id } => {
+            RotateOutcome::Reused { family_id, .. } => {
                 warn!(
                     client_id = client.id.as_str(),
                     family_id = family_id.as_str(),
                     "refresh token reuse detected; token family revoked"
                 );
+                // The family's access tokens die too (RFC 9700 §4.14.2: the attacker may
+                // hold one).
+                self.revocations
+                    .family_revoked(&family_id)
+                    .await
+                    .map_err(|e| TokenError::Unexpected(e.into()))?;
                 return Err(TokenError::InvalidGrant("invalid refresh token".into()));
             }
             RotateOutcome::Rejected(why) => {
@@ -429,36 +466,32 @@ impl TokenService {
         };
         let (access_token, expires_in) = self.sign_access_token(
             client,
-            family.user_id.as_str(),
+            Subject {
+                sub: family.user_id.as_str(),
+                user: Some(&claims),
+                sid: Some(&family.family_id),
+            },
             &scope,
             &audience,
-            Some(&claims),
             now,
         )?;
         Ok(IssuedTokens {
             access_token,
             token_type: "Bearer",
             expires_in,
-            refresh_token: Some(value),
+            refresh_token: Some(minted.value),
             scope: scope.to_wire(),
         })
     }
 
-    fn new_refresh_token(&self, client: &Client, now: UnixTime) -> (String, NewRefreshToken) {
-        let value = format!("{REFRESH_PREFIX}{}", random_token(32));
-        let idle = client
+    fn refresh_idle_ttl(&self, client: &Client) -> i64 {
+        client
             .token_settings
             .refresh_idle_ttl
-            .unwrap_or(self.settings.refresh_idle_ttl);
-        let record = NewRefreshToken {
-            id: uuid::Uuid::new_v4().to_string(),
-            token_hash: sha256_hex(value.as_bytes()),
-            created_at: now,
-            expires_at: now + idle,
-        };
-        (value, record)
+            .unwrap_or(self.settings.refresh_idle_ttl)
     }
 
+    /// Starts a refresh-token family; returns the first token and the family id.
     async fn start_family(
         &self,
         client: &Client,
@@ -466,34 +499,39 @@ impl TokenService {
         scope: &Scope,
         audience: &str,
         now: UnixTime,
-    ) -> Result<String, TokenError> {
+    ) -> Result<(String, String), TokenError> {
         let absolute = client
             .token_settings
             .refresh_absolute_ttl
             .unwrap_or(self.settings.refresh_absolute_ttl);
+        let id = uuid::Uuid::new_v4();
+        let minted = self.refresh_codec.mint(&id, 0);
         let family = NewFamily {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: id.hyphenated().to_string(),
             client_id: client.id.clone(),
             user_id: user_id.clone(),
             scope: scope.clone(),
             audience: audience.to_owned(),
             created_at: now,
             absolute_expires_at: now + absolute,
+            first: NextGeneration {
+                token_hash: minted.secret_hash,
+                expires_at: now + self.refresh_idle_ttl(client),
+            },
         };
-        let (value, first) = self.new_refresh_token(client, now);
-        self.refresh_tokens.start_family(&family, &first).await?;
-        Ok(value)
+        self.refresh_tokens.start_family(&family).await?;
+        Ok((minted.value, family.id))
     }
 
     fn sign_access_token(
         &self,
         client: &Client,
-        sub: &str,
+        subject: Subject<'_>,
         scope: &Scope,
         audience: &str,
-        user: Option<&UserClaims>,
         now: UnixTime,
     ) -> Result<(String, i64), TokenError> {
+        let Subject { sub, user, sid } = subject;
         let ttl = client
             .token_settings
             .access_token_ttl
@@ -512,6 +550,7 @@ impl TokenService {
             nbf: now,
             jti: uuid::Uuid::new_v4().to_string(),
             client_id: client.id.as_str(),
+            sid,
             scope: &scope,
             roles: user.map(|c| c.roles.as_slice()),
             permissions: user.map(|c| c.permissions.as_slice()),

@@ -1,14 +1,17 @@
 //! Storage traits: one atomic business step per method. Adapters live in submodules;
 //! only `startup` names them.
 
+pub mod memory;
+pub mod redis;
 pub mod sql;
 
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::domain::{
-    Client, ClientId, NewFamily, NewRefreshToken, Permission, Role, RoleName, RotateOutcome, Scope,
-    StoredKey, User, UserClaims, UserFilter, UserId,
+    Client, ClientId, FamilyRecord, LoggedRevocation, NewFamily, NextGeneration, Permission,
+    PresentedToken, Revocation, Role, RoleName, RotateOutcome, Scope, StoredKey, TokenIdentity,
+    User, UserClaims, UserFilter, UserId,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -138,31 +141,90 @@ pub trait SigningKeyStore: Send + Sync {
     async fn mark_removed(&self, kid: &str, now: UnixTime) -> StorageResult<bool>;
 }
 
+/// Refresh-token families, one row each, holding the hash of the current generation's token.
 #[async_trait]
 pub trait RefreshTokenStore: Send + Sync {
     /// Creates a family with its first (generation 0) token.
-    async fn start_family(&self, family: &NewFamily, first: &NewRefreshToken) -> StorageResult<()>;
-    /// One atomic step: if `presented_hash` is the current, unexpired token of a live family of
-    /// `client_id` whose user is active, mark it used and store `next` as the next generation
-    /// (its expiry capped at the family's absolute expiry). If it was already used, revoke the
+    async fn start_family(&self, family: &NewFamily) -> StorageResult<()>;
+    /// One atomic step: if `presented` is the current, unexpired token of a live family of
+    /// `client_id` whose user is active, replace it by `next` (generation + 1, its expiry capped
+    /// at the family's absolute expiry). If it is an older generation of the family, revoke the
     /// family (reuse). Otherwise say why it was rejected. When `requested_scope` is not within
     /// the family's scope nothing changes and the outcome is `ScopeExceeded`.
     async fn rotate(
         &self,
-        presented_hash: &str,
+        presented: &PresentedToken,
         client_id: &ClientId,
         requested_scope: Option<&Scope>,
-        next: &NewRefreshToken,
+        next: &NextGeneration,
         now: UnixTime,
     ) -> StorageResult<RotateOutcome>;
+    /// The family and its user's active flag; `None` if there is no such family.
+    async fn find_family(&self, family_id: &str) -> StorageResult<Option<FamilyRecord>>;
+    /// Revokes one family; `Ok(false)` if it does not exist or was already revoked.
     async fn revoke_family(
         &self,
         family_id: &str,
         reason: &str,
         now: UnixTime,
     ) -> StorageResult<bool>;
+    /// Revokes every live family of a user; returns the ids of the families it revoked, each
+    /// with its absolute expiry.
+    async fn revoke_user_families(
+        &self,
+        user_id: &UserId,
+        reason: &str,
+        now: UnixTime,
+    ) -> StorageResult<Vec<(String, UnixTime)>>;
     /// Deletes families past their absolute expiry; returns how many.
     async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64>;
+}
+
+/// The revocation log: every revocation, in commit order, until the tokens it covers have
+/// expired. It is the source of truth for the denylists and the revocation feed.
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
+    /// Appends entries; their `seq` order is their commit order (a reader that has seen `seq`
+    /// n has seen every entry below n), so a cursor never skips one.
+    async fn append(&self, entries: &[Revocation], now: UnixTime) -> StorageResult<()>;
+    /// Unexpired entries with `seq > after`, oldest first, at most `limit`.
+    async fn since(
+        &self,
+        after: i64,
+        now: UnixTime,
+        limit: u32,
+    ) -> StorageResult<Vec<LoggedRevocation>>;
+    /// Deletes entries whose tokens have all expired; returns how many.
+    async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DenylistError {
+    /// The denylist cannot answer (Redis unreachable, log not read recently): callers fail
+    /// closed.
+    #[error("the token denylist is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Answers "is this access token revoked?" on the hot path. Adapters are indexes of the
+/// revocation log: an in-process one (embedded default) and Redis (several instances).
+#[async_trait]
+pub trait TokenDenylist: Send + Sync {
+    /// Which adapter this is, for `/readyz` and logs.
+    fn name(&self) -> &'static str;
+    /// Adds entries at once (they are already in the log).
+    async fn add(&self, entries: &[Revocation]) -> Result<(), DenylistError>;
+    /// Whether the token is revoked by its jti, its family or its user's watermark.
+    async fn is_denied(
+        &self,
+        token: &TokenIdentity<'_>,
+        now: UnixTime,
+    ) -> Result<bool, DenylistError>;
+    /// Brings the index up to date with the log: entries written by other instances, or while
+    /// the index was unreachable or lost (a restarted Redis).
+    async fn sync(&self, now: UnixTime) -> Result<(), DenylistError>;
+    /// Whether it can answer now.
+    async fn ping(&self) -> Result<(), DenylistError>;
 }
 
 /// Liveness of the database, for `/readyz`.

@@ -7,10 +7,10 @@ use latchkey::domain::*;
 use latchkey::services::Stores;
 use latchkey::storage::{NewUserRecord, StorageError, UserPatch};
 
-use crate::helpers::{fresh_database, test_settings, Backend, TestDatabase};
-use crate::scenarios;
+use crate::helpers::{fresh_database, test_settings, Backend, Database, TestDatabase};
+use crate::storage_scenarios;
 
-scenarios!(
+storage_scenarios!(
     user_store_contract,
     role_store_contract,
     client_store_contract,
@@ -21,6 +21,9 @@ scenarios!(
     refresh_token_store_rotates_once_and_revokes_on_reuse,
     refresh_token_store_concurrent_rotation_has_one_winner,
     refresh_token_store_rejections_and_purge,
+    refresh_token_store_revokes_every_family_of_a_user,
+    revocation_store_keeps_commit_order_and_forgets_expired_entries,
+    revocation_store_concurrent_appends_never_let_a_cursor_skip_an_entry,
 );
 
 async fn stores(backend: Backend) -> (Stores, TestDatabase, Settings) {
@@ -387,8 +390,20 @@ async fn signing_key_store_contract(backend: Backend) {
 
 struct Family {
     client: ClientId,
-    first_hash: String,
     family_id: String,
+    user_id: UserId,
+    first: NextGeneration,
+}
+
+impl Family {
+    /// The token of generation `generation` whose secret hashes to `next.token_hash`.
+    fn token(&self, generation: i64, next: &NextGeneration) -> PresentedToken {
+        PresentedToken {
+            family_id: self.family_id.clone(),
+            generation,
+            token_hash: next.token_hash.clone(),
+        }
+    }
 }
 
 async fn family(s: &Stores, now: i64, absolute: i64) -> Family {
@@ -405,6 +420,7 @@ async fn family(s: &Stores, now: i64, absolute: i64) -> Family {
         })
         .await
         .unwrap();
+    let first = token(now, 100);
     let f = NewFamily {
         id: uuid::Uuid::new_v4().to_string(),
         client_id: c.id.clone(),
@@ -413,22 +429,20 @@ async fn family(s: &Stores, now: i64, absolute: i64) -> Family {
         audience: "https://api.example.com".into(),
         created_at: now,
         absolute_expires_at: now + absolute,
+        first: first.clone(),
     };
-    let first = token(now, 100);
-    s.refresh_tokens.start_family(&f, &first).await.unwrap();
+    s.refresh_tokens.start_family(&f).await.unwrap();
     Family {
         client: c.id,
-        first_hash: first.token_hash,
         family_id: f.id,
+        user_id: u.id,
+        first,
     }
 }
 
-fn token(now: i64, idle: i64) -> NewRefreshToken {
-    let id = uuid::Uuid::new_v4().to_string();
-    NewRefreshToken {
-        token_hash: format!("hash-{id}"),
-        id,
-        created_at: now,
+fn token(now: i64, idle: i64) -> NextGeneration {
+    NextGeneration {
+        token_hash: format!("hash-{}", uuid::Uuid::new_v4()),
         expires_at: now + idle,
     }
 }
@@ -436,10 +450,17 @@ fn token(now: i64, idle: i64) -> NewRefreshToken {
 async fn refresh_token_store_rotates_once_and_revokes_on_reuse(backend: Backend) {
     let (s, _db, _) = stores(backend).await;
     let f = family(&s, 1000, 10_000).await;
+    let found = s
+        .refresh_tokens
+        .find_family(&f.family_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(found.is_current(&f.token(0, &f.first), 1000));
     let next = token(1001, 100);
     let out = s
         .refresh_tokens
-        .rotate(&f.first_hash, &f.client, None, &next, 1001)
+        .rotate(&f.token(0, &f.first), &f.client, None, &next, 1001)
         .await
         .unwrap();
     let RotateOutcome::Rotated(info) = out else {
@@ -449,32 +470,60 @@ async fn refresh_token_store_rotates_once_and_revokes_on_reuse(backend: Backend)
         (
             info.generation,
             info.scope.to_wire(),
-            info.audience.as_str()
+            info.audience.as_str(),
+            info.family_id.as_str()
         ),
-        (1, "a".into(), "https://api.example.com")
+        (
+            1,
+            "a".into(),
+            "https://api.example.com",
+            f.family_id.as_str()
+        )
     );
+    let found = s
+        .refresh_tokens
+        .find_family(&f.family_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!found.is_current(&f.token(0, &f.first), 1001));
+    assert!(found.is_current(&f.token(1, &next), 1001));
+    assert_eq!(found.issued_at, 1001);
     let next2 = token(1002, 100);
     let out = s
         .refresh_tokens
-        .rotate(&next.token_hash, &f.client, None, &next2, 1002)
+        .rotate(&f.token(1, &next), &f.client, None, &next2, 1002)
         .await
         .unwrap();
     assert!(
         matches!(out, RotateOutcome::Rotated(ref i) if i.generation == 2),
         "{out:?}"
     );
+    // Generation 0, two generations old: reuse.
     let out = s
         .refresh_tokens
-        .rotate(&f.first_hash, &f.client, None, &token(1003, 100), 1003)
+        .rotate(
+            &f.token(0, &f.first),
+            &f.client,
+            None,
+            &token(1003, 100),
+            1003,
+        )
         .await
         .unwrap();
     assert!(
-        matches!(out, RotateOutcome::Reused { ref family_id } if *family_id == f.family_id),
+        matches!(out, RotateOutcome::Reused { ref family_id, absolute_expires_at: 11_000 } if *family_id == f.family_id),
         "{out:?}"
     );
     let out = s
         .refresh_tokens
-        .rotate(&next2.token_hash, &f.client, None, &token(1004, 100), 1004)
+        .rotate(
+            &f.token(2, &next2),
+            &f.client,
+            None,
+            &token(1004, 100),
+            1004,
+        )
         .await
         .unwrap();
     assert!(
@@ -490,10 +539,10 @@ async fn refresh_token_store_concurrent_rotation_has_one_winner(backend: Backend
         let mut tasks = Vec::new();
         for _ in 0..6 {
             let store = s.refresh_tokens.clone();
-            let (hash, client) = (f.first_hash.clone(), f.client.clone());
+            let (presented, client) = (f.token(0, &f.first), f.client.clone());
             tasks.push(tokio::spawn(async move {
                 store
-                    .rotate(&hash, &client, None, &token(1001, 100), 1001)
+                    .rotate(&presented, &client, None, &token(1001, 100), 1001)
                     .await
                     .unwrap()
             }));
@@ -511,9 +560,10 @@ async fn refresh_token_store_rejections_and_purge(backend: Backend) {
     let (s, _db, _) = stores(backend).await;
     let f = family(&s, 1000, 500).await;
     let other = ClientId::parse("someone-else").unwrap();
+    let first = f.token(0, &f.first);
     let out = s
         .refresh_tokens
-        .rotate(&f.first_hash, &other, None, &token(1001, 100), 1001)
+        .rotate(&first, &other, None, &token(1001, 100), 1001)
         .await
         .unwrap();
     assert!(
@@ -523,13 +573,7 @@ async fn refresh_token_store_rejections_and_purge(backend: Backend) {
     let wide = Scope::parse("a b").unwrap();
     let out = s
         .refresh_tokens
-        .rotate(
-            &f.first_hash,
-            &f.client,
-            Some(&wide),
-            &token(1001, 100),
-            1001,
-        )
+        .rotate(&first, &f.client, Some(&wide), &token(1001, 100), 1001)
         .await
         .unwrap();
     assert!(
@@ -539,29 +583,46 @@ async fn refresh_token_store_rejections_and_purge(backend: Backend) {
         ),
         "{out:?}"
     );
+    // A secret that was never stored, for the current generation or a future one: refused,
+    // and the family is not revoked.
+    for bogus in [
+        PresentedToken {
+            token_hash: "nope".into(),
+            ..first.clone()
+        },
+        PresentedToken {
+            generation: 5,
+            ..first.clone()
+        },
+        PresentedToken {
+            family_id: uuid::Uuid::new_v4().to_string(),
+            ..first.clone()
+        },
+    ] {
+        let out = s
+            .refresh_tokens
+            .rotate(&bogus, &f.client, None, &token(1001, 100), 1001)
+            .await
+            .unwrap();
+        assert!(
+            matches!(out, RotateOutcome::Rejected(RefreshRejection::Unknown)),
+            "{out:?}"
+        );
+    }
     let narrow = Scope::parse("a").unwrap();
     let kept = token(1001, 100);
     let out = s
         .refresh_tokens
-        .rotate(&f.first_hash, &f.client, Some(&narrow), &kept, 1001)
+        .rotate(&first, &f.client, Some(&narrow), &kept, 1001)
         .await
         .unwrap();
     assert!(
         matches!(out, RotateOutcome::Rotated(_)),
-        "a refused scope did not use the token up: {out:?}"
+        "a refused scope or a bogus token did not use the token up: {out:?}"
     );
     let out = s
         .refresh_tokens
-        .rotate("nope", &f.client, None, &token(1001, 100), 1001)
-        .await
-        .unwrap();
-    assert!(
-        matches!(out, RotateOutcome::Rejected(RefreshRejection::Unknown)),
-        "{out:?}"
-    );
-    let out = s
-        .refresh_tokens
-        .rotate(&kept.token_hash, &f.client, None, &token(1200, 100), 1200)
+        .rotate(&f.token(1, &kept), &f.client, None, &token(1200, 100), 1200)
         .await
         .unwrap();
     assert!(
@@ -572,7 +633,7 @@ async fn refresh_token_store_rejections_and_purge(backend: Backend) {
     let next = token(1050, 1_000_000);
     let RotateOutcome::Rotated(info) = s
         .refresh_tokens
-        .rotate(&g.first_hash, &g.client, None, &next, 1050)
+        .rotate(&g.token(0, &g.first), &g.client, None, &next, 1050)
         .await
         .unwrap()
     else {
@@ -831,8 +892,8 @@ async fn existing_keys_survive_the_lifecycle_migration(backend: Backend) {
     let long_client = "INSERT INTO clients (id, name, kind, grant_types, scopes, \
                        access_token_ttl, created_at, updated_at) VALUES \
                        ('long', 'long', 'public', '[\"password\"]', '[]', 172800, 1, 1)";
-    match backend {
-        Backend::Sqlite => {
+    match backend.database {
+        Database::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&format!("{}?mode=rwc", db.url))
                 .await
                 .unwrap();
@@ -846,7 +907,7 @@ async fn existing_keys_survive_the_lifecycle_migration(backend: Backend) {
             sqlx::query(long_client).execute(&pool).await.unwrap();
             pool.close().await;
         }
-        Backend::Postgres => {
+        Database::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
             let m = before_0004(sqlx::migrate::Migrator::new(dir("postgres")).await.unwrap());
             m.run(&pool).await.unwrap();
@@ -892,5 +953,152 @@ async fn existing_keys_survive_the_lifecycle_migration(backend: Backend) {
         long.token_settings.access_token_ttl,
         Some(86_400),
         "per-client access-token lifetimes are capped at one day"
+    );
+}
+
+async fn refresh_token_store_revokes_every_family_of_a_user(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let f = family(&s, 1000, 500).await;
+    let g = family(&s, 1000, 500).await;
+    let revoked = s
+        .refresh_tokens
+        .revoke_user_families(&f.user_id, "logout-all", 1001)
+        .await
+        .unwrap();
+    assert_eq!(revoked, vec![(f.family_id.clone(), 1500)]);
+    let found = s
+        .refresh_tokens
+        .find_family(&f.family_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.revoked_at, Some(1001));
+    let other = s
+        .refresh_tokens
+        .find_family(&g.family_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.revoked_at, None, "another user's family is untouched");
+    assert!(s
+        .refresh_tokens
+        .revoke_user_families(&f.user_id, "logout-all", 1002)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .refresh_tokens
+        .find_family("no-such-family")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+fn jti(j: &str, exp: i64) -> Revocation {
+    Revocation::AccessToken {
+        jti: j.into(),
+        expires_at: exp,
+    }
+}
+
+async fn revocation_store_keeps_commit_order_and_forgets_expired_entries(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    assert!(s.revocations.since(0, 1000, 10).await.unwrap().is_empty());
+    s.revocations
+        .append(
+            &[
+                jti("a", 2000),
+                Revocation::Family {
+                    family_id: "f".into(),
+                    expires_at: 3000,
+                },
+            ],
+            1000,
+        )
+        .await
+        .unwrap();
+    s.revocations
+        .append(
+            &[Revocation::User {
+                user_id: "u".into(),
+                not_after: 1001,
+                expires_at: 5000,
+            }],
+            1001,
+        )
+        .await
+        .unwrap();
+    let all = s.revocations.since(0, 1001, 10).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(all[0].revocation, jti("a", 2000));
+    assert_eq!(all[0].revoked_at, 1000);
+    assert_eq!(
+        all[2].revocation,
+        Revocation::User {
+            user_id: "u".into(),
+            not_after: 1001,
+            expires_at: 5000
+        }
+    );
+    let after_first = s.revocations.since(all[0].seq, 1001, 1).await.unwrap();
+    assert_eq!(after_first.len(), 1);
+    assert_eq!(after_first[0].seq, all[1].seq);
+    // At 2000 the access-token entry has expired: not listed, then purged.
+    assert_eq!(s.revocations.since(0, 2000, 10).await.unwrap().len(), 2);
+    assert_eq!(s.revocations.purge_expired(2000).await.unwrap(), 1);
+    assert_eq!(s.revocations.purge_expired(2000).await.unwrap(), 0);
+    // Sequence numbers are never reused, even after the newest entry is purged.
+    s.revocations.purge_expired(6000).await.unwrap();
+    s.revocations.append(&[jti("b", 9000)], 6000).await.unwrap();
+    let b = s.revocations.since(0, 6000, 10).await.unwrap();
+    assert_eq!(b.len(), 1);
+    assert!(b[0].seq > all[2].seq);
+    assert!(s.revocations.append(&[], 6000).await.is_ok());
+}
+
+async fn revocation_store_concurrent_appends_never_let_a_cursor_skip_an_entry(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let log = s.revocations.clone();
+            tokio::spawn(async move {
+                for i in 0..15 {
+                    log.append(&[jti(&format!("{w}-{i}"), 10_000)], 1000)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    // A reader follows the log with a cursor while the writers append.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor = 0;
+    loop {
+        let batch = s.revocations.since(cursor, 1000, 7).await.unwrap();
+        for e in &batch {
+            assert!(e.seq > cursor);
+            cursor = e.seq;
+            seen.insert(e.revocation.subject().to_owned());
+        }
+        if batch.is_empty() {
+            if writers.iter().all(|w| w.is_finished()) {
+                let rest = s.revocations.since(cursor, 1000, 1000).await.unwrap();
+                for e in &rest {
+                    seen.insert(e.revocation.subject().to_owned());
+                }
+                if rest.is_empty() {
+                    break;
+                }
+                cursor = rest.last().unwrap().seq;
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        8 * 15,
+        "a cursor-following reader saw every entry"
     );
 }

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use latchkey::clock::MockClock;
+use latchkey::clock::{Clock, MockClock};
 use latchkey::config::Settings;
 use latchkey::crypto::MasterKey;
 use latchkey::domain::{ClientKind, ClientTokenSettings};
@@ -10,33 +10,57 @@ use latchkey::startup::Services;
 use secrecy::SecretString;
 use serde_json::Value;
 
-/// Runs the listed scenarios once per backend.
+/// Runs the listed scenarios once per backend pair: {SQLite, PostgreSQL} x {embedded
+/// denylist, Redis denylist}. The pair is part of the test name.
 #[macro_export]
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
+        $crate::scenarios!(@pair sqlite_embedded, Sqlite, Embedded; $($name),*);
+        $crate::scenarios!(@pair sqlite_redis, Sqlite, Redis; $($name),*);
+        $crate::scenarios!(@pair postgres_embedded, Postgres, Embedded; $($name),*);
+        $crate::scenarios!(@pair postgres_redis, Postgres, Redis; $($name),*);
+    };
+    (@pair $module:ident, $db:ident, $denylist:ident; $($name:ident),*) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Postgres).await
+                    super::$name($crate::helpers::Backend {
+                        database: $crate::helpers::Database::$db,
+                        denylist: $crate::helpers::Denylist::$denylist,
+                    })
+                    .await
                 }
             )*
         }
     };
 }
 
+/// Runs storage scenarios once per database (the denylist does not take part).
+#[macro_export]
+macro_rules! storage_scenarios {
+    ($($name:ident),* $(,)?) => {
+        $crate::scenarios!(@pair sqlite, Sqlite, Embedded; $($name),*);
+        $crate::scenarios!(@pair postgres, Postgres, Embedded; $($name),*);
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub enum Database {
     Sqlite,
     Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denylist {
+    Embedded,
+    Redis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backend {
+    pub database: Database,
+    pub denylist: Denylist,
 }
 
 pub fn postgres_admin_url() -> String {
@@ -44,23 +68,62 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A fresh, empty database for one test. SQLite files live in a temp dir removed on drop.
+pub fn redis_url() -> String {
+    std::env::var("LK_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Fails loudly when the test Redis is not reachable.
+pub async fn require_redis(url: &str) {
+    let client = redis::Client::open(url).expect("redis url");
+    let ping = async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), ping).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => panic!(
+            "Redis is required for the redis tests and is not reachable at {url}: {e}. \
+             Run scripts/test.sh, which provisions it, or set LK_TEST_REDIS_URL."
+        ),
+        Err(_) => panic!("Redis at {url} did not answer PING within 5 s"),
+    }
+}
+
+/// A fresh, empty database for one test (SQLite files live in a temp dir removed on drop),
+/// and for Redis tests the Redis URL with a key prefix of the test's own.
 pub struct TestDatabase {
     pub url: String,
+    /// `LATCHKEY_*` settings that select the denylist.
+    pub denylist_env: Vec<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
 pub async fn fresh_database(backend: Backend) -> TestDatabase {
-    match backend {
-        Backend::Sqlite => {
+    let denylist_env = match backend.denylist {
+        Denylist::Embedded => vec![],
+        Denylist::Redis => {
+            let url = redis_url();
+            require_redis(&url).await;
+            vec![
+                ("LATCHKEY_REDIS_URL".to_owned(), url),
+                (
+                    "LATCHKEY_REDIS_KEY_PREFIX".to_owned(),
+                    format!("lk_test_{}:", uuid::Uuid::new_v4().simple()),
+                ),
+            ]
+        }
+    };
+    match backend.database {
+        Database::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}", dir.path().join("latchkey.db").display());
             TestDatabase {
                 url,
+                denylist_env,
                 _dir: Some(dir),
             }
         }
-        Backend::Postgres => {
+        Database::Postgres => {
             use sqlx::Connection;
             let admin = postgres_admin_url();
             let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
@@ -80,6 +143,7 @@ pub async fn fresh_database(backend: Backend) -> TestDatabase {
                 .unwrap_or(admin.clone());
             TestDatabase {
                 url: format!("{base}/{name}"),
+                denylist_env,
                 _dir: None,
             }
         }
@@ -99,6 +163,7 @@ pub fn test_settings(db: &TestDatabase, extra: &[(&str, &str)]) -> Settings {
         ("LATCHKEY_WORKERS".into(), "1".into()),
         ("LATCHKEY_LOG_LEVEL".into(), "warn".into()),
     ];
+    env.extend(db.denylist_env.iter().cloned());
     for (k, v) in extra {
         env.retain(|(ek, _)| ek != k);
         env.push((k.to_string(), v.to_string()));
@@ -372,22 +437,97 @@ pub fn assert_oauth_error(status: u16, body: &Value, expected_status: u16, expec
     );
 }
 
-/// A second instance of `first`'s deployment: another in-process app on its own port, on the
-/// same database with the same master key (and its own mock clock).
-pub async fn spawn_second_instance(first: &TestApp, extra: &[(&str, &str)]) -> TestApp {
+/// Another instance on the same database, master key, issuer and denylist (Redis prefix), as
+/// a second process of a scaled-out deployment (or the same one after a restart) would be.
+pub async fn spawn_instance_like(app: &TestApp, extra: &[(&str, &str)]) -> TestApp {
     use secrecy::ExposeSecret;
-    let master = first
+    let master = app
         .settings
         .keys
         .master_key
         .as_ref()
         .map(|k| k.expose_secret().to_owned())
         .expect("test apps have a master key");
-    let mut env: Vec<(&str, &str)> = vec![("LATCHKEY_MASTER_KEY", master.as_str())];
-    env.extend_from_slice(extra);
     let db = TestDatabase {
-        url: first.db.url.clone(),
+        url: app.db.url.clone(),
+        denylist_env: app.db.denylist_env.clone(),
         _dir: None,
     };
-    spawn_app_on(db, &env).await
+    let issuer = app.settings.issuer().to_owned();
+    let mut env: Vec<(&str, &str)> = vec![
+        ("LATCHKEY_MASTER_KEY", master.as_str()),
+        ("LATCHKEY_ISSUER", issuer.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    let other = spawn_app_on(db, &env).await;
+    other.clock.set(app.clock.now());
+    other
+}
+
+/// A confidential resource-server client `rs` that may introspect and read the feed.
+pub async fn resource_server(app: &TestApp) -> String {
+    confidential_client(
+        app.admin(),
+        "rs",
+        &["client_credentials"],
+        &["latchkey.introspect"],
+    )
+    .await
+}
+
+impl TestApp {
+    /// POSTs a form with HTTP Basic client authentication.
+    pub async fn post_basic(
+        &self,
+        path: &str,
+        client_id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .basic_auth(client_id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Introspects `token` as the confidential client `client_id`.
+    pub async fn introspect_as(&self, client_id: &str, secret: &str, token: &str) -> (u16, Value) {
+        let r = self
+            .post_basic("/oauth2/introspect", client_id, secret, &[("token", token)])
+            .await;
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    /// Whether `token` introspects as active (asserting a 200 answer).
+    pub async fn is_active(&self, rs_secret: &str, token: &str) -> bool {
+        let (status, body) = self.introspect_as("rs", rs_secret, token).await;
+        assert_eq!(status, 200, "{body}");
+        body["active"].as_bool().unwrap()
+    }
+
+    /// Revokes `token` as the public client `web`.
+    pub async fn revoke_public(&self, token: &str) -> u16 {
+        self.http
+            .post(self.url("/oauth2/revoke"))
+            .form(&[("token", token), ("client_id", "web")])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// POSTs to a bearer-authenticated endpoint.
+    pub async fn post_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
 }

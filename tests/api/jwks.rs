@@ -227,6 +227,9 @@ async fn health_and_readiness_answer(backend: Backend) {
     let r: serde_json::Value = app.get_json("/readyz").await;
     assert_eq!(
         r,
-        serde_json::json!({"status": "ready", "checks": {"database": "ok", "keys": "ok"}})
+        serde_json::json!({"status": "ready", "checks": {
+            "database": "ok", "keys": "ok", "denylist": "ok",
+            "denylist_backend": app.services.revocations.denylist().name(),
+        }})
     );
 }

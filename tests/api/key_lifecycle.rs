@@ -14,7 +14,7 @@ use latchkey::services::NewClientInput;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    fresh_database, spawn_app_with, spawn_second_instance, str_of, Backend, TestApp, TestDatabase,
+    fresh_database, spawn_app_with, spawn_instance_like, str_of, Backend, TestApp, TestDatabase,
 };
 use crate::scenarios;
 
@@ -259,7 +259,7 @@ async fn a_caching_resource_server_never_fails_through_scheduled_rotations(backe
 
 async fn two_instances_perform_each_transition_exactly_once(backend: Backend) {
     let a = spawn_app_with(backend, &[QUIET, EVERY_3_DAYS]).await;
-    let b = spawn_second_instance(&a, &[QUIET, EVERY_3_DAYS]).await;
+    let b = spawn_instance_like(&a, &[QUIET, EVERY_3_DAYS]).await;
     let secret = long_lived_client(&a).await;
     let publish_ahead = a.settings.keys.publish_ahead_secs;
     let mut now = a.clock.now();

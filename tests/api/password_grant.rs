@@ -145,11 +145,14 @@ async fn inactive_user_cannot_get_tokens(backend: Backend) {
         )
         .await
         .unwrap();
-    let (status, _) = app.refresh(str_of(&tokens, "refresh_token")).await;
+    let (status, body) = app.refresh(str_of(&tokens, "refresh_token")).await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
     assert_eq!(
-        status, 200,
-        "reactivation restores the session that was merely refused"
+        body["error_description"], "the refresh token has been revoked",
+        "disabling an account ends its sessions for good"
     );
+    app.clock.advance(1);
+    app.login("alice@example.com").await;
 }
 
 async fn user_without_a_password_cannot_use_the_password_grant(backend: Backend) {

@@ -8,6 +8,7 @@
 mod clients;
 mod keys;
 mod refresh_tokens;
+mod revocations;
 mod roles;
 mod users;
 

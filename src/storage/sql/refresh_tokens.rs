@@ -1,7 +1,8 @@
-//! Refresh-token families. Rotation is one atomic step per backend: on PostgreSQL a single
-//! statement (conditional UPDATE + INSERT in one CTE, one round trip); on SQLite a
-//! `BEGIN IMMEDIATE` transaction (in-process, where round trips are cheap). When the atomic
-//! step does not match, a second step diagnoses why, and revokes the family on reuse.
+//! Refresh-token families, one row per family. Rotation is one atomic step per backend: on
+//! PostgreSQL a single conditional UPDATE of the family row by primary key (which also reads
+//! the user's roles, one round trip); on SQLite the same UPDATE inside a `BEGIN IMMEDIATE`
+//! transaction, with the scope check in Rust. When the step does not match, a second read
+//! diagnoses why, and revokes the family when an older generation was presented (reuse).
 
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
@@ -9,32 +10,60 @@ use sqlx::{Postgres, Sqlite};
 use super::{corrupt, map_err, SqlStore};
 use crate::clock::UnixTime;
 use crate::domain::{
-    ClientId, FamilyInfo, NewFamily, NewRefreshToken, RefreshRejection, RotateOutcome, Scope,
-    UserId,
+    ClientId, FamilyInfo, FamilyRecord, NewFamily, NextGeneration, PresentedToken,
+    RefreshRejection, RotateOutcome, Scope, UserId,
 };
 use crate::storage::{RefreshTokenStore, StorageResult};
 
-/// What a failed rotation finds about the presented token, to say why it failed.
 #[derive(sqlx::FromRow)]
-struct Diagnosis {
-    family_id: String,
-    used_at: Option<i64>,
-    expires_at: i64,
+struct FamilyRow {
+    id: String,
     client_id: String,
-    revoked_at: Option<i64>,
-    absolute_expires_at: i64,
-    is_active: bool,
-    scope: String,
-}
-
-/// The rotated token's family, as the atomic step returns it.
-#[derive(sqlx::FromRow)]
-struct RotatedRow {
-    family_id: String,
-    generation: i64,
     user_id: String,
     scope: String,
     audience: String,
+    generation: i64,
+    token_hash: String,
+    expires_at: i64,
+    issued_at: i64,
+    created_at: i64,
+    absolute_expires_at: i64,
+    revoked_at: Option<i64>,
+    is_active: bool,
+}
+
+impl From<FamilyRow> for FamilyRecord {
+    fn from(r: FamilyRow) -> Self {
+        FamilyRecord {
+            id: r.id,
+            client_id: r.client_id,
+            user_id: UserId::from_trusted(r.user_id),
+            scope: r.scope,
+            audience: r.audience,
+            generation: r.generation,
+            token_hash: r.token_hash,
+            expires_at: r.expires_at,
+            issued_at: r.issued_at,
+            created_at: r.created_at,
+            absolute_expires_at: r.absolute_expires_at,
+            revoked_at: r.revoked_at,
+            user_active: r.is_active,
+        }
+    }
+}
+
+const SELECT_FAMILY: &str = "SELECT f.id, f.client_id, f.user_id, f.scope, f.audience, \
+     f.generation, f.token_hash, f.expires_at, f.issued_at, f.created_at, \
+     f.absolute_expires_at, f.revoked_at, u.is_active \
+     FROM refresh_token_families f JOIN users u ON u.id = f.user_id WHERE f.id = $1";
+
+/// The rotated family, as the atomic step returns it.
+#[derive(sqlx::FromRow)]
+struct RotatedRow {
+    user_id: String,
+    scope: String,
+    audience: String,
+    generation: i64,
     expires_at: i64,
     roles: Option<String>,
     permissions: Option<String>,
@@ -68,11 +97,31 @@ macro_rules! claims_columns {
     };
 }
 
+/// The conditional UPDATE both backends run. It is the linearisation point: of two concurrent
+/// rotations of one token, exactly one matches `generation = $2` (the other re-checks after
+/// the winner commits, and matches nothing). `$8` is PostgreSQL's scope check (SQLite checks
+/// in Rust and binds NULL).
+macro_rules! rotate_sql {
+    ($scope_check:literal) => {
+        concat!(
+            "UPDATE refresh_token_families SET generation = generation + 1, token_hash = $5, \
+               expires_at = CASE WHEN $6 < absolute_expires_at THEN $6 ELSE absolute_expires_at END, \
+               issued_at = $4 \
+             WHERE id = $1 AND generation = $2 AND token_hash = $3 AND client_id = $7 \
+               AND revoked_at IS NULL AND expires_at > $4 AND absolute_expires_at > $4 \
+               AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_token_families.user_id AND u.is_active) ",
+            $scope_check,
+            " RETURNING user_id, scope, audience, generation, expires_at, ",
+            claims_columns!("refresh_token_families.user_id")
+        )
+    };
+}
+
 impl RotatedRow {
-    fn into_info(self) -> StorageResult<FamilyInfo> {
+    fn into_info(self, family_id: &str) -> StorageResult<FamilyInfo> {
         Ok(FamilyInfo {
             scope: Scope::parse(&self.scope).map_err(corrupt)?,
-            family_id: self.family_id,
+            family_id: family_id.to_owned(),
             user_id: UserId::from_trusted(self.user_id),
             audience: self.audience,
             generation: self.generation,
@@ -83,25 +132,28 @@ impl RotatedRow {
     }
 }
 
-/// Why did the atomic step not match? Reuse revokes the family.
-/// `None` means reuse.
+/// Why did the atomic step not match? `None` means reuse (an older generation).
 fn classify(
-    d: &Diagnosis,
+    f: &FamilyRecord,
+    presented: &PresentedToken,
     client_id: &ClientId,
     requested: Option<&Scope>,
     now: UnixTime,
 ) -> Option<RefreshRejection> {
-    Some(if d.client_id != client_id.as_str() {
+    Some(if f.client_id != client_id.as_str() {
         RefreshRejection::WrongClient
-    } else if d.revoked_at.is_some() {
+    } else if f.revoked_at.is_some() {
         RefreshRejection::Revoked
-    } else if d.used_at.is_some() {
+    } else if presented.generation < f.generation {
         return None; // reuse
-    } else if d.expires_at <= now || d.absolute_expires_at <= now {
+    } else if presented.generation > f.generation || presented.token_hash != f.token_hash {
+        // Only reachable with a valid tag over a secret we never stored: refuse, do nothing.
+        RefreshRejection::Unknown
+    } else if f.expires_at <= now || f.absolute_expires_at <= now {
         RefreshRejection::Expired
-    } else if !d.is_active {
+    } else if !f.user_active {
         RefreshRejection::UserInactive
-    } else if requested.is_some_and(|r| !Scope::parse(&d.scope).is_ok_and(|s| r.is_subset_of(&s))) {
+    } else if requested.is_some_and(|r| !Scope::parse(&f.scope).is_ok_and(|s| r.is_subset_of(&s))) {
         RefreshRejection::ScopeExceeded
     } else {
         // Nothing is wrong now: a concurrent step changed it in between. Refuse, but do not
@@ -113,124 +165,64 @@ fn classify(
 impl SqlStore<Postgres> {
     async fn rotate_atomic(
         &self,
-        presented_hash: &str,
+        presented: &PresentedToken,
         client_id: &ClientId,
         requested_scope: Option<&Scope>,
-        next: &NewRefreshToken,
+        next: &NextGeneration,
         now: UnixTime,
     ) -> StorageResult<Option<FamilyInfo>> {
-        // The conditional UPDATE is the linearisation point: of two concurrent rotations of one
-        // token, exactly one matches `used_at IS NULL` (the other re-checks after the winner
-        // commits, and matches nothing).
-        let row: Option<RotatedRow> = sqlx::query_as(concat!(
-            "WITH used AS ( \
-               UPDATE refresh_tokens t SET used_at = $3, replaced_by = $4 \
-               FROM refresh_token_families f JOIN users u ON u.id = f.user_id \
-               WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > $3 \
-                 AND f.id = t.family_id AND f.client_id = $2 AND f.revoked_at IS NULL \
-                 AND f.absolute_expires_at > $3 AND u.is_active \
-                 AND ($7::text IS NULL OR string_to_array($7::text, ' ') <@ string_to_array(f.scope, ' ')) \
-               RETURNING t.id, t.family_id, t.generation, f.user_id, f.scope, f.audience, f.absolute_expires_at \
-             ), ins AS ( \
-               INSERT INTO refresh_tokens (id, family_id, token_hash, generation, parent_id, created_at, expires_at) \
-               SELECT $4, family_id, $5, generation + 1, id, $3, LEAST($6, absolute_expires_at) FROM used \
-               RETURNING expires_at \
-             ) \
-             SELECT used.family_id, used.generation + 1 AS generation, used.user_id, used.scope, \
-                    used.audience, ins.expires_at, ",
-            claims_columns!("used.user_id"),
-            " FROM used, ins"
+        let row: Option<RotatedRow> = sqlx::query_as(rotate_sql!(
+            "AND ($8::text IS NULL OR string_to_array($8::text, ' ') <@ string_to_array(scope, ' '))"
         ))
-        .bind(presented_hash)
-        .bind(client_id.as_str())
+        .bind(&presented.family_id)
+        .bind(presented.generation)
+        .bind(&presented.token_hash)
         .bind(now)
-        .bind(&next.id)
         .bind(&next.token_hash)
         .bind(next.expires_at)
+        .bind(client_id.as_str())
         .bind(requested_scope.map(Scope::to_wire))
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        row.map(RotatedRow::into_info).transpose()
+        row.map(|r| r.into_info(&presented.family_id)).transpose()
     }
 }
 
 impl SqlStore<Sqlite> {
     async fn rotate_atomic(
         &self,
-        presented_hash: &str,
+        presented: &PresentedToken,
         client_id: &ClientId,
         requested_scope: Option<&Scope>,
-        next: &NewRefreshToken,
+        next: &NextGeneration,
         now: UnixTime,
     ) -> StorageResult<Option<FamilyInfo>> {
-        // BEGIN IMMEDIATE holds the single write lock for the whole step.
+        // BEGIN IMMEDIATE holds the single write lock for the whole step, so the scope check
+        // in Rust can still undo the update.
         let mut tx = self.begin_write().await?;
-        let used: Option<(String, String, i64)> = sqlx::query_as(
-            "UPDATE refresh_tokens SET used_at = $3, replaced_by = $4 \
-             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $3 \
-               AND EXISTS (SELECT 1 FROM refresh_token_families f JOIN users u ON u.id = f.user_id \
-                           WHERE f.id = refresh_tokens.family_id AND f.client_id = $2 AND f.revoked_at IS NULL \
-                             AND f.absolute_expires_at > $3 AND u.is_active) \
-             RETURNING id, family_id, generation",
-        )
-        .bind(presented_hash)
-        .bind(client_id.as_str())
-        .bind(now)
-        .bind(&next.id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let Some((parent_id, family_id, generation)) = used else {
+        let row: Option<RotatedRow> = sqlx::query_as(rotate_sql!("AND $8 IS NULL"))
+            .bind(&presented.family_id)
+            .bind(presented.generation)
+            .bind(&presented.token_hash)
+            .bind(now)
+            .bind(&next.token_hash)
+            .bind(next.expires_at)
+            .bind(client_id.as_str())
+            .bind(Option::<String>::None)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else {
             return Ok(None);
         };
-        let (user_id, scope, audience, absolute_expires_at, roles, permissions): (
-            String,
-            String,
-            String,
-            i64,
-            Option<String>,
-            Option<String>,
-        ) = sqlx::query_as(concat!(
-            "SELECT f.user_id, f.scope, f.audience, f.absolute_expires_at, ",
-            claims_columns!("f.user_id"),
-            " FROM refresh_token_families f WHERE f.id = $1"
-        ))
-        .bind(&family_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let family_scope = Scope::parse(&scope).map_err(corrupt)?;
-        if requested_scope.is_some_and(|s| !s.is_subset_of(&family_scope)) {
+        let info = row.into_info(&presented.family_id)?;
+        if requested_scope.is_some_and(|s| !s.is_subset_of(&info.scope)) {
             tx.rollback().await.map_err(map_err)?;
             return Ok(None);
         }
-        let expires_at = next.expires_at.min(absolute_expires_at);
-        sqlx::query(
-            "INSERT INTO refresh_tokens (id, family_id, token_hash, generation, parent_id, created_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&next.id)
-        .bind(&family_id)
-        .bind(&next.token_hash)
-        .bind(generation + 1)
-        .bind(&parent_id)
-        .bind(next.created_at)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        Ok(Some(FamilyInfo {
-            family_id,
-            user_id: UserId::from_trusted(user_id),
-            scope: family_scope,
-            audience,
-            generation: generation + 1,
-            expires_at,
-            roles: split_sorted(roles),
-            permissions: split_sorted(permissions),
-        }))
+        Ok(Some(info))
     }
 }
 
@@ -238,69 +230,61 @@ macro_rules! impl_refresh_store {
     ($db:ty) => {
         #[async_trait]
         impl RefreshTokenStore for SqlStore<$db> {
-            async fn start_family(&self, f: &NewFamily, first: &NewRefreshToken) -> StorageResult<()> {
-                let mut tx = self.begin_write().await?;
+            async fn start_family(&self, f: &NewFamily) -> StorageResult<()> {
                 sqlx::query(
-                    "INSERT INTO refresh_token_families (id, client_id, user_id, scope, audience, created_at, \
-                     absolute_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO refresh_token_families (id, client_id, user_id, scope, audience, \
+                     generation, token_hash, expires_at, issued_at, created_at, absolute_expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $8, $9)",
                 )
                 .bind(&f.id)
                 .bind(f.client_id.as_str())
                 .bind(f.user_id.as_str())
                 .bind(f.scope.to_wire())
                 .bind(&f.audience)
+                .bind(&f.first.token_hash)
+                .bind(f.first.expires_at.min(f.absolute_expires_at))
                 .bind(f.created_at)
                 .bind(f.absolute_expires_at)
-                .execute(&mut *tx)
+                .execute(&self.pool)
                 .await
                 .map_err(map_err)?;
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (id, family_id, token_hash, generation, parent_id, created_at, \
-                     expires_at) VALUES ($1, $2, $3, 0, NULL, $4, $5)",
-                )
-                .bind(&first.id)
-                .bind(&f.id)
-                .bind(&first.token_hash)
-                .bind(first.created_at)
-                .bind(first.expires_at.min(f.absolute_expires_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)
+                Ok(())
             }
 
             async fn rotate(
                 &self,
-                presented_hash: &str,
+                presented: &PresentedToken,
                 client_id: &ClientId,
                 requested_scope: Option<&Scope>,
-                next: &NewRefreshToken,
+                next: &NextGeneration,
                 now: UnixTime,
             ) -> StorageResult<RotateOutcome> {
                 if let Some(info) = self
-                    .rotate_atomic(presented_hash, client_id, requested_scope, next, now)
+                    .rotate_atomic(presented, client_id, requested_scope, next, now)
                     .await?
                 {
                     return Ok(RotateOutcome::Rotated(info));
                 }
-                let d: Option<Diagnosis> = sqlx::query_as(
-                    "SELECT t.family_id, t.used_at, t.expires_at, f.client_id, f.revoked_at, \
-                     f.absolute_expires_at, u.is_active, f.scope FROM refresh_tokens t \
-                     JOIN refresh_token_families f ON f.id = t.family_id \
-                     JOIN users u ON u.id = f.user_id WHERE t.token_hash = $1",
-                )
-                .bind(presented_hash)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)?;
-                let Some(d) = d else {
+                let Some(f) = self.find_family(&presented.family_id).await? else {
                     return Ok(RotateOutcome::Rejected(RefreshRejection::Unknown));
                 };
-                if let Some(rejection) = classify(&d, client_id, requested_scope, now) {
+                if let Some(rejection) = classify(&f, presented, client_id, requested_scope, now) {
                     return Ok(RotateOutcome::Rejected(rejection));
                 }
-                self.revoke_family(&d.family_id, "reuse", now).await?;
-                Ok(RotateOutcome::Reused { family_id: d.family_id })
+                self.revoke_family(&f.id, "reuse", now).await?;
+                Ok(RotateOutcome::Reused {
+                    family_id: f.id,
+                    absolute_expires_at: f.absolute_expires_at,
+                })
+            }
+
+            async fn find_family(&self, family_id: &str) -> StorageResult<Option<FamilyRecord>> {
+                let row: Option<FamilyRow> = sqlx::query_as(SELECT_FAMILY)
+                    .bind(family_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.map(FamilyRecord::from))
             }
 
             async fn revoke_family(&self, family_id: &str, reason: &str, now: UnixTime) -> StorageResult<bool> {
@@ -315,6 +299,25 @@ macro_rules! impl_refresh_store {
                 .await
                 .map_err(map_err)?;
                 Ok(r.rows_affected() > 0)
+            }
+
+            async fn revoke_user_families(
+                &self,
+                user_id: &UserId,
+                reason: &str,
+                now: UnixTime,
+            ) -> StorageResult<Vec<(String, UnixTime)>> {
+                sqlx::query_as(
+                    "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3 \
+                     WHERE user_id = $1 AND revoked_at IS NULL AND absolute_expires_at > $2 \
+                     RETURNING id, absolute_expires_at",
+                )
+                .bind(user_id.as_str())
+                .bind(now)
+                .bind(reason)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)
             }
 
             async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64> {

@@ -1,0 +1,197 @@
+//! Refresh-token values.
+//!
+//! A refresh token is `lkrt_<family>.<generation>.<secret>.<tag>`:
+//! - `family`: the token family's id (32 hex digits), so a rotation is a primary-key update of
+//!   one row per family instead of an insert per generation;
+//! - `generation`: the family's generation this token was issued as (0 for the first);
+//! - `secret`: 256 bits from the CSPRNG; only its SHA-256 is stored, and only for the current
+//!   generation;
+//! - `tag`: the first 128 bits of `HMAC-SHA256(k, family . generation . secret)` with `k`
+//!   derived from the master key. It proves that Latchkey issued the token, so a token of an
+//!   older generation is recognised as *reuse* (RFC 9700 §4.14.2: revoke the family) without
+//!   storing the hash of every generation, and a forged token naming a family (family ids
+//!   appear in access tokens as `sid`) can never revoke it. Tokens whose tag does not verify
+//!   are rejected before any database work.
+
+use aws_lc_rs::hmac;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use super::{random_token, sha256_hex, MasterKey};
+
+const PREFIX: &str = "lkrt_";
+const TAG_BYTES: usize = 16;
+/// The longest value `mint` produces is well under this; anything longer is rejected unread.
+pub const MAX_REFRESH_TOKEN_LEN: usize = 160;
+
+/// A refresh token as presented, after its tag verified.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PresentedRefreshToken {
+    /// The family id, as stored (UUID, hyphenated).
+    pub family_id: String,
+    pub generation: i64,
+    /// SHA-256 (hex) of the secret part.
+    pub secret_hash: String,
+}
+
+impl std::fmt::Debug for PresentedRefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresentedRefreshToken")
+            .field("family_id", &self.family_id)
+            .field("generation", &self.generation)
+            .field("secret_hash", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A freshly minted refresh token: the value for the client, the hash for the store.
+pub struct MintedRefreshToken {
+    pub value: String,
+    pub secret_hash: String,
+}
+
+impl std::fmt::Debug for MintedRefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MintedRefreshToken([redacted])")
+    }
+}
+
+/// Mints and parses refresh tokens.
+pub struct RefreshTokenCodec {
+    tag_key: hmac::Key,
+}
+
+impl std::fmt::Debug for RefreshTokenCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshTokenCodec([redacted])")
+    }
+}
+
+impl RefreshTokenCodec {
+    pub fn new(master: &MasterKey) -> Self {
+        let k = master.derive_key("latchkey refresh-token tag v1");
+        Self {
+            tag_key: hmac::Key::new(hmac::HMAC_SHA256, &k),
+        }
+    }
+
+    fn tag(&self, family_hex: &str, generation: i64, secret: &str) -> [u8; TAG_BYTES] {
+        let mut ctx = hmac::Context::with_key(&self.tag_key);
+        ctx.update(family_hex.as_bytes());
+        ctx.update(b".");
+        ctx.update(generation.to_string().as_bytes());
+        ctx.update(b".");
+        ctx.update(secret.as_bytes());
+        let full = ctx.sign();
+        let mut out = [0u8; TAG_BYTES];
+        out.copy_from_slice(&full.as_ref()[..TAG_BYTES]);
+        out
+    }
+
+    /// A new token for `family_id` (a UUID) at `generation`.
+    pub fn mint(&self, family_id: &uuid::Uuid, generation: i64) -> MintedRefreshToken {
+        let family_hex = family_id.simple().to_string();
+        let secret = random_token(32);
+        let tag = URL_SAFE_NO_PAD.encode(self.tag(&family_hex, generation, &secret));
+        MintedRefreshToken {
+            secret_hash: sha256_hex(secret.as_bytes()),
+            value: format!("{PREFIX}{family_hex}.{generation}.{secret}.{tag}"),
+        }
+    }
+
+    /// Parses a presented value; `None` unless it is well formed and its tag verifies.
+    pub fn parse(&self, value: &str) -> Option<PresentedRefreshToken> {
+        if value.len() > MAX_REFRESH_TOKEN_LEN {
+            return None;
+        }
+        let rest = value.strip_prefix(PREFIX)?;
+        let mut parts = rest.split('.');
+        let (family_hex, generation_text, secret, tag) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let family = uuid::Uuid::try_parse(family_hex).ok()?;
+        // Canonical forms only: one spelling per token.
+        if family.simple().to_string() != family_hex {
+            return None;
+        }
+        let generation: i64 = generation_text.parse().ok()?;
+        if generation < 0 || generation.to_string() != generation_text {
+            return None;
+        }
+        if secret.len() != 43 || !secret.bytes().all(is_b64url) {
+            return None;
+        }
+        let presented_tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let expected = self.tag(family_hex, generation, secret);
+        if !super::constant_time_eq(&presented_tag, &expected) {
+            return None;
+        }
+        Some(PresentedRefreshToken {
+            family_id: family.hyphenated().to_string(),
+            generation,
+            secret_hash: sha256_hex(secret.as_bytes()),
+        })
+    }
+}
+
+fn is_b64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codec() -> RefreshTokenCodec {
+        let master =
+            MasterKey::from_base64(&MasterKey::generate_base64()).unwrap_or_else(|e| panic!("{e}"));
+        RefreshTokenCodec::new(&master)
+    }
+
+    #[test]
+    fn minted_tokens_parse_back_to_their_family_and_generation() {
+        let c = codec();
+        let family = uuid::Uuid::new_v4();
+        let t = c.mint(&family, 7);
+        assert!(t.value.starts_with("lkrt_"));
+        assert!(t.value.len() <= MAX_REFRESH_TOKEN_LEN);
+        let p = c.parse(&t.value).unwrap_or_else(|| panic!("parses"));
+        assert_eq!(p.family_id, family.hyphenated().to_string());
+        assert_eq!(p.generation, 7);
+        assert_eq!(p.secret_hash, t.secret_hash);
+        assert_ne!(c.mint(&family, 7).value, t.value, "secrets are random");
+    }
+
+    #[test]
+    fn tampered_foreign_or_malformed_tokens_do_not_parse() {
+        let c = codec();
+        let family = uuid::Uuid::new_v4();
+        let t = c.mint(&family, 3).value;
+        // Another generation number with the same secret and tag.
+        assert!(c.parse(&t.replacen(".3.", ".2.", 1)).is_none());
+        assert!(c.parse(&t.replacen(".3.", ".03.", 1)).is_none());
+        // Another family.
+        let other = uuid::Uuid::new_v4().simple().to_string();
+        let family_hex = family.simple().to_string();
+        assert!(c.parse(&t.replacen(&family_hex, &other, 1)).is_none());
+        // Flipped secret character.
+        let mut chars: Vec<char> = t.chars().collect();
+        let i = t.find(".3.").unwrap_or(0) + 4;
+        chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+        assert!(c.parse(&chars.into_iter().collect::<String>()).is_none());
+        // Issued under another master key.
+        assert!(codec().parse(&t).is_none());
+        for bad in [
+            "",
+            "lkrt_",
+            "lkrt_a.b.c.d",
+            "garbage",
+            &format!("{t}.x"),
+            &"x".repeat(500),
+        ] {
+            assert!(c.parse(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Token introspection (RFC 7662) for access and refresh tokens.
+
+use std::sync::Arc;
+
+use tracing::instrument;
+
+use super::access_tokens::AccessTokenVerifier;
+use super::client_registry::{ClientCredentials, ClientRegistry};
+use super::revocation::RevocationError;
+use crate::clock::{Clock, UnixTime};
+use crate::crypto::{AccessTokenClaims, RefreshTokenCodec};
+use crate::domain::{ClientKind, PresentedToken, Scope};
+use crate::storage::RefreshTokenStore;
+
+/// Who asks: a confidential client, or the holder of an access token with the
+/// introspection scope.
+pub enum IntrospectionCaller {
+    Client(ClientCredentials),
+    Bearer(String),
+}
+
+impl std::fmt::Debug for IntrospectionCaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IntrospectionCaller::Client(c) => f.debug_tuple("Client").field(c).finish(),
+            IntrospectionCaller::Bearer(_) => f.write_str("Bearer([redacted])"),
+        }
+    }
+}
+
+/// An RFC 7662 response: `{"active": false}` or the token's metadata.
+#[derive(Debug, serde::Serialize)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<UnixTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<UnixTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<UnixTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+}
+
+impl Introspection {
+    pub fn inactive() -> Self {
+        Self {
+            active: false,
+            token_type: None,
+            scope: None,
+            client_id: None,
+            sub: None,
+            aud: None,
+            iss: None,
+            exp: None,
+            iat: None,
+            nbf: None,
+            jti: None,
+            sid: None,
+            roles: None,
+            permissions: None,
+        }
+    }
+
+    fn access(c: AccessTokenClaims) -> Self {
+        Self {
+            active: true,
+            token_type: Some("Bearer"),
+            scope: c.scope,
+            client_id: Some(c.client_id),
+            sub: Some(c.sub),
+            aud: Some(c.aud),
+            iss: Some(c.iss),
+            exp: Some(c.exp),
+            iat: Some(c.iat),
+            nbf: Some(c.nbf),
+            jti: Some(c.jti),
+            sid: c.sid,
+            roles: c.roles,
+            permissions: c.permissions,
+        }
+    }
+}
+
+pub struct IntrospectionService {
+    clients: Arc<ClientRegistry>,
+    verifier: Arc<AccessTokenVerifier>,
+    refresh_tokens: Arc<dyn RefreshTokenStore>,
+    codec: Arc<RefreshTokenCodec>,
+    clock: Arc<dyn Clock>,
+    issuer: String,
+    /// The scope a bearer token needs to call the endpoint.
+    introspection_scope: String,
+}
+
+impl IntrospectionService {
+    pub fn new(
+        clients: Arc<ClientRegistry>,
+        verifier: Arc<AccessTokenVerifier>,
+        refresh_tokens: Arc<dyn RefreshTokenStore>,
+        codec: Arc<RefreshTokenCodec>,
+        clock: Arc<dyn Clock>,
+        issuer: String,
+        introspection_scope: String,
+    ) -> Self {
+        Self {
+            clients,
+            verifier,
+            refresh_tokens,
+            codec,
+            clock,
+            issuer,
+            introspection_scope,
+        }
+    }
+
+    async fn authorize(&self, caller: &IntrospectionCaller) -> Result<(), RevocationError> {
+        match caller {
+            IntrospectionCaller::Client(creds) => {
+                let client = self.clients.authenticate(creds).await?;
+                if client.kind != ClientKind::Confidential {
+                    return Err(RevocationError::InvalidClient);
+                }
+                Ok(())
+            }
+            IntrospectionCaller::Bearer(token) => {
+                let claims = self.verifier.verify(token).await?;
+                let allowed = claims
+                    .scope
+                    .as_deref()
+                    .and_then(|s| Scope::parse(s).ok())
+                    .is_some_and(|s| s.contains(&self.introspection_scope));
+                if allowed {
+                    Ok(())
+                } else {
+                    Err(RevocationError::InsufficientScope(format!(
+                        "introspection needs the {} scope",
+                        self.introspection_scope
+                    )))
+                }
+            }
+        }
+    }
+
+    #[instrument(name = "token.introspect", skip_all)]
+    pub async fn introspect(
+        &self,
+        caller: &IntrospectionCaller,
+        token: &str,
+    ) -> Result<Introspection, RevocationError> {
+        self.authorize(caller).await?;
+        if let Some(p) = self.codec.parse(token) {
+            return self.refresh_token(p).await;
+        }
+        let Ok(claims) = self.verifier.verify_signed(token) else {
+            return Ok(Introspection::inactive());
+        };
+        if self.verifier.is_revoked(&claims).await? {
+            return Ok(Introspection::inactive());
+        }
+        Ok(Introspection::access(claims))
+    }
+
+    async fn refresh_token(
+        &self,
+        p: crate::crypto::PresentedRefreshToken,
+    ) -> Result<Introspection, RevocationError> {
+        let Some(f) = self.refresh_tokens.find_family(&p.family_id).await? else {
+            return Ok(Introspection::inactive());
+        };
+        let presented = PresentedToken {
+            family_id: p.family_id,
+            generation: p.generation,
+            token_hash: p.secret_hash,
+        };
+        if !f.is_current(&presented, self.clock.now()) {
+            return Ok(Introspection::inactive());
+        }
+        let mut out = Introspection::inactive();
+        out.active = true;
+        out.token_type = Some("refresh_token");
+        out.scope = Some(f.scope).filter(|s| !s.is_empty());
+        out.client_id = Some(f.client_id);
+        out.sub = Some(f.user_id.as_str().to_owned());
+        out.aud = Some(f.audience);
+        out.iss = Some(self.issuer.clone());
+        out.exp = Some(f.expires_at.min(f.absolute_expires_at));
+        out.iat = Some(f.issued_at);
+        out.sid = Some(f.id);
+        Ok(out)
+    }
+}

@@ -1,0 +1,372 @@
+//! Revocation (RFC 7009), logout, "log out everywhere", the revocation feed, and keeping the
+//! denylist in step with the revocation log.
+
+use std::sync::Arc;
+
+use tracing::{info, instrument, warn};
+
+use super::access_tokens::{AccessTokenRejection, AccessTokenVerifier};
+use super::client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
+use crate::clock::{Clock, UnixTime};
+use crate::crypto::{AccessTokenClaims, RefreshTokenCodec};
+use crate::domain::{Client, ClientKind, LoggedRevocation, Revocation, UserId};
+use crate::storage::{
+    DenylistError, RefreshTokenStore, RevocationStore, StorageError, TokenDenylist,
+};
+
+/// Failures of the revocation, introspection and session endpoints, named after the
+/// RFC 6749 §5.2 / RFC 6750 §3.1 / RFC 7009 error codes.
+#[derive(Debug, thiserror::Error)]
+pub enum RevocationError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("client authentication failed")]
+    InvalidClient,
+    #[error("{0}")]
+    UnauthorizedClient(String),
+    /// The bearer token is missing, invalid, expired or revoked (RFC 6750).
+    #[error("{0}")]
+    InvalidToken(String),
+    #[error("{0}")]
+    InsufficientScope(String),
+    /// The denylist cannot answer; the caller should retry (fail closed).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("unexpected error")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+impl From<StorageError> for RevocationError {
+    fn from(e: StorageError) -> Self {
+        RevocationError::Unexpected(e.into())
+    }
+}
+
+impl From<DenylistError> for RevocationError {
+    fn from(e: DenylistError) -> Self {
+        warn!(error = %e, "denylist unavailable; failing closed");
+        RevocationError::Unavailable(
+            "revocation state is temporarily unavailable; retry shortly".into(),
+        )
+    }
+}
+
+impl From<ClientAuthError> for RevocationError {
+    fn from(e: ClientAuthError) -> Self {
+        match e {
+            ClientAuthError::InvalidRequest(m) => RevocationError::InvalidRequest(m.into()),
+            ClientAuthError::InvalidClient => RevocationError::InvalidClient,
+            ClientAuthError::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<AccessTokenRejection> for RevocationError {
+    fn from(e: AccessTokenRejection) -> Self {
+        match e {
+            AccessTokenRejection::Invalid(why) => {
+                RevocationError::InvalidToken(format!("the access token is invalid: {why}"))
+            }
+            AccessTokenRejection::Revoked => {
+                RevocationError::InvalidToken("the access token has been revoked".into())
+            }
+            AccessTokenRejection::Unavailable(d) => d.into(),
+        }
+    }
+}
+
+/// One page of the revocation feed.
+#[derive(Debug, serde::Serialize)]
+pub struct RevocationFeedPage {
+    pub revocations: Vec<FeedEntry>,
+    /// Pass as `since` to get what comes after this page.
+    pub next_cursor: String,
+    pub has_more: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct FeedEntry {
+    pub cursor: String,
+    /// `access_token` (by `jti`), `session` (every access token whose `sid` matches) or
+    /// `user` (every token of `sub` with `iat <= not_after`).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<UnixTime>,
+    pub revoked_at: UnixTime,
+    /// After this time no token the entry covers is valid; a resource server may forget it.
+    pub exp: UnixTime,
+}
+
+impl From<LoggedRevocation> for FeedEntry {
+    fn from(l: LoggedRevocation) -> Self {
+        let mut e = FeedEntry {
+            cursor: l.seq.to_string(),
+            kind: l.revocation.kind().as_str(),
+            jti: None,
+            sid: None,
+            sub: None,
+            not_after: None,
+            revoked_at: l.revoked_at,
+            exp: l.revocation.expires_at(),
+        };
+        match l.revocation {
+            Revocation::AccessToken { jti, .. } => e.jti = Some(jti),
+            Revocation::Family { family_id, .. } => e.sid = Some(family_id),
+            Revocation::User {
+                user_id, not_after, ..
+            } => {
+                e.sub = Some(user_id);
+                e.not_after = Some(not_after);
+            }
+        }
+        e
+    }
+}
+
+pub const FEED_MAX_LIMIT: u32 = 1000;
+
+pub struct RevocationService {
+    log: Arc<dyn RevocationStore>,
+    denylist: Arc<dyn TokenDenylist>,
+    refresh_tokens: Arc<dyn RefreshTokenStore>,
+    clients: Arc<ClientRegistry>,
+    verifier: Arc<AccessTokenVerifier>,
+    codec: Arc<RefreshTokenCodec>,
+    clock: Arc<dyn Clock>,
+    /// The longest an access token can live: entries that cover "every access token of a
+    /// session or user issued until now" are kept this long.
+    access_token_horizon: i64,
+}
+
+impl RevocationService {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        log: Arc<dyn RevocationStore>,
+        denylist: Arc<dyn TokenDenylist>,
+        refresh_tokens: Arc<dyn RefreshTokenStore>,
+        clients: Arc<ClientRegistry>,
+        verifier: Arc<AccessTokenVerifier>,
+        codec: Arc<RefreshTokenCodec>,
+        clock: Arc<dyn Clock>,
+        access_token_horizon: i64,
+    ) -> Self {
+        Self {
+            log,
+            denylist,
+            refresh_tokens,
+            clients,
+            verifier,
+            codec,
+            clock,
+            access_token_horizon,
+        }
+    }
+
+    pub fn denylist(&self) -> &Arc<dyn TokenDenylist> {
+        &self.denylist
+    }
+
+    /// Records revocations: in the log first (durable; the feed and every instance read it),
+    /// then in the denylist. If the denylist cannot take them now, they are still revoked:
+    /// every check fails closed until the denylist is back and has replayed the log.
+    async fn record(&self, entries: Vec<Revocation>) -> Result<(), RevocationError> {
+        self.log.append(&entries, self.clock.now()).await?;
+        if let Err(e) = self.denylist.add(&entries).await {
+            warn!(error = %e, "revocation logged but not yet in the denylist; it will be replayed");
+        }
+        Ok(())
+    }
+
+    async fn revoke_family_and_tokens(
+        &self,
+        family_id: &str,
+        reason: &str,
+    ) -> Result<(), RevocationError> {
+        let now = self.clock.now();
+        self.refresh_tokens
+            .revoke_family(family_id, reason, now)
+            .await?;
+        self.record(vec![Revocation::Family {
+            family_id: family_id.to_owned(),
+            expires_at: now + self.access_token_horizon,
+        }])
+        .await
+    }
+
+    /// The store already revoked the family (refresh-token reuse): its access tokens go too.
+    pub async fn family_revoked(&self, family_id: &str) -> Result<(), RevocationError> {
+        self.record(vec![Revocation::Family {
+            family_id: family_id.to_owned(),
+            expires_at: self.clock.now() + self.access_token_horizon,
+        }])
+        .await
+    }
+
+    /// RFC 7009. Unknown, malformed, expired or foreign tokens are answered with success.
+    #[instrument(name = "token.revoke", skip_all, fields(client_id))]
+    pub async fn revoke_token(
+        &self,
+        creds: &ClientCredentials,
+        token: &str,
+    ) -> Result<(), RevocationError> {
+        let client = self.clients.authenticate(creds).await?;
+        tracing::Span::current().record("client_id", client.id.as_str());
+        if let Some(presented) = self.codec.parse(token) {
+            let Some(family) = self
+                .refresh_tokens
+                .find_family(&presented.family_id)
+                .await?
+            else {
+                return Ok(());
+            };
+            ensure_issued_to(&client, &family.client_id)?;
+            if family.revoked_at.is_none() {
+                self.revoke_family_and_tokens(&family.id, "revoked").await?;
+                info!(
+                    family_id = family.id.as_str(),
+                    "refresh-token family revoked"
+                );
+            }
+            return Ok(());
+        }
+        let Ok(claims) = self.verifier.verify_signed(token) else {
+            return Ok(());
+        };
+        ensure_issued_to(&client, &claims.client_id)?;
+        self.record(vec![Revocation::AccessToken {
+            jti: claims.jti.clone(),
+            expires_at: claims.exp,
+        }])
+        .await?;
+        info!(jti = claims.jti.as_str(), "access token revoked");
+        Ok(())
+    }
+
+    /// The caller's bearer token, verified and not revoked.
+    pub async fn authenticate_bearer(
+        &self,
+        bearer: &str,
+    ) -> Result<AccessTokenClaims, RevocationError> {
+        Ok(self.verifier.verify(bearer).await?)
+    }
+
+    /// Logs the caller out: denylists the presented access token and revokes its session
+    /// (the refresh-token family named by `sid`, with every access token issued from it).
+    #[instrument(name = "session.logout", skip_all)]
+    pub async fn logout(&self, bearer: &str) -> Result<(), RevocationError> {
+        let claims = self.authenticate_bearer(bearer).await?;
+        if let Some(sid) = &claims.sid {
+            self.revoke_family_and_tokens(sid, "logout").await?;
+        }
+        self.record(vec![Revocation::AccessToken {
+            jti: claims.jti.clone(),
+            expires_at: claims.exp,
+        }])
+        .await?;
+        info!(sub = claims.sub.as_str(), "logged out");
+        Ok(())
+    }
+
+    /// Logs the caller's user out everywhere: every refresh-token family and every token
+    /// issued to the user until now.
+    #[instrument(name = "session.logout_all", skip_all)]
+    pub async fn logout_everywhere(&self, bearer: &str) -> Result<(), RevocationError> {
+        let claims = self.authenticate_bearer(bearer).await?;
+        if claims.roles.is_none() && claims.sub == claims.client_id {
+            return Err(RevocationError::InvalidRequest(
+                "this token was issued to a client, not to a user".into(),
+            ));
+        }
+        self.revoke_user(&UserId::from_trusted(claims.sub.clone()), "logout-all")
+            .await?;
+        info!(sub = claims.sub.as_str(), "logged out everywhere");
+        Ok(())
+    }
+
+    /// Revokes every token of a user issued until now (log out everywhere, password change,
+    /// account disabled or deleted).
+    pub async fn revoke_user(&self, user_id: &UserId, reason: &str) -> Result<(), RevocationError> {
+        let now = self.clock.now();
+        let families = self
+            .refresh_tokens
+            .revoke_user_families(user_id, reason, now)
+            .await?;
+        self.record(vec![Revocation::User {
+            user_id: user_id.as_str().to_owned(),
+            not_after: now,
+            expires_at: now + self.access_token_horizon,
+        }])
+        .await?;
+        info!(
+            user_id = user_id.as_str(),
+            families = families.len(),
+            reason,
+            "every token of the user revoked"
+        );
+        Ok(())
+    }
+
+    /// The revocation feed for resource servers that validate JWTs offline.
+    pub async fn feed(
+        &self,
+        creds: &ClientCredentials,
+        since: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<RevocationFeedPage, RevocationError> {
+        let client = self.clients.authenticate(creds).await?;
+        if client.kind != ClientKind::Confidential {
+            return Err(RevocationError::InvalidClient);
+        }
+        let after =
+            match since {
+                None | Some("") => 0,
+                Some(c) => c.parse::<i64>().ok().filter(|c| *c >= 0).ok_or_else(|| {
+                    RevocationError::InvalidRequest("since is not a cursor".into())
+                })?,
+            };
+        let limit = limit.unwrap_or(FEED_MAX_LIMIT);
+        if limit == 0 || limit > FEED_MAX_LIMIT {
+            return Err(RevocationError::InvalidRequest(format!(
+                "limit must be between 1 and {FEED_MAX_LIMIT}"
+            )));
+        }
+        let mut entries = self.log.since(after, self.clock.now(), limit + 1).await?;
+        let has_more = entries.len() > limit as usize;
+        entries.truncate(limit as usize);
+        let next = entries.last().map_or(after, |e| e.seq);
+        Ok(RevocationFeedPage {
+            revocations: entries.into_iter().map(FeedEntry::from).collect(),
+            next_cursor: next.to_string(),
+            has_more,
+        })
+    }
+
+    /// Replays the log into the denylist (entries from other instances, or missed while the
+    /// denylist was unreachable).
+    pub async fn sync(&self) -> Result<(), DenylistError> {
+        self.denylist.sync(self.clock.now()).await
+    }
+
+    /// Deletes log entries whose tokens have all expired.
+    pub async fn purge_expired(&self) -> Result<u64, StorageError> {
+        self.log.purge_expired(self.clock.now()).await
+    }
+}
+
+/// RFC 7009 §2.1: a client may only revoke tokens issued to it.
+fn ensure_issued_to(client: &Client, token_client: &str) -> Result<(), RevocationError> {
+    if client.id.as_str() == token_client {
+        Ok(())
+    } else {
+        Err(RevocationError::UnauthorizedClient(
+            "the token was not issued to this client".into(),
+        ))
+    }
+}

@@ -1,0 +1,5 @@
+//! In-process adapters.
+
+mod denylist;
+
+pub use denylist::EmbeddedDenylist;

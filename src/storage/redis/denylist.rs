@@ -1,0 +1,223 @@
+//! The Redis denylist: a shared index of the revocation log for several instances.
+//!
+//! Keys (under the configured prefix `p`): `p` + `at:<jti>` and `p` + `sid:<family id>` exist
+//! until the covered tokens expire (`EXAT`); `p` + `user:<user id>` holds the user's
+//! watermark; `p` + `cursor` is the highest log `seq` replayed into Redis. A revocation is
+//! written to the log first, then to Redis directly; the periodic `sync` replays whatever
+//! Redis missed (it was unreachable, or restarted empty: Redis may keep nothing on disk).
+//! While `cursor` is missing (a Redis that lost its data, before the replay finishes) every
+//! check fails closed, so a restarted Redis never resurrects a revoked token.
+//!
+//! Redis must not evict keys: run it with `maxmemory-policy noeviction` (README).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+
+use crate::clock::UnixTime;
+use crate::domain::{Revocation, TokenIdentity};
+use crate::storage::{DenylistError, RevocationStore, TokenDenylist};
+
+const BATCH: u32 = 2000;
+
+/// Raises a stored number to `ARGV[1]` if it is lower (or absent); with `ARGV[2]`, also makes
+/// the key live at least until that Unix time.
+const RAISE: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or tonumber(cur) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+end
+if ARGV[2] then
+  local ttl = redis.call('TTL', KEYS[1])
+  if ttl == -1 and not cur then
+    redis.call('EXPIREAT', KEYS[1], ARGV[2])
+  else
+    redis.call('EXPIREAT', KEYS[1], ARGV[2], 'GT')
+  end
+end
+return 1
+";
+
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub key_prefix: String,
+    /// Connect and response timeout: a Redis that does not answer within it counts as down.
+    pub timeout: Duration,
+}
+
+pub struct RedisDenylist {
+    conn: ConnectionManager,
+    prefix: String,
+    log: Arc<dyn RevocationStore>,
+    raise: Script,
+}
+
+fn unavailable(e: redis::RedisError) -> DenylistError {
+    DenylistError::Unavailable(format!("redis: {e}"))
+}
+
+impl RedisDenylist {
+    /// Does not connect: the connection is made on first use and re-made after failures, so
+    /// the service starts (not ready) while Redis is down and recovers when it is back.
+    pub fn new(
+        url: &str,
+        settings: &RedisSettings,
+        log: Arc<dyn RevocationStore>,
+    ) -> Result<Self, DenylistError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.timeout))
+            .set_response_timeout(Some(settings.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = client
+            .get_connection_manager_lazy(config)
+            .map_err(unavailable)?;
+        Ok(Self {
+            conn,
+            prefix: settings.key_prefix.clone(),
+            log,
+            raise: Script::new(RAISE),
+        })
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+
+    fn cursor_key(&self) -> String {
+        format!("{}cursor", self.prefix)
+    }
+
+    async fn write(&self, entries: &[Revocation]) -> Result<(), DenylistError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for e in entries {
+            match e {
+                Revocation::AccessToken { jti, expires_at } => {
+                    pipe.cmd("SET")
+                        .arg(self.key("at", jti))
+                        .arg(1)
+                        .arg("EXAT")
+                        .arg(*expires_at)
+                        .ignore();
+                }
+                Revocation::Family {
+                    family_id,
+                    expires_at,
+                } => {
+                    pipe.cmd("SET")
+                        .arg(self.key("sid", family_id))
+                        .arg(1)
+                        .arg("EXAT")
+                        .arg(*expires_at)
+                        .ignore();
+                }
+                Revocation::User { .. } => {}
+            }
+        }
+        if !entries.iter().all(|e| matches!(e, Revocation::User { .. })) {
+            pipe.query_async::<()>(&mut conn)
+                .await
+                .map_err(unavailable)?;
+        }
+        for e in entries {
+            if let Revocation::User {
+                user_id,
+                not_after,
+                expires_at,
+            } = e
+            {
+                self.raise
+                    .key(self.key("user", user_id))
+                    .arg(*not_after)
+                    .arg(*expires_at)
+                    .invoke_async::<i64>(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TokenDenylist for RedisDenylist {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn add(&self, entries: &[Revocation]) -> Result<(), DenylistError> {
+        self.write(entries).await
+    }
+
+    async fn is_denied(
+        &self,
+        token: &TokenIdentity<'_>,
+        _now: UnixTime,
+    ) -> Result<bool, DenylistError> {
+        let mut conn = self.conn.clone();
+        let mut keys = vec![
+            self.cursor_key(),
+            self.key("at", token.jti),
+            self.key("user", token.sub),
+        ];
+        if let Some(sid) = token.sid {
+            keys.push(self.key("sid", sid));
+        }
+        let values: Vec<Option<String>> = conn.mget(&keys).await.map_err(unavailable)?;
+        if values.first().is_none_or(Option::is_none) {
+            return Err(DenylistError::Unavailable(
+                "redis has not been synchronised with the revocation log yet".into(),
+            ));
+        }
+        let jti_denied = values.get(1).is_some_and(Option::is_some);
+        let user_denied = values
+            .get(2)
+            .and_then(|v| v.as_deref())
+            .and_then(|v| v.parse::<UnixTime>().ok())
+            .is_some_and(|not_after| token.iat <= not_after);
+        let sid_denied = values.get(3).is_some_and(Option::is_some);
+        Ok(jti_denied || user_denied || sid_denied)
+    }
+
+    async fn sync(&self, now: UnixTime) -> Result<(), DenylistError> {
+        let mut conn = self.conn.clone();
+        let stored: Option<i64> = conn.get(self.cursor_key()).await.map_err(unavailable)?;
+        let mut cursor = stored.unwrap_or(0);
+        loop {
+            let batch = self.log.since(cursor, now, BATCH).await.map_err(|e| {
+                DenylistError::Unavailable(format!("reading the revocation log: {e}"))
+            })?;
+            let entries: Vec<Revocation> = batch.iter().map(|e| e.revocation.clone()).collect();
+            self.write(&entries).await?;
+            cursor = batch.last().map_or(cursor, |e| e.seq.max(cursor));
+            if batch.len() < BATCH as usize {
+                break;
+            }
+        }
+        // Moves the cursor forward only (instances sync concurrently), and creates it after a
+        // full replay into an empty Redis.
+        self.raise
+            .key(self.cursor_key())
+            .arg(cursor)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), DenylistError> {
+        let mut conn = self.conn.clone();
+        let cursor: Option<i64> = conn.get(self.cursor_key()).await.map_err(unavailable)?;
+        if cursor.is_none() {
+            return Err(DenylistError::Unavailable(
+                "redis has not been synchronised with the revocation log yet".into(),
+            ));
+        }
+        Ok(())
+    }
+}

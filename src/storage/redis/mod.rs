@@ -1,0 +1,5 @@
+//! Redis adapters.
+
+mod denylist;
+
+pub use denylist::{RedisDenylist, RedisSettings};

@@ -1,0 +1,75 @@
+//! Several instances on one database (and one Redis) behave as one service, and the embedded
+//! denylist survives a restart.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::{resource_server, spawn_app, spawn_instance_like, str_of, Backend};
+use crate::scenarios;
+
+scenarios!(
+    a_token_revoked_on_one_instance_is_rejected_by_another_within_a_second,
+    revocations_survive_a_restart,
+);
+
+async fn a_token_revoked_on_one_instance_is_rejected_by_another_within_a_second(backend: Backend) {
+    let a = spawn_app(backend).await;
+    a.fixture().await;
+    let rs = resource_server(&a).await;
+    let b = spawn_instance_like(&a, &[]).await;
+    for kind in ["access_token", "session", "user"] {
+        a.clock.advance(1);
+        b.clock.set(latchkey::clock::Clock::now(a.clock.as_ref()));
+        let tokens = a.login("alice@example.com").await;
+        let access = str_of(&tokens, "access_token");
+        assert!(
+            b.is_active(&rs, access).await,
+            "{kind}: B accepts A's token"
+        );
+        let revoked_at = Instant::now();
+        match kind {
+            "access_token" => assert_eq!(a.revoke_public(access).await, 200),
+            "session" => {
+                assert_eq!(a.post_bearer("/api/v1/logout", access).await.status(), 204)
+            }
+            _ => assert_eq!(
+                a.post_bearer("/api/v1/logout-all", access).await.status(),
+                204
+            ),
+        }
+        loop {
+            if !b.is_active(&rs, access).await {
+                break;
+            }
+            assert!(
+                revoked_at.elapsed() < Duration::from_secs(1),
+                "{kind}: B still accepts the token a second after A revoked it"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (status, _) = b.refresh(str_of(&tokens, "refresh_token")).await;
+        if kind != "access_token" {
+            assert_eq!(status, 400, "{kind}: B refuses the session's refresh token");
+        }
+    }
+}
+
+async fn revocations_survive_a_restart(backend: Backend) {
+    let a = spawn_app(backend).await;
+    a.fixture().await;
+    let rs = resource_server(&a).await;
+    let revoked = a.login("alice@example.com").await;
+    let kept = a.login("alice@example.com").await;
+    a.revoke_public(str_of(&revoked, "access_token")).await;
+    // A new process on the same database (and Redis): what it knows comes from storage.
+    let restarted = spawn_instance_like(&a, &[]).await;
+    assert!(
+        !restarted
+            .is_active(&rs, str_of(&revoked, "access_token"))
+            .await
+    );
+    assert!(
+        restarted
+            .is_active(&rs, str_of(&kept, "access_token"))
+            .await
+    );
+}
