@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::body::read_limited;
-use super::error::method_not_allowed;
+use super::error::{method_not_allowed, not_found};
 use super::{ApiError, AppState};
 use crate::domain::SigningAlg;
 use crate::services::{AdminCredential, KeyError, KeyService, KeyView};
@@ -59,28 +59,37 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/admin/v1/keys")
             .route(web::get().to(get_keys))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(other_method)),
     )
     .service(
         web::resource("/admin/v1/keys/rotate")
             .route(web::post().to(post_key_rotation))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(other_method)),
     )
     .service(
         web::resource("/admin/v1/keys/import")
             .route(web::post().to(post_key_import))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(other_method)),
     )
     .service(
         web::resource("/admin/v1/keys/{kid}/retire")
             .route(web::post().to(post_key_retirement))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(other_method)),
     )
     .service(
         web::resource("/admin/v1/keys/{kid}")
             .route(web::delete().to(delete_key))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(other_method)),
     );
+}
+
+/// Another method on an admin path: `405`, or `404` while the admin API is disabled, so a
+/// disabled admin API cannot be told apart from an unknown path.
+async fn other_method(state: web::Data<AppState>) -> HttpResponse {
+    match state.admin {
+        Some(_) => method_not_allowed().await,
+        None => not_found().await,
+    }
 }
 
 /// The key service, once the request proved it holds the admin token.

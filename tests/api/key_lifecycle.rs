@@ -544,6 +544,8 @@ async fn the_admin_api_is_disabled_without_a_token(backend: Backend) {
         (reqwest::Method::GET, "/admin/v1/keys"),
         (reqwest::Method::POST, "/admin/v1/keys/rotate"),
         (reqwest::Method::DELETE, "/admin/v1/keys/abc"),
+        (reqwest::Method::PUT, "/admin/v1/keys"),
+        (reqwest::Method::GET, "/admin/v1/keys/import"),
     ] {
         let r = app
             .http
