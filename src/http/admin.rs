@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -127,19 +127,16 @@ async fn json_body<T: serde::de::DeserializeOwned>(
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
         return Err(ApiError::BadRequest(
-            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "use Content-Type application/json".into(),
         ));
     }
     serde_json::from_slice(&body).map(Some).map_err(|e| {
-        ApiError::BadRequest(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            format!("invalid JSON body: {e}"),
-        )
+        ApiError::BadRequest(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}"))
     })
 }
 
-fn ok(status: actix_web::http::StatusCode, body: &impl serde::Serialize) -> HttpResponse {
+fn ok(status: StatusCode, body: &impl serde::Serialize) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body)
@@ -152,10 +149,7 @@ pub async fn get_keys(
 ) -> Result<HttpResponse, ApiError> {
     let keys = authorize(&req, &state)?;
     let keys = keys.list().await?;
-    Ok(ok(
-        actix_web::http::StatusCode::OK,
-        &ListKeysResponse { keys },
-    ))
+    Ok(ok(StatusCode::OK, &ListKeysResponse { keys }))
 }
 
 /// `POST /admin/v1/keys/rotate`
@@ -171,7 +165,7 @@ pub async fn post_key_rotation(
         None => keys.policy().signing_alg,
     };
     let key = keys.rotate_with(alg, request.now).await?;
-    Ok(ok(actix_web::http::StatusCode::CREATED, &key))
+    Ok(ok(StatusCode::CREATED, &key))
 }
 
 /// `POST /admin/v1/keys/import`
@@ -183,12 +177,12 @@ pub async fn post_key_import(
     let keys = authorize(&req, &state)?;
     let request: ImportKeyRequest = json_body(&req, payload, &state).await?.ok_or_else(|| {
         ApiError::BadRequest(
-            actix_web::http::StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
             "a JSON body {\"pem\": \"...\"} is required".into(),
         )
     })?;
     let key = keys.import_pem(&request.pem, request.now).await?;
-    Ok(ok(actix_web::http::StatusCode::CREATED, &key))
+    Ok(ok(StatusCode::CREATED, &key))
 }
 
 /// `POST /admin/v1/keys/{kid}/retire`
@@ -199,7 +193,7 @@ pub async fn post_key_retirement(
 ) -> Result<HttpResponse, ApiError> {
     let keys = authorize(&req, &state)?;
     let key = keys.retire(&kid).await?;
-    Ok(ok(actix_web::http::StatusCode::OK, &key))
+    Ok(ok(StatusCode::OK, &key))
 }
 
 /// `DELETE /admin/v1/keys/{kid}[?force=true]`
@@ -209,9 +203,8 @@ pub async fn delete_key(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let keys = authorize(&req, &state)?;
-    let query = web::Query::<RemoveKeyQuery>::from_query(req.query_string()).map_err(|e| {
-        ApiError::BadRequest(actix_web::http::StatusCode::BAD_REQUEST, e.to_string())
-    })?;
+    let query = web::Query::<RemoveKeyQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::BadRequest(StatusCode::BAD_REQUEST, e.to_string()))?;
     let key = keys.remove(&kid, query.force).await?;
-    Ok(ok(actix_web::http::StatusCode::OK, &key))
+    Ok(ok(StatusCode::OK, &key))
 }
