@@ -24,6 +24,7 @@ scenarios!(
     manual_rotation_is_pending_until_published_long_enough,
     retiring_the_active_key_needs_a_successor,
     a_pending_key_that_cannot_be_opened_is_never_promoted,
+    every_instance_runs_the_lifecycle_in_the_background,
     the_admin_api_is_disabled_without_a_token,
     the_admin_api_requires_the_admin_token,
     the_admin_api_manages_keys,
@@ -511,6 +512,66 @@ async fn a_pending_key_that_cannot_be_opened_is_never_promoted(backend: Backend)
     assert_eq!(app.services.keys.tick().await.unwrap().removed, 1);
     app.services.keys.reload().await.unwrap();
     assert!(!published_kids(&app).await.contains(&pending.kid));
+}
+
+/// Polls (in real time) until `check` holds, for at most ten seconds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+async fn every_instance_runs_the_lifecycle_in_the_background(backend: Backend) {
+    // Background steps and reloads every second (real time); only the mock clock jumps.
+    let fast = ("LATCHKEY_KEY_RELOAD_INTERVAL_SECS", "1");
+    let a = spawn_app_with(backend, &[fast, EVERY_3_DAYS]).await;
+    let b = spawn_instance_like(&a, &[fast, EVERY_3_DAYS]).await;
+    let secret = long_lived_client(&a).await;
+    let old = kid_of(&issue(&a, &secret).await);
+    let jump = |secs: i64| {
+        let now = a.clock.now() + secs;
+        a.clock.set(now);
+        b.clock.set(now);
+    };
+    jump(3 * DAY - a.settings.keys.publish_ahead_secs);
+    eventually("both instances publish a pending key", || async {
+        let keys = a.services.keys.list().await.unwrap();
+        match keys.iter().find(|k| k.state == "pending") {
+            Some(p) => {
+                published_kids(&a).await.contains(&p.kid)
+                    && published_kids(&b).await.contains(&p.kid)
+            }
+            None => false,
+        }
+    })
+    .await;
+    let pending = a
+        .services
+        .keys
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.state == "pending")
+        .unwrap()
+        .kid;
+    assert_eq!(kid_of(&issue(&b, &secret).await), old);
+    jump(a.settings.keys.publish_ahead_secs);
+    eventually("both instances sign with the new key", || async {
+        kid_of(&issue(&a, &secret).await) == pending && kid_of(&issue(&b, &secret).await) == pending
+    })
+    .await;
+    let keys = a.services.keys.list().await.unwrap();
+    assert_eq!(keys.iter().filter(|k| k.state == "active").count(), 1);
+    assert!(keys.iter().any(|k| k.kid == old && k.state == "retired"));
 }
 
 // ---- admin API ----
