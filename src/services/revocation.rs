@@ -240,6 +240,9 @@ impl RevocationService {
             return Ok(());
         };
         ensure_issued_to(&client, &claims.client_id)?;
+        if matches!(self.verifier.is_revoked(&claims).await, Ok(true)) {
+            return Ok(()); // already revoked: nothing to log twice
+        }
         self.record(vec![Revocation::AccessToken {
             jti: claims.jti.clone(),
             expires_at: claims.exp,
