@@ -195,6 +195,7 @@ pub async fn build_services(
         refresh_codec.clone(),
         clock.clone(),
         settings.access_token_horizon(),
+        settings.tokens.introspection_scope.clone(),
     ));
     let introspection = Arc::new(IntrospectionService::new(
         registry.clone(),

@@ -38,6 +38,16 @@ impl TryFrom<Row> for LoggedRevocation {
 }
 
 impl SqlStore<Postgres> {
+    /// The identity sequence's last value (purged rows do not lower it).
+    async fn last_seq_value(&self) -> StorageResult<i64> {
+        let (last, called): (i64, bool) =
+            sqlx::query_as("SELECT last_value, is_called FROM revocations_seq_seq")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(if called { last } else { 0 })
+    }
+
     async fn lock_log(tx: &mut Transaction<'static, Postgres>) -> StorageResult<()> {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(APPEND_LOCK)
@@ -49,6 +59,16 @@ impl SqlStore<Postgres> {
 }
 
 impl SqlStore<Sqlite> {
+    /// AUTOINCREMENT keeps the highest seq ever used in `sqlite_sequence`.
+    async fn last_seq_value(&self) -> StorageResult<i64> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM sqlite_sequence WHERE name = 'revocations'")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(row.map_or(0, |r| r.0))
+    }
+
     /// `BEGIN IMMEDIATE` already holds SQLite's single write lock.
     async fn lock_log(_tx: &mut Transaction<'static, Sqlite>) -> StorageResult<()> {
         Ok(())
@@ -99,6 +119,10 @@ macro_rules! impl_revocation_store {
                 .await
                 .map_err(map_err)?;
                 rows.into_iter().map(LoggedRevocation::try_from).collect()
+            }
+
+            async fn last_seq(&self) -> StorageResult<i64> {
+                self.last_seq_value().await
             }
 
             async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64> {
