@@ -1,6 +1,7 @@
 //! Storage traits: one atomic business step per method. Adapters live in submodules;
 //! only `startup` names them.
 
+pub mod group_commit;
 pub mod memory;
 pub mod redis;
 pub mod sql;

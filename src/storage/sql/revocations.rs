@@ -85,19 +85,19 @@ macro_rules! impl_revocation_store {
                 }
                 let mut tx = self.begin_write().await?;
                 Self::lock_log(&mut tx).await?;
-                for e in entries {
-                    sqlx::query(
-                        "INSERT INTO revocations (kind, subject, not_after, revoked_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(e.kind().as_str())
-                    .bind(e.subject())
-                    .bind(e.not_after())
-                    .bind(now)
-                    .bind(e.expires_at())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                // One multi-row INSERT per chunk (a group commit can carry hundreds).
+                for chunk in entries.chunks(500) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO revocations (kind, subject, not_after, revoked_at, expires_at) ",
+                    );
+                    insert.push_values(chunk, |mut row, e| {
+                        row.push_bind(e.kind().as_str())
+                            .push_bind(e.subject().to_owned())
+                            .push_bind(e.not_after())
+                            .push_bind(now)
+                            .push_bind(e.expires_at());
+                    });
+                    insert.build().execute(&mut *tx).await.map_err(map_err)?;
                 }
                 tx.commit().await.map_err(map_err)
             }
