@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Latchkey load benchmarks (see BENCHMARKS.md for results and how to read them).
 #
-# For each backend (SQLite, PostgreSQL): starts `latchkey serve` on a fresh database, creates
+# For each backend (SQLite, PostgreSQL, PostgreSQL with the Redis denylist): starts `latchkey serve` on a fresh database, creates
 # fixtures with the CLI, records idle RSS, then runs each scenario with wrk and records
 # requests/s, p50, p99, non-2xx, socket errors and peak RSS. Between the two backends it
 # measures the raw argon2id verification rate (bench/argon2_rate.rs), the password grant's
@@ -12,8 +12,10 @@
 # Environment (all optional):
 #   PASSES=3                 passes per scenario; the median pass (by requests/s) is reported
 #   DURATION=10s THREADS=2 CONNECTIONS=64 WRK_TIMEOUT=10s
-#   BACKENDS="sqlite postgres"
-#   SCENARIOS="password refresh client_credentials jwks"
+#   BACKENDS="sqlite postgres postgres-redis"   (<db>-redis: the Redis denylist at REDIS_URL)
+#   SCENARIOS="password refresh client_credentials jwks introspect revoke"
+#   REDIS_URL=redis://127.0.0.1:6379
+#   MINT_DURATION=4s          how long the revoke scenario mints tokens before each pass
 #   PORT=18090
 #   PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres
 #   DB_MAX_CONNECTIONS=       passed to the server as LATCHKEY_DATABASE_MAX_CONNECTIONS
@@ -38,8 +40,10 @@ DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
-BACKENDS=${BACKENDS:-"sqlite postgres"}
-SCENARIOS=${SCENARIOS:-"password refresh client_credentials jwks"}
+BACKENDS=${BACKENDS:-"sqlite postgres postgres-redis"}
+SCENARIOS=${SCENARIOS:-"password refresh client_credentials jwks introspect revoke"}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+MINT_DURATION=${MINT_DURATION:-4s}
 PORT=${PORT:-18090}
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB_MAX_CONNECTIONS=${DB_MAX_CONNECTIONS:-}
@@ -64,6 +68,12 @@ mkdir -p "$OUT"
 log() { printf '==> %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# wrk comes from Debian's package; installed here when missing (root, or sudo).
+if ! command -v wrk >/dev/null && command -v apt-get >/dev/null; then
+  log "installing wrk"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
+fi
 for tool in wrk curl psql awk getconf; do
   command -v "$tool" >/dev/null || die "$tool is required"
 done
@@ -188,7 +198,14 @@ start_server() { # backend dir
   if curl -s -o /dev/null "$BASE/healthz"; then
     die "something already listens on 127.0.0.1:$PORT (set PORT)"
   fi
+  unset LATCHKEY_REDIS_URL LATCHKEY_REDIS_KEY_PREFIX
   case "$backend" in
+    *-redis)
+      export LATCHKEY_REDIS_URL="$REDIS_URL"
+      export LATCHKEY_REDIS_KEY_PREFIX="lk_bench_${RUN_ID}_$$:"
+      ;;
+  esac
+  case "${backend%-redis}" in
     sqlite) url="sqlite://$dir/latchkey.db" ;;
     postgres)
       PG_DB="lk_bench_$(echo "$RUN_ID" | tr 'A-Z' 'a-z')_$$"
@@ -238,6 +255,12 @@ create_fixtures() { # dir -> sets CLIENT_SECRET
     { cat "$dir/fixtures.err" >&2; die "fixtures failed"; }
   CLIENT_SECRET=$(sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p' "$dir/billing.json")
   [ -n "$CLIENT_SECRET" ] || die "no client_secret in $dir/billing.json"
+  # A resource server that introspects.
+  (cd "$dir" && "$BIN" clients create --name rs --client-id rs --confidential \
+    --grant client_credentials --scope latchkey.introspect --json) >"$dir/rs.json" 2>>"$dir/fixtures.err" ||
+    { cat "$dir/fixtures.err" >&2; die "fixtures failed"; }
+  RS_SECRET=$(sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p' "$dir/rs.json")
+  [ -n "$RS_SECRET" ] || die "no client_secret in $dir/rs.json"
 }
 
 login() { # prints the JSON response
@@ -254,6 +277,24 @@ seed_refresh_tokens() { # file count
     grep -o '"refresh_token":"lkrt_[^"]*"' | sed 's/.*:"\(.*\)"/\1/' >"$file" || true
   got=$(sort -u "$file" | wc -l)
   [ "$got" -eq "$n" ] || die "seeding refresh tokens: wanted $n, got $got"
+}
+
+# Access tokens to revoke, minted with wrk (client_credentials) before the pass is timed.
+mint_tokens() { # file
+  local file=$1
+  rm -f "$file" "$file".*
+  LK_CLIENT_SECRET="$CLIENT_SECRET" LK_TOKENS_FILE="$file" \
+    run_child wrk -t"$THREADS" -c"$CONNECTIONS" -d"$MINT_DURATION" -s "$BENCH/wrk/mint.lua" \
+    "$BASE/oauth2/token" >"$file.wrk" 2>&1 || { cat "$file.wrk" >&2; die "minting tokens failed"; }
+  cat "$file".[0-9]* >"$file"
+  log "minted $(wc -l <"$file") access tokens to revoke"
+}
+
+basic_for() { # scenario -> base64 of the Basic credentials it uses
+  case "$1" in
+    introspect) printf 'rs:%s' "$RS_SECRET" | base64 -w0 ;;
+    revoke) printf 'billing:%s' "$CLIENT_SECRET" | base64 -w0 ;;
+  esac
 }
 
 # One request of each kind must answer 200 before its scenario is timed.
@@ -273,6 +314,13 @@ sanity_check() { # scenario dir
         "$BASE/oauth2/token" --data-urlencode grant_type=client_credentials \
         --data-urlencode client_id=billing --data-urlencode "client_secret=$CLIENT_SECRET") ;;
     jwks) code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' "$BASE/.well-known/jwks.json") ;;
+    introspect)
+      ACCESS_TOKEN=$(login | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+      code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' -u "rs:$RS_SECRET" \
+        "$BASE/oauth2/introspect" --data-urlencode "token=$ACCESS_TOKEN")
+      grep -q '"active":true' "$dir/sanity-$s.json" || code="inactive" ;;
+    revoke) code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' -u "billing:$CLIENT_SECRET" \
+        "$BASE/oauth2/revoke" --data-urlencode "token=not-a-token") ;;
   esac
   [ "$code" = 200 ] || { cat "$dir/sanity-$s.json" >&2; die "sanity check for $s answered $code"; }
 }
@@ -288,6 +336,11 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
       ;;
     client_credentials) script="$BENCH/wrk/client_credentials.lua" ;;
     jwks) url="$BASE/.well-known/jwks.json" ;;
+    introspect) script="$BENCH/wrk/introspect.lua"; url="$BASE/oauth2/introspect" ;;
+    revoke)
+      script="$BENCH/wrk/revoke.lua"; url="$BASE/oauth2/revoke"
+      mint_tokens "$dir/$s.pass$pass.tokens"
+      ;;
   esac
   wait_quiet "$s pass $pass"
   local srv0 pg0 busy0 t0 srv1 pg1 busy1 t1
@@ -297,6 +350,7 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
   SAMPLER_PIDS+=($!)
   LK_USERNAME="$USER_EMAIL" LK_PASSWORD="$USER_PASSWORD" LK_CLIENT_SECRET="$CLIENT_SECRET" \
     LK_TOKENS_FILE="$dir/$s.pass$pass.tokens" LK_WRK_THREADS="$THREADS" \
+    LK_ACCESS_TOKEN="${ACCESS_TOKEN:-}" LK_BASIC="$(basic_for "$s")" \
     run_child wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency \
     ${script:+-s "$script"} "$url" >"$raw" 2>&1 || { cat "$raw" >&2; die "wrk failed ($s)"; }
   srv1=$(proc_ticks "$SERVER_PID"); pg1=$(postgres_ticks); busy1=$(busy_ticks); t1=$(date +%s.%N)
@@ -337,9 +391,10 @@ run_backend() { # backend
   sleep 2
   status_kb "$SERVER_PID" VmRSS >"$dir/idle_rss_after_kb"
   log "[$backend] idle RSS after the scenarios $(kb_to_mb "$(cat "$dir/idle_rss_after_kb")") MB"
-  if [ "$backend" = postgres ]; then
+  if [ "${backend%-redis}" = postgres ]; then
     psql "${PG_ADMIN_URL%/*}/$PG_DB" -qtAc \
-      "select 'refresh_tokens=' || count(*) from refresh_tokens" >"$dir/db_counts" 2>/dev/null || true
+      "select 'refresh_token_families=' || count(*) from refresh_token_families union all
+       select 'revocations=' || count(*) from revocations" >"$dir/db_counts" 2>/dev/null || true
   fi
   stop_server
   drop_pg_db

@@ -6,6 +6,10 @@
 #     accepts user postgres; else a private throw-away instance (installed with apt-get if
 #     the binaries are missing) on 127.0.0.1:55432, stopped when the script exits
 #     (LK_TEST_PRIVATE_PG=1 forces this).
+#   - Redis (the Redis-denylist half of the suite): LK_TEST_REDIS_URL if set; else the server
+#     on 127.0.0.1:6379 if it answers PING; else a private one on 127.0.0.1:56379, stopped when
+#     the script exits (LK_TEST_PRIVATE_REDIS=1 forces this). redis-server is installed with
+#     apt-get if missing: the outage test starts and stops its own instance too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +33,12 @@ fi
 
 # --- PostgreSQL --------------------------------------------------------------------------
 PRIVATE_PG=""
+PRIVATE_REDIS_PID=""
 cleanup() {
+  if [ -n "$PRIVATE_REDIS_PID" ]; then
+    log "stopping the private Redis"
+    kill "$PRIVATE_REDIS_PID" 2>/dev/null || true
+  fi
   if [ -n "$PRIVATE_PG" ]; then
     log "stopping the private PostgreSQL"
     run_pg "$PG_BIN/pg_ctl" -D "$PRIVATE_PG/data" -m immediate stop >/dev/null 2>&1 || true
@@ -73,6 +82,33 @@ fi
 # Databases left by earlier runs (one per test) are dropped first.
 psql "$LK_TEST_POSTGRES_URL" -qtAc "select datname from pg_database where datname like 'lk_test_%'" |
   while read -r db; do [ -n "$db" ] && psql "$LK_TEST_POSTGRES_URL" -qc "drop database if exists \"$db\"" >/dev/null; done
+
+# --- Redis ------------------------------------------------------------------------------
+redis_ping() { # host port
+  # A bare RESP PING over bash's /dev/tcp: no client needed.
+  timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2 && printf 'PING\r\n' >&3 && head -c5 <&3" 2>/dev/null | grep -q PONG
+}
+if ! command -v redis-server >/dev/null; then
+  log "installing Redis"
+  need_apt redis-server
+fi
+if [ -z "${LK_TEST_REDIS_URL:-}" ]; then
+  if [ -z "${LK_TEST_PRIVATE_REDIS:-}" ] && redis_ping 127.0.0.1 6379; then
+    export LK_TEST_REDIS_URL="redis://127.0.0.1:6379"
+    log "using Redis at 127.0.0.1:6379"
+  else
+    log "starting a private Redis on 127.0.0.1:56379"
+    redis-server --port 56379 --bind 127.0.0.1 --save "" --appendonly no \
+      --maxmemory-policy noeviction >/dev/null 2>&1 &
+    PRIVATE_REDIS_PID=$!
+    for _ in $(seq 50); do redis_ping 127.0.0.1 56379 && break; sleep 0.1; done
+    export LK_TEST_REDIS_URL="redis://127.0.0.1:56379"
+  fi
+fi
+if ! redis_ping "$(echo "$LK_TEST_REDIS_URL" | sed -E 's#redis://([^:/]+).*#\1#')" \
+  "$(echo "$LK_TEST_REDIS_URL" | sed -E 's#redis://[^:/]+:([0-9]+).*#\1#')"; then
+  log "Redis is not reachable at $LK_TEST_REDIS_URL"; exit 1
+fi
 
 # --- the suite ---------------------------------------------------------------------------
 log "cargo fmt --check"

@@ -20,13 +20,21 @@ use crate::services::{
     AccessTokenVerifier, AdminCredential, AdminService, ClientRegistry, IntrospectionService,
     KeyPolicy, KeyService, RevocationService, Stores, TokenService, TokenServiceSettings,
 };
+use crate::storage::group_commit::GroupCommitLog;
 use crate::storage::memory::EmbeddedDenylist;
 use crate::storage::redis::{RedisDenylist, RedisSettings};
 use crate::storage::sql::{PgStore, SqliteStore};
 use crate::storage::TokenDenylist;
 
-/// Connects to the configured database, applies migrations, and returns the stores.
+/// Connects to the configured database, applies migrations, and returns the stores. Appends
+/// to the revocation log go through a group-commit writer (see `storage::group_commit`).
 pub async fn connect_stores(settings: &Settings) -> anyhow::Result<Stores> {
+    let mut stores = connect_sql_stores(settings).await?;
+    stores.revocations = Arc::new(GroupCommitLog::new(stores.revocations, 1000));
+    Ok(stores)
+}
+
+async fn connect_sql_stores(settings: &Settings) -> anyhow::Result<Stores> {
     let url = settings.database.url.as_str();
     let max = settings.database.max_connections;
     if url.starts_with("sqlite:") {
@@ -193,6 +201,7 @@ pub async fn build_services(
         refresh_codec.clone(),
         clock.clone(),
         settings.access_token_horizon(),
+        settings.tokens.introspection_scope.clone(),
     ));
     let introspection = Arc::new(IntrospectionService::new(
         registry.clone(),

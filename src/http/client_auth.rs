@@ -77,14 +77,24 @@ pub fn client_credentials(
     })
 }
 
-/// The bearer token of a request that must carry one.
+/// The bearer token of a request that must carry one (RFC 6750 §2.1). No `Authorization`
+/// header is `MissingToken` (a challenge without an error code, §3.1); anything but a
+/// well-formed `Bearer <token>` is `InvalidToken`.
 pub fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
-    match authorization(req)? {
-        Authorization::Bearer(t) => Ok(t),
-        _ => Err(ApiError::Revocation(
-            crate::services::RevocationError::InvalidToken(
-                "this endpoint needs an access token (Authorization: Bearer)".into(),
-            ),
-        )),
-    }
+    use crate::services::RevocationError;
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::Revocation(RevocationError::MissingToken));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty() && !t.contains(' '));
+    token.map(str::to_owned).ok_or_else(|| {
+        ApiError::Revocation(RevocationError::InvalidToken(
+            "this endpoint needs an access token (Authorization: Bearer <token>)".into(),
+        ))
+    })
 }

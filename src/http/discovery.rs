@@ -22,7 +22,7 @@ impl DiscoveryDocument {
             "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "bearer"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "revocation_feed_endpoint": format!("{issuer}/oauth2/revocations"),
             "response_types_supported": [],
             "subject_types_supported": ["public"],

@@ -50,10 +50,12 @@ impl ResponseError for ApiError {
             ApiError::Token(TokenError::Unexpected(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Token(_) => StatusCode::BAD_REQUEST,
             ApiError::Revocation(e) => match e {
-                RevocationError::InvalidClient | RevocationError::InvalidToken(_) => {
-                    StatusCode::UNAUTHORIZED
+                RevocationError::InvalidClient
+                | RevocationError::InvalidToken(_)
+                | RevocationError::MissingToken => StatusCode::UNAUTHORIZED,
+                RevocationError::InsufficientScope(_) | RevocationError::ClientNotAllowed(_) => {
+                    StatusCode::FORBIDDEN
                 }
-                RevocationError::InsufficientScope(_) => StatusCode::FORBIDDEN,
                 RevocationError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 RevocationError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 RevocationError::InvalidRequest(_) | RevocationError::UnauthorizedClient(_) => {
@@ -159,7 +161,18 @@ fn revocation_response(status: StatusCode, e: &RevocationError) -> HttpResponse 
             header::WWW_AUTHENTICATE,
             r#"Basic realm="latchkey", charset="UTF-8""#,
         ),
-        RevocationError::UnauthorizedClient(d) => body(status, "unauthorized_client", Some(d)),
+        RevocationError::UnauthorizedClient(d) | RevocationError::ClientNotAllowed(d) => {
+            body(status, "unauthorized_client", Some(d))
+        }
+        RevocationError::MissingToken => with_header(
+            body(
+                status,
+                "invalid_token",
+                Some("an access token is required (Authorization: Bearer <token>)"),
+            ),
+            header::WWW_AUTHENTICATE,
+            r#"Bearer realm="latchkey""#,
+        ),
         RevocationError::InvalidToken(d) => with_header(
             body(status, "invalid_token", Some(d)),
             header::WWW_AUTHENTICATE,

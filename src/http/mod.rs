@@ -65,7 +65,8 @@ impl AppState {
     }
 }
 
-/// Registers every route. `cors` wraps the endpoints browsers call with credentials.
+/// Registers every route. `cors` wraps the endpoints browser apps call (token, revoke,
+/// logout); it allows the configured origins, without cookies (none are used).
 pub fn routes(cfg: &mut web::ServiceConfig, cors_allowed_origins: &[String]) {
     cfg.service(
         web::resource("/oauth2/token")

@@ -10,16 +10,6 @@ use super::token::required;
 use super::{ApiError, AppState};
 use crate::services::{IntrospectionCaller, RevocationError};
 
-fn required_token(params: &mut Params) -> Result<String, ApiError> {
-    let token = required(params, "token")?;
-    if token.is_empty() {
-        return Err(ApiError::Revocation(RevocationError::InvalidRequest(
-            "the token parameter is empty".into(),
-        )));
-    }
-    Ok(token)
-}
-
 fn no_store(mut resp: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
     resp.insert_header((header::CACHE_CONTROL, "no-store"));
     resp
@@ -34,7 +24,7 @@ pub async fn post_revoke(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(&req, payload, state.max_body_bytes).await?;
     let mut params = Params::parse(&req, &body)?;
-    let token = required_token(&mut params)?;
+    let token = required(&mut params, "token")?;
     let _hint = params.take("token_type_hint");
     let client = client_credentials(&req, &mut params)?;
     state.revocations.revoke_token(&client, &token).await?;
@@ -50,7 +40,7 @@ pub async fn post_introspect(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(&req, payload, state.max_body_bytes).await?;
     let mut params = Params::parse(&req, &body)?;
-    let token = required_token(&mut params)?;
+    let token = required(&mut params, "token")?;
     let _hint = params.take("token_type_hint");
     let caller = match authorization(&req)? {
         Authorization::Bearer(t) => IntrospectionCaller::Bearer(t),
@@ -64,7 +54,7 @@ pub async fn post_introspect(
 #[serde(deny_unknown_fields)]
 pub struct FeedQuery {
     since: Option<String>,
-    limit: Option<u32>,
+    limit: Option<String>,
 }
 
 /// The revocation feed: entries revoked after the `since` cursor, oldest first.
@@ -72,16 +62,24 @@ pub async fn get_revocations(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = web::Query::<FeedQuery>::from_query(req.query_string()).map_err(|_| {
-        ApiError::Revocation(RevocationError::InvalidRequest(
-            "the query accepts since (a cursor) and limit (1 to 1000)".into(),
-        ))
-    })?;
     let mut no_body = Params::empty();
     let client = client_credentials(&req, &mut no_body)?;
-    let page = state
-        .revocations
-        .feed(&client, query.since.as_deref(), query.limit)
-        .await?;
+    let query = web::Query::<FeedQuery>::from_query(req.query_string());
+    let page = match &query {
+        Ok(q) => {
+            state
+                .revocations
+                .feed(&client, q.since.as_deref(), q.limit.as_deref())
+                .await?
+        }
+        Err(_) => {
+            // Authenticate first (who asks, then what), then refuse the query.
+            state.revocations.feed(&client, None, None).await?;
+            return Err(ApiError::Revocation(RevocationError::InvalidRequest(
+                "the query accepts since (a cursor) and limit (1 to 1000), each at most once"
+                    .into(),
+            )));
+        }
+    };
     Ok(no_store(HttpResponse::Ok()).json(page))
 }

@@ -14,6 +14,9 @@ pub enum AccessTokenRejection {
     /// Signed by us and unexpired, but revoked (jti, session or user watermark).
     #[error("the token has been revoked")]
     Revoked,
+    /// Valid, but for another audience than Latchkey itself.
+    #[error("the token was not issued for this server (aud)")]
+    WrongAudience,
     /// The denylist cannot answer: fail closed.
     #[error(transparent)]
     Unavailable(#[from] DenylistError),
@@ -56,6 +59,22 @@ impl AccessTokenVerifier {
     /// A token that is valid now: signed, unexpired and not revoked.
     pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, AccessTokenRejection> {
         let claims = self.verify_signed(token)?;
+        if self.is_revoked(&claims).await? {
+            return Err(AccessTokenRejection::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// A token valid now and issued for Latchkey itself (`aud` = the issuer), as its own
+    /// endpoints require: a token minted for another API must not work here (RFC 9068 §4).
+    pub async fn verify_for_issuer(
+        &self,
+        token: &str,
+    ) -> Result<AccessTokenClaims, AccessTokenRejection> {
+        let claims = self.verify_signed(token)?;
+        if claims.aud != self.issuer {
+            return Err(AccessTokenRejection::WrongAudience);
+        }
         if self.is_revoked(&claims).await? {
             return Err(AccessTokenRejection::Revoked);
         }

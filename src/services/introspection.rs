@@ -6,10 +6,10 @@ use tracing::instrument;
 
 use super::access_tokens::AccessTokenVerifier;
 use super::client_registry::{ClientCredentials, ClientRegistry};
-use super::revocation::RevocationError;
+use super::revocation::{ensure_resource_server, RevocationError};
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{AccessTokenClaims, RefreshTokenCodec};
-use crate::domain::{ClientKind, PresentedToken, Scope};
+use crate::domain::{PresentedToken, Scope};
 use crate::storage::RefreshTokenStore;
 
 /// Who asks: a confidential client, or the holder of an access token with the
@@ -136,13 +136,10 @@ impl IntrospectionService {
         match caller {
             IntrospectionCaller::Client(creds) => {
                 let client = self.clients.authenticate(creds).await?;
-                if client.kind != ClientKind::Confidential {
-                    return Err(RevocationError::InvalidClient);
-                }
-                Ok(())
+                ensure_resource_server(&client, &self.introspection_scope)
             }
             IntrospectionCaller::Bearer(token) => {
-                let claims = self.verifier.verify(token).await?;
+                let claims = self.verifier.verify_for_issuer(token).await?;
                 let allowed = claims
                     .scope
                     .as_deref()

@@ -24,9 +24,15 @@ pub enum RevocationError {
     InvalidClient,
     #[error("{0}")]
     UnauthorizedClient(String),
-    /// The bearer token is missing, invalid, expired or revoked (RFC 6750).
+    /// No credentials at all where a bearer token is needed (RFC 6750 §3.1).
+    #[error("an access token is required")]
+    MissingToken,
+    /// The bearer token is invalid, expired, revoked or not meant for Latchkey (RFC 6750).
     #[error("{0}")]
     InvalidToken(String),
+    /// The client authenticated but may not use this endpoint.
+    #[error("{0}")]
+    ClientNotAllowed(String),
     #[error("{0}")]
     InsufficientScope(String),
     /// The denylist cannot answer; the caller should retry (fail closed).
@@ -70,6 +76,10 @@ impl From<AccessTokenRejection> for RevocationError {
             AccessTokenRejection::Revoked => {
                 RevocationError::InvalidToken("the access token has been revoked".into())
             }
+            AccessTokenRejection::WrongAudience => RevocationError::InvalidToken(
+                "the access token was not issued for this server (its aud is not the issuer)"
+                    .into(),
+            ),
             AccessTokenRejection::Unavailable(d) => d.into(),
         }
     }
@@ -143,6 +153,8 @@ pub struct RevocationService {
     /// The longest an access token can live: entries that cover "every access token of a
     /// session or user issued until now" are kept this long.
     access_token_horizon: i64,
+    /// The scope that makes a client a resource server (feed, introspection).
+    resource_server_scope: String,
 }
 
 impl RevocationService {
@@ -156,6 +168,7 @@ impl RevocationService {
         codec: Arc<RefreshTokenCodec>,
         clock: Arc<dyn Clock>,
         access_token_horizon: i64,
+        resource_server_scope: String,
     ) -> Self {
         Self {
             log,
@@ -166,6 +179,7 @@ impl RevocationService {
             codec,
             clock,
             access_token_horizon,
+            resource_server_scope,
         }
     }
 
@@ -240,6 +254,9 @@ impl RevocationService {
             return Ok(());
         };
         ensure_issued_to(&client, &claims.client_id)?;
+        if matches!(self.verifier.is_revoked(&claims).await, Ok(true)) {
+            return Ok(()); // already revoked: nothing to log twice
+        }
         self.record(vec![Revocation::AccessToken {
             jti: claims.jti.clone(),
             expires_at: claims.exp,
@@ -249,12 +266,12 @@ impl RevocationService {
         Ok(())
     }
 
-    /// The caller's bearer token, verified and not revoked.
+    /// The caller's bearer token: verified, not revoked, and issued for Latchkey itself.
     pub async fn authenticate_bearer(
         &self,
         bearer: &str,
     ) -> Result<AccessTokenClaims, RevocationError> {
-        Ok(self.verifier.verify(bearer).await?)
+        Ok(self.verifier.verify_for_issuer(bearer).await?)
     }
 
     /// Logs the caller out: denylists the presented access token and revokes its session
@@ -318,12 +335,10 @@ impl RevocationService {
         &self,
         creds: &ClientCredentials,
         since: Option<&str>,
-        limit: Option<u32>,
+        limit: Option<&str>,
     ) -> Result<RevocationFeedPage, RevocationError> {
         let client = self.clients.authenticate(creds).await?;
-        if client.kind != ClientKind::Confidential {
-            return Err(RevocationError::InvalidClient);
-        }
+        ensure_resource_server(&client, &self.resource_server_scope)?;
         let after =
             match since {
                 None | Some("") => 0,
@@ -331,11 +346,24 @@ impl RevocationService {
                     RevocationError::InvalidRequest("since is not a cursor".into())
                 })?,
             };
-        let limit = limit.unwrap_or(FEED_MAX_LIMIT);
-        if limit == 0 || limit > FEED_MAX_LIMIT {
-            return Err(RevocationError::InvalidRequest(format!(
-                "limit must be between 1 and {FEED_MAX_LIMIT}"
-            )));
+        let limit = match limit {
+            None => FEED_MAX_LIMIT,
+            Some(l) => l
+                .parse::<u32>()
+                .ok()
+                .filter(|l| (1..=FEED_MAX_LIMIT).contains(l))
+                .ok_or_else(|| {
+                    RevocationError::InvalidRequest(format!(
+                        "limit must be a number from 1 to {FEED_MAX_LIMIT}"
+                    ))
+                })?,
+        };
+        if after > self.log.last_seq().await? {
+            return Err(RevocationError::InvalidRequest(
+                "the cursor is ahead of the revocation log (was the database restored?); \
+                 start again without since"
+                    .into(),
+            ));
         }
         let mut entries = self.log.since(after, self.clock.now(), limit + 1).await?;
         let has_more = entries.len() > limit as usize;
@@ -358,6 +386,20 @@ impl RevocationService {
     pub async fn purge_expired(&self) -> Result<u64, StorageError> {
         self.log.purge_expired(self.clock.now()).await
     }
+}
+
+/// Introspection and the feed are for resource servers: confidential clients allowed the
+/// introspection scope (RFC 7662 §4: the endpoint must not serve just anyone).
+pub(super) fn ensure_resource_server(client: &Client, scope: &str) -> Result<(), RevocationError> {
+    if client.kind != ClientKind::Confidential {
+        return Err(RevocationError::InvalidClient);
+    }
+    if !client.scopes.contains(scope) {
+        return Err(RevocationError::ClientNotAllowed(format!(
+            "this client may not inspect tokens: it needs the {scope} scope"
+        )));
+    }
+    Ok(())
 }
 
 /// RFC 7009 §2.1: a client may only revoke tokens issued to it.

@@ -1,6 +1,7 @@
 //! Storage traits: one atomic business step per method. Adapters live in submodules;
 //! only `startup` names them.
 
+pub mod group_commit;
 pub mod memory;
 pub mod redis;
 pub mod sql;
@@ -194,6 +195,8 @@ pub trait RevocationStore: Send + Sync {
         now: UnixTime,
         limit: u32,
     ) -> StorageResult<Vec<LoggedRevocation>>;
+    /// The highest `seq` ever assigned (0 for none), purged entries included.
+    async fn last_seq(&self) -> StorageResult<i64>;
     /// Deletes entries whose tokens have all expired; returns how many.
     async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64>;
 }

@@ -1004,6 +1004,7 @@ fn jti(j: &str, exp: i64) -> Revocation {
 async fn revocation_store_keeps_commit_order_and_forgets_expired_entries(backend: Backend) {
     let (s, _db, _) = stores(backend).await;
     assert!(s.revocations.since(0, 1000, 10).await.unwrap().is_empty());
+    assert_eq!(s.revocations.last_seq().await.unwrap(), 0);
     s.revocations
         .append(
             &[
@@ -1054,6 +1055,13 @@ async fn revocation_store_keeps_commit_order_and_forgets_expired_entries(backend
     let b = s.revocations.since(0, 6000, 10).await.unwrap();
     assert_eq!(b.len(), 1);
     assert!(b[0].seq > all[2].seq);
+    assert_eq!(s.revocations.last_seq().await.unwrap(), b[0].seq);
+    s.revocations.purge_expired(10_000).await.unwrap();
+    assert_eq!(
+        s.revocations.last_seq().await.unwrap(),
+        b[0].seq,
+        "purging does not lower the last seq"
+    );
     assert!(s.revocations.append(&[], 6000).await.is_ok());
 }
 

@@ -394,6 +394,15 @@ impl TestApp {
         body
     }
 
+    pub async fn refresh_as(&self, client_id: &str, refresh_token: &str) -> (u16, Value) {
+        self.token_json(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client_id),
+        ])
+        .await
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
         self.token_json(&[
             ("grant_type", "refresh_token"),

@@ -186,11 +186,11 @@ async fn introspection_needs_a_confidential_client_or_a_bearer_with_the_introspe
     // Wrong secret.
     let (status, body) = app.introspect_as("rs", "not-the-secret", access).await;
     assert_oauth_error(status, &body, 401, "invalid_client");
-    // Any confidential client may introspect.
+    // A confidential client without the introspection scope is not a resource server.
     let (status, body) = app
         .introspect_as(&f.billing_id, &f.billing_secret, access)
         .await;
-    assert_eq!((status, body["active"].as_bool()), (200, Some(true)));
+    assert_oauth_error(status, &body, 403, "unauthorized_client");
 
     // A bearer token with the introspection scope.
     let (_, rs_token) = app
@@ -239,6 +239,9 @@ async fn introspection_needs_a_confidential_client_or_a_bearer_with_the_introspe
         introspect_bearer(str_of(&billing_token, "access_token").to_owned()).await;
     assert_oauth_error(status, &body, 403, "insufficient_scope");
     assert!(challenge.unwrap().contains("insufficient_scope"));
+    // A user's token, even one with a broad scope, is not a resource server's.
+    let (status, _, body) = introspect_bearer(access.to_owned()).await;
+    assert_oauth_error(status, &body, 403, "insufficient_scope");
     // A revoked bearer token.
     let r = app
         .post_basic("/oauth2/revoke", "rs", &rs, &[("token", &rs_bearer)])

@@ -69,12 +69,27 @@ async fn logout_needs_a_valid_bearer_token(backend: Backend) {
     for path in ["/api/v1/logout", "/api/v1/logout-all"] {
         let r = app.http.post(app.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 401, "{path}");
-        assert!(r.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains(r#"error="invalid_token""#));
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            r#"Bearer realm="latchkey""#,
+            "no credentials: a challenge without an error code (RFC 6750 §3.1)"
+        );
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(body["error"], "invalid_token");
+        for auth in ["Basic d2ViOg==", "Bearer", "Bearer a b", "token"] {
+            let r = app
+                .http
+                .post(app.url(path))
+                .header("authorization", auth)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401, "{path} {auth}");
+            assert!(r.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains(r#"error="invalid_token""#));
+        }
         let r = app.post_bearer(path, "not-a-token").await;
         assert_eq!(r.status(), 401, "{path}");
         let r = app.http.get(app.url(path)).send().await.unwrap();
@@ -87,6 +102,45 @@ async fn logout_needs_a_valid_bearer_token(backend: Backend) {
         .post_bearer("/api/v1/logout", str_of(&tokens, "access_token"))
         .await;
     assert_eq!(r.status(), 401);
+    // A token for another API (aud) does not work at Latchkey's own endpoints: an API that
+    // receives a user's token cannot log the user out.
+    let api = "https://api.example.com";
+    app.admin()
+        .create_client(latchkey::services::NewClientInput {
+            client_id: Some("spa".into()),
+            name: "spa".into(),
+            kind: latchkey::domain::ClientKind::Public,
+            grant_types: vec!["password".into(), "refresh_token".into()],
+            scopes: vec![],
+            redirect_uris: vec![],
+            audiences: vec![api.into()],
+            default_audience: None,
+            token_settings: Default::default(),
+        })
+        .await
+        .unwrap();
+    let (status, for_api) = app
+        .token_json(&[
+            ("grant_type", "password"),
+            ("username", "alice@example.com"),
+            ("password", crate::helpers::PASSWORD),
+            ("client_id", "spa"),
+            ("resource", api),
+        ])
+        .await;
+    assert_eq!(status, 200, "{for_api}");
+    for path in ["/api/v1/logout", "/api/v1/logout-all"] {
+        let r = app
+            .post_bearer(path, str_of(&for_api, "access_token"))
+            .await;
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_oauth_error(status, &body, 401, "invalid_token");
+    }
+    let (status, _) = app
+        .refresh_as("spa", str_of(&for_api, "refresh_token"))
+        .await;
+    assert_eq!(status, 200, "nothing was revoked");
     // A client's own token has no user to log out everywhere.
     let (_, cc) = app
         .client_credentials(&f.billing_id, &f.billing_secret)

@@ -115,7 +115,7 @@ async fn the_feed_forgets_entries_once_their_tokens_have_expired(backend: Backen
 
 async fn the_feed_needs_a_confidential_client_and_a_valid_query(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.fixture().await;
+    let f = app.fixture().await;
     let rs = resource_server(&app).await;
     let r = app
         .http
@@ -123,7 +123,39 @@ async fn the_feed_needs_a_confidential_client_and_a_valid_query(backend: Backend
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 400, "unknown query parameters are refused");
+    assert_eq!(r.status(), 401, "who asks is checked first");
+    for q in [
+        "?client_id=web",
+        "?since=1&since=2",
+        "?since=abc",
+        "?since=-1",
+        "?limit=0",
+        "?limit=1001",
+        "?limit=x",
+        "?limit=",
+    ] {
+        let (status, body) = feed(&app, &rs, q).await;
+        assert_oauth_error(status, &body, 400, "invalid_request");
+    }
+    let (status, body) = feed(&app, &rs, "?since=99").await;
+    assert_oauth_error(status, &body, 400, "invalid_request");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("ahead"),
+        "a cursor from the future (a restored database) is refused: {body}"
+    );
+    let r = app
+        .http
+        .get(app.url("/oauth2/revocations"))
+        .basic_auth(&f.billing_id, Some(&f.billing_secret))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    assert_oauth_error(status, &body, 403, "unauthorized_client");
     let r = app
         .http
         .get(app.url("/oauth2/revocations"))
@@ -141,16 +173,6 @@ async fn the_feed_needs_a_confidential_client_and_a_valid_query(backend: Backend
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "a public client cannot read the feed");
-    for q in [
-        "?since=abc",
-        "?since=-1",
-        "?limit=0",
-        "?limit=1001",
-        "?limit=x",
-    ] {
-        let (status, body) = feed(&app, &rs, q).await;
-        assert_oauth_error(status, &body, 400, "invalid_request");
-    }
     let r = app
         .http
         .post(app.url("/oauth2/revocations"))

@@ -187,6 +187,9 @@ mod tests {
                 Ok(vec![])
             }
         }
+        async fn last_seq(&self) -> StorageResult<i64> {
+            Ok(0)
+        }
         async fn purge_expired(&self, _: UnixTime) -> StorageResult<u64> {
             Ok(0)
         }

@@ -38,6 +38,16 @@ impl TryFrom<Row> for LoggedRevocation {
 }
 
 impl SqlStore<Postgres> {
+    /// The identity sequence's last value (purged rows do not lower it).
+    async fn last_seq_value(&self) -> StorageResult<i64> {
+        let (last, called): (i64, bool) =
+            sqlx::query_as("SELECT last_value, is_called FROM revocations_seq_seq")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(if called { last } else { 0 })
+    }
+
     async fn lock_log(tx: &mut Transaction<'static, Postgres>) -> StorageResult<()> {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(APPEND_LOCK)
@@ -49,6 +59,16 @@ impl SqlStore<Postgres> {
 }
 
 impl SqlStore<Sqlite> {
+    /// AUTOINCREMENT keeps the highest seq ever used in `sqlite_sequence`.
+    async fn last_seq_value(&self) -> StorageResult<i64> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM sqlite_sequence WHERE name = 'revocations'")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(row.map_or(0, |r| r.0))
+    }
+
     /// `BEGIN IMMEDIATE` already holds SQLite's single write lock.
     async fn lock_log(_tx: &mut Transaction<'static, Sqlite>) -> StorageResult<()> {
         Ok(())
@@ -65,19 +85,19 @@ macro_rules! impl_revocation_store {
                 }
                 let mut tx = self.begin_write().await?;
                 Self::lock_log(&mut tx).await?;
-                for e in entries {
-                    sqlx::query(
-                        "INSERT INTO revocations (kind, subject, not_after, revoked_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(e.kind().as_str())
-                    .bind(e.subject())
-                    .bind(e.not_after())
-                    .bind(now)
-                    .bind(e.expires_at())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                // One multi-row INSERT per chunk (a group commit can carry hundreds).
+                for chunk in entries.chunks(500) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO revocations (kind, subject, not_after, revoked_at, expires_at) ",
+                    );
+                    insert.push_values(chunk, |mut row, e| {
+                        row.push_bind(e.kind().as_str())
+                            .push_bind(e.subject().to_owned())
+                            .push_bind(e.not_after())
+                            .push_bind(now)
+                            .push_bind(e.expires_at());
+                    });
+                    insert.build().execute(&mut *tx).await.map_err(map_err)?;
                 }
                 tx.commit().await.map_err(map_err)
             }
@@ -99,6 +119,10 @@ macro_rules! impl_revocation_store {
                 .await
                 .map_err(map_err)?;
                 rows.into_iter().map(LoggedRevocation::try_from).collect()
+            }
+
+            async fn last_seq(&self) -> StorageResult<i64> {
+                self.last_seq_value().await
             }
 
             async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64> {
