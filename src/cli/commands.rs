@@ -290,12 +290,16 @@ pub enum KeysCmd {
     /// Retire a key: it stops signing and stays published until its tokens expired. The
     /// active key is retired only if a pending key exists, which becomes active at once.
     Retire {
+        /// A kid may begin with '-' (base64url).
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         #[command(flatten)]
         out: JsonFlag,
     },
     /// Remove a key for good (compromised, or unreadable after a lost master key).
     Remove {
+        /// A kid may begin with '-' (base64url).
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Allow removing the active key.
         #[arg(long)]

@@ -1045,6 +1045,9 @@ async fn cli_rotates_lists_retires_and_imports_keys(backend: Backend) {
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("no pending key"), "{}", r.stderr);
     assert_eq!(run(&["keys", "retire", "no-such-kid"]).code, 3);
+    // A kid is base64url and may begin with '-'.
+    assert_eq!(run(&["keys", "retire", "-no-such-kid", "--json"]).code, 3);
+    assert_eq!(run(&["keys", "remove", "-no-such-kid", "--force"]).code, 3);
 
     // --now: active at once.
     let urgent = ok(&["keys", "rotate", "--alg", "RS256", "--now", "--json"]);
