@@ -144,6 +144,13 @@ pub enum UsersCmd {
     },
     /// Delete a user and everything it holds.
     Delete { user: String },
+    /// Log a user out everywhere: revoke every refresh token and every access token issued
+    /// to the user until now (the account stays usable).
+    RevokeTokens {
+        user: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -480,6 +487,10 @@ async fn users(cmd: UsersCmd, settings: &Settings, clock: Arc<dyn Clock>) -> Res
         UsersCmd::Delete { user } => {
             admin.delete_user(&user).await?;
             done(false, "user deleted");
+        }
+        UsersCmd::RevokeTokens { user, out } => {
+            admin.revoke_user_tokens(&user).await?;
+            done(out.json, "every token of the user revoked");
         }
     }
     Ok(())

@@ -1,7 +1,7 @@
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, UnparsedPublicKey,
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ParsedPublicKey, RsaKeyPair,
     ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, RSA_PKCS1_2048_8192_SHA256,
     RSA_PKCS1_SHA256,
 };
@@ -38,6 +38,8 @@ pub struct SigningKey {
     /// base64url of the JOSE header `{"alg","typ":"at+jwt","kid"}`.
     header_b64: String,
     public_jwk: Value,
+    /// The public key, parsed once, for verifying tokens (introspection, revocation).
+    verifier: ParsedPublicKey,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -129,6 +131,14 @@ impl SigningKey {
                 (KeyPairInner::Rsa(k), jwk)
             }
         };
+        let verifier = match &inner {
+            KeyPairInner::Ec(k) => ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, k.public_key()),
+            KeyPairInner::Ed(k) => ParsedPublicKey::new(&ED25519, k.public_key()),
+            KeyPairInner::Rsa(k) => {
+                ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, k.public_key())
+            }
+        }
+        .map_err(|_| SigningError::InvalidKey(alg))?;
         let kid = jwk_thumbprint(&jwk).ok_or(SigningError::InvalidKey(alg))?;
         if let Value::Object(m) = &mut jwk {
             m.insert("kid".into(), Value::String(kid.clone()));
@@ -142,6 +152,7 @@ impl SigningKey {
             alg,
             inner,
             public_jwk: jwk,
+            verifier,
         })
     }
 
@@ -160,21 +171,7 @@ impl SigningKey {
 
     /// Verifies a JWS signature made with this key over `signing_input` (`header.payload`).
     pub fn verify(&self, signing_input: &[u8], signature: &[u8]) -> bool {
-        match &self.inner {
-            KeyPairInner::Ec(k) => {
-                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, k.public_key().as_ref())
-                    .verify(signing_input, signature)
-                    .is_ok()
-            }
-            KeyPairInner::Ed(k) => UnparsedPublicKey::new(&ED25519, k.public_key().as_ref())
-                .verify(signing_input, signature)
-                .is_ok(),
-            KeyPairInner::Rsa(k) => {
-                UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, k.public_key().as_ref())
-                    .verify(signing_input, signature)
-                    .is_ok()
-            }
-        }
+        self.verifier.verify_sig(signing_input, signature).is_ok()
     }
 
     /// Signs `claims` as a compact JWS with header `typ: at+jwt` (RFC 9068).

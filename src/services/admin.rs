@@ -391,6 +391,13 @@ impl AdminService {
         self.revoke_all_tokens(&user, "password set").await
     }
 
+    /// Logs a user out everywhere, leaving the account usable.
+    pub async fn revoke_user_tokens(&self, ident: &str) -> Result<(), AdminError> {
+        let user = self.find_user(ident).await?;
+        self.revoke_all_tokens(&user, "revoked by an operator")
+            .await
+    }
+
     pub async fn grant_roles(&self, ident: &str, roles: &[String]) -> Result<UserView, AdminError> {
         let user = self.find_user(ident).await?;
         for r in roles {

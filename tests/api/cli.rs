@@ -482,7 +482,38 @@ async fn cli_changes_take_effect_for_new_tokens(backend: Backend) {
         0
     );
     assert_eq!(login("dave-passphrase").await.0, 400);
-    assert_eq!(login("new-passphrase").await.0, 200);
+    // The CLI runs on the wall clock: move the app's clock to it, past the second of the
+    // set-password watermark.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.clock
+        .set(latchkey::clock::Clock::now(&latchkey::clock::SystemClock));
+    let (status, session) = login("new-passphrase").await;
+    assert_eq!(status, 200);
+    // An operator logs the user out everywhere from another process: the service learns it
+    // from the revocation log within its sync interval.
+    let rs = crate::helpers::resource_server(&app).await;
+    assert!(app.is_active(&rs, str_of(&session, "access_token")).await);
+    cli.ok(
+        &["users", "revoke-tokens", "dave@example.com", "--json"],
+        None,
+    );
+    let started = std::time::Instant::now();
+    while app.is_active(&rs, str_of(&session, "access_token")).await {
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(app.refresh(str_of(&session, "refresh_token")).await.0, 400);
+    assert_eq!(
+        cli.run(&["users", "revoke-tokens", "nobody@example.com"], None)
+            .code,
+        3
+    );
+    app.clock.advance(1);
+    assert_eq!(
+        login("new-passphrase").await.0,
+        200,
+        "the account still works"
+    );
     cli.ok(&["clients", "disable", "web", "--json"], None);
     assert_eq!(
         login("new-passphrase").await.0,
