@@ -367,7 +367,8 @@ impl AdminService {
         {
             return Err(AdminError::NotFound(format!("user {ident}")));
         }
-        if update.active == Some(false) && user.is_active {
+        // Also when the user was already inactive: a retry repairs a revocation that failed.
+        if update.active == Some(false) {
             self.revoke_all_tokens(&user, "deactivated").await?;
         }
         self.show_user(user.id.as_str()).await

@@ -9,7 +9,7 @@ use super::access_tokens::{AccessTokenRejection, AccessTokenVerifier};
 use super::client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{AccessTokenClaims, RefreshTokenCodec};
-use crate::domain::{Client, ClientKind, LoggedRevocation, Revocation, UserId};
+use crate::domain::{Client, ClientKind, LoggedRevocation, Revocation, TokenIdentity, UserId};
 use crate::storage::{
     DenylistError, RefreshTokenStore, RevocationStore, StorageError, TokenDenylist,
 };
@@ -214,8 +214,23 @@ impl RevocationService {
         .await
     }
 
-    /// The store already revoked the family (refresh-token reuse): its access tokens go too.
+    /// The store already revoked the family (refresh-token reuse, or a revoked family seen
+    /// again): make sure its access tokens are revoked too. The log entry is written unless
+    /// the denylist already has it, so a failed append earlier is repaired by the next
+    /// presentation or revocation request, and replaying a revoked token costs no write.
     pub async fn family_revoked(&self, family_id: &str) -> Result<(), RevocationError> {
+        let probe = TokenIdentity {
+            jti: "",
+            sid: Some(family_id),
+            sub: "",
+            iat: i64::MAX,
+        };
+        if matches!(
+            self.denylist.is_denied(&probe, self.clock.now()).await,
+            Ok(true)
+        ) {
+            return Ok(());
+        }
         self.record(vec![Revocation::Family {
             family_id: family_id.to_owned(),
             expires_at: self.clock.now() + self.access_token_horizon,
@@ -247,6 +262,8 @@ impl RevocationService {
                     family_id = family.id.as_str(),
                     "refresh-token family revoked"
                 );
+            } else {
+                self.family_revoked(&family.id).await?;
             }
             return Ok(());
         }
@@ -311,16 +328,18 @@ impl RevocationService {
     /// account disabled or deleted).
     pub async fn revoke_user(&self, user_id: &UserId, reason: &str) -> Result<(), RevocationError> {
         let now = self.clock.now();
-        let families = self
-            .refresh_tokens
-            .revoke_user_families(user_id, reason, now)
-            .await?;
+        // The log first: a family created by a login racing this call is refused by
+        // `start_family` once the entry exists, and revoked below if it was created before.
         self.record(vec![Revocation::User {
             user_id: user_id.as_str().to_owned(),
             not_after: now,
             expires_at: now + self.access_token_horizon,
         }])
         .await?;
+        let families = self
+            .refresh_tokens
+            .revoke_user_families(user_id, reason, now)
+            .await?;
         info!(
             user_id = user_id.as_str(),
             families = families.len(),

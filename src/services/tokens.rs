@@ -436,6 +436,12 @@ impl TokenService {
                 return Err(TokenError::InvalidGrant("invalid refresh token".into()));
             }
             RotateOutcome::Rejected(why) => {
+                if why == RefreshRejection::Revoked {
+                    // Repairs a family whose revocation never reached the log.
+                    if let Err(e) = self.revocations.family_revoked(&presented.family_id).await {
+                        warn!(error = %e, "could not confirm a revoked family in the log");
+                    }
+                }
                 let msg = match why {
                     RefreshRejection::Expired => "the refresh token has expired",
                     RefreshRejection::UserInactive => "the account is disabled",
@@ -519,7 +525,11 @@ impl TokenService {
                 expires_at: now + self.refresh_idle_ttl(client),
             },
         };
-        self.refresh_tokens.start_family(&family).await?;
+        if !self.refresh_tokens.start_family(&family).await? {
+            return Err(TokenError::InvalidGrant(
+                "the account's sessions were just revoked; sign in again".into(),
+            ));
+        }
         Ok((minted.value, family.id))
     }
 

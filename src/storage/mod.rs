@@ -145,8 +145,10 @@ pub trait SigningKeyStore: Send + Sync {
 /// Refresh-token families, one row each, holding the hash of the current generation's token.
 #[async_trait]
 pub trait RefreshTokenStore: Send + Sync {
-    /// Creates a family with its first (generation 0) token.
-    async fn start_family(&self, family: &NewFamily) -> StorageResult<()>;
+    /// Creates a family with its first (generation 0) token, unless the revocation log holds
+    /// a watermark for the user at or after `family.created_at` (a login that raced "log out
+    /// everywhere" or a password change); `Ok(false)` then.
+    async fn start_family(&self, family: &NewFamily) -> StorageResult<bool>;
     /// One atomic step: if `presented` is the current, unexpired token of a live family of
     /// `client_id` whose user is active, replace it by `next` (generation + 1, its expiry capped
     /// at the family's absolute expiry). If it is an older generation of the family, revoke the

@@ -431,7 +431,7 @@ async fn family(s: &Stores, now: i64, absolute: i64) -> Family {
         absolute_expires_at: now + absolute,
         first: first.clone(),
     };
-    s.refresh_tokens.start_family(&f).await.unwrap();
+    assert!(s.refresh_tokens.start_family(&f).await.unwrap());
     Family {
         client: c.id,
         family_id: f.id,
@@ -992,6 +992,42 @@ async fn refresh_token_store_revokes_every_family_of_a_user(backend: Backend) {
         .await
         .unwrap()
         .is_none());
+    // A login that raced the revocation (its family dated at or before the watermark)
+    // does not start a session; a later one does.
+    s.revocations
+        .append(
+            &[Revocation::User {
+                user_id: f.user_id.as_str().to_owned(),
+                not_after: 1010,
+                expires_at: 99_999,
+            }],
+            1010,
+        )
+        .await
+        .unwrap();
+    let raced = NewFamily {
+        id: uuid::Uuid::new_v4().to_string(),
+        client_id: f.client.clone(),
+        user_id: f.user_id.clone(),
+        scope: Scope::parse("a").unwrap(),
+        audience: "https://api.example.com".into(),
+        created_at: 1010,
+        absolute_expires_at: 5000,
+        first: token(1010, 100),
+    };
+    assert!(!s.refresh_tokens.start_family(&raced).await.unwrap());
+    assert!(s
+        .refresh_tokens
+        .find_family(&raced.id)
+        .await
+        .unwrap()
+        .is_none());
+    let later = NewFamily {
+        id: uuid::Uuid::new_v4().to_string(),
+        created_at: 1011,
+        ..raced
+    };
+    assert!(s.refresh_tokens.start_family(&later).await.unwrap());
 }
 
 fn jti(j: &str, exp: i64) -> Revocation {

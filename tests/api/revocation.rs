@@ -13,6 +13,7 @@ scenarios!(
     revocation_requires_client_authentication_and_a_token,
     refresh_token_reuse_also_revokes_the_familys_access_tokens,
     confidential_clients_revoke_with_basic_authentication,
+    a_family_revoked_without_its_log_entry_is_repaired_when_its_token_comes_back,
 );
 
 async fn revoking_a_refresh_token_revokes_its_family_and_its_access_tokens(backend: Backend) {
@@ -236,4 +237,50 @@ async fn confidential_clients_revoke_with_basic_authentication(backend: Backend)
         .await;
     assert_eq!(r.status(), 200);
     assert!(!app.is_active(&rs, access).await);
+}
+
+async fn a_family_revoked_without_its_log_entry_is_repaired_when_its_token_comes_back(
+    backend: Backend,
+) {
+    use latchkey::clock::Clock;
+    let app = spawn_app(backend).await;
+    app.fixture().await;
+    let rs = resource_server(&app).await;
+    let tokens = app.login("alice@example.com").await;
+    let (_, claims) = crate::helpers::jwt_parts(str_of(&tokens, "access_token"));
+    // As if the log append had failed after the family was revoked in the database.
+    assert!(app
+        .services
+        .stores
+        .refresh_tokens
+        .revoke_family(str_of(&claims, "sid"), "test", app.clock.now())
+        .await
+        .unwrap());
+    assert!(app.is_active(&rs, str_of(&tokens, "access_token")).await);
+    let (status, body) = app.refresh(str_of(&tokens, "refresh_token")).await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    assert!(
+        !app.is_active(&rs, str_of(&tokens, "access_token")).await,
+        "presenting the revoked family's token wrote the missing entry"
+    );
+    let entries = app
+        .services
+        .stores
+        .revocations
+        .since(0, app.clock.now(), 100)
+        .await
+        .unwrap();
+    let (status, _) = app.refresh(str_of(&tokens, "refresh_token")).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        app.services
+            .stores
+            .revocations
+            .since(0, app.clock.now(), 100)
+            .await
+            .unwrap()
+            .len(),
+        entries.len(),
+        "replaying a revoked token writes nothing more"
+    );
 }

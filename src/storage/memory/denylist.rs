@@ -137,6 +137,16 @@ impl TokenDenylist for EmbeddedDenylist {
     async fn sync(&self, now: UnixTime) -> Result<(), DenylistError> {
         let _one_at_a_time = self.syncing.lock().await;
         let mut cursor = self.index.read().map_err(|_| Self::poisoned())?.cursor;
+        let last =
+            self.log.last_seq().await.map_err(|e| {
+                DenylistError::Unavailable(format!("reading the revocation log: {e}"))
+            })?;
+        if cursor > last {
+            // The log is behind what this index has read (a restored database): rebuild it.
+            let mut index = self.index.write().map_err(|_| Self::poisoned())?;
+            *index = Index::default();
+            cursor = 0;
+        }
         loop {
             let batch = self.log.since(cursor, now, BATCH).await.map_err(|e| {
                 DenylistError::Unavailable(format!("reading the revocation log: {e}"))

@@ -41,6 +41,25 @@ end
 return 1
 ";
 
+/// Moves the cursor forward, and only while it still exists: a sync that started from
+/// cursor N must not recreate it in a Redis that was emptied meanwhile (that would skip the
+/// replay of everything up to N).
+const ADVANCE_CURSOR: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+if tonumber(cur) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+";
+
+/// Creates the cursor after a full replay, only if the replay's marker (set when it began)
+/// is still there: a Redis emptied during the replay has lost part of it.
+const CREATE_CURSOR: &str = r"
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or tonumber(cur) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+";
+
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
     pub key_prefix: String,
@@ -53,6 +72,8 @@ pub struct RedisDenylist {
     prefix: String,
     log: Arc<dyn RevocationStore>,
     raise: Script,
+    advance_cursor: Script,
+    create_cursor: Script,
 }
 
 fn unavailable(e: redis::RedisError) -> DenylistError {
@@ -81,6 +102,8 @@ impl RedisDenylist {
             prefix: settings.key_prefix.clone(),
             log,
             raise: Script::new(RAISE),
+            advance_cursor: Script::new(ADVANCE_CURSOR),
+            create_cursor: Script::new(CREATE_CURSOR),
         })
     }
 
@@ -90,6 +113,10 @@ impl RedisDenylist {
 
     fn cursor_key(&self) -> String {
         format!("{}cursor", self.prefix)
+    }
+
+    fn replay_key(&self) -> String {
+        format!("{}replaying", self.prefix)
     }
 
     async fn write(&self, entries: &[Revocation]) -> Result<(), DenylistError> {
@@ -185,13 +212,39 @@ impl TokenDenylist for RedisDenylist {
     }
 
     async fn sync(&self, now: UnixTime) -> Result<(), DenylistError> {
+        let log_error = |e| DenylistError::Unavailable(format!("reading the revocation log: {e}"));
         let mut conn = self.conn.clone();
         let stored: Option<i64> = conn.get(self.cursor_key()).await.map_err(unavailable)?;
+        let last = self.log.last_seq().await.map_err(log_error)?;
+        let stored = match stored {
+            // A cursor ahead of the log (a restored database): the entries numbered below it
+            // now are not the ones replayed. Drop it (checks fail closed) and replay all.
+            Some(c) if c > last => {
+                conn.del::<_, ()>(self.cursor_key())
+                    .await
+                    .map_err(unavailable)?;
+                None
+            }
+            other => other,
+        };
+        // A full replay marks its start, so that its end can tell whether Redis kept it all.
+        let marker = match stored {
+            Some(_) => None,
+            None => {
+                let m = uuid::Uuid::new_v4().simple().to_string();
+                conn.set::<_, _, ()>(self.replay_key(), &m)
+                    .await
+                    .map_err(unavailable)?;
+                Some(m)
+            }
+        };
         let mut cursor = stored.unwrap_or(0);
         loop {
-            let batch = self.log.since(cursor, now, BATCH).await.map_err(|e| {
-                DenylistError::Unavailable(format!("reading the revocation log: {e}"))
-            })?;
+            let batch = self
+                .log
+                .since(cursor, now, BATCH)
+                .await
+                .map_err(log_error)?;
             let entries: Vec<Revocation> = batch.iter().map(|e| e.revocation.clone()).collect();
             self.write(&entries).await?;
             cursor = batch.last().map_or(cursor, |e| e.seq.max(cursor));
@@ -199,14 +252,30 @@ impl TokenDenylist for RedisDenylist {
                 break;
             }
         }
-        // Moves the cursor forward only (instances sync concurrently), and creates it after a
-        // full replay into an empty Redis.
-        self.raise
-            .key(self.cursor_key())
-            .arg(cursor)
-            .invoke_async::<i64>(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        // (Not `last`: on PostgreSQL the sequence can be ahead of what has committed.)
+        let done: i64 = match &marker {
+            Some(m) => self
+                .create_cursor
+                .key(self.cursor_key())
+                .key(self.replay_key())
+                .arg(cursor)
+                .arg(m)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?,
+            None => self
+                .advance_cursor
+                .key(self.cursor_key())
+                .arg(cursor)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?,
+        };
+        if done == 0 {
+            return Err(DenylistError::Unavailable(
+                "redis lost its data during synchronisation; replaying again".into(),
+            ));
+        }
         Ok(())
     }
 

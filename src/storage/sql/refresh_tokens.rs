@@ -230,11 +230,13 @@ macro_rules! impl_refresh_store {
     ($db:ty) => {
         #[async_trait]
         impl RefreshTokenStore for SqlStore<$db> {
-            async fn start_family(&self, f: &NewFamily) -> StorageResult<()> {
-                sqlx::query(
+            async fn start_family(&self, f: &NewFamily) -> StorageResult<bool> {
+                let r = sqlx::query(
                     "INSERT INTO refresh_token_families (id, client_id, user_id, scope, audience, \
                      generation, token_hash, expires_at, issued_at, created_at, absolute_expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $8, $9)",
+                     SELECT $1, $2, $3, $4, $5, 0, $6, $7, $8, $8, $9 \
+                     WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.kind = 'user' \
+                                       AND r.subject = $3 AND r.not_after >= $8)",
                 )
                 .bind(&f.id)
                 .bind(f.client_id.as_str())
@@ -248,7 +250,7 @@ macro_rules! impl_refresh_store {
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;
-                Ok(())
+                Ok(r.rows_affected() == 1)
             }
 
             async fn rotate(
