@@ -15,7 +15,7 @@ pub enum KeyError {
     NoActiveKey,
     #[error("no signing key {0}")]
     NotFound(String),
-    #[error("key {0} is the active signing key; removing it needs force (--force, or ?force=true) and leaves no signing key until the next start; prefer retiring it")]
+    #[error("key {0} is the active signing key; removing it needs force (--force, or ?force=true), which activates a new key in its place at once (resource servers with a cached JWKS may meet its kid before their cache expires); prefer retiring it")]
     ActiveKey(String),
     /// The request cannot be carried out in the keys' current state.
     #[error("{0}")]
@@ -388,8 +388,26 @@ impl KeyService {
             .iter()
             .find(|k| k.kid == kid && k.state != KeyState::Removed)
             .ok_or_else(|| KeyError::NotFound(kid.to_owned()))?;
-        if key.state == KeyState::Active && !force {
-            return Err(KeyError::ActiveKey(kid.to_owned()));
+        if key.state == KeyState::Active {
+            if !force {
+                return Err(KeyError::ActiveKey(kid.to_owned()));
+            }
+            // A compromised active key: activate a replacement first, so that no instance
+            // keeps signing with the removed key. When none can be made (the lost-master-key
+            // recovery, where the active key cannot be opened), the removal goes on and the
+            // instances restarted with the new master key generate one.
+            match self.rotate(self.policy.signing_alg).await {
+                Ok(new) => info!(
+                    removed = kid,
+                    kid = new.kid.as_str(),
+                    "a new signing key replaces the removed active key"
+                ),
+                Err(e) => warn!(
+                    error = %e,
+                    "no replacement for the removed active key could be activated; running \
+                     instances keep signing with their current key until one is active"
+                ),
+            }
         }
         let now = self.clock.now();
         if !self.store.mark_removed(kid, now).await? {

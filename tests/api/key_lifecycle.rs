@@ -29,6 +29,7 @@ scenarios!(
     the_admin_api_requires_the_admin_token,
     the_admin_api_manages_keys,
     cli_rotates_lists_retires_and_imports_keys,
+    force_removing_the_active_key_activates_a_replacement,
 );
 
 const DAY: i64 = 86_400;
@@ -1133,5 +1134,37 @@ async fn cli_rotates_lists_retires_and_imports_keys(backend: Backend) {
     assert_eq!(
         ok(&["keys", "list", "--json"]).as_array().unwrap().len(),
         keys.len()
+    );
+}
+
+async fn force_removing_the_active_key_activates_a_replacement(backend: Backend) {
+    let app = spawn_app_with(backend, &[]).await;
+    let f = app.fixture().await;
+    let keys = &app.services.keys;
+    let old = keys
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.state == "active")
+        .unwrap()
+        .kid;
+    assert!(keys.remove(&old, false).await.is_err(), "needs force");
+    keys.remove(&old, true).await.unwrap();
+    let listed = keys.list().await.unwrap();
+    let active: Vec<_> = listed.iter().filter(|k| k.state == "active").collect();
+    assert_eq!(active.len(), 1, "{listed:?}");
+    assert_ne!(active[0].kid, old);
+    assert!(listed.iter().any(|k| k.kid == old && k.state == "removed"));
+    let (status, body) = app
+        .client_credentials(&f.billing_id, &f.billing_secret)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let header = decode_header(str_of(&body, "access_token")).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(active[0].kid.as_str()));
+    let jwks: JwkSet = app.get_json("/.well-known/jwks.json").await;
+    assert!(
+        jwks.find(&old).is_none(),
+        "the removed key is unpublished at once"
     );
 }
