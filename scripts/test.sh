@@ -110,6 +110,12 @@ if ! redis_ping "$(echo "$LK_TEST_REDIS_URL" | sed -E 's#redis://([^:/]+).*#\1#'
   log "Redis is not reachable at $LK_TEST_REDIS_URL"; exit 1
 fi
 
+# Keys left by earlier runs (each test uses its own lk_test_<uuid>: prefix) are deleted first.
+if command -v redis-cli >/dev/null; then
+  redis-cli -u "$LK_TEST_REDIS_URL" --scan --pattern 'lk_test_*' 2>/dev/null |
+    xargs -r -n 500 redis-cli -u "$LK_TEST_REDIS_URL" del >/dev/null 2>&1 || true
+fi
+
 # --- the suite ---------------------------------------------------------------------------
 log "cargo fmt --check"
 cargo fmt --all -- --check
