@@ -74,6 +74,8 @@ pub struct RedisDenylist {
     raise: Script,
     advance_cursor: Script,
     create_cursor: Script,
+    /// Whether the eviction policy was looked at (once, after the first successful sync).
+    policy_checked: std::sync::atomic::AtomicBool,
 }
 
 fn unavailable(e: redis::RedisError) -> DenylistError {
@@ -104,6 +106,7 @@ impl RedisDenylist {
             raise: Script::new(RAISE),
             advance_cursor: Script::new(ADVANCE_CURSOR),
             create_cursor: Script::new(CREATE_CURSOR),
+            policy_checked: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -117,6 +120,26 @@ impl RedisDenylist {
 
     fn replay_key(&self) -> String {
         format!("{}replaying", self.prefix)
+    }
+
+    /// An evicting Redis could drop denylist keys while the cursor stays: warn loudly. Managed
+    /// Redis services may refuse CONFIG; then there is nothing to check.
+    async fn warn_unless_noeviction(&self) {
+        let mut conn = self.conn.clone();
+        let policy: Result<Vec<String>, _> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(&mut conn)
+            .await;
+        if let Ok(pair) = policy {
+            if let Some(p) = pair.get(1).filter(|p| p.as_str() != "noeviction") {
+                tracing::warn!(
+                    policy = p.as_str(),
+                    "redis maxmemory-policy is not noeviction: under memory pressure it may evict \
+                     denylist entries and let revoked tokens through; set maxmemory-policy noeviction"
+                );
+            }
+        }
     }
 
     async fn write(&self, entries: &[Revocation]) -> Result<(), DenylistError> {
@@ -275,6 +298,12 @@ impl TokenDenylist for RedisDenylist {
             return Err(DenylistError::Unavailable(
                 "redis lost its data during synchronisation; replaying again".into(),
             ));
+        }
+        if !self
+            .policy_checked
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.warn_unless_noeviction().await;
         }
         Ok(())
     }
