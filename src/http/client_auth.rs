@@ -15,7 +15,8 @@ use crate::services::{ClientCredentials, TokenError};
 pub enum Authorization {
     None,
     Basic(String, SecretString),
-    Bearer(String),
+    /// A bearer token (RFC 6750), where client credentials were expected.
+    Bearer,
 }
 
 fn invalid_client() -> ApiError {
@@ -38,7 +39,7 @@ pub fn authorization(req: &HttpRequest) -> Result<Authorization, ApiError> {
                 "malformed bearer token".into(),
             )));
         }
-        return Ok(Authorization::Bearer(rest.to_owned()));
+        return Ok(Authorization::Bearer);
     }
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(ApiError::Token(TokenError::InvalidRequest(
@@ -64,7 +65,7 @@ pub fn client_credentials(
     let basic = match authorization(req)? {
         Authorization::None => None,
         Authorization::Basic(id, secret) => Some((id, secret)),
-        Authorization::Bearer(_) => {
+        Authorization::Bearer => {
             return Err(ApiError::Token(TokenError::InvalidRequest(
                 "this endpoint needs client authentication, not a bearer token".into(),
             )))

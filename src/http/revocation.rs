@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::{read_limited, Params};
-use super::client_auth::{authorization, client_credentials, Authorization};
+use super::client_auth::{bearer, client_credentials};
 use super::token::required;
 use super::{ApiError, AppState};
 use crate::services::{IntrospectionCaller, RevocationError};
@@ -42,9 +42,18 @@ pub async fn post_introspect(
     let mut params = Params::parse(&req, &body)?;
     let token = required(&mut params, "token")?;
     let _hint = params.take("token_type_hint");
-    let caller = match authorization(&req)? {
-        Authorization::Bearer(t) => IntrospectionCaller::Bearer(t),
-        _ => IntrospectionCaller::Client(client_credentials(&req, &mut params)?),
+    // A Bearer caller is judged by RFC 6750 (401 invalid_token for a malformed one), anyone
+    // else as a client.
+    let says_bearer = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.get(..6))
+        .is_some_and(|s| s.eq_ignore_ascii_case("bearer"));
+    let caller = if says_bearer {
+        IntrospectionCaller::Bearer(bearer(&req)?)
+    } else {
+        IntrospectionCaller::Client(client_credentials(&req, &mut params)?)
     };
     let result = state.introspection.introspect(&caller, &token).await?;
     Ok(no_store(HttpResponse::Ok()).json(result))

@@ -231,6 +231,22 @@ async fn introspection_needs_a_confidential_client_or_a_bearer_with_the_introspe
         (200, Some(true)),
         "{body}"
     );
+    // A malformed bearer is an RFC 6750 invalid_token, not a client error.
+    for auth in ["Bearer", "Bearer a b", "bearer  "] {
+        let r = app
+            .http
+            .post(app.url("/oauth2/introspect"))
+            .header("authorization", auth)
+            .form(&[("token", access)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{auth}");
+        assert!(r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+    }
     // A bearer token without the scope.
     let (_, billing_token) = app
         .client_credentials(&f.billing_id, &f.billing_secret)
