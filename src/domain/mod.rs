@@ -6,6 +6,7 @@ mod error;
 mod grant;
 mod key;
 mod names;
+mod password_policy;
 mod refresh;
 mod revocation;
 mod role;
@@ -20,6 +21,7 @@ pub use error::ValidationError;
 pub use grant::GrantType;
 pub use key::{KeyState, SigningAlg, StoredKey};
 pub use names::{Permission, RoleName};
+pub use password_policy::{is_common_password, PasswordContext, PasswordPolicy, PolicyViolation};
 pub use refresh::{
     FamilyInfo, FamilyRecord, NewFamily, NextGeneration, PresentedToken, RefreshRejection,
     RotateOutcome,
