@@ -242,6 +242,16 @@ pub struct PasswordSettings {
     pub hashing_threads: usize,
     /// Longer passwords are rejected before hashing.
     pub max_length: usize,
+    /// Password policy for new passwords (the password grant is not affected).
+    pub min_length: usize,
+    /// Refuse passwords too similar to the email, username or display name.
+    pub reject_similar: bool,
+    /// Refuse passwords made only of digits.
+    pub reject_numeric: bool,
+    /// Refuse the 30,000 most common passwords.
+    pub reject_common: bool,
+    /// A file of breached passwords (SHA-1 hex, `HASH[:COUNT]`, or plain), refused too.
+    pub breach_corpus_file: Option<PathBuf>,
 }
 
 impl Default for PasswordSettings {
@@ -250,6 +260,11 @@ impl Default for PasswordSettings {
             argon2: Argon2Settings::default(),
             hashing_threads: 0,
             max_length: 1024,
+            min_length: 10,
+            reject_similar: true,
+            reject_numeric: true,
+            reject_common: true,
+            breach_corpus_file: None,
         }
     }
 }
@@ -289,6 +304,7 @@ pub struct Settings {
 enum Kind {
     Str,
     Int,
+    Bool,
     List,
 }
 
@@ -405,6 +421,31 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         "passwords.max_length",
         Kind::Int,
     ),
+    (
+        "LATCHKEY_PASSWORD_MIN_LENGTH",
+        "passwords.min_length",
+        Kind::Int,
+    ),
+    (
+        "LATCHKEY_PASSWORD_REJECT_SIMILAR",
+        "passwords.reject_similar",
+        Kind::Bool,
+    ),
+    (
+        "LATCHKEY_PASSWORD_REJECT_NUMERIC",
+        "passwords.reject_numeric",
+        Kind::Bool,
+    ),
+    (
+        "LATCHKEY_PASSWORD_REJECT_COMMON",
+        "passwords.reject_common",
+        Kind::Bool,
+    ),
+    (
+        "LATCHKEY_PASSWORD_BREACH_CORPUS_FILE",
+        "passwords.breach_corpus_file",
+        Kind::Str,
+    ),
     ("LATCHKEY_LOG_FORMAT", "log.format", Kind::Str),
     ("LATCHKEY_LOG_LEVEL", "log.level", Kind::Str),
 ];
@@ -473,6 +514,17 @@ impl Settings {
                     Kind::Int => toml::Value::Integer(value.trim().parse().map_err(|_| {
                         invalid(format!("{name} must be an integer, got {value:?}"))
                     })?),
+                    Kind::Bool => {
+                        toml::Value::Boolean(match value.trim().to_ascii_lowercase().as_str() {
+                            "true" | "1" | "yes" => true,
+                            "false" | "0" | "no" => false,
+                            _ => {
+                                return Err(invalid(format!(
+                                    "{name} must be true or false, got {value:?}"
+                                )))
+                            }
+                        })
+                    }
                     Kind::List => toml::Value::Array(
                         value
                             .split(',')
@@ -603,6 +655,11 @@ impl Settings {
         if self.passwords.max_length < 8 {
             return Err(invalid("passwords.max_length must be at least 8"));
         }
+        if self.passwords.min_length == 0 || self.passwords.min_length > self.passwords.max_length {
+            return Err(invalid(
+                "passwords.min_length must be between 1 and passwords.max_length",
+            ));
+        }
         Ok(self)
     }
 
@@ -667,6 +724,18 @@ impl Settings {
             .max(crate::domain::MAX_ACCESS_TOKEN_TTL)
     }
 
+    /// The policy new passwords must meet.
+    pub fn password_policy(&self) -> crate::domain::PasswordPolicy {
+        let p = &self.passwords;
+        crate::domain::PasswordPolicy {
+            min_length: p.min_length,
+            max_length: p.max_length,
+            reject_similar: p.reject_similar,
+            reject_numeric: p.reject_numeric,
+            reject_common: p.reject_common,
+        }
+    }
+
     pub fn hashing_threads(&self) -> usize {
         match self.passwords.hashing_threads {
             0 => std::thread::available_parallelism()
@@ -728,6 +797,28 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(e.is_some());
+    }
+
+    #[test]
+    fn boolean_variables_and_the_password_policy_are_validated() {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("LATCHKEY_PASSWORD_REJECT_COMMON", "false"),
+                ("LATCHKEY_PASSWORD_MIN_LENGTH", "12"),
+            ]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let policy = s.password_policy();
+        assert!(!policy.reject_common && policy.reject_similar);
+        assert_eq!(policy.min_length, 12);
+        for bad in [
+            ("LATCHKEY_PASSWORD_REJECT_COMMON", "maybe"),
+            ("LATCHKEY_PASSWORD_MIN_LENGTH", "0"),
+            ("LATCHKEY_PASSWORD_MIN_LENGTH", "5000"),
+        ] {
+            assert!(Settings::load(None, env(&[bad])).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

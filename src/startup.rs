@@ -14,7 +14,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::clock::Clock;
 use crate::config::{Profile, Settings};
-use crate::crypto::{KeyRing, MasterKey, PasswordHasher, RefreshTokenCodec};
+use crate::crypto::{BreachCorpus, KeyRing, MasterKey, PasswordHasher, RefreshTokenCodec};
 use crate::http::{self, AdminApi, AppState};
 use crate::services::{
     AccessTokenVerifier, AdminCredential, AdminService, ClientRegistry, IntrospectionService,
@@ -230,13 +230,22 @@ pub async fn build_services(
             password_max_length: settings.passwords.max_length,
         },
     ));
+    let breach_corpus = Arc::new(match &settings.passwords.breach_corpus_file {
+        Some(path) => {
+            let corpus = BreachCorpus::load(path).context("passwords.breach_corpus_file")?;
+            info!(entries = corpus.len(), "breach corpus loaded");
+            corpus
+        }
+        None => BreachCorpus::default(),
+    });
     let admin = Arc::new(AdminService::new(
         stores.clone(),
         hasher,
         registry.clone(),
         revocations.clone(),
         clock.clone(),
-        settings.passwords.max_length,
+        settings.password_policy(),
+        breach_corpus,
     ));
     Ok(Services {
         stores,

@@ -26,7 +26,7 @@ pub struct CliError {
 impl From<AdminError> for CliError {
     fn from(e: AdminError) -> Self {
         let code = match &e {
-            AdminError::Validation(_) => 2,
+            AdminError::Validation(_) | AdminError::PasswordPolicy(_) => 2,
             AdminError::NotFound(_) => 3,
             AdminError::Conflict(_) => 4,
             AdminError::Unexpected(_) => 1,

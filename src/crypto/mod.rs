@@ -1,6 +1,7 @@
 //! Cryptography: password hashing, secrets, the master key, signing keys and the key ring.
 
 mod access_token;
+mod breach;
 mod keyring;
 mod master_key;
 mod password;
@@ -12,6 +13,7 @@ mod signing;
 pub use access_token::{
     verify_access_token, AccessTokenClaims, AccessTokenError, MAX_ACCESS_TOKEN_LEN,
 };
+pub use breach::{BreachCorpus, BreachCorpusError};
 pub use keyring::{KeyRing, KeyRingSnapshot};
 pub use master_key::{MasterKey, MasterKeyError};
 pub use password::{Argon2Settings, PasswordHasher, PasswordHashingError, Verification};

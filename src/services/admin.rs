@@ -6,10 +6,11 @@ use secrecy::{ExposeSecret, SecretString};
 use super::client_registry::ClientRegistry;
 use super::revocation::RevocationService;
 use crate::clock::{rfc3339, Clock};
-use crate::crypto::{random_token, sha256_hex, PasswordHasher};
+use crate::crypto::{random_token, sha256_hex, BreachCorpus, PasswordHasher};
 use crate::domain::{
-    Audience, Client, ClientId, ClientKind, ClientTokenSettings, Email, GrantType, Permission,
-    Role, RoleName, Scope, User, UserFilter, UserId, ValidationError,
+    Audience, Client, ClientId, ClientKind, ClientTokenSettings, Email, GrantType, PasswordContext,
+    PasswordPolicy, Permission, PolicyViolation, Role, RoleName, Scope, User, UserFilter, UserId,
+    ValidationError,
 };
 use crate::storage::{NewUserRecord, StorageError, UserPatch};
 
@@ -23,6 +24,9 @@ pub enum AdminError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The password breaks the policy: every broken rule.
+    #[error("the password {}", .0.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; it "))]
+    PasswordPolicy(Vec<PolicyViolation>),
     #[error("unexpected error: {0}")]
     Unexpected(#[source] anyhow::Error),
 }
@@ -185,7 +189,8 @@ pub struct AdminService {
     clients: Arc<ClientRegistry>,
     revocations: Arc<RevocationService>,
     clock: Arc<dyn Clock>,
-    password_max_length: usize,
+    password_policy: PasswordPolicy,
+    breach_corpus: Arc<BreachCorpus>,
 }
 
 fn attributes_object(
@@ -212,7 +217,8 @@ impl AdminService {
         clients: Arc<ClientRegistry>,
         revocations: Arc<RevocationService>,
         clock: Arc<dyn Clock>,
-        password_max_length: usize,
+        password_policy: PasswordPolicy,
+        breach_corpus: Arc<BreachCorpus>,
     ) -> Self {
         Self {
             stores,
@@ -220,19 +226,36 @@ impl AdminService {
             clients,
             revocations,
             clock,
-            password_max_length,
+            password_policy,
+            breach_corpus,
         }
     }
 
     fn check_password(&self, password: &SecretString) -> Result<(), ValidationError> {
         let len = password.expose_secret().chars().count();
-        if len == 0 || password.expose_secret().len() > self.password_max_length {
+        if len == 0 || password.expose_secret().len() > self.password_policy.max_length {
             return Err(ValidationError::new(
                 "password",
-                format!("must be 1 to {} bytes", self.password_max_length),
+                format!("must be 1 to {} bytes", self.password_policy.max_length),
             ));
         }
         Ok(())
+    }
+
+    /// Every rule of the password policy the new password breaks, as one error.
+    fn check_policy(
+        &self,
+        password: &SecretString,
+        context: &PasswordContext<'_>,
+    ) -> Result<(), AdminError> {
+        let p = password.expose_secret();
+        let breached = p.len() <= self.password_policy.max_length && self.breach_corpus.contains(p);
+        let violations = self.password_policy.check(p, context, breached);
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(AdminError::PasswordPolicy(violations))
+        }
     }
 
     async fn hash(&self, password: SecretString) -> Result<String, AdminError> {
@@ -299,7 +322,17 @@ impl AdminService {
             role_ids.push(self.role_by_name(r).await?.id);
         }
         let password_hash = match input.password {
-            Some(p) => Some(self.hash(p).await?),
+            Some(p) => {
+                self.check_policy(
+                    &p,
+                    &PasswordContext {
+                        email: Some(email.as_str()),
+                        username: username.as_deref(),
+                        display_name: display_name.as_deref(),
+                    },
+                )?;
+                Some(self.hash(p).await?)
+            }
             None => None,
         };
         let now = self.clock.now();
@@ -382,7 +415,17 @@ impl AdminService {
     ) -> Result<(), AdminError> {
         let user = self.find_user(ident).await?;
         let hash = match password {
-            Some(p) => Some(self.hash(p).await?),
+            Some(p) => {
+                self.check_policy(
+                    &p,
+                    &PasswordContext {
+                        email: Some(user.email.as_str()),
+                        username: user.username.as_deref(),
+                        display_name: user.display_name.as_deref(),
+                    },
+                )?;
+                Some(self.hash(p).await?)
+            }
             None => None,
         };
         self.stores

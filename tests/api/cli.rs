@@ -418,7 +418,7 @@ async fn cli_changes_take_effect_for_new_tokens(backend: Backend) {
             "--password-stdin",
             "--json",
         ],
-        Some("dave-passphrase\n"),
+        Some("orchard-lantern-47\n"),
     );
     let db_url = db.url.clone();
     let app = spawn_app_on(
@@ -438,7 +438,7 @@ async fn cli_changes_take_effect_for_new_tokens(backend: Backend) {
         app.password_grant("dave@example.com", pw, "web").await
     }
     let login = |pw: &'static str| login_as(&app, pw);
-    let (status, body) = login("dave-passphrase").await;
+    let (status, body) = login("orchard-lantern-47").await;
     assert_eq!(status, 200, "{body}");
     cli.ok(
         &[
@@ -452,7 +452,7 @@ async fn cli_changes_take_effect_for_new_tokens(backend: Backend) {
         None,
     );
     assert_eq!(
-        login("dave-passphrase").await.0,
+        login("orchard-lantern-47").await.0,
         400,
         "deactivation is immediate"
     );
@@ -481,7 +481,7 @@ async fn cli_changes_take_effect_for_new_tokens(backend: Backend) {
         .code,
         0
     );
-    assert_eq!(login("dave-passphrase").await.0, 400);
+    assert_eq!(login("orchard-lantern-47").await.0, 400);
     // The CLI runs on the wall clock: move the app's clock to it, past the second of the
     // set-password watermark.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;

@@ -18,6 +18,7 @@ mod key_lifecycle;
 mod logout;
 mod multi_instance;
 mod password_grant;
+mod password_policy;
 mod redis_outage;
 mod refresh_grant;
 mod revocation;
