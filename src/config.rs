@@ -717,11 +717,10 @@ impl Settings {
             .unwrap_or_else(|| self.issuer())
     }
 
-    /// The longest an access token can live: the global lifetime or the per-client cap.
+    /// The longest an access token can live: the per-client cap, which the global lifetime
+    /// (validated to at most a day) never exceeds.
     pub fn access_token_horizon(&self) -> i64 {
-        self.tokens
-            .access_token_ttl_secs
-            .max(crate::domain::MAX_ACCESS_TOKEN_TTL)
+        crate::domain::MAX_ACCESS_TOKEN_TTL
     }
 
     /// The policy new passwords must meet.

@@ -18,8 +18,6 @@ pub use keyring::{KeyRing, KeyRingSnapshot};
 pub use master_key::{MasterKey, MasterKeyError};
 pub use password::{Argon2Settings, PasswordHasher, PasswordHashingError, Verification};
 pub use pem::{private_key_from_pem, PemError};
-pub use refresh_token::{
-    MintedRefreshToken, PresentedRefreshToken, RefreshTokenCodec, MAX_REFRESH_TOKEN_LEN,
-};
+pub use refresh_token::{MintedRefreshToken, RefreshTokenCodec, MAX_REFRESH_TOKEN_LEN};
 pub use secrets::{constant_time_eq, random_token, sha256_hex};
 pub use signing::{jwk_thumbprint, SigningError, SigningKey};

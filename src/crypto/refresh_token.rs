@@ -18,31 +18,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use super::{random_token, sha256_hex, MasterKey};
+use crate::domain::PresentedToken;
 
 const PREFIX: &str = "lkrt_";
 const TAG_BYTES: usize = 16;
 /// The longest value `mint` produces is well under this; anything longer is rejected unread.
 pub const MAX_REFRESH_TOKEN_LEN: usize = 160;
-
-/// A refresh token as presented, after its tag verified.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PresentedRefreshToken {
-    /// The family id, as stored (UUID, hyphenated).
-    pub family_id: String,
-    pub generation: i64,
-    /// SHA-256 (hex) of the secret part.
-    pub secret_hash: String,
-}
-
-impl std::fmt::Debug for PresentedRefreshToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PresentedRefreshToken")
-            .field("family_id", &self.family_id)
-            .field("generation", &self.generation)
-            .field("secret_hash", &"[redacted]")
-            .finish()
-    }
-}
 
 /// A freshly minted refresh token: the value for the client, the hash for the store.
 pub struct MintedRefreshToken {
@@ -88,9 +69,9 @@ impl RefreshTokenCodec {
         out
     }
 
-    /// A new token for `family_id` (a UUID) at `generation`.
-    pub fn mint(&self, family_id: &uuid::Uuid, generation: i64) -> MintedRefreshToken {
-        let family_hex = family_id.simple().to_string();
+    /// A new token for the family `family_id` (its stored, hyphenated UUID) at `generation`.
+    pub fn mint(&self, family_id: &str, generation: i64) -> MintedRefreshToken {
+        let family_hex: String = family_id.chars().filter(|c| *c != '-').collect();
         let secret = random_token(32);
         let tag = URL_SAFE_NO_PAD.encode(self.tag(&family_hex, generation, &secret));
         MintedRefreshToken {
@@ -100,7 +81,7 @@ impl RefreshTokenCodec {
     }
 
     /// Parses a presented value; `None` unless it is well formed and its tag verifies.
-    pub fn parse(&self, value: &str) -> Option<PresentedRefreshToken> {
+    pub fn parse(&self, value: &str) -> Option<PresentedToken> {
         if value.len() > MAX_REFRESH_TOKEN_LEN {
             return None;
         }
@@ -128,10 +109,10 @@ impl RefreshTokenCodec {
         if !super::constant_time_eq(&presented_tag, &expected) {
             return None;
         }
-        Some(PresentedRefreshToken {
+        Some(PresentedToken {
             family_id: family.hyphenated().to_string(),
             generation,
-            secret_hash: sha256_hex(secret.as_bytes()),
+            token_hash: sha256_hex(secret.as_bytes()),
         })
     }
 }
@@ -154,21 +135,25 @@ mod tests {
     fn minted_tokens_parse_back_to_their_family_and_generation() {
         let c = codec();
         let family = uuid::Uuid::new_v4();
-        let t = c.mint(&family, 7);
+        let t = c.mint(&family.hyphenated().to_string(), 7);
         assert!(t.value.starts_with("lkrt_"));
         assert!(t.value.len() <= MAX_REFRESH_TOKEN_LEN);
         let p = c.parse(&t.value).unwrap_or_else(|| panic!("parses"));
         assert_eq!(p.family_id, family.hyphenated().to_string());
         assert_eq!(p.generation, 7);
-        assert_eq!(p.secret_hash, t.secret_hash);
-        assert_ne!(c.mint(&family, 7).value, t.value, "secrets are random");
+        assert_eq!(p.token_hash, t.secret_hash);
+        assert_ne!(
+            c.mint(&family.hyphenated().to_string(), 7).value,
+            t.value,
+            "secrets are random"
+        );
     }
 
     #[test]
     fn tampered_foreign_or_malformed_tokens_do_not_parse() {
         let c = codec();
         let family = uuid::Uuid::new_v4();
-        let t = c.mint(&family, 3).value;
+        let t = c.mint(&family.hyphenated().to_string(), 3).value;
         // Another generation number with the same secret and tag.
         assert!(c.parse(&t.replacen(".3.", ".2.", 1)).is_none());
         assert!(c.parse(&t.replacen(".3.", ".03.", 1)).is_none());

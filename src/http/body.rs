@@ -127,6 +127,16 @@ impl Params {
         Ok(Self(map))
     }
 
+    /// Reads a bounded body (413 past `limit`) and parses it as form or JSON parameters.
+    pub async fn read(
+        req: &HttpRequest,
+        payload: web::Payload,
+        limit: usize,
+    ) -> Result<Self, ApiError> {
+        let body = read_limited(req, payload, limit).await?;
+        Self::parse(req, &body)
+    }
+
     /// No parameters (a request without a body).
     pub fn empty() -> Self {
         Self(HashMap::new())

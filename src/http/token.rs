@@ -2,7 +2,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::SecretString;
 
-use super::body::{read_limited, Params};
+use super::body::Params;
 use super::client_auth::client_credentials;
 use super::{ApiError, AppState};
 use crate::services::{GrantRequest, TokenError, TokenRequest};
@@ -23,8 +23,7 @@ pub async fn post_token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(&req, payload, state.max_body_bytes).await?;
-    let mut params = Params::parse(&req, &body)?;
+    let mut params = Params::read(&req, payload, state.max_body_bytes).await?;
     let grant_type = required(&mut params, "grant_type")?;
     let grant = match grant_type.as_str() {
         "password" => GrantRequest::Password {

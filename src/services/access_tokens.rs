@@ -56,15 +56,6 @@ impl AccessTokenVerifier {
             .map_err(AccessTokenRejection::Invalid)
     }
 
-    /// A token that is valid now: signed, unexpired and not revoked.
-    pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, AccessTokenRejection> {
-        let claims = self.verify_signed(token)?;
-        if self.is_revoked(&claims).await? {
-            return Err(AccessTokenRejection::Revoked);
-        }
-        Ok(claims)
-    }
-
     /// A token valid now and issued for Latchkey itself (`aud` = the issuer), as its own
     /// endpoints require: a token minted for another API must not work here (RFC 9068 §4).
     pub async fn verify_for_issuer(

@@ -178,15 +178,14 @@ impl IntrospectionService {
 
     async fn refresh_token(
         &self,
-        p: crate::crypto::PresentedRefreshToken,
+        presented: PresentedToken,
     ) -> Result<Introspection, RevocationError> {
-        let Some(f) = self.refresh_tokens.find_family(&p.family_id).await? else {
+        let Some(f) = self
+            .refresh_tokens
+            .find_family(&presented.family_id)
+            .await?
+        else {
             return Ok(Introspection::inactive());
-        };
-        let presented = PresentedToken {
-            family_id: p.family_id,
-            generation: p.generation,
-            token_hash: p.secret_hash,
         };
         if !f.is_current(&presented, self.clock.now()) {
             return Ok(Introspection::inactive());

@@ -198,20 +198,23 @@ impl RevocationService {
         Ok(())
     }
 
+    /// The entry that revokes every access token of a family (session).
+    fn family_entry(&self, family_id: &str) -> Revocation {
+        Revocation::Family {
+            family_id: family_id.to_owned(),
+            expires_at: self.clock.now() + self.access_token_horizon,
+        }
+    }
+
     async fn revoke_family_and_tokens(
         &self,
         family_id: &str,
         reason: &str,
     ) -> Result<(), RevocationError> {
-        let now = self.clock.now();
         self.refresh_tokens
-            .revoke_family(family_id, reason, now)
+            .revoke_family(family_id, reason, self.clock.now())
             .await?;
-        self.record(vec![Revocation::Family {
-            family_id: family_id.to_owned(),
-            expires_at: now + self.access_token_horizon,
-        }])
-        .await
+        self.record(vec![self.family_entry(family_id)]).await
     }
 
     /// The store already revoked the family (refresh-token reuse, or a revoked family seen
@@ -219,6 +222,7 @@ impl RevocationService {
     /// the denylist already has it, so a failed append earlier is repaired by the next
     /// presentation or revocation request, and replaying a revoked token costs no write.
     pub async fn family_revoked(&self, family_id: &str) -> Result<(), RevocationError> {
+        // A token of the family with nothing else to match (no jti, no user).
         let probe = TokenIdentity {
             jti: "",
             sid: Some(family_id),
@@ -231,11 +235,7 @@ impl RevocationService {
         ) {
             return Ok(());
         }
-        self.record(vec![Revocation::Family {
-            family_id: family_id.to_owned(),
-            expires_at: self.clock.now() + self.access_token_horizon,
-        }])
-        .await
+        self.record(vec![self.family_entry(family_id)]).await
     }
 
     /// RFC 7009. Unknown, malformed, expired or foreign tokens are answered with success.

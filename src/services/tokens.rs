@@ -8,8 +8,8 @@ use super::revocation::RevocationService;
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{KeyRing, PasswordHasher, RefreshTokenCodec, Verification};
 use crate::domain::{
-    Audience, Client, ClientKind, Email, GrantType, NewFamily, NextGeneration, PresentedToken,
-    RefreshRejection, RotateOutcome, Scope, UserClaims, UserId,
+    Audience, Client, ClientKind, Email, GrantType, NewFamily, NextGeneration, RefreshRejection,
+    RotateOutcome, Scope, UserClaims, UserId,
 };
 use crate::storage::{RefreshTokenStore, StorageError, UserStore};
 
@@ -392,7 +392,7 @@ impl TokenService {
     ) -> Result<IssuedTokens, TokenError> {
         // A value that is not a token Latchkey issued (bad format or tag) is refused before any
         // database work.
-        let Some(parsed) = self.refresh_codec.parse(presented.expose_secret()) else {
+        let Some(presented) = self.refresh_codec.parse(presented.expose_secret()) else {
             return Err(TokenError::InvalidGrant("invalid refresh token".into()));
         };
         // Everything that can be checked without the family is checked before the token is used.
@@ -400,20 +400,12 @@ impl TokenService {
             .map(|a| self.audience_for(client, Some(a)))
             .transpose()?;
         let now = self.clock.now();
-        let Ok(family_uuid) = uuid::Uuid::try_parse(&parsed.family_id) else {
-            return Err(TokenError::InvalidGrant("invalid refresh token".into()));
-        };
         let minted = self
             .refresh_codec
-            .mint(&family_uuid, parsed.generation.saturating_add(1));
+            .mint(&presented.family_id, presented.generation.saturating_add(1));
         let next = NextGeneration {
             token_hash: minted.secret_hash,
             expires_at: now + self.refresh_idle_ttl(client),
-        };
-        let presented = PresentedToken {
-            family_id: parsed.family_id,
-            generation: parsed.generation,
-            token_hash: parsed.secret_hash,
         };
         let outcome = self
             .refresh_tokens
@@ -510,10 +502,10 @@ impl TokenService {
             .token_settings
             .refresh_absolute_ttl
             .unwrap_or(self.settings.refresh_absolute_ttl);
-        let id = uuid::Uuid::new_v4();
+        let id = uuid::Uuid::new_v4().hyphenated().to_string();
         let minted = self.refresh_codec.mint(&id, 0);
         let family = NewFamily {
-            id: id.hyphenated().to_string(),
+            id,
             client_id: client.id.clone(),
             user_id: user_id.clone(),
             scope: scope.clone(),

@@ -23,20 +23,17 @@ use crate::storage::{DenylistError, RevocationStore, TokenDenylist};
 
 const BATCH: u32 = 2000;
 
-/// Raises a stored number to `ARGV[1]` if it is lower (or absent); with `ARGV[2]`, also makes
-/// the key live at least until that Unix time.
+/// A user watermark: raises the stored `not_after` to `ARGV[1]` if it is lower (or absent),
+/// and makes the key live at least until `ARGV[2]` (a Unix time).
 const RAISE: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if (not cur) or tonumber(cur) < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
 end
-if ARGV[2] then
-  local ttl = redis.call('TTL', KEYS[1])
-  if ttl == -1 and not cur then
-    redis.call('EXPIREAT', KEYS[1], ARGV[2])
-  else
-    redis.call('EXPIREAT', KEYS[1], ARGV[2], 'GT')
-  end
+if cur then
+  redis.call('EXPIREAT', KEYS[1], ARGV[2], 'GT')
+else
+  redis.call('EXPIREAT', KEYS[1], ARGV[2])
 end
 return 1
 ";

@@ -9,6 +9,7 @@ use sqlx::{Postgres, Sqlite};
 
 use super::{corrupt, map_err, SqlStore};
 use crate::clock::UnixTime;
+use crate::crypto::constant_time_eq;
 use crate::domain::{
     ClientId, FamilyInfo, FamilyRecord, NewFamily, NextGeneration, PresentedToken,
     RefreshRejection, RotateOutcome, Scope, UserId,
@@ -146,7 +147,9 @@ fn classify(
         RefreshRejection::Revoked
     } else if presented.generation < f.generation {
         return None; // reuse
-    } else if presented.generation > f.generation || presented.token_hash != f.token_hash {
+    } else if presented.generation > f.generation
+        || !constant_time_eq(presented.token_hash.as_bytes(), f.token_hash.as_bytes())
+    {
         // Only reachable with a valid tag over a secret we never stored: refuse, do nothing.
         RefreshRejection::Unknown
     } else if f.expires_at <= now || f.absolute_expires_at <= now {
