@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::body::read_limited;
+use super::client_auth::{authorization, Authorization};
 use super::error::{method_not_allowed, not_found};
 use super::{ApiError, AppState};
 use crate::domain::SigningAlg;
@@ -95,15 +96,10 @@ async fn other_method(state: web::Data<AppState>) -> HttpResponse {
 /// The key service, once the request proved it holds the admin token.
 fn authorize<'a>(req: &HttpRequest, state: &'a AppState) -> Result<&'a KeyService, ApiError> {
     let admin = state.admin.as_ref().ok_or(ApiError::NotFound)?;
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .ok_or(ApiError::AdminUnauthorized)?;
-    if !admin.credential.verify(presented) {
+    let Ok(Authorization::Bearer(presented)) = authorization(req) else {
+        return Err(ApiError::AdminUnauthorized);
+    };
+    if !admin.credential.verify(&presented) {
         return Err(ApiError::AdminUnauthorized);
     }
     Ok(&admin.keys)

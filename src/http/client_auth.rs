@@ -9,18 +9,27 @@ use secrecy::SecretString;
 
 use super::body::{decode_component, Params};
 use super::ApiError;
-use crate::services::{ClientCredentials, TokenError};
+use crate::services::{ClientCredentials, IntrospectionCaller, RevocationError, TokenError};
 
-/// What the `Authorization` header carries.
+/// What the `Authorization` header carries. The one parser of that header: the token,
+/// revocation, introspection, session and admin endpoints all read it through here.
 pub enum Authorization {
     None,
     Basic(String, SecretString),
-    /// A bearer token (RFC 6750), where client credentials were expected.
-    Bearer,
+    /// A well-formed `Bearer <token>` (RFC 6750 §2.1).
+    Bearer(String),
+    /// `Bearer` with an empty value or a space in it.
+    MalformedBearer,
 }
 
 fn invalid_client() -> ApiError {
     ApiError::Token(TokenError::InvalidClient)
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::Revocation(RevocationError::InvalidToken(
+        "this endpoint needs an access token (Authorization: Bearer <token>)".into(),
+    ))
 }
 
 /// Parses `Authorization`: Basic (id and secret form-urlencoded, then joined) or Bearer.
@@ -29,17 +38,16 @@ pub fn authorization(req: &HttpRequest) -> Result<Authorization, ApiError> {
         return Ok(Authorization::None);
     };
     let value = value.to_str().map_err(|_| invalid_client())?;
-    let Some((scheme, rest)) = value.split_once(' ') else {
-        return Err(invalid_client());
-    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") {
         if rest.is_empty() || rest.contains(' ') {
-            return Err(ApiError::Token(TokenError::InvalidRequest(
-                "malformed bearer token".into(),
-            )));
+            return Ok(Authorization::MalformedBearer);
         }
-        return Ok(Authorization::Bearer);
+        return Ok(Authorization::Bearer(rest.to_owned()));
+    }
+    if rest.is_empty() {
+        return Err(invalid_client());
     }
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(ApiError::Token(TokenError::InvalidRequest(
@@ -62,12 +70,25 @@ pub fn client_credentials(
     req: &HttpRequest,
     params: &mut Params,
 ) -> Result<ClientCredentials, ApiError> {
-    let basic = match authorization(req)? {
+    client_credentials_from(authorization(req)?, params)
+}
+
+/// The same, from an already parsed `Authorization`.
+pub fn client_credentials_from(
+    auth: Authorization,
+    params: &mut Params,
+) -> Result<ClientCredentials, ApiError> {
+    let basic = match auth {
         Authorization::None => None,
         Authorization::Basic(id, secret) => Some((id, secret)),
-        Authorization::Bearer => {
+        Authorization::Bearer(_) => {
             return Err(ApiError::Token(TokenError::InvalidRequest(
                 "this endpoint needs client authentication, not a bearer token".into(),
+            )))
+        }
+        Authorization::MalformedBearer => {
+            return Err(ApiError::Token(TokenError::InvalidRequest(
+                "malformed bearer token".into(),
             )))
         }
     };
@@ -82,20 +103,24 @@ pub fn client_credentials(
 /// header is `MissingToken` (a challenge without an error code, §3.1); anything but a
 /// well-formed `Bearer <token>` is `InvalidToken`.
 pub fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
-    use crate::services::RevocationError;
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Err(ApiError::Revocation(RevocationError::MissingToken));
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .filter(|t| !t.is_empty() && !t.contains(' '));
-    token.map(str::to_owned).ok_or_else(|| {
-        ApiError::Revocation(RevocationError::InvalidToken(
-            "this endpoint needs an access token (Authorization: Bearer <token>)".into(),
-        ))
-    })
+    match authorization(req) {
+        Ok(Authorization::None) => Err(ApiError::Revocation(RevocationError::MissingToken)),
+        Ok(Authorization::Bearer(token)) => Ok(token),
+        _ => Err(invalid_token()),
+    }
+}
+
+/// The caller of introspection: a Bearer caller is judged by RFC 6750 (a malformed one is
+/// `InvalidToken`), anyone else as a client.
+pub fn bearer_or_client(
+    req: &HttpRequest,
+    params: &mut Params,
+) -> Result<IntrospectionCaller, ApiError> {
+    match authorization(req)? {
+        Authorization::Bearer(token) => Ok(IntrospectionCaller::Bearer(token)),
+        Authorization::MalformedBearer => Err(invalid_token()),
+        other => Ok(IntrospectionCaller::Client(client_credentials_from(
+            other, params,
+        )?)),
+    }
 }

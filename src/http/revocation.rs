@@ -4,11 +4,11 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::body::{read_limited, Params};
-use super::client_auth::{bearer, client_credentials};
+use super::body::Params;
+use super::client_auth::{bearer_or_client, client_credentials};
 use super::token::required;
 use super::{ApiError, AppState};
-use crate::services::{IntrospectionCaller, RevocationError};
+use crate::services::RevocationError;
 
 fn no_store(mut resp: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
     resp.insert_header((header::CACHE_CONTROL, "no-store"));
@@ -22,8 +22,7 @@ pub async fn post_revoke(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(&req, payload, state.max_body_bytes).await?;
-    let mut params = Params::parse(&req, &body)?;
+    let mut params = Params::read(&req, payload, state.max_body_bytes).await?;
     let token = required(&mut params, "token")?;
     let _hint = params.take("token_type_hint");
     let client = client_credentials(&req, &mut params)?;
@@ -38,23 +37,10 @@ pub async fn post_introspect(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(&req, payload, state.max_body_bytes).await?;
-    let mut params = Params::parse(&req, &body)?;
+    let mut params = Params::read(&req, payload, state.max_body_bytes).await?;
     let token = required(&mut params, "token")?;
     let _hint = params.take("token_type_hint");
-    // A Bearer caller is judged by RFC 6750 (401 invalid_token for a malformed one), anyone
-    // else as a client.
-    let says_bearer = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.get(..6))
-        .is_some_and(|s| s.eq_ignore_ascii_case("bearer"));
-    let caller = if says_bearer {
-        IntrospectionCaller::Bearer(bearer(&req)?)
-    } else {
-        IntrospectionCaller::Client(client_credentials(&req, &mut params)?)
-    };
+    let caller = bearer_or_client(&req, &mut params)?;
     let result = state.introspection.introspect(&caller, &token).await?;
     Ok(no_store(HttpResponse::Ok()).json(result))
 }
