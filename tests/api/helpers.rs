@@ -485,6 +485,20 @@ pub async fn resource_server(app: &TestApp) -> String {
 }
 
 impl TestApp {
+    /// Activates or deactivates a user, as an operator.
+    pub async fn set_active(&self, email: &str, active: bool) {
+        self.admin()
+            .update_user(
+                email,
+                latchkey::services::UserUpdate {
+                    active: Some(active),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+
     /// POSTs a form with HTTP Basic client authentication.
     pub async fn post_basic(
         &self,

@@ -154,32 +154,13 @@ async fn logout_needs_a_valid_bearer_token(backend: Backend) {
 }
 
 async fn operators_disabling_a_user_or_setting_a_password_revoke_every_token(backend: Backend) {
-    use latchkey::services::UserUpdate;
     let app = spawn_app(backend).await;
     app.fixture().await;
     let rs = resource_server(&app).await;
     let before = app.login("alice@example.com").await;
-    app.admin()
-        .update_user(
-            "alice@example.com",
-            UserUpdate {
-                active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    app.set_active("alice@example.com", false).await;
     assert!(!app.is_active(&rs, str_of(&before, "access_token")).await);
-    app.admin()
-        .update_user(
-            "alice@example.com",
-            UserUpdate {
-                active: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    app.set_active("alice@example.com", true).await;
     app.clock.advance(1);
     let after = app.login("alice@example.com").await;
     assert!(app.is_active(&rs, str_of(&after, "access_token")).await);

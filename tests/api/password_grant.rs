@@ -1,5 +1,3 @@
-use latchkey::services::UserUpdate;
-
 use crate::helpers::{assert_oauth_error, jwt_parts, spawn_app, str_of, Backend, PASSWORD};
 use crate::scenarios;
 
@@ -115,16 +113,7 @@ async fn inactive_user_cannot_get_tokens(backend: Backend) {
     let app = spawn_app(backend).await;
     app.fixture().await;
     let tokens = app.login("alice@example.com").await;
-    app.admin()
-        .update_user(
-            "alice@example.com",
-            UserUpdate {
-                active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    app.set_active("alice@example.com", false).await;
     let (status, body) = app
         .password_grant("alice@example.com", PASSWORD, "web")
         .await;
@@ -135,16 +124,7 @@ async fn inactive_user_cannot_get_tokens(backend: Backend) {
         (400, Some("invalid_grant")),
         "refresh stops at once too"
     );
-    app.admin()
-        .update_user(
-            "alice@example.com",
-            UserUpdate {
-                active: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    app.set_active("alice@example.com", true).await;
     let (status, body) = app.refresh(str_of(&tokens, "refresh_token")).await;
     assert_oauth_error(status, &body, 400, "invalid_grant");
     assert_eq!(
