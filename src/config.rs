@@ -269,6 +269,81 @@ impl Default for PasswordSettings {
     }
 }
 
+/// Self-service accounts: sign-up, verification, reset, magic links (`/api/v1`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountSettings {
+    /// Who may sign up: `open`, `invite` (an operator's invitation is required) or `closed`.
+    pub signup: SignupMode,
+    /// `optional`: unverified users can sign in; `mandatory`: they cannot obtain tokens.
+    pub email_verification: VerificationPolicy,
+    /// Lifetime of an email-verification link.
+    pub verification_ttl_secs: i64,
+    /// Lifetime of a password-reset link.
+    pub reset_ttl_secs: i64,
+    /// Lifetime of a magic sign-in link or code.
+    pub magic_link_ttl_secs: i64,
+    /// Lifetime of an invitation.
+    pub invite_ttl_secs: i64,
+    /// Whether magic-link sign-in is offered.
+    pub magic_links: bool,
+    /// User attributes a user may set on their own profile (and at sign-up).
+    pub profile_attributes: Vec<String>,
+    /// The client that sign-up, verification and reset links are for, when the request names
+    /// none (magic links need a client: it is the one the tokens are issued to).
+    pub default_client_id: Option<String>,
+    /// Link templates; `{token}` is replaced. Defaults point at Latchkey's own pages.
+    pub verify_url: Option<String>,
+    pub reset_url: Option<String>,
+    pub magic_link_url: Option<String>,
+    pub invite_url: Option<String>,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            signup: SignupMode::Open,
+            email_verification: VerificationPolicy::Optional,
+            verification_ttl_secs: 86_400,
+            reset_ttl_secs: 3_600,
+            magic_link_ttl_secs: 900,
+            invite_ttl_secs: 7 * 86_400,
+            magic_links: true,
+            profile_attributes: Vec::new(),
+            default_client_id: None,
+            verify_url: None,
+            reset_url: None,
+            magic_link_url: None,
+            invite_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    Open,
+    Invite,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerificationPolicy {
+    Optional,
+    Mandatory,
+}
+
+/// Outgoing mail. (Filled in by the mail work.)
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSettings {}
+
+/// Brute-force and abuse throttling. (Filled in by the throttle work.)
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleSettings {}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
@@ -298,6 +373,9 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub passwords: PasswordSettings,
     pub log: LogSettings,
+    pub accounts: AccountSettings,
+    pub mail: MailSettings,
+    pub throttle: ThrottleSettings,
 }
 
 #[derive(Clone, Copy)]
@@ -446,7 +524,43 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         "passwords.breach_corpus_file",
         Kind::Str,
     ),
+    // accounts.*
+    ("LATCHKEY_SIGNUP", "accounts.signup", Kind::Str),
+    (
+        "LATCHKEY_EMAIL_VERIFICATION",
+        "accounts.email_verification",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_VERIFICATION_TTL_SECS",
+        "accounts.verification_ttl_secs",
+        Kind::Int,
+    ),
+    ("LATCHKEY_RESET_TTL_SECS", "accounts.reset_ttl_secs", Kind::Int),
+    (
+        "LATCHKEY_MAGIC_LINK_TTL_SECS",
+        "accounts.magic_link_ttl_secs",
+        Kind::Int,
+    ),
+    ("LATCHKEY_INVITE_TTL_SECS", "accounts.invite_ttl_secs", Kind::Int),
+    ("LATCHKEY_MAGIC_LINKS", "accounts.magic_links", Kind::Bool),
+    (
+        "LATCHKEY_PROFILE_ATTRIBUTES",
+        "accounts.profile_attributes",
+        Kind::List,
+    ),
+    (
+        "LATCHKEY_ACCOUNTS_DEFAULT_CLIENT_ID",
+        "accounts.default_client_id",
+        Kind::Str,
+    ),
+    ("LATCHKEY_VERIFY_URL", "accounts.verify_url", Kind::Str),
+    ("LATCHKEY_RESET_URL", "accounts.reset_url", Kind::Str),
+    ("LATCHKEY_MAGIC_LINK_URL", "accounts.magic_link_url", Kind::Str),
+    ("LATCHKEY_INVITE_URL", "accounts.invite_url", Kind::Str),
+    // mail.* (the mail work adds its variables here)
     ("LATCHKEY_LOG_FORMAT", "log.format", Kind::Str),
+    // throttle.* (the throttle work adds its variables here)
     ("LATCHKEY_LOG_LEVEL", "log.level", Kind::Str),
 ];
 
@@ -648,6 +762,9 @@ impl Settings {
             ));
         }
         self.validate_key_lifecycle()?;
+        self.validate_accounts()?;
+        self.validate_mail()?;
+        self.validate_throttle()?;
         let a = &self.passwords.argon2;
         if a.memory_kib < 8 * a.parallelism || a.iterations == 0 || a.parallelism == 0 {
             return Err(invalid("passwords.argon2 parameters are out of range"));
@@ -690,6 +807,61 @@ impl Settings {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Self-service account settings.
+    fn validate_accounts(&self) -> Result<(), ConfigError> {
+        let a = &self.accounts;
+        for (name, v) in [
+            ("accounts.verification_ttl_secs", a.verification_ttl_secs),
+            ("accounts.reset_ttl_secs", a.reset_ttl_secs),
+            ("accounts.magic_link_ttl_secs", a.magic_link_ttl_secs),
+            ("accounts.invite_ttl_secs", a.invite_ttl_secs),
+        ] {
+            if !(60..=30 * 86_400).contains(&v) {
+                return Err(invalid(format!(
+                    "{name} must be between 60 and 2592000 seconds"
+                )));
+            }
+        }
+        for (name, url) in [
+            ("accounts.verify_url", &a.verify_url),
+            ("accounts.reset_url", &a.reset_url),
+            ("accounts.magic_link_url", &a.magic_link_url),
+            ("accounts.invite_url", &a.invite_url),
+        ] {
+            if let Some(u) = url {
+                let scheme_ok = u.starts_with("https://") || u.starts_with("http://");
+                if !scheme_ok || !u.contains("{token}") {
+                    return Err(invalid(format!(
+                        "{name} must be an http(s) URL containing {{token}}, got {u:?}"
+                    )));
+                }
+            }
+        }
+        for attr in &a.profile_attributes {
+            if attr.is_empty()
+                || attr.len() > 64
+                || !attr
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+            {
+                return Err(invalid(format!(
+                    "accounts.profile_attributes: {attr:?} is not a valid attribute name"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Outgoing mail settings. (Filled in by the mail work.)
+    fn validate_mail(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
+    /// Throttle settings. (Filled in by the throttle work.)
+    fn validate_throttle(&self) -> Result<(), ConfigError> {
         Ok(())
     }
 

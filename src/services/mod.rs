@@ -6,7 +6,9 @@ mod admin_auth;
 mod client_registry;
 mod introspection;
 mod keys;
+mod mail;
 mod revocation;
+mod throttle;
 mod tokens;
 
 pub use access_tokens::{AccessTokenRejection, AccessTokenVerifier};
@@ -18,9 +20,11 @@ pub use admin_auth::AdminCredential;
 pub use client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 pub use introspection::{Introspection, IntrospectionCaller, IntrospectionService};
 pub use keys::{KeyError, KeyPolicy, KeyService, KeyView, TickReport};
+pub use mail::{Mail, MailError, MailKind, Mailer};
 pub use revocation::{
     FeedEntry, RevocationError, RevocationFeedPage, RevocationService, FEED_MAX_LIMIT,
 };
+pub use throttle::{FailureOutcome, LimitedAction, Throttle, Throttled};
 pub use tokens::{
     GrantRequest, IssuedTokens, TokenError, TokenRequest, TokenService, TokenServiceSettings,
 };
