@@ -18,7 +18,8 @@ use crate::crypto::{BreachCorpus, KeyRing, MasterKey, PasswordHasher, RefreshTok
 use crate::http::{self, AdminApi, AppState};
 use crate::services::{
     AccessTokenVerifier, AdminCredential, AdminService, ClientRegistry, IntrospectionService,
-    KeyPolicy, KeyService, RevocationService, Stores, TokenService, TokenServiceSettings,
+    KeyPolicy, KeyService, PasswordRules, RevocationService, Stores, TokenService,
+    TokenServiceSettings,
 };
 use crate::storage::group_commit::GroupCommitLog;
 use crate::storage::memory::EmbeddedDenylist;
@@ -64,6 +65,8 @@ where
         + crate::storage::RefreshTokenStore
         + crate::storage::RevocationStore
         + crate::storage::HealthCheck
+        + crate::storage::AccountTokenStore
+        + crate::storage::AuditStore
         + 'static,
 {
     Stores {
@@ -73,6 +76,8 @@ where
         keys: s.clone(),
         refresh_tokens: s.clone(),
         revocations: s.clone(),
+        account_tokens: s.clone(),
+        audit: s.clone(),
         health: s,
     }
 }
@@ -238,14 +243,17 @@ pub async fn build_services(
         }
         None => BreachCorpus::default(),
     });
+    let password_rules = Arc::new(PasswordRules::new(
+        settings.password_policy(),
+        breach_corpus,
+    ));
     let admin = Arc::new(AdminService::new(
         stores.clone(),
         hasher,
         registry.clone(),
         revocations.clone(),
         clock.clone(),
-        settings.password_policy(),
-        breach_corpus,
+        password_rules.clone(),
     ));
     Ok(Services {
         stores,

@@ -115,6 +115,10 @@ pub enum UsersCmd {
         /// Replace the attributes with this JSON object.
         #[arg(long)]
         attributes: Option<String>,
+        /// The user may sign in only to change the password (`--must-change-password false`
+        /// lifts it).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        must_change_password: Option<bool>,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -451,9 +455,11 @@ async fn users(cmd: UsersCmd, settings: &Settings, clock: Arc<dyn Clock>) -> Res
             display_name,
             username,
             attributes,
+            must_change_password,
             out,
         } => {
             let update = UserUpdate {
+                must_change_password,
                 active,
                 email_verified: verified,
                 display_name: display_name.map(|d| Some(d).filter(|s| !s.is_empty())),

@@ -1,6 +1,7 @@
 //! Cryptography: password hashing, secrets, the master key, signing keys and the key ring.
 
 mod access_token;
+mod account_token;
 mod breach;
 mod keyring;
 mod master_key;
@@ -12,6 +13,9 @@ mod signing;
 
 pub use access_token::{
     verify_access_token, AccessTokenClaims, AccessTokenError, MAX_ACCESS_TOKEN_LEN,
+};
+pub use account_token::{
+    AccountTokenCodec, MintedSecret, MAGIC_CODE_DIGITS, MAX_ACCOUNT_TOKEN_LEN,
 };
 pub use breach::{BreachCorpus, BreachCorpusError};
 pub use keyring::{KeyRing, KeyRingSnapshot};

@@ -1,5 +1,6 @@
 //! Pure types and rules: no I/O, no async, no framework.
 
+mod account;
 mod client;
 mod email;
 mod error;
@@ -13,6 +14,10 @@ mod role;
 mod scope;
 mod user;
 
+pub use account::{
+    AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, CodeOutcome, LoggedAuditEvent,
+    RequestOrigin,
+};
 pub use client::{
     Audience, Client, ClientId, ClientKind, ClientTokenSettings, MAX_ACCESS_TOKEN_TTL,
 };

@@ -48,6 +48,9 @@ pub struct User {
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
     pub last_login_at: Option<UnixTime>,
+    /// Set by an operator: the user may sign in only to change the password.
+    pub must_change_password: bool,
+    pub password_changed_at: Option<UnixTime>,
 }
 
 impl std::fmt::Debug for User {

@@ -4,13 +4,13 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::client_registry::ClientRegistry;
+use super::password_rules::PasswordRules;
 use super::revocation::RevocationService;
 use crate::clock::{rfc3339, Clock};
-use crate::crypto::{random_token, sha256_hex, BreachCorpus, PasswordHasher};
+use crate::crypto::{random_token, sha256_hex, PasswordHasher};
 use crate::domain::{
     Audience, Client, ClientId, ClientKind, ClientTokenSettings, Email, GrantType, PasswordContext,
-    PasswordPolicy, Permission, PolicyViolation, Role, RoleName, Scope, User, UserFilter, UserId,
-    ValidationError,
+    Permission, PolicyViolation, Role, RoleName, Scope, User, UserFilter, UserId, ValidationError,
 };
 use crate::storage::{NewUserRecord, StorageError, UserPatch};
 
@@ -55,6 +55,7 @@ pub struct UserView {
     pub is_active: bool,
     pub email_verified: bool,
     pub has_password: bool,
+    pub must_change_password: bool,
     pub roles: Vec<String>,
     pub attributes: serde_json::Map<String, serde_json::Value>,
     pub created_at: String,
@@ -72,6 +73,7 @@ impl UserView {
             is_active: u.is_active,
             email_verified: u.email_verified,
             has_password: u.password_hash.is_some(),
+            must_change_password: u.must_change_password,
             roles,
             attributes: u.attributes,
             created_at: rfc3339(u.created_at),
@@ -168,6 +170,8 @@ pub struct UserUpdate {
     pub display_name: Option<Option<String>>,
     pub username: Option<Option<String>>,
     pub attributes: Option<serde_json::Value>,
+    /// The user may sign in only to change the password (`password_change_required`).
+    pub must_change_password: Option<bool>,
 }
 
 pub struct NewClientInput {
@@ -189,8 +193,7 @@ pub struct AdminService {
     clients: Arc<ClientRegistry>,
     revocations: Arc<RevocationService>,
     clock: Arc<dyn Clock>,
-    password_policy: PasswordPolicy,
-    breach_corpus: Arc<BreachCorpus>,
+    password_rules: Arc<PasswordRules>,
 }
 
 fn attributes_object(
@@ -217,8 +220,7 @@ impl AdminService {
         clients: Arc<ClientRegistry>,
         revocations: Arc<RevocationService>,
         clock: Arc<dyn Clock>,
-        password_policy: PasswordPolicy,
-        breach_corpus: Arc<BreachCorpus>,
+        password_rules: Arc<PasswordRules>,
     ) -> Self {
         Self {
             stores,
@@ -226,17 +228,16 @@ impl AdminService {
             clients,
             revocations,
             clock,
-            password_policy,
-            breach_corpus,
+            password_rules,
         }
     }
 
     fn check_password(&self, password: &SecretString) -> Result<(), ValidationError> {
         let len = password.expose_secret().chars().count();
-        if len == 0 || password.expose_secret().len() > self.password_policy.max_length {
+        if len == 0 || password.expose_secret().len() > self.password_rules.max_length() {
             return Err(ValidationError::new(
                 "password",
-                format!("must be 1 to {} bytes", self.password_policy.max_length),
+                format!("must be 1 to {} bytes", self.password_rules.max_length()),
             ));
         }
         Ok(())
@@ -248,9 +249,7 @@ impl AdminService {
         password: &SecretString,
         context: &PasswordContext<'_>,
     ) -> Result<(), AdminError> {
-        let p = password.expose_secret();
-        let breached = p.len() <= self.password_policy.max_length && self.breach_corpus.contains(p);
-        let violations = self.password_policy.check(p, context, breached);
+        let violations = self.password_rules.violations(password, context);
         if violations.is_empty() {
             Ok(())
         } else {
@@ -348,6 +347,8 @@ impl AdminService {
             created_at: now,
             updated_at: now,
             last_login_at: None,
+            must_change_password: false,
+            password_changed_at: None,
         };
         self.stores
             .users
@@ -391,6 +392,7 @@ impl AdminService {
                 .map(|u| u.as_deref().map(User::validate_username).transpose())
                 .transpose()?,
             attributes: update.attributes.map(attributes_object).transpose()?,
+            must_change_password: update.must_change_password,
         };
         if !self
             .stores

@@ -1,26 +1,35 @@
 //! Use cases. Services never mention actix, sqlx or redis.
 
 mod access_tokens;
+mod accounts;
 mod admin;
 mod admin_auth;
+mod audit;
 mod client_registry;
 mod introspection;
 mod keys;
 mod mail;
+mod password_rules;
 mod revocation;
 mod throttle;
 mod tokens;
 
 pub use access_tokens::{AccessTokenRejection, AccessTokenVerifier};
+pub use accounts::{
+    AccountError, AccountPolicy, AccountService, InviteView, MagicCredential, PasswordChange,
+    ProfileUpdate, ProfileView, SignupInput, VerifiedEmail, MAGIC_CODE_MAX_ATTEMPTS,
+};
 pub use admin::{
     AdminError, AdminService, ClientView, CreatedClient, NewClientInput, NewUserInput, RoleView,
     UserUpdate, UserView,
 };
 pub use admin_auth::AdminCredential;
+pub use audit::{detail, events, AuditContext, AuditLog};
 pub use client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 pub use introspection::{Introspection, IntrospectionCaller, IntrospectionService};
 pub use keys::{KeyError, KeyPolicy, KeyService, KeyView, TickReport};
 pub use mail::{Mail, MailError, MailKind, Mailer};
+pub use password_rules::PasswordRules;
 pub use revocation::{
     FeedEntry, RevocationError, RevocationFeedPage, RevocationService, FEED_MAX_LIMIT,
 };
@@ -32,8 +41,8 @@ pub use tokens::{
 use std::sync::Arc;
 
 use crate::storage::{
-    ClientStore, HealthCheck, RefreshTokenStore, RevocationStore, RoleStore, SigningKeyStore,
-    UserStore,
+    AccountTokenStore, AuditStore, ClientStore, HealthCheck, RefreshTokenStore, RevocationStore,
+    RoleStore, SigningKeyStore, UserStore,
 };
 
 /// Every store a service may need, as trait objects.
@@ -46,4 +55,6 @@ pub struct Stores {
     pub refresh_tokens: Arc<dyn RefreshTokenStore>,
     pub revocations: Arc<dyn RevocationStore>,
     pub health: Arc<dyn HealthCheck>,
+    pub account_tokens: Arc<dyn AccountTokenStore>,
+    pub audit: Arc<dyn AuditStore>,
 }

@@ -338,13 +338,43 @@ impl RevocationService {
         .await?;
         let families = self
             .refresh_tokens
-            .revoke_user_families(user_id, reason, now)
+            .revoke_user_families(user_id, None, reason, now)
             .await?;
         info!(
             user_id = user_id.as_str(),
             families = families.len(),
             reason,
             "every token of the user revoked"
+        );
+        Ok(())
+    }
+
+    /// Revokes every session of a user but `keep` (the caller's own): the other families and
+    /// every access token issued from them. Access tokens without a session (from clients
+    /// without refresh tokens) live out their short lifetime.
+    pub async fn revoke_other_sessions(
+        &self,
+        user_id: &UserId,
+        keep: &str,
+        reason: &str,
+    ) -> Result<(), RevocationError> {
+        let now = self.clock.now();
+        let families = self
+            .refresh_tokens
+            .revoke_user_families(user_id, Some(keep), reason, now)
+            .await?;
+        if !families.is_empty() {
+            let entries = families
+                .iter()
+                .map(|(id, _)| self.family_entry(id))
+                .collect();
+            self.record(entries).await?;
+        }
+        info!(
+            user_id = user_id.as_str(),
+            families = families.len(),
+            reason,
+            "the user's other sessions revoked"
         );
         Ok(())
     }

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::domain::{
-    Client, ClientId, FamilyRecord, LoggedRevocation, NewFamily, NextGeneration, Permission,
+    AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, Client, ClientId, CodeOutcome,
+    FamilyRecord, LoggedAuditEvent, LoggedRevocation, NewFamily, NextGeneration, Permission,
     PresentedToken, Revocation, Role, RoleName, RotateOutcome, Scope, StoredKey, TokenIdentity,
     User, UserClaims, UserFilter, UserId,
 };
@@ -45,6 +46,7 @@ pub struct UserPatch {
     pub display_name: Option<Option<String>>,
     pub username: Option<Option<String>>,
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    pub must_change_password: Option<bool>,
 }
 
 #[async_trait]
@@ -55,6 +57,8 @@ pub trait UserStore: Send + Sync {
     async fn list(&self, filter: &UserFilter) -> StorageResult<Vec<User>>;
     /// Applies the patch; `Ok(false)` when the user does not exist.
     async fn update(&self, id: &UserId, patch: &UserPatch, now: UnixTime) -> StorageResult<bool>;
+    /// Sets the password hash and `password_changed_at`, and in the same transaction deletes
+    /// the user's pending password resets (a reset never outlives a password change).
     async fn set_password_hash(
         &self,
         id: &UserId,
@@ -171,11 +175,12 @@ pub trait RefreshTokenStore: Send + Sync {
         reason: &str,
         now: UnixTime,
     ) -> StorageResult<bool>;
-    /// Revokes every live family of a user; returns the ids of the families it revoked, each
-    /// with its absolute expiry.
+    /// Revokes every live family of a user but `except` (the caller's own session, when it
+    /// is kept); returns the ids of the families it revoked, each with its absolute expiry.
     async fn revoke_user_families(
         &self,
         user_id: &UserId,
+        except: Option<&str>,
         reason: &str,
         now: UnixTime,
     ) -> StorageResult<Vec<(String, UnixTime)>>;
@@ -236,4 +241,57 @@ pub trait TokenDenylist: Send + Sync {
 #[async_trait]
 pub trait HealthCheck: Send + Sync {
     async fn ping(&self) -> StorageResult<()>;
+}
+
+/// Single-use tokens sent by mail: email verification, password reset, magic links,
+/// invitations. Only hashes are stored.
+#[async_trait]
+pub trait AccountTokenStore: Send + Sync {
+    /// Stores a new token and, in the same transaction, deletes the unused tokens of the same
+    /// purpose for the same user (or, without a user, the same email): a newer link
+    /// supersedes the older ones.
+    async fn issue(&self, token: &AccountToken) -> StorageResult<()>;
+    /// One atomic step: marks the unused, unexpired token of `purpose` with this hash used and
+    /// returns it; `None` if there is no such token (unknown, used, expired or superseded).
+    async fn consume(
+        &self,
+        purpose: AccountTokenPurpose,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> StorageResult<Option<AccountToken>>;
+    /// The unused, unexpired token of `purpose` with this hash, without using it.
+    async fn find_live(
+        &self,
+        purpose: AccountTokenPurpose,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> StorageResult<Option<AccountToken>>;
+    /// One atomic step for the newest live magic link of `email`: if `matches(code_hash)`
+    /// it is consumed; otherwise its wrong attempts grow and at `max_attempts` it is used up.
+    async fn consume_code(
+        &self,
+        email: &str,
+        matches: &(dyn for<'a> Fn(&'a str) -> bool + Send + Sync),
+        max_attempts: i64,
+        now: UnixTime,
+    ) -> StorageResult<CodeOutcome>;
+    /// Deletes the unused tokens of `purpose` for a user; returns how many.
+    async fn invalidate(
+        &self,
+        user_id: &UserId,
+        purpose: AccountTokenPurpose,
+    ) -> StorageResult<u64>;
+    /// Deletes tokens past their expiry, and used ones older than a day; returns how many.
+    async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64>;
+}
+
+/// The append-only audit trail.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn append(&self, event: &AuditEvent) -> StorageResult<()>;
+    /// Matching events, oldest first: the newest `limit` of them, or, with `after_id`, the
+    /// first `limit` after it.
+    async fn list(&self, filter: &AuditFilter) -> StorageResult<Vec<LoggedAuditEvent>>;
+    /// Removes personal data (IP, user agent) from a deleted user's events; returns how many.
+    async fn scrub_user(&self, user_id: &str) -> StorageResult<u64>;
 }

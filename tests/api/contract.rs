@@ -46,6 +46,8 @@ fn user(email: &str, now: i64) -> User {
         created_at: now,
         updated_at: now,
         last_login_at: None,
+        must_change_password: false,
+        password_changed_at: None,
     }
 }
 
@@ -962,7 +964,7 @@ async fn refresh_token_store_revokes_every_family_of_a_user(backend: Backend) {
     let g = family(&s, 1000, 500).await;
     let revoked = s
         .refresh_tokens
-        .revoke_user_families(&f.user_id, "logout-all", 1001)
+        .revoke_user_families(&f.user_id, None, "logout-all", 1001)
         .await
         .unwrap();
     assert_eq!(revoked, vec![(f.family_id.clone(), 1500)]);
@@ -982,7 +984,7 @@ async fn refresh_token_store_revokes_every_family_of_a_user(backend: Backend) {
     assert_eq!(other.revoked_at, None, "another user's family is untouched");
     assert!(s
         .refresh_tokens
-        .revoke_user_families(&f.user_id, "logout-all", 1002)
+        .revoke_user_families(&f.user_id, None, "logout-all", 1002)
         .await
         .unwrap()
         .is_empty());

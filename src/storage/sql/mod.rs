@@ -5,6 +5,8 @@
 //! `SqlStore<Postgres>`. What really differs (opening a write transaction, connecting,
 //! migrations, reading constraint names out of errors) is below, in one place per backend.
 
+mod account_tokens;
+mod audit;
 mod clients;
 mod keys;
 mod refresh_tokens;

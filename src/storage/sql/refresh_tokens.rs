@@ -309,17 +309,20 @@ macro_rules! impl_refresh_store {
             async fn revoke_user_families(
                 &self,
                 user_id: &UserId,
+                except: Option<&str>,
                 reason: &str,
                 now: UnixTime,
             ) -> StorageResult<Vec<(String, UnixTime)>> {
                 sqlx::query_as(
                     "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3 \
                      WHERE user_id = $1 AND revoked_at IS NULL AND absolute_expires_at > $2 \
+                     AND ($4 IS NULL OR id <> $4) \
                      RETURNING id, absolute_expires_at",
                 )
                 .bind(user_id.as_str())
                 .bind(now)
                 .bind(reason)
+                .bind(except)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(map_err)

@@ -11,7 +11,7 @@ use crate::storage::{NewUserRecord, StorageError, StorageResult, UserPatch, User
 macro_rules! user_columns {
     () => {
         "id, email, username, display_name, is_active, email_verified, password_hash, attributes, \
-         created_at, updated_at, last_login_at"
+         created_at, updated_at, last_login_at, must_change_password, password_changed_at"
     };
 }
 
@@ -28,6 +28,8 @@ struct UserRow {
     created_at: i64,
     updated_at: i64,
     last_login_at: Option<i64>,
+    must_change_password: bool,
+    password_changed_at: Option<i64>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -50,6 +52,8 @@ impl TryFrom<UserRow> for User {
             created_at: r.created_at,
             updated_at: r.updated_at,
             last_login_at: r.last_login_at,
+            must_change_password: r.must_change_password,
+            password_changed_at: r.password_changed_at,
         })
     }
 }
@@ -82,7 +86,7 @@ macro_rules! impl_user_store {
                 sqlx::query(concat!(
                     "INSERT INTO users (",
                     user_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
                 ))
                 .bind(u.id.as_str())
                 .bind(u.email.as_str())
@@ -95,6 +99,8 @@ macro_rules! impl_user_store {
                 .bind(u.created_at)
                 .bind(u.updated_at)
                 .bind(u.last_login_at)
+                .bind(u.must_change_password)
+                .bind(u.password_changed_at)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -163,7 +169,8 @@ macro_rules! impl_user_store {
                        display_name = CASE WHEN $4 THEN $5 ELSE display_name END, \
                        username = CASE WHEN $6 THEN $7 ELSE username END, \
                        attributes = COALESCE($8, attributes), \
-                       updated_at = $9 \
+                       updated_at = $9, \
+                       must_change_password = COALESCE($10, must_change_password) \
                      WHERE id = $1",
                 )
                 .bind(id.as_str())
@@ -175,6 +182,7 @@ macro_rules! impl_user_store {
                 .bind(p.username.clone().flatten())
                 .bind(p.attributes.as_ref().map(attributes_json))
                 .bind(now)
+                .bind(p.must_change_password)
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;
@@ -187,13 +195,27 @@ macro_rules! impl_user_store {
                 hash: Option<&str>,
                 now: UnixTime,
             ) -> StorageResult<bool> {
-                let r = sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
-                    .bind(id.as_str())
-                    .bind(hash)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(map_err)?;
+                // Pending password resets die with the password they were meant to replace.
+                let mut tx = self.begin_write().await?;
+                let r = sqlx::query(
+                    "UPDATE users SET password_hash = $2, updated_at = $3, password_changed_at = $3 \
+                     WHERE id = $1",
+                )
+                .bind(id.as_str())
+                .bind(hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                sqlx::query(
+                    "DELETE FROM account_tokens WHERE user_id = $1 AND purpose = 'password_reset' \
+                     AND used_at IS NULL",
+                )
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
                 Ok(r.rows_affected() > 0)
             }
 
