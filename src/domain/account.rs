@@ -73,7 +73,7 @@ impl std::fmt::Debug for AccountToken {
 #[derive(Debug)]
 pub enum CodeOutcome {
     /// The code matched: the token is used up now.
-    Consumed(AccountToken),
+    Consumed(Box<AccountToken>),
     /// Wrong code; the token dies once `attempts` reaches the limit.
     Wrong,
     /// No live magic link for the address.

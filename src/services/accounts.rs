@@ -919,7 +919,7 @@ impl AccountService {
                     .await?
                 {
                     CodeOutcome::Consumed(t) if t.client_id.as_ref() == Some(client_id) => {
-                        (t, email.to_string())
+                        (*t, email.to_string())
                     }
                     CodeOutcome::Consumed(_) | CodeOutcome::Wrong | CodeOutcome::NoToken => {
                         i.login_failed(

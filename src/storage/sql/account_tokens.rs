@@ -182,10 +182,10 @@ macro_rules! impl_account_token_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err)?;
-                    CodeOutcome::Consumed(AccountToken {
+                    CodeOutcome::Consumed(Box::new(AccountToken {
                         used_at: Some(now),
                         ..token
-                    })
+                    }))
                 } else {
                     sqlx::query(
                         "UPDATE account_tokens SET attempts = attempts + 1, \
