@@ -54,6 +54,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Origins allowed to call the token endpoint from a browser (CORS); `*` allows any.
     pub cors_allowed_origins: Vec<String>,
+    /// Reverse proxies (IP addresses) whose `X-Forwarded-For` is believed: the client's IP
+    /// (throttling, audit trail) is then the last address in it that is not a proxy's.
+    pub trusted_proxies: Vec<String>,
     /// Set when the issuer was derived from `bind` rather than configured.
     #[serde(skip)]
     pub issuer_derived: bool,
@@ -68,6 +71,7 @@ impl Default for ServerSettings {
             max_body_bytes: 16 * 1024,
             workers: 0,
             cors_allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             issuer_derived: false,
         }
     }
@@ -400,6 +404,11 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     (
         "LATCHKEY_CORS_ALLOWED_ORIGINS",
         "server.cors_allowed_origins",
+        Kind::List,
+    ),
+    (
+        "LATCHKEY_TRUSTED_PROXIES",
+        "server.trusted_proxies",
         Kind::List,
     ),
     ("LATCHKEY_DATABASE_URL", "database.url", Kind::Str),
@@ -774,6 +783,13 @@ impl Settings {
             ));
         }
         self.validate_key_lifecycle()?;
+        for p in &self.server.trusted_proxies {
+            p.parse::<std::net::IpAddr>().map_err(|_| {
+                invalid(format!(
+                    "server.trusted_proxies: {p:?} is not an IP address"
+                ))
+            })?;
+        }
         self.validate_accounts()?;
         self.validate_mail()?;
         self.validate_throttle()?;
@@ -875,6 +891,15 @@ impl Settings {
     /// Throttle settings. (Filled in by the throttle work.)
     fn validate_throttle(&self) -> Result<(), ConfigError> {
         Ok(())
+    }
+
+    /// The trusted reverse proxies, parsed (validated at load).
+    pub fn trusted_proxies(&self) -> Vec<std::net::IpAddr> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect()
     }
 
     /// The validated issuer URL, without a trailing slash.

@@ -40,6 +40,34 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// The newest security events, oldest first; with --follow, then every new one as it
+    /// is recorded (until interrupted).
+    Tail {
+        /// How many events to show first.
+        #[arg(long, short = 'n', default_value_t = 50)]
+        limit: i64,
+        /// Keep printing new events.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only the events of this user (id or email; a deleted user by id).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events of this type (signup, login_failed, lockout, ...).
+        #[arg(long)]
+        event: Option<String>,
+        /// Poll interval of --follow, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +180,17 @@ pub enum UsersCmd {
     /// to the user until now (the account stays usable).
     RevokeTokens {
         user: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Invite someone to sign up (needed when `accounts.signup = "invite"`): mails them a
+    /// link and prints it.
+    Invite {
+        #[arg(long)]
+        email: String,
+        /// Grant a role at sign-up (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -378,6 +417,7 @@ pub async fn run(
         Command::Roles(cmd) => roles(cmd, &settings, clock).await,
         Command::Clients(cmd) => clients(cmd, &settings, clock).await,
         Command::Keys(cmd) => keys(cmd, &settings, clock).await,
+        Command::Audit(cmd) => audit(cmd, &settings, clock).await,
     }
 }
 
@@ -389,7 +429,8 @@ fn bind_with_port(bind: &str, port: u16) -> String {
 }
 
 async fn users(cmd: UsersCmd, settings: &Settings, clock: Arc<dyn Clock>) -> Result<(), CliError> {
-    let admin = build_services(settings, clock, false).await?.admin;
+    let services = build_services(settings, clock, false).await?;
+    let admin = services.admin.clone();
     match cmd {
         UsersCmd::Create {
             email,
@@ -498,8 +539,76 @@ async fn users(cmd: UsersCmd, settings: &Settings, clock: Arc<dyn Clock>) -> Res
             admin.revoke_user_tokens(&user).await?;
             done(out.json, "every token of the user revoked");
         }
+        UsersCmd::Invite { email, roles, out } => {
+            let invite = services.accounts.invite(&email, &roles).await?;
+            if !services.mailer.drain(MAIL_DRAIN).await {
+                eprintln!(
+                    "latchkey: the invitation mail was not delivered within {} s; give the link by other means",
+                    MAIL_DRAIN.as_secs()
+                );
+            }
+            emit(out.json, &invite);
+        }
     }
     Ok(())
+}
+
+/// How long a command waits for the mail it queued.
+const MAIL_DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn audit(cmd: AuditCmd, settings: &Settings, clock: Arc<dyn Clock>) -> Result<(), CliError> {
+    let services = build_services(settings, clock, false).await?;
+    let AuditCmd::Tail {
+        limit,
+        follow,
+        user,
+        event,
+        interval_ms,
+        out,
+    } = cmd;
+    if !(1..=10_000).contains(&limit) {
+        return Err(CliError::usage("--limit must be between 1 and 10000"));
+    }
+    let user_id = match user {
+        Some(u) => Some(match crate::domain::UserId::parse(&u) {
+            Ok(id) => id.to_string(),
+            Err(_) => services.admin.find_user(&u).await?.id.to_string(),
+        }),
+        None => None,
+    };
+    let log = services.accounts.audit().clone();
+    let mut filter = crate::domain::AuditFilter {
+        after_id: None,
+        user_id,
+        event,
+        limit,
+    };
+    loop {
+        let events = log
+            .list(&filter)
+            .await
+            .map_err(|e| CliError::from(anyhow::Error::from(e)))?;
+        for e in &events {
+            if out.json {
+                match serde_json::to_string(e) {
+                    Ok(line) => println!("{line}"),
+                    Err(err) => eprintln!("latchkey: cannot render JSON: {err}"),
+                }
+            } else {
+                println!("{}", super::output::Human::human(e));
+            }
+        }
+        if !follow {
+            return Ok(());
+        }
+        if let Some(last) = events.last() {
+            filter.after_id = Some(last.id);
+        } else if filter.after_id.is_none() {
+            filter.after_id = Some(0);
+        }
+        filter.limit = 1000;
+        tokio::time::sleep(std::time::Duration::from_millis(interval_ms.max(100))).await;
+    }
 }
 
 async fn roles(cmd: RolesCmd, settings: &Settings, clock: Arc<dyn Clock>) -> Result<(), CliError> {

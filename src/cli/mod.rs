@@ -13,7 +13,7 @@ use clap::Parser;
 
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::services::AdminError;
+use crate::services::{AccountError, AdminError};
 
 pub use commands::Cli;
 
@@ -33,6 +33,21 @@ impl From<AdminError> for CliError {
         };
         let message = match &e {
             AdminError::Unexpected(cause) => format!("{e}: {cause:#}"),
+            _ => e.to_string(),
+        };
+        Self { code, message }
+    }
+}
+
+impl From<AccountError> for CliError {
+    fn from(e: AccountError) -> Self {
+        let code = match &e {
+            AccountError::Validation(_) | AccountError::InvalidRequest(_) => 2,
+            AccountError::Conflict(_) => 4,
+            _ => 1,
+        };
+        let message = match &e {
+            AccountError::Unexpected(cause) => format!("{e}: {cause:#}"),
             _ => e.to_string(),
         };
         Self { code, message }

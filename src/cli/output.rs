@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 
-use crate::services::{ClientView, KeyView, RoleView, UserView};
+use crate::clock::rfc3339;
+use crate::domain::LoggedAuditEvent;
+use crate::services::{ClientView, InviteView, KeyView, RoleView, UserView};
 
 pub fn json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
@@ -94,5 +96,43 @@ impl Human for KeyView {
             "{}  {}  {}  created {}{when}",
             self.kid, self.alg, self.state, self.created_at
         )
+    }
+}
+
+impl Human for InviteView {
+    fn human(&self) -> String {
+        format!(
+            "invitation for {} (roles: {}), valid until {}\nlink: {}",
+            self.email,
+            if self.roles.is_empty() {
+                "none".to_owned()
+            } else {
+                self.roles.join(", ")
+            },
+            self.expires_at,
+            self.link
+        )
+    }
+}
+
+impl Human for LoggedAuditEvent {
+    fn human(&self) -> String {
+        let e = &self.event;
+        let mut line = format!("{:>6}  {}  {:<26}", self.id, rfc3339(e.at), e.event);
+        for (k, v) in [
+            ("user", &e.user_id),
+            ("client", &e.client_id),
+            ("ip", &e.ip),
+            ("agent", &e.user_agent),
+        ] {
+            if let Some(v) = v {
+                line.push_str(&format!(" {k}={v:?}"));
+            }
+        }
+        if !e.detail.is_empty() {
+            line.push(' ');
+            line.push_str(&serde_json::Value::Object(e.detail.clone()).to_string());
+        }
+        line
     }
 }

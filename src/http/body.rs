@@ -196,3 +196,56 @@ impl<'de> serde::de::Visitor<'de> for JsonPairsVisitor {
         Ok(JsonPairs(pairs))
     }
 }
+
+/// The request's media type, lower-cased, without parameters.
+pub fn media_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Whether the body is an HTML form (the hosted pages post those).
+pub fn is_form(req: &HttpRequest) -> bool {
+    media_type(req) == "application/x-www-form-urlencoded"
+}
+
+/// Reads a bounded JSON body into `T` (unknown members refused by `T`'s own rules).
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    if media_type(req) != "application/json" {
+        return Err(bad(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "use Content-Type application/json",
+        ));
+    }
+    let body = read_limited(req, payload, limit).await?;
+    // Keys must be unique, as for the other bodies.
+    JsonPairs::parse(&body)?.iter().try_fold(
+        std::collections::HashSet::new(),
+        |mut seen, (k, _)| {
+            if seen.insert(k.clone()) {
+                Ok(seen)
+            } else {
+                Err(bad(
+                    StatusCode::BAD_REQUEST,
+                    format!("member {k} is repeated"),
+                ))
+            }
+        },
+    )?;
+    serde_json::from_slice(&body).map_err(|e| {
+        bad(
+            StatusCode::BAD_REQUEST,
+            format!("the JSON body does not fit this endpoint: {e}"),
+        )
+    })
+}

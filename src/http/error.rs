@@ -5,7 +5,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::services::{KeyError, RevocationError, TokenError};
+use crate::services::{AccountError, KeyError, RevocationError, TokenError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -25,6 +25,8 @@ pub enum ApiError {
     AdminUnauthorized,
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Account(#[from] AccountError),
 }
 
 #[derive(serde::Serialize)]
@@ -48,6 +50,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Token(TokenError::InvalidClient) => StatusCode::UNAUTHORIZED,
             ApiError::Token(TokenError::Unexpected(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Token(TokenError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Token(_) => StatusCode::BAD_REQUEST,
             ApiError::Revocation(e) => match e {
                 RevocationError::InvalidClient
@@ -70,6 +73,22 @@ impl ResponseError for ApiError {
             ApiError::Key(KeyError::Conflict(_) | KeyError::ActiveKey(_)) => StatusCode::CONFLICT,
             ApiError::Key(KeyError::Invalid(_)) => StatusCode::BAD_REQUEST,
             ApiError::Key(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Account(e) => match e {
+                AccountError::Validation(_)
+                | AccountError::PasswordPolicy(_)
+                | AccountError::InvalidToken
+                | AccountError::InvalidCredentials
+                | AccountError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+                AccountError::SignupClosed
+                | AccountError::InviteRequired
+                | AccountError::MagicLinksDisabled
+                | AccountError::NotAUser => StatusCode::FORBIDDEN,
+                AccountError::AccountGone => StatusCode::UNAUTHORIZED,
+                AccountError::Conflict(_) => StatusCode::CONFLICT,
+                AccountError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+                AccountError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                AccountError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
         }
     }
 
@@ -90,12 +109,37 @@ impl ResponseError for ApiError {
                     }
                     TokenError::InvalidScope(d) => ("invalid_scope", Some(d.clone())),
                     TokenError::InvalidTarget(d) => ("invalid_target", Some(d.clone())),
+                    TokenError::Throttled(_) => (
+                        "invalid_grant",
+                        Some("too many failed attempts; try again later".into()),
+                    ),
+                    TokenError::PasswordChangeRequired => (
+                        "password_change_required",
+                        Some(
+                            "the password must be changed first: POST /api/v1/password/required-change"
+                                .into(),
+                        ),
+                    ),
+                    TokenError::EmailNotVerified => (
+                        "email_verification_required",
+                        Some("the email address must be verified first".into()),
+                    ),
+                    TokenError::Unavailable(d) => ("temporarily_unavailable", Some(d.clone())),
                     TokenError::Unexpected(cause) => {
                         tracing::error!(error = ?cause, "token request failed");
                         ("server_error", None)
                     }
                 };
                 let mut resp = body(status, code, desc.as_deref());
+                match e {
+                    TokenError::Throttled(secs) => {
+                        resp = with_header(resp, header::RETRY_AFTER, &secs.to_string());
+                    }
+                    TokenError::Unavailable(_) => {
+                        resp = with_header(resp, header::RETRY_AFTER, "1");
+                    }
+                    _ => {}
+                }
                 if let TokenError::InvalidClient = e {
                     if let Ok(v) =
                         header::HeaderValue::from_str(r#"Basic realm="latchkey", charset="UTF-8""#)
@@ -106,6 +150,7 @@ impl ResponseError for ApiError {
                 resp
             }
             ApiError::Revocation(e) => revocation_response(status, e),
+            ApiError::Account(e) => account_response(status, e),
             ApiError::BadRequest(_, d) => body(status, "invalid_request", Some(d)),
             ApiError::NotFound => body(status, "not_found", Some("no such endpoint")),
             ApiError::MethodNotAllowed => body(
@@ -190,6 +235,51 @@ fn revocation_response(status: StatusCode, e: &RevocationError) -> HttpResponse 
         ),
         RevocationError::Unexpected(cause) => {
             tracing::error!(error = ?cause, "request failed");
+            body(status, "server_error", None)
+        }
+    }
+}
+
+/// The JSON API's answers for account flows (README, Accounts).
+fn account_response(status: StatusCode, e: &AccountError) -> HttpResponse {
+    let text = e.to_string();
+    match e {
+        AccountError::Validation(v) => body(status, "invalid_request", Some(&v.to_string())),
+        AccountError::PasswordPolicy(violations) => HttpResponse::build(status)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({
+                "error": "invalid_password",
+                "error_description": "the password breaks the password policy",
+                "violations": violations
+                    .iter()
+                    .map(|v| serde_json::json!({"rule": v.rule, "message": format!("the password {}", v.message)}))
+                    .collect::<Vec<_>>(),
+            })),
+        AccountError::InvalidToken => body(status, "invalid_or_expired_token", Some(&text)),
+        AccountError::InvalidCredentials => body(status, "invalid_credentials", Some(&text)),
+        AccountError::InvalidRequest(d) => body(status, "invalid_request", Some(d)),
+        AccountError::SignupClosed => body(status, "signup_disabled", Some(&text)),
+        AccountError::InviteRequired => body(status, "invite_required", Some(&text)),
+        AccountError::MagicLinksDisabled => body(status, "magic_links_disabled", Some(&text)),
+        AccountError::NotAUser => body(status, "access_denied", Some(&text)),
+        AccountError::AccountGone => with_header(
+            body(status, "invalid_token", Some(&text)),
+            header::WWW_AUTHENTICATE,
+            r#"Bearer realm="latchkey", error="invalid_token""#,
+        ),
+        AccountError::Conflict(d) => body(status, "conflict", Some(d)),
+        AccountError::Throttled(t) => with_header(
+            body(status, "too_many_requests", Some("too many requests; try again later")),
+            header::RETRY_AFTER,
+            &t.retry_after_secs.max(1).to_string(),
+        ),
+        AccountError::Unavailable(d) => with_header(
+            body(status, "temporarily_unavailable", Some(d)),
+            header::RETRY_AFTER,
+            "1",
+        ),
+        AccountError::Unexpected(cause) => {
+            tracing::error!(error = ?cause, "account request failed");
             body(status, "server_error", None)
         }
     }

@@ -1,11 +1,14 @@
 //! HTTP: parse -> call a service -> map the result. No storage, no adapters.
 
+mod accounts;
 mod admin;
 mod body;
 mod client_auth;
 mod discovery;
 mod error;
 mod health;
+mod origin;
+mod pages;
 mod revocation;
 mod session;
 mod token;
@@ -18,12 +21,16 @@ use std::sync::Arc;
 use actix_web::web;
 
 use crate::crypto::KeyRing;
-use crate::services::{IntrospectionService, RevocationService, TokenService};
+use crate::services::{AccountService, IntrospectionService, RevocationService, TokenService};
 use crate::storage::HealthCheck;
+use std::net::IpAddr;
 
 /// Everything handlers reach, through one `web::Data<AppState>`.
 pub struct AppState {
     pub tokens: Arc<TokenService>,
+    pub accounts: Arc<AccountService>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
     pub revocations: Arc<RevocationService>,
     pub introspection: Arc<IntrospectionService>,
     pub keys: Arc<KeyRing>,
@@ -38,6 +45,7 @@ impl AppState {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         tokens: Arc<TokenService>,
+        accounts: Arc<AccountService>,
         revocations: Arc<RevocationService>,
         introspection: Arc<IntrospectionService>,
         keys: Arc<KeyRing>,
@@ -48,6 +56,8 @@ impl AppState {
     ) -> Self {
         Self {
             tokens,
+            accounts,
+            trusted_proxies: Vec::new(),
             revocations,
             introspection,
             keys,
@@ -56,6 +66,12 @@ impl AppState {
             max_body_bytes,
             admin: None,
         }
+    }
+
+    /// Believes `X-Forwarded-For` from these proxies.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<IpAddr>) -> Self {
+        self.trusted_proxies = proxies;
+        self
     }
 
     /// Enables the admin API.
@@ -102,6 +118,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors_allowed_origins: &[String]) {
             .route(web::post().to(session::post_logout_all))
             .default_service(web::to(error::method_not_allowed)),
     )
+    .configure(|c| account_routes(c, cors_allowed_origins))
     .service(
         web::resource([
             "/.well-known/openid-configuration",
@@ -121,9 +138,88 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors_allowed_origins: &[String]) {
     .default_service(web::to(error::not_found));
 }
 
+/// The self-service account API (README, Accounts); browser apps call it, so CORS wraps it.
+fn account_routes(cfg: &mut web::ServiceConfig, origins: &[String]) {
+    cfg.service(post_route(
+        "/api/v1/email/verify/resend",
+        origins,
+        accounts::post_resend_verification,
+    ))
+    .service(post_route(
+        "/api/v1/password/reset/confirm",
+        origins,
+        accounts::post_password_reset_confirm,
+    ))
+    .service(post_route(
+        "/api/v1/password/change",
+        origins,
+        accounts::post_password_change,
+    ))
+    .service(post_route(
+        "/api/v1/password/required-change",
+        origins,
+        accounts::post_password_required_change,
+    ))
+    .service(post_route(
+        "/api/v1/magic-link",
+        origins,
+        accounts::post_magic_link,
+    ))
+    .service(
+        web::resource("/api/v1/signup")
+            .wrap(cors(origins))
+            .route(web::post().to(accounts::post_signup))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/v1/signup/invitation")
+            .route(web::get().to(accounts::get_invitation))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/v1/email/verify")
+            .wrap(cors(origins))
+            .route(web::get().to(accounts::get_verify_email))
+            .route(web::post().to(accounts::post_verify_email))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/v1/password/reset")
+            .wrap(cors(origins))
+            .route(web::get().to(accounts::get_password_reset))
+            .route(web::post().to(accounts::post_password_reset))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/v1/me")
+            .wrap(cors(origins))
+            .route(web::get().to(accounts::get_me))
+            .route(web::patch().to(accounts::patch_me))
+            .route(web::delete().to(accounts::delete_me))
+            .default_service(web::to(error::method_not_allowed)),
+    );
+}
+
+/// A POST-only resource behind CORS.
+fn post_route<F, Args>(
+    path: &str,
+    origins: &[String],
+    handler: F,
+) -> impl actix_web::dev::HttpServiceFactory
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path.to_owned())
+        .wrap(cors(origins))
+        .route(web::post().to(handler))
+        .default_service(web::to(error::method_not_allowed))
+}
+
 fn cors(origins: &[String]) -> actix_cors::Cors {
     let base = actix_cors::Cors::default()
-        .allowed_methods(["POST"])
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
         .allowed_headers([
             actix_web::http::header::AUTHORIZATION,
             actix_web::http::header::CONTENT_TYPE,

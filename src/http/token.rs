@@ -4,8 +4,10 @@ use secrecy::SecretString;
 
 use super::body::Params;
 use super::client_auth::client_credentials;
+use super::origin::origin;
 use super::{ApiError, AppState};
-use crate::services::{GrantRequest, TokenError, TokenRequest};
+use crate::domain::GrantType;
+use crate::services::{GrantRequest, MagicCredential, TokenError, TokenRequest};
 
 fn invalid_request(msg: impl Into<String>) -> ApiError {
     ApiError::Token(TokenError::InvalidRequest(msg.into()))
@@ -34,6 +36,13 @@ pub async fn post_token(
             refresh_token: SecretString::from(required(&mut params, "refresh_token")?),
         },
         "client_credentials" => GrantRequest::ClientCredentials,
+        GrantType::MAGIC_LINK_URN => GrantRequest::MagicLink(match params.take("token") {
+            Some(token) => MagicCredential::Token(SecretString::from(token)),
+            None => MagicCredential::Code {
+                email: required(&mut params, "email")?,
+                code: SecretString::from(required(&mut params, "code")?),
+            },
+        }),
         other => return Err(unsupported_grant_type(other)),
     };
     let client = client_credentials(&req, &mut params)?;
@@ -43,6 +52,7 @@ pub async fn post_token(
         scope: params.take("scope"),
         resource: params.take("resource"),
         audience: params.take("audience"),
+        origin: origin(&req, &state.trusted_proxies),
     };
     let issued = state.tokens.exchange(request).await?;
     Ok(HttpResponse::Ok()

@@ -119,7 +119,8 @@ pub struct AccountPolicy {
 }
 
 pub struct SignupInput {
-    pub email: String,
+    /// Optional with an invitation: its address is used.
+    pub email: Option<String>,
     pub password: SecretString,
     pub display_name: Option<String>,
     pub attributes: Option<Map<String, Value>>,
@@ -291,7 +292,6 @@ impl AccountService {
         if i.policy.signup == SignupMode::Closed {
             return Err(AccountError::SignupClosed);
         }
-        let given_email = Email::parse(&input.email)?;
         let display_name = input
             .display_name
             .as_deref()
@@ -306,6 +306,24 @@ impl AccountService {
             (None, SignupMode::Invite) => return Err(AccountError::InviteRequired),
             (None, _) => None,
         };
+        let invitation = match invite {
+            Some(t) => Some(i.live_token(AccountTokenPurpose::Invite, t).await?),
+            None => None,
+        };
+        let given_email = match (&input.email, &invitation) {
+            (Some(e), Some(inv)) => {
+                let e = Email::parse(e)?;
+                if e != inv.email {
+                    return Err(AccountError::InvalidRequest(
+                        "the invitation is for another email address".into(),
+                    ));
+                }
+                e
+            }
+            (Some(e), None) => Email::parse(e)?,
+            (None, Some(inv)) => inv.email.clone(),
+            (None, None) => return Err(ValidationError::new("email", "is required").into()),
+        };
         i.throttle
             .limit(LimitedAction::SignUp, Some(given_email.as_str()), origin.ip)
             .await?;
@@ -317,21 +335,9 @@ impl AccountService {
                 display_name: display_name.as_deref(),
             },
         )?;
-        // An invitation is used only once the rest of the request is known to be good.
-        let invitation = match invite {
-            Some(t) => {
-                let token = i.live_token(AccountTokenPurpose::Invite, t).await?;
-                if token.email != given_email {
-                    return Err(AccountError::InvalidRequest(
-                        "the invitation is for another email address".into(),
-                    ));
-                }
-                Some(token)
-            }
-            None => None,
-        };
         let hash = i.hash(input.password).await?;
         let mut role_ids = Vec::new();
+        // An invitation is used only once the rest of the request is known to be good.
         if let Some(inv) = &invitation {
             if i.stores
                 .account_tokens
@@ -968,6 +974,65 @@ impl AccountService {
             email_verified: true,
             ..user
         })
+    }
+
+    // --- logins at the token endpoint -----------------------------------------------------
+
+    /// Before credentials for `account` are checked.
+    pub async fn check_login(
+        &self,
+        account: &str,
+        origin: &RequestOrigin,
+    ) -> Result<(), Throttled> {
+        let r = self.inner.throttle.check_login(account, origin.ip).await;
+        if let Err(t) = &r {
+            self.inner
+                .audit
+                .record(
+                    events::THROTTLED,
+                    ctx(None, None, origin),
+                    detail([("retry_after_secs", json!(t.retry_after_secs))]),
+                )
+                .await;
+        }
+        r
+    }
+
+    /// Wrong credentials for `account`: counted, and recorded (with a lockout it started).
+    pub async fn login_failed(
+        &self,
+        account: &str,
+        user_id: Option<&UserId>,
+        client_id: &str,
+        origin: &RequestOrigin,
+        method: &str,
+    ) {
+        self.inner
+            .login_failed(account, user_id, Some(client_id), origin, method)
+            .await
+    }
+
+    /// Right credentials: the account+IP pair is forgiven, and the login recorded.
+    pub async fn login_succeeded(
+        &self,
+        account: &str,
+        user_id: &UserId,
+        client_id: &str,
+        origin: &RequestOrigin,
+        method: &str,
+    ) {
+        self.inner
+            .throttle
+            .login_succeeded(account, origin.ip)
+            .await;
+        self.inner
+            .audit
+            .record(
+                events::LOGIN_SUCCEEDED,
+                ctx(Some(user_id), Some(client_id), origin),
+                detail([("method", json!(method))]),
+            )
+            .await;
     }
 
     // --- invitations ----------------------------------------------------------------------

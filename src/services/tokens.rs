@@ -3,13 +3,14 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{info, instrument, warn};
 
+use super::accounts::{AccountError, AccountService, MagicCredential};
 use super::client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 use super::revocation::RevocationService;
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{KeyRing, PasswordHasher, RefreshTokenCodec, Verification};
 use crate::domain::{
-    Audience, Client, ClientKind, Email, GrantType, NewFamily, NextGeneration, RefreshRejection,
-    RotateOutcome, Scope, UserClaims, UserId,
+    Audience, Client, ClientId, ClientKind, Email, GrantType, NewFamily, NextGeneration,
+    RefreshRejection, RequestOrigin, RotateOutcome, Scope, User, UserClaims, UserId,
 };
 use crate::storage::{RefreshTokenStore, StorageError, UserStore};
 
@@ -22,6 +23,8 @@ pub struct TokenServiceSettings {
     pub refresh_idle_ttl: i64,
     pub refresh_absolute_ttl: i64,
     pub password_max_length: usize,
+    /// Unverified users get no tokens.
+    pub require_verified_email: bool,
 }
 
 pub enum GrantRequest {
@@ -33,6 +36,8 @@ pub enum GrantRequest {
         refresh_token: SecretString,
     },
     ClientCredentials,
+    /// `urn:latchkey:params:oauth:grant-type:magic-link`: `token`, or `email` + `code`.
+    MagicLink(MagicCredential),
 }
 
 impl std::fmt::Debug for GrantRequest {
@@ -44,6 +49,7 @@ impl std::fmt::Debug for GrantRequest {
                 .finish_non_exhaustive(),
             GrantRequest::RefreshToken { .. } => f.write_str("RefreshToken([redacted])"),
             GrantRequest::ClientCredentials => f.write_str("ClientCredentials"),
+            GrantRequest::MagicLink(_) => f.write_str("MagicLink([redacted])"),
         }
     }
 }
@@ -58,6 +64,8 @@ pub struct TokenRequest {
     pub resource: Option<String>,
     /// `audience`, as several providers accept it.
     pub audience: Option<String>,
+    /// Where the request came from (throttling, audit trail).
+    pub origin: RequestOrigin,
 }
 
 /// A successful token response (RFC 6749 §5.1). `Debug` redacts both tokens.
@@ -103,6 +111,18 @@ pub enum TokenError {
     InvalidScope(String),
     #[error("{0}")]
     InvalidTarget(String),
+    /// Too many failed attempts: `invalid_grant` with `Retry-After` (README).
+    #[error("too many failed attempts; retry in {0} s")]
+    Throttled(u64),
+    /// The credentials are right, but an operator requires a new password first.
+    #[error("the password must be changed before signing in")]
+    PasswordChangeRequired,
+    /// The credentials are right, but the address is not verified (mandatory policy).
+    #[error("the email address must be verified before signing in")]
+    EmailNotVerified,
+    /// The grant's feature is not available (magic links disabled).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("unexpected error")]
     Unexpected(#[source] anyhow::Error),
 }
@@ -146,6 +166,23 @@ struct AccessClaims<'a> {
 }
 
 const INVALID_CREDENTIALS: &str = "invalid username or password";
+/// Longer usernames are refused before any work (an email is at most 254 characters).
+const MAX_USERNAME_LEN: usize = 320;
+
+/// The token endpoint's answers to a failed magic-link grant.
+fn magic_link_error(e: AccountError) -> TokenError {
+    match e {
+        AccountError::Throttled(t) => TokenError::Throttled(t.retry_after_secs),
+        AccountError::MagicLinksDisabled => {
+            TokenError::UnsupportedGrantType("magic-link sign-in is not enabled".into())
+        }
+        AccountError::Unexpected(cause) => TokenError::Unexpected(cause),
+        AccountError::Unavailable(d) => TokenError::Unavailable(d),
+        _ => {
+            TokenError::InvalidGrant("the link or code is invalid, expired or already used".into())
+        }
+    }
+}
 
 /// Whom an access token is about: the user (with their claims and session) or the client.
 struct Subject<'a> {
@@ -163,6 +200,7 @@ pub struct TokenService {
     refresh_codec: Arc<RefreshTokenCodec>,
     revocations: Arc<RevocationService>,
     hasher: PasswordHasher,
+    accounts: Arc<AccountService>,
     clock: Arc<dyn Clock>,
     settings: TokenServiceSettings,
 }
@@ -177,6 +215,7 @@ impl TokenService {
         refresh_codec: Arc<RefreshTokenCodec>,
         revocations: Arc<RevocationService>,
         hasher: PasswordHasher,
+        accounts: Arc<AccountService>,
         clock: Arc<dyn Clock>,
         settings: TokenServiceSettings,
     ) -> Self {
@@ -188,6 +227,7 @@ impl TokenService {
             refresh_codec,
             revocations,
             hasher,
+            accounts,
             clock,
             settings,
         }
@@ -199,6 +239,7 @@ impl TokenService {
             GrantRequest::Password { .. } => GrantType::Password,
             GrantRequest::RefreshToken { .. } => GrantType::RefreshToken,
             GrantRequest::ClientCredentials => GrantType::ClientCredentials,
+            GrantRequest::MagicLink(_) => GrantType::MagicLink,
         };
         let span = tracing::Span::current();
         span.record("grant_type", grant_type.as_str());
@@ -220,7 +261,21 @@ impl TokenService {
             GrantRequest::Password { username, password } => {
                 let scope = self.client_scope(&client, requested_scope)?;
                 let audience = self.audience_for(&client, requested_audience)?;
-                self.password_grant(&client, &username, password, scope, audience)
+                self.password_grant(&client, &username, password, scope, audience, &req.origin)
+                    .await
+            }
+            GrantRequest::MagicLink(credential) => {
+                let scope = self.client_scope(&client, requested_scope)?;
+                let audience = self.audience_for(&client, requested_audience)?;
+                let user = self
+                    .accounts
+                    .redeem_magic_link(credential, &client.id, &req.origin)
+                    .await
+                    .map_err(magic_link_error)?;
+                if user.must_change_password {
+                    return Err(TokenError::PasswordChangeRequired);
+                }
+                self.issue_for_user(&client, &user, None, scope, audience)
                     .await
             }
             GrantRequest::RefreshToken { refresh_token } => {
@@ -255,6 +310,19 @@ impl TokenService {
                     scope: scope.to_wire(),
                 })
             }
+        }
+    }
+
+    /// The client a magic link is requested for: it must exist, be enabled and be allowed
+    /// the magic-link grant.
+    pub async fn client_for_magic_link(&self, client_id: &str) -> Result<ClientId, TokenError> {
+        let id = ClientId::parse(client_id).map_err(|e| TokenError::InvalidRequest(e.message))?;
+        match self.clients.find(&id).await? {
+            Some(c) if c.enabled && c.allows_grant(GrantType::MagicLink) => Ok(c.id.clone()),
+            Some(c) if c.enabled => Err(TokenError::UnauthorizedClient(
+                "this client may not use magic links".into(),
+            )),
+            _ => Err(TokenError::InvalidRequest("unknown client_id".into())),
         }
     }
 
@@ -320,13 +388,26 @@ impl TokenService {
         password: SecretString,
         scope: Scope,
         audience: String,
+        origin: &RequestOrigin,
     ) -> Result<IssuedTokens, TokenError> {
-        if password.expose_secret().len() > self.settings.password_max_length {
+        if password.expose_secret().len() > self.settings.password_max_length
+            || username.len() > MAX_USERNAME_LEN
+        {
             return Err(TokenError::InvalidGrant(INVALID_CREDENTIALS.into()));
         }
-        let user = match Email::parse(username) {
-            Ok(email) => self.users.find_by_email(email.as_str()).await?,
-            Err(_) => None,
+        let email = Email::parse(username).ok();
+        // Throttled by the identifier as typed (normalised), whether or not it names a user.
+        let account = email
+            .as_ref()
+            .map(|e| e.as_str().to_owned())
+            .unwrap_or_else(|| username.trim().to_lowercase());
+        self.accounts
+            .check_login(&account, origin)
+            .await
+            .map_err(|t| TokenError::Throttled(t.retry_after_secs))?;
+        let user = match &email {
+            Some(email) => self.users.find_by_email(email.as_str()).await?,
+            None => None,
         };
         // Unknown users are verified against a dummy hash: the same work, the same answer.
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -337,18 +418,49 @@ impl TokenService {
             .map_err(|e| TokenError::Unexpected(e.into()))?;
         let (user, rehashed) = match (user, verification) {
             (Some(user), Verification::Valid { rehashed }) => (user, rehashed),
-            _ => {
+            (user, _) => {
                 info!(client_id = client.id.as_str(), "login failed");
+                self.accounts
+                    .login_failed(
+                        &account,
+                        user.as_ref().map(|u| &u.id),
+                        client.id.as_str(),
+                        origin,
+                        "password",
+                    )
+                    .await;
                 return Err(TokenError::InvalidGrant(INVALID_CREDENTIALS.into()));
             }
         };
+        // The password was right: the pair's failures are forgiven whatever follows.
+        self.accounts
+            .login_succeeded(&account, &user.id, client.id.as_str(), origin, "password")
+            .await;
         if !user.is_active {
             return Err(TokenError::InvalidGrant("the account is disabled".into()));
         }
+        if user.must_change_password {
+            return Err(TokenError::PasswordChangeRequired);
+        }
+        if self.settings.require_verified_email && !user.email_verified {
+            return Err(TokenError::EmailNotVerified);
+        }
+        self.issue_for_user(client, &user, rehashed.as_deref(), scope, audience)
+            .await
+    }
+
+    /// Tokens for an authenticated user: records the login, starts a session (when the
+    /// client may refresh) and signs the access token.
+    async fn issue_for_user(
+        &self,
+        client: &Client,
+        user: &User,
+        rehashed: Option<&str>,
+        scope: Scope,
+        audience: String,
+    ) -> Result<IssuedTokens, TokenError> {
         let now = self.clock.now();
-        self.users
-            .record_login(&user.id, rehashed.as_deref(), now)
-            .await?;
+        self.users.record_login(&user.id, rehashed, now).await?;
         let claims = self.users.claims(&user.id).await?.unwrap_or_default();
         let (refresh_token, sid) = if client.allows_grant(GrantType::RefreshToken) {
             let (value, family_id) = self
