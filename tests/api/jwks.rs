@@ -125,7 +125,12 @@ async fn jwks_and_discovery_are_cacheable_and_open_to_any_origin(backend: Backen
     assert_eq!(d["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
     assert_eq!(
         d["grant_types_supported"],
-        serde_json::json!(["password", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "password",
+            "refresh_token",
+            "client_credentials",
+            "urn:latchkey:params:oauth:grant-type:magic-link"
+        ])
     );
     assert_eq!(
         d["token_endpoint_auth_methods_supported"],
