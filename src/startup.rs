@@ -12,13 +12,15 @@ use secrecy::ExposeSecret;
 use tracing::{info, warn};
 use tracing_actix_web::TracingLogger;
 
-use crate::clock::Clock;
-use crate::config::{Profile, Settings};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{MailTransportKind, Profile, Settings};
 use crate::crypto::{BreachCorpus, KeyRing, MasterKey, PasswordHasher, RefreshTokenCodec};
 use crate::http::{self, AdminApi, AppState};
+use crate::mail::{OutboxTransport, SmtpTransport};
 use crate::services::{
     AccessTokenVerifier, AdminCredential, AdminService, ClientRegistry, IntrospectionService,
-    KeyPolicy, KeyService, RevocationService, Stores, TokenService, TokenServiceSettings,
+    KeyPolicy, KeyService, MailTransport, Mailer, MailerOptions, RevocationService, Stores,
+    TokenService, TokenServiceSettings,
 };
 use crate::storage::group_commit::GroupCommitLog;
 use crate::storage::memory::EmbeddedDenylist;
@@ -144,6 +146,40 @@ fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
     f.write_all(contents.as_bytes())?;
     f.write_all(b"\n")?;
     Ok(())
+}
+
+/// The mailer: the configured transport (SMTP, or the development outbox), the templates
+/// (built in, overridden from `mail.templates_dir`) and the delivery queue, whose worker it
+/// starts: call it inside a tokio runtime.
+pub fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<Mailer>> {
+    let mail = &settings.mail;
+    let templates =
+        crate::mail::load_templates(mail.templates_dir.as_deref()).context("mail.templates_dir")?;
+    let options = MailerOptions {
+        from: mail.from.clone(),
+        product_name: mail.product_name.trim().to_owned(),
+        queue_capacity: mail.queue_capacity,
+        ..MailerOptions::default()
+    };
+    let transport: Arc<dyn MailTransport> = match mail.transport {
+        MailTransportKind::Smtp => Arc::new(
+            SmtpTransport::new(mail, u32::try_from(options.concurrency).unwrap_or(4))
+                .context("mail.smtp_*")?,
+        ),
+        MailTransportKind::Outbox => {
+            if settings.server.profile == Profile::Production {
+                warn!(
+                    dir = %mail.outbox_dir.display(),
+                    "mail.transport is outbox in the production profile: no mail leaves this host, and sign-in links are logged; set mail.transport = \"smtp\""
+                );
+            }
+            Arc::new(
+                OutboxTransport::new(&mail.outbox_dir, Arc::new(SystemClock))
+                    .with_context(|| format!("cannot create {}", mail.outbox_dir.display()))?,
+            )
+        }
+    };
+    Ok(Arc::new(Mailer::start(templates, transport, options)))
 }
 
 /// Every service, wired to the configured stores.

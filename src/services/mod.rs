@@ -7,6 +7,7 @@ mod client_registry;
 mod introspection;
 mod keys;
 mod mail;
+mod mail_template;
 mod revocation;
 mod throttle;
 mod tokens;
@@ -20,7 +21,13 @@ pub use admin_auth::AdminCredential;
 pub use client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 pub use introspection::{Introspection, IntrospectionCaller, IntrospectionService};
 pub use keys::{KeyError, KeyPolicy, KeyService, KeyView, TickReport};
-pub use mail::{Mail, MailError, MailKind, Mailer};
+pub use mail::{
+    Mail, MailError, MailKind, MailStats, MailTransport, Mailer, MailerOptions, RenderedMail,
+    TransportError,
+};
+pub use mail_template::{
+    Escape, KindTemplates, MailTemplates, Template, TemplateError, TemplateSources, COMMON_VARS,
+};
 pub use revocation::{
     FeedEntry, RevocationError, RevocationFeedPage, RevocationService, FEED_MAX_LIMIT,
 };
