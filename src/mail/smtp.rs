@@ -94,13 +94,27 @@ fn tls_parameters(host: &str, settings: &MailSettings) -> Result<TlsParameters, 
 }
 
 /// 4xx replies, timeouts and connection trouble are worth a retry; 5xx replies, client
-/// errors (no usable AUTH mechanism, ...) and TLS failures are not.
+/// errors (no usable AUTH mechanism, ...) and TLS failures (an untrusted certificate, a
+/// peer that does not speak TLS: reported as invalid data on the connection) are not.
 fn classify(e: &lettre::transport::smtp::Error) -> TransportError {
-    if e.is_permanent() || e.is_client() || e.is_tls() {
+    if e.is_permanent() || e.is_client() || e.is_tls() || is_invalid_data(e) {
         TransportError::Permanent(e.to_string())
     } else {
         TransportError::Transient(e.to_string())
     }
+}
+
+fn is_invalid_data(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 #[async_trait::async_trait]

@@ -1,4 +1,4 @@
-//! Use cases. Services never mention actix, sqlx or redis.
+//! Use cases. Services never mention actix, sqlx, redis or lettre.
 
 mod access_tokens;
 mod admin;
