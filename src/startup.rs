@@ -12,15 +12,13 @@ use secrecy::ExposeSecret;
 use tracing::{info, warn};
 use tracing_actix_web::TracingLogger;
 
-use crate::clock::{Clock, SystemClock};
-use crate::config::{MailTransportKind, Profile, Settings};
+use crate::clock::Clock;
+use crate::config::{Profile, Settings};
 use crate::crypto::{BreachCorpus, KeyRing, MasterKey, PasswordHasher, RefreshTokenCodec};
 use crate::http::{self, AdminApi, AppState};
-use crate::mail::{OutboxTransport, SmtpTransport};
 use crate::services::{
     AccessTokenVerifier, AdminCredential, AdminService, ClientRegistry, IntrospectionService,
-    KeyPolicy, KeyService, MailTransport, Mailer, MailerOptions, RevocationService, Stores,
-    TokenService, TokenServiceSettings,
+    KeyPolicy, KeyService, RevocationService, Stores, TokenService, TokenServiceSettings,
 };
 use crate::storage::group_commit::GroupCommitLog;
 use crate::storage::memory::EmbeddedDenylist;
@@ -151,7 +149,10 @@ fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// The mailer: the configured transport (SMTP, or the development outbox), the templates
 /// (built in, overridden from `mail.templates_dir`) and the delivery queue, whose worker it
 /// starts: call it inside a tokio runtime.
-pub fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<Mailer>> {
+pub fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<crate::services::Mailer>> {
+    use crate::config::MailTransportKind;
+    use crate::mail::{OutboxTransport, SmtpTransport};
+    use crate::services::{MailTransport, Mailer, MailerOptions};
     let mail = &settings.mail;
     let templates =
         crate::mail::load_templates(mail.templates_dir.as_deref()).context("mail.templates_dir")?;
@@ -174,7 +175,7 @@ pub fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<Mailer>> {
                 );
             }
             Arc::new(
-                OutboxTransport::new(&mail.outbox_dir, Arc::new(SystemClock))
+                OutboxTransport::new(&mail.outbox_dir, Arc::new(crate::clock::SystemClock))
                     .with_context(|| format!("cannot create {}", mail.outbox_dir.display()))?,
             )
         }
