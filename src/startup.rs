@@ -153,6 +153,43 @@ fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The mailer: the configured transport (SMTP, or the development outbox), the templates
+/// (built in, overridden from `mail.templates_dir`) and the delivery queue, whose worker it
+/// starts: call it inside a tokio runtime.
+pub fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<crate::services::Mailer>> {
+    use crate::config::MailTransportKind;
+    use crate::mail::{OutboxTransport, SmtpTransport};
+    use crate::services::{MailTransport, Mailer, MailerOptions};
+    let mail = &settings.mail;
+    let templates =
+        crate::mail::load_templates(mail.templates_dir.as_deref()).context("mail.templates_dir")?;
+    let options = MailerOptions {
+        from: mail.from.clone(),
+        product_name: mail.product_name.trim().to_owned(),
+        queue_capacity: mail.queue_capacity,
+        ..MailerOptions::default()
+    };
+    let transport: Arc<dyn MailTransport> = match mail.transport {
+        MailTransportKind::Smtp => Arc::new(
+            SmtpTransport::new(mail, u32::try_from(options.concurrency).unwrap_or(4))
+                .context("mail.smtp_*")?,
+        ),
+        MailTransportKind::Outbox => {
+            if settings.server.profile == Profile::Production {
+                warn!(
+                    dir = %mail.outbox_dir.display(),
+                    "mail.transport is outbox in the production profile: no mail leaves this host, and sign-in links are logged; set mail.transport = \"smtp\""
+                );
+            }
+            Arc::new(
+                OutboxTransport::new(&mail.outbox_dir, Arc::new(crate::clock::SystemClock))
+                    .with_context(|| format!("cannot create {}", mail.outbox_dir.display()))?,
+            )
+        }
+    };
+    Ok(Arc::new(Mailer::start(templates, transport, options)))
+}
+
 /// Every service, wired to the configured stores.
 pub struct Services {
     pub stores: Stores,
@@ -547,11 +584,7 @@ fn spawn_client_cache_refresh(clients: Arc<ClientRegistry>) -> tokio::task::Join
     })
 }
 
-// --- placeholders until the mail and throttle work lands ---------------------------------
-pub fn build_mailer(_settings: &Settings) -> anyhow::Result<Arc<Mailer>> {
-    Ok(Arc::new(Mailer {}))
-}
-
+// --- placeholder until the throttle work lands ---------------------------------------
 pub fn build_throttle(
     _settings: &Settings,
     _clock: Arc<dyn Clock>,

@@ -1,4 +1,4 @@
-//! Use cases. Services never mention actix, sqlx or redis.
+//! Use cases. Services never mention actix, sqlx, redis or lettre.
 
 mod access_tokens;
 mod accounts;
@@ -9,6 +9,7 @@ mod client_registry;
 mod introspection;
 mod keys;
 mod mail;
+mod mail_template;
 mod password_rules;
 mod revocation;
 mod throttle;
@@ -28,7 +29,13 @@ pub use audit::{detail, events, AuditContext, AuditLog};
 pub use client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 pub use introspection::{Introspection, IntrospectionCaller, IntrospectionService};
 pub use keys::{KeyError, KeyPolicy, KeyService, KeyView, TickReport};
-pub use mail::{Mail, MailError, MailKind, Mailer};
+pub use mail::{
+    Mail, MailError, MailKind, MailStats, MailTransport, Mailer, MailerOptions, RenderedMail,
+    TransportError,
+};
+pub use mail_template::{
+    Escape, KindTemplates, MailTemplates, Template, TemplateError, TemplateSources, COMMON_VARS,
+};
 pub use password_rules::PasswordRules;
 pub use revocation::{
     FeedEntry, RevocationError, RevocationFeedPage, RevocationService, FEED_MAX_LIMIT,

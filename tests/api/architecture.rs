@@ -57,7 +57,15 @@ fn domain_depends_on_nothing_of_ours_and_no_framework() {
 fn services_never_mention_http_or_database_frameworks() {
     assert_no(
         "services",
-        &["actix", "sqlx", "redis", "crate::http", "storage::sql"],
+        &[
+            "actix",
+            "sqlx",
+            "redis",
+            "lettre",
+            "crate::http",
+            "crate::mail",
+            "storage::sql",
+        ],
     );
 }
 
