@@ -536,13 +536,21 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         "accounts.verification_ttl_secs",
         Kind::Int,
     ),
-    ("LATCHKEY_RESET_TTL_SECS", "accounts.reset_ttl_secs", Kind::Int),
+    (
+        "LATCHKEY_RESET_TTL_SECS",
+        "accounts.reset_ttl_secs",
+        Kind::Int,
+    ),
     (
         "LATCHKEY_MAGIC_LINK_TTL_SECS",
         "accounts.magic_link_ttl_secs",
         Kind::Int,
     ),
-    ("LATCHKEY_INVITE_TTL_SECS", "accounts.invite_ttl_secs", Kind::Int),
+    (
+        "LATCHKEY_INVITE_TTL_SECS",
+        "accounts.invite_ttl_secs",
+        Kind::Int,
+    ),
     ("LATCHKEY_MAGIC_LINKS", "accounts.magic_links", Kind::Bool),
     (
         "LATCHKEY_PROFILE_ATTRIBUTES",
@@ -556,7 +564,11 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     ),
     ("LATCHKEY_VERIFY_URL", "accounts.verify_url", Kind::Str),
     ("LATCHKEY_RESET_URL", "accounts.reset_url", Kind::Str),
-    ("LATCHKEY_MAGIC_LINK_URL", "accounts.magic_link_url", Kind::Str),
+    (
+        "LATCHKEY_MAGIC_LINK_URL",
+        "accounts.magic_link_url",
+        Kind::Str,
+    ),
     ("LATCHKEY_INVITE_URL", "accounts.invite_url", Kind::Str),
     // mail.* (the mail work adds its variables here)
     ("LATCHKEY_LOG_FORMAT", "log.format", Kind::Str),

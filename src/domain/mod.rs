@@ -11,6 +11,7 @@ mod refresh;
 mod revocation;
 mod role;
 mod scope;
+mod throttle;
 mod user;
 
 pub use client::{
@@ -29,4 +30,5 @@ pub use refresh::{
 pub use revocation::{LoggedRevocation, Revocation, RevocationKind, TokenIdentity};
 pub use role::Role;
 pub use scope::Scope;
+pub use throttle::{client_network, login_backoff, seconds_until, SlidingWindow, WindowCounts};
 pub use user::{User, UserClaims, UserFilter, UserId};
