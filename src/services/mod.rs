@@ -24,7 +24,7 @@ pub use mail::{Mail, MailError, MailKind, Mailer};
 pub use revocation::{
     FeedEntry, RevocationError, RevocationFeedPage, RevocationService, FEED_MAX_LIMIT,
 };
-pub use throttle::{FailureOutcome, LimitedAction, Throttle, Throttled};
+pub use throttle::{FailureOutcome, LimitedAction, Throttle, ThrottlePolicy, Throttled};
 pub use tokens::{
     GrantRequest, IssuedTokens, TokenError, TokenRequest, TokenService, TokenServiceSettings,
 };
