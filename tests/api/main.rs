@@ -24,3 +24,4 @@ mod refresh_grant;
 mod revocation;
 mod revocation_feed;
 mod robustness;
+mod throttle;
