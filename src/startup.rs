@@ -21,7 +21,7 @@ use crate::http::{self, AdminApi, AppState};
 use crate::services::{
     AccessTokenVerifier, AccountPolicy, AccountService, AdminCredential, AdminService, AuditLog,
     ClientRegistry, IntrospectionService, KeyPolicy, KeyService, Mailer, PasswordRules,
-    RevocationService, Stores, Throttle, TokenService, TokenServiceSettings,
+    RevocationService, Stores, TokenService, TokenServiceSettings,
 };
 use crate::storage::group_commit::GroupCommitLog;
 use crate::storage::memory::EmbeddedDenylist;
@@ -106,6 +106,53 @@ pub fn build_denylist(
             Duration::from_millis(settings.denylist.max_staleness_ms),
         )),
     })
+}
+
+/// The brute-force throttle: counters in Redis when `redis.url` is set (shared by every
+/// instance, keys under `<redis.key_prefix>throttle:`), with this instance's in-process
+/// counters as the fallback while Redis is unreachable; in process only otherwise.
+pub fn build_throttle(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<crate::services::Throttle>> {
+    use crate::storage::RateLimitStore;
+    let t = &settings.throttle;
+    let policy = crate::services::ThrottlePolicy {
+        enabled: t.enabled,
+        login_free_failures: t.login_free_failures,
+        login_window_secs: t.login_window_secs,
+        login_backoff_base_secs: t.login_backoff_base_secs,
+        login_lockout_secs: t.login_lockout_secs,
+        account_max_failures: t.account_max_failures,
+        account_window_secs: t.account_window_secs,
+        trusted_ip_ttl_secs: t.trusted_ip_ttl_secs,
+        ip_max_failures: t.ip_max_failures,
+        ip_window_secs: t.ip_window_secs,
+        email_cooldown_secs: t.email_cooldown_secs,
+        email_daily_cap: t.email_daily_cap,
+        ip_daily_cap: t.ip_daily_cap,
+        signup_per_ip_per_hour: t.signup_per_ip_per_hour,
+    };
+    let max_entries = usize::try_from(t.memory_max_entries).unwrap_or(usize::MAX);
+    let local: Arc<dyn RateLimitStore> = Arc::new(
+        crate::storage::memory::MemoryRateLimitStore::new(max_entries),
+    );
+    let shared: Arc<dyn RateLimitStore> = match &settings.redis.url {
+        Some(url) => Arc::new(
+            crate::storage::redis::RedisRateLimitStore::new(
+                url.expose_secret(),
+                &RedisSettings {
+                    key_prefix: settings.redis.key_prefix.clone(),
+                    timeout: Duration::from_millis(settings.redis.timeout_ms),
+                },
+            )
+            .context("LATCHKEY_REDIS_URL")?,
+        ),
+        None => local.clone(),
+    };
+    Ok(Arc::new(crate::services::Throttle::new(
+        shared, local, clock, policy,
+    )))
 }
 
 /// The master key: from configuration, else (development only) from the key file, which is
@@ -582,12 +629,4 @@ fn spawn_client_cache_refresh(clients: Arc<ClientRegistry>) -> tokio::task::Join
             clients.refresh_cached().await;
         }
     })
-}
-
-// --- placeholder until the throttle work lands ---------------------------------------
-pub fn build_throttle(
-    _settings: &Settings,
-    _clock: Arc<dyn Clock>,
-) -> anyhow::Result<Arc<Throttle>> {
-    Ok(Arc::new(Throttle {}))
 }

@@ -12,6 +12,7 @@ mod refresh;
 mod revocation;
 mod role;
 mod scope;
+mod throttle;
 mod user;
 
 pub use account::{
@@ -34,4 +35,5 @@ pub use refresh::{
 pub use revocation::{LoggedRevocation, Revocation, RevocationKind, TokenIdentity};
 pub use role::Role;
 pub use scope::Scope;
+pub use throttle::{client_network, login_backoff, seconds_until, SlidingWindow, WindowCounts};
 pub use user::{User, UserClaims, UserFilter, UserId};

@@ -4,9 +4,42 @@
 //! reset and magic-link requests. Counters live in Redis when configured (shared by every
 //! instance), in process otherwise.
 //!
-//! (Skeleton: the throttle work replaces the bodies; the signatures are the contract.)
+//! Rules (defaults in `ThrottlePolicy::default`, README "Brute-force protection"):
+//! - **Account+IP pair.** After `login_free_failures` failures within `login_window_secs`,
+//!   each further failure refuses the pair for `login_backoff_base_secs`, doubling per
+//!   failure, at most `login_lockout_secs`. A successful login resets the pair.
+//! - **Account, over every IP.** Past `account_max_failures` per `account_window_secs`, the
+//!   account refuses logins until the window has slid, except from an IP that logged in to
+//!   it successfully within `trusted_ip_ttl_secs`. This is the answer to "an attacker on other
+//!   IPs locks the real user out": the limit stops a distributed guessing attack on one
+//!   account, while the user's usual devices (the IPs they logged in from) keep working.
+//!   Trusted IPs keep their own pair limit.
+//! - **IP, over every account** (credential stuffing): `ip_max_failures` per
+//!   `ip_window_secs`. IPv6 addresses count by their /64.
+//! - **Requests** (`limit`): per address and action, a cooldown between two requests and a
+//!   daily cap; per IP and action, a daily cap (sign-up: an hourly one). A sign-up for an
+//!   address that already has an account mails its owner, so the address rules apply to it
+//!   too: nobody can flood an inbox through any of the four actions.
+//!
+//! Identifiers are hashed (SHA-256, truncated) before they become store keys: the stores
+//! hold no email or IP address. Whether an account exists plays no part: an unknown account
+//! is counted and locked exactly like a real one.
+//!
+//! When the shared store fails, the throttle uses this instance's in-process store (limits
+//! keep working, per instance) and warns once; it probes the shared store again every
+//! second of clock time and goes back to it when it answers. Counts made during the outage
+//! stay in process.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+use crate::clock::{Clock, UnixTime};
+use crate::crypto::sha256_hex;
+use crate::domain::{client_network, login_backoff, seconds_until, SlidingWindow, WindowCounts};
+use crate::storage::{
+    Admission, RateCooldown, RateLimit, RateLimitError, RateLimitStore, RateSnapshot, RateWindow,
+};
 
 /// A refused attempt: the caller answers 429 with `Retry-After` (or the token endpoint's
 /// documented error).
@@ -25,6 +58,17 @@ pub enum LimitedAction {
     MagicLink,
 }
 
+impl LimitedAction {
+    fn code(self) -> &'static str {
+        match self {
+            LimitedAction::SignUp => "su",
+            LimitedAction::VerificationResend => "vr",
+            LimitedAction::PasswordReset => "pr",
+            LimitedAction::MagicLink => "ml",
+        }
+    }
+}
+
 /// What a recorded failure led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FailureOutcome {
@@ -32,36 +76,435 @@ pub struct FailureOutcome {
     pub locked_for_secs: Option<u64>,
 }
 
-pub struct Throttle {}
+/// The limits (README, Brute-force protection). Built from `throttle.*` at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottlePolicy {
+    /// `false`: every check passes and nothing is counted.
+    pub enabled: bool,
+    pub login_free_failures: u64,
+    pub login_window_secs: u64,
+    pub login_backoff_base_secs: u64,
+    pub login_lockout_secs: u64,
+    pub account_max_failures: u64,
+    pub account_window_secs: u64,
+    /// 0: no IP is ever exempt from the account-wide limit.
+    pub trusted_ip_ttl_secs: u64,
+    pub ip_max_failures: u64,
+    pub ip_window_secs: u64,
+    /// 0: no cooldown.
+    pub email_cooldown_secs: u64,
+    pub email_daily_cap: u64,
+    pub ip_daily_cap: u64,
+    pub signup_per_ip_per_hour: u64,
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            login_free_failures: 5,
+            login_window_secs: 900,
+            login_backoff_base_secs: 1,
+            login_lockout_secs: 900,
+            account_max_failures: 50,
+            account_window_secs: 3600,
+            trusted_ip_ttl_secs: 30 * 86_400,
+            ip_max_failures: 100,
+            ip_window_secs: 900,
+            email_cooldown_secs: 60,
+            email_daily_cap: 5,
+            ip_daily_cap: 50,
+            signup_per_ip_per_hour: 10,
+        }
+    }
+}
+
+const DAY: u64 = 86_400;
+const HOUR: u64 = 3600;
+/// Clock seconds between two probes of a shared store that failed.
+const PROBE_EVERY_SECS: i64 = 1;
+/// `down_since` while the shared store is healthy.
+const UP: i64 = i64::MIN;
+
+/// An opaque store key: a kind and a truncated SHA-256 of the identifiers (128 bits, so
+/// collisions are out of reach, and no personal data in the store).
+fn key(kind: &str, parts: &[&str]) -> String {
+    let mut input = String::from("latchkey-throttle");
+    for p in std::iter::once(&kind).chain(parts) {
+        input.push('\0');
+        input.push_str(p);
+    }
+    let digest = sha256_hex(input.as_bytes());
+    format!("{kind}:{}", digest.get(..32).unwrap_or(&digest))
+}
+
+/// The keys of one login attempt.
+struct LoginKeys {
+    pair: String,
+    pair_lock: String,
+    trusted: String,
+    account: String,
+    ip: String,
+}
+
+impl LoginKeys {
+    fn new(account: &str, ip: IpAddr) -> Self {
+        let net = client_network(ip);
+        Self {
+            pair: key("lp", &[account, &net]),
+            pair_lock: key("ll", &[account, &net]),
+            trusted: key("lt", &[account, &net]),
+            account: key("la", &[account]),
+            ip: key("li", &[&net]),
+        }
+    }
+}
+
+pub struct Throttle {
+    store: Arc<dyn RateLimitStore>,
+    fallback: Arc<dyn RateLimitStore>,
+    clock: Arc<dyn Clock>,
+    policy: ThrottlePolicy,
+    /// Clock time the shared store last failed, or `UP`.
+    down_since: AtomicI64,
+    /// Clock time of the last probe of a failed shared store.
+    last_probe: AtomicI64,
+    /// Whether the outage was reported (once per outage).
+    warned: AtomicBool,
+}
+
+/// Runs one store call on the shared store, or on the fallback while the shared store is
+/// down (or when it just failed).
+macro_rules! on_store {
+    ($self:ident, $now:expr, $store:ident => $call:expr) => {{
+        let mut answer = None;
+        if $self.shared_usable($now) {
+            let $store = &*$self.store;
+            match $call.await {
+                Ok(v) => {
+                    $self.shared_answered();
+                    answer = Some(Ok(v));
+                }
+                Err(e) => $self.shared_failed(&e, $now),
+            }
+        }
+        match answer {
+            Some(a) => a,
+            None => {
+                let $store = &*$self.fallback;
+                $call.await
+            }
+        }
+    }};
+}
 
 impl Throttle {
+    /// `store` holds the counters (Redis, or the in-process store); `fallback` is this
+    /// instance's in-process store, used while `store` fails (it may be `store` itself).
+    pub fn new(
+        store: Arc<dyn RateLimitStore>,
+        fallback: Arc<dyn RateLimitStore>,
+        clock: Arc<dyn Clock>,
+        policy: ThrottlePolicy,
+    ) -> Self {
+        Self {
+            store,
+            fallback,
+            clock,
+            policy,
+            down_since: AtomicI64::new(UP),
+            last_probe: AtomicI64::new(UP),
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    pub fn policy(&self) -> &ThrottlePolicy {
+        &self.policy
+    }
+
+    /// Whether the shared store is being used (false during an outage).
+    pub fn shared_store_up(&self) -> bool {
+        self.down_since.load(Ordering::SeqCst) == UP
+    }
+
+    fn shared_usable(&self, now: UnixTime) -> bool {
+        if self.shared_store_up() {
+            return true;
+        }
+        // One caller per probe interval tries the shared store; the others use the fallback.
+        let last = self.last_probe.load(Ordering::SeqCst);
+        now >= last.saturating_add(PROBE_EVERY_SECS)
+            && self
+                .last_probe
+                .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+    }
+
+    fn shared_answered(&self) {
+        if self.down_since.swap(UP, Ordering::SeqCst) != UP
+            && self.warned.swap(false, Ordering::SeqCst)
+        {
+            tracing::info!(
+                store = self.store.name(),
+                "throttle: the shared rate-limit store answers again; using it"
+            );
+        }
+    }
+
+    fn shared_failed(&self, error: &RateLimitError, now: UnixTime) {
+        let _ = self
+            .down_since
+            .compare_exchange(UP, now, Ordering::SeqCst, Ordering::SeqCst);
+        self.last_probe.store(now, Ordering::SeqCst);
+        if !self.warned.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                store = self.store.name(),
+                error = %error,
+                "throttle: the shared rate-limit store is unavailable; counting in process \
+                 (per instance) until it answers"
+            );
+        }
+    }
+
+    async fn read(
+        &self,
+        windows: &[RateWindow<'_>],
+        marks: &[&str],
+        now: UnixTime,
+    ) -> Result<RateSnapshot, RateLimitError> {
+        on_store!(self, now, s => s.read(windows, marks, now))
+    }
+
+    async fn hit(
+        &self,
+        windows: &[RateWindow<'_>],
+        now: UnixTime,
+    ) -> Result<Vec<WindowCounts>, RateLimitError> {
+        on_store!(self, now, s => s.hit(windows, now))
+    }
+
+    async fn admit(
+        &self,
+        limits: &[RateLimit<'_>],
+        cooldowns: &[RateCooldown<'_>],
+        now: UnixTime,
+    ) -> Result<Admission, RateLimitError> {
+        on_store!(self, now, s => s.admit(limits, cooldowns, now))
+    }
+
+    async fn mark(&self, key: &str, until: UnixTime, now: UnixTime) -> Result<(), RateLimitError> {
+        on_store!(self, now, s => s.mark(key, until, now))
+    }
+
+    async fn clear(&self, keys: &[&str], now: UnixTime) -> Result<(), RateLimitError> {
+        on_store!(self, now, s => s.clear(keys))
+    }
+
+    fn login_window(&self) -> SlidingWindow {
+        SlidingWindow::new(self.policy.login_window_secs)
+    }
+
+    fn account_window(&self) -> SlidingWindow {
+        SlidingWindow::new(self.policy.account_window_secs)
+    }
+
+    fn ip_window(&self) -> SlidingWindow {
+        SlidingWindow::new(self.policy.ip_window_secs)
+    }
+
+    /// Neither store answers (a poisoned in-process lock: a bug). Refusing is the safe side.
+    fn unavailable(error: &RateLimitError) -> Throttled {
+        tracing::error!(error = %error, "throttle: no rate-limit store answers; refusing");
+        Throttled {
+            retry_after_secs: 1,
+        }
+    }
+
     /// Before checking credentials for `account` (a normalised login identifier, whether or
     /// not such an account exists) from `ip`.
     pub async fn check_login(&self, account: &str, ip: IpAddr) -> Result<(), Throttled> {
-        let _ = (account, ip);
-        Ok(())
+        if !self.policy.enabled {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let k = LoginKeys::new(account, ip);
+        let (account_w, ip_w) = (self.account_window(), self.ip_window());
+        let windows = [
+            RateWindow {
+                key: &k.account,
+                window: account_w,
+            },
+            RateWindow {
+                key: &k.ip,
+                window: ip_w,
+            },
+        ];
+        let snap = self
+            .read(&windows, &[&k.pair_lock, &k.trusted], now)
+            .await
+            .map_err(|e| Self::unavailable(&e))?;
+        let count = |i: usize| snap.counts.get(i).copied().unwrap_or_default();
+        let mark = |i: usize| snap.marks.get(i).copied().flatten();
+        let mut retry = mark(0).map_or(0, |until| seconds_until(until, now));
+        if mark(1).is_none() {
+            retry =
+                retry.max(account_w.retry_after(count(0), self.policy.account_max_failures, now));
+        }
+        retry = retry.max(ip_w.retry_after(count(1), self.policy.ip_max_failures, now));
+        match retry {
+            0 => Ok(()),
+            r => Err(Throttled {
+                retry_after_secs: r,
+            }),
+        }
     }
 
     /// After wrong credentials (or a wrong magic code) for `account` from `ip`.
     pub async fn login_failed(&self, account: &str, ip: IpAddr) -> FailureOutcome {
-        let _ = (account, ip);
-        FailureOutcome::default()
+        if !self.policy.enabled {
+            return FailureOutcome::default();
+        }
+        let now = self.clock.now();
+        let k = LoginKeys::new(account, ip);
+        let pair_w = self.login_window();
+        let windows = [
+            RateWindow {
+                key: &k.pair,
+                window: pair_w,
+            },
+            RateWindow {
+                key: &k.account,
+                window: self.account_window(),
+            },
+            RateWindow {
+                key: &k.ip,
+                window: self.ip_window(),
+            },
+        ];
+        let counts = match self.hit(&windows, now).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "throttle: a failed login could not be counted");
+                return FailureOutcome::default();
+            }
+        };
+        let failures = pair_w.estimate(counts.first().copied().unwrap_or_default(), now);
+        let p = &self.policy;
+        let Some(delay) = login_backoff(
+            failures,
+            p.login_free_failures,
+            p.login_backoff_base_secs,
+            p.login_lockout_secs,
+        ) else {
+            return FailureOutcome::default();
+        };
+        let until = now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX / 4));
+        if let Err(e) = self.mark(&k.pair_lock, until, now).await {
+            tracing::error!(error = %e, "throttle: a login back-off could not be recorded");
+        }
+        FailureOutcome {
+            locked_for_secs: Some(delay),
+        }
     }
 
-    /// After a successful login: resets the account+IP pair.
+    /// After a successful login: resets the account+IP pair, and trusts the pair for
+    /// `trusted_ip_ttl_secs` (it may then log in past the account-wide limit).
     pub async fn login_succeeded(&self, account: &str, ip: IpAddr) {
-        let _ = (account, ip);
+        if !self.policy.enabled {
+            return;
+        }
+        let now = self.clock.now();
+        let k = LoginKeys::new(account, ip);
+        if let Err(e) = self.clear(&[&k.pair, &k.pair_lock], now).await {
+            tracing::error!(error = %e, "throttle: a login could not reset its counters");
+        }
+        if self.policy.trusted_ip_ttl_secs > 0 {
+            let ttl = i64::try_from(self.policy.trusted_ip_ttl_secs).unwrap_or(i64::MAX / 4);
+            if let Err(e) = self.mark(&k.trusted, now.saturating_add(ttl), now).await {
+                tracing::error!(error = %e, "throttle: a trusted login IP could not be recorded");
+            }
+        }
     }
 
     /// Counts one `action` request for `address` (normalised email, if the action has one)
-    /// from `ip`; refuses it past a cooldown or cap.
+    /// from `ip`; refuses it past a cooldown or cap. A refused request is not counted, so
+    /// `retry_after_secs` holds: a request then is allowed (unless others came meanwhile).
     pub async fn limit(
         &self,
         action: LimitedAction,
         address: Option<&str>,
         ip: IpAddr,
     ) -> Result<(), Throttled> {
-        let _ = (action, address, ip);
-        Ok(())
+        if !self.policy.enabled {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let p = &self.policy;
+        let code = action.code();
+        let net = client_network(ip);
+        let (ip_window, ip_cap) = match action {
+            LimitedAction::SignUp => (HOUR, p.signup_per_ip_per_hour),
+            _ => (DAY, p.ip_daily_cap),
+        };
+        let ip_key = key(&format!("{code}i"), &[&net]);
+        let address_keys = address.map(|a| {
+            (
+                key(&format!("{code}a"), &[a]),
+                key(&format!("{code}c"), &[a]),
+            )
+        });
+        let mut limits = vec![RateLimit {
+            key: &ip_key,
+            window: SlidingWindow::new(ip_window),
+            limit: ip_cap,
+        }];
+        let mut cooldowns = Vec::new();
+        if let Some((daily, cooldown)) = &address_keys {
+            limits.push(RateLimit {
+                key: daily,
+                window: SlidingWindow::new(DAY),
+                limit: p.email_daily_cap,
+            });
+            if p.email_cooldown_secs > 0 {
+                let secs = i64::try_from(p.email_cooldown_secs).unwrap_or(i64::MAX / 4);
+                cooldowns.push(RateCooldown {
+                    key: cooldown,
+                    until: now.saturating_add(secs),
+                });
+            }
+        }
+        let snap = match self.admit(&limits, &cooldowns, now).await {
+            Ok(Admission::Admitted) => return Ok(()),
+            Ok(Admission::Refused(snap)) => snap,
+            Err(e) => return Err(Self::unavailable(&e)),
+        };
+        let counters = limits
+            .iter()
+            .zip(&snap.counts)
+            .map(|(l, c)| l.window.retry_after(*c, l.limit, now));
+        let marks = snap
+            .marks
+            .iter()
+            .flatten()
+            .map(|until| seconds_until(*until, now));
+        let retry = counters.chain(marks).max().unwrap_or(1).max(1);
+        Err(Throttled {
+            retry_after_secs: retry,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_opaque_and_distinct_per_kind_and_identifier() {
+        let a = key("la", &["alice@example.com"]);
+        assert!(!a.contains("alice") && a.starts_with("la:") && a.len() == 3 + 32);
+        assert_ne!(a, key("la", &["bob@example.com"]));
+        assert_ne!(a, key("lp", &["alice@example.com"]));
+        // The separator keeps ("ab", "c") and ("a", "bc") apart.
+        assert_ne!(key("lp", &["ab", "c"]), key("lp", &["a", "bc"]));
     }
 }

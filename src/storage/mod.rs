@@ -12,8 +12,8 @@ use crate::clock::UnixTime;
 use crate::domain::{
     AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, Client, ClientId, CodeOutcome,
     FamilyRecord, LoggedAuditEvent, LoggedRevocation, NewFamily, NextGeneration, Permission,
-    PresentedToken, Revocation, Role, RoleName, RotateOutcome, Scope, StoredKey, TokenIdentity,
-    User, UserClaims, UserFilter, UserId,
+    PresentedToken, Revocation, Role, RoleName, RotateOutcome, Scope, SlidingWindow, StoredKey,
+    TokenIdentity, User, UserClaims, UserFilter, UserId, WindowCounts,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +235,92 @@ pub trait TokenDenylist: Send + Sync {
     async fn sync(&self, now: UnixTime) -> Result<(), DenylistError>;
     /// Whether it can answer now.
     async fn ping(&self) -> Result<(), DenylistError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RateLimitError {
+    /// The store cannot answer (Redis unreachable or too slow): the throttle falls back to
+    /// its in-process store.
+    #[error("the rate-limit store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A sliding-window counter of a rate-limit store. Keys are opaque (hashed by the caller: a
+/// store never sees an email or an address).
+#[derive(Debug, Clone, Copy)]
+pub struct RateWindow<'a> {
+    pub key: &'a str,
+    pub window: SlidingWindow,
+}
+
+/// A counter with its limit: one more event is allowed while the sliding estimate is below
+/// `limit` (`SlidingWindow::allows`).
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit<'a> {
+    pub key: &'a str,
+    pub window: SlidingWindow,
+    pub limit: u64,
+}
+
+/// A mark an admitted request sets (a cooldown): while it lies after `now`, requests are
+/// refused; when one is admitted, the mark is set to `until`.
+#[derive(Debug, Clone, Copy)]
+pub struct RateCooldown<'a> {
+    pub key: &'a str,
+    pub until: UnixTime,
+}
+
+/// What a store holds for some counters and marks at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateSnapshot {
+    /// One per counter asked for, in order, as seen from the window holding `now`.
+    pub counts: Vec<WindowCounts>,
+    /// One per mark asked for, in order: the time it lasts until, if set.
+    pub marks: Vec<Option<UnixTime>>,
+}
+
+/// What became of a request offered to [`RateLimitStore::admit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Counted in every counter; every cooldown set.
+    Admitted,
+    /// Nothing was counted; the state that refused it (counters, then cooldown marks).
+    Refused(RateSnapshot),
+}
+
+/// Counters and marks for throttling, shared by every instance (Redis) or per process
+/// (memory). Windows are derived from the `now` the caller passes (its clock), never from the
+/// store's own time; expiry in the store is only garbage collection.
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// Which adapter this is, for logs.
+    fn name(&self) -> &'static str;
+    /// Reads counters and marks, counting nothing.
+    async fn read(
+        &self,
+        windows: &[RateWindow<'_>],
+        marks: &[&str],
+        now: UnixTime,
+    ) -> Result<RateSnapshot, RateLimitError>;
+    /// One atomic step: counts one event in each counter; returns the counts after it.
+    async fn hit(
+        &self,
+        windows: &[RateWindow<'_>],
+        now: UnixTime,
+    ) -> Result<Vec<WindowCounts>, RateLimitError>;
+    /// One atomic step: if every counter allows one more event and no cooldown mark lies
+    /// after `now`, counts one in each counter and sets each cooldown; else changes nothing.
+    async fn admit(
+        &self,
+        limits: &[RateLimit<'_>],
+        cooldowns: &[RateCooldown<'_>],
+        now: UnixTime,
+    ) -> Result<Admission, RateLimitError>;
+    /// Sets a mark (a lockout, a trusted pair) to last until `until`, or keeps the one already
+    /// there if it lasts longer.
+    async fn mark(&self, key: &str, until: UnixTime, now: UnixTime) -> Result<(), RateLimitError>;
+    /// Forgets counters and marks.
+    async fn clear(&self, keys: &[&str]) -> Result<(), RateLimitError>;
 }
 
 /// Liveness of the database, for `/readyz`.

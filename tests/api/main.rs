@@ -26,3 +26,4 @@ mod revocation;
 mod revocation_feed;
 mod robustness;
 pub mod smtp_server;
+mod throttle;

@@ -1,5 +1,7 @@
 //! In-process adapters.
 
 mod denylist;
+mod rate_limit;
 
 pub use denylist::EmbeddedDenylist;
+pub use rate_limit::MemoryRateLimitStore;
