@@ -554,3 +554,113 @@ impl TestApp {
             .unwrap()
     }
 }
+
+/// An app that delivers its mail over SMTP to a real test server on loopback.
+pub async fn spawn_mail_app(
+    backend: Backend,
+    extra: &[(&str, &str)],
+) -> (TestApp, crate::smtp_server::SmtpServer) {
+    let smtp = crate::smtp_server::SmtpServer::start().await;
+    let port = smtp.port().to_string();
+    let mut env: Vec<(&str, &str)> = vec![
+        ("LATCHKEY_MAIL_TRANSPORT", "smtp"),
+        ("LATCHKEY_SMTP_HOST", "127.0.0.1"),
+        ("LATCHKEY_SMTP_PORT", port.as_str()),
+        ("LATCHKEY_SMTP_SECURITY", "none"),
+        ("LATCHKEY_MAIL_FROM", "Latchkey <id@example.com>"),
+    ];
+    env.extend_from_slice(extra);
+    (spawn_app_with(backend, &env).await, smtp)
+}
+
+/// How long a test waits for a mail.
+pub const MAIL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The token in the first link of a mail's text part that contains `path`.
+pub fn token_in(mail: &crate::smtp_server::ReceivedMail, path: &str) -> String {
+    let link = mail
+        .text()
+        .split_whitespace()
+        .find(|w| w.contains(path))
+        .unwrap_or_else(|| panic!("no link with {path} in {}", mail.text()));
+    link.split("token=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no token in {link}"))
+        .to_owned()
+}
+
+/// The 8-digit code of a magic-link mail.
+pub fn code_in(mail: &crate::smtp_server::ReceivedMail) -> String {
+    mail.text()
+        .split_whitespace()
+        .find(|w| w.len() == 8 && w.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no code in {}", mail.text()))
+        .to_owned()
+}
+
+impl TestApp {
+    /// POSTs JSON; returns the status and the JSON body (`null` for an empty body).
+    pub async fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        json_answer(r).await
+    }
+
+    /// Sends JSON with a bearer token.
+    pub async fn send_bearer(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        json_answer(req.send().await.unwrap()).await
+    }
+
+    /// Waits until the audit trail holds an event `event` (recorded after the answer by a
+    /// background step) and returns the events of that type.
+    pub async fn wait_for_audit(&self, event: &str) -> Vec<latchkey::domain::LoggedAuditEvent> {
+        let deadline = tokio::time::Instant::now() + MAIL_WAIT;
+        loop {
+            let found = self
+                .services
+                .accounts
+                .audit()
+                .list(&latchkey::domain::AuditFilter {
+                    event: Some(event.into()),
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            if !found.is_empty() {
+                return found;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no audit event {event}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+pub async fn json_answer(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+    };
+    (status, body)
+}
