@@ -9,6 +9,7 @@ use crate::scenarios;
 scenarios!(
     cli_covers_the_operator_lifecycle_with_json_and_exit_codes,
     cli_changes_take_effect_for_new_tokens,
+    cli_invites_flags_forced_changes_and_tails_the_audit_trail,
 );
 
 struct Cli<'a> {
@@ -31,6 +32,10 @@ impl Run {
 
 impl Cli<'_> {
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        self.run_with(args, stdin, &[])
+    }
+
+    fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("LATCHKEY_")) {
             cmd.env_remove(k);
@@ -41,6 +46,7 @@ impl Cli<'_> {
             .env("LATCHKEY_MASTER_KEY", &self.master_key)
             .env("LATCHKEY_ARGON2_MEMORY_KIB", "64")
             .env("LATCHKEY_ARGON2_ITERATIONS", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -521,5 +527,140 @@ async fn cli_changes_take_effect_for_new_tokens(backend: Backend) {
         login("new-passphrase").await.0,
         401,
         "a disabled client is refused"
+    );
+}
+
+async fn cli_invites_flags_forced_changes_and_tails_the_audit_trail(backend: Backend) {
+    let db = fresh_database(backend).await;
+    let cli = Cli {
+        db: &db,
+        master_key: latchkey::crypto::MasterKey::generate_base64(),
+    };
+    let outbox = tempfile::tempdir().unwrap();
+    let outbox_dir = outbox.path().join("mail");
+    let env = [
+        ("LATCHKEY_MAIL_OUTBOX_DIR", outbox_dir.to_str().unwrap()),
+        ("LATCHKEY_ISSUER", "https://id.example.com"),
+    ];
+    let ok = |args: &[&str], stdin: Option<&str>| {
+        let r = cli.run_with(args, stdin, &env);
+        assert_eq!(r.code, 0, "{args:?} failed: {}", r.stderr);
+        r
+    };
+    ok(&["migrate"], None);
+    ok(
+        &["roles", "create", "staff", "--permission", "orders.view"],
+        None,
+    );
+    ok(
+        &[
+            "users",
+            "create",
+            "--email",
+            "erin@example.com",
+            "--password-stdin",
+        ],
+        Some("orchard-lantern-47\n"),
+    );
+    let flagged = ok(
+        &[
+            "users",
+            "set",
+            "erin@example.com",
+            "--must-change-password",
+            "--json",
+        ],
+        None,
+    )
+    .json();
+    assert_eq!(flagged["must_change_password"], true);
+    let lifted = ok(
+        &[
+            "users",
+            "set",
+            "erin@example.com",
+            "--must-change-password",
+            "false",
+            "--json",
+        ],
+        None,
+    )
+    .json();
+    assert_eq!(lifted["must_change_password"], false);
+
+    let invite = ok(
+        &[
+            "users",
+            "invite",
+            "--email",
+            "frank@example.com",
+            "--role",
+            "staff",
+            "--json",
+        ],
+        None,
+    )
+    .json();
+    assert_eq!(invite["email"], "frank@example.com");
+    assert_eq!(invite["roles"], serde_json::json!(["staff"]));
+    let link = str_of(&invite, "link");
+    assert!(
+        link.starts_with("https://id.example.com/api/v1/signup/invitation?token="),
+        "{link}"
+    );
+    // The invitation was delivered (the development outbox) before the command ended.
+    let mails: Vec<String> = std::fs::read_dir(&outbox_dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(mails.len(), 1);
+    let mail = crate::smtp_server::ReceivedMail::parse(&mails[0]);
+    assert!(mail.text().contains(link), "{}", mail.text());
+    assert_eq!(
+        cli.run_with(
+            &["users", "invite", "--email", "erin@example.com"],
+            None,
+            &env
+        )
+        .code,
+        4,
+        "an existing user cannot be invited"
+    );
+    assert_eq!(
+        cli.run_with(&["users", "invite", "--email", "not-an-email"], None, &env)
+            .code,
+        2
+    );
+
+    let tail = ok(&["audit", "tail", "--json"], None);
+    let events: Vec<serde_json::Value> = tail
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let invited = events
+        .iter()
+        .find(|e| e["event"] == "invite_created")
+        .unwrap_or_else(|| panic!("{}", tail.stdout));
+    assert_eq!(invited["detail"]["email"], "frank@example.com");
+    assert_eq!(invited["ip"], "127.0.0.1");
+    let human = ok(
+        &["audit", "tail", "-n", "5", "--event", "invite_created"],
+        None,
+    );
+    assert!(human.stdout.contains("invite_created"), "{}", human.stdout);
+    assert_eq!(
+        cli.run_with(&["audit", "tail", "--limit", "0"], None, &env)
+            .code,
+        2
+    );
+    assert_eq!(
+        cli.run_with(
+            &["audit", "tail", "--user", "nobody@example.com"],
+            None,
+            &env
+        )
+        .code,
+        3
     );
 }
