@@ -324,9 +324,8 @@ impl AccountService {
             (None, Some(inv)) => inv.email.clone(),
             (None, None) => return Err(ValidationError::new("email", "is required").into()),
         };
-        i.throttle
-            .limit(LimitedAction::SignUp, Some(given_email.as_str()), origin.ip)
-            .await?;
+        // The policy first (pure, cheap): a refused password does not use up the address's
+        // sign-up allowance, so the user can retry at once with a better one.
         i.check_new_password(
             &input.password,
             &PasswordContext {
@@ -335,6 +334,9 @@ impl AccountService {
                 display_name: display_name.as_deref(),
             },
         )?;
+        i.throttle
+            .limit(LimitedAction::SignUp, Some(given_email.as_str()), origin.ip)
+            .await?;
         let hash = i.hash(input.password).await?;
         let mut role_ids = Vec::new();
         // An invitation is used only once the rest of the request is known to be good.
@@ -1012,19 +1014,42 @@ impl AccountService {
             .await
     }
 
-    /// Right credentials: the account+IP pair is forgiven, and the login recorded.
+    /// Right credentials: the account+IP pair's failures are forgiven (whether or not the
+    /// login then goes on to issue tokens).
+    pub async fn credentials_accepted(&self, account: &str, origin: &RequestOrigin) {
+        self.inner
+            .throttle
+            .login_succeeded(account, origin.ip)
+            .await;
+    }
+
+    /// A login that was refused after its credentials were accepted (disabled account,
+    /// pending password change, unverified address): recorded with the reason.
+    pub async fn login_refused(
+        &self,
+        user_id: &UserId,
+        client_id: &str,
+        origin: &RequestOrigin,
+        reason: &str,
+    ) {
+        self.inner
+            .audit
+            .record(
+                events::LOGIN_FAILED,
+                ctx(Some(user_id), Some(client_id), origin),
+                detail([("method", json!("password")), ("reason", json!(reason))]),
+            )
+            .await;
+    }
+
+    /// A login that issued tokens: recorded.
     pub async fn login_succeeded(
         &self,
-        account: &str,
         user_id: &UserId,
         client_id: &str,
         origin: &RequestOrigin,
         method: &str,
     ) {
-        self.inner
-            .throttle
-            .login_succeeded(account, origin.ip)
-            .await;
         self.inner
             .audit
             .record(

@@ -433,20 +433,35 @@ impl TokenService {
             }
         };
         // The password was right: the pair's failures are forgiven whatever follows.
+        self.accounts.credentials_accepted(&account, origin).await;
+        let refused = if !user.is_active {
+            Some((
+                "disabled",
+                TokenError::InvalidGrant("the account is disabled".into()),
+            ))
+        } else if user.must_change_password {
+            Some((
+                "password_change_required",
+                TokenError::PasswordChangeRequired,
+            ))
+        } else if self.settings.require_verified_email && !user.email_verified {
+            Some(("email_not_verified", TokenError::EmailNotVerified))
+        } else {
+            None
+        };
+        if let Some((reason, e)) = refused {
+            self.accounts
+                .login_refused(&user.id, client.id.as_str(), origin, reason)
+                .await;
+            return Err(e);
+        }
+        let issued = self
+            .issue_for_user(client, &user, rehashed.as_deref(), scope, audience)
+            .await?;
         self.accounts
-            .login_succeeded(&account, &user.id, client.id.as_str(), origin, "password")
+            .login_succeeded(&user.id, client.id.as_str(), origin, "password")
             .await;
-        if !user.is_active {
-            return Err(TokenError::InvalidGrant("the account is disabled".into()));
-        }
-        if user.must_change_password {
-            return Err(TokenError::PasswordChangeRequired);
-        }
-        if self.settings.require_verified_email && !user.email_verified {
-            return Err(TokenError::EmailNotVerified);
-        }
-        self.issue_for_user(client, &user, rehashed.as_deref(), scope, audience)
-            .await
+        Ok(issued)
     }
 
     /// Tokens for an authenticated user: records the login, starts a session (when the
