@@ -13,7 +13,7 @@
 #   PASSES=3                 passes per scenario; the median pass (by requests/s) is reported
 #   DURATION=10s THREADS=2 CONNECTIONS=64 WRK_TIMEOUT=10s
 #   BACKENDS="sqlite postgres postgres-redis"   (<db>-redis: the Redis denylist at REDIS_URL)
-#   SCENARIOS="password refresh client_credentials jwks introspect revoke"
+#   SCENARIOS="password refresh client_credentials jwks introspect revoke me reset_request"
 #   REDIS_URL=redis://127.0.0.1:6379
 #   MINT_DURATION=4s          how long the revoke scenario mints tokens before each pass
 #   PORT=18090
@@ -23,6 +23,16 @@
 #   SERVER_ENV=               "LATCHKEY_NAME=value ..." more server settings (diagnosis, e.g.
 #                             LATCHKEY_WORKERS=1); recorded in machine.txt
 #   SEED_TOKENS=200           logins made before each refresh pass, split between wrk threads
+#   RESET_USERS=250           users created for reset_request (reset-NNNNN@example.com); it
+#                             cycles over twice as many addresses, every other one without an
+#                             account (nobody-NNNNN@example.com)
+#   RESET_ENV="LATCHKEY_THROTTLE_ENABLED=false"
+#                             server settings for the reset_request scenario only (the server is
+#                             restarted with them on the same database, and back without them
+#                             for a later scenario): the throttle allows one IP 50 reset
+#                             requests a day, so with it on the scenario would measure 429s
+#   MAIL_DRAIN_WAIT=120       after each reset_request pass, wait up to this many seconds for
+#                             the background work (audit rows, reset tokens, outbox files) to stop
 #   PG_DB_SETTINGS=           "name=value ..." applied with ALTER DATABASE to the run's own
 #                             PostgreSQL database (diagnosis only, e.g. synchronous_commit=off)
 #   SKIP_BUILD=1              use the binaries already in target/release
@@ -41,7 +51,7 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
 BACKENDS=${BACKENDS:-"sqlite postgres postgres-redis"}
-SCENARIOS=${SCENARIOS:-"password refresh client_credentials jwks introspect revoke"}
+SCENARIOS=${SCENARIOS:-"password refresh client_credentials jwks introspect revoke me reset_request"}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 MINT_DURATION=${MINT_DURATION:-4s}
 PORT=${PORT:-18090}
@@ -50,6 +60,9 @@ DB_MAX_CONNECTIONS=${DB_MAX_CONNECTIONS:-}
 SEED_TOKENS=${SEED_TOKENS:-200}
 PG_DB_SETTINGS=${PG_DB_SETTINGS:-}
 SERVER_ENV=${SERVER_ENV:-}
+RESET_USERS=${RESET_USERS:-250}
+RESET_ENV=${RESET_ENV-LATCHKEY_THROTTLE_ENABLED=false}
+MAIL_DRAIN_WAIT=${MAIL_DRAIN_WAIT:-120}
 ARGON2=${ARGON2:-1}
 QUIET_WAIT=${QUIET_WAIT:-180}
 QUIET_CORES=${QUIET_CORES:-0.3}
@@ -193,11 +206,15 @@ parse_wrk() {
 
 # --- server --------------------------------------------------------------------------------
 
-start_server() { # backend dir
+# Settings a scenario needs on top of SERVER_ENV (the server is restarted with them).
+scenario_env() { # scenario
+  case "$1" in
+    reset_request) echo "$RESET_ENV" ;;
+  esac
+}
+
+start_server() { # backend dir: a fresh database, then the server
   local backend=$1 dir=$2 url kv
-  if curl -s -o /dev/null "$BASE/healthz"; then
-    die "something already listens on 127.0.0.1:$PORT (set PORT)"
-  fi
   unset LATCHKEY_REDIS_URL LATCHKEY_REDIS_KEY_PREFIX
   case "$backend" in
     *-redis)
@@ -227,11 +244,25 @@ start_server() { # backend dir
   if [ -n "$DB_MAX_CONNECTIONS" ]; then
     export LATCHKEY_DATABASE_MAX_CONNECTIONS="$DB_MAX_CONNECTIONS"
   fi
-  for kv in $SERVER_ENV; do
-    case "$kv" in LATCHKEY_*=*) export "${kv?}" ;; *) die "SERVER_ENV: $kv is not LATCHKEY_NAME=value" ;; esac
+  # Mail (the outbox transport, the default) goes to the run's own folder.
+  export LATCHKEY_MAIL_OUTBOX_DIR="$dir/outbox"
+  SERVER_EXTRA_ENV=""
+  launch_server "$dir" ""
+}
+
+launch_server() { # dir extra_env: starts `latchkey serve` on the database start_server made
+  local dir=$1 extra=$2 kv
+  if curl -s -o /dev/null "$BASE/healthz"; then
+    die "something already listens on 127.0.0.1:$PORT (set PORT)"
+  fi
+  for kv in $SERVER_EXTRA_ENV; do unset "${kv%%=*}"; done
+  for kv in $SERVER_ENV $extra; do
+    case "$kv" in LATCHKEY_*=*) export "${kv?}" ;; *) die "server settings: $kv is not LATCHKEY_NAME=value" ;; esac
   done
+  SERVER_EXTRA_ENV=$extra
   # The working directory is the run's own, so no ./latchkey.toml is picked up by accident.
-  (cd "$dir" && exec "$BIN" serve) >"$dir/server.log" 2>&1 &
+  [ -z "$extra" ] || echo "--- restarted with $extra" >>"$dir/server.log"
+  (cd "$dir" && exec "$BIN" serve) >>"$dir/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 300); do
     if curl -fs -o /dev/null "$BASE/healthz"; then return 0; fi
@@ -261,6 +292,56 @@ create_fixtures() { # dir -> sets CLIENT_SECRET
     { cat "$dir/fixtures.err" >&2; die "fixtures failed"; }
   RS_SECRET=$(sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p' "$dir/rs.json")
   [ -n "$RS_SECRET" ] || die "no client_secret in $dir/rs.json"
+  # Users whose addresses reset_request cycles over (one CLI call each, like the others).
+  if [[ " $SCENARIOS " == *" reset_request "* ]]; then
+    local i t0=$SECONDS
+    for i in $(seq 0 $((RESET_USERS - 1))); do
+      printf '%s\n' "$USER_PASSWORD" | (cd "$dir" &&
+        "$BIN" users create --email "$(printf 'reset-%05d@example.com' "$i")" --password-stdin --json) \
+        >>"$dir/reset_users.json" 2>>"$dir/fixtures.err" || { cat "$dir/fixtures.err" >&2; die "fixtures failed"; }
+    done
+    log "created $RESET_USERS users for reset_request in $((SECONDS - t0)) s"
+  fi
+}
+
+outbox_count() { # dir -> .eml files written so far
+  find "$1/outbox" -name '*.eml' 2>/dev/null | wc -l
+}
+
+# Rows of one audit event in the run's database (empty when it cannot be read).
+audit_count() { # dir event
+  case "${BACKEND%-redis}" in
+    sqlite) command -v sqlite3 >/dev/null &&
+      sqlite3 -cmd '.timeout 5000' "$1/latchkey.db" \
+        "select count(*) from audit_events where event = '$2'" 2>/dev/null || true ;;
+    postgres) psql "${PG_ADMIN_URL%/*}/$PG_DB" -qtAc \
+        "select count(*) from audit_events where event = '$2'" 2>/dev/null || true ;;
+  esac
+}
+
+# After a reset_request pass: waits until the background work has stopped (the outbox and the
+# audit count unchanged for 3 s), then appends to $dir/reset_request.mail: pass, requests,
+# requests naming a user, outbox files and audit rows added by the pass, seconds the work went
+# on after wrk ended, "mail queue full" and failed background steps logged by the server.
+reset_accounting() { # dir pass outbox0 audit0 requests
+  local dir=$1 pass=$2 ob0=$3 au0=$4 reqs=$5 ob au last="" now t0=$SECONDS quiet=0 existing full failed
+  while :; do
+    ob=$(outbox_count "$dir"); au=$(audit_count "$dir" password_reset_requested)
+    now="$ob/$au"
+    if [ "$now" = "$last" ]; then quiet=$((quiet + 1)); else quiet=0; last=$now; fi
+    [ "$quiet" -lt 3 ] || break
+    [ $((SECONDS - t0)) -lt "$MAIL_DRAIN_WAIT" ] || { log "warning: reset work still going after ${MAIL_DRAIN_WAIT}s"; break; }
+    sleep 1
+  done
+  local drained=$((SECONDS - t0 - 3)); [ "$drained" -ge 0 ] || drained=0
+  existing=$(sed -n 's/^reset-chain: sent [0-9]*, existing \([0-9]*\),.*/\1/p' "$dir/reset_request.pass$pass.txt")
+  full=$(grep -c 'mail queue full' "$dir/server.log" || true)
+  failed=$(grep -c 'account background step failed' "$dir/server.log" || true)
+  echo "$pass $reqs ${existing:-?} $((ob - ob0)) $(( ${au:-0} - ${au0:-0} )) $drained $full $failed" \
+    >>"$dir/reset_request.mail"
+  log "reset_request pass $pass: $reqs requests, ${existing:-?} for users; outbox +$((ob - ob0)) files," \
+    "audit +$(( ${au:-0} - ${au0:-0} )) rows; work went on ~$drained s after wrk;" \
+    "server log so far: $full 'mail queue full', $failed failed background steps"
 }
 
 login() { # prints the JSON response
@@ -321,6 +402,21 @@ sanity_check() { # scenario dir
       grep -q '"active":true' "$dir/sanity-$s.json" || code="inactive" ;;
     revoke) code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' -u "billing:$CLIENT_SECRET" \
         "$BASE/oauth2/revoke" --data-urlencode "token=not-a-token") ;;
+    me)
+      ACCESS_TOKEN=$(login | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+      ACCESS_TOKEN_AT=$SECONDS
+      code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' -H "Authorization: Bearer $ACCESS_TOKEN" \
+        "$BASE/api/v1/me")
+      grep -q '"bench@example.com"' "$dir/sanity-$s.json" || code="not the bench user" ;;
+    reset_request)
+      local n0 n
+      n0=$(outbox_count "$dir")
+      code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+        -X POST "$BASE/api/v1/password/reset" --data '{"email":"reset-00000@example.com"}')
+      [ "$code" != 202 ] || code=200
+      # The mail is written by the background task: it must reach the outbox.
+      for _ in $(seq 50); do n=$(outbox_count "$dir"); [ "$n" -le "$n0" ] || break; sleep 0.1; done
+      [ "$n" -gt "$n0" ] || code="202 but no mail in $dir/outbox" ;;
   esac
   [ "$code" = 200 ] || { cat "$dir/sanity-$s.json" >&2; die "sanity check for $s answered $code"; }
 }
@@ -341,8 +437,18 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
       script="$BENCH/wrk/revoke.lua"; url="$BASE/oauth2/revoke"
       mint_tokens "$dir/$s.pass$pass.tokens"
       ;;
+    me)
+      script="$BENCH/wrk/me.lua"; url="$BASE/api/v1/me"
+      # One token for the scenario, renewed (not timed) if a long quiet wait aged it.
+      if [ $((SECONDS - ${ACCESS_TOKEN_AT:-0})) -gt 300 ]; then
+        ACCESS_TOKEN=$(login | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'); ACCESS_TOKEN_AT=$SECONDS
+      fi
+      ;;
+    reset_request) script="$BENCH/wrk/reset_request.lua"; url="$BASE/api/v1/password/reset" ;;
   esac
   wait_quiet "$s pass $pass"
+  local ob0="" au0=""
+  if [ "$s" = reset_request ]; then ob0=$(outbox_count "$dir"); au0=$(audit_count "$dir" password_reset_requested); fi
   local srv0 pg0 busy0 t0 srv1 pg1 busy1 t1
   srv0=$(proc_ticks "$SERVER_PID"); pg0=$(postgres_ticks); busy0=$(busy_ticks); t0=$(date +%s.%N)
   # A top snapshot in the middle of the pass (second frame: CPU over one second).
@@ -350,7 +456,7 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
   SAMPLER_PIDS+=($!)
   LK_USERNAME="$USER_EMAIL" LK_PASSWORD="$USER_PASSWORD" LK_CLIENT_SECRET="$CLIENT_SECRET" \
     LK_TOKENS_FILE="$dir/$s.pass$pass.tokens" LK_WRK_THREADS="$THREADS" \
-    LK_ACCESS_TOKEN="${ACCESS_TOKEN:-}" LK_BASIC="$(basic_for "$s")" \
+    LK_ACCESS_TOKEN="${ACCESS_TOKEN:-}" LK_BASIC="$(basic_for "$s")" LK_RESET_USERS="$RESET_USERS" \
     run_child wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency \
     ${script:+-s "$script"} "$url" >"$raw" 2>&1 || { cat "$raw" >&2; die "wrk failed ($s)"; }
   srv1=$(proc_ticks "$SERVER_PID"); pg1=$(postgres_ticks); busy1=$(busy_ticks); t1=$(date +%s.%N)
@@ -366,13 +472,19 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
       d = (t1 - t0) * hz; printf "%.2f %.2f %.2f", s / d, p / d, (b - s - p) / d }')
   echo "$pass $(parse_wrk "$raw") $hwm $cpu" >>"$dir/$s.passes"
   log "$s pass $pass: $(awk '{ printf "%s req/s, p50 %s ms, p99 %s ms, non-2xx %s, socket errors %s, VmHWM %s kB, cpu server/pg/other %s/%s/%s", $2, $3, $4, $5, $6, $8, $9, $10, $11 }' <<<"$(tail -n1 "$dir/$s.passes")")"
+  if [ "$s" = reset_request ]; then
+    reset_accounting "$dir" "$pass" "$ob0" "$au0" "$(tail -n1 "$dir/$s.passes" | cut -d' ' -f7)"
+    # The peak includes the background work that went on after wrk.
+    sed -i '$ s/^\(\([^ ]* \)\{7\}\)[^ ]*/\1'"$(status_kb "$SERVER_PID" VmHWM)"'/' "$dir/$s.passes"
+  fi
 }
 
 # Median pass by requests/s (for an even count, the lower middle).
 median_row() { sort -k2,2g "$1" | awk '{ r[NR] = $0 } END { print r[int((NR + 1) / 2)] }'; }
 
 run_backend() { # backend
-  local backend=$1 dir="$OUT/$1" s pass
+  local backend=$1 dir="$OUT/$1" s pass want
+  BACKEND=$backend
   mkdir -p "$dir"
   log "[$backend] starting the server"
   start_server "$backend" "$dir"
@@ -381,6 +493,13 @@ run_backend() { # backend
   status_kb "$SERVER_PID" VmRSS >"$dir/idle_rss_kb"
   log "[$backend] idle RSS $(kb_to_mb "$(cat "$dir/idle_rss_kb")") MB"
   for s in $SCENARIOS; do
+    want=$(scenario_env "$s")
+    if [ "$want" != "$SERVER_EXTRA_ENV" ]; then
+      log "[$backend] restarting the server for $s${want:+ with $want}"
+      stop_server
+      launch_server "$dir" "$want"
+      [ -z "$want" ] || echo "$backend $s: the server ran with $want" >>"$OUT/notes"
+    fi
     sanity_check "$s" "$dir"
     # Reset the peak-RSS mark so that each scenario's peak is its own (Linux clear_refs 5).
     echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || echo "clear_refs unavailable" >>"$dir/notes"
@@ -394,8 +513,11 @@ run_backend() { # backend
   if [ "${backend%-redis}" = postgres ]; then
     psql "${PG_ADMIN_URL%/*}/$PG_DB" -qtAc \
       "select 'refresh_token_families=' || count(*) from refresh_token_families union all
-       select 'revocations=' || count(*) from revocations" >"$dir/db_counts" 2>/dev/null || true
+       select 'revocations=' || count(*) from revocations union all
+       select 'audit_events=' || count(*) from audit_events union all
+       select 'account_tokens=' || count(*) from account_tokens" >"$dir/db_counts" 2>/dev/null || true
   fi
+  echo "outbox_files=$(outbox_count "$dir")" >>"$dir/db_counts"
   stop_server
   drop_pg_db
 }
@@ -432,6 +554,7 @@ fi
   echo "db max connections: ${DB_MAX_CONNECTIONS:-default}"
   [ -z "$PG_DB_SETTINGS" ] || echo "PostgreSQL database settings: $PG_DB_SETTINGS"
   [ -z "$SERVER_ENV" ] || echo "server settings: $SERVER_ENV"
+  [[ " $SCENARIOS " != *" reset_request "* ]] || echo "reset_request: ${RESET_USERS} users, $((2 * RESET_USERS)) addresses; server settings: ${RESET_ENV:-none}"
   echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
@@ -486,10 +609,19 @@ fi
         name="password ($(awk -v r="$(echo "$row" | cut -d' ' -f2)" -v c="$ARGON2_RATE" \
           'BEGIN { printf "%.0f", 100 * r / c }')% of argon2)"
       fi
+      if [ "$s" = reset_request ] && [ -n "$RESET_ENV" ]; then name="reset_request ($RESET_ENV)"; fi
       echo "$row" | awk -v n="$name" -v all="$all" -v non="$non" -v se="$se" -v peak="$peak" -v before="$before" \
         '{ printf "| %s | %s | %s | %.2f | %.2f | %d | %d | %s | %s | %s / %s / %s |\n", n, $2, all, $3, $4, non, se, before, peak, $9, $10, $11 }'
     done
     echo
+    if [ -s "$dir/reset_request.mail" ]; then
+      echo "reset_request, per pass: requests / naming a user / outbox files written / audit rows /"
+      echo "seconds the background work went on after wrk / 'mail queue full' and failed background steps in the server log so far:"
+      awk '{ printf "pass %s: %s / %s / %s / %s / %s s / %s, %s\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$dir/reset_request.mail" |
+        sed 's/^/    /'
+      grep -h 'reset-chain' "$dir"/reset_request.pass*.txt | sed 's/^/    /'
+      echo
+    fi
   done
   echo "non-2xx and socket errors are summed over all passes; p50/p99 and CPU are from the median pass;"
   echo "peak RSS is the highest VmHWM over the scenario's passes (reset before each scenario)."

@@ -470,6 +470,8 @@ impl AdminService {
         let user = self.find_user(ident).await?;
         self.revoke_all_tokens(&user, "deleted").await?;
         if self.stores.users.delete(&user.id).await? {
+            // Its audit events keep what happened, not where from (as for self-deletion).
+            self.stores.audit.scrub_user(user.id.as_str()).await?;
             Ok(())
         } else {
             Err(AdminError::NotFound(format!("user {ident}")))
