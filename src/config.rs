@@ -293,9 +293,6 @@ pub struct AccountSettings {
     pub magic_links: bool,
     /// User attributes a user may set on their own profile (and at sign-up).
     pub profile_attributes: Vec<String>,
-    /// The client that sign-up, verification and reset links are for, when the request names
-    /// none (magic links need a client: it is the one the tokens are issued to).
-    pub default_client_id: Option<String>,
     /// Link templates; `{token}` is replaced. Defaults point at Latchkey's own pages.
     pub verify_url: Option<String>,
     pub reset_url: Option<String>,
@@ -314,7 +311,6 @@ impl Default for AccountSettings {
             invite_ttl_secs: 7 * 86_400,
             magic_links: true,
             profile_attributes: Vec::new(),
-            default_client_id: None,
             verify_url: None,
             reset_url: None,
             magic_link_url: None,
@@ -881,11 +877,6 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         "LATCHKEY_PROFILE_ATTRIBUTES",
         "accounts.profile_attributes",
         Kind::List,
-    ),
-    (
-        "LATCHKEY_ACCOUNTS_DEFAULT_CLIENT_ID",
-        "accounts.default_client_id",
-        Kind::Str,
     ),
     ("LATCHKEY_VERIFY_URL", "accounts.verify_url", Kind::Str),
     ("LATCHKEY_RESET_URL", "accounts.reset_url", Kind::Str),

@@ -17,7 +17,7 @@ use super::audit::{detail, events, AuditContext, AuditLog};
 use super::mail::{Mail, MailError, MailKind, Mailer};
 use super::password_rules::PasswordRules;
 use super::revocation::{RevocationError, RevocationService};
-use super::throttle::{LimitedAction, Throttle, Throttled};
+use super::throttle::{LimitedAction, LoginGuard, Throttle, Throttled};
 use super::Stores;
 use crate::clock::{rfc3339, Clock};
 use crate::config::{SignupMode, VerificationPolicy};
@@ -630,6 +630,7 @@ impl AccountService {
             change.current_password,
             origin,
             caller.client_id.as_str(),
+            "password_change",
         )
         .await?;
         i.check_new_password(&change.new_password, &password_context(&user))?;
@@ -675,7 +676,7 @@ impl AccountService {
             return Err(AccountError::InvalidCredentials);
         }
         let email = Email::parse(email).map_err(|_| AccountError::InvalidCredentials)?;
-        i.throttle.check_login(email.as_str(), origin.ip).await?;
+        let _in_flight = i.check_login(email.as_str(), origin).await?;
         let user = i.stores.users.find_by_email(email.as_str()).await?;
         let verification = i
             .hasher
@@ -793,11 +794,19 @@ impl AccountService {
     ) -> Result<(), AccountError> {
         let i = &self.inner;
         let user = i.caller(caller).await?;
-        i.verify_current(&user, password, origin, caller.client_id.as_str())
-            .await?;
+        i.verify_current(
+            &user,
+            password,
+            origin,
+            caller.client_id.as_str(),
+            "account_deletion",
+        )
+        .await?;
         i.revocations.revoke_user(&user.id, "deleted").await?;
-        i.stores.users.delete(&user.id).await?;
+        // Scrubbed first: if the deletion then fails, the account is still there to delete
+        // again, and no personal data outlived it either way.
         i.audit.scrub_user(&user.id).await?;
+        i.stores.users.delete(&user.id).await?;
         i.audit
             .record(
                 events::ACCOUNT_DELETED,
@@ -914,7 +923,7 @@ impl AccountService {
             }
             MagicCredential::Code { email, code } => {
                 let email = Email::parse(&email).map_err(|_| AccountError::InvalidToken)?;
-                i.throttle.check_login(email.as_str(), origin.ip).await?;
+                let _in_flight = i.check_login(email.as_str(), origin).await?;
                 let candidate = i
                     .codec
                     .code_hash(email.as_str(), code.expose_secret().trim());
@@ -981,23 +990,13 @@ impl AccountService {
     // --- logins at the token endpoint -----------------------------------------------------
 
     /// Before credentials for `account` are checked.
+    /// Hold the guard until the outcome is recorded (`login_failed`, `credentials_accepted`).
     pub async fn check_login(
         &self,
         account: &str,
         origin: &RequestOrigin,
-    ) -> Result<(), Throttled> {
-        let r = self.inner.throttle.check_login(account, origin.ip).await;
-        if let Err(t) = &r {
-            self.inner
-                .audit
-                .record(
-                    events::THROTTLED,
-                    ctx(None, None, origin),
-                    detail([("retry_after_secs", json!(t.retry_after_secs))]),
-                )
-                .await;
-        }
-        r
+    ) -> Result<LoginGuard, Throttled> {
+        self.inner.check_login(account, origin).await
     }
 
     /// Wrong credentials for `account`: counted, and recorded (with a lockout it started).
@@ -1066,6 +1065,12 @@ impl AccountService {
     /// link is returned too, for delivery by other means.
     pub async fn invite(&self, email: &str, roles: &[String]) -> Result<InviteView, AccountError> {
         let i = &self.inner;
+        if i.policy.signup == SignupMode::Closed {
+            return Err(AccountError::InvalidRequest(
+                "sign-up is closed (accounts.signup = \"closed\"): an invitation could not be used"
+                    .into(),
+            ));
+        }
         let email = Email::parse(email)?;
         let mut names = Vec::new();
         for r in roles {
@@ -1199,9 +1204,10 @@ impl Inner {
         password: SecretString,
         origin: &RequestOrigin,
         client_id: &str,
+        purpose: &'static str,
     ) -> Result<(), AccountError> {
         let account = user.email.as_str();
-        self.throttle.check_login(account, origin.ip).await?;
+        let _in_flight = self.check_login(account, origin).await?;
         if password.expose_secret().len() > self.rules.max_length() {
             return Err(AccountError::InvalidCredentials);
         }
@@ -1216,17 +1222,39 @@ impl Inner {
                 Ok(())
             }
             Verification::Invalid => {
-                self.throttle.login_failed(account, origin.ip).await;
-                self.audit
-                    .record(
-                        events::PASSWORD_CHANGE_FAILED,
-                        ctx(Some(&user.id), Some(client_id), origin),
-                        Map::new(),
-                    )
+                self.login_failed(account, Some(&user.id), Some(client_id), origin, purpose)
                     .await;
+                if purpose == "password_change" {
+                    self.audit
+                        .record(
+                            events::PASSWORD_CHANGE_FAILED,
+                            ctx(Some(&user.id), Some(client_id), origin),
+                            Map::new(),
+                        )
+                        .await;
+                }
                 Err(AccountError::InvalidCredentials)
             }
         }
+    }
+
+    /// Before credentials for `account` are checked; a refusal is recorded.
+    async fn check_login(
+        &self,
+        account: &str,
+        origin: &RequestOrigin,
+    ) -> Result<LoginGuard, Throttled> {
+        let r = self.throttle.check_login(account, origin.ip).await;
+        if let Err(t) = &r {
+            self.audit
+                .record(
+                    events::THROTTLED,
+                    ctx(None, None, origin),
+                    detail([("retry_after_secs", json!(t.retry_after_secs))]),
+                )
+                .await;
+        }
+        r
     }
 
     /// Counts a failed login and records it (and a lockout it started).

@@ -40,7 +40,9 @@ pub use password_rules::PasswordRules;
 pub use revocation::{
     FeedEntry, RevocationError, RevocationFeedPage, RevocationService, FEED_MAX_LIMIT,
 };
-pub use throttle::{FailureOutcome, LimitedAction, Throttle, ThrottlePolicy, Throttled};
+pub use throttle::{
+    FailureOutcome, LimitedAction, LoginGuard, Throttle, ThrottlePolicy, Throttled,
+};
 pub use tokens::{
     GrantRequest, IssuedTokens, TokenError, TokenRequest, TokenService, TokenServiceSettings,
 };

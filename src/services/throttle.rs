@@ -171,7 +171,29 @@ pub struct Throttle {
     last_probe: AtomicI64,
     /// Whether the outage was reported (once per outage).
     warned: AtomicBool,
+    /// One credential check at a time per account on this instance (see `LoginGuard`).
+    in_flight: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
+
+/// Held from `check_login` until the attempt's outcome is recorded: attempts for one
+/// account are checked one after the other on each instance, so a burst of parallel guesses
+/// cannot all pass the check before the first failure is counted (each waits, then sees the
+/// failures before it). Across instances at most one guess per instance is in flight.
+#[must_use = "hold the guard until the attempt's outcome is recorded"]
+pub struct LoginGuard {
+    _held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::fmt::Debug for LoginGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginGuard")
+    }
+}
+
+/// How long an attempt waits for the one before it on the same account.
+const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Idle entries of the in-flight map are pruned past this size.
+const IN_FLIGHT_PRUNE_AT: usize = 1024;
 
 /// Runs one store call on the shared store, or on the fallback while the shared store is
 /// down (or when it just failed).
@@ -215,6 +237,30 @@ impl Throttle {
             down_since: AtomicI64::new(UP),
             last_probe: AtomicI64::new(UP),
             warned: AtomicBool::new(false),
+            in_flight: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Waits for this instance's attempt in flight on `account`, if any.
+    async fn serialise(&self, account: &str) -> Result<LoginGuard, Throttled> {
+        let lock = {
+            let Ok(mut map) = self.in_flight.lock() else {
+                return Err(Throttled {
+                    retry_after_secs: 1,
+                });
+            };
+            if map.len() >= IN_FLIGHT_PRUNE_AT {
+                map.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            map.entry(sha256_hex(account.as_bytes()))
+                .or_default()
+                .clone()
+        };
+        match tokio::time::timeout(IN_FLIGHT_WAIT, lock.lock_owned()).await {
+            Ok(held) => Ok(LoginGuard { _held: Some(held) }),
+            Err(_) => Err(Throttled {
+                retry_after_secs: 1,
+            }),
         }
     }
 
@@ -322,10 +368,12 @@ impl Throttle {
 
     /// Before checking credentials for `account` (a normalised login identifier, whether or
     /// not such an account exists) from `ip`.
-    pub async fn check_login(&self, account: &str, ip: IpAddr) -> Result<(), Throttled> {
+    /// Hold the returned guard until `login_failed` or `login_succeeded` was called.
+    pub async fn check_login(&self, account: &str, ip: IpAddr) -> Result<LoginGuard, Throttled> {
         if !self.policy.enabled {
-            return Ok(());
+            return Ok(LoginGuard { _held: None });
         }
+        let guard = self.serialise(account).await?;
         let now = self.clock.now();
         let k = LoginKeys::new(account, ip);
         let (account_w, ip_w) = (self.account_window(), self.ip_window());
@@ -352,7 +400,7 @@ impl Throttle {
         }
         retry = retry.max(ip_w.retry_after(count(1), self.policy.ip_max_failures, now));
         match retry {
-            0 => Ok(()),
+            0 => Ok(guard),
             r => Err(Throttled {
                 retry_after_secs: r,
             }),

@@ -120,7 +120,7 @@ pub enum TokenError {
     /// The credentials are right, but the address is not verified (mandatory policy).
     #[error("the email address must be verified before signing in")]
     EmailNotVerified,
-    /// The grant's feature is not available (magic links disabled).
+    /// Something the grant needs cannot answer now: `503 temporarily_unavailable`.
     #[error("{0}")]
     Unavailable(String),
     #[error("unexpected error")]
@@ -401,7 +401,9 @@ impl TokenService {
             .as_ref()
             .map(|e| e.as_str().to_owned())
             .unwrap_or_else(|| username.trim().to_lowercase());
-        self.accounts
+        // Held until the outcome is recorded: guesses for one account go one at a time.
+        let _in_flight = self
+            .accounts
             .check_login(&account, origin)
             .await
             .map_err(|t| TokenError::Throttled(t.retry_after_secs))?;

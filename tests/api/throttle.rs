@@ -131,7 +131,7 @@ fn counts(current: u64, previous: u64) -> WindowCounts {
     WindowCounts { current, previous }
 }
 
-fn retry(r: Result<(), Throttled>) -> u64 {
+fn retry<T>(r: Result<T, Throttled>) -> u64 {
     r.err().map_or(0, |t| t.retry_after_secs)
 }
 
@@ -288,12 +288,12 @@ async fn free_failures_then_a_doubling_backoff_capped_at_the_lockout(store: Stor
     let (t, clock) = throttle(store, &[("LATCHKEY_THROTTLE_LOGIN_LOCKOUT_SECS", "60")]).await;
     let (who, from) = ("alice@example.com", ip("198.51.100.7"));
     for _ in 0..5 {
-        t.check_login(who, from).await.unwrap();
+        let _ = t.check_login(who, from).await.unwrap();
         assert_eq!(t.login_failed(who, from).await.locked_for_secs, None);
     }
     let mut delays = Vec::new();
     for _ in 0..9 {
-        t.check_login(who, from).await.unwrap();
+        let _ = t.check_login(who, from).await.unwrap();
         let delay = t.login_failed(who, from).await.locked_for_secs.unwrap();
         assert_eq!(retry(t.check_login(who, from).await), delay);
         delays.push(delay);
@@ -332,7 +332,7 @@ async fn retry_after_counts_down_and_the_lockout_ends_when_the_clock_moves(store
         "another account is another pair"
     );
     clock.advance(18);
-    t.check_login(who, from).await.unwrap();
+    let _ = t.check_login(who, from).await.unwrap();
     assert_eq!(t.login_failed(who, from).await.locked_for_secs, Some(60));
     assert_eq!(retry(t.check_login(who, from).await), 60);
 }
@@ -346,7 +346,7 @@ async fn a_success_resets_the_pair_but_not_other_pairs(store: Store) {
         t.login_failed(who, away).await;
     }
     clock.advance(1);
-    t.check_login(who, home).await.unwrap();
+    let _ = t.check_login(who, home).await.unwrap();
     t.login_succeeded(who, home).await;
     for _ in 0..5 {
         assert_eq!(t.login_failed(who, home).await.locked_for_secs, None);
@@ -368,7 +368,7 @@ async fn the_account_limit_refuses_a_new_ip_but_not_a_trusted_one(store: Store) 
     for n in 0..5 {
         let attacker = ip(&format!("198.18.0.{n}"));
         for _ in 0..2 {
-            t.check_login(who, attacker).await.unwrap();
+            let _ = t.check_login(who, attacker).await.unwrap();
             assert_eq!(t.login_failed(who, attacker).await.locked_for_secs, None);
         }
     }
@@ -376,12 +376,13 @@ async fn the_account_limit_refuses_a_new_ip_but_not_a_trusted_one(store: Store) 
     // At the start of an hour window with 10 counted: allowed again one second into the
     // next window (10 * 3599 / 3600 < 10).
     assert_eq!(retry(t.check_login(who, newcomer).await), 3601);
-    t.check_login(who, usual)
+    let _ = t
+        .check_login(who, usual)
         .await
         .expect("the user's usual IP is exempt");
-    t.check_login("frank@example.com", newcomer).await.unwrap();
+    let _ = t.check_login("frank@example.com", newcomer).await.unwrap();
     clock.advance(3601);
-    t.check_login(who, newcomer).await.unwrap();
+    let _ = t.check_login(who, newcomer).await.unwrap();
     // The trusted IP still has its own pair limit.
     for _ in 0..5 {
         t.login_failed(who, usual).await;
@@ -401,7 +402,7 @@ async fn the_account_limit_refuses_a_new_ip_but_not_a_trusted_one(store: Store) 
     for n in 0..5 {
         t.login_failed(who, ip(&format!("198.18.2.{n}"))).await;
     }
-    t.check_login(who, usual).await.unwrap();
+    let _ = t.check_login(who, usual).await.unwrap();
     clock.advance(600);
     assert!(t.check_login(who, usual).await.is_err());
 }
@@ -411,7 +412,7 @@ async fn the_ip_limit_spans_accounts(store: Store) {
     let stuffer = ip("100.64.0.9");
     for n in 0..20 {
         let who = format!("user{n}@example.com");
-        t.check_login(&who, stuffer).await.unwrap();
+        let _ = t.check_login(&who, stuffer).await.unwrap();
         t.login_failed(&who, stuffer).await;
     }
     // 15-minute window, 20 counted at its start: the next window, one second in.
@@ -419,7 +420,8 @@ async fn the_ip_limit_spans_accounts(store: Store) {
         retry(t.check_login("fresh@example.com", stuffer).await),
         901
     );
-    t.check_login("fresh@example.com", ip("100.64.0.10"))
+    let _ = t
+        .check_login("fresh@example.com", ip("100.64.0.10"))
         .await
         .unwrap();
 }
@@ -550,7 +552,7 @@ async fn a_disabled_throttle_refuses_nothing(store: Store) {
             .await
             .unwrap();
     }
-    t.check_login("x@example.com", from).await.unwrap();
+    let _ = t.check_login("x@example.com", from).await.unwrap();
 }
 
 // ---- one store only -------------------------------------------------------------------
@@ -714,7 +716,7 @@ async fn throttle_falls_back_in_process_while_redis_is_unreachable_and_returns_t
     let t = latchkey::startup::build_throttle(&s, clock.clone()).unwrap();
     let (who, from) = ("lee@example.com", ip("192.0.2.123"));
     // Nothing listens: logins still work, and are still limited (in process).
-    t.check_login(who, from).await.unwrap();
+    let _ = t.check_login(who, from).await.unwrap();
     assert!(!t.shared_store_up());
     for _ in 0..5 {
         assert_eq!(t.login_failed(who, from).await.locked_for_secs, None);
@@ -737,7 +739,7 @@ async fn throttle_falls_back_in_process_while_redis_is_unreachable_and_returns_t
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         clock.advance(2);
-        t.check_login("probe@example.com", from).await.unwrap();
+        let _ = t.check_login("probe@example.com", from).await.unwrap();
         if t.shared_store_up() {
             break;
         }
@@ -756,4 +758,38 @@ async fn throttle_falls_back_in_process_while_redis_is_unreachable_and_returns_t
         .await
         .unwrap();
     assert_eq!(keys.len(), 3, "the pair, the account and the IP: {keys:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_for_one_account_are_checked_one_after_the_other() {
+    let (t, _clock) = throttle(Store::Memory, &[]).await;
+    let t = std::sync::Arc::new(t);
+    let (who, from) = ("dana@example.com", ip("198.51.100.77"));
+    // Forty guesses at once: each holds its guard while "verifying", then fails. Without
+    // serialisation all forty would pass the check before the first failure is counted.
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let t = t.clone();
+            tokio::spawn(async move {
+                match t.check_login(who, from).await {
+                    Ok(_guard) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        t.login_failed(who, from).await;
+                        true
+                    }
+                    Err(_) => false,
+                }
+            })
+        })
+        .collect();
+    let mut admitted = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            admitted += 1;
+        }
+    }
+    assert_eq!(
+        admitted, 6,
+        "five free failures, the sixth starts the back-off"
+    );
 }
