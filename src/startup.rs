@@ -463,7 +463,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             let cors = cors.clone();
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<http::RedactedRootSpan>::new())
                 .app_data(state.clone())
                 .configure(move |cfg| http::routes(cfg, &cors))
         })

@@ -452,6 +452,9 @@ pub async fn post_magic_link(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    if !state.accounts.policy().magic_links {
+        return Err(AccountError::MagicLinksDisabled.into());
+    }
     let r: MagicLinkRequest = read_json(&req, payload, state.max_body_bytes).await?;
     let client_id = state.tokens.client_for_magic_link(&r.client_id).await?;
     state

@@ -7,6 +7,7 @@ mod client_auth;
 mod discovery;
 mod error;
 mod health;
+mod logging;
 mod origin;
 mod pages;
 mod revocation;
@@ -15,6 +16,7 @@ mod token;
 
 pub use admin::AdminApi;
 pub use error::ApiError;
+pub use logging::RedactedRootSpan;
 
 use std::sync::Arc;
 

@@ -425,7 +425,7 @@ impl AccountService {
                         i.mailer.enqueue(Mail {
                             kind: MailKind::SignupExisting,
                             to: u.email.clone(),
-                            display_name: u.display_name.clone(),
+                            display_name: greeting_name(&u),
                             vars: vec![("reset_link", String::new())],
                         })?;
                     }
@@ -554,7 +554,7 @@ impl AccountService {
             i.mailer.enqueue(Mail {
                 kind: MailKind::PasswordReset,
                 to: user.email.clone(),
-                display_name: user.display_name.clone(),
+                display_name: greeting_name(&user),
                 vars: vec![
                     ("link", link(&i.policy.reset_url, &secret)),
                     ("expires_in_minutes", minutes(i.policy.reset_ttl)),
@@ -879,7 +879,7 @@ impl AccountService {
             i.mailer.enqueue(Mail {
                 kind: MailKind::MagicLink,
                 to: user.email.clone(),
-                display_name: user.display_name.clone(),
+                display_name: greeting_name(&user),
                 vars: vec![
                     ("link", link),
                     ("code", code.value),
@@ -960,7 +960,9 @@ impl AccountService {
             return Err(AccountError::InvalidToken);
         };
         if !user.email_verified {
-            // The link reached the mailbox: the address is proven.
+            // The link reached the mailbox: the address is proven. Whoever signed the account
+            // up may not have been its owner (pre-registration of someone else's address):
+            // the password they chose and every session they hold end here.
             i.stores
                 .users
                 .update(
@@ -972,6 +974,25 @@ impl AccountService {
                     now,
                 )
                 .await?;
+            if user.password_hash.is_some() {
+                i.stores
+                    .users
+                    .set_password_hash(&user.id, None, now)
+                    .await?;
+                // Every session, not a watermark: the tokens about to be issued in this same
+                // second must live (access tokens without a session expire on their own).
+                i.revocations
+                    .revoke_other_sessions(
+                        &user.id,
+                        "",
+                        "unverified account claimed by its mailbox",
+                    )
+                    .await?;
+                warn!(
+                    user_id = user.id.as_str(),
+                    "magic link on an unverified account: its password was removed"
+                );
+            }
         }
         i.throttle.login_succeeded(&account, origin.ip).await;
         i.audit
@@ -1157,6 +1178,12 @@ impl AccountService {
     }
 }
 
+/// The name a mail greets with: only a verified account's (a stranger who signed up with
+/// someone else's address must not put words into the mail sent to it).
+fn greeting_name(u: &User) -> Option<String> {
+    u.display_name.clone().filter(|_| u.email_verified)
+}
+
 fn password_context(u: &User) -> PasswordContext<'_> {
     PasswordContext {
         email: Some(u.email.as_str()),
@@ -1319,7 +1346,7 @@ impl Inner {
         if let Err(e) = self.mailer.enqueue(Mail {
             kind: MailKind::PasswordChanged,
             to: user.email.clone(),
-            display_name: user.display_name.clone(),
+            display_name: greeting_name(user),
             vars: vec![],
         }) {
             warn!(error = %e, "password-changed notice not queued");
@@ -1381,7 +1408,7 @@ impl Inner {
         self.mailer.enqueue(Mail {
             kind: MailKind::VerifyEmail,
             to: user.email.clone(),
-            display_name: user.display_name.clone(),
+            display_name: greeting_name(user),
             vars: vec![
                 ("link", link(&self.policy.verify_url, &secret)),
                 ("expires_in_minutes", minutes(self.policy.verification_ttl)),

@@ -406,6 +406,11 @@ impl AdminService {
         if update.active == Some(false) {
             self.revoke_all_tokens(&user, "deactivated").await?;
         }
+        // A forced change is often a response to a suspected compromise: sessions end too.
+        if update.must_change_password == Some(true) {
+            self.revoke_all_tokens(&user, "password change required")
+                .await?;
+        }
         self.show_user(user.id.as_str()).await
     }
 

@@ -184,6 +184,14 @@ fn magic_link_error(e: AccountError) -> TokenError {
     }
 }
 
+/// A password login: the stored hash the password matched, and its replacement when it was
+/// re-hashed with current parameters.
+#[derive(Clone, Copy)]
+struct PasswordLogin<'a> {
+    verified_hash: &'a str,
+    rehashed: Option<&'a str>,
+}
+
 /// Whom an access token is about: the user (with their claims and session) or the client.
 struct Subject<'a> {
     sub: &'a str,
@@ -458,7 +466,18 @@ impl TokenService {
             return Err(e);
         }
         let issued = self
-            .issue_for_user(client, &user, rehashed.as_deref(), scope, audience)
+            .issue_for_user(
+                client,
+                &user,
+                user.password_hash
+                    .as_deref()
+                    .map(|verified_hash| PasswordLogin {
+                        verified_hash,
+                        rehashed: rehashed.as_deref(),
+                    }),
+                scope,
+                audience,
+            )
             .await?;
         self.accounts
             .login_succeeded(&user.id, client.id.as_str(), origin, "password")
@@ -472,12 +491,26 @@ impl TokenService {
         &self,
         client: &Client,
         user: &User,
-        rehashed: Option<&str>,
+        password: Option<PasswordLogin<'_>>,
         scope: Scope,
         audience: String,
     ) -> Result<IssuedTokens, TokenError> {
         let now = self.clock.now();
-        self.users.record_login(&user.id, rehashed, now).await?;
+        // For a password login, the hash the password was checked against must still be the
+        // stored one (not replaced by a change or reset while the login was in flight).
+        let (verified, rehashed) = match password {
+            Some(p) => (Some(p.verified_hash), p.rehashed),
+            None => (None, None),
+        };
+        if !self
+            .users
+            .record_login(&user.id, verified, rehashed, now)
+            .await?
+        {
+            return Err(TokenError::InvalidGrant(
+                "the password was changed meanwhile; sign in again".into(),
+            ));
+        }
         let claims = self.users.claims(&user.id).await?.unwrap_or_default();
         let (refresh_token, sid) = if client.allows_grant(GrantType::RefreshToken) {
             let (value, family_id) = self

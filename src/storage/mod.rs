@@ -65,13 +65,16 @@ pub trait UserStore: Send + Sync {
         hash: Option<&str>,
         now: UnixTime,
     ) -> StorageResult<bool>;
-    /// Records a successful login, replacing the password hash when it was re-hashed.
+    /// Records a successful login, replacing the password hash when it was re-hashed. With
+    /// `verified`, only while that is still the stored hash: a login whose password was
+    /// checked just before a change or reset does not complete after it (`Ok(false)`).
     async fn record_login(
         &self,
         id: &UserId,
+        verified: Option<&str>,
         rehashed: Option<&str>,
         now: UnixTime,
-    ) -> StorageResult<()>;
+    ) -> StorageResult<bool>;
     async fn delete(&self, id: &UserId) -> StorageResult<bool>;
     /// Idempotent; `Ok(false)` if the user already had the role.
     async fn grant_role(&self, id: &UserId, role_id: &str) -> StorageResult<bool>;

@@ -523,6 +523,8 @@ async fn changing_the_password_revokes_the_other_sessions(backend: Backend) {
 async fn a_forced_password_change_is_the_only_way_in(backend: Backend) {
     let (app, _smtp) = spawn_mail_app(backend, &[]).await;
     app.fixture().await;
+    let session = app.login("alice@example.com").await;
+    app.clock.advance(1);
     app.admin()
         .update_user(
             "alice@example.com",
@@ -533,6 +535,9 @@ async fn a_forced_password_change_is_the_only_way_in(backend: Backend) {
         )
         .await
         .unwrap();
+    // Setting the flag ends the sessions too (often the answer to a suspected compromise).
+    let (status, _) = app.refresh(str_of(&session, "refresh_token")).await;
+    assert_eq!(status, 400);
     let (status, body) = app
         .password_grant("alice@example.com", PASSWORD, "web")
         .await;
@@ -904,7 +909,40 @@ async fn the_audit_trail_records_who_did_what_from_where(backend: Backend) {
     assert!(signup[0].id < failed[0].id && failed[0].id < last.id);
 }
 
+async fn a_magic_link_on_an_unverified_account_ends_what_its_sign_up_left(backend: Backend) {
+    let (app, smtp) = spawn_mail_app(backend, &[]).await;
+    app.fixture().await;
+    spa_client(&app).await;
+    // A stranger signs up with bob's address (verification is optional) and signs in.
+    let (status, _) = signup(&app, BOB, "the stranger's passphrase").await;
+    assert_eq!(status, 202);
+    smtp.wait_for(BOB, MAIL_WAIT).await;
+    let stranger = app.login_as_with(BOB, "the stranger's passphrase").await;
+    // Bob, who owns the mailbox, signs in with a magic link.
+    app.clock.advance(61);
+    app.post_json(
+        "/api/v1/magic-link",
+        json!({"email": BOB, "client_id": "spa"}),
+    )
+    .await;
+    let code = code_in(&smtp.wait_for(BOB, MAIL_WAIT).await);
+    let (status, bob) = magic_grant(&app, &[("email", BOB), ("code", &code)]).await;
+    assert_eq!(status, 200, "{bob}");
+    // The stranger's session and password are gone; bob's session works.
+    let (status, _) = app.refresh(str_of(&stranger, "refresh_token")).await;
+    assert_eq!(status, 400);
+    let (status, _) = app
+        .password_grant(BOB, "the stranger's passphrase", "web")
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = app.refresh_as("spa", str_of(&bob, "refresh_token")).await;
+    assert_eq!(status, 200);
+    let me = user_view(&app, BOB).await;
+    assert!(me.email_verified && !me.has_password);
+}
+
 crate::scenarios!(
+    a_magic_link_on_an_unverified_account_ends_what_its_sign_up_left,
     signup_sends_a_verification_link_that_verifies_the_address,
     signing_up_with_an_existing_address_answers_the_same_and_tells_the_owner,
     mandatory_verification_keeps_unverified_users_from_tokens,

@@ -165,7 +165,7 @@ async fn user_store_contract(backend: Backend) {
         .await
         .unwrap());
     s.users
-        .record_login(&alice.id, Some("$argon2id$new"), 300)
+        .record_login(&alice.id, None, Some("$argon2id$new"), 300)
         .await
         .unwrap();
     let u = s.users.find_by_id(&alice.id).await.unwrap().unwrap();
@@ -173,7 +173,22 @@ async fn user_store_contract(backend: Backend) {
         (u.password_hash.as_deref(), u.last_login_at),
         (Some("$argon2id$new"), Some(300))
     );
-    s.users.record_login(&alice.id, None, 301).await.unwrap();
+    assert!(s
+        .users
+        .record_login(&alice.id, None, None, 301)
+        .await
+        .unwrap());
+    // Only while the verified hash is still the stored one.
+    assert!(!s
+        .users
+        .record_login(&alice.id, Some("$argon2id$old"), None, 302)
+        .await
+        .unwrap());
+    assert!(s
+        .users
+        .record_login(&alice.id, Some("$argon2id$new"), None, 303)
+        .await
+        .unwrap());
     assert_eq!(
         s.users
             .find_by_id(&alice.id)

@@ -394,6 +394,13 @@ impl TestApp {
         body
     }
 
+    /// The password grant through `web`, asserting success.
+    pub async fn login_as_with(&self, email: &str, password: &str) -> Value {
+        let (status, body) = self.password_grant(email, password, "web").await;
+        assert_eq!(status, 200, "login failed: {body}");
+        body
+    }
+
     pub async fn refresh_as(&self, client_id: &str, refresh_token: &str) -> (u16, Value) {
         self.token_json(&[
             ("grant_type", "refresh_token"),

@@ -69,6 +69,14 @@ macro_rules! impl_account_token_store {
         impl AccountTokenStore for SqlStore<$db> {
             async fn issue(&self, t: &AccountToken) -> StorageResult<()> {
                 let mut tx = self.begin_write().await?;
+                // Concurrent issues for one user take turns, so exactly one token survives.
+                if let Some(user) = &t.user_id {
+                    sqlx::query(concat!("SELECT id FROM users WHERE id = $1", $lock))
+                        .bind(user.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
                 match &t.user_id {
                     Some(user) => sqlx::query(
                         "DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2 \

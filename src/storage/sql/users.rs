@@ -222,20 +222,22 @@ macro_rules! impl_user_store {
             async fn record_login(
                 &self,
                 id: &UserId,
+                verified: Option<&str>,
                 rehashed: Option<&str>,
                 now: UnixTime,
-            ) -> StorageResult<()> {
-                sqlx::query(
+            ) -> StorageResult<bool> {
+                let r = sqlx::query(
                     "UPDATE users SET last_login_at = $2, password_hash = COALESCE($3, password_hash) \
-                     WHERE id = $1",
+                     WHERE id = $1 AND ($4 IS NULL OR password_hash = $4)",
                 )
                 .bind(id.as_str())
                 .bind(now)
                 .bind(rehashed)
+                .bind(verified)
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;
-                Ok(())
+                Ok(r.rows_affected() > 0)
             }
 
             async fn delete(&self, id: &UserId) -> StorageResult<bool> {
