@@ -190,6 +190,9 @@ impl std::fmt::Debug for LoginGuard {
     }
 }
 
+/// The daily cap of an address over all networks, as a multiple of its per-network cap.
+const ADDRESS_NETWORKS_FACTOR: u64 = 4;
+
 /// How long an attempt waits for the one before it on the same account.
 const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Idle entries of the in-flight map are pruned past this size.
@@ -495,24 +498,46 @@ impl Throttle {
             _ => (DAY, p.ip_daily_cap),
         };
         let ip_key = key(&format!("{code}i"), &[&net]);
+        // Per address: a cooldown, a daily cap per (address, network), and a wider daily cap
+        // over all networks (mail bombing) that networks the account signed in from are
+        // exempt from, so a stranger who exhausts it cannot cut the owner off from resets
+        // and magic links (README, Brute-force protection).
         let address_keys = address.map(|a| {
             (
-                key(&format!("{code}a"), &[a]),
+                key(&format!("{code}a"), &[a, &net]),
                 key(&format!("{code}c"), &[a]),
+                key(&format!("{code}g"), &[a]),
             )
         });
+        let trusted = match address {
+            Some(a) => {
+                let trusted_key = LoginKeys::new(a, ip).trusted;
+                self.read(&[], &[&trusted_key], now)
+                    .await
+                    .map(|snap| snap.marks.first().copied().flatten().is_some())
+                    .unwrap_or(false)
+            }
+            None => false,
+        };
         let mut limits = vec![RateLimit {
             key: &ip_key,
             window: SlidingWindow::new(ip_window),
             limit: ip_cap,
         }];
         let mut cooldowns = Vec::new();
-        if let Some((daily, cooldown)) = &address_keys {
+        if let Some((daily, cooldown, all_networks)) = &address_keys {
             limits.push(RateLimit {
                 key: daily,
                 window: SlidingWindow::new(DAY),
                 limit: p.email_daily_cap,
             });
+            if !trusted {
+                limits.push(RateLimit {
+                    key: all_networks,
+                    window: SlidingWindow::new(DAY),
+                    limit: p.email_daily_cap.saturating_mul(ADDRESS_NETWORKS_FACTOR),
+                });
+            }
             if p.email_cooldown_secs > 0 {
                 let secs = i64::try_from(p.email_cooldown_secs).unwrap_or(i64::MAX / 4);
                 cooldowns.push(RateCooldown {

@@ -452,13 +452,32 @@ async fn an_address_cooldown_and_daily_cap_per_action(store: Store) {
         t.limit(reset, Some(a), from).await.unwrap();
     }
     clock.advance(60);
-    // Five at T0 .. T0 + 265: allowed again one second into the next day.
+    // Five at T0 .. T0 + 265 from this network: allowed again one second into the next day.
     let elapsed = clock.now() - T0;
     assert_eq!(
-        retry(t.limit(reset, Some(a), ip("192.0.2.51")).await),
+        retry(t.limit(reset, Some(a), from).await),
         u64::try_from(86_400 - elapsed + 1).unwrap(),
-        "the daily cap holds from any IP"
+        "the daily cap per network"
     );
+    // Another network has its own five (a stranger cannot cut the owner off), up to four
+    // times the cap over all networks...
+    for n in 0..15u8 {
+        clock.advance(60);
+        t.limit(reset, Some(a), ip(&format!("198.51.100.{}", 10 + n / 5)))
+            .await
+            .unwrap_or_else(|e| panic!("request {n}: {e}"));
+    }
+    clock.advance(60);
+    assert!(
+        retry(t.limit(reset, Some(a), ip("203.0.113.77")).await) > 0,
+        "twenty a day over all networks"
+    );
+    // ... which a network the account signed in from is exempt from.
+    let home = ip("203.0.113.78");
+    t.login_succeeded(a, home).await;
+    t.limit(reset, Some(a), home)
+        .await
+        .expect("trusted network");
     t.limit(LimitedAction::MagicLink, Some(a), from)
         .await
         .expect("actions count apart");
