@@ -108,25 +108,20 @@ pub async fn get_invitation(
     query: web::Query<TokenQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = query.token.as_deref().unwrap_or("");
-    if !state
-        .accounts
-        .link_is_live(AccountTokenPurpose::Invite, token)
-        .await?
-    {
-        return Ok(expired_page());
-    }
-    Ok(pages::form(
-        "Accept your invitation",
-        "Choose a password to create your account.",
-        "/api/v1/signup",
-        token,
-        &[
-            ("display_name", "Your name (optional)", "text"),
-            ("password", "Password", "password"),
-        ],
-        "Create account",
-    ))
+    link_page(&state, AccountTokenPurpose::Invite, &query, |token| {
+        pages::form(
+            "Accept your invitation",
+            "Choose a password to create your account.",
+            "/api/v1/signup",
+            token,
+            &[
+                ("display_name", "Your name (optional)", "text"),
+                ("password", "Password", "password"),
+            ],
+            "Create account",
+        )
+    })
+    .await
 }
 
 // --- email verification ---------------------------------------------------------------------
@@ -154,22 +149,17 @@ pub async fn get_verify_email(
     query: web::Query<TokenQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = query.token.as_deref().unwrap_or("");
-    if !state
-        .accounts
-        .link_is_live(AccountTokenPurpose::VerifyEmail, token)
-        .await?
-    {
-        return Ok(expired_page());
-    }
-    Ok(pages::form(
-        "Confirm your email address",
-        "Press the button to confirm that this address is yours.",
-        "/api/v1/email/verify",
-        token,
-        &[],
-        "Confirm",
-    ))
+    link_page(&state, AccountTokenPurpose::VerifyEmail, &query, |token| {
+        pages::form(
+            "Confirm your email address",
+            "Press the button to confirm that this address is yours.",
+            "/api/v1/email/verify",
+            token,
+            &[],
+            "Confirm",
+        )
+    })
+    .await
 }
 
 /// `POST /api/v1/email/verify`: JSON `{token}`, or the page's form.
@@ -236,22 +226,22 @@ pub async fn get_password_reset(
     query: web::Query<TokenQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = query.token.as_deref().unwrap_or("");
-    if !state
-        .accounts
-        .link_is_live(AccountTokenPurpose::PasswordReset, token)
-        .await?
-    {
-        return Ok(expired_page());
-    }
-    Ok(pages::form(
-        "Choose a new password",
-        "Enter a new password for your account. You will be signed out everywhere.",
-        "/api/v1/password/reset/confirm",
-        token,
-        &[("new_password", "New password", "password")],
-        "Set password",
-    ))
+    link_page(
+        &state,
+        AccountTokenPurpose::PasswordReset,
+        &query,
+        |token| {
+            pages::form(
+                "Choose a new password",
+                "Enter a new password for your account. You will be signed out everywhere.",
+                "/api/v1/password/reset/confirm",
+                token,
+                &[("new_password", "New password", "password")],
+                "Set password",
+            )
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -465,6 +455,21 @@ pub async fn post_magic_link(
 }
 
 // --- pages -----------------------------------------------------------------------------------
+
+/// A page for a mailed link: `page(token)` while the link is usable, else the expired page.
+async fn link_page(
+    state: &AppState,
+    purpose: AccountTokenPurpose,
+    query: &TokenQuery,
+    page: impl FnOnce(&str) -> HttpResponse,
+) -> Result<HttpResponse, ApiError> {
+    let token = query.token.as_deref().unwrap_or("");
+    if state.accounts.link_is_live(purpose, token).await? {
+        Ok(page(token))
+    } else {
+        Ok(expired_page())
+    }
+}
 
 fn expired_page() -> HttpResponse {
     pages::message(

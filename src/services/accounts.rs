@@ -488,13 +488,8 @@ impl AccountService {
         origin: &RequestOrigin,
     ) -> Result<(), AccountError> {
         let i = &self.inner;
-        let email = Email::parse(email)?;
-        i.throttle
-            .limit(
-                LimitedAction::VerificationResend,
-                Some(email.as_str()),
-                origin.ip,
-            )
+        let email = i
+            .admit(LimitedAction::VerificationResend, email, origin)
             .await?;
         let origin = origin.clone();
         self.later("verification resend", move |i| async move {
@@ -518,14 +513,7 @@ impl AccountService {
         origin: &RequestOrigin,
     ) -> Result<(), AccountError> {
         let i = &self.inner;
-        let email = Email::parse(email)?;
-        i.throttle
-            .limit(
-                LimitedAction::PasswordReset,
-                Some(email.as_str()),
-                origin.ip,
-            )
-            .await?;
+        let email = i.admit(LimitedAction::PasswordReset, email, origin).await?;
         let origin = origin.clone();
         self.later("password reset request", move |i| async move {
             let user = i
@@ -835,10 +823,7 @@ impl AccountService {
         if !i.policy.magic_links {
             return Err(AccountError::MagicLinksDisabled);
         }
-        let email = Email::parse(email)?;
-        i.throttle
-            .limit(LimitedAction::MagicLink, Some(email.as_str()), origin.ip)
-            .await?;
+        let email = i.admit(LimitedAction::MagicLink, email, origin).await?;
         let origin = origin.clone();
         let client_id = client_id.clone();
         self.later("magic link request", move |i| async move {
@@ -1263,6 +1248,21 @@ impl Inner {
                 Err(AccountError::InvalidCredentials)
             }
         }
+    }
+
+    /// Parses the address of a mail-sending request and counts the request against its
+    /// limits (`Throttled` past them).
+    async fn admit(
+        &self,
+        action: LimitedAction,
+        email: &str,
+        origin: &RequestOrigin,
+    ) -> Result<Email, AccountError> {
+        let email = Email::parse(email)?;
+        self.throttle
+            .limit(action, Some(email.as_str()), origin.ip)
+            .await?;
+        Ok(email)
     }
 
     /// Before credentials for `account` are checked; a refusal is recorded.
