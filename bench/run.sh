@@ -36,6 +36,10 @@
 #   PG_DB_SETTINGS=           "name=value ..." applied with ALTER DATABASE to the run's own
 #                             PostgreSQL database (diagnosis only, e.g. synchronous_commit=off)
 #   SKIP_BUILD=1              use the binaries already in target/release
+#   BENCH_BIN=, BENCH_ARGON2_BIN=
+#                             run these binaries instead (a private copy: other sessions'
+#                             builds replace target/release/latchkey mid-run); their sha256 is
+#                             recorded in machine.txt
 #   ARGON2=0                  skip the argon2 ceiling
 #   QUIET_WAIT=180            before each pass, wait up to this many seconds for the machine to
 #                             be quiet (under QUIET_CORES=0.3 cores busy over 2 s while the server
@@ -70,8 +74,8 @@ QUIET_CORES=${QUIET_CORES:-0.3}
 BASE="http://127.0.0.1:$PORT"
 USER_EMAIL="bench@example.com"
 USER_PASSWORD="correct-horse-battery-staple-1"
-BIN="$ROOT/target/release/latchkey"
-ARGON2_BIN="$ROOT/target/release/examples/argon2_rate"
+BIN=${BENCH_BIN:-"$ROOT/target/release/latchkey"}
+ARGON2_BIN=${BENCH_ARGON2_BIN:-"$ROOT/target/release/examples/argon2_rate"}
 CLK_TCK=$(getconf CLK_TCK)
 
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
@@ -93,6 +97,12 @@ done
 
 # The server rejects unknown LATCHKEY_* variables, and stray ones would change what is measured.
 while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^LATCHKEY_' || true)
+# A development shell's RUST_BACKTRACE=1 makes every error capture a backtrace (anyhow), which
+# is costly when errors are many (reset_request); production runs without it. Recorded in
+# machine.txt; BENCH_RUST_BACKTRACE=1 keeps it for the server.
+RUST_BACKTRACE_WAS=${RUST_BACKTRACE:-unset}
+[ -n "${BENCH_RUST_BACKTRACE:-}" ] && export RUST_BACKTRACE="$BENCH_RUST_BACKTRACE" ||
+  unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 
 SERVER_PID=""
 PG_DB=""
@@ -320,15 +330,20 @@ audit_count() { # dir event
 }
 
 # After a reset_request pass: waits until the background work has stopped (the outbox and the
-# audit count unchanged for 3 s), then appends to $dir/reset_request.mail: pass, requests,
+# audit count unchanged, and the server under 0.1 core, for 3 s: tasks waiting for a pool
+# connection change no count but still fail later), then appends to $dir/reset_request.mail: pass, requests,
 # requests naming a user, outbox files and audit rows added by the pass, seconds the work went
 # on after wrk ended, "mail queue full" and failed background steps logged by the server.
 reset_accounting() { # dir pass outbox0 audit0 requests
   local dir=$1 pass=$2 ob0=$3 au0=$4 reqs=$5 ob au last="" now t0=$SECONDS quiet=0 existing full failed
+  local c0 c1
+  c0=$(proc_ticks "$SERVER_PID")
   while :; do
     ob=$(outbox_count "$dir"); au=$(audit_count "$dir" password_reset_requested)
+    c1=$(proc_ticks "$SERVER_PID")
     now="$ob/$au"
-    if [ "$now" = "$last" ]; then quiet=$((quiet + 1)); else quiet=0; last=$now; fi
+    if [ "$now" = "$last" ] && [ $((c1 - c0)) -le $((CLK_TCK / 10 + 1)) ]; then quiet=$((quiet + 1)); else quiet=0; last=$now; fi
+    c0=$c1
     [ "$quiet" -lt 3 ] || break
     [ $((SECONDS - t0)) -lt "$MAIL_DRAIN_WAIT" ] || { log "warning: reset work still going after ${MAIL_DRAIN_WAIT}s"; break; }
     sleep 1
@@ -337,11 +352,13 @@ reset_accounting() { # dir pass outbox0 audit0 requests
   existing=$(sed -n 's/^reset-chain: sent [0-9]*, existing \([0-9]*\),.*/\1/p' "$dir/reset_request.pass$pass.txt")
   full=$(grep -c 'mail queue full' "$dir/server.log" || true)
   failed=$(grep -c 'account background step failed' "$dir/server.log" || true)
-  echo "$pass $reqs ${existing:-?} $((ob - ob0)) $(( ${au:-0} - ${au0:-0} )) $drained $full $failed" \
+  local unaudited
+  unaudited=$(grep -c 'audit event not stored' "$dir/server.log" || true)
+  echo "$pass $reqs ${existing:-?} $((ob - ob0)) $(( ${au:-0} - ${au0:-0} )) $drained $full $failed $unaudited" \
     >>"$dir/reset_request.mail"
   log "reset_request pass $pass: $reqs requests, ${existing:-?} for users; outbox +$((ob - ob0)) files," \
     "audit +$(( ${au:-0} - ${au0:-0} )) rows; work went on ~$drained s after wrk;" \
-    "server log so far: $full 'mail queue full', $failed failed background steps"
+    "server log so far: $full 'mail queue full', $failed failed background steps, $unaudited audit events not stored"
 }
 
 login() { # prints the JSON response
@@ -546,12 +563,14 @@ fi
   echo "run: $RUN_ID"
   echo "git: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     "$(cd "$ROOT" && [ -n "$(git status --porcelain -- src migrations Cargo.toml Cargo.lock 2>/dev/null)" ] && echo '(working tree modified)')"
+  echo "binary: $BIN, built $(date -u -r "$BIN" +%Y-%m-%dT%H:%M:%SZ), sha256 $(sha256sum "$BIN" | cut -c1-16)"
   echo "nproc: $(nproc)"
   echo "cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
   echo "memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
   echo "kernel: $(uname -r)"
   echo "wrk: -t$THREADS -c$CONNECTIONS -d$DURATION --timeout $WRK_TIMEOUT --latency; passes: $PASSES"
   echo "db max connections: ${DB_MAX_CONNECTIONS:-default}"
+  echo "RUST_BACKTRACE in the shell: $RUST_BACKTRACE_WAS; for the server: ${RUST_BACKTRACE:-unset}"
   [ -z "$PG_DB_SETTINGS" ] || echo "PostgreSQL database settings: $PG_DB_SETTINGS"
   [ -z "$SERVER_ENV" ] || echo "server settings: $SERVER_ENV"
   [[ " $SCENARIOS " != *" reset_request "* ]] || echo "reset_request: ${RESET_USERS} users, $((2 * RESET_USERS)) addresses; server settings: ${RESET_ENV:-none}"
@@ -616,8 +635,8 @@ fi
     echo
     if [ -s "$dir/reset_request.mail" ]; then
       echo "reset_request, per pass: requests / naming a user / outbox files written / audit rows /"
-      echo "seconds the background work went on after wrk / 'mail queue full' and failed background steps in the server log so far:"
-      awk '{ printf "pass %s: %s / %s / %s / %s / %s s / %s, %s\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$dir/reset_request.mail" |
+      echo "seconds the background work went on after wrk / 'mail queue full', failed background steps and audit events not stored in the server log so far:"
+      awk '{ printf "pass %s: %s / %s / %s / %s / %s s / %s, %s, %s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' "$dir/reset_request.mail" |
         sed 's/^/    /'
       grep -h 'reset-chain' "$dir"/reset_request.pass*.txt | sed 's/^/    /'
       echo
