@@ -452,6 +452,9 @@ pub struct ThrottleSettings {
     pub signup_per_ip_per_hour: u64,
     /// Bound of the in-process counters (per instance; also the fallback while Redis is down).
     pub memory_max_entries: u64,
+    /// Credential checks for one account in flight at once on one instance (a burst of
+    /// parallel guesses overshoots the limits by at most this many, less one).
+    pub login_concurrency_per_account: u64,
 }
 
 impl Default for ThrottleSettings {
@@ -472,6 +475,7 @@ impl Default for ThrottleSettings {
             ip_daily_cap: 50,
             signup_per_ip_per_hour: 10,
             memory_max_entries: 100_000,
+            login_concurrency_per_account: 2,
         }
     }
 }
@@ -985,6 +989,11 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         "throttle.memory_max_entries",
         Kind::Int,
     ),
+    (
+        "LATCHKEY_THROTTLE_LOGIN_CONCURRENCY_PER_ACCOUNT",
+        "throttle.login_concurrency_per_account",
+        Kind::Int,
+    ),
     ("LATCHKEY_LOG_LEVEL", "log.level", Kind::Str),
 ];
 
@@ -1387,6 +1396,11 @@ impl Settings {
                 "throttle.memory_max_entries",
                 t.memory_max_entries,
                 1000..=10_000_000,
+            ),
+            (
+                "throttle.login_concurrency_per_account",
+                t.login_concurrency_per_account,
+                1..=64,
             ),
         ] {
             if !range.contains(&v) {

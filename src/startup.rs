@@ -132,6 +132,7 @@ pub fn build_throttle(
         email_daily_cap: t.email_daily_cap,
         ip_daily_cap: t.ip_daily_cap,
         signup_per_ip_per_hour: t.signup_per_ip_per_hour,
+        login_concurrency: usize::try_from(t.login_concurrency_per_account).unwrap_or(1),
     };
     let max_entries = usize::try_from(t.memory_max_entries).unwrap_or(usize::MAX);
     let local: Arc<dyn RateLimitStore> = Arc::new(

@@ -195,6 +195,33 @@ struct Inner {
     codec: Arc<AccountTokenCodec>,
     clock: Arc<dyn Clock>,
     policy: AccountPolicy,
+    /// Places for deferred work.
+    deferred: Arc<tokio::sync::Semaphore>,
+}
+
+/// Account work still to do after a request's answer (at most `MAX_DEFERRED` at once).
+const MAX_DEFERRED: usize = 512;
+
+/// A reserved place for deferred work.
+struct Deferred {
+    inner: Arc<Inner>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Deferred {
+    fn run<F, Fut>(self, what: &'static str, f: F)
+    where
+        F: FnOnce(Arc<Inner>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), AccountError>> + Send + 'static,
+    {
+        let Deferred { inner, permit } = self;
+        tokio::spawn(async move {
+            if let Err(e) = f(inner).await {
+                error!(error = %e, what, "account background step failed");
+            }
+            drop(permit);
+        });
+    }
 }
 
 /// The account use cases. Cheap to clone.
@@ -253,6 +280,7 @@ impl AccountService {
                 codec,
                 clock,
                 policy,
+                deferred: Arc::new(tokio::sync::Semaphore::new(MAX_DEFERRED)),
             }),
         }
     }
@@ -265,18 +293,23 @@ impl AccountService {
         &self.inner.audit
     }
 
-    /// Runs the account-dependent part of a request after its answer (see the module docs).
-    fn later<F, Fut>(&self, what: &'static str, f: F)
-    where
-        F: FnOnce(Arc<Inner>) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Result<(), AccountError>> + Send + 'static,
-    {
-        let inner = self.inner.clone();
-        tokio::spawn(async move {
-            if let Err(e) = f(inner).await {
-                error!(error = ?e, what, "account background step failed");
-            }
-        });
+    /// A place for the account-dependent part of a request, run after its answer (see the
+    /// module docs). Places are bounded (`MAX_DEFERRED`): past them the request is refused
+    /// with 503 before it changed anything, whatever the address, so that a flood can
+    /// neither grow memory without bound nor reveal anything.
+    fn reserve(&self) -> Result<Deferred, AccountError> {
+        let permit = self
+            .inner
+            .deferred
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                AccountError::Unavailable("too many account requests in progress; retry".into())
+            })?;
+        Ok(Deferred {
+            inner: self.inner.clone(),
+            permit,
+        })
     }
 
     // --- sign-up --------------------------------------------------------------------------
@@ -337,6 +370,7 @@ impl AccountService {
         i.throttle
             .limit(LimitedAction::SignUp, Some(given_email.as_str()), origin.ip)
             .await?;
+        let deferred = self.reserve()?;
         let hash = i.hash(input.password).await?;
         let mut role_ids = Vec::new();
         // An invitation is used only once the rest of the request is known to be good.
@@ -395,7 +429,7 @@ impl AccountService {
         {
             Ok(()) => {
                 let invited = invitation.is_some();
-                self.later("sign-up", move |i| async move {
+                deferred.run("sign-up", move |i| async move {
                     i.audit
                         .record(
                             events::SIGNUP,
@@ -412,7 +446,7 @@ impl AccountService {
             }
             Err(StorageError::Conflict(c)) if c == "users_email_key" => {
                 let email = user.email.clone();
-                self.later("sign-up of an existing address", move |i| async move {
+                deferred.run("sign-up of an existing address", move |i| async move {
                     let existing = i.stores.users.find_by_email(email.as_str()).await?;
                     i.audit
                         .record(
@@ -491,8 +525,9 @@ impl AccountService {
         let email = i
             .admit(LimitedAction::VerificationResend, email, origin)
             .await?;
+        let deferred = self.reserve()?;
         let origin = origin.clone();
-        self.later("verification resend", move |i| async move {
+        deferred.run("verification resend", move |i| async move {
             match i.stores.users.find_by_email(email.as_str()).await? {
                 Some(u) if u.is_active && !u.email_verified => {
                     i.send_verification(&u, &origin).await
@@ -514,8 +549,9 @@ impl AccountService {
     ) -> Result<(), AccountError> {
         let i = &self.inner;
         let email = i.admit(LimitedAction::PasswordReset, email, origin).await?;
+        let deferred = self.reserve()?;
         let origin = origin.clone();
-        self.later("password reset request", move |i| async move {
+        deferred.run("password reset request", move |i| async move {
             let user = i
                 .stores
                 .users
@@ -824,9 +860,10 @@ impl AccountService {
             return Err(AccountError::MagicLinksDisabled);
         }
         let email = i.admit(LimitedAction::MagicLink, email, origin).await?;
+        let deferred = self.reserve()?;
         let origin = origin.clone();
         let client_id = client_id.clone();
-        self.later("magic link request", move |i| async move {
+        deferred.run("magic link request", move |i| async move {
             let user = i
                 .stores
                 .users

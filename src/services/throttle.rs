@@ -96,6 +96,8 @@ pub struct ThrottlePolicy {
     pub email_daily_cap: u64,
     pub ip_daily_cap: u64,
     pub signup_per_ip_per_hour: u64,
+    /// Credential checks for one account in flight at once on this instance.
+    pub login_concurrency: usize,
 }
 
 impl Default for ThrottlePolicy {
@@ -115,6 +117,7 @@ impl Default for ThrottlePolicy {
             email_daily_cap: 5,
             ip_daily_cap: 50,
             signup_per_ip_per_hour: 10,
+            login_concurrency: 2,
         }
     }
 }
@@ -172,16 +175,17 @@ pub struct Throttle {
     /// Whether the outage was reported (once per outage).
     warned: AtomicBool,
     /// One credential check at a time per account on this instance (see `LoginGuard`).
-    in_flight: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    in_flight: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
-/// Held from `check_login` until the attempt's outcome is recorded: attempts for one
-/// account are checked one after the other on each instance, so a burst of parallel guesses
-/// cannot all pass the check before the first failure is counted (each waits, then sees the
-/// failures before it). Across instances at most one guess per instance is in flight.
+/// Held from `check_login` until the attempt's outcome is recorded: at most
+/// `login_concurrency` attempts for one account are checked at once on each instance, so a
+/// burst of parallel guesses cannot all pass the check before the first failure is counted
+/// (each waits, then sees the failures before it); the limits are overshot by at most
+/// `login_concurrency - 1` guesses per instance.
 #[must_use = "hold the guard until the attempt's outcome is recorded"]
 pub struct LoginGuard {
-    _held: Option<tokio::sync::OwnedMutexGuard<()>>,
+    _held: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl std::fmt::Debug for LoginGuard {
@@ -255,13 +259,14 @@ impl Throttle {
             if map.len() >= IN_FLIGHT_PRUNE_AT {
                 map.retain(|_, l| Arc::strong_count(l) > 1);
             }
+            let permits = self.policy.login_concurrency.max(1);
             map.entry(sha256_hex(account.as_bytes()))
-                .or_default()
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(permits)))
                 .clone()
         };
-        match tokio::time::timeout(IN_FLIGHT_WAIT, lock.lock_owned()).await {
-            Ok(held) => Ok(LoginGuard { _held: Some(held) }),
-            Err(_) => Err(Throttled {
+        match tokio::time::timeout(IN_FLIGHT_WAIT, lock.acquire_owned()).await {
+            Ok(Ok(held)) => Ok(LoginGuard { _held: Some(held) }),
+            _ => Err(Throttled {
                 retry_after_secs: 1,
             }),
         }

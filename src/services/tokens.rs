@@ -409,8 +409,8 @@ impl TokenService {
             .as_ref()
             .map(|e| e.as_str().to_owned())
             .unwrap_or_else(|| username.trim().to_lowercase());
-        // Held until the outcome is recorded: guesses for one account go one at a time.
-        let _in_flight = self
+        // Held until the outcome is counted: guesses for one account are bounded in flight.
+        let in_flight = self
             .accounts
             .check_login(&account, origin)
             .await
@@ -444,6 +444,7 @@ impl TokenService {
         };
         // The password was right: the pair's failures are forgiven whatever follows.
         self.accounts.credentials_accepted(&account, origin).await;
+        drop(in_flight);
         let refused = if !user.is_active {
             Some((
                 "disabled",

@@ -733,6 +733,9 @@ async fn magic_links_sign_in_by_link_or_code_once(backend: Backend) {
     app.clock.advance(61);
     request().await;
     let code = code_in(&smtp.wait_for("alice@example.com", MAIL_WAIT).await);
+    // Alice's code is no code for another address.
+    let (status, _) = magic_grant(&app, &[("email", BOB), ("code", &code)]).await;
+    assert_eq!(status, 400);
     let (status, body) =
         magic_grant(&app, &[("email", "alice@example.com"), ("code", &code)]).await;
     assert_eq!(status, 200, "{body}");
