@@ -1461,16 +1461,20 @@ impl Inner {
         Ok(())
     }
 
+    /// The stored form of a presented link secret; `InvalidToken` for one that cannot be ours.
+    fn presented_hash(&self, presented: &str) -> Result<String, AccountError> {
+        self.codec
+            .hash(presented.trim())
+            .ok_or(AccountError::InvalidToken)
+    }
+
     /// The live token a presented link secret names, or `InvalidToken`.
     async fn live_token(
         &self,
         purpose: AccountTokenPurpose,
         presented: &str,
     ) -> Result<AccountToken, AccountError> {
-        let hash = self
-            .codec
-            .hash(presented.trim())
-            .ok_or(AccountError::InvalidToken)?;
+        let hash = self.presented_hash(presented)?;
         self.stores
             .account_tokens
             .find_live(purpose, &hash, self.clock.now())
@@ -1484,10 +1488,7 @@ impl Inner {
         purpose: AccountTokenPurpose,
         presented: &str,
     ) -> Result<AccountToken, AccountError> {
-        let hash = self
-            .codec
-            .hash(presented.trim())
-            .ok_or(AccountError::InvalidToken)?;
+        let hash = self.presented_hash(presented)?;
         self.stores
             .account_tokens
             .consume(purpose, &hash, self.clock.now())
