@@ -30,6 +30,14 @@ pub struct AccessTokenClaims {
     pub permissions: Option<Vec<String>>,
 }
 
+impl AccessTokenClaims {
+    /// Whether the token was issued to a client for itself (client_credentials: no user
+    /// claims, and the subject is the client), not to a user.
+    pub fn is_client_token(&self) -> bool {
+        self.roles.is_none() && self.sub == self.client_id
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AccessTokenError {
     #[error("not a JWT")]

@@ -1234,7 +1234,7 @@ impl Inner {
 
     /// The user a bearer token was issued to.
     async fn caller(&self, claims: &AccessTokenClaims) -> Result<User, AccountError> {
-        if claims.roles.is_none() && claims.sub == claims.client_id {
+        if claims.is_client_token() {
             return Err(AccountError::NotAUser);
         }
         let id = UserId::parse(&claims.sub).map_err(|_| AccountError::NotAUser)?;

@@ -313,7 +313,7 @@ impl RevocationService {
     #[instrument(name = "session.logout_all", skip_all)]
     pub async fn logout_everywhere(&self, bearer: &str) -> Result<(), RevocationError> {
         let claims = self.authenticate_bearer(bearer).await?;
-        if claims.roles.is_none() && claims.sub == claims.client_id {
+        if claims.is_client_token() {
             return Err(RevocationError::InvalidRequest(
                 "this token was issued to a client, not to a user".into(),
             ));
