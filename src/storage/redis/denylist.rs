@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 use crate::clock::UnixTime;
@@ -87,15 +87,7 @@ impl RedisDenylist {
         settings: &RedisSettings,
         log: Arc<dyn RevocationStore>,
     ) -> Result<Self, DenylistError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.timeout))
-            .set_response_timeout(Some(settings.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = client
-            .get_connection_manager_lazy(config)
-            .map_err(unavailable)?;
+        let conn = super::connection(url, settings).map_err(unavailable)?;
         Ok(Self {
             conn,
             prefix: settings.key_prefix.clone(),

@@ -8,10 +8,9 @@
 //! garbage and are set well beyond the logical expiry. Every operation is one script (one
 //! round trip, atomic).
 
-use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::Script;
 
 use crate::clock::UnixTime;
@@ -161,15 +160,7 @@ fn marks(values: &[i64]) -> Vec<Option<UnixTime>> {
 impl RedisRateLimitStore {
     /// Does not connect: the connection is made on first use and re-made after failures.
     pub fn new(url: &str, settings: &RedisSettings) -> Result<Self, RateLimitError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.timeout))
-            .set_response_timeout(Some(settings.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = client
-            .get_connection_manager_lazy(config)
-            .map_err(unavailable)?;
+        let conn = super::connection(url, settings).map_err(unavailable)?;
         Ok(Self {
             conn,
             prefix: format!("{}throttle:", settings.key_prefix),
