@@ -10,13 +10,15 @@ use crate::helpers::{
     Denylist,
 };
 
-struct PrivateRedis {
+/// A redis-server of the test's own, on a port it chooses, stopped on drop (also used by
+/// the throttle's fallback test).
+pub struct PrivateRedis {
     port: u16,
     child: Option<Child>,
 }
 
 impl PrivateRedis {
-    fn start(port: u16) -> Self {
+    pub fn start(port: u16) -> Self {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -58,7 +60,7 @@ impl Drop for PrivateRedis {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

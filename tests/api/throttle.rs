@@ -3,7 +3,6 @@
 //! are `throttle::<store>::<scenario>`. Redis tests fail loudly when Redis is unreachable.
 
 use std::net::IpAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -686,44 +685,9 @@ async fn throttle_two_instances_on_one_redis_share_counters() {
     );
 }
 
-/// A redis-server of the test's own, on a port it chooses, stopped on drop.
-struct PrivateRedis(Child);
-
-impl PrivateRedis {
-    fn start(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("redis-server is required for this test: {e}"));
-        Self(child)
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttle_falls_back_in_process_while_redis_is_unreachable_and_returns_to_it() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::redis_outage::free_port();
     let url = format!("redis://127.0.0.1:{port}");
     let prefix = unique_prefix();
     let s = settings(&[
@@ -754,7 +718,7 @@ async fn throttle_falls_back_in_process_while_redis_is_unreachable_and_returns_t
         60
     );
     // Redis comes up: after the probe interval the throttle uses it again.
-    let _redis = PrivateRedis::start(port);
+    let _redis = crate::redis_outage::PrivateRedis::start(port);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         clock.advance(2);

@@ -8,7 +8,6 @@
 //! garbage and are set well beyond the logical expiry. Every operation is one script (one
 //! round trip, atomic).
 
-
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::Script;
