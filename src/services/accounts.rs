@@ -216,8 +216,16 @@ impl Deferred {
     {
         let Deferred { inner, permit } = self;
         tokio::spawn(async move {
-            if let Err(e) = f(inner).await {
-                error!(error = %e, what, "account background step failed");
+            match f(inner).await {
+                Ok(()) => {}
+                // The cause chain, once (no backtrace: a flood of failures stays readable).
+                Err(AccountError::Unexpected(cause)) => {
+                    error!(
+                        error = format!("{cause:#}"),
+                        what, "account background step failed"
+                    );
+                }
+                Err(e) => error!(error = %e, what, "account background step failed"),
             }
             drop(permit);
         });
