@@ -20,6 +20,11 @@
 #   PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres
 #   DB_MAX_CONNECTIONS=       passed to the server as LATCHKEY_DATABASE_MAX_CONNECTIONS
 #                             (unset: the server's default, 16)
+#   LOAD_ENV="LATCHKEY_THROTTLE_USER_REQUESTS_PER_MINUTE=100000000 ..."
+#                             the request limits per session, subject and client (throttle.*,
+#                             README) raised far above what wrk sends from one client and a few
+#                             sessions, so each request still pays for its check but none is
+#                             refused; set LOAD_ENV= for a binary that predates these settings
 #   SERVER_ENV=               "LATCHKEY_NAME=value ..." more server settings (diagnosis, e.g.
 #                             LATCHKEY_WORKERS=1); recorded in machine.txt
 #   SEED_TOKENS=200           logins made before each refresh pass, split between wrk threads
@@ -70,6 +75,7 @@ DB_MAX_CONNECTIONS=${DB_MAX_CONNECTIONS:-}
 SEED_TOKENS=${SEED_TOKENS:-200}
 PG_DB_SETTINGS=${PG_DB_SETTINGS:-}
 SERVER_ENV=${SERVER_ENV:-}
+LOAD_ENV=${LOAD_ENV-"LATCHKEY_THROTTLE_USER_REQUESTS_PER_MINUTE=100000000 LATCHKEY_THROTTLE_CLIENT_REQUESTS_PER_MINUTE=100000000 LATCHKEY_THROTTLE_REVOCATIONS_PER_CLIENT_PER_MINUTE=100000000 LATCHKEY_THROTTLE_INTROSPECTIONS_PER_CLIENT_PER_MINUTE=100000000"}
 RESET_USERS=${RESET_USERS:-250}
 RESET_ENV=${RESET_ENV-LATCHKEY_THROTTLE_ENABLED=false}
 MAIL_DRAIN_WAIT=${MAIL_DRAIN_WAIT:-120}
@@ -272,7 +278,7 @@ launch_server() { # dir extra_env: starts `latchkey serve` on the database start
     die "something already listens on 127.0.0.1:$PORT (set PORT)"
   fi
   for kv in $SERVER_EXTRA_ENV; do unset "${kv%%=*}"; done
-  for kv in $SERVER_ENV $extra; do
+  for kv in $LOAD_ENV $SERVER_ENV $extra; do
     case "$kv" in LATCHKEY_*=*) export "${kv?}" ;; *) die "server settings: $kv is not LATCHKEY_NAME=value" ;; esac
   done
   SERVER_EXTRA_ENV=$extra
@@ -608,6 +614,7 @@ fi
   echo "db max connections: ${DB_MAX_CONNECTIONS:-default}"
   echo "RUST_BACKTRACE in the shell: $RUST_BACKTRACE_WAS; for the server: ${RUST_BACKTRACE:-unset}"
   [ -z "$PG_DB_SETTINGS" ] || echo "PostgreSQL database settings: $PG_DB_SETTINGS"
+  [ -z "$LOAD_ENV" ] || echo "load settings: $LOAD_ENV"
   [ -z "$SERVER_ENV" ] || echo "server settings: $SERVER_ENV"
   [[ " $SCENARIOS " != *" reset_request "* ]] || echo "reset_request: ${RESET_USERS} users, $((2 * RESET_USERS)) addresses; server settings: ${RESET_ENV:-none}"
   echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"

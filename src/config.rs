@@ -208,6 +208,9 @@ impl KeySettings {
 pub struct AdminSettings {
     /// The bearer token for the admin API; a high-entropy secret of at least 32 characters.
     pub token: Option<SecretString>,
+    /// A listener of its own for the admin API (`host:port`, e.g. on an operator network);
+    /// the public listener then answers 404 on admin paths.
+    pub bind: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -264,7 +267,8 @@ impl Default for PasswordSettings {
             argon2: Argon2Settings::default(),
             hashing_threads: 0,
             max_length: 1024,
-            min_length: 10,
+            // OWASP ASVS 4.0 V2.1.1: at least 12 characters.
+            min_length: 12,
             reject_similar: true,
             reject_numeric: true,
             reject_common: true,
@@ -307,7 +311,8 @@ impl Default for AccountSettings {
             email_verification: VerificationPolicy::Optional,
             verification_ttl_secs: 86_400,
             reset_ttl_secs: 3_600,
-            magic_link_ttl_secs: 900,
+            // OWASP ASVS 4.0 V2.7.2: out-of-band codes live at most 10 minutes.
+            magic_link_ttl_secs: 600,
             invite_ttl_secs: 7 * 86_400,
             magic_links: true,
             profile_attributes: Vec::new(),
@@ -411,6 +416,15 @@ pub enum SmtpSecurity {
     None,
 }
 
+/// The host of a URL authority (`host`, `host:port`, `[v6]`, `[v6]:port`; user info dropped).
+fn host_of(authority: &str) -> &str {
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    if authority.starts_with('[') {
+        return authority.split(']').next().unwrap_or(authority);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
 /// `localhost`, or an IP address on the loopback interface.
 fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -455,6 +469,19 @@ pub struct ThrottleSettings {
     /// Credential checks for one account in flight at once on one instance (a burst of
     /// parallel guesses overshoots the limits by at most this many, less one).
     pub login_concurrency_per_account: u64,
+    /// Credential checks from one network (IPv4 address, IPv6 /64) in flight at once on one
+    /// instance: the argon2 work one network can queue.
+    pub login_concurrency_per_network: u64,
+    /// Failed admin-API authentications per IP within `ip_window_secs`.
+    pub admin_max_failures: u64,
+    /// Refresh grants per session and revocations per token subject, per minute (0: none).
+    pub user_requests_per_minute: u64,
+    /// Token requests per client (public: per client and network), per minute (0: none).
+    pub client_requests_per_minute: u64,
+    /// Revocation requests per client (public: per client and network), per minute.
+    pub revocations_per_client_per_minute: u64,
+    /// Introspection requests per client, per minute (0: none).
+    pub introspections_per_client_per_minute: u64,
 }
 
 impl Default for ThrottleSettings {
@@ -476,6 +503,12 @@ impl Default for ThrottleSettings {
             signup_per_ip_per_hour: 10,
             memory_max_entries: 100_000,
             login_concurrency_per_account: 2,
+            login_concurrency_per_network: 8,
+            admin_max_failures: 10,
+            user_requests_per_minute: 60,
+            client_requests_per_minute: 30_000,
+            revocations_per_client_per_minute: 1_200,
+            introspections_per_client_per_minute: 300_000,
         }
     }
 }
@@ -774,6 +807,7 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         Kind::Int,
     ),
     ("LATCHKEY_ADMIN_TOKEN", "admin.token", Kind::Str),
+    ("LATCHKEY_ADMIN_BIND", "admin.bind", Kind::Str),
     (
         "LATCHKEY_ACCESS_TOKEN_TTL_SECS",
         "tokens.access_token_ttl_secs",
@@ -994,6 +1028,36 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         "throttle.login_concurrency_per_account",
         Kind::Int,
     ),
+    (
+        "LATCHKEY_THROTTLE_LOGIN_CONCURRENCY_PER_NETWORK",
+        "throttle.login_concurrency_per_network",
+        Kind::Int,
+    ),
+    (
+        "LATCHKEY_THROTTLE_ADMIN_MAX_FAILURES",
+        "throttle.admin_max_failures",
+        Kind::Int,
+    ),
+    (
+        "LATCHKEY_THROTTLE_USER_REQUESTS_PER_MINUTE",
+        "throttle.user_requests_per_minute",
+        Kind::Int,
+    ),
+    (
+        "LATCHKEY_THROTTLE_CLIENT_REQUESTS_PER_MINUTE",
+        "throttle.client_requests_per_minute",
+        Kind::Int,
+    ),
+    (
+        "LATCHKEY_THROTTLE_REVOCATIONS_PER_CLIENT_PER_MINUTE",
+        "throttle.revocations_per_client_per_minute",
+        Kind::Int,
+    ),
+    (
+        "LATCHKEY_THROTTLE_INTROSPECTIONS_PER_CLIENT_PER_MINUTE",
+        "throttle.introspections_per_client_per_minute",
+        Kind::Int,
+    ),
     ("LATCHKEY_LOG_LEVEL", "log.level", Kind::Str),
 ];
 
@@ -1113,6 +1177,17 @@ impl Settings {
             return Err(invalid(format!(
                 "server.issuer must be an http(s) URL without query or fragment, got {issuer:?}"
             )));
+        }
+        if self.server.profile == Profile::Production {
+            if let Some(rest) = issuer.strip_prefix("http://") {
+                let authority = rest.split('/').next().unwrap_or_default();
+                if !is_loopback_host(host_of(authority)) {
+                    return Err(invalid(format!(
+                        "server.issuer must be an https URL in the production profile (plain \
+                         http is allowed only on the loopback interface), got {issuer:?}"
+                    )));
+                }
+            }
         }
         self.server.issuer = Some(issuer);
         if self.server.max_body_bytes < 1024 || self.server.max_body_bytes > 1024 * 1024 {
@@ -1244,6 +1319,26 @@ impl Settings {
             if token.expose_secret().chars().count() < 32 {
                 return Err(invalid(
                     "admin.token (LATCHKEY_ADMIN_TOKEN) must be at least 32 characters; generate one with `openssl rand -base64 32`",
+                ));
+            }
+        }
+        if let Some(bind) = &self.admin.bind {
+            let Ok(addr) = bind.parse::<SocketAddr>() else {
+                return Err(invalid(format!(
+                    "admin.bind (LATCHKEY_ADMIN_BIND) must be host:port (an IP address and a \
+                     port), got {bind:?}"
+                )));
+            };
+            if self.admin.token.is_none() {
+                return Err(invalid(
+                    "admin.bind (LATCHKEY_ADMIN_BIND) needs admin.token (LATCHKEY_ADMIN_TOKEN): \
+                     without a token the admin API is off",
+                ));
+            }
+            if addr.port() != 0 && self.server.bind.parse::<SocketAddr>().ok() == Some(addr) {
+                return Err(invalid(
+                    "admin.bind must differ from server.bind: the admin API gets a listener of \
+                     its own",
                 ));
             }
         }
@@ -1401,6 +1496,36 @@ impl Settings {
                 "throttle.login_concurrency_per_account",
                 t.login_concurrency_per_account,
                 1..=64,
+            ),
+            (
+                "throttle.login_concurrency_per_network",
+                t.login_concurrency_per_network,
+                1..=1024,
+            ),
+            (
+                "throttle.admin_max_failures",
+                t.admin_max_failures,
+                1..=10_000,
+            ),
+            (
+                "throttle.user_requests_per_minute",
+                t.user_requests_per_minute,
+                0..=100_000_000,
+            ),
+            (
+                "throttle.client_requests_per_minute",
+                t.client_requests_per_minute,
+                0..=100_000_000,
+            ),
+            (
+                "throttle.revocations_per_client_per_minute",
+                t.revocations_per_client_per_minute,
+                0..=100_000_000,
+            ),
+            (
+                "throttle.introspections_per_client_per_minute",
+                t.introspections_per_client_per_minute,
+                0..=100_000_000,
             ),
         ] {
             if !range.contains(&v) {

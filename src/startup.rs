@@ -19,8 +19,8 @@ use crate::crypto::{
 };
 use crate::http::{self, AdminApi, AppState};
 use crate::services::{
-    AccessTokenVerifier, AccountPolicy, AccountService, AdminCredential, AdminService, AuditLog,
-    ClientRegistry, IntrospectionService, KeyPolicy, KeyService, Mailer, PasswordRules,
+    AccessTokenVerifier, AccountPolicy, AccountService, AdminCredential, AdminGate, AdminService,
+    AuditLog, ClientRegistry, IntrospectionService, KeyPolicy, KeyService, Mailer, PasswordRules,
     RevocationService, Stores, TokenService, TokenServiceSettings,
 };
 use crate::storage::group_commit::GroupCommitLog;
@@ -133,6 +133,12 @@ pub fn build_throttle(
         ip_daily_cap: t.ip_daily_cap,
         signup_per_ip_per_hour: t.signup_per_ip_per_hour,
         login_concurrency: usize::try_from(t.login_concurrency_per_account).unwrap_or(1),
+        network_concurrency: usize::try_from(t.login_concurrency_per_network).unwrap_or(1),
+        admin_max_failures: t.admin_max_failures,
+        user_requests_per_minute: t.user_requests_per_minute,
+        client_requests_per_minute: t.client_requests_per_minute,
+        revocations_per_client_per_minute: t.revocations_per_client_per_minute,
+        introspections_per_client_per_minute: t.introspections_per_client_per_minute,
     };
     let max_entries = usize::try_from(t.memory_max_entries).unwrap_or(usize::MAX);
     let local: Arc<dyn RateLimitStore> = Arc::new(
@@ -184,7 +190,16 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
 fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -250,6 +265,8 @@ pub struct Services {
     pub revocations: Arc<RevocationService>,
     pub introspection: Arc<IntrospectionService>,
     pub verifier: Arc<AccessTokenVerifier>,
+    pub throttle: Arc<crate::services::Throttle>,
+    pub audit: Arc<AuditLog>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -287,6 +304,7 @@ pub async fn build_services(
         clock.clone(),
         settings.issuer().to_owned(),
     ));
+    let throttle = build_throttle(settings, clock.clone())?;
     let revocations = Arc::new(RevocationService::new(
         stores.revocations.clone(),
         denylist,
@@ -297,6 +315,7 @@ pub async fn build_services(
         clock.clone(),
         settings.access_token_horizon(),
         settings.tokens.introspection_scope.clone(),
+        throttle.clone(),
     ));
     let introspection = Arc::new(IntrospectionService::new(
         registry.clone(),
@@ -306,6 +325,7 @@ pub async fn build_services(
         clock.clone(),
         settings.issuer().to_owned(),
         settings.tokens.introspection_scope.clone(),
+        throttle.clone(),
     ));
     let breach_corpus = Arc::new(match &settings.passwords.breach_corpus_file {
         Some(path) => {
@@ -321,15 +341,14 @@ pub async fn build_services(
     ));
     let audit = Arc::new(AuditLog::new(stores.audit.clone(), clock.clone()));
     let mailer = build_mailer(settings)?;
-    let throttle = build_throttle(settings, clock.clone())?;
     let accounts = Arc::new(AccountService::new(
         stores.clone(),
         hasher.clone(),
         password_rules.clone(),
         revocations.clone(),
-        throttle,
+        throttle.clone(),
         mailer.clone(),
-        audit,
+        audit.clone(),
         account_codec,
         clock.clone(),
         account_policy(settings),
@@ -343,6 +362,7 @@ pub async fn build_services(
         revocations.clone(),
         hasher.clone(),
         accounts.clone(),
+        throttle.clone(),
         clock.clone(),
         TokenServiceSettings {
             issuer: settings.issuer().to_owned(),
@@ -374,6 +394,8 @@ pub async fn build_services(
         revocations,
         introspection,
         verifier,
+        throttle,
+        audit,
         clock,
     })
 }
@@ -421,6 +443,8 @@ fn key_policy(settings: &Settings) -> KeyPolicy {
 /// A bound, not yet running HTTP server.
 pub struct Application {
     port: u16,
+    /// The admin API's own listener, with `admin.bind`.
+    admin_port: Option<u16>,
     server: Server,
     background: Vec<tokio::task::JoinHandle<()>>,
     settings: Settings,
@@ -441,23 +465,48 @@ impl Application {
         if let Err(e) = services.revocations.sync().await {
             warn!(error = %e, "denylist not synchronised at start; token checks fail closed until it is");
         }
-        let mut state = AppState::new(
-            services.tokens.clone(),
-            services.accounts.clone(),
-            services.revocations.clone(),
-            services.introspection.clone(),
-            services.keys.ring().clone(),
-            services.stores.health.clone(),
-            settings.issuer(),
-            settings.keys.jwks_max_age_secs(),
-            settings.server.max_body_bytes,
-        )
-        .with_trusted_proxies(settings.trusted_proxies());
-        if let Some(token) = &settings.admin.token {
-            state = state.with_admin(AdminApi::new(
-                AdminCredential::new(token),
+        let admin_listener = match &settings.admin.bind {
+            Some(bind) => Some(
+                TcpListener::bind(bind)
+                    .with_context(|| format!("cannot listen on {bind} (admin.bind)"))?,
+            ),
+            None => None,
+        };
+        let admin_port = match &admin_listener {
+            Some(l) => Some(l.local_addr()?.port()),
+            None => None,
+        };
+        let admin_api = settings.admin.token.as_ref().map(|token| {
+            AdminApi::new(
+                AdminGate::new(
+                    AdminCredential::new(token),
+                    services.throttle.clone(),
+                    services.audit.clone(),
+                ),
                 services.keys.clone(),
-            ));
+            )
+        });
+        let new_state = || {
+            AppState::new(
+                services.tokens.clone(),
+                services.accounts.clone(),
+                services.revocations.clone(),
+                services.introspection.clone(),
+                services.keys.ring().clone(),
+                services.stores.health.clone(),
+                settings.issuer(),
+                settings.keys.jwks_max_age_secs(),
+                settings.server.max_body_bytes,
+            )
+            .with_trusted_proxies(settings.trusted_proxies())
+        };
+        let mut state = new_state();
+        let mut admin_state = None;
+        match (admin_api, &admin_listener) {
+            // The admin API on a listener of its own; the public one answers 404 there.
+            (Some(api), Some(_)) => admin_state = Some(web::Data::new(new_state().with_admin(api))),
+            (Some(api), None) => state = state.with_admin(api),
+            (None, _) => {}
         }
         let state = web::Data::new(state);
         let cors = settings.server.cors_allowed_origins.clone();
@@ -472,6 +521,20 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
+        let admin_server = match (admin_state, admin_listener) {
+            (Some(admin_state), Some(l)) => Some(
+                HttpServer::new(move || {
+                    App::new()
+                        .wrap(TracingLogger::<http::RedactedRootSpan>::new())
+                        .app_data(admin_state.clone())
+                        .configure(http::admin_routes)
+                })
+                .workers(1)
+                .listen(l)?
+                .run(),
+            ),
+            _ => None,
+        };
         let server = server.run();
         let mut background = vec![
             spawn_housekeeping(
@@ -496,10 +559,19 @@ impl Application {
         if !services.clients.ttl().is_zero() {
             background.push(spawn_client_cache_refresh(services.clients.clone()));
         }
+        if let Some(admin_server) = admin_server {
+            info!(address = ?settings.admin.bind, port = ?admin_port, "admin API listening");
+            background.push(tokio::spawn(async move {
+                if let Err(e) = admin_server.await {
+                    tracing::error!(error = %e, "the admin listener stopped");
+                }
+            }));
+        }
         info!(address = %settings.server.bind, port, issuer = settings.issuer(), "Latchkey is listening");
         Ok((
             Self {
                 port,
+                admin_port,
                 server,
                 background,
                 settings: settings.clone(),
@@ -510,6 +582,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the admin API's own listener, when `admin.bind` is set.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin_port
     }
 
     /// The settings in force (the issuer names the bound port when it was derived).

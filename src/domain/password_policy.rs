@@ -39,7 +39,7 @@ pub struct PasswordPolicy {
 impl Default for PasswordPolicy {
     fn default() -> Self {
         Self {
-            min_length: 10,
+            min_length: 12,
             max_length: 1024,
             reject_similar: true,
             reject_numeric: true,

@@ -2,7 +2,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -12,8 +12,8 @@ use super::origin::origin;
 use super::pages;
 use super::{ApiError, AppState};
 use crate::crypto::AccessTokenClaims;
-use crate::domain::{AccountTokenPurpose, RequestOrigin};
-use crate::services::{AccountError, PasswordChange, ProfileUpdate, SignupInput};
+use crate::domain::{AccountTokenPurpose, RequestOrigin, UserId};
+use crate::services::{AccountError, PasswordChange, ProfileUpdate, SignupInput, SignupProof};
 
 /// What every request that takes an address answers, whether or not it has an account.
 const ACCEPTED: &str =
@@ -133,8 +133,11 @@ pub struct TokenQuery {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TokenRequestBody {
+pub struct VerifyEmailRequest {
     token: String,
+    /// The password chosen at sign-up (needed while the account has one and no session of
+    /// it comes with the request).
+    password: Option<SecretString>,
 }
 
 #[derive(Deserialize)]
@@ -144,25 +147,39 @@ pub struct EmailRequest {
 }
 
 /// `GET /api/v1/email/verify?token=`: a page with a button, so that a link scanner that
-/// fetches the link does not use it.
+/// fetches the link does not use it; it asks for the password chosen at sign-up when the
+/// account has one.
 pub async fn get_verify_email(
     query: web::Query<TokenQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    link_page(&state, AccountTokenPurpose::VerifyEmail, &query, |token| {
-        pages::form(
-            "Confirm your email address",
-            "Press the button to confirm that this address is yours.",
-            "/api/v1/email/verify",
-            token,
-            &[],
-            "Confirm",
-        )
+    let token = query.token.as_deref().unwrap_or("");
+    Ok(match state.accounts.verification_link(token).await? {
+        Some(needs_password) => pages::verify_form(StatusCode::OK, token, needs_password, None),
+        None => expired_page(),
     })
-    .await
 }
 
-/// `POST /api/v1/email/verify`: JSON `{token}`, or the page's form.
+/// The proof that comes with a verification: a password, else a bearer session, if any.
+async fn signup_proof(
+    req: &HttpRequest,
+    state: &AppState,
+    password: Option<SecretString>,
+) -> Result<SignupProof, ApiError> {
+    if let Some(p) = password.filter(|p| !p.expose_secret().is_empty()) {
+        return Ok(SignupProof::Password(p));
+    }
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        let claims = caller(req, state).await?;
+        if let Ok(id) = UserId::parse(&claims.sub) {
+            return Ok(SignupProof::Session(id));
+        }
+    }
+    Ok(SignupProof::None)
+}
+
+/// `POST /api/v1/email/verify`: JSON `{token, password?}` (or a bearer session of the
+/// account), or the page's form.
 pub async fn post_verify_email(
     req: HttpRequest,
     payload: web::Payload,
@@ -172,7 +189,11 @@ pub async fn post_verify_email(
     if is_form(&req) {
         let mut p = Params::read(&req, payload, state.max_body_bytes).await?;
         let token = required(&mut p, "token")?;
-        return Ok(match state.accounts.verify_email(&token, &o).await {
+        let proof = match p.take("password") {
+            Some(pw) if !pw.is_empty() => SignupProof::Password(SecretString::from(pw)),
+            _ => SignupProof::None,
+        };
+        return Ok(match state.accounts.verify_email(&token, proof, &o).await {
             Ok(v) => pages::message(
                 StatusCode::OK,
                 "Email address confirmed",
@@ -181,11 +202,15 @@ pub async fn post_verify_email(
                     v.email
                 ),
             ),
+            Err(e @ (AccountError::PasswordRequired | AccountError::InvalidCredentials)) => {
+                pages::verify_form(StatusCode::BAD_REQUEST, &token, true, Some(&e.to_string()))
+            }
             Err(e) => page_error(e),
         });
     }
-    let r: TokenRequestBody = read_json(&req, payload, state.max_body_bytes).await?;
-    let verified = state.accounts.verify_email(&r.token, &o).await?;
+    let r: VerifyEmailRequest = read_json(&req, payload, state.max_body_bytes).await?;
+    let proof = signup_proof(&req, &state, r.password).await?;
+    let verified = state.accounts.verify_email(&r.token, proof, &o).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(verified))

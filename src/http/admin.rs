@@ -1,5 +1,7 @@
 //! The admin API (`/admin/v1/...`) for signing keys. Disabled (404) unless the operator
-//! configured an admin token; every request carries it as `Authorization: Bearer`.
+//! configured an admin token; every request carries it as `Authorization: Bearer`. Failed
+//! authentications are throttled per network and audited; every write is audited with what
+//! it changed. With `admin.bind` it is served on a listener of its own.
 
 use std::sync::Arc;
 
@@ -7,22 +9,26 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use serde_json::json;
+
 use super::body::read_limited;
 use super::client_auth::{authorization, Authorization};
 use super::error::{method_not_allowed, not_found};
+use super::origin::origin;
 use super::{ApiError, AppState};
-use crate::domain::SigningAlg;
-use crate::services::{AdminCredential, KeyError, KeyService, KeyView};
+use crate::domain::{RequestOrigin, SigningAlg};
+use crate::services::{detail, events, AdminAuthError, AdminGate, KeyError, KeyService, KeyView};
 
-/// What the admin API needs: the credential to check and the service it drives.
+/// What the admin API needs: the door (credential, throttle, audit) and the service it
+/// drives.
 pub struct AdminApi {
-    credential: AdminCredential,
+    gate: AdminGate,
     keys: Arc<KeyService>,
 }
 
 impl AdminApi {
-    pub fn new(credential: AdminCredential, keys: Arc<KeyService>) -> Self {
-        Self { credential, keys }
+    pub fn new(gate: AdminGate, keys: Arc<KeyService>) -> Self {
+        Self { gate, keys }
     }
 }
 
@@ -93,16 +99,38 @@ async fn other_method(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// The key service, once the request proved it holds the admin token.
-fn authorize<'a>(req: &HttpRequest, state: &'a AppState) -> Result<&'a KeyService, ApiError> {
+/// The admin API and the caller's origin, once the request proved it holds the admin token.
+async fn authorize<'a>(
+    req: &HttpRequest,
+    state: &'a AppState,
+) -> Result<(&'a AdminApi, RequestOrigin), ApiError> {
     let admin = state.admin.as_ref().ok_or(ApiError::NotFound)?;
-    let Ok(Authorization::Bearer(presented)) = authorization(req) else {
-        return Err(ApiError::AdminUnauthorized);
+    let o = origin(req, &state.trusted_proxies);
+    let presented = match authorization(req) {
+        Ok(Authorization::Bearer(p)) => Some(p),
+        _ => None,
     };
-    if !admin.credential.verify(&presented) {
-        return Err(ApiError::AdminUnauthorized);
+    match admin.gate.authenticate(presented.as_deref(), &o).await {
+        Ok(()) => Ok((admin, o)),
+        Err(AdminAuthError::Unauthorized) => Err(ApiError::AdminUnauthorized),
+        Err(AdminAuthError::Throttled(t)) => Err(ApiError::AdminThrottled(t.retry_after_secs)),
     }
-    Ok(&admin.keys)
+}
+
+/// What an admin write changed, for the audit trail.
+fn changed(
+    key: &KeyView,
+    extra: &[(&str, serde_json::Value)],
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut d = detail([
+        ("kid", json!(key.kid)),
+        ("alg", json!(key.alg)),
+        ("state", json!(key.state)),
+    ]);
+    for (k, v) in extra {
+        d.insert((*k).to_owned(), v.clone());
+    }
+    d
 }
 
 /// A JSON body of at most `max_body_bytes`; `None` when the body is empty.
@@ -143,8 +171,8 @@ pub async fn get_keys(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let keys = authorize(&req, &state)?;
-    let keys = keys.list().await?;
+    let (admin, _) = authorize(&req, &state).await?;
+    let keys = admin.keys.list().await?;
     Ok(ok(StatusCode::OK, &ListKeysResponse { keys }))
 }
 
@@ -154,13 +182,21 @@ pub async fn post_key_rotation(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let keys = authorize(&req, &state)?;
+    let (admin, o) = authorize(&req, &state).await?;
     let request: RotateKeyRequest = json_body(&req, payload, &state).await?.unwrap_or_default();
     let alg = match request.alg.as_deref() {
         Some(a) => SigningAlg::parse(a).map_err(|e| KeyError::Invalid(e.to_string()))?,
-        None => keys.policy().signing_alg,
+        None => admin.keys.policy().signing_alg,
     };
-    let key = keys.rotate_with(alg, request.now).await?;
+    let key = admin.keys.rotate_with(alg, request.now).await?;
+    admin
+        .gate
+        .record_write(
+            events::ADMIN_KEY_ROTATED,
+            &o,
+            changed(&key, &[("now", json!(request.now))]),
+        )
+        .await;
     Ok(ok(StatusCode::CREATED, &key))
 }
 
@@ -170,14 +206,22 @@ pub async fn post_key_import(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let keys = authorize(&req, &state)?;
+    let (admin, o) = authorize(&req, &state).await?;
     let request: ImportKeyRequest = json_body(&req, payload, &state).await?.ok_or_else(|| {
         ApiError::BadRequest(
             StatusCode::BAD_REQUEST,
             "a JSON body {\"pem\": \"...\"} is required".into(),
         )
     })?;
-    let key = keys.import_pem(&request.pem, request.now).await?;
+    let key = admin.keys.import_pem(&request.pem, request.now).await?;
+    admin
+        .gate
+        .record_write(
+            events::ADMIN_KEY_IMPORTED,
+            &o,
+            changed(&key, &[("now", json!(request.now))]),
+        )
+        .await;
     Ok(ok(StatusCode::CREATED, &key))
 }
 
@@ -187,8 +231,12 @@ pub async fn post_key_retirement(
     kid: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let keys = authorize(&req, &state)?;
-    let key = keys.retire(&kid).await?;
+    let (admin, o) = authorize(&req, &state).await?;
+    let key = admin.keys.retire(&kid).await?;
+    admin
+        .gate
+        .record_write(events::ADMIN_KEY_RETIRED, &o, changed(&key, &[]))
+        .await;
     Ok(ok(StatusCode::OK, &key))
 }
 
@@ -198,9 +246,17 @@ pub async fn delete_key(
     kid: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let keys = authorize(&req, &state)?;
+    let (admin, o) = authorize(&req, &state).await?;
     let query = web::Query::<RemoveKeyQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::BadRequest(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let key = keys.remove(&kid, query.force).await?;
+    let key = admin.keys.remove(&kid, query.force).await?;
+    admin
+        .gate
+        .record_write(
+            events::ADMIN_KEY_REMOVED,
+            &o,
+            changed(&key, &[("force", json!(query.force))]),
+        )
+        .await;
     Ok(ok(StatusCode::OK, &key))
 }

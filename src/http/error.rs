@@ -23,6 +23,9 @@ pub enum ApiError {
     /// The admin API was called without the admin token, or with a wrong one.
     #[error("admin authentication failed")]
     AdminUnauthorized,
+    /// Too many failed admin authentications from this network: retry after the seconds.
+    #[error("too many failed admin authentications")]
+    AdminThrottled(u64),
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
@@ -51,6 +54,7 @@ impl ResponseError for ApiError {
             ApiError::Token(TokenError::InvalidClient) => StatusCode::UNAUTHORIZED,
             ApiError::Token(TokenError::Unexpected(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Token(TokenError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Token(TokenError::RateLimited(_)) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Token(_) => StatusCode::BAD_REQUEST,
             ApiError::Revocation(e) => match e {
                 RevocationError::InvalidClient
@@ -60,6 +64,7 @@ impl ResponseError for ApiError {
                     StatusCode::FORBIDDEN
                 }
                 RevocationError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                RevocationError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 RevocationError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 RevocationError::InvalidRequest(_) | RevocationError::UnauthorizedClient(_) => {
                     StatusCode::BAD_REQUEST
@@ -69,6 +74,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::AdminThrottled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Key(KeyError::NotFound(_)) => StatusCode::NOT_FOUND,
             ApiError::Key(KeyError::Conflict(_) | KeyError::ActiveKey(_)) => StatusCode::CONFLICT,
             ApiError::Key(KeyError::Invalid(_)) => StatusCode::BAD_REQUEST,
@@ -78,6 +84,7 @@ impl ResponseError for ApiError {
                 | AccountError::PasswordPolicy(_)
                 | AccountError::InvalidToken
                 | AccountError::InvalidCredentials
+                | AccountError::PasswordRequired
                 | AccountError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
                 AccountError::SignupClosed
                 | AccountError::InviteRequired
@@ -125,6 +132,10 @@ impl ResponseError for ApiError {
                         Some("the email address must be verified first".into()),
                     ),
                     TokenError::Unavailable(d) => ("temporarily_unavailable", Some(d.clone())),
+                    TokenError::RateLimited(_) => (
+                        "too_many_requests",
+                        Some("too many requests; try again later".into()),
+                    ),
                     TokenError::Unexpected(cause) => {
                         tracing::error!(error = ?cause, "token request failed");
                         ("server_error", None)
@@ -132,8 +143,8 @@ impl ResponseError for ApiError {
                 };
                 let mut resp = body(status, code, desc.as_deref());
                 match e {
-                    TokenError::Throttled(secs) => {
-                        resp = with_header(resp, header::RETRY_AFTER, &secs.to_string());
+                    TokenError::Throttled(secs) | TokenError::RateLimited(secs) => {
+                        resp = with_header(resp, header::RETRY_AFTER, &(*secs).max(1).to_string());
                     }
                     TokenError::Unavailable(_) => {
                         resp = with_header(resp, header::RETRY_AFTER, "1");
@@ -170,6 +181,17 @@ impl ResponseError for ApiError {
                 );
                 resp
             }
+            ApiError::AdminThrottled(secs) => with_header(
+                body(
+                    status,
+                    "too_many_requests",
+                    Some(
+                        "too many failed admin authentications from this address; try again later",
+                    ),
+                ),
+                header::RETRY_AFTER,
+                &(*secs).max(1).to_string(),
+            ),
             ApiError::Key(e) => match e {
                 KeyError::NotFound(_) => body(status, "not_found", Some(&e.to_string())),
                 KeyError::Conflict(_) | KeyError::ActiveKey(_) => {
@@ -233,6 +255,15 @@ fn revocation_response(status: StatusCode, e: &RevocationError) -> HttpResponse 
             header::RETRY_AFTER,
             "1",
         ),
+        RevocationError::RateLimited(secs) => with_header(
+            body(
+                status,
+                "too_many_requests",
+                Some("too many requests; try again later"),
+            ),
+            header::RETRY_AFTER,
+            &(*secs).max(1).to_string(),
+        ),
         RevocationError::Unexpected(cause) => {
             tracing::error!(error = ?cause, "request failed");
             body(status, "server_error", None)
@@ -257,6 +288,7 @@ fn account_response(status: StatusCode, e: &AccountError) -> HttpResponse {
             })),
         AccountError::InvalidToken => body(status, "invalid_or_expired_token", Some(&text)),
         AccountError::InvalidCredentials => body(status, "invalid_credentials", Some(&text)),
+        AccountError::PasswordRequired => body(status, "password_required", Some(&text)),
         AccountError::InvalidRequest(d) => body(status, "invalid_request", Some(d)),
         AccountError::SignupClosed => body(status, "signup_disabled", Some(&text)),
         AccountError::InviteRequired => body(status, "invite_required", Some(&text)),

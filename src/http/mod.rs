@@ -202,6 +202,13 @@ fn account_routes(cfg: &mut web::ServiceConfig, origins: &[String]) {
     );
 }
 
+/// The routes of the admin API's own listener (`admin.bind`): the admin API, and a JSON
+/// 404 for everything else.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(admin::routes)
+        .default_service(web::to(error::not_found));
+}
+
 /// A POST-only resource behind CORS.
 fn post_route<F, Args>(
     path: &str,

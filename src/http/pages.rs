@@ -90,6 +90,52 @@ pub fn form(
     page(StatusCode::OK, title, &body)
 }
 
+/// The page a verification link opens: a button, and the password chosen at sign-up when
+/// the account has one (`needs_password`), with a way out for a mailbox owner who did not
+/// sign up. `error` (escaped here) is shown above the form.
+pub fn verify_form(
+    status: StatusCode,
+    token: &str,
+    needs_password: bool,
+    error: Option<&str>,
+) -> HttpResponse {
+    let mut body = String::new();
+    if let Some(e) = error {
+        body.push_str(&format!(
+            "<p class=\"err\" role=\"alert\">{}</p>",
+            escape(e)
+        ));
+    }
+    if needs_password {
+        body.push_str(
+            "<p>Enter the password chosen when this account was signed up to confirm that \
+             this address is yours.</p>",
+        );
+    } else {
+        body.push_str("<p>Press the button to confirm that this address is yours.</p>");
+    }
+    body.push_str(&format!(
+        "<form method=\"post\" action=\"/api/v1/email/verify\">\
+         <input type=\"hidden\" name=\"token\" value=\"{}\">",
+        escape(token)
+    ));
+    if needs_password {
+        body.push_str(
+            "<label for=\"password\">Password</label><input id=\"password\" name=\"password\" \
+             type=\"password\" autocomplete=\"current-password\" required>",
+        );
+    }
+    body.push_str("<button type=\"submit\">Confirm</button></form>");
+    if needs_password {
+        body.push_str(
+            "<p>Did not sign up, or forgot the password? Ask the app for a password reset \
+             instead: the link it mails confirms the address and lets you choose your own \
+             password, and whoever signed up with your address loses access.</p>",
+        );
+    }
+    page(status, "Confirm your email address", &body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,11 @@ pub async fn post_revoke(
     let token = required(&mut params, "token")?;
     let _hint = params.take("token_type_hint");
     let client = client_credentials(&req, &mut params)?;
-    state.revocations.revoke_token(&client, &token).await?;
+    let from = super::origin::client_ip(&req, &state.trusted_proxies);
+    state
+        .revocations
+        .revoke_token(&client, &token, from)
+        .await?;
     Ok(no_store(HttpResponse::Ok()).finish())
 }
 

@@ -48,6 +48,13 @@ pub enum AccountError {
     /// The current password is wrong.
     #[error("the password is wrong")]
     InvalidCredentials,
+    /// Confirming this address needs the password chosen at sign-up (or a session opened
+    /// with it): the click alone proves only the mailbox.
+    #[error(
+        "enter the password chosen when this account was signed up to confirm the address; \
+         if you did not sign up, set your own password with a password reset instead"
+    )]
+    PasswordRequired,
     #[error("sign-up is closed")]
     SignupClosed,
     #[error("sign-up needs an invitation")]
@@ -481,21 +488,35 @@ impl AccountService {
 
     // --- email verification ---------------------------------------------------------------
 
-    /// Uses a verification link.
+    /// Uses a verification link. The click proves only that the mailbox owner opened it,
+    /// not that they chose the account's password (someone may have signed up with another
+    /// person's address): while an unverified account has a password, confirming needs that
+    /// password (`proof`), or a session opened with it, else `PasswordRequired` and nothing
+    /// changes. The mailbox owner who did not sign up uses a password reset or a magic link
+    /// instead, which removes the stranger's password and sessions.
     pub async fn verify_email(
         &self,
         token: &str,
+        proof: SignupProof,
         origin: &RequestOrigin,
     ) -> Result<VerifiedEmail, AccountError> {
         let i = &self.inner;
-        let token = i.consume(AccountTokenPurpose::VerifyEmail, token).await?;
-        let Some(user_id) = &token.user_id else {
-            return Err(AccountError::InvalidToken);
-        };
-        let Some(user) = i.stores.users.find_by_id(user_id).await? else {
-            return Err(AccountError::InvalidToken);
-        };
-        if user.email != token.email {
+        let live = i
+            .live_token(AccountTokenPurpose::VerifyEmail, token)
+            .await?;
+        let user = i.token_user(&live).await?;
+        if needs_signup_proof(&user) {
+            match proof {
+                SignupProof::Session(id) if id == user.id => {}
+                SignupProof::Password(password) => {
+                    i.verify_current(&user, password, origin, None, "email_verification")
+                        .await?
+                }
+                _ => return Err(AccountError::PasswordRequired),
+            }
+        }
+        let used = i.consume(AccountTokenPurpose::VerifyEmail, token).await?;
+        if used.user_id.as_ref() != Some(&user.id) {
             return Err(AccountError::InvalidToken);
         }
         i.stores
@@ -520,6 +541,22 @@ impl AccountService {
             email: user.email.to_string(),
             email_verified: true,
         })
+    }
+
+    /// Whether the verification link `token` can be used, and if so whether confirming it
+    /// needs the password chosen at sign-up (for the page the link opens).
+    pub async fn verification_link(&self, token: &str) -> Result<Option<bool>, AccountError> {
+        let i = &self.inner;
+        let live = match i.live_token(AccountTokenPurpose::VerifyEmail, token).await {
+            Ok(t) => t,
+            Err(AccountError::InvalidToken) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match i.token_user(&live).await {
+            Ok(user) => Ok(Some(needs_signup_proof(&user))),
+            Err(AccountError::InvalidToken) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Sends a new verification link (the older ones stop working), if the address has an
@@ -661,7 +698,7 @@ impl AccountService {
             &user,
             change.current_password,
             origin,
-            caller.client_id.as_str(),
+            Some(caller.client_id.as_str()),
             "password_change",
         )
         .await?;
@@ -708,7 +745,7 @@ impl AccountService {
             return Err(AccountError::InvalidCredentials);
         }
         let email = Email::parse(email).map_err(|_| AccountError::InvalidCredentials)?;
-        let _in_flight = i.check_login(email.as_str(), origin).await?;
+        let attempt = i.check_login(email.as_str(), origin).await?;
         let user = i.stores.users.find_by_email(email.as_str()).await?;
         let verification = i
             .hasher
@@ -722,6 +759,7 @@ impl AccountService {
             (Some(u), Verification::Valid { .. }) if u.is_active => u,
             (user, _) => {
                 i.login_failed(
+                    attempt,
                     email.as_str(),
                     user.as_ref().map(|u| &u.id),
                     None,
@@ -732,7 +770,9 @@ impl AccountService {
                 return Err(AccountError::InvalidCredentials);
             }
         };
-        i.throttle.login_succeeded(email.as_str(), origin.ip).await;
+        i.throttle
+            .attempt_succeeded(attempt, email.as_str(), origin.ip)
+            .await;
         if !user.must_change_password {
             return Err(AccountError::InvalidRequest(
                 "no password change is pending for this account; sign in as usual".into(),
@@ -830,7 +870,7 @@ impl AccountService {
             &user,
             password,
             origin,
-            caller.client_id.as_str(),
+            Some(caller.client_id.as_str()),
             "account_deletion",
         )
         .await?;
@@ -934,7 +974,7 @@ impl AccountService {
             return Err(AccountError::MagicLinksDisabled);
         }
         let now = i.clock.now();
-        let (token, account) = match credential {
+        let (token, account, attempt) = match credential {
             MagicCredential::Token(secret) => {
                 let token = i
                     .live_token(AccountTokenPurpose::MagicLink, secret.expose_secret())
@@ -949,11 +989,11 @@ impl AccountService {
                     .await?
                     .ok_or(AccountError::InvalidToken)?;
                 let account = used.email.to_string();
-                (used, account)
+                (used, account, None)
             }
             MagicCredential::Code { email, code } => {
                 let email = Email::parse(&email).map_err(|_| AccountError::InvalidToken)?;
-                let _in_flight = i.check_login(email.as_str(), origin).await?;
+                let attempt = i.check_login(email.as_str(), origin).await?;
                 let candidate = i
                     .codec
                     .code_hash(email.as_str(), code.expose_secret().trim());
@@ -966,10 +1006,11 @@ impl AccountService {
                     .await?
                 {
                     CodeOutcome::Consumed(t) if t.client_id.as_ref() == Some(client_id) => {
-                        (*t, email.to_string())
+                        (*t, email.to_string(), Some(attempt))
                     }
                     CodeOutcome::Consumed(_) | CodeOutcome::Wrong | CodeOutcome::NoToken => {
                         i.login_failed(
+                            attempt,
                             email.as_str(),
                             None,
                             Some(client_id.as_str()),
@@ -1024,7 +1065,14 @@ impl AccountService {
                 );
             }
         }
-        i.throttle.login_succeeded(&account, origin.ip).await;
+        match attempt {
+            Some(attempt) => {
+                i.throttle
+                    .attempt_succeeded(attempt, &account, origin.ip)
+                    .await
+            }
+            None => i.throttle.login_succeeded(&account, origin.ip).await,
+        }
         i.audit
             .record(
                 events::MAGIC_LINK_USED,
@@ -1040,8 +1088,8 @@ impl AccountService {
 
     // --- logins at the token endpoint -----------------------------------------------------
 
-    /// Before credentials for `account` are checked.
-    /// Hold the guard until the outcome is recorded (`login_failed`, `credentials_accepted`).
+    /// Before credentials for `account` are checked: admits the attempt or refuses it.
+    /// Hand the guard to `login_failed` or `credentials_accepted` once the outcome is known.
     pub async fn check_login(
         &self,
         account: &str,
@@ -1053,6 +1101,7 @@ impl AccountService {
     /// Wrong credentials for `account`: counted, and recorded (with a lockout it started).
     pub async fn login_failed(
         &self,
+        attempt: LoginGuard,
         account: &str,
         user_id: Option<&UserId>,
         client_id: &str,
@@ -1060,16 +1109,21 @@ impl AccountService {
         method: &str,
     ) {
         self.inner
-            .login_failed(account, user_id, Some(client_id), origin, method)
+            .login_failed(attempt, account, user_id, Some(client_id), origin, method)
             .await
     }
 
     /// Right credentials: the account+IP pair's failures are forgiven (whether or not the
     /// login then goes on to issue tokens).
-    pub async fn credentials_accepted(&self, account: &str, origin: &RequestOrigin) {
+    pub async fn credentials_accepted(
+        &self,
+        attempt: LoginGuard,
+        account: &str,
+        origin: &RequestOrigin,
+    ) {
         self.inner
             .throttle
-            .login_succeeded(account, origin.ip)
+            .attempt_succeeded(attempt, account, origin.ip)
             .await;
     }
 
@@ -1208,6 +1262,31 @@ impl AccountService {
     }
 }
 
+/// What shows that whoever confirms an address also chose the account's password.
+pub enum SignupProof {
+    /// Nothing but the link.
+    None,
+    /// The password, as typed.
+    Password(SecretString),
+    /// A session of this user (a bearer access token's subject): opened with the password.
+    Session(UserId),
+}
+
+impl std::fmt::Debug for SignupProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignupProof::None => f.write_str("None"),
+            SignupProof::Password(_) => f.write_str("Password([redacted])"),
+            SignupProof::Session(id) => f.debug_tuple("Session").field(id).finish(),
+        }
+    }
+}
+
+/// An unverified account with a password: whoever chose it may not own the mailbox.
+fn needs_signup_proof(user: &User) -> bool {
+    !user.email_verified && user.password_hash.is_some()
+}
+
 /// The name a mail greets with: only a verified account's (a stranger who signed up with
 /// someone else's address must not put words into the mail sent to it).
 fn greeting_name(u: &User) -> Option<String> {
@@ -1260,12 +1339,14 @@ impl Inner {
         user: &User,
         password: SecretString,
         origin: &RequestOrigin,
-        client_id: &str,
+        client_id: Option<&str>,
         purpose: &'static str,
     ) -> Result<(), AccountError> {
         let account = user.email.as_str();
-        let _in_flight = self.check_login(account, origin).await?;
+        let attempt = self.check_login(account, origin).await?;
         if password.expose_secret().len() > self.rules.max_length() {
+            self.login_failed(attempt, account, Some(&user.id), client_id, origin, purpose)
+                .await;
             return Err(AccountError::InvalidCredentials);
         }
         let verification = self
@@ -1275,17 +1356,19 @@ impl Inner {
             .map_err(unexpected)?;
         match verification {
             Verification::Valid { .. } => {
-                self.throttle.login_succeeded(account, origin.ip).await;
+                self.throttle
+                    .attempt_succeeded(attempt, account, origin.ip)
+                    .await;
                 Ok(())
             }
             Verification::Invalid => {
-                self.login_failed(account, Some(&user.id), Some(client_id), origin, purpose)
+                self.login_failed(attempt, account, Some(&user.id), client_id, origin, purpose)
                     .await;
                 if purpose == "password_change" {
                     self.audit
                         .record(
                             events::PASSWORD_CHANGE_FAILED,
-                            ctx(Some(&user.id), Some(client_id), origin),
+                            ctx(Some(&user.id), client_id, origin),
                             Map::new(),
                         )
                         .await;
@@ -1329,16 +1412,20 @@ impl Inner {
         r
     }
 
-    /// Counts a failed login and records it (and a lockout it started).
+    /// Counts the failed attempt and records it (and a lockout it started).
     async fn login_failed(
         &self,
+        attempt: LoginGuard,
         account: &str,
         user_id: Option<&UserId>,
         client_id: Option<&str>,
         origin: &RequestOrigin,
         method: &str,
     ) {
-        let outcome = self.throttle.login_failed(account, origin.ip).await;
+        let outcome = self
+            .throttle
+            .attempt_failed(attempt, account, origin.ip)
+            .await;
         self.audit
             .record(
                 events::LOGIN_FAILED,
@@ -1477,6 +1564,17 @@ impl Inner {
     }
 
     /// The live token a presented link secret names, or `InvalidToken`.
+    /// The user a verification token was issued to, while its address is still theirs.
+    async fn token_user(&self, token: &AccountToken) -> Result<User, AccountError> {
+        let Some(user_id) = &token.user_id else {
+            return Err(AccountError::InvalidToken);
+        };
+        match self.stores.users.find_by_id(user_id).await? {
+            Some(user) if user.email == token.email => Ok(user),
+            _ => Err(AccountError::InvalidToken),
+        }
+    }
+
     async fn live_token(
         &self,
         purpose: AccountTokenPurpose,

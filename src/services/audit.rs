@@ -28,6 +28,11 @@ pub mod events {
     pub const PROFILE_UPDATED: &str = "profile_updated";
     pub const ACCOUNT_DELETED: &str = "account_deleted";
     pub const INVITE_CREATED: &str = "invite_created";
+    pub const ADMIN_AUTH_FAILED: &str = "admin_auth_failed";
+    pub const ADMIN_KEY_ROTATED: &str = "admin_key_rotated";
+    pub const ADMIN_KEY_IMPORTED: &str = "admin_key_imported";
+    pub const ADMIN_KEY_RETIRED: &str = "admin_key_retired";
+    pub const ADMIN_KEY_REMOVED: &str = "admin_key_removed";
 }
 
 /// Who did what, from where.

@@ -7,6 +7,7 @@ use tracing::instrument;
 use super::access_tokens::AccessTokenVerifier;
 use super::client_registry::{ClientCredentials, ClientRegistry};
 use super::revocation::{ensure_resource_server, RevocationError};
+use super::throttle::{RequestLimit, Throttle};
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{AccessTokenClaims, RefreshTokenCodec};
 use crate::domain::{PresentedToken, Scope};
@@ -109,9 +110,12 @@ pub struct IntrospectionService {
     issuer: String,
     /// The scope a bearer token needs to call the endpoint.
     introspection_scope: String,
+    /// The request limit per calling client.
+    throttle: Arc<Throttle>,
 }
 
 impl IntrospectionService {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         clients: Arc<ClientRegistry>,
         verifier: Arc<AccessTokenVerifier>,
@@ -120,8 +124,10 @@ impl IntrospectionService {
         clock: Arc<dyn Clock>,
         issuer: String,
         introspection_scope: String,
+        throttle: Arc<Throttle>,
     ) -> Self {
         Self {
+            throttle,
             clients,
             verifier,
             refresh_tokens,
@@ -132,11 +138,13 @@ impl IntrospectionService {
         }
     }
 
-    async fn authorize(&self, caller: &IntrospectionCaller) -> Result<(), RevocationError> {
+    /// The calling client's id, once it proved it may introspect.
+    async fn authorize(&self, caller: &IntrospectionCaller) -> Result<String, RevocationError> {
         match caller {
             IntrospectionCaller::Client(creds) => {
                 let client = self.clients.authenticate(creds).await?;
-                ensure_resource_server(&client, &self.introspection_scope)
+                ensure_resource_server(&client, &self.introspection_scope)?;
+                Ok(client.id.as_str().to_owned())
             }
             IntrospectionCaller::Bearer(token) => {
                 let claims = self.verifier.verify_for_issuer(token).await?;
@@ -146,7 +154,7 @@ impl IntrospectionService {
                     .and_then(|s| Scope::parse(s).ok())
                     .is_some_and(|s| s.contains(&self.introspection_scope));
                 if allowed {
-                    Ok(())
+                    Ok(claims.client_id)
                 } else {
                     Err(RevocationError::InsufficientScope(format!(
                         "introspection needs the {} scope",
@@ -163,7 +171,11 @@ impl IntrospectionService {
         caller: &IntrospectionCaller,
         token: &str,
     ) -> Result<Introspection, RevocationError> {
-        self.authorize(caller).await?;
+        let client_id = self.authorize(caller).await?;
+        self.throttle
+            .limit_request(RequestLimit::Introspections, &client_id)
+            .await
+            .map_err(|t| RevocationError::RateLimited(t.retry_after_secs))?;
         if let Some(p) = self.codec.parse(token) {
             return self.refresh_token(p).await;
         }

@@ -18,13 +18,13 @@ mod tokens;
 pub use access_tokens::{AccessTokenRejection, AccessTokenVerifier};
 pub use accounts::{
     AccountError, AccountPolicy, AccountService, InviteView, MagicCredential, PasswordChange,
-    ProfileUpdate, ProfileView, SignupInput, VerifiedEmail, MAGIC_CODE_MAX_ATTEMPTS,
+    ProfileUpdate, ProfileView, SignupInput, SignupProof, VerifiedEmail, MAGIC_CODE_MAX_ATTEMPTS,
 };
 pub use admin::{
     AdminError, AdminService, ClientView, CreatedClient, NewClientInput, NewUserInput, RoleView,
     UserUpdate, UserView,
 };
-pub use admin_auth::AdminCredential;
+pub use admin_auth::{AdminAuthError, AdminCredential, AdminGate};
 pub use audit::{detail, events, AuditContext, AuditLog};
 pub use client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 pub use introspection::{Introspection, IntrospectionCaller, IntrospectionService};
@@ -41,7 +41,8 @@ pub use revocation::{
     FeedEntry, RevocationError, RevocationFeedPage, RevocationService, FEED_MAX_LIMIT,
 };
 pub use throttle::{
-    FailureOutcome, LimitedAction, LoginGuard, Throttle, ThrottlePolicy, Throttled,
+    client_key, AdminAttempt, FailureOutcome, LimitedAction, LoginGuard, RequestLimit, Throttle,
+    ThrottlePolicy, Throttled,
 };
 pub use tokens::{
     GrantRequest, IssuedTokens, TokenError, TokenRequest, TokenService, TokenServiceSettings,

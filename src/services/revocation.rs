@@ -7,6 +7,7 @@ use tracing::{info, instrument, warn};
 
 use super::access_tokens::{AccessTokenRejection, AccessTokenVerifier};
 use super::client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
+use super::throttle::{client_key, RequestLimit, Throttle};
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{AccessTokenClaims, RefreshTokenCodec};
 use crate::domain::{Client, ClientKind, LoggedRevocation, Revocation, TokenIdentity, UserId};
@@ -38,6 +39,9 @@ pub enum RevocationError {
     /// The denylist cannot answer; the caller should retry (fail closed).
     #[error("{0}")]
     Unavailable(String),
+    /// Past a request limit (per client, per subject): `429` with `Retry-After`.
+    #[error("too many requests; retry in {0} s")]
+    RateLimited(u64),
     #[error("unexpected error")]
     Unexpected(#[source] anyhow::Error),
 }
@@ -155,6 +159,8 @@ pub struct RevocationService {
     access_token_horizon: i64,
     /// The scope that makes a client a resource server (feed, introspection).
     resource_server_scope: String,
+    /// Request limits on revocations (per client, per subject).
+    throttle: Arc<Throttle>,
 }
 
 impl RevocationService {
@@ -169,8 +175,10 @@ impl RevocationService {
         clock: Arc<dyn Clock>,
         access_token_horizon: i64,
         resource_server_scope: String,
+        throttle: Arc<Throttle>,
     ) -> Self {
         Self {
+            throttle,
             log,
             denylist,
             refresh_tokens,
@@ -244,10 +252,20 @@ impl RevocationService {
         &self,
         creds: &ClientCredentials,
         token: &str,
+        from: std::net::IpAddr,
     ) -> Result<(), RevocationError> {
         let client = self.clients.authenticate(creds).await?;
         tracing::Span::current().record("client_id", client.id.as_str());
+        let caller = client_key(
+            client.id.as_str(),
+            client.kind == ClientKind::Confidential,
+            from,
+        );
+        self.limit(RequestLimit::Revocations, &caller).await?;
         if let Some(presented) = self.codec.parse(token) {
+            // Per session, before the family is read: the log cannot be flooded from one.
+            self.limit(RequestLimit::Session, &presented.family_id)
+                .await?;
             let Some(family) = self
                 .refresh_tokens
                 .find_family(&presented.family_id)
@@ -271,6 +289,8 @@ impl RevocationService {
             return Ok(());
         };
         ensure_issued_to(&client, &claims.client_id)?;
+        // Per subject: one account refreshing and revoking in a loop meets a limit.
+        self.limit(RequestLimit::Subject, &claims.sub).await?;
         if matches!(self.verifier.is_revoked(&claims).await, Ok(true)) {
             return Ok(()); // already revoked: nothing to log twice
         }
@@ -281,6 +301,13 @@ impl RevocationService {
         .await?;
         info!(jti = claims.jti.as_str(), "access token revoked");
         Ok(())
+    }
+
+    async fn limit(&self, kind: RequestLimit, id: &str) -> Result<(), RevocationError> {
+        self.throttle
+            .limit_request(kind, id)
+            .await
+            .map_err(|t| RevocationError::RateLimited(t.retry_after_secs))
     }
 
     /// The caller's bearer token: verified, not revoked, and issued for Latchkey itself.

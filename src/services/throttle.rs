@@ -69,6 +69,47 @@ impl LimitedAction {
     }
 }
 
+/// Requests limited per minute on the token, revocation and introspection endpoints, keyed
+/// by what they concern (README, Brute-force protection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestLimit {
+    /// A refresh grant, per session (the refresh-token family, which is one user's):
+    /// counted before any database work.
+    Session,
+    /// A revocation, per subject of the revoked token (a user, or a client for its own
+    /// client_credentials tokens).
+    Subject,
+    /// A token request, per client.
+    Client,
+    /// A revocation request, per client.
+    Revocations,
+    /// An introspection request, per client.
+    Introspections,
+}
+
+impl RequestLimit {
+    fn code(self) -> &'static str {
+        match self {
+            RequestLimit::Session => "rs",
+            RequestLimit::Subject => "ru",
+            RequestLimit::Client => "rc",
+            RequestLimit::Revocations => "rv",
+            RequestLimit::Introspections => "ri",
+        }
+    }
+}
+
+/// The key of a client for the request limits: a confidential client is one caller; a
+/// public client (no secret: anyone can name it) counts per network, so one abuser cannot
+/// spend a popular app's allowance for everyone.
+pub fn client_key(client_id: &str, confidential: bool, ip: IpAddr) -> String {
+    if confidential {
+        client_id.to_owned()
+    } else {
+        format!("{client_id}\u{0}{}", client_network(ip))
+    }
+}
+
 /// What a recorded failure led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FailureOutcome {
@@ -98,6 +139,19 @@ pub struct ThrottlePolicy {
     pub signup_per_ip_per_hour: u64,
     /// Credential checks for one account in flight at once on this instance.
     pub login_concurrency: usize,
+    /// Credential checks from one network (IPv4 address, IPv6 /64) in flight at once on this
+    /// instance.
+    pub network_concurrency: usize,
+    /// Failed admin-API authentications per IP (IPv6: per /64) within `ip_window_secs`.
+    pub admin_max_failures: u64,
+    /// Refresh grants per session and revocations per subject, per minute (0: no limit).
+    pub user_requests_per_minute: u64,
+    /// Token requests per client (a public client: per client and network), per minute.
+    pub client_requests_per_minute: u64,
+    /// Revocation requests per client (a public client: per client and network), per minute.
+    pub revocations_per_client_per_minute: u64,
+    /// Introspection requests per client, per minute.
+    pub introspections_per_client_per_minute: u64,
 }
 
 impl Default for ThrottlePolicy {
@@ -118,6 +172,12 @@ impl Default for ThrottlePolicy {
             ip_daily_cap: 50,
             signup_per_ip_per_hour: 10,
             login_concurrency: 2,
+            network_concurrency: 8,
+            admin_max_failures: 10,
+            user_requests_per_minute: 60,
+            client_requests_per_minute: 30_000,
+            revocations_per_client_per_minute: 1_200,
+            introspections_per_client_per_minute: 300_000,
         }
     }
 }
@@ -174,18 +234,55 @@ pub struct Throttle {
     last_probe: AtomicI64,
     /// Whether the outage was reported (once per outage).
     warned: AtomicBool,
-    /// One credential check at a time per account on this instance (see `LoginGuard`).
-    in_flight: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// Credential checks in flight per account on this instance (see `LoginGuard`).
+    in_flight: InFlight,
+    /// Credential checks in flight per network on this instance.
+    in_flight_networks: InFlight,
 }
 
-/// Held from `check_login` until the attempt's outcome is recorded: at most
-/// `login_concurrency` attempts for one account are checked at once on each instance, so a
-/// burst of parallel guesses cannot all pass the check before the first failure is counted
-/// (each waits, then sees the failures before it); the limits are overshot by at most
-/// `login_concurrency - 1` guesses per instance.
+/// Semaphores per key (an account, a network), created on first use and pruned when idle.
+type InFlight = std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>;
+
+/// An admitted login attempt, from `check_login` until its outcome is recorded
+/// (`attempt_failed`, `attempt_succeeded`).
+///
+/// - At most `login_concurrency` attempts for one account are checked at once on each
+///   instance, so a burst of parallel guesses cannot all pass the check before the first
+///   failure is counted (each waits, then sees the failures before it); the account limits
+///   are overshot by at most `login_concurrency - 1` guesses per instance.
+/// - At most `network_concurrency` attempts from one network are checked at once on each
+///   instance (the argon2 work one network can queue).
+/// - The attempt was counted in its network's window before the credential check (one
+///   atomic admission in the store, shared by every instance with Redis): parallel attempts
+///   across many accounts cannot pass the per-IP limit together, and the attempts one
+///   network has in flight over all instances never exceed `ip_max_failures`. A success
+///   refunds it, so the per-IP limit counts failures (and attempts in flight).
 #[must_use = "hold the guard until the attempt's outcome is recorded"]
 pub struct LoginGuard {
-    _held: Option<tokio::sync::OwnedSemaphorePermit>,
+    _account: Option<tokio::sync::OwnedSemaphorePermit>,
+    _network: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// When the attempt was counted in its network's window (`None`: throttle disabled).
+    counted_at: Option<UnixTime>,
+}
+
+/// An admin-API request admitted by `check_admin`: counted against its network until its
+/// token proves right (`admin_succeeded`).
+#[must_use = "report a right token with admin_succeeded"]
+#[derive(Debug)]
+pub struct AdminAttempt {
+    key: String,
+    counted_at: Option<UnixTime>,
+}
+
+impl LoginGuard {
+    /// A guard that holds nothing and counted nothing (throttle disabled).
+    fn free() -> Self {
+        Self {
+            _account: None,
+            _network: None,
+            counted_at: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for LoginGuard {
@@ -245,13 +342,19 @@ impl Throttle {
             last_probe: AtomicI64::new(UP),
             warned: AtomicBool::new(false),
             in_flight: std::sync::Mutex::new(std::collections::HashMap::new()),
+            in_flight_networks: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
-    /// Waits for this instance's attempt in flight on `account`, if any.
-    async fn serialise(&self, account: &str) -> Result<LoginGuard, Throttled> {
+    /// Waits for one of the `permits` places of `key` in `map` on this instance (at most
+    /// `IN_FLIGHT_WAIT`, then a 1 s `Retry-After`).
+    async fn take_place(
+        map: &InFlight,
+        key: &str,
+        permits: usize,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Throttled> {
         let lock = {
-            let Ok(mut map) = self.in_flight.lock() else {
+            let Ok(mut map) = map.lock() else {
                 return Err(Throttled {
                     retry_after_secs: 1,
                 });
@@ -259,13 +362,12 @@ impl Throttle {
             if map.len() >= IN_FLIGHT_PRUNE_AT {
                 map.retain(|_, l| Arc::strong_count(l) > 1);
             }
-            let permits = self.policy.login_concurrency.max(1);
-            map.entry(sha256_hex(account.as_bytes()))
-                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(permits)))
+            map.entry(sha256_hex(key.as_bytes()))
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(permits.max(1))))
                 .clone()
         };
         match tokio::time::timeout(IN_FLIGHT_WAIT, lock.acquire_owned()).await {
-            Ok(Ok(held)) => Ok(LoginGuard { _held: Some(held) }),
+            Ok(Ok(held)) => Ok(held),
             _ => Err(Throttled {
                 retry_after_secs: 1,
             }),
@@ -354,6 +456,15 @@ impl Throttle {
         on_store!(self, now, s => s.clear(keys))
     }
 
+    async fn refund(
+        &self,
+        window: RateWindow<'_>,
+        counted_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), RateLimitError> {
+        on_store!(self, now, s => s.refund(window, counted_at, now))
+    }
+
     fn login_window(&self) -> SlidingWindow {
         SlidingWindow::new(self.policy.login_window_secs)
     }
@@ -375,26 +486,30 @@ impl Throttle {
     }
 
     /// Before checking credentials for `account` (a normalised login identifier, whether or
-    /// not such an account exists) from `ip`.
-    /// Hold the returned guard until `login_failed` or `login_succeeded` was called.
+    /// not such an account exists) from `ip`: admits the attempt or refuses it.
+    /// Hold the returned guard until `attempt_failed` or `attempt_succeeded` was called with
+    /// it (a guard dropped without an outcome leaves the attempt counted against the IP).
     pub async fn check_login(&self, account: &str, ip: IpAddr) -> Result<LoginGuard, Throttled> {
         if !self.policy.enabled {
-            return Ok(LoginGuard { _held: None });
+            return Ok(LoginGuard::free());
         }
-        let guard = self.serialise(account).await?;
+        // The network's place first: an attacker waiting for places holds only its own
+        // network's, never those of the accounts it targets.
+        let network = Self::take_place(
+            &self.in_flight_networks,
+            &client_network(ip),
+            self.policy.network_concurrency,
+        )
+        .await?;
+        let held =
+            Self::take_place(&self.in_flight, account, self.policy.login_concurrency).await?;
         let now = self.clock.now();
         let k = LoginKeys::new(account, ip);
         let (account_w, ip_w) = (self.account_window(), self.ip_window());
-        let windows = [
-            RateWindow {
-                key: &k.account,
-                window: account_w,
-            },
-            RateWindow {
-                key: &k.ip,
-                window: ip_w,
-            },
-        ];
+        let windows = [RateWindow {
+            key: &k.account,
+            window: account_w,
+        }];
         let snap = self
             .read(&windows, &[&k.pair_lock, &k.trusted], now)
             .await
@@ -406,24 +521,82 @@ impl Throttle {
             retry =
                 retry.max(account_w.retry_after(count(0), self.policy.account_max_failures, now));
         }
-        retry = retry.max(ip_w.retry_after(count(1), self.policy.ip_max_failures, now));
-        match retry {
-            0 => Ok(guard),
-            r => Err(Throttled {
-                retry_after_secs: r,
+        if retry > 0 {
+            return Err(Throttled {
+                retry_after_secs: retry,
+            });
+        }
+        // Counted before the credential check, atomically with the test of the limit.
+        let limit = [RateLimit {
+            key: &k.ip,
+            window: ip_w,
+            limit: self.policy.ip_max_failures,
+        }];
+        match self.admit(&limit, &[], now).await {
+            Ok(Admission::Admitted) => Ok(LoginGuard {
+                _account: Some(held),
+                _network: Some(network),
+                counted_at: Some(now),
             }),
+            Ok(Admission::Refused(snap)) => {
+                let counts = snap.counts.first().copied().unwrap_or_default();
+                Err(Throttled {
+                    retry_after_secs: ip_w
+                        .retry_after(counts, self.policy.ip_max_failures, now)
+                        .max(1),
+                })
+            }
+            Err(e) => Err(Self::unavailable(&e)),
         }
     }
 
-    /// After wrong credentials (or a wrong magic code) for `account` from `ip`.
+    /// The admitted attempt `guard` failed (wrong credentials, or a wrong magic code): the
+    /// account+IP pair and the account count it (the IP counted it at admission).
+    pub async fn attempt_failed(
+        &self,
+        guard: LoginGuard,
+        account: &str,
+        ip: IpAddr,
+    ) -> FailureOutcome {
+        match guard.counted_at {
+            Some(_) => self.count_failure(account, ip, false).await,
+            None => self.login_failed(account, ip).await,
+        }
+    }
+
+    /// The admitted attempt `guard` presented the right credentials (whether or not tokens
+    /// follow): its count against the IP is refunded, and the pair is reset and trusted
+    /// (`login_succeeded`).
+    pub async fn attempt_succeeded(&self, guard: LoginGuard, account: &str, ip: IpAddr) {
+        if let Some(counted_at) = guard.counted_at {
+            let now = self.clock.now();
+            let k = LoginKeys::new(account, ip);
+            let window = RateWindow {
+                key: &k.ip,
+                window: self.ip_window(),
+            };
+            if let Err(e) = self.refund(window, counted_at, now).await {
+                tracing::error!(error = %e, "throttle: a successful login could not be refunded");
+            }
+        }
+        drop(guard);
+        self.login_succeeded(account, ip).await;
+    }
+
+    /// Wrong credentials (or a wrong magic code) for `account` from `ip` in an attempt that
+    /// was not admitted by `check_login`: counted against the pair, the account and the IP.
     pub async fn login_failed(&self, account: &str, ip: IpAddr) -> FailureOutcome {
+        self.count_failure(account, ip, true).await
+    }
+
+    async fn count_failure(&self, account: &str, ip: IpAddr, count_ip: bool) -> FailureOutcome {
         if !self.policy.enabled {
             return FailureOutcome::default();
         }
         let now = self.clock.now();
         let k = LoginKeys::new(account, ip);
         let pair_w = self.login_window();
-        let windows = [
+        let mut windows = vec![
             RateWindow {
                 key: &k.pair,
                 window: pair_w,
@@ -432,11 +605,13 @@ impl Throttle {
                 key: &k.account,
                 window: self.account_window(),
             },
-            RateWindow {
+        ];
+        if count_ip {
+            windows.push(RateWindow {
                 key: &k.ip,
                 window: self.ip_window(),
-            },
-        ];
+            });
+        }
         let counts = match self.hit(&windows, now).await {
             Ok(c) => c,
             Err(e) => {
@@ -479,6 +654,88 @@ impl Throttle {
             if let Err(e) = self.mark(&k.trusted, now.saturating_add(ttl), now).await {
                 tracing::error!(error = %e, "throttle: a trusted login IP could not be recorded");
             }
+        }
+    }
+
+    /// Before an admin-API token is checked: counts the request against its network's
+    /// allowance of failures (atomically, so parallel guesses cannot pass together), or
+    /// refuses it once `admin_max_failures` have failed within `ip_window_secs`.
+    pub async fn check_admin(&self, ip: IpAddr) -> Result<AdminAttempt, Throttled> {
+        let key = key("ad", &[&client_network(ip)]);
+        if !self.policy.enabled {
+            return Ok(AdminAttempt {
+                key,
+                counted_at: None,
+            });
+        }
+        let now = self.clock.now();
+        let window = self.ip_window();
+        let limit = [RateLimit {
+            key: &key,
+            window,
+            limit: self.policy.admin_max_failures,
+        }];
+        match self.admit(&limit, &[], now).await {
+            Ok(Admission::Admitted) => Ok(AdminAttempt {
+                key,
+                counted_at: Some(now),
+            }),
+            Ok(Admission::Refused(snap)) => {
+                let counts = snap.counts.first().copied().unwrap_or_default();
+                Err(Throttled {
+                    retry_after_secs: window
+                        .retry_after(counts, self.policy.admin_max_failures, now)
+                        .max(1),
+                })
+            }
+            Err(e) => Err(Self::unavailable(&e)),
+        }
+    }
+
+    /// The admin token was right: the request's count is taken back.
+    pub async fn admin_succeeded(&self, attempt: AdminAttempt) {
+        if let Some(counted_at) = attempt.counted_at {
+            let now = self.clock.now();
+            let window = RateWindow {
+                key: &attempt.key,
+                window: self.ip_window(),
+            };
+            if let Err(e) = self.refund(window, counted_at, now).await {
+                tracing::error!(error = %e, "throttle: an admin request could not be refunded");
+            }
+        }
+    }
+
+    /// Counts one request of `kind` for `id` (a session, subject or client key); refuses it
+    /// past the limit per minute. A refused request is not counted.
+    pub async fn limit_request(&self, kind: RequestLimit, id: &str) -> Result<(), Throttled> {
+        let p = &self.policy;
+        let per_minute = match kind {
+            RequestLimit::Session | RequestLimit::Subject => p.user_requests_per_minute,
+            RequestLimit::Client => p.client_requests_per_minute,
+            RequestLimit::Revocations => p.revocations_per_client_per_minute,
+            RequestLimit::Introspections => p.introspections_per_client_per_minute,
+        };
+        if !p.enabled || per_minute == 0 {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let key = key(kind.code(), &[id]);
+        let window = SlidingWindow::new(60);
+        let limit = [RateLimit {
+            key: &key,
+            window,
+            limit: per_minute,
+        }];
+        match self.admit(&limit, &[], now).await {
+            Ok(Admission::Admitted) => Ok(()),
+            Ok(Admission::Refused(snap)) => {
+                let counts = snap.counts.first().copied().unwrap_or_default();
+                Err(Throttled {
+                    retry_after_secs: window.retry_after(counts, per_minute, now).max(1),
+                })
+            }
+            Err(e) => Err(Self::unavailable(&e)),
         }
     }
 

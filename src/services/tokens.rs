@@ -6,6 +6,7 @@ use tracing::{info, instrument, warn};
 use super::accounts::{AccountError, AccountService, MagicCredential};
 use super::client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 use super::revocation::RevocationService;
+use super::throttle::{client_key, RequestLimit, Throttle};
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{KeyRing, PasswordHasher, RefreshTokenCodec, Verification};
 use crate::domain::{
@@ -114,6 +115,10 @@ pub enum TokenError {
     /// Too many failed attempts: `invalid_grant` with `Retry-After` (README).
     #[error("too many failed attempts; retry in {0} s")]
     Throttled(u64),
+    /// Past a request limit (per client, per session): `429 too_many_requests` with
+    /// `Retry-After`.
+    #[error("too many requests; retry in {0} s")]
+    RateLimited(u64),
     /// The credentials are right, but an operator requires a new password first.
     #[error("the password must be changed before signing in")]
     PasswordChangeRequired,
@@ -209,6 +214,7 @@ pub struct TokenService {
     revocations: Arc<RevocationService>,
     hasher: PasswordHasher,
     accounts: Arc<AccountService>,
+    throttle: Arc<Throttle>,
     clock: Arc<dyn Clock>,
     settings: TokenServiceSettings,
 }
@@ -224,6 +230,7 @@ impl TokenService {
         revocations: Arc<RevocationService>,
         hasher: PasswordHasher,
         accounts: Arc<AccountService>,
+        throttle: Arc<Throttle>,
         clock: Arc<dyn Clock>,
         settings: TokenServiceSettings,
     ) -> Self {
@@ -236,6 +243,7 @@ impl TokenService {
             revocations,
             hasher,
             accounts,
+            throttle,
             clock,
             settings,
         }
@@ -253,6 +261,15 @@ impl TokenService {
         span.record("grant_type", grant_type.as_str());
         let client = self.clients.authenticate(&req.client).await?;
         span.record("client_id", client.id.as_str());
+        let caller = client_key(
+            client.id.as_str(),
+            client.kind == ClientKind::Confidential,
+            req.origin.ip,
+        );
+        self.throttle
+            .limit_request(RequestLimit::Client, &caller)
+            .await
+            .map_err(|t| TokenError::RateLimited(t.retry_after_secs))?;
         if !client.allows_grant(grant_type) {
             return Err(TokenError::UnauthorizedClient(format!(
                 "this client may not use the {grant_type} grant"
@@ -409,8 +426,9 @@ impl TokenService {
             .as_ref()
             .map(|e| e.as_str().to_owned())
             .unwrap_or_else(|| username.trim().to_lowercase());
-        // Held until the outcome is counted: guesses for one account are bounded in flight.
-        let in_flight = self
+        // Admitted (and counted against the IP) before the hash is checked; held until the
+        // outcome is counted: guesses for one account and one network are bounded in flight.
+        let attempt = self
             .accounts
             .check_login(&account, origin)
             .await
@@ -432,6 +450,7 @@ impl TokenService {
                 info!(client_id = client.id.as_str(), "login failed");
                 self.accounts
                     .login_failed(
+                        attempt,
                         &account,
                         user.as_ref().map(|u| &u.id),
                         client.id.as_str(),
@@ -443,8 +462,9 @@ impl TokenService {
             }
         };
         // The password was right: the pair's failures are forgiven whatever follows.
-        self.accounts.credentials_accepted(&account, origin).await;
-        drop(in_flight);
+        self.accounts
+            .credentials_accepted(attempt, &account, origin)
+            .await;
         let refused = if !user.is_active {
             Some((
                 "disabled",
@@ -558,6 +578,12 @@ impl TokenService {
         let Some(presented) = self.refresh_codec.parse(presented.expose_secret()) else {
             return Err(TokenError::InvalidGrant("invalid refresh token".into()));
         };
+        // Per session (one user's), before any database work: a refused refresh leaves the
+        // token unused.
+        self.throttle
+            .limit_request(RequestLimit::Session, &presented.family_id)
+            .await
+            .map_err(|t| TokenError::RateLimited(t.retry_after_secs))?;
         // Everything that can be checked without the family is checked before the token is used.
         let requested_audience = requested_audience
             .map(|a| self.audience_for(client, Some(a)))

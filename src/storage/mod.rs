@@ -324,6 +324,15 @@ pub trait RateLimitStore: Send + Sync {
     async fn mark(&self, key: &str, until: UnixTime, now: UnixTime) -> Result<(), RateLimitError>;
     /// Forgets counters and marks.
     async fn clear(&self, keys: &[&str]) -> Result<(), RateLimitError>;
+    /// One atomic step: takes back one event counted at `counted_at` (a login attempt that
+    /// turned out to be a success), from the fixed window that holds `counted_at`, never
+    /// below zero; nothing if that window has left the counter.
+    async fn refund(
+        &self,
+        window: RateWindow<'_>,
+        counted_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), RateLimitError>;
 }
 
 /// Liveness of the database, for `/readyz`.

@@ -61,11 +61,12 @@ async fn signup_sends_a_verification_link_that_verifies_the_address(backend: Bac
     let html = page.text().await.unwrap();
     assert!(html.contains("<form method=\"post\""), "{html}");
     assert!(!user_view(&app, BOB).await.email_verified);
-    // Pressing the button posts the form.
+    // Pressing the button posts the form, with the password chosen at sign-up (the click
+    // alone proves only the mailbox: see hardening.rs).
     let done = app
         .http
         .post(app.url("/api/v1/email/verify"))
-        .form(&[("token", token.as_str())])
+        .form(&[("token", token.as_str()), ("password", PASSWORD)])
         .send()
         .await
         .unwrap();
@@ -123,7 +124,10 @@ async fn mandatory_verification_keeps_unverified_users_from_tokens(backend: Back
     let (status, body) = app.password_grant(BOB, NEW_PASSWORD, "web").await;
     assert_oauth_error(status, &body, 400, "invalid_grant");
     let (status, body) = app
-        .post_json("/api/v1/email/verify", json!({"token": token}))
+        .post_json(
+            "/api/v1/email/verify",
+            json!({"token": token, "password": PASSWORD}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({"email": BOB, "email_verified": true}));
@@ -192,7 +196,10 @@ async fn verification_links_expire_and_a_resend_supersedes_them(backend: Backend
     assert_eq!(known, unknown);
     let fresh = token_in(&smtp.wait_for(BOB, MAIL_WAIT).await, "/api/v1/email/verify");
     let (status, _) = app
-        .post_json("/api/v1/email/verify", json!({"token": fresh}))
+        .post_json(
+            "/api/v1/email/verify",
+            json!({"token": fresh, "password": PASSWORD}),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(smtp.count_to("nobody@example.com"), 0);

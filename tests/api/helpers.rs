@@ -98,6 +98,17 @@ pub struct TestDatabase {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl TestDatabase {
+    /// An SQLite database at `path` (the caller owns the folder), with the embedded denylist.
+    pub fn sqlite_at(path: std::path::PathBuf) -> Self {
+        Self {
+            url: format!("sqlite://{}", path.display()),
+            denylist_env: vec![],
+            _dir: None,
+        }
+    }
+}
+
 pub async fn fresh_database(backend: Backend) -> TestDatabase {
     let denylist_env = match backend.denylist {
         Denylist::Embedded => vec![],

@@ -13,6 +13,7 @@ mod cli;
 mod client_credentials;
 mod contract;
 mod denylist_contract;
+mod hardening;
 mod introspection;
 mod jwks;
 mod key_lifecycle;

@@ -58,7 +58,10 @@ async fn weak_passwords_are_refused_with_every_broken_rule(backend: Backend) {
         .await
         .unwrap();
     let e = admin
-        .set_password("carol@example.com", Some(SecretString::from("jonesjones")))
+        .set_password(
+            "carol@example.com",
+            Some(SecretString::from("jonesjonesjones")),
+        )
         .await
         .unwrap_err();
     assert_eq!(rules(e), ["too_similar"]);
@@ -118,7 +121,7 @@ async fn weak_passwords_are_refused_with_every_broken_rule(backend: Backend) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("at least 10 characters") && stderr.contains("most common"),
+        stderr.contains("at least 12 characters") && stderr.contains("most common"),
         "{stderr}"
     );
 }

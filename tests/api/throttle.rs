@@ -54,6 +54,11 @@ per_store!(
     ip_caps_per_action_and_the_hourly_signup_cap,
     unknown_accounts_are_throttled_exactly_like_known_ones,
     a_disabled_throttle_refuses_nothing,
+    parallel_attempts_from_one_network_never_exceed_the_ip_limit,
+    a_right_password_refunds_the_attempt_counted_against_the_ip,
+    store_refunds_from_the_window_that_counted,
+    request_limits_count_per_minute_and_key,
+    admin_failures_are_counted_before_the_check_and_refunded_on_success,
 );
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,13 +292,20 @@ async fn free_failures_then_a_doubling_backoff_capped_at_the_lockout(store: Stor
     let (t, clock) = throttle(store, &[("LATCHKEY_THROTTLE_LOGIN_LOCKOUT_SECS", "60")]).await;
     let (who, from) = ("alice@example.com", ip("198.51.100.7"));
     for _ in 0..5 {
-        let _ = t.check_login(who, from).await.unwrap();
-        assert_eq!(t.login_failed(who, from).await.locked_for_secs, None);
+        let attempt = t.check_login(who, from).await.unwrap();
+        assert_eq!(
+            t.attempt_failed(attempt, who, from).await.locked_for_secs,
+            None
+        );
     }
     let mut delays = Vec::new();
     for _ in 0..9 {
-        let _ = t.check_login(who, from).await.unwrap();
-        let delay = t.login_failed(who, from).await.locked_for_secs.unwrap();
+        let attempt = t.check_login(who, from).await.unwrap();
+        let delay = t
+            .attempt_failed(attempt, who, from)
+            .await
+            .locked_for_secs
+            .unwrap();
         assert_eq!(retry(t.check_login(who, from).await), delay);
         delays.push(delay);
         clock.advance(i64::try_from(delay).unwrap());
@@ -331,8 +343,11 @@ async fn retry_after_counts_down_and_the_lockout_ends_when_the_clock_moves(store
         "another account is another pair"
     );
     clock.advance(18);
-    let _ = t.check_login(who, from).await.unwrap();
-    assert_eq!(t.login_failed(who, from).await.locked_for_secs, Some(60));
+    let attempt = t.check_login(who, from).await.unwrap();
+    assert_eq!(
+        t.attempt_failed(attempt, who, from).await.locked_for_secs,
+        Some(60)
+    );
     assert_eq!(retry(t.check_login(who, from).await), 60);
 }
 
@@ -367,8 +382,13 @@ async fn the_account_limit_refuses_a_new_ip_but_not_a_trusted_one(store: Store) 
     for n in 0..5 {
         let attacker = ip(&format!("198.18.0.{n}"));
         for _ in 0..2 {
-            let _ = t.check_login(who, attacker).await.unwrap();
-            assert_eq!(t.login_failed(who, attacker).await.locked_for_secs, None);
+            let attempt = t.check_login(who, attacker).await.unwrap();
+            assert_eq!(
+                t.attempt_failed(attempt, who, attacker)
+                    .await
+                    .locked_for_secs,
+                None
+            );
         }
     }
     let newcomer = ip("198.18.1.1");
@@ -411,8 +431,8 @@ async fn the_ip_limit_spans_accounts(store: Store) {
     let stuffer = ip("100.64.0.9");
     for n in 0..20 {
         let who = format!("user{n}@example.com");
-        let _ = t.check_login(&who, stuffer).await.unwrap();
-        t.login_failed(&who, stuffer).await;
+        let attempt = t.check_login(&who, stuffer).await.unwrap();
+        t.attempt_failed(attempt, &who, stuffer).await;
     }
     // 15-minute window, 20 counted at its start: the next window, one second in.
     assert_eq!(
@@ -775,9 +795,9 @@ async fn parallel_guesses_admitted(concurrency: &str) -> usize {
             let t = t.clone();
             tokio::spawn(async move {
                 match t.check_login(who, from).await {
-                    Ok(_guard) => {
+                    Ok(attempt) => {
                         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                        t.login_failed(who, from).await;
+                        t.attempt_failed(attempt, who, from).await;
                         true
                     }
                     Err(_) => false,
@@ -792,4 +812,226 @@ async fn parallel_guesses_admitted(concurrency: &str) -> usize {
         }
     }
     admitted
+}
+
+// ---- admission before the check (security review, finding 2) --------------------------
+
+/// Forty simultaneous attempts for forty accounts from one address, with room for ten: the
+/// IP is counted before each credential check, atomically, so exactly ten are admitted.
+async fn parallel_attempts_from_one_network_never_exceed_the_ip_limit(store: Store) {
+    let (t, _clock) = throttle(
+        store,
+        &[
+            ("LATCHKEY_THROTTLE_IP_MAX_FAILURES", "10"),
+            ("LATCHKEY_THROTTLE_LOGIN_CONCURRENCY_PER_NETWORK", "64"),
+        ],
+    )
+    .await;
+    let t = Arc::new(t);
+    let from = ip("203.0.113.77");
+    let tasks: Vec<_> = (0..40)
+        .map(|n| {
+            let t = t.clone();
+            tokio::spawn(async move {
+                let who = format!("user{n}@example.com");
+                match t.check_login(&who, from).await {
+                    Ok(attempt) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        t.attempt_failed(attempt, &who, from).await;
+                        true
+                    }
+                    Err(_) => false,
+                }
+            })
+        })
+        .collect();
+    let mut admitted = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 10);
+}
+
+async fn a_right_password_refunds_the_attempt_counted_against_the_ip(store: Store) {
+    let (t, _clock) = throttle(store, &[("LATCHKEY_THROTTLE_IP_MAX_FAILURES", "3")]).await;
+    let from = ip("192.0.2.99");
+    // An office: many users sign in correctly from one address.
+    for n in 0..20 {
+        let who = format!("colleague{n}@example.com");
+        let attempt = t.check_login(&who, from).await.unwrap();
+        t.attempt_succeeded(attempt, &who, from).await;
+    }
+    // Failures still count: three, then the address is refused.
+    for n in 0..3 {
+        let who = format!("guess{n}@example.com");
+        let attempt = t.check_login(&who, from).await.unwrap();
+        assert_eq!(
+            t.attempt_failed(attempt, &who, from).await.locked_for_secs,
+            None
+        );
+    }
+    assert!(retry(t.check_login("another@example.com", from).await) > 0);
+}
+
+async fn store_refunds_from_the_window_that_counted(store: Store) {
+    let s = raw_store(store).await;
+    let w = RateWindow {
+        key: "li:refund",
+        window: SlidingWindow::new(60),
+    };
+    s.hit(&[w], T0).await.unwrap();
+    s.hit(&[w], T0).await.unwrap();
+    s.refund(w, T0, T0 + 1).await.unwrap();
+    let snap = s.read(&[w], &[], T0 + 1).await.unwrap();
+    assert_eq!(snap.counts, vec![counts(1, 0)]);
+    // Counted in one window, refunded in the next: taken from the previous window.
+    s.refund(w, T0, T0 + 61).await.unwrap();
+    assert_eq!(
+        s.read(&[w], &[], T0 + 61).await.unwrap().counts,
+        vec![counts(0, 0)]
+    );
+    // Never below zero, and nothing for a key never counted.
+    s.refund(w, T0, T0 + 61).await.unwrap();
+    s.refund(
+        RateWindow {
+            key: "li:never",
+            window: SlidingWindow::new(60),
+        },
+        T0,
+        T0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.read(&[w], &[], T0 + 61).await.unwrap().counts,
+        vec![counts(0, 0)]
+    );
+}
+
+async fn request_limits_count_per_minute_and_key(store: Store) {
+    use latchkey::services::RequestLimit;
+    let (t, clock) = throttle(
+        store,
+        &[("LATCHKEY_THROTTLE_USER_REQUESTS_PER_MINUTE", "3")],
+    )
+    .await;
+    for _ in 0..3 {
+        t.limit_request(RequestLimit::Session, "family-a")
+            .await
+            .unwrap();
+    }
+    let r = retry(t.limit_request(RequestLimit::Session, "family-a").await);
+    assert_eq!(
+        r, 61,
+        "three at the start of a minute: one second into the next"
+    );
+    t.limit_request(RequestLimit::Session, "family-b")
+        .await
+        .expect("another session has its own count");
+    t.limit_request(RequestLimit::Subject, "family-a")
+        .await
+        .expect("another kind has its own count");
+    clock.advance(120);
+    t.limit_request(RequestLimit::Session, "family-a")
+        .await
+        .unwrap();
+    // 0 turns a limit off.
+    let (off, _) = throttle(
+        store,
+        &[("LATCHKEY_THROTTLE_CLIENT_REQUESTS_PER_MINUTE", "0")],
+    )
+    .await;
+    for _ in 0..100 {
+        off.limit_request(RequestLimit::Client, "busy")
+            .await
+            .unwrap();
+    }
+}
+
+async fn admin_failures_are_counted_before_the_check_and_refunded_on_success(store: Store) {
+    let (t, _clock) = throttle(store, &[("LATCHKEY_THROTTLE_ADMIN_MAX_FAILURES", "3")]).await;
+    let operator = ip("10.1.2.3");
+    for _ in 0..10 {
+        let attempt = t.check_admin(operator).await.unwrap();
+        t.admin_succeeded(attempt).await;
+    }
+    for _ in 0..3 {
+        let _failed = t.check_admin(operator).await.unwrap();
+    }
+    assert!(retry(t.check_admin(operator).await) > 0);
+    let _other = t
+        .check_admin(ip("10.1.2.4"))
+        .await
+        .expect("another address has its own count");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttle_two_instances_on_one_redis_admit_at_most_the_ip_limit_together() {
+    let mut env = store_env(Store::Redis).await;
+    env.push(("LATCHKEY_THROTTLE_IP_MAX_FAILURES".into(), "10".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let clock = Arc::new(MockClock::new(T0));
+    let s = settings(&env);
+    let instances = [
+        latchkey::startup::build_throttle(&s, clock.clone()).unwrap(),
+        latchkey::startup::build_throttle(&s, clock.clone()).unwrap(),
+    ];
+    let from = ip("203.0.113.78");
+    let tasks: Vec<_> = (0..40)
+        .map(|n| {
+            let t = instances[n % 2].clone();
+            tokio::spawn(async move {
+                let who = format!("user{n}@example.com");
+                match t.check_login(&who, from).await {
+                    Ok(attempt) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        t.attempt_failed(attempt, &who, from).await;
+                        true
+                    }
+                    Err(_) => false,
+                }
+            })
+        })
+        .collect();
+    let mut admitted = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 10, "over both instances");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_in_flight_from_one_network_are_bounded_per_instance() {
+    let (t, _clock) = throttle(
+        Store::Memory,
+        &[("LATCHKEY_THROTTLE_LOGIN_CONCURRENCY_PER_NETWORK", "2")],
+    )
+    .await;
+    let t = Arc::new(t);
+    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let from = ip("198.51.100.200");
+    let tasks: Vec<_> = (0..12)
+        .map(|n| {
+            let (t, in_flight, most) = (t.clone(), in_flight.clone(), most.clone());
+            tokio::spawn(async move {
+                use std::sync::atomic::Ordering::SeqCst;
+                let who = format!("user{n}@example.com");
+                let attempt = t.check_login(&who, from).await.unwrap();
+                let now = in_flight.fetch_add(1, SeqCst) + 1;
+                most.fetch_max(now, SeqCst);
+                tokio::time::sleep(Duration::from_millis(15)).await;
+                in_flight.fetch_sub(1, SeqCst);
+                t.attempt_failed(attempt, &who, from).await;
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

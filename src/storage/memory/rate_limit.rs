@@ -244,4 +244,27 @@ impl RateLimitStore for MemoryRateLimitStore {
         }
         Ok(())
     }
+
+    async fn refund(
+        &self,
+        window: RateWindow<'_>,
+        counted_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), RateLimitError> {
+        let mut inner = self.lock()?;
+        inner.tick(now);
+        let from = window.window.index(counted_at);
+        if let Some(Entry {
+            slot: Slot::Counter { index, counts, .. },
+            ..
+        }) = inner.map.get_mut(window.key)
+        {
+            if *index == from {
+                counts.current = counts.current.saturating_sub(1);
+            } else if *index == from.saturating_add(1) {
+                counts.previous = counts.previous.saturating_sub(1);
+            }
+        }
+        Ok(())
+    }
 }

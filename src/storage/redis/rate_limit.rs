@@ -124,6 +124,23 @@ end
 return 1
 ";
 
+/// KEYS[1]: a counter. ARGV: now, margin, the window, the index of the window the refunded
+/// event was counted in. Takes one back from that window (current or previous), never below 0.
+const REFUND: &str = r"
+local from = tonumber(ARGV[4])
+local v = redis.call('HMGET', KEYS[1], 'i', 'c', 'p')
+local i = tonumber(v[1])
+if i == nil then return 0 end
+if i == from then
+  local c = tonumber(v[2]) or 0
+  if c > 0 then redis.call('HSET', KEYS[1], 'c', c - 1) end
+elseif i == from + 1 then
+  local p = tonumber(v[3]) or 0
+  if p > 0 then redis.call('HSET', KEYS[1], 'p', p - 1) end
+end
+return 1
+";
+
 pub struct RedisRateLimitStore {
     conn: ConnectionManager,
     prefix: String,
@@ -131,6 +148,7 @@ pub struct RedisRateLimitStore {
     read: Script,
     admit: Script,
     mark: Script,
+    refund: Script,
 }
 
 fn unavailable(e: redis::RedisError) -> RateLimitError {
@@ -167,6 +185,7 @@ impl RedisRateLimitStore {
             read: script(READ),
             admit: script(ADMIT),
             mark: script(MARK),
+            refund: script(REFUND),
         })
     }
 
@@ -290,5 +309,23 @@ impl RateLimitStore for RedisRateLimitStore {
             .query_async::<()>(&mut self.conn.clone())
             .await
             .map_err(unavailable)
+    }
+
+    async fn refund(
+        &self,
+        window: RateWindow<'_>,
+        counted_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), RateLimitError> {
+        self.refund
+            .key(self.key(window.key))
+            .arg(now)
+            .arg(GC_MARGIN_SECS)
+            .arg(window.window.secs())
+            .arg(window.window.index(counted_at))
+            .invoke_async::<i64>(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }

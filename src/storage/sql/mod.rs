@@ -56,10 +56,9 @@ impl SqlStore<Sqlite> {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        if let Some(parent) = options.get_filename().parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(backend)?;
-            }
+        let file = options.get_filename();
+        if file != std::path::Path::new(":memory:") {
+            private_sqlite_files(file).map_err(backend)?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
@@ -116,6 +115,66 @@ impl SqlStore<Postgres> {
     async fn begin_write(&self) -> StorageResult<Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(map_err)
     }
+}
+
+/// The SQLite database holds password hashes, secret hashes, encrypted keys and audit
+/// addresses: its folder is created `0700` and the database file `0600` before SQLite opens
+/// it (SQLite gives its `-wal`, `-shm` and `-journal` files the database file's mode). Files
+/// of an earlier version with a wider mode are narrowed to `0600`; an existing folder that
+/// others can read is left as it is, with a warning (it may be shared, such as the working
+/// directory).
+fn private_sqlite_files(file: &std::path::Path) -> std::io::Result<()> {
+    let parent = file.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = parent {
+        if !dir.exists() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                builder.mode(0o700);
+            }
+            builder.create(dir)?;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if let Some(dir) = parent {
+            let mode = std::fs::metadata(dir)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    folder = %dir.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "the SQLite database's folder can be listed by other users; \
+                     consider chmod 700 (the database files themselves are 0600)"
+                );
+            }
+        }
+        if !file.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(file)?;
+        }
+        let mut names = vec![file.to_path_buf()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = file.as_os_str().to_owned();
+            name.push(suffix);
+            names.push(name.into());
+        }
+        for name in names {
+            match std::fs::metadata(&name) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StorageError {
