@@ -1,4 +1,4 @@
-//! Structural rules from DESIGN.md, checked by scanning the source.
+//! Structural rules (README, Architecture), checked by scanning the source.
 
 use std::path::Path;
 
