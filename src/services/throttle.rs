@@ -15,7 +15,12 @@
 //!   account, while the user's usual devices (the IPs they logged in from) keep working.
 //!   Trusted IPs keep their own pair limit.
 //! - **IP, over every account** (credential stuffing): `ip_max_failures` per
-//!   `ip_window_secs`. IPv6 addresses count by their /64.
+//!   `ip_window_secs`. IPv6 addresses count by their /64. An attempt is counted against
+//!   its network atomically *before* its credentials are checked and refunded when they
+//!   prove right, so parallel attempts cannot pass the limit together (see `LoginGuard`).
+//! - **Requests** on the token, revocation and introspection endpoints (`limit_request`):
+//!   per session, subject and client, per minute.
+//! - **Admin API** (`check_admin`): failed authentications per network.
 //! - **Requests** (`limit`): per address and action, a cooldown between two requests and a
 //!   daily cap; per IP and action, a daily cap (sign-up: an hourly one). A sign-up for an
 //!   address that already has an account mails its owner, so the address rules apply to it
