@@ -136,6 +136,9 @@ pub enum RefreshRejection {
     UserInactive,
     /// The requested scope is not within the family's scope; the token was not used up.
     ScopeExceeded,
+    /// The requested audience is not the one the family was granted at sign-in (RFC 8707
+    /// §2.2); the token was not used up.
+    AudienceMismatch,
 }
 
 #[derive(Debug, Clone)]

@@ -584,7 +584,9 @@ impl TokenService {
             .limit_request(RequestLimit::Session, &presented.family_id)
             .await
             .map_err(|t| TokenError::RateLimited(t.retry_after_secs))?;
-        // Everything that can be checked without the family is checked before the token is used.
+        // Everything that can be checked without the family is checked before the token is used;
+        // the rest (scope, audience) is checked by the rotation step, which then leaves the
+        // token unused.
         let requested_audience = requested_audience
             .map(|a| self.audience_for(client, Some(a)))
             .transpose()?;
@@ -598,7 +600,14 @@ impl TokenService {
         };
         let outcome = self
             .refresh_tokens
-            .rotate(&presented, &client.id, requested_scope.as_ref(), &next, now)
+            .rotate(
+                &presented,
+                &client.id,
+                requested_scope.as_ref(),
+                requested_audience.as_deref(),
+                &next,
+                now,
+            )
             .await?;
         let mut family = match outcome {
             RotateOutcome::Rotated(f) => f,
@@ -635,6 +644,14 @@ impl TokenService {
                             "the requested scope exceeds the scope originally granted".into(),
                         ))
                     }
+                    // RFC 8707 §2.2: a family is bound to the audience granted at sign-in.
+                    RefreshRejection::AudienceMismatch => {
+                        return Err(TokenError::InvalidTarget(
+                            "a refresh token is bound to the audience granted at sign-in; \
+                             sign in again for another one"
+                                .into(),
+                        ))
+                    }
                 };
                 return Err(TokenError::InvalidGrant(msg.into()));
             }
@@ -643,7 +660,8 @@ impl TokenService {
         // no longer request are dropped.
         let scope = requested_scope.unwrap_or_else(|| family.scope.clone());
         let scope = scope.intersection(&client.scopes);
-        let audience = requested_audience.unwrap_or_else(|| family.audience.clone());
+        // The rotation step checked that a requested audience is the family's own.
+        let audience = family.audience.clone();
         // The rotation step checked that the user is active and read the roles in the same
         // statement, so the claims are as current as the rotation itself.
         let claims = UserClaims {

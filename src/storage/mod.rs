@@ -160,12 +160,14 @@ pub trait RefreshTokenStore: Send + Sync {
     /// `client_id` whose user is active, replace it by `next` (generation + 1, its expiry capped
     /// at the family's absolute expiry). If it is an older generation of the family, revoke the
     /// family (reuse). Otherwise say why it was rejected. When `requested_scope` is not within
-    /// the family's scope nothing changes and the outcome is `ScopeExceeded`.
+    /// the family's scope nothing changes and the outcome is `ScopeExceeded`; when
+    /// `requested_audience` is not the family's audience, `AudienceMismatch`.
     async fn rotate(
         &self,
         presented: &PresentedToken,
         client_id: &ClientId,
         requested_scope: Option<&Scope>,
+        requested_audience: Option<&str>,
         next: &NextGeneration,
         now: UnixTime,
     ) -> StorageResult<RotateOutcome>;

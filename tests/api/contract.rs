@@ -477,7 +477,7 @@ async fn refresh_token_store_rotates_once_and_revokes_on_reuse(backend: Backend)
     let next = token(1001, 100);
     let out = s
         .refresh_tokens
-        .rotate(&f.token(0, &f.first), &f.client, None, &next, 1001)
+        .rotate(&f.token(0, &f.first), &f.client, None, None, &next, 1001)
         .await
         .unwrap();
     let RotateOutcome::Rotated(info) = out else {
@@ -509,7 +509,7 @@ async fn refresh_token_store_rotates_once_and_revokes_on_reuse(backend: Backend)
     let next2 = token(1002, 100);
     let out = s
         .refresh_tokens
-        .rotate(&f.token(1, &next), &f.client, None, &next2, 1002)
+        .rotate(&f.token(1, &next), &f.client, None, None, &next2, 1002)
         .await
         .unwrap();
     assert!(
@@ -522,6 +522,7 @@ async fn refresh_token_store_rotates_once_and_revokes_on_reuse(backend: Backend)
         .rotate(
             &f.token(0, &f.first),
             &f.client,
+            None,
             None,
             &token(1003, 100),
             1003,
@@ -537,6 +538,7 @@ async fn refresh_token_store_rotates_once_and_revokes_on_reuse(backend: Backend)
         .rotate(
             &f.token(2, &next2),
             &f.client,
+            None,
             None,
             &token(1004, 100),
             1004,
@@ -559,7 +561,7 @@ async fn refresh_token_store_concurrent_rotation_has_one_winner(backend: Backend
             let (presented, client) = (f.token(0, &f.first), f.client.clone());
             tasks.push(tokio::spawn(async move {
                 store
-                    .rotate(&presented, &client, None, &token(1001, 100), 1001)
+                    .rotate(&presented, &client, None, None, &token(1001, 100), 1001)
                     .await
                     .unwrap()
             }));
@@ -580,7 +582,7 @@ async fn refresh_token_store_rejections_and_purge(backend: Backend) {
     let first = f.token(0, &f.first);
     let out = s
         .refresh_tokens
-        .rotate(&first, &other, None, &token(1001, 100), 1001)
+        .rotate(&first, &other, None, None, &token(1001, 100), 1001)
         .await
         .unwrap();
     assert!(
@@ -590,13 +592,39 @@ async fn refresh_token_store_rejections_and_purge(backend: Backend) {
     let wide = Scope::parse("a b").unwrap();
     let out = s
         .refresh_tokens
-        .rotate(&first, &f.client, Some(&wide), &token(1001, 100), 1001)
+        .rotate(
+            &first,
+            &f.client,
+            Some(&wide),
+            None,
+            &token(1001, 100),
+            1001,
+        )
         .await
         .unwrap();
     assert!(
         matches!(
             out,
             RotateOutcome::Rejected(RefreshRejection::ScopeExceeded)
+        ),
+        "{out:?}"
+    );
+    let out = s
+        .refresh_tokens
+        .rotate(
+            &first,
+            &f.client,
+            None,
+            Some("https://other.example.com"),
+            &token(1001, 100),
+            1001,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            out,
+            RotateOutcome::Rejected(RefreshRejection::AudienceMismatch)
         ),
         "{out:?}"
     );
@@ -618,7 +646,7 @@ async fn refresh_token_store_rejections_and_purge(backend: Backend) {
     ] {
         let out = s
             .refresh_tokens
-            .rotate(&bogus, &f.client, None, &token(1001, 100), 1001)
+            .rotate(&bogus, &f.client, None, None, &token(1001, 100), 1001)
             .await
             .unwrap();
         assert!(
@@ -630,16 +658,30 @@ async fn refresh_token_store_rejections_and_purge(backend: Backend) {
     let kept = token(1001, 100);
     let out = s
         .refresh_tokens
-        .rotate(&first, &f.client, Some(&narrow), &kept, 1001)
+        .rotate(
+            &first,
+            &f.client,
+            Some(&narrow),
+            Some("https://api.example.com"),
+            &kept,
+            1001,
+        )
         .await
         .unwrap();
     assert!(
         matches!(out, RotateOutcome::Rotated(_)),
-        "a refused scope or a bogus token did not use the token up: {out:?}"
+        "a refused scope or audience, or a bogus token, did not use the token up: {out:?}"
     );
     let out = s
         .refresh_tokens
-        .rotate(&f.token(1, &kept), &f.client, None, &token(1200, 100), 1200)
+        .rotate(
+            &f.token(1, &kept),
+            &f.client,
+            None,
+            None,
+            &token(1200, 100),
+            1200,
+        )
         .await
         .unwrap();
     assert!(
@@ -650,7 +692,7 @@ async fn refresh_token_store_rejections_and_purge(backend: Backend) {
     let next = token(1050, 1_000_000);
     let RotateOutcome::Rotated(info) = s
         .refresh_tokens
-        .rotate(&g.token(0, &g.first), &g.client, None, &next, 1050)
+        .rotate(&g.token(0, &g.first), &g.client, None, None, &next, 1050)
         .await
         .unwrap()
     else {

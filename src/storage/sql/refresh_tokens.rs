@@ -101,7 +101,7 @@ macro_rules! claims_columns {
 /// The conditional UPDATE both backends run. It is the linearisation point: of two concurrent
 /// rotations of one token, exactly one matches `generation = $2` (the other re-checks after
 /// the winner commits, and matches nothing). `$8` is PostgreSQL's scope check (SQLite checks
-/// in Rust and binds NULL).
+/// in Rust and binds NULL); `$9` is the requested audience, which must be the family's.
 macro_rules! rotate_sql {
     ($scope_check:literal) => {
         concat!(
@@ -110,7 +110,8 @@ macro_rules! rotate_sql {
                issued_at = $4 \
              WHERE id = $1 AND generation = $2 AND token_hash = $3 AND client_id = $7 \
                AND revoked_at IS NULL AND expires_at > $4 AND absolute_expires_at > $4 \
-               AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_token_families.user_id AND u.is_active) ",
+               AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_token_families.user_id AND u.is_active) \
+               AND ($9 IS NULL OR audience = $9) ",
             $scope_check,
             " RETURNING user_id, scope, audience, generation, expires_at, ",
             claims_columns!("refresh_token_families.user_id")
@@ -139,6 +140,7 @@ fn classify(
     presented: &PresentedToken,
     client_id: &ClientId,
     requested: Option<&Scope>,
+    requested_audience: Option<&str>,
     now: UnixTime,
 ) -> Option<RefreshRejection> {
     Some(if f.client_id != client_id.as_str() {
@@ -158,6 +160,8 @@ fn classify(
         RefreshRejection::UserInactive
     } else if requested.is_some_and(|r| !Scope::parse(&f.scope).is_ok_and(|s| r.is_subset_of(&s))) {
         RefreshRejection::ScopeExceeded
+    } else if requested_audience.is_some_and(|a| a != f.audience) {
+        RefreshRejection::AudienceMismatch
     } else {
         // Nothing is wrong now: a concurrent step changed it in between. Refuse, but do not
         // treat it as reuse.
@@ -171,6 +175,7 @@ impl SqlStore<Postgres> {
         presented: &PresentedToken,
         client_id: &ClientId,
         requested_scope: Option<&Scope>,
+        requested_audience: Option<&str>,
         next: &NextGeneration,
         now: UnixTime,
     ) -> StorageResult<Option<FamilyInfo>> {
@@ -185,6 +190,7 @@ impl SqlStore<Postgres> {
         .bind(next.expires_at)
         .bind(client_id.as_str())
         .bind(requested_scope.map(Scope::to_wire))
+        .bind(requested_audience)
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
@@ -198,6 +204,7 @@ impl SqlStore<Sqlite> {
         presented: &PresentedToken,
         client_id: &ClientId,
         requested_scope: Option<&Scope>,
+        requested_audience: Option<&str>,
         next: &NextGeneration,
         now: UnixTime,
     ) -> StorageResult<Option<FamilyInfo>> {
@@ -213,6 +220,7 @@ impl SqlStore<Sqlite> {
             .bind(next.expires_at)
             .bind(client_id.as_str())
             .bind(Option::<String>::None)
+            .bind(requested_audience)
             .fetch_optional(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -261,11 +269,12 @@ macro_rules! impl_refresh_store {
                 presented: &PresentedToken,
                 client_id: &ClientId,
                 requested_scope: Option<&Scope>,
+                requested_audience: Option<&str>,
                 next: &NextGeneration,
                 now: UnixTime,
             ) -> StorageResult<RotateOutcome> {
                 if let Some(info) = self
-                    .rotate_atomic(presented, client_id, requested_scope, next, now)
+                    .rotate_atomic(presented, client_id, requested_scope, requested_audience, next, now)
                     .await?
                 {
                     return Ok(RotateOutcome::Rotated(info));
@@ -273,7 +282,7 @@ macro_rules! impl_refresh_store {
                 let Some(f) = self.find_family(&presented.family_id).await? else {
                     return Ok(RotateOutcome::Rejected(RefreshRejection::Unknown));
                 };
-                if let Some(rejection) = classify(&f, presented, client_id, requested_scope, now) {
+                if let Some(rejection) = classify(&f, presented, client_id, requested_scope, requested_audience, now) {
                     return Ok(RotateOutcome::Rejected(rejection));
                 }
                 self.revoke_family(&f.id, "reuse", now).await?;
