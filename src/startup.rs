@@ -301,6 +301,7 @@ pub async fn build_services(
     let verifier = Arc::new(AccessTokenVerifier::new(
         ring.clone(),
         denylist.clone(),
+        registry.clone(),
         clock.clone(),
         settings.issuer().to_owned(),
     ));

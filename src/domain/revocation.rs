@@ -18,6 +18,13 @@ pub enum Revocation {
         not_after: UnixTime,
         expires_at: UnixTime,
     },
+    /// Every access token of a client (its `client_id` claim, user tokens included) issued at
+    /// or before `not_after`: the client was disabled, deleted or given a new secret.
+    Client {
+        client_id: String,
+        not_after: UnixTime,
+        expires_at: UnixTime,
+    },
 }
 
 impl Revocation {
@@ -26,15 +33,17 @@ impl Revocation {
             Revocation::AccessToken { .. } => RevocationKind::AccessToken,
             Revocation::Family { .. } => RevocationKind::Family,
             Revocation::User { .. } => RevocationKind::User,
+            Revocation::Client { .. } => RevocationKind::Client,
         }
     }
 
-    /// The jti, family id or user id.
+    /// The jti, family id, user id or client id.
     pub fn subject(&self) -> &str {
         match self {
             Revocation::AccessToken { jti, .. } => jti,
             Revocation::Family { family_id, .. } => family_id,
             Revocation::User { user_id, .. } => user_id,
+            Revocation::Client { client_id, .. } => client_id,
         }
     }
 
@@ -42,14 +51,17 @@ impl Revocation {
         match self {
             Revocation::AccessToken { expires_at, .. }
             | Revocation::Family { expires_at, .. }
-            | Revocation::User { expires_at, .. } => *expires_at,
+            | Revocation::User { expires_at, .. }
+            | Revocation::Client { expires_at, .. } => *expires_at,
         }
     }
 
-    /// The watermark of a user entry; `None` for the others.
+    /// The watermark of a user or client entry; `None` for the others.
     pub fn not_after(&self) -> Option<UnixTime> {
         match self {
-            Revocation::User { not_after, .. } => Some(*not_after),
+            Revocation::User { not_after, .. } | Revocation::Client { not_after, .. } => {
+                Some(*not_after)
+            }
             _ => None,
         }
     }
@@ -75,6 +87,11 @@ impl Revocation {
                 not_after: not_after.unwrap_or(expires_at),
                 expires_at,
             },
+            RevocationKind::Client => Revocation::Client {
+                client_id: subject,
+                not_after: not_after.unwrap_or(expires_at),
+                expires_at,
+            },
         }
     }
 }
@@ -84,6 +101,7 @@ pub enum RevocationKind {
     AccessToken,
     Family,
     User,
+    Client,
 }
 
 impl RevocationKind {
@@ -93,6 +111,7 @@ impl RevocationKind {
             RevocationKind::AccessToken => "access_token",
             RevocationKind::Family => "session",
             RevocationKind::User => "user",
+            RevocationKind::Client => "client",
         }
     }
 
@@ -101,6 +120,7 @@ impl RevocationKind {
             "access_token" => Some(RevocationKind::AccessToken),
             "session" => Some(RevocationKind::Family),
             "user" => Some(RevocationKind::User),
+            "client" => Some(RevocationKind::Client),
             _ => None,
         }
     }
@@ -120,5 +140,7 @@ pub struct TokenIdentity<'a> {
     pub jti: &'a str,
     pub sid: Option<&'a str>,
     pub sub: &'a str,
+    /// The `client_id` claim: the client the token was issued to.
+    pub client_id: &'a str,
     pub iat: UnixTime,
 }

@@ -1,9 +1,10 @@
 use std::sync::Arc;
 
+use super::client_registry::ClientRegistry;
 use crate::clock::Clock;
 use crate::crypto::{verify_access_token, AccessTokenClaims, AccessTokenError, KeyRing};
-use crate::domain::TokenIdentity;
-use crate::storage::{DenylistError, TokenDenylist};
+use crate::domain::{ClientId, TokenIdentity};
+use crate::storage::{DenylistError, StorageError, TokenDenylist};
 
 /// Why a presented access token is not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -11,7 +12,8 @@ pub enum AccessTokenRejection {
     /// Malformed, foreign, wrongly signed, expired or not yet valid.
     #[error("{0}")]
     Invalid(AccessTokenError),
-    /// Signed by us and unexpired, but revoked (jti, session or user watermark).
+    /// Signed by us and unexpired, but revoked (jti, session, user or client watermark), or
+    /// its client no longer exists or is disabled.
     #[error("the token has been revoked")]
     Revoked,
     /// Valid, but for another audience than Latchkey itself.
@@ -20,13 +22,17 @@ pub enum AccessTokenRejection {
     /// The denylist cannot answer: fail closed.
     #[error(transparent)]
     Unavailable(#[from] DenylistError),
+    /// The token's client could not be looked up: fail closed.
+    #[error("looking the token's client up")]
+    Storage(#[from] StorageError),
 }
 
 /// Verifies Latchkey's own access tokens: signature against the published keys, issuer,
-/// validity window, then the denylist.
+/// validity window, then the denylist and the token's client.
 pub struct AccessTokenVerifier {
     keys: Arc<KeyRing>,
     denylist: Arc<dyn TokenDenylist>,
+    clients: Arc<ClientRegistry>,
     clock: Arc<dyn Clock>,
     issuer: String,
 }
@@ -35,12 +41,14 @@ impl AccessTokenVerifier {
     pub fn new(
         keys: Arc<KeyRing>,
         denylist: Arc<dyn TokenDenylist>,
+        clients: Arc<ClientRegistry>,
         clock: Arc<dyn Clock>,
         issuer: String,
     ) -> Self {
         Self {
             keys,
             denylist,
+            clients,
             clock,
             issuer,
         }
@@ -72,17 +80,36 @@ impl AccessTokenVerifier {
         Ok(claims)
     }
 
-    pub async fn is_revoked(&self, claims: &AccessTokenClaims) -> Result<bool, DenylistError> {
-        self.denylist
+    /// Whether a signed, unexpired token no longer counts: the denylist has it (by jti,
+    /// session, user or client watermark), or its client no longer exists or is disabled.
+    /// The client is read through the registry's cache, which changes made through this
+    /// process invalidate at once and changes made elsewhere within its TTL; the client
+    /// watermark a change writes reaches every instance's denylist sooner.
+    pub async fn is_revoked(
+        &self,
+        claims: &AccessTokenClaims,
+    ) -> Result<bool, AccessTokenRejection> {
+        let denied = self
+            .denylist
             .is_denied(
                 &TokenIdentity {
                     jti: &claims.jti,
                     sid: claims.sid.as_deref(),
                     sub: &claims.sub,
+                    client_id: &claims.client_id,
                     iat: claims.iat,
                 },
                 self.clock.now(),
             )
-            .await
+            .await?;
+        Ok(denied || !self.client_is_live(&claims.client_id).await?)
+    }
+
+    /// Whether the client exists and is enabled.
+    pub async fn client_is_live(&self, client_id: &str) -> Result<bool, StorageError> {
+        let Ok(id) = ClientId::parse(client_id) else {
+            return Ok(false);
+        };
+        Ok(self.clients.find(&id).await?.is_some_and(|c| c.enabled))
     }
 }

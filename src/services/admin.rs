@@ -646,11 +646,25 @@ impl AdminService {
             .set_enabled(&client.id, enabled, self.clock.now())
             .await?;
         self.clients.invalidate(&client.id);
+        // Also when the client was already disabled: a retry repairs a revocation that failed.
+        if !enabled {
+            self.revoke_client_tokens(&client.id, "client disabled")
+                .await?;
+        }
         self.show_client(id).await
     }
 
+    /// Every token the client holds, issued until now, stops working: access tokens through
+    /// the client watermark in the revocation log, refresh tokens at once.
+    async fn revoke_client_tokens(&self, id: &ClientId, reason: &str) -> Result<(), AdminError> {
+        self.revocations
+            .revoke_client(id, reason)
+            .await
+            .map_err(|e| AdminError::Unexpected(e.into()))
+    }
+
     /// Issues a new secret; the old one stops working at once (within the client cache delay
-    /// on other processes).
+    /// on other processes), and so does every token obtained until now.
     pub async fn rotate_client_secret(&self, id: &str) -> Result<CreatedClient, AdminError> {
         let client = self.find_client(id).await?;
         if client.kind != ClientKind::Confidential {
@@ -662,6 +676,8 @@ impl AdminService {
             .set_secret_hash(&client.id, &hash, self.clock.now())
             .await?;
         self.clients.invalidate(&client.id);
+        self.revoke_client_tokens(&client.id, "client secret rotated")
+            .await?;
         Ok(CreatedClient {
             client: self.show_client(id).await?,
             client_secret: Some(secret),
@@ -670,6 +686,9 @@ impl AdminService {
 
     pub async fn delete_client(&self, id: &str) -> Result<(), AdminError> {
         let client = self.find_client(id).await?;
+        // Before the client is gone, so that a failure can be retried.
+        self.revoke_client_tokens(&client.id, "client deleted")
+            .await?;
         self.stores.clients.delete(&client.id).await?;
         self.clients.invalidate(&client.id);
         Ok(())

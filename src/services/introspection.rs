@@ -199,7 +199,9 @@ impl IntrospectionService {
         else {
             return Ok(Introspection::inactive());
         };
-        if !f.is_current(&presented, self.clock.now()) {
+        if !f.is_current(&presented, self.clock.now())
+            || !self.verifier.client_is_live(&f.client_id).await?
+        {
             return Ok(Introspection::inactive());
         }
         let mut out = Introspection::inactive();

@@ -10,7 +10,9 @@ use super::client_registry::{ClientAuthError, ClientCredentials, ClientRegistry}
 use super::throttle::{client_key, RequestLimit, Throttle};
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{AccessTokenClaims, RefreshTokenCodec};
-use crate::domain::{Client, ClientKind, LoggedRevocation, Revocation, TokenIdentity, UserId};
+use crate::domain::{
+    Client, ClientId, ClientKind, LoggedRevocation, Revocation, TokenIdentity, UserId,
+};
 use crate::storage::{
     DenylistError, RefreshTokenStore, RevocationStore, StorageError, TokenDenylist,
 };
@@ -85,6 +87,7 @@ impl From<AccessTokenRejection> for RevocationError {
                     .into(),
             ),
             AccessTokenRejection::Unavailable(d) => d.into(),
+            AccessTokenRejection::Storage(e) => e.into(),
         }
     }
 }
@@ -101,8 +104,9 @@ pub struct RevocationFeedPage {
 #[derive(Debug, serde::Serialize)]
 pub struct FeedEntry {
     pub cursor: String,
-    /// `access_token` (by `jti`), `session` (every access token whose `sid` matches) or
-    /// `user` (every token of `sub` with `iat <= not_after`).
+    /// `access_token` (by `jti`), `session` (every access token whose `sid` matches), `user`
+    /// (every token of `sub` with `iat <= not_after`) or `client` (every token whose
+    /// `client_id` matches with `iat <= not_after`).
     #[serde(rename = "type")]
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,6 +115,8 @@ pub struct FeedEntry {
     pub sid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_after: Option<UnixTime>,
     pub revoked_at: UnixTime,
@@ -126,6 +132,7 @@ impl From<LoggedRevocation> for FeedEntry {
             jti: None,
             sid: None,
             sub: None,
+            client_id: None,
             not_after: None,
             revoked_at: l.revoked_at,
             exp: l.revocation.expires_at(),
@@ -137,6 +144,14 @@ impl From<LoggedRevocation> for FeedEntry {
                 user_id, not_after, ..
             } => {
                 e.sub = Some(user_id);
+                e.not_after = Some(not_after);
+            }
+            Revocation::Client {
+                client_id,
+                not_after,
+                ..
+            } => {
+                e.client_id = Some(client_id);
                 e.not_after = Some(not_after);
             }
         }
@@ -230,11 +245,12 @@ impl RevocationService {
     /// the denylist already has it, so a failed append earlier is repaired by the next
     /// presentation or revocation request, and replaying a revoked token costs no write.
     pub async fn family_revoked(&self, family_id: &str) -> Result<(), RevocationError> {
-        // A token of the family with nothing else to match (no jti, no user).
+        // A token of the family with nothing else to match (no jti, user or client).
         let probe = TokenIdentity {
             jti: "",
             sid: Some(family_id),
             sub: "",
+            client_id: "",
             iat: i64::MAX,
         };
         if matches!(
@@ -372,6 +388,34 @@ impl RevocationService {
             families = families.len(),
             reason,
             "every token of the user revoked"
+        );
+        Ok(())
+    }
+
+    /// Revokes every token a client holds, issued until now: its own access tokens, those of
+    /// its users, and its refresh-token families (the client was disabled, deleted or given a
+    /// new secret).
+    pub async fn revoke_client(
+        &self,
+        client_id: &ClientId,
+        reason: &str,
+    ) -> Result<(), RevocationError> {
+        let now = self.clock.now();
+        // The log first: a family created by a login racing this call is refused by
+        // `start_family` once the entry exists, and revoked below if it was created before.
+        self.record(vec![Revocation::Client {
+            client_id: client_id.as_str().to_owned(),
+            not_after: now,
+            expires_at: now + self.access_token_horizon,
+        }])
+        .await?;
+        let families = self
+            .refresh_tokens
+            .revoke_client_families(client_id, reason, now)
+            .await?;
+        info!(
+            client_id = client_id.as_str(),
+            families, reason, "every token of the client revoked"
         );
         Ok(())
     }

@@ -726,7 +726,7 @@ impl TokenService {
         };
         if !self.refresh_tokens.start_family(&family).await? {
             return Err(TokenError::InvalidGrant(
-                "the account's sessions were just revoked; sign in again".into(),
+                "the sessions of this account or client were just revoked; sign in again".into(),
             ));
         }
         Ok((minted.value, family.id))

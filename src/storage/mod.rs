@@ -153,8 +153,9 @@ pub trait SigningKeyStore: Send + Sync {
 #[async_trait]
 pub trait RefreshTokenStore: Send + Sync {
     /// Creates a family with its first (generation 0) token, unless the revocation log holds
-    /// a watermark for the user at or after `family.created_at` (a login that raced "log out
-    /// everywhere" or a password change); `Ok(false)` then.
+    /// a watermark for the user or the client at or after `family.created_at` (a login that
+    /// raced "log out everywhere", a password change, or a client disabled or re-keyed);
+    /// `Ok(false)` then.
     async fn start_family(&self, family: &NewFamily) -> StorageResult<bool>;
     /// One atomic step: if `presented` is the current, unexpired token of a live family of
     /// `client_id` whose user is active, replace it by `next` (generation + 1, its expiry capped
@@ -189,6 +190,13 @@ pub trait RefreshTokenStore: Send + Sync {
         reason: &str,
         now: UnixTime,
     ) -> StorageResult<Vec<(String, UnixTime)>>;
+    /// Revokes every live family of a client (disabled, deleted or re-keyed); returns how many.
+    async fn revoke_client_families(
+        &self,
+        client_id: &ClientId,
+        reason: &str,
+        now: UnixTime,
+    ) -> StorageResult<u64>;
     /// Deletes families past their absolute expiry; returns how many.
     async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64>;
 }

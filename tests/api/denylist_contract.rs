@@ -16,7 +16,20 @@ fn now() -> i64 {
 }
 
 fn token<'a>(jti: &'a str, sid: Option<&'a str>, sub: &'a str, iat: i64) -> TokenIdentity<'a> {
-    TokenIdentity { jti, sid, sub, iat }
+    TokenIdentity {
+        sid,
+        ..client_token(jti, sub, "c0", iat)
+    }
+}
+
+fn client_token<'a>(jti: &'a str, sub: &'a str, client_id: &'a str, iat: i64) -> TokenIdentity<'a> {
+    TokenIdentity {
+        jti,
+        sid: None,
+        sub,
+        client_id,
+        iat,
+    }
 }
 
 async fn setup(
@@ -92,6 +105,51 @@ async fn denylist_contract(backend: Backend) {
         .is_denied(&token("j3", None, "u3", t - 5), t)
         .await
         .unwrap());
+    // A client watermark: every token of the client (user tokens included) issued at or
+    // before it, and nothing of another client, whatever its `sub`.
+    let client = [Revocation::Client {
+        client_id: "c4".into(),
+        not_after: t - 5,
+        expires_at: t + 60,
+    }];
+    stores.revocations.append(&client, t).await.unwrap();
+    d.add(&client).await.unwrap();
+    assert!(
+        d.is_denied(&client_token("j4", "c4", "c4", t - 5), t)
+            .await
+            .unwrap(),
+        "the client's own token, issued at the watermark"
+    );
+    assert!(
+        d.is_denied(&client_token("j5", "u5", "c4", t - 50), t)
+            .await
+            .unwrap(),
+        "a user token of the client, issued before the watermark"
+    );
+    assert!(
+        !d.is_denied(&client_token("j6", "u5", "c4", t - 4), t)
+            .await
+            .unwrap(),
+        "issued after the client watermark"
+    );
+    assert!(
+        !d.is_denied(&client_token("j7", "c4", "c5", t - 50), t)
+            .await
+            .unwrap(),
+        "another client's token whose sub is the revoked client's id"
+    );
+    // A lower client watermark never lowers the stored one.
+    d.add(&[Revocation::Client {
+        client_id: "c4".into(),
+        not_after: t - 100,
+        expires_at: t + 60,
+    }])
+    .await
+    .unwrap();
+    assert!(d
+        .is_denied(&client_token("j4", "c4", "c4", t - 5), t)
+        .await
+        .unwrap());
     // Entries that expired no longer deny (Redis expires keys in real time).
     let expired = Revocation::AccessToken {
         jti: "old".into(),
@@ -112,17 +170,29 @@ async fn denylist_replays_the_log_it_missed(backend: Backend) {
     stores
         .revocations
         .append(
-            &[Revocation::AccessToken {
-                jti: "elsewhere".into(),
-                expires_at: t + 60,
-            }],
+            &[
+                Revocation::AccessToken {
+                    jti: "elsewhere".into(),
+                    expires_at: t + 60,
+                },
+                Revocation::Client {
+                    client_id: "c-elsewhere".into(),
+                    not_after: t,
+                    expires_at: t + 60,
+                },
+            ],
             t,
         )
         .await
         .unwrap();
     let id = token("elsewhere", None, "u", t - 1);
+    let of_client = client_token("j", "u", "c-elsewhere", t - 1);
     d.sync(t).await.unwrap();
     assert!(d.is_denied(&id, t).await.unwrap());
+    assert!(
+        d.is_denied(&of_client, t).await.unwrap(),
+        "a client watermark"
+    );
     if backend.denylist == Denylist::Redis {
         // Redis restarted empty: every check fails closed until the log is replayed.
         let prefix = db
@@ -148,6 +218,7 @@ async fn denylist_replays_the_log_it_missed(backend: Backend) {
         assert!(d.ping().await.is_err());
         d.sync(t).await.unwrap();
         assert!(d.is_denied(&id, t).await.unwrap());
+        assert!(d.is_denied(&of_client, t).await.unwrap());
         d.ping().await.unwrap();
     }
 }

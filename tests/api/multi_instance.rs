@@ -3,12 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{resource_server, spawn_app, spawn_instance_like, str_of, Backend};
+use crate::helpers::{
+    confidential_client, resource_server, spawn_app, spawn_instance_like, str_of, Backend,
+};
 use crate::scenarios;
 
 scenarios!(
     a_token_revoked_on_one_instance_is_rejected_by_another_within_a_second,
     revocations_survive_a_restart,
+    a_client_re_keyed_on_one_instance_loses_its_tokens_on_another_within_a_second,
 );
 
 async fn a_token_revoked_on_one_instance_is_rejected_by_another_within_a_second(backend: Backend) {
@@ -72,4 +75,27 @@ async fn revocations_survive_a_restart(backend: Backend) {
             .is_active(&rs, str_of(&kept, "access_token"))
             .await
     );
+}
+
+async fn a_client_re_keyed_on_one_instance_loses_its_tokens_on_another_within_a_second(
+    backend: Backend,
+) {
+    let a = spawn_app(backend).await;
+    let rs = resource_server(&a).await;
+    let secret = confidential_client(a.admin(), "cc", &["client_credentials"], &[]).await;
+    let b = spawn_instance_like(&a, &[]).await;
+    let (status, body) = a.client_credentials("cc", &secret).await;
+    assert_eq!(status, 200, "{body}");
+    let access = str_of(&body, "access_token");
+    assert!(b.is_active(&rs, access).await, "B accepts A's token");
+    // The client stays enabled: only the client watermark can tell B.
+    a.admin().rotate_client_secret("cc").await.unwrap();
+    let revoked_at = Instant::now();
+    while b.is_active(&rs, access).await {
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "B still accepts the token a second after A re-keyed its client"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

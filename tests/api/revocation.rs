@@ -1,7 +1,8 @@
 //! RFC 7009 revocation, and what revocation does to the tokens around the revoked one.
 
 use crate::helpers::{
-    assert_oauth_error, public_client, resource_server, spawn_app, str_of, Backend,
+    assert_oauth_error, confidential_client, jwt_parts, public_client, resource_server, spawn_app,
+    str_of, Backend, TestApp, PASSWORD,
 };
 use crate::scenarios;
 
@@ -14,6 +15,9 @@ scenarios!(
     refresh_token_reuse_also_revokes_the_familys_access_tokens,
     confidential_clients_revoke_with_basic_authentication,
     a_family_revoked_without_its_log_entry_is_repaired_when_its_token_comes_back,
+    disabling_a_client_revokes_its_tokens,
+    deleting_a_client_revokes_its_tokens,
+    rotating_a_client_secret_revokes_its_tokens,
 );
 
 async fn revoking_a_refresh_token_revokes_its_family_and_its_access_tokens(backend: Backend) {
@@ -283,4 +287,153 @@ async fn a_family_revoked_without_its_log_entry_is_repaired_when_its_token_comes
         entries.len(),
         "replaying a revoked token writes nothing more"
     );
+}
+
+/// What an operator does to a client in the scenarios below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientChange {
+    Disable,
+    Delete,
+    RotateSecret,
+}
+
+/// The tokens a confidential client `cc` holds, for the client itself and for alice.
+struct ClientTokens {
+    secret: String,
+    client_access: String,
+    user_access: String,
+    user_refresh: String,
+}
+
+async fn tokens_of_a_client(app: &TestApp) -> ClientTokens {
+    app.fixture().await;
+    let secret = confidential_client(
+        app.admin(),
+        "cc",
+        &["client_credentials", "password", "refresh_token"],
+        &[],
+    )
+    .await;
+    let (status, client) = app.client_credentials("cc", &secret).await;
+    assert_eq!(status, 200, "{client}");
+    let (status, user) = app
+        .token_json(&[
+            ("grant_type", "password"),
+            ("username", "alice@example.com"),
+            ("password", PASSWORD),
+            ("client_id", "cc"),
+            ("client_secret", secret.as_str()),
+        ])
+        .await;
+    assert_eq!(status, 200, "{user}");
+    ClientTokens {
+        secret,
+        client_access: str_of(&client, "access_token").to_owned(),
+        user_access: str_of(&user, "access_token").to_owned(),
+        user_refresh: str_of(&user, "refresh_token").to_owned(),
+    }
+}
+
+async fn feed_after(app: &TestApp, rs: &str, since: &str) -> serde_json::Value {
+    let r = app
+        .http
+        .get(app.url(&format!("/oauth2/revocations?since={since}")))
+        .basic_auth("rs", Some(rs))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// Disabling, deleting or re-keying a client revokes every token it holds: its own and its
+/// users' access tokens (introspection, Latchkey's bearer endpoints and the revocation feed)
+/// and its refresh tokens.
+async fn a_client_change_revokes_its_tokens(backend: Backend, change: ClientChange) {
+    let app = spawn_app(backend).await;
+    let t = tokens_of_a_client(&app).await;
+    let rs = resource_server(&app).await;
+    for token in [&t.client_access, &t.user_access, &t.user_refresh] {
+        assert!(app.is_active(&rs, token).await, "{change:?}: active before");
+    }
+    let (status, _) = app
+        .send_bearer(reqwest::Method::GET, "/api/v1/me", &t.user_access, None)
+        .await;
+    assert_eq!(status, 200, "{change:?}");
+    let start = feed_after(&app, &rs, "0").await;
+    let cursor = str_of(&start, "next_cursor").to_owned();
+
+    let new_secret = match change {
+        ClientChange::Disable => {
+            app.admin().set_client_enabled("cc", false).await.unwrap();
+            None
+        }
+        ClientChange::Delete => {
+            app.admin().delete_client("cc").await.unwrap();
+            None
+        }
+        ClientChange::RotateSecret => {
+            app.admin()
+                .rotate_client_secret("cc")
+                .await
+                .unwrap()
+                .client_secret
+        }
+    };
+
+    for token in [&t.client_access, &t.user_access, &t.user_refresh] {
+        assert!(
+            !app.is_active(&rs, token).await,
+            "{change:?}: introspection still calls a token of the client active"
+        );
+    }
+    let (status, body) = app
+        .send_bearer(reqwest::Method::GET, "/api/v1/me", &t.user_access, None)
+        .await;
+    assert_eq!(status, 401, "{change:?}: {body}");
+    let (status, body) = app
+        .token_json(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t.user_refresh.as_str()),
+            ("client_id", "cc"),
+            ("client_secret", new_secret.as_deref().unwrap_or(&t.secret)),
+        ])
+        .await;
+    match change {
+        ClientChange::RotateSecret => assert_oauth_error(status, &body, 400, "invalid_grant"),
+        _ => assert_oauth_error(status, &body, 401, "invalid_client"),
+    }
+
+    let page = feed_after(&app, &rs, &cursor).await;
+    let entries = page["revocations"].as_array().unwrap();
+    let watermark = entries
+        .iter()
+        .find(|e| e["type"] == "client")
+        .unwrap_or_else(|| panic!("{change:?}: no client entry in {page}"));
+    assert_eq!(watermark["client_id"], "cc", "{page}");
+    for token in [&t.client_access, &t.user_access] {
+        let iat = jwt_parts(token).1["iat"].as_i64().unwrap();
+        assert!(watermark["not_after"].as_i64().unwrap() >= iat, "{page}");
+    }
+    assert!(watermark.get("sub").is_none(), "{page}");
+
+    if let Some(new_secret) = new_secret {
+        // Tokens obtained with the new secret after the change work.
+        app.clock.advance(1);
+        let (status, body) = app.client_credentials("cc", &new_secret).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(app.is_active(&rs, str_of(&body, "access_token")).await);
+    }
+}
+
+async fn disabling_a_client_revokes_its_tokens(backend: Backend) {
+    a_client_change_revokes_its_tokens(backend, ClientChange::Disable).await;
+}
+
+async fn deleting_a_client_revokes_its_tokens(backend: Backend) {
+    a_client_change_revokes_its_tokens(backend, ClientChange::Delete).await;
+}
+
+async fn rotating_a_client_secret_revokes_its_tokens(backend: Backend) {
+    a_client_change_revokes_its_tokens(backend, ClientChange::RotateSecret).await;
 }

@@ -28,6 +28,33 @@ struct Index {
     families: HashMap<String, UnixTime>,
     /// user id -> (watermark, expiry).
     users: HashMap<String, (UnixTime, UnixTime)>,
+    /// client id -> (watermark, expiry).
+    clients: HashMap<String, (UnixTime, UnixTime)>,
+}
+
+/// Raises a watermark (never lowers it) and keeps it at least until `expires_at`.
+fn raise(
+    marks: &mut HashMap<String, (UnixTime, UnixTime)>,
+    id: &str,
+    not_after: UnixTime,
+    expires_at: UnixTime,
+) {
+    let e = marks
+        .entry(id.to_owned())
+        .or_insert((not_after, expires_at));
+    *e = (e.0.max(not_after), e.1.max(expires_at));
+}
+
+/// Whether a live watermark for `id` covers a token issued at `iat`.
+fn under_watermark(
+    marks: &HashMap<String, (UnixTime, UnixTime)>,
+    id: &str,
+    iat: UnixTime,
+    now: UnixTime,
+) -> bool {
+    marks
+        .get(id)
+        .is_some_and(|(not_after, exp)| *exp > now && iat <= *not_after)
 }
 
 impl Index {
@@ -51,13 +78,12 @@ impl Index {
                 user_id,
                 not_after,
                 expires_at,
-            } => {
-                let e = self
-                    .users
-                    .entry(user_id.clone())
-                    .or_insert((*not_after, *expires_at));
-                *e = (e.0.max(*not_after), e.1.max(*expires_at));
-            }
+            } => raise(&mut self.users, user_id, *not_after, *expires_at),
+            Revocation::Client {
+                client_id,
+                not_after,
+                expires_at,
+            } => raise(&mut self.clients, client_id, *not_after, *expires_at),
         }
     }
 
@@ -65,6 +91,7 @@ impl Index {
         self.access_tokens.retain(|_, exp| *exp > now);
         self.families.retain(|_, exp| *exp > now);
         self.users.retain(|_, (_, exp)| *exp > now);
+        self.clients.retain(|_, (_, exp)| *exp > now);
     }
 }
 
@@ -128,10 +155,8 @@ impl TokenDenylist for EmbeddedDenylist {
         let live = |exp: Option<&UnixTime>| exp.is_some_and(|e| *e > now);
         Ok(live(index.access_tokens.get(token.jti))
             || token.sid.is_some_and(|sid| live(index.families.get(sid)))
-            || index
-                .users
-                .get(token.sub)
-                .is_some_and(|(not_after, exp)| *exp > now && token.iat <= *not_after))
+            || under_watermark(&index.users, token.sub, token.iat, now)
+            || under_watermark(&index.clients, token.client_id, token.iat, now))
     }
 
     async fn sync(&self, now: UnixTime) -> Result<(), DenylistError> {
@@ -210,6 +235,7 @@ mod tests {
             jti: "j",
             sid: None,
             sub: "u",
+            client_id: "c",
             iat: 0,
         }
     }

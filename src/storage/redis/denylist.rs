@@ -2,7 +2,7 @@
 //!
 //! Keys (under the configured prefix `p`): `p` + `at:<jti>` and `p` + `sid:<family id>` exist
 //! until the covered tokens expire (`EXAT`); `p` + `user:<user id>` holds the user's
-//! watermark; `p` + `cursor` is the highest log `seq` replayed into Redis. A revocation is
+//! watermark and `p` + `client:<client id>` the client's; `p` + `cursor` is the highest log `seq` replayed into Redis. A revocation is
 //! written to the log first, then to Redis directly; the periodic `sync` replays whatever
 //! Redis missed (it was unreachable, or restarted empty: Redis may keep nothing on disk).
 //! While `cursor` is missing (a Redis that lost its data, before the replay finishes) every
@@ -23,7 +23,7 @@ use crate::storage::{DenylistError, RevocationStore, TokenDenylist};
 
 const BATCH: u32 = 2000;
 
-/// A user watermark: raises the stored `not_after` to `ARGV[1]` if it is lower (or absent),
+/// A user or client watermark: raises the stored `not_after` to `ARGV[1]` if it is lower (or absent),
 /// and makes the key live at least until `ARGV[2]` (a Unix time).
 const RAISE: &str = r"
 local cur = redis.call('GET', KEYS[1])
@@ -155,25 +155,25 @@ impl RedisDenylist {
                         .arg(*expires_at)
                         .ignore();
                 }
-                Revocation::User { .. } => {}
+                Revocation::User { .. } | Revocation::Client { .. } => {}
             }
         }
-        if !entries.iter().all(|e| matches!(e, Revocation::User { .. })) {
+        if !entries.iter().all(|e| e.not_after().is_some()) {
             pipe.query_async::<()>(&mut conn)
                 .await
                 .map_err(unavailable)?;
         }
         for e in entries {
-            if let Revocation::User {
-                user_id,
-                not_after,
-                expires_at,
-            } = e
-            {
+            let key = match e {
+                Revocation::User { user_id, .. } => self.key("user", user_id),
+                Revocation::Client { client_id, .. } => self.key("client", client_id),
+                Revocation::AccessToken { .. } | Revocation::Family { .. } => continue,
+            };
+            if let Some(not_after) = e.not_after() {
                 self.raise
-                    .key(self.key("user", user_id))
-                    .arg(*not_after)
-                    .arg(*expires_at)
+                    .key(key)
+                    .arg(not_after)
+                    .arg(e.expires_at())
                     .invoke_async::<i64>(&mut conn)
                     .await
                     .map_err(unavailable)?;
@@ -203,6 +203,7 @@ impl TokenDenylist for RedisDenylist {
             self.cursor_key(),
             self.key("at", token.jti),
             self.key("user", token.sub),
+            self.key("client", token.client_id),
         ];
         if let Some(sid) = token.sid {
             keys.push(self.key("sid", sid));
@@ -213,14 +214,18 @@ impl TokenDenylist for RedisDenylist {
                 "redis has not been synchronised with the revocation log yet".into(),
             ));
         }
+        let under_watermark = |i: usize| {
+            values
+                .get(i)
+                .and_then(|v| v.as_deref())
+                .and_then(|v| v.parse::<UnixTime>().ok())
+                .is_some_and(|not_after| token.iat <= not_after)
+        };
         let jti_denied = values.get(1).is_some_and(Option::is_some);
-        let user_denied = values
-            .get(2)
-            .and_then(|v| v.as_deref())
-            .and_then(|v| v.parse::<UnixTime>().ok())
-            .is_some_and(|not_after| token.iat <= not_after);
-        let sid_denied = values.get(3).is_some_and(Option::is_some);
-        Ok(jti_denied || user_denied || sid_denied)
+        let user_denied = under_watermark(2);
+        let client_denied = under_watermark(3);
+        let sid_denied = values.get(4).is_some_and(Option::is_some);
+        Ok(jti_denied || user_denied || client_denied || sid_denied)
     }
 
     async fn sync(&self, now: UnixTime) -> Result<(), DenylistError> {

@@ -247,7 +247,9 @@ macro_rules! impl_refresh_store {
                      generation, token_hash, expires_at, issued_at, created_at, absolute_expires_at) \
                      SELECT $1, $2, $3, $4, $5, 0, $6, $7, $8, $8, $9 \
                      WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.kind = 'user' \
-                                       AND r.subject = $3 AND r.not_after >= $8)",
+                                       AND r.subject = $3 AND r.not_after >= $8) \
+                       AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.kind = 'client' \
+                                       AND r.subject = $2 AND r.not_after >= $8)",
                 )
                 .bind(&f.id)
                 .bind(f.client_id.as_str())
@@ -335,6 +337,25 @@ macro_rules! impl_refresh_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(map_err)
+            }
+
+            async fn revoke_client_families(
+                &self,
+                client_id: &ClientId,
+                reason: &str,
+                now: UnixTime,
+            ) -> StorageResult<u64> {
+                let r = sqlx::query(
+                    "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3 \
+                     WHERE client_id = $1 AND revoked_at IS NULL AND absolute_expires_at > $2",
+                )
+                .bind(client_id.as_str())
+                .bind(now)
+                .bind(reason)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected())
             }
 
             async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64> {
