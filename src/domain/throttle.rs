@@ -86,7 +86,22 @@ impl SlidingWindow {
 
     /// Whether one more event is allowed under `limit`: the estimate is below it.
     pub fn allows(&self, counts: WindowCounts, limit: u64, now: i64) -> bool {
-        self.scaled(counts, now) < u128::from(limit) * u128::from(self.secs)
+        self.allows_many(counts, limit, 1, now)
+    }
+
+    /// Whether `n` more events (at least 1) are allowed under `limit`: the estimate plus
+    /// `n - 1` is below it.
+    pub fn allows_many(&self, counts: WindowCounts, limit: u64, n: u64, now: i64) -> bool {
+        let w = u128::from(self.secs);
+        self.scaled(counts, now) + u128::from(n.max(1) - 1) * w < u128::from(limit) * w
+    }
+
+    /// `counts` after `n` more hits at `now` (already shifted to the window holding `now`).
+    pub fn hit_many(counts: WindowCounts, n: u64) -> WindowCounts {
+        WindowCounts {
+            current: counts.current.saturating_add(n),
+            previous: counts.previous,
+        }
     }
 
     /// Seconds from `now` until [`Self::allows`] holds again if nothing more is counted; 0 if

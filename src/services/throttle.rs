@@ -243,7 +243,26 @@ pub struct Throttle {
     in_flight: InFlight,
     /// Credential checks in flight per network on this instance.
     in_flight_networks: InFlight,
+    /// Shares of large request allowances this instance reserved in the store (see
+    /// `limit_request`).
+    leases: std::sync::Mutex<std::collections::HashMap<String, Lease>>,
 }
+
+/// Part of a request allowance reserved in the store at once, spent here without a store
+/// call per request.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    /// The minute window it was reserved in; a lease does not outlive it.
+    window: i64,
+    left: u64,
+}
+
+/// A large allowance is reserved in shares of 1/`LEASE_SHARES`: limits of 128 or more a
+/// minute cost one store call per share instead of one per request.
+const LEASE_SHARES: u64 = 64;
+/// Leases of past windows are dropped past this many entries; when it is full of current
+/// ones, requests go to the store one by one.
+const LEASES_MAX: usize = 16_384;
 
 /// Semaphores per key (an account, a network), created on first use and pruned when idle.
 type InFlight = std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>;
@@ -348,7 +367,37 @@ impl Throttle {
             warned: AtomicBool::new(false),
             in_flight: std::sync::Mutex::new(std::collections::HashMap::new()),
             in_flight_networks: std::sync::Mutex::new(std::collections::HashMap::new()),
+            leases: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Spends one request of a lease for `key` reserved in `window`, if this instance holds
+    /// one.
+    fn spend_lease(&self, key: &str, window: i64) -> bool {
+        let Ok(mut leases) = self.leases.lock() else {
+            return false;
+        };
+        match leases.get_mut(key) {
+            Some(l) if l.window == window && l.left > 0 => {
+                l.left -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Keeps `left` requests of a share just reserved for `key` in `window`.
+    fn keep_lease(&self, key: &str, window: i64, left: u64) {
+        let Ok(mut leases) = self.leases.lock() else {
+            return;
+        };
+        if leases.len() >= LEASES_MAX {
+            leases.retain(|_, l| l.window >= window && l.left > 0);
+            if leases.len() >= LEASES_MAX {
+                return;
+            }
+        }
+        leases.insert(key.to_owned(), Lease { window, left });
     }
 
     /// Waits for one of the `permits` places of `key` in `map` on this instance (at most
@@ -536,6 +585,7 @@ impl Throttle {
             key: &k.ip,
             window: ip_w,
             limit: self.policy.ip_max_failures,
+            cost: 1,
         }];
         match self.admit(&limit, &[], now).await {
             Ok(Admission::Admitted) => Ok(LoginGuard {
@@ -679,6 +729,7 @@ impl Throttle {
             key: &key,
             window,
             limit: self.policy.admin_max_failures,
+            cost: 1,
         }];
         match self.admit(&limit, &[], now).await {
             Ok(Admission::Admitted) => Ok(AdminAttempt {
@@ -713,6 +764,13 @@ impl Throttle {
 
     /// Counts one request of `kind` for `id` (a session, subject or client key); refuses it
     /// past the limit per minute. A refused request is not counted.
+    ///
+    /// Limits of at least 2 x `LEASE_SHARES` a minute are reserved in shares (1/64 of the limit,
+    /// counted in the store at once, atomically like a single request) that this instance
+    /// then spends without a store call; a share does not outlive its minute window. The
+    /// limit is never exceeded over all instances; an instance may leave up to one share
+    /// unspent (counted, unused), so a client is refused at most one share early. When a
+    /// whole share no longer fits, requests are counted one by one until the limit.
     pub async fn limit_request(&self, kind: RequestLimit, id: &str) -> Result<(), Throttled> {
         let p = &self.policy;
         let per_minute = match kind {
@@ -727,10 +785,32 @@ impl Throttle {
         let now = self.clock.now();
         let key = key(kind.code(), &[id]);
         let window = SlidingWindow::new(60);
+        let share = per_minute / LEASE_SHARES;
+        if share > 1 {
+            let index = window.index(now);
+            if self.spend_lease(&key, index) {
+                return Ok(());
+            }
+            let reserve = [RateLimit {
+                key: &key,
+                window,
+                limit: per_minute,
+                cost: share,
+            }];
+            match self.admit(&reserve, &[], now).await {
+                Ok(Admission::Admitted) => {
+                    self.keep_lease(&key, index, share - 1);
+                    return Ok(());
+                }
+                Ok(Admission::Refused(_)) => {}
+                Err(e) => return Err(Self::unavailable(&e)),
+            }
+        }
         let limit = [RateLimit {
             key: &key,
             window,
             limit: per_minute,
+            cost: 1,
         }];
         match self.admit(&limit, &[], now).await {
             Ok(Admission::Admitted) => Ok(()),
@@ -790,6 +870,7 @@ impl Throttle {
             key: &ip_key,
             window: SlidingWindow::new(ip_window),
             limit: ip_cap,
+            cost: 1,
         }];
         let mut cooldowns = Vec::new();
         if let Some((daily, cooldown, all_networks)) = &address_keys {
@@ -797,12 +878,14 @@ impl Throttle {
                 key: daily,
                 window: SlidingWindow::new(DAY),
                 limit: p.email_daily_cap,
+                cost: 1,
             });
             if !trusted {
                 limits.push(RateLimit {
                     key: all_networks,
                     window: SlidingWindow::new(DAY),
                     limit: p.email_daily_cap.saturating_mul(ADDRESS_NETWORKS_FACTOR),
+                    cost: 1,
                 });
             }
             if p.email_cooldown_secs > 0 {

@@ -266,13 +266,15 @@ pub struct RateWindow<'a> {
     pub window: SlidingWindow,
 }
 
-/// A counter with its limit: one more event is allowed while the sliding estimate is below
-/// `limit` (`SlidingWindow::allows`).
+/// A counter with its limit: `cost` more events (usually 1) are allowed while the sliding
+/// estimate plus `cost` stays within `limit` (`SlidingWindow::allows_many`); admitted, they
+/// are all counted at once.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimit<'a> {
     pub key: &'a str,
     pub window: SlidingWindow,
     pub limit: u64,
+    pub cost: u64,
 }
 
 /// A mark an admitted request sets (a cooldown): while it lies after `now`, requests are

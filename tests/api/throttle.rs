@@ -59,6 +59,8 @@ per_store!(
     store_refunds_from_the_window_that_counted,
     request_limits_count_per_minute_and_key,
     admin_failures_are_counted_before_the_check_and_refunded_on_success,
+    store_admits_several_events_at_once_only_when_all_fit,
+    large_request_limits_are_reserved_in_shares_and_never_exceeded,
 );
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,11 +190,13 @@ async fn store_admits_only_when_every_limit_and_cooldown_allows(store: Store) {
         key: "tight",
         window: w,
         limit: 2,
+        cost: 1,
     };
     let loose = RateLimit {
         key: "loose",
         window: w,
         limit: 10,
+        cost: 1,
     };
     for _ in 0..2 {
         assert_eq!(
@@ -1034,4 +1038,93 @@ async fn checks_in_flight_from_one_network_are_bounded_per_instance() {
         task.await.unwrap();
     }
     assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+async fn store_admits_several_events_at_once_only_when_all_fit(store: Store) {
+    let s = raw_store(store).await;
+    let w = SlidingWindow::new(60);
+    let share = |cost| RateLimit {
+        key: "rc:shares",
+        window: w,
+        limit: 10,
+        cost,
+    };
+    assert_eq!(
+        s.admit(&[share(4)], &[], T0).await.unwrap(),
+        Admission::Admitted
+    );
+    assert_eq!(
+        s.admit(&[share(4)], &[], T0).await.unwrap(),
+        Admission::Admitted
+    );
+    // 8 counted: 4 more do not fit, 2 do.
+    assert!(matches!(
+        s.admit(&[share(4)], &[], T0).await.unwrap(),
+        Admission::Refused(_)
+    ));
+    assert_eq!(
+        s.admit(&[share(2)], &[], T0).await.unwrap(),
+        Admission::Admitted
+    );
+    let snap = s
+        .read(
+            &[RateWindow {
+                key: "rc:shares",
+                window: w,
+            }],
+            &[],
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(snap.counts, vec![counts(10, 0)]);
+}
+
+async fn large_request_limits_are_reserved_in_shares_and_never_exceeded(store: Store) {
+    use latchkey::services::RequestLimit;
+    let env = [("LATCHKEY_THROTTLE_CLIENT_REQUESTS_PER_MINUTE", "640")];
+    let (one, clock) = throttle(store, &env).await;
+    let mut admitted = 0;
+    for _ in 0..700 {
+        if one
+            .limit_request(RequestLimit::Client, "busy")
+            .await
+            .is_ok()
+        {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 640, "shares of 10, then one by one to the limit");
+    clock.advance(120);
+    assert!(one
+        .limit_request(RequestLimit::Client, "busy")
+        .await
+        .is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttle_two_instances_share_large_request_limits_without_exceeding_them() {
+    use latchkey::services::RequestLimit;
+    let mut env = store_env(Store::Redis).await;
+    env.push((
+        "LATCHKEY_THROTTLE_INTROSPECTIONS_PER_CLIENT_PER_MINUTE".into(),
+        "6400".into(),
+    ));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let clock = Arc::new(MockClock::new(T0));
+    let s = settings(&env);
+    let one = latchkey::startup::build_throttle(&s, clock.clone()).unwrap();
+    let two = latchkey::startup::build_throttle(&s, clock.clone()).unwrap();
+    let mut admitted = 0;
+    for n in 0..8000 {
+        let t = if n % 3 == 0 { &one } else { &two };
+        if t.limit_request(RequestLimit::Introspections, "gateway")
+            .await
+            .is_ok()
+        {
+            admitted += 1;
+        }
+    }
+    // Shares of 100: at most one share per instance left unspent.
+    assert!((6200..=6400).contains(&admitted), "{admitted}");
 }

@@ -118,7 +118,11 @@ impl Inner {
     }
 
     fn hit(&mut self, w: &RateWindow<'_>, max: usize, now: UnixTime) -> WindowCounts {
-        let counts = SlidingWindow::hit(self.counts(w, now));
+        self.hit_many(w, 1, max, now)
+    }
+
+    fn hit_many(&mut self, w: &RateWindow<'_>, n: u64, max: usize, now: UnixTime) -> WindowCounts {
+        let counts = SlidingWindow::hit_many(self.counts(w, now), n);
         let index = w.window.index(now);
         let secs = i64::try_from(w.window.secs()).unwrap_or(i64::MAX / 4);
         let slot = Slot::Counter {
@@ -216,12 +220,12 @@ impl RateLimitStore for MemoryRateLimitStore {
         let counters_allow = limits
             .iter()
             .zip(&snapshot.counts)
-            .all(|(l, c)| l.window.allows(*c, l.limit, now));
+            .all(|(l, c)| l.window.allows_many(*c, l.limit, l.cost, now));
         if !counters_allow || snapshot.marks.iter().any(Option::is_some) {
             return Ok(Admission::Refused(snapshot));
         }
-        for w in &windows {
-            inner.hit(w, self.max_entries, now);
+        for (w, l) in windows.iter().zip(limits) {
+            inner.hit_many(w, l.cost.max(1), self.max_entries, now);
         }
         for c in cooldowns {
             inner.put(c.key, Slot::Mark { until: c.until }, self.max_entries, now);

@@ -36,9 +36,9 @@ local function counts(key, w, now)
   if i == idx - 1 then return 0, c, idx end
   return 0, 0, idx
 end
-local function hit(key, w, now)
+local function hit(key, w, now, n)
   local c, p, idx = counts(key, w, now)
-  c = c + 1
+  c = c + (n or 1)
   redis.call('HSET', key, 'i', idx, 'c', c, 'p', p)
   redis.call('EXPIRE', key, 2 * w + tonumber(ARGV[2]))
   return c, p
@@ -79,20 +79,21 @@ end
 return out
 ";
 
-/// KEYS: counters, then cooldown marks. ARGV: now, margin, counter count, then window and
-/// limit per counter, then each cooldown's `until`. Returns {1} when admitted, else {0,
-/// c, p per counter, each mark's time}. The test is `SlidingWindow::allows`.
+/// KEYS: counters, then cooldown marks. ARGV: now, margin, counter count, then window,
+/// limit and cost per counter, then each cooldown's `until`. Returns {1} when admitted, else
+/// {0, c, p per counter, each mark's time}. The test is `SlidingWindow::allows_many`.
 const ADMIT: &str = r"
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[3])
 local out = {0}
 local ok = true
 for k = 1, n do
-  local w = tonumber(ARGV[2 + 2 * k])
-  local limit = tonumber(ARGV[3 + 2 * k])
+  local w = tonumber(ARGV[1 + 3 * k])
+  local limit = tonumber(ARGV[2 + 3 * k])
+  local cost = tonumber(ARGV[3 + 3 * k])
   local c, p, idx = counts(KEYS[k], w, now)
   local e = now - idx * w
-  if c * w + p * (w - e) >= limit * w then ok = false end
+  if c * w + p * (w - e) + (cost - 1) * w >= limit * w then ok = false end
   out[#out + 1] = c
   out[#out + 1] = p
 end
@@ -103,10 +104,10 @@ for k = n + 1, #KEYS do
 end
 if not ok then return out end
 for k = 1, n do
-  hit(KEYS[k], tonumber(ARGV[2 + 2 * k]), now)
+  hit(KEYS[k], tonumber(ARGV[1 + 3 * k]), now, tonumber(ARGV[3 + 3 * k]))
 end
 for k = n + 1, #KEYS do
-  local untl = tonumber(ARGV[3 + 2 * n + (k - n)])
+  local untl = tonumber(ARGV[3 + 3 * n + (k - n)])
   local ttl = math.max(untl - now, 1) + tonumber(ARGV[2])
   redis.call('SET', KEYS[k], untl, 'EX', ttl)
 end
@@ -260,7 +261,10 @@ impl RateLimitStore for RedisRateLimitStore {
         let mut inv = self.admit.prepare_invoke();
         inv.arg(now).arg(GC_MARGIN_SECS).arg(limits.len());
         for l in limits {
-            inv.key(self.key(l.key)).arg(l.window.secs()).arg(l.limit);
+            inv.key(self.key(l.key))
+                .arg(l.window.secs())
+                .arg(l.limit)
+                .arg(l.cost.max(1));
         }
         for c in cooldowns {
             inv.key(self.key(c.key));
