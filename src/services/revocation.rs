@@ -87,7 +87,13 @@ impl From<AccessTokenRejection> for RevocationError {
                     .into(),
             ),
             AccessTokenRejection::Unavailable(d) => d.into(),
-            AccessTokenRejection::Storage(e) => e.into(),
+            AccessTokenRejection::Storage(e) => {
+                // Fail closed, and say it is passing: 503 with Retry-After, not a 500.
+                warn!(error = %e, "the token's client could not be looked up; failing closed");
+                RevocationError::Unavailable(
+                    "the token's client cannot be checked now; retry shortly".into(),
+                )
+            }
         }
     }
 }
