@@ -13,9 +13,8 @@ use serde_json::json;
 
 use super::body::read_limited;
 use super::client_auth::{authorization, Authorization};
-use super::error::{method_not_allowed, not_found};
 use super::origin::origin;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Endpoint};
 use crate::domain::{RequestOrigin, SigningAlg};
 use crate::services::{detail, events, AdminAuthError, AdminGate, KeyError, KeyService, KeyView};
 
@@ -63,40 +62,30 @@ pub struct ListKeysResponse {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/admin/v1/keys")
-            .route(web::get().to(get_keys))
-            .default_service(web::to(other_method)),
-    )
-    .service(
-        web::resource("/admin/v1/keys/rotate")
-            .route(web::post().to(post_key_rotation))
-            .default_service(web::to(other_method)),
-    )
-    .service(
-        web::resource("/admin/v1/keys/import")
-            .route(web::post().to(post_key_import))
-            .default_service(web::to(other_method)),
-    )
-    .service(
-        web::resource("/admin/v1/keys/{kid}/retire")
-            .route(web::post().to(post_key_retirement))
-            .default_service(web::to(other_method)),
-    )
-    .service(
-        web::resource("/admin/v1/keys/{kid}")
-            .route(web::delete().to(delete_key))
-            .default_service(web::to(other_method)),
-    );
+    cfg.service(admin("/admin/v1/keys").get(get_keys).finish())
+        .service(
+            admin("/admin/v1/keys/rotate")
+                .post(post_key_rotation)
+                .finish(),
+        )
+        .service(
+            admin("/admin/v1/keys/import")
+                .post(post_key_import)
+                .finish(),
+        )
+        .service(
+            admin("/admin/v1/keys/{kid}/retire")
+                .post(post_key_retirement)
+                .finish(),
+        )
+        .service(admin("/admin/v1/keys/{kid}").delete(delete_key).finish());
 }
 
-/// Another method on an admin path: `405`, or `404` while the admin API is disabled, so a
-/// disabled admin API cannot be told apart from an unknown path.
-async fn other_method(state: web::Data<AppState>) -> HttpResponse {
-    match state.admin {
-        Some(_) => method_not_allowed().await,
-        None => not_found().await,
-    }
+/// An admin resource: another method gets the regular `405`/`OPTIONS` answers, or `404`
+/// while the admin API is disabled, so a disabled admin API cannot be told apart from an
+/// unknown path.
+fn admin(path: &str) -> Endpoint {
+    Endpoint::new(path).hidden_when(|state| state.admin.is_none())
 }
 
 /// The admin API and the caller's origin, once the request proved it holds the admin token.

@@ -2,7 +2,10 @@
 //!
 //! Every error body has the RFC 6749 §5.2 shape: `{"error": "...", "error_description": "..."}`.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::services::{AccountError, KeyError, RevocationError, TokenError};
@@ -321,6 +324,38 @@ pub async fn not_found() -> HttpResponse {
     ApiError::NotFound.error_response()
 }
 
-pub async fn method_not_allowed() -> HttpResponse {
-    ApiError::MethodNotAllowed.error_response()
+/// A method the resource does not serve. `allow` lists the ones it does (RFC 9110
+/// §15.5.6); `OPTIONS` is among them: it answers `204` with the same `Allow` (RFC 9110
+/// §9.3.7). Everything else gets the JSON `405`.
+pub fn unserved_method(method: &Method, allow: &str) -> HttpResponse {
+    let mut resp = if method == Method::OPTIONS {
+        HttpResponse::NoContent().finish()
+    } else {
+        ApiError::MethodNotAllowed.error_response()
+    };
+    if let Ok(v) = header::HeaderValue::from_str(allow) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
+}
+
+/// A CORS preflight the middleware refused (origin, method or header not allowed, or no
+/// `Origin`): `400 invalid_request` in the JSON error shape instead of `actix-cors`'s bare
+/// text without a `Content-Type`.
+pub async fn cors_refusal_as_json(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let refusal = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<actix_cors::CorsError>())
+        .map(|e| (e.status_code(), e.to_string()));
+    Ok(match refusal {
+        Some((status, description)) => res
+            .into_response(body(status, "invalid_request", Some(&description)))
+            .map_into_right_body(),
+        None => res.map_into_left_body(),
+    })
 }

@@ -20,6 +20,7 @@ pub use logging::RedactedRootSpan;
 
 use std::sync::Arc;
 
+use actix_web::http::Method;
 use actix_web::web;
 
 use crate::crypto::KeyRing;
@@ -84,121 +85,118 @@ impl AppState {
 }
 
 /// Registers every route. `cors` wraps the endpoints browser apps call (token, revoke,
-/// logout); it allows the configured origins, without cookies (none are used).
+/// logout, accounts); it allows the configured origins, without cookies (none are used).
+///
+/// Every resource is built with [`Endpoint`], so the methods registered here are also its
+/// `Allow` header: another method gets the JSON `405` with `Allow`, and an `OPTIONS` that is
+/// not a CORS preflight gets `204` with `Allow` (README, HTTP contract).
 pub fn routes(cfg: &mut web::ServiceConfig, cors_allowed_origins: &[String]) {
+    let origins = cors_allowed_origins;
     cfg.service(
-        web::resource("/oauth2/token")
-            .wrap(cors(cors_allowed_origins))
-            .route(web::post().to(token::post_token))
-            .default_service(web::to(error::method_not_allowed)),
+        Endpoint::new("/oauth2/token")
+            .post(token::post_token)
+            .with_cors(origins),
     )
     .service(
-        web::resource("/oauth2/revoke")
-            .wrap(cors(cors_allowed_origins))
-            .route(web::post().to(revocation::post_revoke))
-            .default_service(web::to(error::method_not_allowed)),
+        Endpoint::new("/oauth2/revoke")
+            .post(revocation::post_revoke)
+            .with_cors(origins),
     )
     .service(
-        web::resource("/oauth2/introspect")
-            .route(web::post().to(revocation::post_introspect))
-            .default_service(web::to(error::method_not_allowed)),
+        Endpoint::new("/oauth2/introspect")
+            .post(revocation::post_introspect)
+            .finish(),
     )
     .service(
-        web::resource("/oauth2/revocations")
-            .route(web::get().to(revocation::get_revocations))
-            .default_service(web::to(error::method_not_allowed)),
+        Endpoint::new("/oauth2/revocations")
+            .get(revocation::get_revocations)
+            .finish(),
     )
     .service(
-        web::resource("/api/v1/logout")
-            .wrap(cors(cors_allowed_origins))
-            .route(web::post().to(session::post_logout))
-            .default_service(web::to(error::method_not_allowed)),
+        Endpoint::new("/api/v1/logout")
+            .post(session::post_logout)
+            .with_cors(origins),
     )
     .service(
-        web::resource("/api/v1/logout-all")
-            .wrap(cors(cors_allowed_origins))
-            .route(web::post().to(session::post_logout_all))
-            .default_service(web::to(error::method_not_allowed)),
+        Endpoint::new("/api/v1/logout-all")
+            .post(session::post_logout_all)
+            .with_cors(origins),
     )
-    .configure(|c| account_routes(c, cors_allowed_origins))
+    .configure(|c| account_routes(c, origins))
     .service(
-        web::resource([
+        Endpoint::on(web::resource([
             "/.well-known/openid-configuration",
             "/.well-known/oauth-authorization-server",
-        ])
-        .route(web::get().to(discovery::get_openid_configuration))
-        .default_service(web::to(error::method_not_allowed)),
+        ]))
+        .get(discovery::get_openid_configuration)
+        .finish(),
     )
     .service(
-        web::resource("/.well-known/jwks.json")
-            .route(web::get().to(discovery::get_jwks))
-            .default_service(web::to(error::method_not_allowed)),
+        Endpoint::new("/.well-known/jwks.json")
+            .get(discovery::get_jwks)
+            .finish(),
     )
-    .service(web::resource("/healthz").route(web::get().to(health::get_healthz)))
-    .service(web::resource("/readyz").route(web::get().to(health::get_readyz)))
+    .service(Endpoint::new("/healthz").get(health::get_healthz).finish())
+    .service(Endpoint::new("/readyz").get(health::get_readyz).finish())
     .configure(admin::routes)
     .default_service(web::to(error::not_found));
 }
 
 /// The self-service account API (README, Accounts); browser apps call it, so CORS wraps it.
 fn account_routes(cfg: &mut web::ServiceConfig, origins: &[String]) {
-    cfg.service(post_route(
-        "/api/v1/email/verify/resend",
-        origins,
-        accounts::post_resend_verification,
-    ))
-    .service(post_route(
-        "/api/v1/password/reset/confirm",
-        origins,
-        accounts::post_password_reset_confirm,
-    ))
-    .service(post_route(
-        "/api/v1/password/change",
-        origins,
-        accounts::post_password_change,
-    ))
-    .service(post_route(
-        "/api/v1/password/required-change",
-        origins,
-        accounts::post_password_required_change,
-    ))
-    .service(post_route(
-        "/api/v1/magic-link",
-        origins,
-        accounts::post_magic_link,
-    ))
-    .service(
-        web::resource("/api/v1/signup")
-            .wrap(cors(origins))
-            .route(web::post().to(accounts::post_signup))
-            .default_service(web::to(error::method_not_allowed)),
+    cfg.service(
+        Endpoint::new("/api/v1/email/verify/resend")
+            .post(accounts::post_resend_verification)
+            .with_cors(origins),
     )
     .service(
-        web::resource("/api/v1/signup/invitation")
-            .route(web::get().to(accounts::get_invitation))
-            .default_service(web::to(error::method_not_allowed)),
+        Endpoint::new("/api/v1/password/reset/confirm")
+            .post(accounts::post_password_reset_confirm)
+            .with_cors(origins),
     )
     .service(
-        web::resource("/api/v1/email/verify")
-            .wrap(cors(origins))
-            .route(web::get().to(accounts::get_verify_email))
-            .route(web::post().to(accounts::post_verify_email))
-            .default_service(web::to(error::method_not_allowed)),
+        Endpoint::new("/api/v1/password/change")
+            .post(accounts::post_password_change)
+            .with_cors(origins),
     )
     .service(
-        web::resource("/api/v1/password/reset")
-            .wrap(cors(origins))
-            .route(web::get().to(accounts::get_password_reset))
-            .route(web::post().to(accounts::post_password_reset))
-            .default_service(web::to(error::method_not_allowed)),
+        Endpoint::new("/api/v1/password/required-change")
+            .post(accounts::post_password_required_change)
+            .with_cors(origins),
     )
     .service(
-        web::resource("/api/v1/me")
-            .wrap(cors(origins))
-            .route(web::get().to(accounts::get_me))
-            .route(web::patch().to(accounts::patch_me))
-            .route(web::delete().to(accounts::delete_me))
-            .default_service(web::to(error::method_not_allowed)),
+        Endpoint::new("/api/v1/magic-link")
+            .post(accounts::post_magic_link)
+            .with_cors(origins),
+    )
+    .service(
+        Endpoint::new("/api/v1/signup")
+            .post(accounts::post_signup)
+            .with_cors(origins),
+    )
+    .service(
+        Endpoint::new("/api/v1/signup/invitation")
+            .get(accounts::get_invitation)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/api/v1/email/verify")
+            .get(accounts::get_verify_email)
+            .post(accounts::post_verify_email)
+            .with_cors(origins),
+    )
+    .service(
+        Endpoint::new("/api/v1/password/reset")
+            .get(accounts::get_password_reset)
+            .post(accounts::post_password_reset)
+            .with_cors(origins),
+    )
+    .service(
+        Endpoint::new("/api/v1/me")
+            .get(accounts::get_me)
+            .patch(accounts::patch_me)
+            .delete(accounts::delete_me)
+            .with_cors(origins),
     );
 }
 
@@ -209,21 +207,118 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(error::not_found));
 }
 
-/// A POST-only resource behind CORS.
-fn post_route<F, Args>(
-    path: &str,
-    origins: &[String],
-    handler: F,
-) -> impl actix_web::dev::HttpServiceFactory
-where
-    F: actix_web::Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    web::resource(path.to_owned())
-        .wrap(cors(origins))
-        .route(web::post().to(handler))
-        .default_service(web::to(error::method_not_allowed))
+/// One resource of the route table: the handlers by method, which are also what its
+/// `Allow` header lists (with `OPTIONS`, which every resource answers). A route added
+/// through it gets the regular answers to other methods without code of its own.
+struct Endpoint {
+    resource: actix_web::Resource,
+    methods: Vec<Method>,
+    /// When it answers `true`, every method that is not served gets the JSON `404`
+    /// instead of `405`/`204` (a disabled API looks like an unknown path).
+    hidden: Option<fn(&AppState) -> bool>,
+}
+
+impl Endpoint {
+    fn new(path: &str) -> Self {
+        Self::on(web::resource(path.to_owned()))
+    }
+
+    fn on(resource: actix_web::Resource) -> Self {
+        Self {
+            resource,
+            methods: Vec::new(),
+            hidden: None,
+        }
+    }
+
+    fn get<F, Args>(self, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.route(Method::GET, handler)
+    }
+
+    fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.route(Method::POST, handler)
+    }
+
+    fn patch<F, Args>(self, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.route(Method::PATCH, handler)
+    }
+
+    fn delete<F, Args>(self, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.route(Method::DELETE, handler)
+    }
+
+    fn route<F, Args>(mut self, method: Method, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.resource = self.resource.route(web::method(method.clone()).to(handler));
+        self.methods.push(method);
+        self
+    }
+
+    /// Answers every unserved method with the JSON `404` while `hidden(state)` holds.
+    fn hidden_when(mut self, hidden: fn(&AppState) -> bool) -> Self {
+        self.hidden = Some(hidden);
+        self
+    }
+
+    /// The resource, with the default service that answers the methods it does not serve.
+    fn finish(self) -> actix_web::Resource {
+        let allow: Arc<str> = self
+            .methods
+            .iter()
+            .map(Method::as_str)
+            .chain(std::iter::once("OPTIONS"))
+            .collect::<Vec<_>>()
+            .join(", ")
+            .into();
+        let hidden = self.hidden;
+        self.resource
+            .default_service(web::to(move |req: actix_web::HttpRequest| {
+                let allow = allow.clone();
+                async move {
+                    let is_hidden = match (hidden, req.app_data::<web::Data<AppState>>()) {
+                        (Some(hidden), Some(state)) => hidden(state),
+                        (Some(_), None) => true,
+                        (None, _) => false,
+                    };
+                    if is_hidden {
+                        error::not_found().await
+                    } else {
+                        error::unserved_method(req.method(), &allow)
+                    }
+                }
+            }))
+    }
+
+    /// [`Self::finish`] behind the CORS middleware; its refusals get the JSON error shape.
+    fn with_cors(self, origins: &[String]) -> impl actix_web::dev::HttpServiceFactory {
+        self.finish()
+            .wrap(cors(origins))
+            .wrap(actix_web::middleware::from_fn(error::cors_refusal_as_json))
+    }
 }
 
 fn cors(origins: &[String]) -> actix_cors::Cors {

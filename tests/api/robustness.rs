@@ -8,6 +8,8 @@ scenarios!(
     repeated_parameters_are_rejected,
     unknown_paths_and_methods_answer_in_the_error_shape,
     cors_preflight_is_answered_for_configured_origins_only,
+    every_route_answers_other_methods_with_405_and_allow,
+    options_gets_a_regular_answer_on_every_route,
 );
 
 async fn post_raw(
@@ -171,4 +173,139 @@ async fn cors_preflight_is_answered_for_configured_origins_only(backend: Backend
         .headers()
         .get("access-control-allow-origin")
         .is_none());
+}
+
+/// Every route and the methods it serves, as registered in `src/http/mod.rs` (and
+/// `src/http/admin.rs`). A new route belongs here too.
+const ROUTES: &[(&str, &[&str])] = &[
+    ("/oauth2/token", &["POST"]),
+    ("/oauth2/revoke", &["POST"]),
+    ("/oauth2/introspect", &["POST"]),
+    ("/oauth2/revocations", &["GET"]),
+    ("/api/v1/logout", &["POST"]),
+    ("/api/v1/logout-all", &["POST"]),
+    ("/api/v1/email/verify/resend", &["POST"]),
+    ("/api/v1/password/reset/confirm", &["POST"]),
+    ("/api/v1/password/change", &["POST"]),
+    ("/api/v1/password/required-change", &["POST"]),
+    ("/api/v1/magic-link", &["POST"]),
+    ("/api/v1/signup", &["POST"]),
+    ("/api/v1/signup/invitation", &["GET"]),
+    ("/api/v1/email/verify", &["GET", "POST"]),
+    ("/api/v1/password/reset", &["GET", "POST"]),
+    ("/api/v1/me", &["GET", "PATCH", "DELETE"]),
+    ("/.well-known/openid-configuration", &["GET"]),
+    ("/.well-known/oauth-authorization-server", &["GET"]),
+    ("/.well-known/jwks.json", &["GET"]),
+    ("/healthz", &["GET"]),
+    ("/readyz", &["GET"]),
+    ("/admin/v1/keys", &["GET"]),
+    ("/admin/v1/keys/rotate", &["POST"]),
+    ("/admin/v1/keys/import", &["POST"]),
+    ("/admin/v1/keys/some-kid/retire", &["POST"]),
+    ("/admin/v1/keys/some-kid", &["DELETE"]),
+];
+
+const ADMIN_TOKEN: &str = "robustness-admin-token-0123456789-abcdefgh";
+
+/// The methods of an `Allow` header, sorted.
+fn allowed(r: &reqwest::Response) -> Vec<String> {
+    let value = r
+        .headers()
+        .get("allow")
+        .unwrap_or_else(|| panic!("{} {}: no Allow header", r.status(), r.url()))
+        .to_str()
+        .unwrap();
+    let mut methods: Vec<String> = value.split(',').map(|m| m.trim().to_owned()).collect();
+    methods.sort();
+    methods
+}
+
+/// What a route's `Allow` lists: the methods it serves, plus `OPTIONS`, which every route
+/// answers.
+fn expected_allow(served: &[&str]) -> Vec<String> {
+    let mut methods: Vec<String> = served.iter().map(|m| m.to_string()).collect();
+    methods.push("OPTIONS".into());
+    methods.sort();
+    methods
+}
+
+/// RFC 9110 §15.5.6: a 405 carries `Allow` with the methods the resource serves; the body
+/// is the JSON error shape.
+async fn every_route_answers_other_methods_with_405_and_allow(backend: Backend) {
+    let app =
+        crate::helpers::spawn_app_with(backend, &[("LATCHKEY_ADMIN_TOKEN", ADMIN_TOKEN)]).await;
+    let candidates = ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "HEAD"];
+    for (path, served) in ROUTES {
+        for method in candidates.iter().filter(|m| !served.contains(m)) {
+            let r = app
+                .http
+                .request(method.parse().unwrap(), app.url(path))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 405, "{method} {path}");
+            assert_eq!(allowed(&r), expected_allow(served), "{method} {path}");
+            if *method == "HEAD" {
+                continue;
+            }
+            assert_eq!(
+                r.headers()
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+                Some("application/json".to_owned()),
+                "{method} {path}"
+            );
+            let json: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(json["error"], "method_not_allowed", "{method} {path}");
+        }
+    }
+}
+
+/// `OPTIONS` that is not a CORS preflight (no `Origin`, or no
+/// `Access-Control-Request-Method`) is answered on every route with `204` and `Allow`; a
+/// preflight the CORS policy refuses gets the JSON error shape.
+async fn options_gets_a_regular_answer_on_every_route(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(
+        backend,
+        &[
+            ("LATCHKEY_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("LATCHKEY_CORS_ALLOWED_ORIGINS", "https://spa.example.com"),
+        ],
+    )
+    .await;
+    for (path, served) in ROUTES {
+        for origin in [None, Some("https://spa.example.com")] {
+            let mut request = app
+                .http
+                .request(reqwest::Method::OPTIONS, app.url(path))
+                .bearer_auth(ADMIN_TOKEN);
+            if let Some(origin) = origin {
+                request = request.header("origin", origin);
+            }
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), 204, "OPTIONS {path} (origin {origin:?})");
+            assert_eq!(allowed(&r), expected_allow(served), "OPTIONS {path}");
+            assert!(r.headers().get("content-type").is_none(), "OPTIONS {path}");
+            assert!(r.bytes().await.unwrap().is_empty(), "OPTIONS {path}");
+        }
+    }
+    // A preflight without Origin, or from an origin that is not allowed: 400 in the JSON
+    // error shape, not the CORS middleware's bare text.
+    for origin in [None, Some("https://evil.example.com")] {
+        let mut request = app
+            .http
+            .request(reqwest::Method::OPTIONS, app.url("/oauth2/token"))
+            .header("access-control-request-method", "POST");
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 400, "preflight from {origin:?}");
+        assert_eq!(r.headers()["content-type"], "application/json");
+        assert!(r.headers().get("access-control-allow-origin").is_none());
+        let json: serde_json::Value = r.json().await.unwrap();
+        assert_oauth_error(400, &json, 400, "invalid_request");
+    }
 }
