@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, clippy, unit tests and the behavioural suite on
-# SQLite and PostgreSQL. Provisions what the tests need:
+# SQLite and PostgreSQL, then the HTTP contract check against openapi.yaml
+# (scripts/contract.sh: Schemathesis against a live server). Provisions what the tests need:
 #   - cargo-nextest (installed with cargo if missing);
 #   - PostgreSQL: LK_TEST_POSTGRES_URL if set; else the server on 127.0.0.1:5432 if it
 #     accepts user postgres; else a private throw-away instance (installed with apt-get if
@@ -123,3 +124,5 @@ log "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 log "cargo nextest run"
 cargo nextest run --locked --no-fail-fast "$@"
+log "contract check (scripts/contract.sh)"
+scripts/contract.sh
