@@ -106,6 +106,11 @@ email_cooldown_secs = 0
 email_daily_cap = 100000
 ip_daily_cap = 1000000
 signup_per_ip_per_hour = 100000
+admin_max_failures = 10000
+user_requests_per_minute = 100000000
+client_requests_per_minute = 100000000
+revocations_per_client_per_minute = 100000000
+introspections_per_client_per_minute = 100000000
 EOF
 
 log "seeding credentials with the CLI"
