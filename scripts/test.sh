@@ -122,7 +122,14 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+# The contract check runs before the suite, so that the suite's summary closes the output;
+# its failure still fails the run.
+log "contract check (scripts/contract.sh)"
+contract_status=0
+scripts/contract.sh || contract_status=$?
 log "cargo nextest run"
 cargo nextest run --locked --no-fail-fast "$@"
-log "contract check (scripts/contract.sh)"
-scripts/contract.sh
+if [ "$contract_status" != 0 ]; then
+  log "the contract check failed (exit $contract_status): see its output above"
+  exit "$contract_status"
+fi
