@@ -202,9 +202,18 @@ pub async fn post_verify_email(
                     v.email
                 ),
             ),
-            Err(e @ (AccountError::PasswordRequired | AccountError::InvalidCredentials)) => {
-                pages::verify_form(StatusCode::BAD_REQUEST, &token, true, Some(&e.to_string()))
-            }
+            Err(AccountError::PasswordRequired) => pages::verify_form(
+                StatusCode::BAD_REQUEST,
+                &token,
+                true,
+                Some("Please enter the password to confirm."),
+            ),
+            Err(AccountError::InvalidCredentials) => pages::verify_form(
+                StatusCode::BAD_REQUEST,
+                &token,
+                true,
+                Some("That is not the password this account was signed up with."),
+            ),
             Err(e) => page_error(e),
         });
     }
