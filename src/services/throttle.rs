@@ -783,14 +783,17 @@ impl Throttle {
             return Ok(());
         }
         let now = self.clock.now();
-        let key = key(kind.code(), &[id]);
         let window = SlidingWindow::new(60);
         let share = per_minute / LEASE_SHARES;
+        // The lease is found by kind and id as given (this process's memory only), so that
+        // spending one costs no hashing; the store key is derived when a share is reserved.
+        let lease_key = format!("{}\u{0}{id}", kind.code());
+        if share > 1 && self.spend_lease(&lease_key, window.index(now)) {
+            return Ok(());
+        }
+        let key = key(kind.code(), &[id]);
         if share > 1 {
             let index = window.index(now);
-            if self.spend_lease(&key, index) {
-                return Ok(());
-            }
             let reserve = [RateLimit {
                 key: &key,
                 window,
@@ -799,7 +802,7 @@ impl Throttle {
             }];
             match self.admit(&reserve, &[], now).await {
                 Ok(Admission::Admitted) => {
-                    self.keep_lease(&key, index, share - 1);
+                    self.keep_lease(&lease_key, index, share - 1);
                     return Ok(());
                 }
                 Ok(Admission::Refused(_)) => {}
