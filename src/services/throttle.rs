@@ -531,6 +531,33 @@ impl Throttle {
         SlidingWindow::new(self.policy.ip_window_secs)
     }
 
+    /// Counts one event in `key` if `limit` allows it within `window` (one atomic admission);
+    /// the refusal carries the time until it would be allowed.
+    async fn admit_one(
+        &self,
+        key: &str,
+        window: SlidingWindow,
+        limit: u64,
+        now: UnixTime,
+    ) -> Result<(), Throttled> {
+        let one = [RateLimit {
+            key,
+            window,
+            limit,
+            cost: 1,
+        }];
+        match self.admit(&one, &[], now).await {
+            Ok(Admission::Admitted) => Ok(()),
+            Ok(Admission::Refused(snap)) => {
+                let counts = snap.counts.first().copied().unwrap_or_default();
+                Err(Throttled {
+                    retry_after_secs: window.retry_after(counts, limit, now).max(1),
+                })
+            }
+            Err(e) => Err(Self::unavailable(&e)),
+        }
+    }
+
     /// Neither store answers (a poisoned in-process lock: a bug). Refusing is the safe side.
     fn unavailable(error: &RateLimitError) -> Throttled {
         tracing::error!(error = %error, "throttle: no rate-limit store answers; refusing");
@@ -581,28 +608,13 @@ impl Throttle {
             });
         }
         // Counted before the credential check, atomically with the test of the limit.
-        let limit = [RateLimit {
-            key: &k.ip,
-            window: ip_w,
-            limit: self.policy.ip_max_failures,
-            cost: 1,
-        }];
-        match self.admit(&limit, &[], now).await {
-            Ok(Admission::Admitted) => Ok(LoginGuard {
-                _account: Some(held),
-                _network: Some(network),
-                counted_at: Some(now),
-            }),
-            Ok(Admission::Refused(snap)) => {
-                let counts = snap.counts.first().copied().unwrap_or_default();
-                Err(Throttled {
-                    retry_after_secs: ip_w
-                        .retry_after(counts, self.policy.ip_max_failures, now)
-                        .max(1),
-                })
-            }
-            Err(e) => Err(Self::unavailable(&e)),
-        }
+        self.admit_one(&k.ip, ip_w, self.policy.ip_max_failures, now)
+            .await?;
+        Ok(LoginGuard {
+            _account: Some(held),
+            _network: Some(network),
+            counted_at: Some(now),
+        })
     }
 
     /// The admitted attempt `guard` failed (wrong credentials, or a wrong magic code): the
@@ -724,28 +736,12 @@ impl Throttle {
             });
         }
         let now = self.clock.now();
-        let window = self.ip_window();
-        let limit = [RateLimit {
-            key: &key,
-            window,
-            limit: self.policy.admin_max_failures,
-            cost: 1,
-        }];
-        match self.admit(&limit, &[], now).await {
-            Ok(Admission::Admitted) => Ok(AdminAttempt {
-                key,
-                counted_at: Some(now),
-            }),
-            Ok(Admission::Refused(snap)) => {
-                let counts = snap.counts.first().copied().unwrap_or_default();
-                Err(Throttled {
-                    retry_after_secs: window
-                        .retry_after(counts, self.policy.admin_max_failures, now)
-                        .max(1),
-                })
-            }
-            Err(e) => Err(Self::unavailable(&e)),
-        }
+        self.admit_one(&key, self.ip_window(), self.policy.admin_max_failures, now)
+            .await?;
+        Ok(AdminAttempt {
+            key,
+            counted_at: Some(now),
+        })
     }
 
     /// The admin token was right: the request's count is taken back.
@@ -809,22 +805,7 @@ impl Throttle {
                 Err(e) => return Err(Self::unavailable(&e)),
             }
         }
-        let limit = [RateLimit {
-            key: &key,
-            window,
-            limit: per_minute,
-            cost: 1,
-        }];
-        match self.admit(&limit, &[], now).await {
-            Ok(Admission::Admitted) => Ok(()),
-            Ok(Admission::Refused(snap)) => {
-                let counts = snap.counts.first().copied().unwrap_or_default();
-                Err(Throttled {
-                    retry_after_secs: window.retry_after(counts, per_minute, now).max(1),
-                })
-            }
-            Err(e) => Err(Self::unavailable(&e)),
-        }
+        self.admit_one(&key, window, per_minute, now).await
     }
 
     /// Counts one `action` request for `address` (normalised email, if the action has one)

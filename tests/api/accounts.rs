@@ -26,16 +26,6 @@ async fn signed_up_bob(app: &TestApp, smtp: &SmtpServer) -> String {
     token_in(&mail, "/api/v1/email/verify")
 }
 
-async fn spa_client(app: &TestApp) {
-    public_client(
-        app.admin(),
-        "spa",
-        &["password", "refresh_token", "magic_link"],
-        &["orders.read"],
-    )
-    .await;
-}
-
 async fn user_view(app: &TestApp, email: &str) -> latchkey::services::UserView {
     app.admin().show_user(email).await.unwrap()
 }

@@ -27,16 +27,6 @@ crate::scenarios!(
     the_admin_api_can_listen_on_its_own_address,
 );
 
-async fn spa_client(app: &TestApp) {
-    public_client(
-        app.admin(),
-        "spa",
-        &["password", "refresh_token", "magic_link"],
-        &["orders.read"],
-    )
-    .await;
-}
-
 async fn stranger_signs_up_bob(app: &TestApp, smtp: &SmtpServer) -> String {
     let (status, body) = app
         .post_json(

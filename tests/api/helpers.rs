@@ -682,3 +682,14 @@ pub async fn json_answer(r: reqwest::Response) -> (u16, Value) {
     };
     (status, body)
 }
+
+/// A public client `spa` that may use the password, refresh-token and magic-link grants.
+pub async fn spa_client(app: &TestApp) {
+    public_client(
+        app.admin(),
+        "spa",
+        &["password", "refresh_token", "magic_link"],
+        &["orders.read"],
+    )
+    .await;
+}

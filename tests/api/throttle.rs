@@ -832,29 +832,7 @@ async fn parallel_attempts_from_one_network_never_exceed_the_ip_limit(store: Sto
     )
     .await;
     let t = Arc::new(t);
-    let from = ip("203.0.113.77");
-    let tasks: Vec<_> = (0..40)
-        .map(|n| {
-            let t = t.clone();
-            tokio::spawn(async move {
-                let who = format!("user{n}@example.com");
-                match t.check_login(&who, from).await {
-                    Ok(attempt) => {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        t.attempt_failed(attempt, &who, from).await;
-                        true
-                    }
-                    Err(_) => false,
-                }
-            })
-        })
-        .collect();
-    let mut admitted = 0;
-    for task in tasks {
-        if task.await.unwrap() {
-            admitted += 1;
-        }
-    }
+    let admitted = parallel_attempts(&[t], ip("203.0.113.77")).await;
     assert_eq!(admitted, 10);
 }
 
@@ -982,29 +960,7 @@ async fn throttle_two_instances_on_one_redis_admit_at_most_the_ip_limit_together
         latchkey::startup::build_throttle(&s, clock.clone()).unwrap(),
         latchkey::startup::build_throttle(&s, clock.clone()).unwrap(),
     ];
-    let from = ip("203.0.113.78");
-    let tasks: Vec<_> = (0..40)
-        .map(|n| {
-            let t = instances[n % 2].clone();
-            tokio::spawn(async move {
-                let who = format!("user{n}@example.com");
-                match t.check_login(&who, from).await {
-                    Ok(attempt) => {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        t.attempt_failed(attempt, &who, from).await;
-                        true
-                    }
-                    Err(_) => false,
-                }
-            })
-        })
-        .collect();
-    let mut admitted = 0;
-    for task in tasks {
-        if task.await.unwrap() {
-            admitted += 1;
-        }
-    }
+    let admitted = parallel_attempts(&instances, ip("203.0.113.78")).await;
     assert_eq!(admitted, 10, "over both instances");
 }
 
@@ -1127,4 +1083,32 @@ async fn throttle_two_instances_share_large_request_limits_without_exceeding_the
     }
     // Shares of 100: at most one share per instance left unspent.
     assert!((6200..=6400).contains(&admitted), "{admitted}");
+}
+
+/// Forty simultaneous wrong logins for forty accounts from `from`, spread over `instances`;
+/// each admitted one holds its place 20 ms, then fails. How many were admitted.
+async fn parallel_attempts(instances: &[Arc<Throttle>], from: IpAddr) -> usize {
+    let tasks: Vec<_> = (0..40)
+        .map(|n| {
+            let t = instances[n % instances.len()].clone();
+            tokio::spawn(async move {
+                let who = format!("user{n}@example.com");
+                match t.check_login(&who, from).await {
+                    Ok(attempt) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        t.attempt_failed(attempt, &who, from).await;
+                        true
+                    }
+                    Err(_) => false,
+                }
+            })
+        })
+        .collect();
+    let mut admitted = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            admitted += 1;
+        }
+    }
+    admitted
 }
