@@ -790,32 +790,15 @@ async fn parallel_guesses_admitted(concurrency: &str) -> usize {
         )],
     )
     .await;
-    let t = std::sync::Arc::new(t);
-    let (who, from) = ("dana@example.com", ip("198.51.100.77"));
     // Forty guesses at once: each holds its guard while "verifying", then fails. Without
     // serialisation all forty would pass the check before the first failure is counted.
-    let tasks: Vec<_> = (0..40)
-        .map(|_| {
-            let t = t.clone();
-            tokio::spawn(async move {
-                match t.check_login(who, from).await {
-                    Ok(attempt) => {
-                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                        t.attempt_failed(attempt, who, from).await;
-                        true
-                    }
-                    Err(_) => false,
-                }
-            })
-        })
-        .collect();
-    let mut admitted = 0;
-    for task in tasks {
-        if task.await.unwrap() {
-            admitted += 1;
-        }
-    }
-    admitted
+    parallel_attempts(
+        &[Arc::new(t)],
+        ip("198.51.100.77"),
+        |_| "dana@example.com".to_owned(),
+        Duration::from_millis(5),
+    )
+    .await
 }
 
 // ---- admission before the check (security review, finding 2) --------------------------
@@ -832,7 +815,7 @@ async fn parallel_attempts_from_one_network_never_exceed_the_ip_limit(store: Sto
     )
     .await;
     let t = Arc::new(t);
-    let admitted = parallel_attempts(&[t], ip("203.0.113.77")).await;
+    let admitted = parallel_attempts(&[t], ip("203.0.113.77"), many, HOLD).await;
     assert_eq!(admitted, 10);
 }
 
@@ -960,7 +943,7 @@ async fn throttle_two_instances_on_one_redis_admit_at_most_the_ip_limit_together
         latchkey::startup::build_throttle(&s, clock.clone()).unwrap(),
         latchkey::startup::build_throttle(&s, clock.clone()).unwrap(),
     ];
-    let admitted = parallel_attempts(&instances, ip("203.0.113.78")).await;
+    let admitted = parallel_attempts(&instances, ip("203.0.113.78"), many, HOLD).await;
     assert_eq!(admitted, 10, "over both instances");
 }
 
@@ -1085,17 +1068,31 @@ async fn throttle_two_instances_share_large_request_limits_without_exceeding_the
     assert!((6200..=6400).contains(&admitted), "{admitted}");
 }
 
-/// Forty simultaneous wrong logins for forty accounts from `from`, spread over `instances`;
-/// each admitted one holds its place 20 ms, then fails. How many were admitted.
-async fn parallel_attempts(instances: &[Arc<Throttle>], from: IpAddr) -> usize {
+/// How long an admitted attempt holds its place in `parallel_attempts`.
+const HOLD: Duration = Duration::from_millis(20);
+
+/// Forty accounts, one per attempt.
+fn many(n: usize) -> String {
+    format!("user{n}@example.com")
+}
+
+/// Forty simultaneous wrong logins from `from`, attempt `n` for `account(n)`, spread over
+/// `instances`; each admitted one holds its place for `hold`, then fails. How many were
+/// admitted.
+async fn parallel_attempts(
+    instances: &[Arc<Throttle>],
+    from: IpAddr,
+    account: fn(usize) -> String,
+    hold: Duration,
+) -> usize {
     let tasks: Vec<_> = (0..40)
         .map(|n| {
             let t = instances[n % instances.len()].clone();
             tokio::spawn(async move {
-                let who = format!("user{n}@example.com");
+                let who = account(n);
                 match t.check_login(&who, from).await {
                     Ok(attempt) => {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        tokio::time::sleep(hold).await;
                         t.attempt_failed(attempt, &who, from).await;
                         true
                     }
