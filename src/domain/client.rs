@@ -3,10 +3,10 @@ use std::collections::BTreeSet;
 use super::{GrantType, Scope, ValidationError};
 use crate::clock::UnixTime;
 
-/// An OAuth client identifier: 1..=128 characters of `[A-Za-z0-9._~-]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct ClientId(String);
+crate::string_newtype! {
+    /// An OAuth client identifier: 1..=128 characters of `[A-Za-z0-9._~-]`.
+    pub struct ClientId;
+}
 
 impl ClientId {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
@@ -28,22 +28,12 @@ impl ClientId {
     pub fn generate() -> Self {
         Self(uuid::Uuid::new_v4().to_string())
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl std::fmt::Display for ClientId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+crate::string_newtype! {
+    /// The API a token is for (`aud`): an RFC 8707 resource URI or an audience name.
+    pub struct Audience;
 }
-
-/// The API a token is for (`aud`): an RFC 8707 resource URI or an audience name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
-pub struct Audience(String);
 
 impl Audience {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
@@ -75,10 +65,6 @@ impl Audience {
             ));
         }
         Ok(aud)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 

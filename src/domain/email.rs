@@ -1,10 +1,10 @@
 use super::ValidationError;
 
-/// An email address, normalised: trimmed and lower-cased as a whole, so that lookups are
-/// case-insensitive and one mailbox maps to one account.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct Email(String);
+crate::string_newtype! {
+    /// An email address, normalised: trimmed and lower-cased as a whole, so that lookups are
+    /// case-insensitive and one mailbox maps to one account.
+    pub struct Email;
+}
 
 impl Email {
     pub const MAX_LEN: usize = 254;
@@ -36,16 +36,6 @@ impl Email {
             return Err(err("has an invalid domain"));
         }
         Ok(Self(s.to_lowercase()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for Email {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -1,5 +1,7 @@
 //! Pure types and rules: no I/O, no async, no framework.
 
+mod macros;
+
 mod account;
 mod client;
 mod email;

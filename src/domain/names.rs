@@ -23,43 +23,25 @@ fn parse_code(field: &'static str, raw: &str, max: usize) -> Result<String, Vali
     Ok(raw.to_owned())
 }
 
-/// A role name such as `manager`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
-pub struct RoleName(String);
+crate::string_newtype! {
+    /// A role name such as `manager`.
+    pub struct RoleName;
+}
 
 impl RoleName {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         parse_code("role", raw, 64).map(Self)
     }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-/// A permission codename such as `orders.approve`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
-pub struct Permission(String);
+crate::string_newtype! {
+    /// A permission codename such as `orders.approve`.
+    pub struct Permission;
+}
 
 impl Permission {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         parse_code("permission", raw, 128).map(Self)
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for RoleName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::fmt::Display for Permission {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -1,10 +1,10 @@
 use super::{Email, RoleName, ValidationError};
 use crate::clock::UnixTime;
 
-/// A user id (UUID, text form).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct UserId(String);
+crate::string_newtype! {
+    /// A user id (UUID, text form).
+    pub struct UserId;
+}
 
 impl UserId {
     pub fn generate() -> Self {
@@ -20,16 +20,6 @@ impl UserId {
     /// For values read back from our own storage.
     pub fn from_trusted(raw: String) -> Self {
         Self(raw)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for UserId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
