@@ -16,8 +16,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{error, info, warn};
 
-use super::mail_template::{Escape, MailTemplates};
 use crate::domain::Email;
+
+mod templates;
+
+pub use templates::{
+    Escape, KindTemplates, MailTemplates, Template, TemplateError, TemplateSources, COMMON_VARS,
+};
 
 /// Which message; each has a template (subject, text, HTML).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -422,7 +427,6 @@ async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::mail_template::TemplateSources;
 
     struct Recorder {
         sent: Mutex<Vec<RenderedMail>>,
