@@ -1,3 +1,6 @@
+//! The admin-API limit: failed authentications per network (`check_admin`, then
+//! `admin_succeeded` when the token was right).
+
 use std::net::IpAddr;
 
 use super::{key, Throttle, Throttled};

@@ -1,3 +1,7 @@
+//! Login admission: the attempt counted against its network before the credential check,
+//! the account and network places held meanwhile (`LoginGuard`), and what its outcome
+//! records: back-off and lockout on failure; on success a refund, a reset and a trusted IP.
+
 use std::net::IpAddr;
 use std::sync::Arc;
 

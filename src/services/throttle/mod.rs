@@ -34,6 +34,9 @@
 //! keep working, per instance) and warns once; it probes the shared store again every
 //! second of clock time and goes back to it when it answers. Counts made during the outage
 //! stay in process.
+//!
+//! This file holds the policy, the store keys and the shared store with its fallback;
+//! `login.rs` admits logins, `requests.rs` limits requests, `admin.rs` limits the admin API.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;

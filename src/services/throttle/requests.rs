@@ -1,3 +1,7 @@
+//! Request limits: per minute on the token, revocation and introspection endpoints
+//! (`limit_request`: counted one by one, or in shares leased from the store), and per address
+//! and network on sign-up, verification resends, resets and magic links (`limit`).
+
 use std::net::IpAddr;
 
 use super::login::LoginKeys;
