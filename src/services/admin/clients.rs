@@ -1,3 +1,6 @@
+//! OAuth clients: registration, enabling and disabling, secret rotation and deletion; each
+//! change that withdraws access revokes the client's tokens.
+
 use std::collections::BTreeSet;
 
 use super::views::{ClientView, CreatedClient, NewClientInput};

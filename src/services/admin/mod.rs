@@ -1,3 +1,6 @@
+//! Operator use cases (the admin API and the CLI): users, roles and clients, one file each;
+//! `views.rs` holds what they take and return.
+
 use std::sync::Arc;
 
 use super::client_registry::ClientRegistry;

@@ -1,3 +1,5 @@
+//! Roles and their permissions.
+
 use std::collections::BTreeSet;
 
 use super::views::RoleView;

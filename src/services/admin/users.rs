@@ -1,3 +1,6 @@
+//! Users as an operator manages them: creation, listing, updates, passwords, roles, logging
+//! out everywhere and deletion.
+
 use secrecy::{ExposeSecret, SecretString};
 
 use super::views::{NewUserInput, UserUpdate, UserView};

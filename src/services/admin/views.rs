@@ -1,3 +1,6 @@
+//! What the admin use cases take (inputs) and return (views, serialised as the admin API's
+//! JSON and printed by the CLI).
+
 use secrecy::SecretString;
 
 use crate::clock::rfc3339;
