@@ -1,3 +1,6 @@
+//! The kinds of mail and the template variables each one provides. It depends on nothing, so
+//! the templates and the queue both use it without depending on each other.
+
 /// Which message; each has a template (subject, text, HTML).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailKind {

@@ -7,6 +7,9 @@
 //! task delivers it through a `MailTransport` with bounded concurrency, retrying transient
 //! failures with exponential back-off. A permanent failure is logged at error level with
 //! the kind and recipient only: bodies carry single-use links and are never logged here.
+//!
+//! This file holds the queue; `kind.rs` the kinds of mail, `templates.rs` the template
+//! language, `transport.rs` the interface of the delivery adapters.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,3 +1,7 @@
+//! What the queue hands to a transport: a rendered message, delivered by a `MailTransport`
+//! (the SMTP and outbox adapters live outside services) that tells a transient failure
+//! from a permanent one.
+
 use super::kind::MailKind;
 use crate::domain::Email;
 
