@@ -9,7 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
-pub mod mail;
+pub mod mail_transport;
 pub mod services;
 pub mod startup;
 pub mod storage;

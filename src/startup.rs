@@ -221,11 +221,11 @@ fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// starts: call it inside a tokio runtime.
 pub fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<crate::services::Mailer>> {
     use crate::config::MailTransportKind;
-    use crate::mail::{OutboxTransport, SmtpTransport};
+    use crate::mail_transport::{OutboxTransport, SmtpTransport};
     use crate::services::{MailTransport, Mailer, MailerOptions};
     let mail = &settings.mail;
-    let templates =
-        crate::mail::load_templates(mail.templates_dir.as_deref()).context("mail.templates_dir")?;
+    let templates = crate::mail_transport::load_templates(mail.templates_dir.as_deref())
+        .context("mail.templates_dir")?;
     let options = MailerOptions {
         from: mail.from.clone(),
         product_name: mail.product_name.trim().to_owned(),

@@ -9,7 +9,6 @@ mod client_registry;
 mod introspection;
 mod keys;
 mod mail;
-mod mail_template;
 mod password_rules;
 mod revocation;
 mod throttle;
@@ -30,11 +29,9 @@ pub use client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 pub use introspection::{Introspection, IntrospectionCaller, IntrospectionService};
 pub use keys::{KeyError, KeyPolicy, KeyService, KeyView, TickReport};
 pub use mail::{
-    Mail, MailError, MailKind, MailStats, MailTransport, Mailer, MailerOptions, RenderedMail,
-    TransportError,
-};
-pub use mail_template::{
-    Escape, KindTemplates, MailTemplates, Template, TemplateError, TemplateSources, COMMON_VARS,
+    Escape, KindTemplates, Mail, MailError, MailKind, MailStats, MailTemplates, MailTransport,
+    Mailer, MailerOptions, RenderedMail, Template, TemplateError, TemplateSources, TransportError,
+    COMMON_VARS,
 };
 pub use password_rules::PasswordRules;
 pub use revocation::{

@@ -63,7 +63,7 @@ fn services_never_mention_http_or_database_frameworks() {
             "redis",
             "lettre",
             "crate::http",
-            "crate::mail",
+            "crate::mail_transport",
             "storage::sql",
         ],
     );

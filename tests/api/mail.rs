@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use latchkey::config::Settings;
 use latchkey::domain::Email;
-use latchkey::mail::{load_templates, SmtpTransport};
+use latchkey::mail_transport::{load_templates, SmtpTransport};
 use latchkey::services::{Mail, MailError, MailKind, MailStats, Mailer, MailerOptions};
 use latchkey::startup::build_mailer;
 

@@ -1,6 +1,6 @@
-//! The built-in templates (compiled in from `src/mail/templates/`) and the operator's
-//! overrides: a file of the same name in `mail.templates_dir` replaces the built-in one.
-//! Every template is parsed at load, so an unknown placeholder stops start-up.
+//! The built-in templates (compiled in from `src/mail_transport/templates/`) and the
+//! operator's overrides: a file of the same name in `mail.templates_dir` replaces the
+//! built-in one. Every template is parsed at load, so an unknown placeholder stops start-up.
 
 use std::path::{Path, PathBuf};
 

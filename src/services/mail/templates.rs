@@ -7,7 +7,7 @@
 //! A template is parsed once, when it is loaded, against the variables its mail kind
 //! provides: an unknown name or a malformed tag is an error then, never at send time.
 
-use super::mail::MailKind;
+use super::kind::MailKind;
 
 /// Variables every template gets, whatever its kind.
 pub const COMMON_VARS: &[&str] = &["email", "display_name", "product_name"];

@@ -7,6 +7,9 @@
 //! task delivers it through a `MailTransport` with bounded concurrency, retrying transient
 //! failures with exponential back-off. A permanent failure is logged at error level with
 //! the kind and recipient only: bodies carry single-use links and are never logged here.
+//!
+//! This file holds the queue; `kind.rs` the kinds of mail, `templates.rs` the template
+//! language, `transport.rs` the interface of the delivery adapters.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,62 +19,17 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{error, info, warn};
 
-use super::mail_template::{Escape, MailTemplates};
 use crate::domain::Email;
 
-/// Which message; each has a template (subject, text, HTML).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MailKind {
-    /// Vars: `link`, `expires_in_minutes`.
-    VerifyEmail,
-    /// Someone tried to sign up with an address that has an account. Vars: `reset_link`
-    /// (may be empty).
-    SignupExisting,
-    /// Vars: `link`, `expires_in_minutes`.
-    PasswordReset,
-    /// Vars: `link` (may be empty when no app URL is configured), `code`,
-    /// `expires_in_minutes`.
-    MagicLink,
-    /// Vars: `link`, `expires_in_minutes`.
-    Invite,
-    /// The password was changed or reset. No vars.
-    PasswordChanged,
-}
+mod kind;
+mod templates;
+mod transport;
 
-impl MailKind {
-    pub const ALL: [MailKind; 6] = [
-        MailKind::VerifyEmail,
-        MailKind::SignupExisting,
-        MailKind::PasswordReset,
-        MailKind::MagicLink,
-        MailKind::Invite,
-        MailKind::PasswordChanged,
-    ];
-
-    /// The base name of the template files (`<name>.subject`, `<name>.txt`, `<name>.html`).
-    pub fn template_name(self) -> &'static str {
-        match self {
-            MailKind::VerifyEmail => "verify_email",
-            MailKind::SignupExisting => "signup_existing",
-            MailKind::PasswordReset => "password_reset",
-            MailKind::MagicLink => "magic_link",
-            MailKind::Invite => "invite",
-            MailKind::PasswordChanged => "password_changed",
-        }
-    }
-
-    /// The variables of this kind, besides `email`, `display_name` and `product_name`.
-    pub fn vars(self) -> &'static [&'static str] {
-        match self {
-            MailKind::VerifyEmail | MailKind::PasswordReset | MailKind::Invite => {
-                &["link", "expires_in_minutes"]
-            }
-            MailKind::SignupExisting => &["reset_link"],
-            MailKind::MagicLink => &["link", "code", "expires_in_minutes"],
-            MailKind::PasswordChanged => &[],
-        }
-    }
-}
+pub use kind::MailKind;
+pub use templates::{
+    Escape, KindTemplates, MailTemplates, Template, TemplateError, TemplateSources, COMMON_VARS,
+};
+pub use transport::{MailTransport, RenderedMail, TransportError};
 
 /// One message to send. Every template also gets `email` and `display_name` (may be empty).
 #[derive(Clone)]
@@ -97,57 +55,6 @@ pub enum MailError {
     /// The send queue is full (or its worker has stopped): the caller answers 503.
     #[error("the mail queue is full")]
     QueueFull,
-}
-
-/// A message ready for a transport. `Debug` shows the envelope and subject, never the bodies.
-#[derive(Clone)]
-pub struct RenderedMail {
-    pub kind: MailKind,
-    /// The sender mailbox, such as `Latchkey <no-reply@example.com>` (validated at start-up).
-    pub from: String,
-    pub to: Email,
-    /// The recipient's display name for the `To` header.
-    pub to_name: Option<String>,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
-impl std::fmt::Debug for RenderedMail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RenderedMail")
-            .field("kind", &self.kind)
-            .field("from", &self.from)
-            .field("to", &self.to)
-            .field("subject", &self.subject)
-            .field("text", &"[redacted]")
-            .field("html", &"[redacted]")
-            .finish()
-    }
-}
-
-/// Why a transport could not deliver. The message must not contain the mail's body.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TransportError {
-    /// Worth retrying: a 4xx reply, a timeout, a refused or dropped connection.
-    #[error("transient delivery failure: {0}")]
-    Transient(String),
-    /// Retrying cannot help: a 5xx reply, bad credentials, a TLS or message error.
-    #[error("permanent delivery failure: {0}")]
-    Permanent(String),
-}
-
-impl TransportError {
-    pub fn is_transient(&self) -> bool {
-        matches!(self, TransportError::Transient(_))
-    }
-}
-
-/// Delivers one rendered message (SMTP, the development outbox, ...).
-#[async_trait::async_trait]
-pub trait MailTransport: Send + Sync {
-    fn name(&self) -> &'static str;
-    async fn send(&self, msg: &RenderedMail) -> Result<(), TransportError>;
 }
 
 /// How the queue behaves.
@@ -422,7 +329,6 @@ async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::mail_template::TemplateSources;
 
     struct Recorder {
         sent: Mutex<Vec<RenderedMail>>,

@@ -1,0 +1,147 @@
+//! What the admin use cases take (inputs) and return (views, serialised as the admin API's
+//! JSON and printed by the CLI).
+
+use secrecy::SecretString;
+
+use crate::clock::rfc3339;
+use crate::domain::{Client, ClientKind, ClientTokenSettings, Role, User};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub is_active: bool,
+    pub email_verified: bool,
+    pub has_password: bool,
+    pub must_change_password: bool,
+    pub roles: Vec<String>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_login_at: Option<String>,
+}
+
+impl UserView {
+    pub(super) fn new(u: User, roles: Vec<String>) -> Self {
+        Self {
+            id: u.id.to_string(),
+            email: u.email.to_string(),
+            username: u.username,
+            display_name: u.display_name,
+            is_active: u.is_active,
+            email_verified: u.email_verified,
+            has_password: u.password_hash.is_some(),
+            must_change_password: u.must_change_password,
+            roles,
+            attributes: u.attributes,
+            created_at: rfc3339(u.created_at),
+            updated_at: rfc3339(u.updated_at),
+            last_login_at: u.last_login_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoleView {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub permissions: Vec<String>,
+    pub created_at: String,
+}
+
+impl From<Role> for RoleView {
+    fn from(r: Role) -> Self {
+        Self {
+            id: r.id,
+            name: r.name.to_string(),
+            description: r.description,
+            permissions: r.permissions.iter().map(ToString::to_string).collect(),
+            created_at: rfc3339(r.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub enabled: bool,
+    pub grant_types: Vec<&'static str>,
+    pub scopes: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub audiences: Vec<String>,
+    pub default_audience: Option<String>,
+    pub access_token_ttl: Option<i64>,
+    pub refresh_idle_ttl: Option<i64>,
+    pub refresh_absolute_ttl: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Client> for ClientView {
+    fn from(c: &Client) -> Self {
+        Self {
+            client_id: c.id.to_string(),
+            name: c.name.clone(),
+            kind: c.kind.as_str(),
+            enabled: c.enabled,
+            grant_types: c.grant_types.iter().map(|g| g.as_str()).collect(),
+            scopes: c.scopes.iter().map(str::to_owned).collect(),
+            redirect_uris: c.redirect_uris.clone(),
+            audiences: c.audiences.iter().map(|a| a.as_str().to_owned()).collect(),
+            default_audience: c.default_audience.as_ref().map(|a| a.as_str().to_owned()),
+            access_token_ttl: c.token_settings.access_token_ttl,
+            refresh_idle_ttl: c.token_settings.refresh_idle_ttl,
+            refresh_absolute_ttl: c.token_settings.refresh_absolute_ttl,
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+        }
+    }
+}
+
+/// A client as created: the secret is shown this once and never stored in clear.
+#[derive(serde::Serialize)]
+pub struct CreatedClient {
+    #[serde(flatten)]
+    pub client: ClientView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+pub struct NewUserInput {
+    pub email: String,
+    pub password: Option<SecretString>,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub roles: Vec<String>,
+    pub active: bool,
+    pub email_verified: bool,
+    pub attributes: Option<serde_json::Value>,
+}
+
+#[derive(Default)]
+pub struct UserUpdate {
+    pub active: Option<bool>,
+    pub email_verified: Option<bool>,
+    pub display_name: Option<Option<String>>,
+    pub username: Option<Option<String>>,
+    pub attributes: Option<serde_json::Value>,
+    /// The user may sign in only to change the password (`password_change_required`).
+    pub must_change_password: Option<bool>,
+}
+
+pub struct NewClientInput {
+    pub client_id: Option<String>,
+    pub name: String,
+    pub kind: ClientKind,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub audiences: Vec<String>,
+    pub default_audience: Option<String>,
+    pub token_settings: ClientTokenSettings,
+}
