@@ -8,9 +8,10 @@ use latchkey::services::Stores;
 use latchkey::storage::{NewUserRecord, StorageError, UserPatch};
 
 use crate::helpers::{fresh_database, test_settings, Backend, Database, TestDatabase};
-use crate::storage_scenarios;
+use crate::scenarios;
 
-storage_scenarios!(
+scenarios!(
+    databases:
     user_store_contract,
     role_store_contract,
     client_store_contract,

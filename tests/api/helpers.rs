@@ -10,38 +10,48 @@ use latchkey::startup::Services;
 use secrecy::SecretString;
 use serde_json::Value;
 
-/// Runs the listed scenarios once per backend pair: {SQLite, PostgreSQL} x {embedded
-/// denylist, Redis denylist}. The pair is part of the test name.
+/// Runs each listed scenario once per cell of the backend matrix (`Backend`), in a module
+/// named after the cell, so the cell is part of the test name:
+/// - `scenarios!(a, b)`: every cell, `sqlite_embedded`, `sqlite_redis`, `postgres_embedded`,
+///   `postgres_redis` (`Backend::MATRIX`);
+/// - `scenarios!(databases: a, b)`: the database axis only, Redis off, `sqlite` and
+///   `postgres` (`Backend::DATABASES`), for storage behaviour;
+/// - `scenarios!(redis: a, b)`: the Redis axis only, `memory` and `redis` (`Backend::STORES`),
+///   for the throttle's store, which uses no database.
+///
+/// A scenario is an `async fn(Backend)` beside the macro call.
 #[macro_export]
 macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        $crate::scenarios!(@pair sqlite_embedded, Sqlite, Embedded; $($name),*);
-        $crate::scenarios!(@pair sqlite_redis, Sqlite, Redis; $($name),*);
-        $crate::scenarios!(@pair postgres_embedded, Postgres, Embedded; $($name),*);
-        $crate::scenarios!(@pair postgres_redis, Postgres, Redis; $($name),*);
+    (databases: $($name:ident),* $(,)?) => {
+        $crate::scenarios!(@cells DATABASES [sqlite, postgres] [$($name),*]);
     };
-    (@pair $module:ident, $db:ident, $denylist:ident; $($name:ident),*) => {
-        mod $module {
+    (redis: $($name:ident),* $(,)?) => {
+        $crate::scenarios!(@cells STORES [memory, redis] [$($name),*]);
+    };
+    (@cells $axis:ident [] [$($name:ident),*]) => {};
+    (@cells $axis:ident [$cell:ident $(, $rest:ident)*] [$($name:ident),*]) => {
+        mod $cell {
+            /// Looked up by the module's name at compile time: a name missing from the table
+            /// does not compile.
+            const BACKEND: $crate::helpers::Backend = $crate::helpers::Backend::named(
+                &$crate::helpers::Backend::$axis,
+                stringify!($cell),
+            );
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::helpers::Backend {
-                        database: $crate::helpers::Database::$db,
-                        denylist: $crate::helpers::Denylist::$denylist,
-                    })
-                    .await
+                    super::$name(BACKEND).await
                 }
             )*
         }
+        $crate::scenarios!(@cells $axis [$($rest),*] [$($name),*]);
     };
-}
-
-/// Runs storage scenarios once per database (the denylist does not take part).
-#[macro_export]
-macro_rules! storage_scenarios {
     ($($name:ident),* $(,)?) => {
-        $crate::scenarios!(@pair sqlite, Sqlite, Embedded; $($name),*);
-        $crate::scenarios!(@pair postgres, Postgres, Embedded; $($name),*);
+        $crate::scenarios!(
+            @cells MATRIX
+            [sqlite_embedded, sqlite_redis, postgres_embedded, postgres_redis]
+            [$($name),*]
+        );
     };
 }
 
@@ -51,16 +61,73 @@ pub enum Database {
     Postgres,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Denylist {
-    Embedded,
-    Redis,
-}
-
+/// One cell of the backend matrix: the database, and whether Redis holds the state instances
+/// share (the token denylist and the throttle's counters) instead of each process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backend {
     pub database: Database,
-    pub denylist: Denylist,
+    pub redis: bool,
+}
+
+impl Backend {
+    pub const SQLITE: Self = Self {
+        database: Database::Sqlite,
+        redis: false,
+    };
+    pub const SQLITE_REDIS: Self = Self {
+        database: Database::Sqlite,
+        redis: true,
+    };
+    pub const POSTGRES: Self = Self {
+        database: Database::Postgres,
+        redis: false,
+    };
+    pub const POSTGRES_REDIS: Self = Self {
+        database: Database::Postgres,
+        redis: true,
+    };
+
+    /// The four cells, by the name their tests carry.
+    pub const MATRIX: [(&'static str, Self); 4] = [
+        ("sqlite_embedded", Self::SQLITE),
+        ("sqlite_redis", Self::SQLITE_REDIS),
+        ("postgres_embedded", Self::POSTGRES),
+        ("postgres_redis", Self::POSTGRES_REDIS),
+    ];
+    /// The database axis, Redis off.
+    pub const DATABASES: [(&'static str, Self); 2] =
+        [("sqlite", Self::SQLITE), ("postgres", Self::POSTGRES)];
+    /// The Redis axis, for what uses no database (the throttle's store).
+    pub const STORES: [(&'static str, Self); 2] =
+        [("memory", Self::SQLITE), ("redis", Self::SQLITE_REDIS)];
+
+    /// The cell of `axis` called `name`; fails to compile when used in a constant and there
+    /// is none.
+    pub const fn named(axis: &[(&str, Self)], name: &str) -> Self {
+        let mut i = 0;
+        while i < axis.len() {
+            if const_str_eq(axis[i].0, name) {
+                return axis[i].1;
+            }
+            i += 1;
+        }
+        panic!("no backend of that name in the matrix");
+    }
+}
+
+const fn const_str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 pub fn postgres_admin_url() -> String {
@@ -93,44 +160,49 @@ pub async fn require_redis(url: &str) {
 /// and for Redis tests the Redis URL with a key prefix of the test's own.
 pub struct TestDatabase {
     pub url: String,
-    /// `LATCHKEY_*` settings that select the denylist.
-    pub denylist_env: Vec<(String, String)>,
+    /// `LATCHKEY_*` settings that put the shared state (denylist, throttle) in Redis; empty
+    /// when Redis is off.
+    pub redis_env: Vec<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl TestDatabase {
-    /// An SQLite database at `path` (the caller owns the folder), with the embedded denylist.
+    /// An SQLite database at `path` (the caller owns the folder), with Redis off.
     pub fn sqlite_at(path: std::path::PathBuf) -> Self {
         Self {
             url: format!("sqlite://{}", path.display()),
-            denylist_env: vec![],
+            redis_env: vec![],
             _dir: None,
         }
     }
 }
 
+/// The `LATCHKEY_*` settings for `backend`'s Redis cell: none when Redis is off, else the test
+/// Redis with a key prefix of the caller's own.
+pub async fn redis_env(backend: Backend) -> Vec<(String, String)> {
+    if !backend.redis {
+        return vec![];
+    }
+    let url = redis_url();
+    require_redis(&url).await;
+    vec![
+        ("LATCHKEY_REDIS_URL".to_owned(), url),
+        (
+            "LATCHKEY_REDIS_KEY_PREFIX".to_owned(),
+            format!("lk_test_{}:", uuid::Uuid::new_v4().simple()),
+        ),
+    ]
+}
+
 pub async fn fresh_database(backend: Backend) -> TestDatabase {
-    let denylist_env = match backend.denylist {
-        Denylist::Embedded => vec![],
-        Denylist::Redis => {
-            let url = redis_url();
-            require_redis(&url).await;
-            vec![
-                ("LATCHKEY_REDIS_URL".to_owned(), url),
-                (
-                    "LATCHKEY_REDIS_KEY_PREFIX".to_owned(),
-                    format!("lk_test_{}:", uuid::Uuid::new_v4().simple()),
-                ),
-            ]
-        }
-    };
+    let redis_env = redis_env(backend).await;
     match backend.database {
         Database::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}", dir.path().join("latchkey.db").display());
             TestDatabase {
                 url,
-                denylist_env,
+                redis_env,
                 _dir: Some(dir),
             }
         }
@@ -154,7 +226,7 @@ pub async fn fresh_database(backend: Backend) -> TestDatabase {
                 .unwrap_or(admin.clone());
             TestDatabase {
                 url: format!("{base}/{name}"),
-                denylist_env,
+                redis_env,
                 _dir: None,
             }
         }
@@ -174,7 +246,7 @@ pub fn test_settings(db: &TestDatabase, extra: &[(&str, &str)]) -> Settings {
         ("LATCHKEY_WORKERS".into(), "1".into()),
         ("LATCHKEY_LOG_LEVEL".into(), "warn".into()),
     ];
-    env.extend(db.denylist_env.iter().cloned());
+    env.extend(db.redis_env.iter().cloned());
     for (k, v) in extra {
         env.retain(|(ek, _)| ek != k);
         env.push((k.to_string(), v.to_string()));
@@ -477,7 +549,7 @@ pub async fn spawn_instance_like(app: &TestApp, extra: &[(&str, &str)]) -> TestA
         .expect("test apps have a master key");
     let db = TestDatabase {
         url: app.db.url.clone(),
-        denylist_env: app.db.denylist_env.clone(),
+        redis_env: app.db.redis_env.clone(),
         _dir: None,
     };
     let issuer = app.settings.issuer().to_owned();

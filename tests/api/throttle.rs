@@ -1,6 +1,7 @@
 //! Brute-force throttling: the `RateLimitStore` contract checked against each adapter
-//! (memory, Redis), and the `Throttle` scenarios on each store, with a mock clock. Test names
-//! are `throttle::<store>::<scenario>`. Redis tests fail loudly when Redis is unreachable.
+//! (memory, Redis), and the `Throttle` scenarios on each store, with a mock clock: the Redis
+//! axis of the backend matrix. Test names are `throttle::<store>::<scenario>`. Redis tests
+//! fail loudly when Redis is unreachable.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,31 +17,11 @@ use latchkey::storage::{
     Admission, RateCooldown, RateLimit, RateLimitStore, RateSnapshot, RateWindow,
 };
 
-use crate::helpers::{redis_url, require_redis};
+use crate::helpers::{redis_env, redis_url, require_redis, Backend};
+use crate::scenarios;
 
-/// Runs each scenario once per store: `throttle::memory::<name>`, `throttle::redis::<name>`.
-macro_rules! per_store {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Store::Memory).await
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Store::Redis).await
-                }
-            )*
-        }
-    };
-}
-
-per_store!(
+scenarios!(
+    redis:
     store_counts_per_window_and_slides_with_the_callers_clock,
     store_admits_only_when_every_limit_and_cooldown_allows,
     store_marks_keep_the_longer_and_expire_by_the_callers_clock,
@@ -63,11 +44,9 @@ per_store!(
     large_request_limits_are_reserved_in_shares_and_never_exceeded,
 );
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Store {
-    Memory,
-    Redis,
-}
+/// The throttle uses no database: its tests run on the Redis axis of the matrix.
+const MEMORY: Backend = Backend::named(&Backend::STORES, "memory");
+const REDIS: Backend = Backend::named(&Backend::STORES, "redis");
 
 /// Aligned to a day (so to every window the tests use): window arithmetic is easy to follow.
 const T0: i64 = 1_800_057_600;
@@ -80,24 +59,22 @@ fn unique_prefix() -> String {
     format!("lk_test_{}:", uuid::Uuid::new_v4().simple())
 }
 
-async fn raw_store(store: Store) -> Arc<dyn RateLimitStore> {
-    match store {
-        Store::Memory => Arc::new(MemoryRateLimitStore::new(10_000)),
-        Store::Redis => {
-            let url = redis_url();
-            require_redis(&url).await;
-            Arc::new(
-                RedisRateLimitStore::new(
-                    &url,
-                    &RedisSettings {
-                        key_prefix: unique_prefix(),
-                        timeout: Duration::from_secs(2),
-                    },
-                )
-                .unwrap(),
-            )
-        }
+async fn raw_store(backend: Backend) -> Arc<dyn RateLimitStore> {
+    if !backend.redis {
+        return Arc::new(MemoryRateLimitStore::new(10_000));
     }
+    let url = redis_url();
+    require_redis(&url).await;
+    Arc::new(
+        RedisRateLimitStore::new(
+            &url,
+            &RedisSettings {
+                key_prefix: unique_prefix(),
+                timeout: Duration::from_secs(2),
+            },
+        )
+        .unwrap(),
+    )
 }
 
 fn settings(env: &[(&str, &str)]) -> Settings {
@@ -108,24 +85,9 @@ fn settings(env: &[(&str, &str)]) -> Settings {
     .unwrap()
 }
 
-/// The `LATCHKEY_*` variables that select `store` (a fresh key prefix for Redis).
-async fn store_env(store: Store) -> Vec<(String, String)> {
-    match store {
-        Store::Memory => vec![],
-        Store::Redis => {
-            let url = redis_url();
-            require_redis(&url).await;
-            vec![
-                ("LATCHKEY_REDIS_URL".into(), url),
-                ("LATCHKEY_REDIS_KEY_PREFIX".into(), unique_prefix()),
-            ]
-        }
-    }
-}
-
-/// A throttle built as start-up builds it, on `store`, with a mock clock at `T0`.
-async fn throttle(store: Store, extra: &[(&str, &str)]) -> (Throttle, Arc<MockClock>) {
-    let mut env = store_env(store).await;
+/// A throttle built as start-up builds it, on `backend`'s store, with a mock clock at `T0`.
+async fn throttle(backend: Backend, extra: &[(&str, &str)]) -> (Throttle, Arc<MockClock>) {
+    let mut env = redis_env(backend).await;
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let clock = Arc::new(MockClock::new(T0));
@@ -143,8 +105,8 @@ fn retry<T>(r: Result<T, Throttled>) -> u64 {
 
 // ---- the store contract ---------------------------------------------------------------
 
-async fn store_counts_per_window_and_slides_with_the_callers_clock(store: Store) {
-    let s = raw_store(store).await;
+async fn store_counts_per_window_and_slides_with_the_callers_clock(backend: Backend) {
+    let s = raw_store(backend).await;
     let w = SlidingWindow::new(60);
     let a = RateWindow {
         key: "a",
@@ -183,8 +145,8 @@ async fn store_counts_per_window_and_slides_with_the_callers_clock(store: Store)
     assert_eq!(s.read(&[], &[], T0).await.unwrap(), RateSnapshot::default());
 }
 
-async fn store_admits_only_when_every_limit_and_cooldown_allows(store: Store) {
-    let s = raw_store(store).await;
+async fn store_admits_only_when_every_limit_and_cooldown_allows(backend: Backend) {
+    let s = raw_store(backend).await;
     let w = SlidingWindow::new(100);
     let tight = RateLimit {
         key: "tight",
@@ -253,8 +215,8 @@ async fn store_admits_only_when_every_limit_and_cooldown_allows(store: Store) {
     assert_eq!(s.admit(&[], &[], T0).await.unwrap(), Admission::Admitted);
 }
 
-async fn store_marks_keep_the_longer_and_expire_by_the_callers_clock(store: Store) {
-    let s = raw_store(store).await;
+async fn store_marks_keep_the_longer_and_expire_by_the_callers_clock(backend: Backend) {
+    let s = raw_store(backend).await;
     s.mark("m", T0 + 10, T0).await.unwrap();
     s.mark("m", T0 + 5, T0 + 1).await.unwrap();
     assert_eq!(
@@ -274,8 +236,8 @@ async fn store_marks_keep_the_longer_and_expire_by_the_callers_clock(store: Stor
     );
 }
 
-async fn store_clear_forgets_counters_and_marks(store: Store) {
-    let s = raw_store(store).await;
+async fn store_clear_forgets_counters_and_marks(backend: Backend) {
+    let s = raw_store(backend).await;
     let w = RateWindow {
         key: "c",
         window: SlidingWindow::new(60),
@@ -292,8 +254,8 @@ async fn store_clear_forgets_counters_and_marks(store: Store) {
 
 // ---- throttle scenarios ---------------------------------------------------------------
 
-async fn free_failures_then_a_doubling_backoff_capped_at_the_lockout(store: Store) {
-    let (t, clock) = throttle(store, &[("LATCHKEY_THROTTLE_LOGIN_LOCKOUT_SECS", "60")]).await;
+async fn free_failures_then_a_doubling_backoff_capped_at_the_lockout(backend: Backend) {
+    let (t, clock) = throttle(backend, &[("LATCHKEY_THROTTLE_LOGIN_LOCKOUT_SECS", "60")]).await;
     let (who, from) = ("alice@example.com", ip("198.51.100.7"));
     for _ in 0..5 {
         let attempt = t.check_login(who, from).await.unwrap();
@@ -317,9 +279,9 @@ async fn free_failures_then_a_doubling_backoff_capped_at_the_lockout(store: Stor
     assert_eq!(delays, vec![1, 2, 4, 8, 16, 32, 60, 60, 60]);
 }
 
-async fn retry_after_counts_down_and_the_lockout_ends_when_the_clock_moves(store: Store) {
+async fn retry_after_counts_down_and_the_lockout_ends_when_the_clock_moves(backend: Backend) {
     let (t, clock) = throttle(
-        store,
+        backend,
         &[("LATCHKEY_THROTTLE_LOGIN_BACKOFF_BASE_SECS", "30")],
     )
     .await;
@@ -355,8 +317,8 @@ async fn retry_after_counts_down_and_the_lockout_ends_when_the_clock_moves(store
     assert_eq!(retry(t.check_login(who, from).await), 60);
 }
 
-async fn a_success_resets_the_pair_but_not_other_pairs(store: Store) {
-    let (t, clock) = throttle(store, &[]).await;
+async fn a_success_resets_the_pair_but_not_other_pairs(backend: Backend) {
+    let (t, clock) = throttle(backend, &[]).await;
     let who = "dave@example.com";
     let (home, away) = (ip("203.0.113.1"), ip("203.0.113.2"));
     for _ in 0..6 {
@@ -377,8 +339,8 @@ async fn a_success_resets_the_pair_but_not_other_pairs(store: Store) {
     );
 }
 
-async fn the_account_limit_refuses_a_new_ip_but_not_a_trusted_one(store: Store) {
-    let (t, clock) = throttle(store, &[("LATCHKEY_THROTTLE_ACCOUNT_MAX_FAILURES", "10")]).await;
+async fn the_account_limit_refuses_a_new_ip_but_not_a_trusted_one(backend: Backend) {
+    let (t, clock) = throttle(backend, &[("LATCHKEY_THROTTLE_ACCOUNT_MAX_FAILURES", "10")]).await;
     let who = "erin@example.com";
     let usual = ip("192.0.2.10");
     t.login_succeeded(who, usual).await;
@@ -414,7 +376,7 @@ async fn the_account_limit_refuses_a_new_ip_but_not_a_trusted_one(store: Store) 
     assert_eq!(retry(t.check_login(who, usual).await), 1);
     // Trust expires.
     let (t, clock) = throttle(
-        store,
+        backend,
         &[
             ("LATCHKEY_THROTTLE_ACCOUNT_MAX_FAILURES", "5"),
             ("LATCHKEY_THROTTLE_TRUSTED_IP_TTL_SECS", "600"),
@@ -430,8 +392,8 @@ async fn the_account_limit_refuses_a_new_ip_but_not_a_trusted_one(store: Store) 
     assert!(t.check_login(who, usual).await.is_err());
 }
 
-async fn the_ip_limit_spans_accounts(store: Store) {
-    let (t, _clock) = throttle(store, &[("LATCHKEY_THROTTLE_IP_MAX_FAILURES", "20")]).await;
+async fn the_ip_limit_spans_accounts(backend: Backend) {
+    let (t, _clock) = throttle(backend, &[("LATCHKEY_THROTTLE_IP_MAX_FAILURES", "20")]).await;
     let stuffer = ip("100.64.0.9");
     for n in 0..20 {
         let who = format!("user{n}@example.com");
@@ -449,8 +411,8 @@ async fn the_ip_limit_spans_accounts(store: Store) {
         .unwrap();
 }
 
-async fn an_address_cooldown_and_daily_cap_per_action(store: Store) {
-    let (t, clock) = throttle(store, &[]).await;
+async fn an_address_cooldown_and_daily_cap_per_action(backend: Backend) {
+    let (t, clock) = throttle(backend, &[]).await;
     let (a, from) = ("grace@example.com", ip("192.0.2.50"));
     let reset = LimitedAction::PasswordReset;
     t.limit(reset, Some(a), from).await.unwrap();
@@ -517,9 +479,9 @@ async fn an_address_cooldown_and_daily_cap_per_action(store: Store) {
     );
 }
 
-async fn ip_caps_per_action_and_the_hourly_signup_cap(store: Store) {
+async fn ip_caps_per_action_and_the_hourly_signup_cap(backend: Backend) {
     let (t, clock) = throttle(
-        store,
+        backend,
         &[
             ("LATCHKEY_THROTTLE_IP_DAILY_CAP", "3"),
             ("LATCHKEY_THROTTLE_SIGNUP_PER_IP_PER_HOUR", "2"),
@@ -555,7 +517,7 @@ async fn ip_caps_per_action_and_the_hourly_signup_cap(store: Store) {
     t.limit(signup, Some("s2@example.com"), from).await.unwrap();
 }
 
-async fn unknown_accounts_are_throttled_exactly_like_known_ones(store: Store) {
+async fn unknown_accounts_are_throttled_exactly_like_known_ones(backend: Backend) {
     // The throttle never learns whether an account exists: the same sequence gives the
     // same answers for an address with an account and one without.
     async fn run(t: &Throttle, clock: &MockClock, who: &str) -> Vec<String> {
@@ -574,16 +536,16 @@ async fn unknown_accounts_are_throttled_exactly_like_known_ones(store: Store) {
         }
         seen
     }
-    let (t, clock) = throttle(store, &[]).await;
+    let (t, clock) = throttle(backend, &[]).await;
     let known = run(&t, &clock, "known@example.com").await;
-    let (t, clock) = throttle(store, &[]).await;
+    let (t, clock) = throttle(backend, &[]).await;
     let unknown = run(&t, &clock, "nobody-here@example.com").await;
     assert_eq!(known, unknown);
     assert!(known.iter().any(|s| s.contains("retry_after_secs")));
 }
 
-async fn a_disabled_throttle_refuses_nothing(store: Store) {
-    let (t, _clock) = throttle(store, &[("LATCHKEY_THROTTLE_ENABLED", "false")]).await;
+async fn a_disabled_throttle_refuses_nothing(backend: Backend) {
+    let (t, _clock) = throttle(backend, &[("LATCHKEY_THROTTLE_ENABLED", "false")]).await;
     let from = ip("192.0.2.1");
     for _ in 0..200 {
         assert_eq!(
@@ -645,7 +607,7 @@ async fn throttle_memory_store_stays_within_its_cap_and_keeps_running_lockouts()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttle_redis_keys_hold_no_raw_identifiers() {
-    let env = store_env(Store::Redis).await;
+    let env = redis_env(REDIS).await;
     let prefix = env[1].1.clone();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let clock = Arc::new(MockClock::new(T0));
@@ -684,7 +646,7 @@ async fn throttle_redis_keys_hold_no_raw_identifiers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttle_two_instances_on_one_redis_share_counters() {
-    let env = store_env(Store::Redis).await;
+    let env = redis_env(REDIS).await;
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let clock = Arc::new(MockClock::new(T0));
     let s = settings(&env);
@@ -783,7 +745,7 @@ async fn parallel_guesses_for_one_account_are_checked_one_after_the_other() {
 
 async fn parallel_guesses_admitted(concurrency: &str) -> usize {
     let (t, _clock) = throttle(
-        Store::Memory,
+        MEMORY,
         &[(
             "LATCHKEY_THROTTLE_LOGIN_CONCURRENCY_PER_ACCOUNT",
             concurrency,
@@ -805,9 +767,9 @@ async fn parallel_guesses_admitted(concurrency: &str) -> usize {
 
 /// Forty simultaneous attempts for forty accounts from one address, with room for ten: the
 /// IP is counted before each credential check, atomically, so exactly ten are admitted.
-async fn parallel_attempts_from_one_network_never_exceed_the_ip_limit(store: Store) {
+async fn parallel_attempts_from_one_network_never_exceed_the_ip_limit(backend: Backend) {
     let (t, _clock) = throttle(
-        store,
+        backend,
         &[
             ("LATCHKEY_THROTTLE_IP_MAX_FAILURES", "10"),
             ("LATCHKEY_THROTTLE_LOGIN_CONCURRENCY_PER_NETWORK", "64"),
@@ -819,8 +781,8 @@ async fn parallel_attempts_from_one_network_never_exceed_the_ip_limit(store: Sto
     assert_eq!(admitted, 10);
 }
 
-async fn a_right_password_refunds_the_attempt_counted_against_the_ip(store: Store) {
-    let (t, _clock) = throttle(store, &[("LATCHKEY_THROTTLE_IP_MAX_FAILURES", "3")]).await;
+async fn a_right_password_refunds_the_attempt_counted_against_the_ip(backend: Backend) {
+    let (t, _clock) = throttle(backend, &[("LATCHKEY_THROTTLE_IP_MAX_FAILURES", "3")]).await;
     let from = ip("192.0.2.99");
     // An office: many users sign in correctly from one address.
     for n in 0..20 {
@@ -840,8 +802,8 @@ async fn a_right_password_refunds_the_attempt_counted_against_the_ip(store: Stor
     assert!(retry(t.check_login("another@example.com", from).await) > 0);
 }
 
-async fn store_refunds_from_the_window_that_counted(store: Store) {
-    let s = raw_store(store).await;
+async fn store_refunds_from_the_window_that_counted(backend: Backend) {
+    let s = raw_store(backend).await;
     let w = RateWindow {
         key: "li:refund",
         window: SlidingWindow::new(60),
@@ -875,10 +837,10 @@ async fn store_refunds_from_the_window_that_counted(store: Store) {
     );
 }
 
-async fn request_limits_count_per_minute_and_key(store: Store) {
+async fn request_limits_count_per_minute_and_key(backend: Backend) {
     use latchkey::services::RequestLimit;
     let (t, clock) = throttle(
-        store,
+        backend,
         &[("LATCHKEY_THROTTLE_USER_REQUESTS_PER_MINUTE", "3")],
     )
     .await;
@@ -904,7 +866,7 @@ async fn request_limits_count_per_minute_and_key(store: Store) {
         .unwrap();
     // 0 turns a limit off.
     let (off, _) = throttle(
-        store,
+        backend,
         &[("LATCHKEY_THROTTLE_CLIENT_REQUESTS_PER_MINUTE", "0")],
     )
     .await;
@@ -915,8 +877,8 @@ async fn request_limits_count_per_minute_and_key(store: Store) {
     }
 }
 
-async fn admin_failures_are_counted_before_the_check_and_refunded_on_success(store: Store) {
-    let (t, _clock) = throttle(store, &[("LATCHKEY_THROTTLE_ADMIN_MAX_FAILURES", "3")]).await;
+async fn admin_failures_are_counted_before_the_check_and_refunded_on_success(backend: Backend) {
+    let (t, _clock) = throttle(backend, &[("LATCHKEY_THROTTLE_ADMIN_MAX_FAILURES", "3")]).await;
     let operator = ip("10.1.2.3");
     for _ in 0..10 {
         let attempt = t.check_admin(operator).await.unwrap();
@@ -934,7 +896,7 @@ async fn admin_failures_are_counted_before_the_check_and_refunded_on_success(sto
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttle_two_instances_on_one_redis_admit_at_most_the_ip_limit_together() {
-    let mut env = store_env(Store::Redis).await;
+    let mut env = redis_env(REDIS).await;
     env.push(("LATCHKEY_THROTTLE_IP_MAX_FAILURES".into(), "10".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let clock = Arc::new(MockClock::new(T0));
@@ -950,7 +912,7 @@ async fn throttle_two_instances_on_one_redis_admit_at_most_the_ip_limit_together
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checks_in_flight_from_one_network_are_bounded_per_instance() {
     let (t, _clock) = throttle(
-        Store::Memory,
+        MEMORY,
         &[("LATCHKEY_THROTTLE_LOGIN_CONCURRENCY_PER_NETWORK", "2")],
     )
     .await;
@@ -979,8 +941,8 @@ async fn checks_in_flight_from_one_network_are_bounded_per_instance() {
     assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
-async fn store_admits_several_events_at_once_only_when_all_fit(store: Store) {
-    let s = raw_store(store).await;
+async fn store_admits_several_events_at_once_only_when_all_fit(backend: Backend) {
+    let s = raw_store(backend).await;
     let w = SlidingWindow::new(60);
     let share = |cost| RateLimit {
         key: "rc:shares",
@@ -1019,10 +981,10 @@ async fn store_admits_several_events_at_once_only_when_all_fit(store: Store) {
     assert_eq!(snap.counts, vec![counts(10, 0)]);
 }
 
-async fn large_request_limits_are_reserved_in_shares_and_never_exceeded(store: Store) {
+async fn large_request_limits_are_reserved_in_shares_and_never_exceeded(backend: Backend) {
     use latchkey::services::RequestLimit;
     let env = [("LATCHKEY_THROTTLE_CLIENT_REQUESTS_PER_MINUTE", "640")];
-    let (one, clock) = throttle(store, &env).await;
+    let (one, clock) = throttle(backend, &env).await;
     let mut admitted = 0;
     for _ in 0..700 {
         if one
@@ -1044,7 +1006,7 @@ async fn large_request_limits_are_reserved_in_shares_and_never_exceeded(store: S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttle_two_instances_share_large_request_limits_without_exceeding_them() {
     use latchkey::services::RequestLimit;
-    let mut env = store_env(Store::Redis).await;
+    let mut env = redis_env(REDIS).await;
     env.push((
         "LATCHKEY_THROTTLE_INTROSPECTIONS_PER_CLIENT_PER_MINUTE".into(),
         "6400".into(),
