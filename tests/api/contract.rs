@@ -10,6 +10,10 @@ use latchkey::storage::{NewUserRecord, StorageError, UserPatch};
 use crate::helpers::{fresh_database, test_settings, Backend, Database, TestDatabase};
 use crate::scenarios;
 
+mod account_tokens;
+
+use account_tokens::*;
+
 scenarios!(
     databases:
     user_store_contract,
@@ -25,6 +29,16 @@ scenarios!(
     refresh_token_store_revokes_every_family_of_a_user,
     revocation_store_keeps_commit_order_and_forgets_expired_entries,
     revocation_store_concurrent_appends_never_let_a_cursor_skip_an_entry,
+    account_token_store_finds_and_consumes_a_token_once,
+    account_token_store_keeps_purposes_apart,
+    account_token_store_expires_tokens_by_the_callers_clock,
+    account_token_store_a_newer_token_supersedes_the_unused_older_ones,
+    account_token_store_concurrent_consumers_have_one_winner,
+    account_token_store_counts_wrong_codes_and_uses_a_link_up_at_the_limit,
+    account_token_store_checks_codes_against_the_newest_live_magic_link,
+    account_token_store_concurrent_codes_count_every_attempt_and_consume_once,
+    account_token_store_invalidates_the_unused_tokens_of_a_purpose,
+    account_token_store_purges_expired_tokens_and_used_ones_after_a_day,
 );
 
 async fn stores(backend: Backend) -> (Stores, TestDatabase, Settings) {
