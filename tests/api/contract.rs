@@ -11,8 +11,10 @@ use crate::helpers::{fresh_database, test_settings, Backend, Database, TestDatab
 use crate::scenarios;
 
 mod account_tokens;
+mod audit;
 
 use account_tokens::*;
+use audit::*;
 
 scenarios!(
     databases:
@@ -39,6 +41,11 @@ scenarios!(
     account_token_store_concurrent_codes_count_every_attempt_and_consume_once,
     account_token_store_invalidates_the_unused_tokens_of_a_purpose,
     account_token_store_purges_expired_tokens_and_used_ones_after_a_day,
+    audit_store_appends_in_order_and_lists_the_newest_oldest_first,
+    audit_store_follows_the_trail_after_a_position_in_pages,
+    audit_store_filters_by_user_and_by_event,
+    audit_store_scrubs_a_users_ip_and_user_agent_only,
+    audit_store_concurrent_appends_all_land_with_their_own_ids,
 );
 
 async fn stores(backend: Backend) -> (Stores, TestDatabase, Settings) {
