@@ -10,9 +10,11 @@ use latchkey::storage::{NewUserRecord, StorageError, UserPatch};
 use crate::helpers::{fresh_database, test_settings, Backend, Database, TestDatabase};
 use crate::scenarios;
 
+mod account_token_codes;
 mod account_tokens;
 mod audit;
 
+use account_token_codes::*;
 use account_tokens::*;
 use audit::*;
 
