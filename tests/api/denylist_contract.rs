@@ -6,7 +6,7 @@ use std::sync::Arc;
 use latchkey::domain::{Revocation, TokenIdentity};
 use latchkey::storage::TokenDenylist;
 
-use crate::helpers::{fresh_database, test_settings, Backend, Denylist};
+use crate::helpers::{fresh_database, test_settings, Backend};
 use crate::scenarios;
 
 scenarios!(denylist_contract, denylist_replays_the_log_it_missed);
@@ -193,10 +193,10 @@ async fn denylist_replays_the_log_it_missed(backend: Backend) {
         d.is_denied(&of_client, t).await.unwrap(),
         "a client watermark"
     );
-    if backend.denylist == Denylist::Redis {
+    if backend.redis {
         // Redis restarted empty: every check fails closed until the log is replayed.
         let prefix = db
-            .denylist_env
+            .redis_env
             .iter()
             .find(|(k, _)| k == "LATCHKEY_REDIS_KEY_PREFIX")
             .map(|(_, v)| v.clone())

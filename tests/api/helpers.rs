@@ -10,58 +10,9 @@ use latchkey::startup::Services;
 use secrecy::SecretString;
 use serde_json::Value;
 
-/// Runs the listed scenarios once per backend pair: {SQLite, PostgreSQL} x {embedded
-/// denylist, Redis denylist}. The pair is part of the test name.
-#[macro_export]
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        $crate::scenarios!(@pair sqlite_embedded, Sqlite, Embedded; $($name),*);
-        $crate::scenarios!(@pair sqlite_redis, Sqlite, Redis; $($name),*);
-        $crate::scenarios!(@pair postgres_embedded, Postgres, Embedded; $($name),*);
-        $crate::scenarios!(@pair postgres_redis, Postgres, Redis; $($name),*);
-    };
-    (@pair $module:ident, $db:ident, $denylist:ident; $($name:ident),*) => {
-        mod $module {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend {
-                        database: $crate::helpers::Database::$db,
-                        denylist: $crate::helpers::Denylist::$denylist,
-                    })
-                    .await
-                }
-            )*
-        }
-    };
-}
+mod backend;
 
-/// Runs storage scenarios once per database (the denylist does not take part).
-#[macro_export]
-macro_rules! storage_scenarios {
-    ($($name:ident),* $(,)?) => {
-        $crate::scenarios!(@pair sqlite, Sqlite, Embedded; $($name),*);
-        $crate::scenarios!(@pair postgres, Postgres, Embedded; $($name),*);
-    };
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Database {
-    Sqlite,
-    Postgres,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Denylist {
-    Embedded,
-    Redis,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backend {
-    pub database: Database,
-    pub denylist: Denylist,
-}
+pub use backend::{Backend, Database};
 
 pub fn postgres_admin_url() -> String {
     std::env::var("LK_TEST_POSTGRES_URL")
@@ -93,44 +44,49 @@ pub async fn require_redis(url: &str) {
 /// and for Redis tests the Redis URL with a key prefix of the test's own.
 pub struct TestDatabase {
     pub url: String,
-    /// `LATCHKEY_*` settings that select the denylist.
-    pub denylist_env: Vec<(String, String)>,
+    /// `LATCHKEY_*` settings that put the shared state (denylist, throttle) in Redis; empty
+    /// when Redis is off.
+    pub redis_env: Vec<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl TestDatabase {
-    /// An SQLite database at `path` (the caller owns the folder), with the embedded denylist.
+    /// An SQLite database at `path` (the caller owns the folder), with Redis off.
     pub fn sqlite_at(path: std::path::PathBuf) -> Self {
         Self {
             url: format!("sqlite://{}", path.display()),
-            denylist_env: vec![],
+            redis_env: vec![],
             _dir: None,
         }
     }
 }
 
+/// The `LATCHKEY_*` settings for `backend`'s Redis cell: none when Redis is off, else the test
+/// Redis with a key prefix of the caller's own.
+pub async fn redis_env(backend: Backend) -> Vec<(String, String)> {
+    if !backend.redis {
+        return vec![];
+    }
+    let url = redis_url();
+    require_redis(&url).await;
+    vec![
+        ("LATCHKEY_REDIS_URL".to_owned(), url),
+        (
+            "LATCHKEY_REDIS_KEY_PREFIX".to_owned(),
+            format!("lk_test_{}:", uuid::Uuid::new_v4().simple()),
+        ),
+    ]
+}
+
 pub async fn fresh_database(backend: Backend) -> TestDatabase {
-    let denylist_env = match backend.denylist {
-        Denylist::Embedded => vec![],
-        Denylist::Redis => {
-            let url = redis_url();
-            require_redis(&url).await;
-            vec![
-                ("LATCHKEY_REDIS_URL".to_owned(), url),
-                (
-                    "LATCHKEY_REDIS_KEY_PREFIX".to_owned(),
-                    format!("lk_test_{}:", uuid::Uuid::new_v4().simple()),
-                ),
-            ]
-        }
-    };
+    let redis_env = redis_env(backend).await;
     match backend.database {
         Database::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}", dir.path().join("latchkey.db").display());
             TestDatabase {
                 url,
-                denylist_env,
+                redis_env,
                 _dir: Some(dir),
             }
         }
@@ -154,7 +110,7 @@ pub async fn fresh_database(backend: Backend) -> TestDatabase {
                 .unwrap_or(admin.clone());
             TestDatabase {
                 url: format!("{base}/{name}"),
-                denylist_env,
+                redis_env,
                 _dir: None,
             }
         }
@@ -174,7 +130,7 @@ pub fn test_settings(db: &TestDatabase, extra: &[(&str, &str)]) -> Settings {
         ("LATCHKEY_WORKERS".into(), "1".into()),
         ("LATCHKEY_LOG_LEVEL".into(), "warn".into()),
     ];
-    env.extend(db.denylist_env.iter().cloned());
+    env.extend(db.redis_env.iter().cloned());
     for (k, v) in extra {
         env.retain(|(ek, _)| ek != k);
         env.push((k.to_string(), v.to_string()));
@@ -477,7 +433,7 @@ pub async fn spawn_instance_like(app: &TestApp, extra: &[(&str, &str)]) -> TestA
         .expect("test apps have a master key");
     let db = TestDatabase {
         url: app.db.url.clone(),
-        denylist_env: app.db.denylist_env.clone(),
+        redis_env: app.db.redis_env.clone(),
         _dir: None,
     };
     let issuer = app.settings.issuer().to_owned();

@@ -1,5 +1,6 @@
-//! The behavioural suite: every scenario runs against each storage backend, and the backend
-//! is part of the test name (`<module>::sqlite::<scenario>`, `<module>::postgres::<scenario>`).
+//! The behavioural suite: every scenario runs on each cell of the backend matrix (database x
+//! Redis, `helpers::Backend`), and the cell is part of the test name
+//! (`<module>::postgres_redis::<scenario>`; storage scenarios `<module>::sqlite::<scenario>`).
 //! PostgreSQL tests need a server (LK_TEST_POSTGRES_URL, default
 //! postgres://postgres@127.0.0.1:5432/postgres) and fail loudly without one.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

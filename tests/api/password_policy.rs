@@ -5,9 +5,10 @@ use latchkey::services::{AdminError, NewUserInput};
 use secrecy::SecretString;
 
 use crate::helpers::{spawn_app_with, Backend};
-use crate::storage_scenarios;
+use crate::scenarios;
 
-storage_scenarios!(
+scenarios!(
+    databases:
     weak_passwords_are_refused_with_every_broken_rule,
     a_breach_corpus_file_refuses_its_passwords,
 );

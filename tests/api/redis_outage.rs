@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{
     fresh_database, require_redis, resource_server, spawn_app_on, str_of, Backend, Database,
-    Denylist,
 };
 
 /// A redis-server of the test's own, on a port it chooses, stopped on drop (also used by
@@ -96,10 +95,10 @@ async fn an_unreachable_redis_fails_closed_and_recovers_without_a_restart(databa
     require_redis(&url).await;
     let mut db = fresh_database(Backend {
         database,
-        denylist: Denylist::Embedded,
+        redis: false,
     })
     .await;
-    db.denylist_env = vec![
+    db.redis_env = vec![
         ("LATCHKEY_REDIS_URL".into(), url.clone()),
         ("LATCHKEY_REDIS_KEY_PREFIX".into(), "outage:".into()),
     ];

@@ -1,0 +1,267 @@
+//! The directory stores' contracts: `UserStore`, `RoleStore`, `ClientStore`.
+
+use latchkey::domain::*;
+use latchkey::storage::{NewUserRecord, StorageError, UserPatch};
+
+use super::{client, role, stores, user};
+use crate::helpers::Backend;
+
+pub(super) async fn user_store_contract(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let manager = role("manager", &["orders.view", "orders.approve"]);
+    let viewer = role("viewer", &["orders.view"]);
+    s.roles.create(&manager).await.unwrap();
+    s.roles.create(&viewer).await.unwrap();
+    let mut alice = user("alice@example.com", 100);
+    alice.attributes.insert("tenant".into(), "acme".into());
+    s.users
+        .create(&NewUserRecord {
+            user: alice.clone(),
+            role_ids: vec![manager.id.clone()],
+        })
+        .await
+        .unwrap();
+    let dup = s
+        .users
+        .create(&NewUserRecord {
+            user: user("alice@example.com", 100),
+            role_ids: vec![],
+        })
+        .await;
+    assert!(
+        matches!(dup, Err(StorageError::Conflict(ref c)) if c == "users_email_key"),
+        "{dup:?}"
+    );
+
+    let found = s
+        .users
+        .find_by_email("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id.clone(), found.attributes["tenant"].as_str()),
+        (alice.id.clone(), Some("acme"))
+    );
+    assert!(
+        s.users
+            .find_by_email("ALICE@example.com")
+            .await
+            .unwrap()
+            .is_none(),
+        "callers normalise"
+    );
+    assert!(s
+        .users
+        .find_by_id(&UserId::generate())
+        .await
+        .unwrap()
+        .is_none());
+
+    assert!(s.users.grant_role(&alice.id, &viewer.id).await.unwrap());
+    assert!(
+        !s.users.grant_role(&alice.id, &viewer.id).await.unwrap(),
+        "idempotent"
+    );
+    let claims = s.users.claims(&alice.id).await.unwrap().unwrap();
+    assert_eq!(claims.roles, ["manager", "viewer"]);
+    assert_eq!(claims.permissions, ["orders.approve", "orders.view"]);
+    assert!(s.users.revoke_role(&alice.id, &manager.id).await.unwrap());
+    assert_eq!(s.users.role_names(&alice.id).await.unwrap(), ["viewer"]);
+
+    let patch = UserPatch {
+        is_active: Some(false),
+        display_name: Some(None),
+        ..Default::default()
+    };
+    assert!(s.users.update(&alice.id, &patch, 200).await.unwrap());
+    let u = s.users.find_by_id(&alice.id).await.unwrap().unwrap();
+    assert_eq!(
+        (u.is_active, u.display_name.clone(), u.updated_at),
+        (false, None, 200)
+    );
+    assert!(!s
+        .users
+        .update(&UserId::generate(), &patch, 200)
+        .await
+        .unwrap());
+    s.users
+        .record_login(&alice.id, None, Some("$argon2id$new"), 300)
+        .await
+        .unwrap();
+    let u = s.users.find_by_id(&alice.id).await.unwrap().unwrap();
+    assert_eq!(
+        (u.password_hash.as_deref(), u.last_login_at),
+        (Some("$argon2id$new"), Some(300))
+    );
+    assert!(s
+        .users
+        .record_login(&alice.id, None, None, 301)
+        .await
+        .unwrap());
+    // Only while the verified hash is still the stored one.
+    assert!(!s
+        .users
+        .record_login(&alice.id, Some("$argon2id$old"), None, 302)
+        .await
+        .unwrap());
+    assert!(s
+        .users
+        .record_login(&alice.id, Some("$argon2id$new"), None, 303)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.users
+            .find_by_id(&alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .as_deref(),
+        Some("$argon2id$new")
+    );
+    assert!(s
+        .users
+        .set_password_hash(&alice.id, None, 302)
+        .await
+        .unwrap());
+
+    s.users
+        .create(&NewUserRecord {
+            user: user("bob@example.com", 101),
+            role_ids: vec![viewer.id.clone()],
+        })
+        .await
+        .unwrap();
+    let all = s
+        .users
+        .list(&UserFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    let active = s
+        .users
+        .list(&UserFilter {
+            active: Some(true),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(active.len(), 1);
+    let by_role = s
+        .users
+        .list(&UserFilter {
+            role: Some(RoleName::parse("viewer").unwrap()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_role.len(), 2);
+    let like = s
+        .users
+        .list(&UserFilter {
+            email_contains: Some("%".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(like.is_empty(), "LIKE metacharacters match literally");
+    let paged = s
+        .users
+        .list(&UserFilter {
+            limit: 1,
+            offset: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(paged[0].email.as_str(), "bob@example.com");
+
+    assert!(s.users.delete(&alice.id).await.unwrap());
+    assert!(!s.users.delete(&alice.id).await.unwrap());
+    assert!(s.users.claims(&alice.id).await.unwrap().is_none());
+}
+
+pub(super) async fn role_store_contract(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let r = role("manager", &["orders.view"]);
+    s.roles.create(&r).await.unwrap();
+    let dup = s.roles.create(&role("manager", &[])).await;
+    assert!(
+        matches!(dup, Err(StorageError::Conflict(ref c)) if c == "roles_name_key"),
+        "{dup:?}"
+    );
+    s.roles
+        .add_permissions(
+            &r.id,
+            &[
+                Permission::parse("orders.approve").unwrap(),
+                Permission::parse("orders.view").unwrap(),
+            ],
+        )
+        .await
+        .unwrap();
+    let found = s.roles.find_by_name(&r.name).await.unwrap().unwrap();
+    assert_eq!(
+        found
+            .permissions
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>(),
+        ["orders.approve", "orders.view"]
+    );
+    s.roles
+        .remove_permissions(&r.id, &[Permission::parse("orders.view").unwrap()])
+        .await
+        .unwrap();
+    assert_eq!(s.roles.list().await.unwrap()[0].permissions.len(), 1);
+    assert!(s.roles.delete(&r.id).await.unwrap());
+    assert!(s.roles.find_by_name(&r.name).await.unwrap().is_none());
+}
+
+pub(super) async fn client_store_contract(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let c = client("web");
+    s.clients.create(&c).await.unwrap();
+    let dup = s.clients.create(&client("web")).await;
+    assert!(
+        matches!(dup, Err(StorageError::Conflict(ref x)) if x == "clients_pkey"),
+        "{dup:?}"
+    );
+    let found = s.clients.find(&c.id).await.unwrap().unwrap();
+    assert_eq!(found.grant_types, c.grant_types);
+    assert_eq!(found.scopes, c.scopes);
+    assert_eq!(found.audiences, c.audiences);
+    assert_eq!(found.redirect_uris, c.redirect_uris);
+    assert_eq!(found.token_settings, c.token_settings);
+    assert!(s.clients.set_enabled(&c.id, false, 5).await.unwrap());
+    assert!(!s.clients.find(&c.id).await.unwrap().unwrap().enabled);
+    assert!(
+        !s.clients.set_secret_hash(&c.id, "abc", 6).await.unwrap(),
+        "a public client has no secret"
+    );
+    let mut conf = client("svc");
+    conf.kind = ClientKind::Confidential;
+    conf.secret_hash = Some("old".into());
+    s.clients.create(&conf).await.unwrap();
+    assert!(s.clients.set_secret_hash(&conf.id, "new", 6).await.unwrap());
+    assert_eq!(
+        s.clients
+            .find(&conf.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_hash
+            .as_deref(),
+        Some("new")
+    );
+    assert_eq!(s.clients.list().await.unwrap().len(), 2);
+    assert!(s.clients.delete(&c.id).await.unwrap());
+    assert!(s.clients.find(&c.id).await.unwrap().is_none());
+}
