@@ -1,0 +1,65 @@
+//! `[accounts]`: self-service sign-up, verification, reset, magic links, invitations.
+
+use serde::Deserialize;
+
+/// Self-service accounts: sign-up, verification, reset, magic links (`/api/v1`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountSettings {
+    /// Who may sign up: `open`, `invite` (an operator's invitation is required) or `closed`.
+    pub signup: SignupMode,
+    /// `optional`: unverified users can sign in; `mandatory`: they cannot obtain tokens.
+    pub email_verification: VerificationPolicy,
+    /// Lifetime of an email-verification link.
+    pub verification_ttl_secs: i64,
+    /// Lifetime of a password-reset link.
+    pub reset_ttl_secs: i64,
+    /// Lifetime of a magic sign-in link or code.
+    pub magic_link_ttl_secs: i64,
+    /// Lifetime of an invitation.
+    pub invite_ttl_secs: i64,
+    /// Whether magic-link sign-in is offered.
+    pub magic_links: bool,
+    /// User attributes a user may set on their own profile (and at sign-up).
+    pub profile_attributes: Vec<String>,
+    /// Link templates; `{token}` is replaced. Defaults point at Latchkey's own pages.
+    pub verify_url: Option<String>,
+    pub reset_url: Option<String>,
+    pub magic_link_url: Option<String>,
+    pub invite_url: Option<String>,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            signup: SignupMode::Open,
+            email_verification: VerificationPolicy::Optional,
+            verification_ttl_secs: 86_400,
+            reset_ttl_secs: 3_600,
+            // OWASP ASVS 4.0 V2.7.2: out-of-band codes live at most 10 minutes.
+            magic_link_ttl_secs: 600,
+            invite_ttl_secs: 7 * 86_400,
+            magic_links: true,
+            profile_attributes: Vec::new(),
+            verify_url: None,
+            reset_url: None,
+            magic_link_url: None,
+            invite_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    Open,
+    Invite,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerificationPolicy {
+    Optional,
+    Mandatory,
+}
