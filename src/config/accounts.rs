@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use crate::domain::{SignupMode, VerificationPolicy};
+
 /// Self-service accounts: sign-up, verification, reset, magic links (`/api/v1`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -47,19 +49,4 @@ impl Default for AccountSettings {
             invite_url: None,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SignupMode {
-    Open,
-    Invite,
-    Closed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VerificationPolicy {
-    Optional,
-    Mandatory,
 }

@@ -23,7 +23,8 @@ use serde::Deserialize;
 use crate::domain::Audience;
 use env::{set_path, Kind, ENV_KEYS, META_ENV};
 
-pub use accounts::{AccountSettings, SignupMode, VerificationPolicy};
+pub use crate::domain::{SignupMode, VerificationPolicy};
+pub use accounts::AccountSettings;
 pub use admin::AdminSettings;
 pub use database::{redact_url_password, DatabaseSettings};
 pub use keys::KeySettings;

@@ -1,6 +1,7 @@
 //! Pure types and rules: no I/O, no async, no framework.
 
 mod account;
+mod account_policy;
 mod client;
 mod email;
 mod error;
@@ -19,6 +20,7 @@ pub use account::{
     AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, CodeOutcome, LoggedAuditEvent,
     RequestOrigin,
 };
+pub use account_policy::{SignupMode, VerificationPolicy};
 pub use client::{
     Audience, Client, ClientId, ClientKind, ClientTokenSettings, MAX_ACCESS_TOKEN_TTL,
 };
