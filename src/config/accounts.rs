@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::{invalid, ConfigError};
 use crate::domain::{SignupMode, VerificationPolicy};
 
 /// Self-service accounts: sign-up, verification, reset, magic links (`/api/v1`).
@@ -48,5 +49,52 @@ impl Default for AccountSettings {
             magic_link_url: None,
             invite_url: None,
         }
+    }
+}
+
+impl AccountSettings {
+    /// Self-service account settings.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let a = self;
+        for (name, v) in [
+            ("accounts.verification_ttl_secs", a.verification_ttl_secs),
+            ("accounts.reset_ttl_secs", a.reset_ttl_secs),
+            ("accounts.magic_link_ttl_secs", a.magic_link_ttl_secs),
+            ("accounts.invite_ttl_secs", a.invite_ttl_secs),
+        ] {
+            if !(60..=30 * 86_400).contains(&v) {
+                return Err(invalid(format!(
+                    "{name} must be between 60 and 2592000 seconds"
+                )));
+            }
+        }
+        for (name, url) in [
+            ("accounts.verify_url", &a.verify_url),
+            ("accounts.reset_url", &a.reset_url),
+            ("accounts.magic_link_url", &a.magic_link_url),
+            ("accounts.invite_url", &a.invite_url),
+        ] {
+            if let Some(u) = url {
+                let scheme_ok = u.starts_with("https://") || u.starts_with("http://");
+                if !scheme_ok || !u.contains("{token}") {
+                    return Err(invalid(format!(
+                        "{name} must be an http(s) URL containing {{token}}, got {u:?}"
+                    )));
+                }
+            }
+        }
+        for attr in &a.profile_attributes {
+            if attr.is_empty()
+                || attr.len() > 64
+                || !attr
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+            {
+                return Err(invalid(format!(
+                    "accounts.profile_attributes: {attr:?} is not a valid attribute name"
+                )));
+            }
+        }
+        Ok(())
     }
 }

@@ -1,7 +1,11 @@
 //! `[admin]`: the admin HTTP API.
 
-use secrecy::SecretString;
+use std::net::SocketAddr;
+
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+
+use super::{invalid, ConfigError};
 
 /// The admin HTTP API (`/admin/v1/...`): disabled (404) unless a token is configured.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -12,4 +16,38 @@ pub struct AdminSettings {
     /// A listener of its own for the admin API (`host:port`, e.g. on an operator network);
     /// the public listener then answers 404 on admin paths.
     pub bind: Option<String>,
+}
+
+impl AdminSettings {
+    /// The admin credential and the admin listener (which must not be the public one).
+    pub(super) fn validate(&self, server_bind: &str) -> Result<(), ConfigError> {
+        if let Some(token) = &self.token {
+            if token.expose_secret().chars().count() < 32 {
+                return Err(invalid(
+                    "admin.token (LATCHKEY_ADMIN_TOKEN) must be at least 32 characters; generate one with `openssl rand -base64 32`",
+                ));
+            }
+        }
+        if let Some(bind) = &self.bind {
+            let Ok(addr) = bind.parse::<SocketAddr>() else {
+                return Err(invalid(format!(
+                    "admin.bind (LATCHKEY_ADMIN_BIND) must be host:port (an IP address and a \
+                     port), got {bind:?}"
+                )));
+            };
+            if self.token.is_none() {
+                return Err(invalid(
+                    "admin.bind (LATCHKEY_ADMIN_BIND) needs admin.token (LATCHKEY_ADMIN_TOKEN): \
+                     without a token the admin API is off",
+                ));
+            }
+            if addr.port() != 0 && server_bind.parse::<SocketAddr>().ok() == Some(addr) {
+                return Err(invalid(
+                    "admin.bind must differ from server.bind: the admin API gets a listener of \
+                     its own",
+                ));
+            }
+        }
+        Ok(())
+    }
 }

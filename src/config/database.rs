@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use super::{invalid, ConfigError};
+
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
@@ -39,5 +41,23 @@ pub fn redact_url_password(url: &str) -> String {
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}"),
         None => url.to_owned(),
+    }
+}
+
+impl DatabaseSettings {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let db = &self.url;
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database.url must start with sqlite: or postgres://",
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid("database.max_connections must be at least 1"));
+        }
+        Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use super::{invalid, ConfigError};
 
 #[derive(Clone, Copy)]
-pub(super) enum Kind {
+enum Kind {
     Str,
     Int,
     Bool,
@@ -11,7 +11,7 @@ pub(super) enum Kind {
 }
 
 /// Every environment variable, the config key it overrides, and how its value is read.
-pub(super) const ENV_KEYS: &[(&str, &str, Kind)] = &[
+const ENV_KEYS: &[(&str, &str, Kind)] = &[
     ("LATCHKEY_BIND", "server.bind", Kind::Str),
     ("LATCHKEY_ISSUER", "server.issuer", Kind::Str),
     ("LATCHKEY_PROFILE", "server.profile", Kind::Str),
@@ -333,13 +333,9 @@ pub(super) const ENV_KEYS: &[(&str, &str, Kind)] = &[
 ];
 
 /// Variables read before the others (not config keys).
-pub(super) const META_ENV: &[&str] = &["LATCHKEY_CONFIG"];
+const META_ENV: &[&str] = &["LATCHKEY_CONFIG"];
 
-pub(super) fn set_path(
-    root: &mut toml::Table,
-    path: &str,
-    value: toml::Value,
-) -> Result<(), ConfigError> {
+fn set_path(root: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), ConfigError> {
     let mut parts: Vec<&str> = path.split('.').collect();
     let last = parts.pop().ok_or_else(|| invalid("empty key"))?;
     let mut table = root;
@@ -352,5 +348,51 @@ pub(super) fn set_path(
             .ok_or_else(|| invalid(format!("{p} must be a table")))?;
     }
     table.insert(last.to_owned(), value);
+    Ok(())
+}
+
+/// Sets the config key of every `LATCHKEY_*` variable in `env`, read as its kind; an unknown
+/// `LATCHKEY_*` variable is an error.
+pub(super) fn apply(
+    root: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, value) in env {
+        if !name.starts_with("LATCHKEY_") || META_ENV.contains(&name.as_str()) {
+            continue;
+        }
+        let Some((_, path, kind)) = ENV_KEYS.iter().find(|(n, _, _)| *n == name) else {
+            return Err(invalid(format!(
+                "unknown environment variable {name} (see README, Configuration)"
+            )));
+        };
+        let v = match kind {
+            Kind::Str => toml::Value::String(value),
+            Kind::Int => toml::Value::Integer(
+                value
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid(format!("{name} must be an integer, got {value:?}")))?,
+            ),
+            Kind::Bool => toml::Value::Boolean(match value.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(invalid(format!(
+                        "{name} must be true or false, got {value:?}"
+                    )))
+                }
+            }),
+            Kind::List => toml::Value::Array(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_owned()))
+                    .collect(),
+            ),
+        };
+        set_path(root, path, v)?;
+    }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::{invalid, ConfigError, Profile};
 use crate::domain::SigningAlg;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,5 +50,87 @@ impl KeySettings {
         crate::domain::MAX_ACCESS_TOKEN_TTL
             + i64::try_from(self.reload_interval_secs).unwrap_or(i64::MAX / 4)
             + self.jwks_max_age_secs()
+    }
+}
+
+impl KeySettings {
+    /// The master key (required in production) and the signing keys' lifecycle.
+    pub(super) fn validate(&self, profile: Profile) -> Result<(), ConfigError> {
+        if profile == Profile::Production && self.master_key.is_none() {
+            return Err(invalid(
+                "keys.master_key (LATCHKEY_MASTER_KEY) is required in the production profile",
+            ));
+        }
+        if self.publish_ahead_secs < 0 || self.reload_interval_secs == 0 {
+            return Err(invalid(
+                "keys.publish_ahead_secs must be >= 0 and keys.reload_interval_secs >= 1",
+            ));
+        }
+        let reload = i64::try_from(self.reload_interval_secs).unwrap_or(i64::MAX / 4);
+        if self.publish_ahead_secs < self.jwks_max_age_secs().saturating_add(reload) {
+            return Err(invalid(format!(
+                "keys.publish_ahead_secs must cover one JWKS cache lifetime plus one reload interval \
+                 (at least {} s with these settings), so that every instance publishes a new key \
+                 before any cached JWKS could lack it",
+                self.jwks_max_age_secs().saturating_add(reload)
+            )));
+        }
+        if self.rotation_interval_secs != 0
+            && (self.rotation_interval_secs < 3600
+                || self.rotation_interval_secs <= self.publish_ahead_secs)
+        {
+            return Err(invalid(
+                "keys.rotation_interval_secs must be 0 (disabled), or at least 3600 and longer than keys.publish_ahead_secs",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::env;
+    use crate::config::Settings;
+
+    #[test]
+    fn key_rotation_and_admin_token_settings_are_validated() {
+        let s = Settings::load(None, env(&[])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.keys.rotation_interval_secs, 2_592_000);
+        assert!(s.admin.token.is_none());
+        assert_eq!(s.keys.retired_grace_secs(), 86_400 + 10 + 3600);
+        let s = Settings::load(
+            None,
+            env(&[
+                ("LATCHKEY_KEY_ROTATION_INTERVAL_SECS", "0"),
+                ("LATCHKEY_ADMIN_TOKEN", "0123456789abcdef0123456789abcdef"),
+            ]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.keys.rotation_interval_secs, 0);
+        assert!(s.admin.token.is_some());
+        assert!(!format!("{s:?}").contains("0123456789abcdef"));
+        let err = |pairs: &[(&str, &str)]| {
+            Settings::load(None, env(pairs))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(err(&[("LATCHKEY_ADMIN_TOKEN", "short")]).contains("at least 32"));
+        assert!(err(&[("LATCHKEY_KEY_ROTATION_INTERVAL_SECS", "600")])
+            .contains("keys.rotation_interval_secs"));
+        assert!(err(&[
+            ("LATCHKEY_KEY_ROTATION_INTERVAL_SECS", "7200"),
+            ("LATCHKEY_KEY_PUBLISH_AHEAD_SECS", "7200"),
+        ])
+        .contains("keys.rotation_interval_secs"));
+        assert!(err(&[("LATCHKEY_KEY_ROTATION_INTERVAL_SECS", "soon")]).contains("integer"));
+        assert!(
+            err(&[("LATCHKEY_KEY_PUBLISH_AHEAD_SECS", "30")]).contains("keys.publish_ahead_secs")
+        );
+        assert!(err(&[
+            ("LATCHKEY_KEY_PUBLISH_AHEAD_SECS", "600"),
+            ("LATCHKEY_KEY_RELOAD_INTERVAL_SECS", "400"),
+        ])
+        .contains("keys.publish_ahead_secs"));
     }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::{invalid, ConfigError};
 use crate::crypto::Argon2Settings;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +39,53 @@ impl Default for PasswordSettings {
             reject_numeric: true,
             reject_common: true,
             breach_corpus_file: None,
+        }
+    }
+}
+
+impl PasswordSettings {
+    /// The argon2 parameters and the length limits.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let a = &self.argon2;
+        if a.memory_kib < 8 * a.parallelism || a.iterations == 0 || a.parallelism == 0 {
+            return Err(invalid("passwords.argon2 parameters are out of range"));
+        }
+        if self.max_length < 8 {
+            return Err(invalid("passwords.max_length must be at least 8"));
+        }
+        if self.min_length == 0 || self.min_length > self.max_length {
+            return Err(invalid(
+                "passwords.min_length must be between 1 and passwords.max_length",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::env;
+    use crate::config::Settings;
+
+    #[test]
+    fn boolean_variables_and_the_password_policy_are_validated() {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("LATCHKEY_PASSWORD_REJECT_COMMON", "false"),
+                ("LATCHKEY_PASSWORD_MIN_LENGTH", "12"),
+            ]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let policy = s.password_policy();
+        assert!(!policy.reject_common && policy.reject_similar);
+        assert_eq!(policy.min_length, 12);
+        for bad in [
+            ("LATCHKEY_PASSWORD_REJECT_COMMON", "maybe"),
+            ("LATCHKEY_PASSWORD_MIN_LENGTH", "0"),
+            ("LATCHKEY_PASSWORD_MIN_LENGTH", "5000"),
+        ] {
+            assert!(Settings::load(None, env(&[bad])).is_err(), "{bad:?}");
         }
     }
 }

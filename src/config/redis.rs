@@ -1,8 +1,10 @@
 //! `[redis]` and `[denylist]`: the shared store and the revocation denylist kept in it (or in
 //! process).
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+
+use super::{invalid, ConfigError};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -41,5 +43,46 @@ impl Default for DenylistSettings {
             sync_interval_ms: 250,
             max_staleness_ms: 5000,
         }
+    }
+}
+
+impl RedisSettings {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.url {
+            let url = url.expose_secret();
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(invalid(
+                    "redis.url (LATCHKEY_REDIS_URL) must start with redis://",
+                ));
+            }
+            if url.starts_with("rediss://") {
+                return Err(invalid(
+                    "redis.url: TLS (rediss://) is not supported by this build; use a TLS tunnel or a private network",
+                ));
+            }
+        }
+        if self.key_prefix.is_empty() || self.key_prefix.len() > 64 {
+            return Err(invalid("redis.key_prefix must be 1 to 64 characters"));
+        }
+        if !(50..=30_000).contains(&self.timeout_ms) {
+            return Err(invalid("redis.timeout_ms must be between 50 and 30000"));
+        }
+        Ok(())
+    }
+}
+
+impl DenylistSettings {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if !(10..=1000).contains(&self.sync_interval_ms) {
+            return Err(invalid(
+                "denylist.sync_interval_ms must be between 10 and 1000 (a revocation must reach every instance within a second)",
+            ));
+        }
+        if self.max_staleness_ms < 2 * self.sync_interval_ms {
+            return Err(invalid(
+                "denylist.max_staleness_ms must be at least twice denylist.sync_interval_ms",
+            ));
+        }
+        Ok(())
     }
 }

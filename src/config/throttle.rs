@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use super::{invalid, ConfigError};
+
 /// Brute-force and abuse throttling (README, Brute-force protection).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -81,16 +83,116 @@ impl Default for ThrottleSettings {
     }
 }
 
-#[cfg(test)]
-mod throttle_settings_tests {
-    use crate::config::Settings;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+impl ThrottleSettings {
+    /// Throttle settings: every limit at least 1, every window and delay in a sane range.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        const DAY: u64 = 86_400;
+        let t = self;
+        for (name, v, range) in [
+            (
+                "throttle.login_free_failures",
+                t.login_free_failures,
+                1..=1000,
+            ),
+            ("throttle.login_window_secs", t.login_window_secs, 60..=DAY),
+            ("throttle.login_lockout_secs", t.login_lockout_secs, 1..=DAY),
+            (
+                "throttle.account_max_failures",
+                t.account_max_failures,
+                1..=1_000_000,
+            ),
+            (
+                "throttle.account_window_secs",
+                t.account_window_secs,
+                60..=7 * DAY,
+            ),
+            (
+                "throttle.trusted_ip_ttl_secs",
+                t.trusted_ip_ttl_secs,
+                0..=365 * DAY,
+            ),
+            ("throttle.ip_max_failures", t.ip_max_failures, 1..=1_000_000),
+            ("throttle.ip_window_secs", t.ip_window_secs, 60..=DAY),
+            (
+                "throttle.email_cooldown_secs",
+                t.email_cooldown_secs,
+                0..=DAY,
+            ),
+            ("throttle.email_daily_cap", t.email_daily_cap, 1..=100_000),
+            ("throttle.ip_daily_cap", t.ip_daily_cap, 1..=1_000_000),
+            (
+                "throttle.signup_per_ip_per_hour",
+                t.signup_per_ip_per_hour,
+                1..=100_000,
+            ),
+            (
+                "throttle.memory_max_entries",
+                t.memory_max_entries,
+                1000..=10_000_000,
+            ),
+            (
+                "throttle.login_concurrency_per_account",
+                t.login_concurrency_per_account,
+                1..=64,
+            ),
+            (
+                "throttle.login_concurrency_per_network",
+                t.login_concurrency_per_network,
+                1..=1024,
+            ),
+            (
+                "throttle.admin_max_failures",
+                t.admin_max_failures,
+                1..=10_000,
+            ),
+            (
+                "throttle.user_requests_per_minute",
+                t.user_requests_per_minute,
+                0..=100_000_000,
+            ),
+            (
+                "throttle.client_requests_per_minute",
+                t.client_requests_per_minute,
+                0..=100_000_000,
+            ),
+            (
+                "throttle.revocations_per_client_per_minute",
+                t.revocations_per_client_per_minute,
+                0..=100_000_000,
+            ),
+            (
+                "throttle.introspections_per_client_per_minute",
+                t.introspections_per_client_per_minute,
+                0..=100_000_000,
+            ),
+        ] {
+            if !range.contains(&v) {
+                return Err(invalid(format!(
+                    "{name} must be between {} and {}, got {v}",
+                    range.start(),
+                    range.end()
+                )));
+            }
+        }
+        if !(1..=t.login_lockout_secs).contains(&t.login_backoff_base_secs) {
+            return Err(invalid(
+                "throttle.login_backoff_base_secs must be between 1 and throttle.login_lockout_secs",
+            ));
+        }
+        if t.account_max_failures < t.login_free_failures {
+            return Err(invalid(
+                "throttle.account_max_failures must be at least throttle.login_free_failures \
+                 (the account-wide limit is the slower one)",
+            ));
+        }
+        Ok(())
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::env;
+    use crate::config::Settings;
 
     fn err(pairs: &[(&str, &str)]) -> String {
         Settings::load(None, env(pairs))

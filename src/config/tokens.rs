@@ -2,6 +2,9 @@
 
 use serde::Deserialize;
 
+use super::{invalid, ConfigError};
+use crate::domain::{Audience, Scope};
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenSettings {
@@ -27,5 +30,33 @@ impl Default for TokenSettings {
             client_cache_ttl_ms: 1000,
             introspection_scope: "latchkey.introspect".into(),
         }
+    }
+}
+
+impl TokenSettings {
+    /// Lifetimes, the default audience and the introspection scope.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if !(30..=86_400).contains(&self.access_token_ttl_secs) {
+            return Err(invalid(
+                "tokens.access_token_ttl_secs must be between 30 and 86400",
+            ));
+        }
+        if self.refresh_idle_ttl_secs < 60 || self.refresh_absolute_ttl_secs < 60 {
+            return Err(invalid(
+                "refresh token lifetimes must be at least 60 seconds",
+            ));
+        }
+        if let Some(a) = &self.default_audience {
+            Audience::parse(a).map_err(|e| invalid(format!("tokens.default_audience: {e}")))?;
+        }
+        if Scope::parse(&self.introspection_scope)
+            .map(|s| s.iter().count() != 1)
+            .unwrap_or(true)
+        {
+            return Err(invalid(
+                "tokens.introspection_scope must be a single scope token",
+            ));
+        }
+        Ok(())
     }
 }
