@@ -1,26 +1,28 @@
 //! `[accounts]`: self-service sign-up, verification, reset, magic links, invitations.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
+use super::duration::checked_secs;
 use super::{invalid, ConfigError};
 use crate::domain::{SignupMode, VerificationPolicy};
 
 /// Self-service accounts: sign-up, verification, reset, magic links (`/api/v1`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct AccountSettings {
     /// Who may sign up: `open`, `invite` (an operator's invitation is required) or `closed`.
     pub signup: SignupMode,
     /// `optional`: unverified users can sign in; `mandatory`: they cannot obtain tokens.
     pub email_verification: VerificationPolicy,
     /// Lifetime of an email-verification link.
-    pub verification_ttl_secs: i64,
+    pub verification_ttl: Duration,
     /// Lifetime of a password-reset link.
-    pub reset_ttl_secs: i64,
+    pub reset_ttl: Duration,
     /// Lifetime of a magic sign-in link or code.
-    pub magic_link_ttl_secs: i64,
+    pub magic_link_ttl: Duration,
     /// Lifetime of an invitation.
-    pub invite_ttl_secs: i64,
+    pub invite_ttl: Duration,
     /// Whether magic-link sign-in is offered.
     pub magic_links: bool,
     /// User attributes a user may set on their own profile (and at sign-up).
@@ -32,7 +34,25 @@ pub struct AccountSettings {
     pub invite_url: Option<String>,
 }
 
-impl Default for AccountSettings {
+/// `[accounts]` as written; `validate()` makes it an `AccountSettings`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct AccountsToml {
+    signup: SignupMode,
+    email_verification: VerificationPolicy,
+    verification_ttl_secs: i64,
+    reset_ttl_secs: i64,
+    magic_link_ttl_secs: i64,
+    invite_ttl_secs: i64,
+    magic_links: bool,
+    profile_attributes: Vec<String>,
+    verify_url: Option<String>,
+    reset_url: Option<String>,
+    magic_link_url: Option<String>,
+    invite_url: Option<String>,
+}
+
+impl Default for AccountsToml {
     fn default() -> Self {
         Self {
             signup: SignupMode::Open,
@@ -52,10 +72,10 @@ impl Default for AccountSettings {
     }
 }
 
-impl AccountSettings {
-    /// Self-service account settings.
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        let a = self;
+impl AccountsToml {
+    /// Link lifetimes, link templates and profile attribute names.
+    pub(super) fn validate(self) -> Result<AccountSettings, ConfigError> {
+        let a = &self;
         for (name, v) in [
             ("accounts.verification_ttl_secs", a.verification_ttl_secs),
             ("accounts.reset_ttl_secs", a.reset_ttl_secs),
@@ -95,6 +115,19 @@ impl AccountSettings {
                 )));
             }
         }
-        Ok(())
+        Ok(AccountSettings {
+            signup: self.signup,
+            email_verification: self.email_verification,
+            verification_ttl: checked_secs(self.verification_ttl_secs),
+            reset_ttl: checked_secs(self.reset_ttl_secs),
+            magic_link_ttl: checked_secs(self.magic_link_ttl_secs),
+            invite_ttl: checked_secs(self.invite_ttl_secs),
+            magic_links: self.magic_links,
+            profile_attributes: self.profile_attributes,
+            verify_url: self.verify_url,
+            reset_url: self.reset_url,
+            magic_link_url: self.magic_link_url,
+            invite_url: self.invite_url,
+        })
     }
 }

@@ -1,15 +1,16 @@
 //! `[keys]`: the master key and the signing keys' lifecycle.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::duration::checked_secs;
 use super::{invalid, ConfigError, Profile};
 use crate::domain::SigningAlg;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct KeySettings {
     /// 32 random bytes, base64. Overrides `master_key_file`.
     pub master_key: Option<SecretString>,
@@ -17,15 +18,49 @@ pub struct KeySettings {
     pub signing_alg: SigningAlg,
     /// How long a new key is published before it signs (scheduled rotation); JWKS caches
     /// (`Cache-Control: max-age`) are half of this, so a cached JWKS never misses a new key.
-    pub publish_ahead_secs: i64,
+    pub publish_ahead: Duration,
     /// How often each instance re-reads the keys from the database (and runs the key
     /// lifecycle step).
-    pub reload_interval_secs: u64,
-    /// Age at which the active key is replaced by scheduled rotation; 0 disables it.
-    pub rotation_interval_secs: i64,
+    pub reload_interval: Duration,
+    /// Age at which the active key is replaced by scheduled rotation; `None`: never.
+    pub rotation_interval: Option<Duration>,
 }
 
-impl Default for KeySettings {
+impl KeySettings {
+    /// How long a JWKS response may be cached.
+    pub fn jwks_max_age(&self) -> Duration {
+        Duration::from_secs(jwks_max_age_secs(self.publish_ahead.as_secs()))
+    }
+
+    /// How long a retired key stays published: every token it signed has expired (the
+    /// longest access-token lifetime, globally and per client), other instances have stopped
+    /// signing with it (one reload interval), plus one JWKS cache lifetime as a margin.
+    pub fn retired_grace(&self) -> Duration {
+        checked_secs(crate::domain::MAX_ACCESS_TOKEN_TTL)
+            .saturating_add(self.reload_interval)
+            .saturating_add(self.jwks_max_age())
+    }
+}
+
+/// Half the publish-ahead time, between a minute and a day.
+fn jwks_max_age_secs(publish_ahead_secs: u64) -> u64 {
+    (publish_ahead_secs / 2).clamp(60, 86_400)
+}
+
+/// `[keys]` as written; `validate()` makes it a `KeySettings`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct KeysToml {
+    master_key: Option<SecretString>,
+    master_key_file: PathBuf,
+    signing_alg: SigningAlg,
+    publish_ahead_secs: i64,
+    reload_interval_secs: u64,
+    /// 0 disables scheduled rotation.
+    rotation_interval_secs: i64,
+}
+
+impl Default for KeysToml {
     fn default() -> Self {
         Self {
             master_key: None,
@@ -38,24 +73,9 @@ impl Default for KeySettings {
     }
 }
 
-impl KeySettings {
-    pub fn jwks_max_age_secs(&self) -> i64 {
-        (self.publish_ahead_secs / 2).clamp(60, 86_400)
-    }
-
-    /// How long a retired key stays published: every token it signed has expired (the
-    /// longest access-token lifetime, globally and per client), other instances have stopped
-    /// signing with it (one reload interval), plus one JWKS cache lifetime as a margin.
-    pub fn retired_grace_secs(&self) -> i64 {
-        crate::domain::MAX_ACCESS_TOKEN_TTL
-            + i64::try_from(self.reload_interval_secs).unwrap_or(i64::MAX / 4)
-            + self.jwks_max_age_secs()
-    }
-}
-
-impl KeySettings {
+impl KeysToml {
     /// The master key (required in production) and the signing keys' lifecycle.
-    pub(super) fn validate(&self, profile: Profile) -> Result<(), ConfigError> {
+    pub(super) fn validate(self, profile: Profile) -> Result<KeySettings, ConfigError> {
         if profile == Profile::Production && self.master_key.is_none() {
             return Err(invalid(
                 "keys.master_key (LATCHKEY_MASTER_KEY) is required in the production profile",
@@ -66,13 +86,13 @@ impl KeySettings {
                 "keys.publish_ahead_secs must be >= 0 and keys.reload_interval_secs >= 1",
             ));
         }
-        let reload = i64::try_from(self.reload_interval_secs).unwrap_or(i64::MAX / 4);
-        if self.publish_ahead_secs < self.jwks_max_age_secs().saturating_add(reload) {
+        let publish_ahead = self.publish_ahead_secs.unsigned_abs();
+        let needed = jwks_max_age_secs(publish_ahead).saturating_add(self.reload_interval_secs);
+        if publish_ahead < needed {
             return Err(invalid(format!(
                 "keys.publish_ahead_secs must cover one JWKS cache lifetime plus one reload interval \
-                 (at least {} s with these settings), so that every instance publishes a new key \
-                 before any cached JWKS could lack it",
-                self.jwks_max_age_secs().saturating_add(reload)
+                 (at least {needed} s with these settings), so that every instance publishes a new key \
+                 before any cached JWKS could lack it"
             )));
         }
         if self.rotation_interval_secs != 0
@@ -83,7 +103,15 @@ impl KeySettings {
                 "keys.rotation_interval_secs must be 0 (disabled), or at least 3600 and longer than keys.publish_ahead_secs",
             ));
         }
-        Ok(())
+        Ok(KeySettings {
+            master_key: self.master_key,
+            master_key_file: self.master_key_file,
+            signing_alg: self.signing_alg,
+            publish_ahead: Duration::from_secs(publish_ahead),
+            reload_interval: Duration::from_secs(self.reload_interval_secs),
+            rotation_interval: (self.rotation_interval_secs != 0)
+                .then(|| checked_secs(self.rotation_interval_secs)),
+        })
     }
 }
 
@@ -91,13 +119,20 @@ impl KeySettings {
 mod tests {
     use crate::config::tests::env;
     use crate::config::Settings;
+    use std::time::Duration;
 
     #[test]
     fn key_rotation_and_admin_token_settings_are_validated() {
         let s = Settings::load(None, env(&[])).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(s.keys.rotation_interval_secs, 2_592_000);
+        assert_eq!(
+            s.keys.rotation_interval,
+            Some(Duration::from_secs(2_592_000))
+        );
         assert!(s.admin.token.is_none());
-        assert_eq!(s.keys.retired_grace_secs(), 86_400 + 10 + 3600);
+        assert_eq!(
+            s.keys.retired_grace(),
+            Duration::from_secs(86_400 + 10 + 3600)
+        );
         let s = Settings::load(
             None,
             env(&[
@@ -106,7 +141,7 @@ mod tests {
             ]),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(s.keys.rotation_interval_secs, 0);
+        assert_eq!(s.keys.rotation_interval, None);
         assert!(s.admin.token.is_some());
         assert!(!format!("{s:?}").contains("0123456789abcdef"));
         let err = |pairs: &[(&str, &str)]| {

@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::duration::millis;
 use super::{invalid, is_loopback_host, ConfigError, Profile};
 
 /// Outgoing mail: the transport, the sender, templates and the SMTP relay.
@@ -30,7 +33,8 @@ pub struct MailSettings {
     pub smtp_username: Option<String>,
     pub smtp_password: Option<SecretString>,
     /// Connect and per-command timeout.
-    pub smtp_timeout_ms: u64,
+    #[serde(rename = "smtp_timeout_ms", deserialize_with = "millis")]
+    pub smtp_timeout: Duration,
     /// A PEM file of CA certificates trusted besides the public web roots.
     pub smtp_ca_file: Option<PathBuf>,
 }
@@ -49,7 +53,7 @@ impl Default for MailSettings {
             smtp_security: SmtpSecurity::Starttls,
             smtp_username: None,
             smtp_password: None,
-            smtp_timeout_ms: 10_000,
+            smtp_timeout: Duration::from_millis(10_000),
             smtp_ca_file: None,
         }
     }
@@ -103,7 +107,7 @@ impl MailSettings {
         if !(1..=1_000_000).contains(&m.queue_capacity) {
             return Err(invalid("mail.queue_capacity must be between 1 and 1000000"));
         }
-        if !(100..=300_000).contains(&m.smtp_timeout_ms) {
+        if !(100..=300_000).contains(&m.smtp_timeout.as_millis()) {
             return Err(invalid(
                 "mail.smtp_timeout_ms must be between 100 and 300000",
             ));
@@ -148,6 +152,7 @@ mod tests {
     use crate::config::tests::env;
     use crate::config::Settings;
     use std::path::Path;
+    use std::time::Duration;
 
     #[test]
     fn mail_settings_have_development_defaults_and_env_overrides() {
@@ -179,7 +184,7 @@ mod tests {
         assert_eq!(m.transport, MailTransportKind::Smtp);
         assert_eq!(m.smtp_port(), 465);
         assert_eq!(m.queue_capacity, 5);
-        assert_eq!(m.smtp_timeout_ms, 2500);
+        assert_eq!(m.smtp_timeout, Duration::from_millis(2500));
         assert_eq!(m.smtp_username.as_deref(), Some("relay"));
         assert_eq!(
             m.templates_dir.as_deref(),

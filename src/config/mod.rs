@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod database;
+mod duration;
 mod env;
 mod keys;
 mod log;
@@ -15,23 +16,27 @@ mod server;
 mod throttle;
 mod tokens;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 pub use crate::domain::{SignupMode, VerificationPolicy};
 pub use accounts::AccountSettings;
+use accounts::AccountsToml;
 pub use admin::AdminSettings;
+use admin::AdminToml;
 pub use database::{redact_url_password, DatabaseSettings};
 pub use keys::KeySettings;
+use keys::KeysToml;
 pub use log::{LogFormat, LogSettings};
 pub use mail::{MailSettings, MailTransportKind, SmtpSecurity};
 pub use passwords::PasswordSettings;
 pub use redis::{DenylistSettings, RedisSettings};
-pub use server::ServerSettings;
+use server::ServerToml;
+pub use server::{Issuer, ServerSettings};
 pub use throttle::ThrottleSettings;
 pub use tokens::TokenSettings;
+use tokens::TokensToml;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -76,8 +81,8 @@ fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// The validated settings, each section typed.
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
@@ -91,6 +96,55 @@ pub struct Settings {
     pub accounts: AccountSettings,
     pub mail: MailSettings,
     pub throttle: ThrottleSettings,
+}
+
+/// The settings as written (file, then environment); `validate()` makes them `Settings`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SettingsToml {
+    server: ServerToml,
+    database: DatabaseSettings,
+    redis: RedisSettings,
+    denylist: DenylistSettings,
+    keys: KeysToml,
+    admin: AdminToml,
+    tokens: TokensToml,
+    passwords: PasswordSettings,
+    log: LogSettings,
+    accounts: AccountsToml,
+    mail: MailSettings,
+    throttle: ThrottleSettings,
+}
+
+impl SettingsToml {
+    /// Each section's rules, those that involve another section given what they need.
+    fn validate(self) -> Result<Settings, ConfigError> {
+        let server = self.server.validate()?;
+        self.database.validate()?;
+        let tokens = self.tokens.validate()?;
+        let keys = self.keys.validate(server.profile)?;
+        self.redis.validate()?;
+        self.denylist.validate()?;
+        let admin = self.admin.validate(server.bind)?;
+        let accounts = self.accounts.validate()?;
+        self.mail.validate(server.profile)?;
+        self.throttle.validate()?;
+        self.passwords.validate()?;
+        Ok(Settings {
+            server,
+            database: self.database,
+            redis: self.redis,
+            denylist: self.denylist,
+            keys,
+            admin,
+            tokens,
+            passwords: self.passwords,
+            log: self.log,
+            accounts,
+            mail: self.mail,
+            throttle: self.throttle,
+        })
+    }
 }
 
 impl Settings {
@@ -124,49 +178,30 @@ impl Settings {
             None => toml::Table::new(),
         };
         env::apply(&mut root, env)?;
-        let settings: Settings = toml::Value::Table(root)
+        let settings: SettingsToml = toml::Value::Table(root)
             .try_into()
             .map_err(|e: toml::de::Error| invalid(e.message().to_owned()))?;
-        settings.validated()
+        settings.validate()
     }
 
-    /// Each section's rules, then those between sections.
-    fn validated(mut self) -> Result<Self, ConfigError> {
-        self.server.validate()?;
-        self.database.validate()?;
-        self.tokens.validate()?;
-        self.keys.validate(self.server.profile)?;
-        self.redis.validate()?;
-        self.denylist.validate()?;
-        self.admin.validate(&self.server.bind)?;
-        self.accounts.validate()?;
-        self.mail.validate(self.server.profile)?;
-        self.throttle.validate()?;
-        self.passwords.validate()?;
-        Ok(self)
-    }
-
-    /// The trusted reverse proxies, parsed (validated at load).
+    /// The trusted reverse proxies.
     pub fn trusted_proxies(&self) -> Vec<std::net::IpAddr> {
-        self.server
-            .trusted_proxies
-            .iter()
-            .filter_map(|p| p.parse().ok())
-            .collect()
+        self.server.trusted_proxies.clone()
     }
 
     /// The validated issuer URL, without a trailing slash.
     pub fn issuer(&self) -> &str {
-        self.server.issuer.as_deref().unwrap_or_default()
+        self.server.issuer.as_str()
     }
 
     /// With a derived issuer and port 0, the issuer names the port actually bound.
     pub fn with_bound_port(&self, port: u16) -> Settings {
         let mut s = self.clone();
         if s.server.issuer_derived {
-            if let Ok(mut addr) = s.server.bind.parse::<SocketAddr>() {
-                addr.set_port(port);
-                s.server.issuer = Some(format!("http://{addr}"));
+            let mut addr = s.server.bind;
+            addr.set_port(port);
+            if let Some(issuer) = Issuer::parse(&format!("http://{addr}")) {
+                s.server.issuer = issuer;
             }
         }
         s
@@ -175,8 +210,8 @@ impl Settings {
     pub fn default_audience(&self) -> &str {
         self.tokens
             .default_audience
-            .as_deref()
-            .unwrap_or_else(|| self.issuer())
+            .as_ref()
+            .map_or_else(|| self.issuer(), |a| a.as_str())
     }
 
     /// The longest an access token can live: the per-client cap, which the global lifetime
@@ -211,6 +246,7 @@ impl Settings {
 mod tests {
     use super::*;
     use crate::domain::SigningAlg;
+    use std::time::Duration;
 
     /// `LATCHKEY_*` variables for `Settings::load`.
     pub(super) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -230,8 +266,8 @@ mod tests {
             ]),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(s.server.bind, "127.0.0.1:0");
-        assert_eq!(s.tokens.access_token_ttl_secs, 300);
+        assert_eq!(s.server.bind.to_string(), "127.0.0.1:0");
+        assert_eq!(s.tokens.access_token_ttl, Duration::from_secs(300));
         assert_eq!(s.issuer(), "http://127.0.0.1:0");
         assert_eq!(s.default_audience(), "http://127.0.0.1:0");
     }
@@ -297,7 +333,7 @@ mod tests {
         )
         .unwrap_or_default();
         let s = Settings::load(Some(&good), env(&[])).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(s.tokens.access_token_ttl_secs, 120);
+        assert_eq!(s.tokens.access_token_ttl, Duration::from_secs(120));
         assert_eq!(s.keys.signing_alg, SigningAlg::EdDSA);
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, "[tokens]\naccess_token_ttl = 120\n").unwrap_or_default();

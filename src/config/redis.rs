@@ -1,9 +1,12 @@
 //! `[redis]` and `[denylist]`: the shared store and the revocation denylist kept in it (or in
 //! process).
 
+use std::time::Duration;
+
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::duration::millis;
 use super::{invalid, ConfigError};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -14,7 +17,8 @@ pub struct RedisSettings {
     /// Prefix of every key Latchkey writes, so several deployments can share one Redis.
     pub key_prefix: String,
     /// Connect and response timeout; a Redis slower than this counts as down (fail closed).
-    pub timeout_ms: u64,
+    #[serde(rename = "timeout_ms", deserialize_with = "millis")]
+    pub timeout: Duration,
 }
 
 impl Default for RedisSettings {
@@ -22,7 +26,7 @@ impl Default for RedisSettings {
         Self {
             url: None,
             key_prefix: "latchkey:".into(),
-            timeout_ms: 500,
+            timeout: Duration::from_millis(500),
         }
     }
 }
@@ -31,17 +35,19 @@ impl Default for RedisSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct DenylistSettings {
     /// How often each instance replays new revocation-log entries into its denylist.
-    pub sync_interval_ms: u64,
+    #[serde(rename = "sync_interval_ms", deserialize_with = "millis")]
+    pub sync_interval: Duration,
     /// The embedded denylist refuses to answer (503) when the log could not be read for
     /// this long.
-    pub max_staleness_ms: u64,
+    #[serde(rename = "max_staleness_ms", deserialize_with = "millis")]
+    pub max_staleness: Duration,
 }
 
 impl Default for DenylistSettings {
     fn default() -> Self {
         Self {
-            sync_interval_ms: 250,
-            max_staleness_ms: 5000,
+            sync_interval: Duration::from_millis(250),
+            max_staleness: Duration::from_millis(5000),
         }
     }
 }
@@ -64,7 +70,7 @@ impl RedisSettings {
         if self.key_prefix.is_empty() || self.key_prefix.len() > 64 {
             return Err(invalid("redis.key_prefix must be 1 to 64 characters"));
         }
-        if !(50..=30_000).contains(&self.timeout_ms) {
+        if !(50..=30_000).contains(&self.timeout.as_millis()) {
             return Err(invalid("redis.timeout_ms must be between 50 and 30000"));
         }
         Ok(())
@@ -73,12 +79,12 @@ impl RedisSettings {
 
 impl DenylistSettings {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        if !(10..=1000).contains(&self.sync_interval_ms) {
+        if !(10..=1000).contains(&self.sync_interval.as_millis()) {
             return Err(invalid(
                 "denylist.sync_interval_ms must be between 10 and 1000 (a revocation must reach every instance within a second)",
             ));
         }
-        if self.max_staleness_ms < 2 * self.sync_interval_ms {
+        if self.max_staleness < 2 * self.sync_interval {
             return Err(invalid(
                 "denylist.max_staleness_ms must be at least twice denylist.sync_interval_ms",
             ));

@@ -1,7 +1,10 @@
 //! `[throttle]`: brute-force and abuse limits.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
+use super::duration::secs;
 use super::{invalid, ConfigError};
 
 /// Brute-force and abuse throttling (README, Brute-force protection).
@@ -12,22 +15,29 @@ pub struct ThrottleSettings {
     pub enabled: bool,
     /// Failed logins an account+IP pair may make within `login_window_secs` before back-off.
     pub login_free_failures: u64,
-    pub login_window_secs: u64,
+    #[serde(rename = "login_window_secs", deserialize_with = "secs")]
+    pub login_window: Duration,
     /// The first back-off delay; it doubles with each further failure.
-    pub login_backoff_base_secs: u64,
+    #[serde(rename = "login_backoff_base_secs", deserialize_with = "secs")]
+    pub login_backoff_base: Duration,
     /// The longest delay: a temporary lockout of the pair.
-    pub login_lockout_secs: u64,
+    #[serde(rename = "login_lockout_secs", deserialize_with = "secs")]
+    pub login_lockout: Duration,
     /// Failures per account over all IPs within `account_window_secs`, beyond which only IPs
     /// the account logged in from recently may try.
     pub account_max_failures: u64,
-    pub account_window_secs: u64,
+    #[serde(rename = "account_window_secs", deserialize_with = "secs")]
+    pub account_window: Duration,
     /// How long a successful login exempts its IP from the account-wide limit; 0: never.
-    pub trusted_ip_ttl_secs: u64,
+    #[serde(rename = "trusted_ip_ttl_secs", deserialize_with = "secs")]
+    pub trusted_ip_ttl: Duration,
     /// Failures per IP (IPv6: per /64) over all accounts within `ip_window_secs`.
     pub ip_max_failures: u64,
-    pub ip_window_secs: u64,
+    #[serde(rename = "ip_window_secs", deserialize_with = "secs")]
+    pub ip_window: Duration,
     /// Seconds between two mails (sign-up, verification, reset, magic link) to one address.
-    pub email_cooldown_secs: u64,
+    #[serde(rename = "email_cooldown_secs", deserialize_with = "secs")]
+    pub email_cooldown: Duration,
     /// Requests per address, per action, per day.
     pub email_daily_cap: u64,
     /// Verification, reset and magic-link requests per IP, per action, per day.
@@ -59,15 +69,15 @@ impl Default for ThrottleSettings {
         Self {
             enabled: true,
             login_free_failures: 5,
-            login_window_secs: 900,
-            login_backoff_base_secs: 1,
-            login_lockout_secs: 900,
+            login_window: Duration::from_secs(900),
+            login_backoff_base: Duration::from_secs(1),
+            login_lockout: Duration::from_secs(900),
             account_max_failures: 50,
-            account_window_secs: 3600,
-            trusted_ip_ttl_secs: 30 * 86_400,
+            account_window: Duration::from_secs(3600),
+            trusted_ip_ttl: Duration::from_secs(30 * 86_400),
             ip_max_failures: 100,
-            ip_window_secs: 900,
-            email_cooldown_secs: 60,
+            ip_window: Duration::from_secs(900),
+            email_cooldown: Duration::from_secs(60),
             email_daily_cap: 5,
             ip_daily_cap: 50,
             signup_per_ip_per_hour: 10,
@@ -94,8 +104,16 @@ impl ThrottleSettings {
                 t.login_free_failures,
                 1..=1000,
             ),
-            ("throttle.login_window_secs", t.login_window_secs, 60..=DAY),
-            ("throttle.login_lockout_secs", t.login_lockout_secs, 1..=DAY),
+            (
+                "throttle.login_window_secs",
+                t.login_window.as_secs(),
+                60..=DAY,
+            ),
+            (
+                "throttle.login_lockout_secs",
+                t.login_lockout.as_secs(),
+                1..=DAY,
+            ),
             (
                 "throttle.account_max_failures",
                 t.account_max_failures,
@@ -103,19 +121,19 @@ impl ThrottleSettings {
             ),
             (
                 "throttle.account_window_secs",
-                t.account_window_secs,
+                t.account_window.as_secs(),
                 60..=7 * DAY,
             ),
             (
                 "throttle.trusted_ip_ttl_secs",
-                t.trusted_ip_ttl_secs,
+                t.trusted_ip_ttl.as_secs(),
                 0..=365 * DAY,
             ),
             ("throttle.ip_max_failures", t.ip_max_failures, 1..=1_000_000),
-            ("throttle.ip_window_secs", t.ip_window_secs, 60..=DAY),
+            ("throttle.ip_window_secs", t.ip_window.as_secs(), 60..=DAY),
             (
                 "throttle.email_cooldown_secs",
-                t.email_cooldown_secs,
+                t.email_cooldown.as_secs(),
                 0..=DAY,
             ),
             ("throttle.email_daily_cap", t.email_daily_cap, 1..=100_000),
@@ -174,7 +192,7 @@ impl ThrottleSettings {
                 )));
             }
         }
-        if !(1..=t.login_lockout_secs).contains(&t.login_backoff_base_secs) {
+        if !(1..=t.login_lockout.as_secs()).contains(&t.login_backoff_base.as_secs()) {
             return Err(invalid(
                 "throttle.login_backoff_base_secs must be between 1 and throttle.login_lockout_secs",
             ));
@@ -209,18 +227,21 @@ mod tests {
         assert_eq!(
             (
                 t.login_free_failures,
-                t.login_window_secs,
-                t.login_backoff_base_secs
+                t.login_window.as_secs(),
+                t.login_backoff_base.as_secs()
             ),
             (5, 900, 1)
         );
-        assert_eq!((t.login_lockout_secs, t.account_max_failures), (900, 50));
         assert_eq!(
-            (t.account_window_secs, t.trusted_ip_ttl_secs),
+            (t.login_lockout.as_secs(), t.account_max_failures),
+            (900, 50)
+        );
+        assert_eq!(
+            (t.account_window.as_secs(), t.trusted_ip_ttl.as_secs()),
             (3600, 2_592_000)
         );
-        assert_eq!((t.ip_max_failures, t.ip_window_secs), (100, 900));
-        assert_eq!((t.email_cooldown_secs, t.email_daily_cap), (60, 5));
+        assert_eq!((t.ip_max_failures, t.ip_window.as_secs()), (100, 900));
+        assert_eq!((t.email_cooldown.as_secs(), t.email_daily_cap), (60, 5));
         assert_eq!((t.ip_daily_cap, t.signup_per_ip_per_hour), (50, 10));
         assert_eq!(t.memory_max_entries, 100_000);
         let s = Settings::load(
@@ -249,15 +270,21 @@ mod tests {
         assert_eq!(
             (
                 t.login_free_failures,
-                t.login_window_secs,
-                t.login_backoff_base_secs
+                t.login_window.as_secs(),
+                t.login_backoff_base.as_secs()
             ),
             (3, 600, 2)
         );
-        assert_eq!((t.login_lockout_secs, t.account_max_failures), (1800, 20));
-        assert_eq!((t.account_window_secs, t.trusted_ip_ttl_secs), (7200, 0));
-        assert_eq!((t.ip_max_failures, t.ip_window_secs), (40, 300));
-        assert_eq!((t.email_cooldown_secs, t.email_daily_cap), (30, 3));
+        assert_eq!(
+            (t.login_lockout.as_secs(), t.account_max_failures),
+            (1800, 20)
+        );
+        assert_eq!(
+            (t.account_window.as_secs(), t.trusted_ip_ttl.as_secs()),
+            (7200, 0)
+        );
+        assert_eq!((t.ip_max_failures, t.ip_window.as_secs()), (40, 300));
+        assert_eq!((t.email_cooldown.as_secs(), t.email_daily_cap), (30, 3));
         assert_eq!((t.ip_daily_cap, t.signup_per_ip_per_hour), (10, 4));
         assert_eq!(t.memory_max_entries, 5000);
     }

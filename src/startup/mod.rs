@@ -5,7 +5,6 @@ mod services;
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
@@ -42,7 +41,7 @@ impl Application {
         settings: &Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<(Self, Services)> {
-        let listener = TcpListener::bind(&settings.server.bind)
+        let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
         let settings = &settings.with_bound_port(port);
@@ -82,7 +81,7 @@ impl Application {
                 services.keys.ring().clone(),
                 services.stores.health.clone(),
                 settings.issuer(),
-                settings.keys.jwks_max_age_secs(),
+                services::secs(settings.keys.jwks_max_age()),
                 settings.server.max_body_bytes,
             )
             .with_trusted_proxies(settings.trusted_proxies())
@@ -132,16 +131,10 @@ impl Application {
             ),
             spawn_denylist_sync(
                 services.revocations.clone(),
-                Duration::from_millis(settings.denylist.sync_interval_ms),
+                settings.denylist.sync_interval,
             ),
-            spawn_key_reload(
-                services.keys.clone(),
-                Duration::from_secs(settings.keys.reload_interval_secs),
-            ),
-            spawn_key_lifecycle(
-                services.keys.clone(),
-                Duration::from_secs(settings.keys.reload_interval_secs),
-            ),
+            spawn_key_reload(services.keys.clone(), settings.keys.reload_interval),
+            spawn_key_lifecycle(services.keys.clone(), settings.keys.reload_interval),
         ];
         if !services.clients.ttl().is_zero() {
             background.push(spawn_client_cache_refresh(services.clients.clone()));

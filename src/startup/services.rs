@@ -90,7 +90,7 @@ pub fn build_denylist(
                 url.expose_secret(),
                 &RedisSettings {
                     key_prefix: settings.redis.key_prefix.clone(),
-                    timeout: Duration::from_millis(settings.redis.timeout_ms),
+                    timeout: settings.redis.timeout,
                 },
                 stores.revocations.clone(),
             )
@@ -98,7 +98,7 @@ pub fn build_denylist(
         ),
         None => Arc::new(EmbeddedDenylist::new(
             stores.revocations.clone(),
-            Duration::from_millis(settings.denylist.max_staleness_ms),
+            settings.denylist.max_staleness,
         )),
     })
 }
@@ -115,15 +115,15 @@ pub fn build_throttle(
     let policy = crate::services::ThrottlePolicy {
         enabled: t.enabled,
         login_free_failures: t.login_free_failures,
-        login_window_secs: t.login_window_secs,
-        login_backoff_base_secs: t.login_backoff_base_secs,
-        login_lockout_secs: t.login_lockout_secs,
+        login_window_secs: t.login_window.as_secs(),
+        login_backoff_base_secs: t.login_backoff_base.as_secs(),
+        login_lockout_secs: t.login_lockout.as_secs(),
         account_max_failures: t.account_max_failures,
-        account_window_secs: t.account_window_secs,
-        trusted_ip_ttl_secs: t.trusted_ip_ttl_secs,
+        account_window_secs: t.account_window.as_secs(),
+        trusted_ip_ttl_secs: t.trusted_ip_ttl.as_secs(),
         ip_max_failures: t.ip_max_failures,
-        ip_window_secs: t.ip_window_secs,
-        email_cooldown_secs: t.email_cooldown_secs,
+        ip_window_secs: t.ip_window.as_secs(),
+        email_cooldown_secs: t.email_cooldown.as_secs(),
         email_daily_cap: t.email_daily_cap,
         ip_daily_cap: t.ip_daily_cap,
         signup_per_ip_per_hour: t.signup_per_ip_per_hour,
@@ -145,7 +145,7 @@ pub fn build_throttle(
                 url.expose_secret(),
                 &RedisSettings {
                     key_prefix: settings.redis.key_prefix.clone(),
-                    timeout: Duration::from_millis(settings.redis.timeout_ms),
+                    timeout: settings.redis.timeout,
                 },
             )
             .context("LATCHKEY_REDIS_URL")?,
@@ -278,7 +278,7 @@ pub async fn build_services(
         .context("password hasher")?;
     let registry = Arc::new(ClientRegistry::new(
         stores.clients.clone(),
-        Duration::from_millis(settings.tokens.client_cache_ttl_ms),
+        settings.tokens.client_cache_ttl,
     ));
     let refresh_codec = Arc::new(RefreshTokenCodec::new(&master));
     let account_codec = Arc::new(AccountTokenCodec::new(&master));
@@ -363,9 +363,9 @@ pub async fn build_services(
         TokenServiceSettings {
             issuer: settings.issuer().to_owned(),
             default_audience: settings.default_audience().to_owned(),
-            access_token_ttl: settings.tokens.access_token_ttl_secs,
-            refresh_idle_ttl: settings.tokens.refresh_idle_ttl_secs,
-            refresh_absolute_ttl: settings.tokens.refresh_absolute_ttl_secs,
+            access_token_ttl: secs(settings.tokens.access_token_ttl),
+            refresh_idle_ttl: secs(settings.tokens.refresh_idle_ttl),
+            refresh_absolute_ttl: secs(settings.tokens.refresh_absolute_ttl),
             password_max_length: settings.passwords.max_length,
             require_verified_email: settings.accounts.email_verification
                 == VerificationPolicy::Mandatory,
@@ -404,10 +404,10 @@ fn account_policy(settings: &Settings) -> AccountPolicy {
     AccountPolicy {
         signup: a.signup,
         verification: a.email_verification,
-        verification_ttl: a.verification_ttl_secs,
-        reset_ttl: a.reset_ttl_secs,
-        magic_link_ttl: a.magic_link_ttl_secs,
-        invite_ttl: a.invite_ttl_secs,
+        verification_ttl: secs(a.verification_ttl),
+        reset_ttl: secs(a.reset_ttl),
+        magic_link_ttl: secs(a.magic_link_ttl),
+        invite_ttl: secs(a.invite_ttl),
         magic_links: a.magic_links,
         profile_attributes: a.profile_attributes.iter().cloned().collect(),
         verify_url: a
@@ -430,8 +430,13 @@ fn account_policy(settings: &Settings) -> AccountPolicy {
 fn key_policy(settings: &Settings) -> KeyPolicy {
     KeyPolicy {
         signing_alg: settings.keys.signing_alg,
-        rotation_interval_secs: settings.keys.rotation_interval_secs,
-        publish_ahead_secs: settings.keys.publish_ahead_secs,
-        retired_grace_secs: settings.keys.retired_grace_secs(),
+        rotation_interval_secs: settings.keys.rotation_interval.map_or(0, secs),
+        publish_ahead_secs: secs(settings.keys.publish_ahead),
+        retired_grace_secs: secs(settings.keys.retired_grace()),
     }
+}
+
+/// A duration in whole seconds, as the services and the clock count them.
+pub(super) fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }

@@ -7,6 +7,7 @@ mod roles;
 mod users;
 
 use std::io::Read;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
@@ -106,7 +107,7 @@ pub async fn run(
             let (app, _services) = Application::build(&settings, clock).await?;
             eprintln!(
                 "latchkey: listening on http://{} (issuer {})",
-                bind_with_port(&settings.server.bind, app.port()),
+                bind_with_port(settings.server.bind, app.port()),
                 settings.issuer()
             );
             app.run_until_stopped()
@@ -126,9 +127,7 @@ pub async fn run(
     }
 }
 
-fn bind_with_port(bind: &str, port: u16) -> String {
-    match bind.rsplit_once(':') {
-        Some((host, _)) => format!("{host}:{port}"),
-        None => bind.to_owned(),
-    }
+fn bind_with_port(mut bind: SocketAddr, port: u16) -> SocketAddr {
+    bind.set_port(port);
+    bind
 }
