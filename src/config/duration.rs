@@ -1,10 +1,11 @@
 //! The `*_secs` and `*_ms` keys as `Duration`s.
 //!
-//! A key whose value is an unsigned integer is read by serde straight into a `Duration`
-//! (`#[serde(rename = "..._secs", deserialize_with = "secs")]`): it reads a `u64` first, so
-//! the accepted values and the messages for the others are those of the integer. A key that
-//! takes a signed integer (a lifetime whose rule also names negative values) is read as it is
-//! written, and its section's `validate()` converts it once its range is checked.
+//! In a section read straight into its settings, an unsigned key is read by serde into a
+//! `Duration` (`#[serde(rename = "..._secs", deserialize_with = "secs")]`): it reads a `u64`
+//! first, so the accepted values and the messages for the others are those of the integer.
+//! A section with signed keys (lifetimes whose rules also name negative values) or with rules
+//! that need another section is read as written (`...Toml`), and its `validate()` converts
+//! the values once their rules are checked.
 
 use std::time::Duration;
 
