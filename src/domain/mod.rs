@@ -3,6 +3,7 @@
 mod macros;
 
 mod account;
+mod account_policy;
 mod client;
 mod email;
 mod error;
@@ -21,6 +22,7 @@ pub use account::{
     AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, CodeOutcome, LoggedAuditEvent,
     RequestOrigin,
 };
+pub use account_policy::{SignupMode, VerificationPolicy};
 pub use client::{
     Audience, Client, ClientId, ClientKind, ClientTokenSettings, MAX_ACCESS_TOKEN_TTL,
 };

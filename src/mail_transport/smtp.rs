@@ -1,8 +1,6 @@
 //! Delivery over SMTP with lettre: implicit TLS, required STARTTLS or (loopback relays
 //! only, enforced by the configuration) plain SMTP; optional AUTH; pooled connections.
 
-use std::time::Duration;
-
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::PoolConfig;
@@ -62,7 +60,7 @@ impl SmtpTransport {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
             .port(port)
             .tls(tls)
-            .timeout(Some(Duration::from_millis(settings.smtp_timeout_ms)))
+            .timeout(Some(settings.smtp_timeout))
             .pool_config(PoolConfig::new().max_size(connections.max(1)));
         if let (Some(user), Some(password)) = (&settings.smtp_username, &settings.smtp_password) {
             builder = builder.credentials(Credentials::new(

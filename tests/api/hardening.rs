@@ -636,5 +636,5 @@ fn production_refuses_a_plain_http_issuer_off_loopback() {
     load("http://[::1]:8080").unwrap();
     let dev = Settings::load(None, std::iter::empty()).unwrap();
     assert_eq!(dev.passwords.min_length, 12);
-    assert_eq!(dev.accounts.magic_link_ttl_secs, 600);
+    assert_eq!(dev.accounts.magic_link_ttl.as_secs(), 600);
 }

@@ -263,7 +263,7 @@ async fn two_instances_perform_each_transition_exactly_once(backend: Backend) {
     let a = spawn_app_with(backend, &[QUIET, EVERY_3_DAYS]).await;
     let b = spawn_instance_like(&a, &[QUIET, EVERY_3_DAYS]).await;
     let secret = long_lived_client(&a).await;
-    let publish_ahead = a.settings.keys.publish_ahead_secs;
+    let publish_ahead = a.settings.keys.publish_ahead.as_secs() as i64;
     let mut now = a.clock.now();
     b.clock.set(now);
     let mut previous = kid_of(&issue(&a, &secret).await);
@@ -378,7 +378,8 @@ async fn manual_rotation_is_pending_until_published_long_enough(backend: Backend
         matches!(&again, Err(latchkey::services::KeyError::Conflict(m)) if m.contains("already pending")),
         "{again:?}"
     );
-    app.clock.advance(app.settings.keys.publish_ahead_secs - 1);
+    app.clock
+        .advance(app.settings.keys.publish_ahead.as_secs() as i64 - 1);
     assert_eq!(step(&app).await.promoted, None, "not before its time");
     app.clock.advance(1);
     assert_eq!(
@@ -459,7 +460,7 @@ async fn a_pending_key_that_cannot_be_opened_is_never_promoted(backend: Backend)
         private_key_enc: vec![0; 40],
         enc_key_id: "elsewhere".into(),
         created_at: now,
-        activate_at: Some(now + app.settings.keys.publish_ahead_secs),
+        activate_at: Some(now + app.settings.keys.publish_ahead.as_secs() as i64),
         activated_at: None,
         retired_at: None,
         removed_at: None,
@@ -483,7 +484,8 @@ async fn a_pending_key_that_cannot_be_opened_is_never_promoted(backend: Backend)
         .into_iter()
         .find(|k| k.state == "pending")
         .unwrap();
-    app.clock.advance(app.settings.keys.publish_ahead_secs + 1);
+    app.clock
+        .advance(app.settings.keys.publish_ahead.as_secs() as i64 + 1);
     let report = app.services.keys.tick().await.unwrap();
     assert_eq!(report.promoted, None);
     assert_eq!(
@@ -542,7 +544,7 @@ async fn every_instance_runs_the_lifecycle_in_the_background(backend: Backend) {
         a.clock.set(now);
         b.clock.set(now);
     };
-    jump(3 * DAY - a.settings.keys.publish_ahead_secs);
+    jump(3 * DAY - a.settings.keys.publish_ahead.as_secs() as i64);
     eventually("both instances publish a pending key", || async {
         let keys = a.services.keys.list().await.unwrap();
         match keys.iter().find(|k| k.state == "pending") {
@@ -565,7 +567,7 @@ async fn every_instance_runs_the_lifecycle_in_the_background(backend: Backend) {
         .unwrap()
         .kid;
     assert_eq!(kid_of(&issue(&b, &secret).await), old);
-    jump(a.settings.keys.publish_ahead_secs);
+    jump(a.settings.keys.publish_ahead.as_secs() as i64);
     eventually("both instances sign with the new key", || async {
         kid_of(&issue(&a, &secret).await) == pending && kid_of(&issue(&b, &secret).await) == pending
     })
@@ -788,7 +790,8 @@ async fn the_admin_api_manages_keys(backend: Backend) {
     assert_eq!(status, 400);
 
     // After the publication delay the imported key signs, and tokens verify against the JWKS.
-    app.clock.advance(app.settings.keys.publish_ahead_secs);
+    app.clock
+        .advance(app.settings.keys.publish_ahead.as_secs() as i64);
     assert_eq!(
         step(&app).await.promoted.as_deref(),
         Some(imported_kid.as_str())

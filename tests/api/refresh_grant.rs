@@ -110,12 +110,12 @@ async fn refresh_token_expires_after_its_idle_lifetime(backend: Backend) {
     app.fixture().await;
     let token = str_of(&app.login("alice@example.com").await, "refresh_token").to_owned();
     app.clock
-        .advance(app.settings.tokens.refresh_idle_ttl_secs - 10);
+        .advance(app.settings.tokens.refresh_idle_ttl.as_secs() as i64 - 10);
     let (status, body) = app.refresh(&token).await;
     assert_eq!(status, 200, "still inside the idle window");
     let next = str_of(&body, "refresh_token").to_owned();
     app.clock
-        .advance(app.settings.tokens.refresh_idle_ttl_secs + 1);
+        .advance(app.settings.tokens.refresh_idle_ttl.as_secs() as i64 + 1);
     let (status, body) = app.refresh(&next).await;
     assert_oauth_error(status, &body, 400, "invalid_grant");
     assert_eq!(body["error_description"], "the refresh token has expired");
@@ -125,8 +125,8 @@ async fn refresh_token_family_ends_at_its_absolute_lifetime(backend: Backend) {
     let app = spawn_app(backend).await;
     app.fixture().await;
     let mut token = str_of(&app.login("alice@example.com").await, "refresh_token").to_owned();
-    let absolute = app.settings.tokens.refresh_absolute_ttl_secs;
-    let step = app.settings.tokens.refresh_idle_ttl_secs / 2;
+    let absolute = app.settings.tokens.refresh_absolute_ttl.as_secs() as i64;
+    let step = app.settings.tokens.refresh_idle_ttl.as_secs() as i64 / 2;
     let mut elapsed = 0;
     while elapsed + step < absolute {
         app.clock.advance(step);

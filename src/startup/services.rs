@@ -1,27 +1,22 @@
-//! The composition root: the only module that names concrete adapters.
+//! The wiring: the stores, adapters and services the configuration selects.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use tracing::{info, warn};
-use tracing_actix_web::TracingLogger;
 
 use crate::clock::Clock;
 use crate::config::{Profile, Settings, VerificationPolicy};
 use crate::crypto::{
     AccountTokenCodec, BreachCorpus, KeyRing, MasterKey, PasswordHasher, RefreshTokenCodec,
 };
-use crate::http::{self, AdminApi, AppState};
 use crate::services::{
-    AccessTokenVerifier, AccountPolicy, AccountService, AdminCredential, AdminGate, AdminService,
-    AuditLog, ClientRegistry, IntrospectionService, KeyPolicy, KeyService, Mailer, PasswordRules,
-    RevocationService, Stores, TokenService, TokenServiceSettings,
+    AccessTokenVerifier, AccountPolicy, AccountService, AdminService, AuditLog, ClientRegistry,
+    IntrospectionService, KeyPolicy, KeyService, Mailer, PasswordRules, RevocationService, Stores,
+    TokenService, TokenServiceSettings,
 };
 use crate::storage::group_commit::GroupCommitLog;
 use crate::storage::memory::EmbeddedDenylist;
@@ -95,7 +90,7 @@ pub fn build_denylist(
                 url.expose_secret(),
                 &RedisSettings {
                     key_prefix: settings.redis.key_prefix.clone(),
-                    timeout: Duration::from_millis(settings.redis.timeout_ms),
+                    timeout: settings.redis.timeout,
                 },
                 stores.revocations.clone(),
             )
@@ -103,7 +98,7 @@ pub fn build_denylist(
         ),
         None => Arc::new(EmbeddedDenylist::new(
             stores.revocations.clone(),
-            Duration::from_millis(settings.denylist.max_staleness_ms),
+            settings.denylist.max_staleness,
         )),
     })
 }
@@ -120,15 +115,15 @@ pub fn build_throttle(
     let policy = crate::services::ThrottlePolicy {
         enabled: t.enabled,
         login_free_failures: t.login_free_failures,
-        login_window_secs: t.login_window_secs,
-        login_backoff_base_secs: t.login_backoff_base_secs,
-        login_lockout_secs: t.login_lockout_secs,
+        login_window_secs: t.login_window.as_secs(),
+        login_backoff_base_secs: t.login_backoff_base.as_secs(),
+        login_lockout_secs: t.login_lockout.as_secs(),
         account_max_failures: t.account_max_failures,
-        account_window_secs: t.account_window_secs,
-        trusted_ip_ttl_secs: t.trusted_ip_ttl_secs,
+        account_window_secs: t.account_window.as_secs(),
+        trusted_ip_ttl_secs: t.trusted_ip_ttl.as_secs(),
         ip_max_failures: t.ip_max_failures,
-        ip_window_secs: t.ip_window_secs,
-        email_cooldown_secs: t.email_cooldown_secs,
+        ip_window_secs: t.ip_window.as_secs(),
+        email_cooldown_secs: t.email_cooldown.as_secs(),
         email_daily_cap: t.email_daily_cap,
         ip_daily_cap: t.ip_daily_cap,
         signup_per_ip_per_hour: t.signup_per_ip_per_hour,
@@ -150,7 +145,7 @@ pub fn build_throttle(
                 url.expose_secret(),
                 &RedisSettings {
                     key_prefix: settings.redis.key_prefix.clone(),
-                    timeout: Duration::from_millis(settings.redis.timeout_ms),
+                    timeout: settings.redis.timeout,
                 },
             )
             .context("LATCHKEY_REDIS_URL")?,
@@ -283,7 +278,7 @@ pub async fn build_services(
         .context("password hasher")?;
     let registry = Arc::new(ClientRegistry::new(
         stores.clients.clone(),
-        Duration::from_millis(settings.tokens.client_cache_ttl_ms),
+        settings.tokens.client_cache_ttl,
     ));
     let refresh_codec = Arc::new(RefreshTokenCodec::new(&master));
     let account_codec = Arc::new(AccountTokenCodec::new(&master));
@@ -368,9 +363,9 @@ pub async fn build_services(
         TokenServiceSettings {
             issuer: settings.issuer().to_owned(),
             default_audience: settings.default_audience().to_owned(),
-            access_token_ttl: settings.tokens.access_token_ttl_secs,
-            refresh_idle_ttl: settings.tokens.refresh_idle_ttl_secs,
-            refresh_absolute_ttl: settings.tokens.refresh_absolute_ttl_secs,
+            access_token_ttl: secs(settings.tokens.access_token_ttl),
+            refresh_idle_ttl: secs(settings.tokens.refresh_idle_ttl),
+            refresh_absolute_ttl: secs(settings.tokens.refresh_absolute_ttl),
             password_max_length: settings.passwords.max_length,
             require_verified_email: settings.accounts.email_verification
                 == VerificationPolicy::Mandatory,
@@ -409,10 +404,10 @@ fn account_policy(settings: &Settings) -> AccountPolicy {
     AccountPolicy {
         signup: a.signup,
         verification: a.email_verification,
-        verification_ttl: a.verification_ttl_secs,
-        reset_ttl: a.reset_ttl_secs,
-        magic_link_ttl: a.magic_link_ttl_secs,
-        invite_ttl: a.invite_ttl_secs,
+        verification_ttl: secs(a.verification_ttl),
+        reset_ttl: secs(a.reset_ttl),
+        magic_link_ttl: secs(a.magic_link_ttl),
+        invite_ttl: secs(a.invite_ttl),
         magic_links: a.magic_links,
         profile_attributes: a.profile_attributes.iter().cloned().collect(),
         verify_url: a
@@ -435,277 +430,13 @@ fn account_policy(settings: &Settings) -> AccountPolicy {
 fn key_policy(settings: &Settings) -> KeyPolicy {
     KeyPolicy {
         signing_alg: settings.keys.signing_alg,
-        rotation_interval_secs: settings.keys.rotation_interval_secs,
-        publish_ahead_secs: settings.keys.publish_ahead_secs,
-        retired_grace_secs: settings.keys.retired_grace_secs(),
+        rotation_interval_secs: settings.keys.rotation_interval.map_or(0, secs),
+        publish_ahead_secs: secs(settings.keys.publish_ahead),
+        retired_grace_secs: secs(settings.keys.retired_grace()),
     }
 }
 
-/// A bound, not yet running HTTP server.
-pub struct Application {
-    port: u16,
-    /// The admin API's own listener, with `admin.bind`.
-    admin_port: Option<u16>,
-    server: Server,
-    background: Vec<tokio::task::JoinHandle<()>>,
-    settings: Settings,
-}
-
-impl Application {
-    pub async fn build(
-        settings: &Settings,
-        clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<(Self, Services)> {
-        let listener = TcpListener::bind(&settings.server.bind)
-            .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
-        let port = listener.local_addr()?.port();
-        let settings = &settings.with_bound_port(port);
-        let services = build_services(settings, clock, true).await?;
-        // Read the revocation log before serving; if the denylist cannot be reached yet the
-        // service starts not ready and every check fails closed until it can.
-        if let Err(e) = services.revocations.sync().await {
-            warn!(error = %e, "denylist not synchronised at start; token checks fail closed until it is");
-        }
-        let admin_listener = match &settings.admin.bind {
-            Some(bind) => Some(
-                TcpListener::bind(bind)
-                    .with_context(|| format!("cannot listen on {bind} (admin.bind)"))?,
-            ),
-            None => None,
-        };
-        let admin_port = match &admin_listener {
-            Some(l) => Some(l.local_addr()?.port()),
-            None => None,
-        };
-        let admin_api = settings.admin.token.as_ref().map(|token| {
-            AdminApi::new(
-                AdminGate::new(
-                    AdminCredential::new(token),
-                    services.throttle.clone(),
-                    services.audit.clone(),
-                ),
-                services.keys.clone(),
-            )
-        });
-        let new_state = || {
-            AppState::new(
-                services.tokens.clone(),
-                services.accounts.clone(),
-                services.revocations.clone(),
-                services.introspection.clone(),
-                services.keys.ring().clone(),
-                services.stores.health.clone(),
-                settings.issuer(),
-                settings.keys.jwks_max_age_secs(),
-                settings.server.max_body_bytes,
-            )
-            .with_trusted_proxies(settings.trusted_proxies())
-        };
-        let mut state = new_state();
-        let mut admin_state = None;
-        match (admin_api, &admin_listener) {
-            // The admin API on a listener of its own; the public one answers 404 there.
-            (Some(api), Some(_)) => admin_state = Some(web::Data::new(new_state().with_admin(api))),
-            (Some(api), None) => state = state.with_admin(api),
-            (None, _) => {}
-        }
-        let state = web::Data::new(state);
-        let cors = settings.server.cors_allowed_origins.clone();
-        let mut server = HttpServer::new(move || {
-            let cors = cors.clone();
-            App::new()
-                .wrap(TracingLogger::<http::RedactedRootSpan>::new())
-                .app_data(state.clone())
-                .configure(move |cfg| http::routes(cfg, &cors))
-        })
-        .listen(listener)?;
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
-        let admin_server = match (admin_state, admin_listener) {
-            (Some(admin_state), Some(l)) => Some(
-                HttpServer::new(move || {
-                    App::new()
-                        .wrap(TracingLogger::<http::RedactedRootSpan>::new())
-                        .app_data(admin_state.clone())
-                        .configure(http::admin_routes)
-                })
-                .workers(1)
-                .listen(l)?
-                .run(),
-            ),
-            _ => None,
-        };
-        let server = server.run();
-        let mut background = vec![
-            spawn_housekeeping(
-                services.stores.refresh_tokens.clone(),
-                services.revocations.clone(),
-                services.accounts.clone(),
-                services.clock.clone(),
-            ),
-            spawn_denylist_sync(
-                services.revocations.clone(),
-                Duration::from_millis(settings.denylist.sync_interval_ms),
-            ),
-            spawn_key_reload(
-                services.keys.clone(),
-                Duration::from_secs(settings.keys.reload_interval_secs),
-            ),
-            spawn_key_lifecycle(
-                services.keys.clone(),
-                Duration::from_secs(settings.keys.reload_interval_secs),
-            ),
-        ];
-        if !services.clients.ttl().is_zero() {
-            background.push(spawn_client_cache_refresh(services.clients.clone()));
-        }
-        if let Some(admin_server) = admin_server {
-            info!(address = ?settings.admin.bind, port = ?admin_port, "admin API listening");
-            background.push(tokio::spawn(async move {
-                if let Err(e) = admin_server.await {
-                    tracing::error!(error = %e, "the admin listener stopped");
-                }
-            }));
-        }
-        info!(address = %settings.server.bind, port, issuer = settings.issuer(), "Latchkey is listening");
-        Ok((
-            Self {
-                port,
-                admin_port,
-                server,
-                background,
-                settings: settings.clone(),
-            },
-            services,
-        ))
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The port of the admin API's own listener, when `admin.bind` is set.
-    pub fn admin_port(&self) -> Option<u16> {
-        self.admin_port
-    }
-
-    /// The settings in force (the issuer names the bound port when it was derived).
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        for task in self.background {
-            task.abort();
-        }
-        result
-    }
-}
-
-/// Each instance re-reads the keys periodically, so a rotation made elsewhere (CLI, another
-/// instance) is picked up within the interval.
-fn spawn_key_reload(keys: Arc<KeyService>, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            match keys.reload().await {
-                Ok(true) => info!("signing keys reloaded"),
-                Ok(false) => {}
-                Err(e) => warn!(error = %e, "signing key reload failed; keeping the current keys"),
-            }
-        }
-    })
-}
-
-/// Each instance runs the key lifecycle step (scheduled rotation, promotion of the pending
-/// key, removal of expired retired keys); storage compare-and-set lets exactly one instance
-/// perform each transition, and the others pick it up on their next reload.
-fn spawn_key_lifecycle(keys: Arc<KeyService>, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if let Err(e) = keys.tick().await {
-                warn!(error = %e, "signing key lifecycle step failed; retrying on the next tick");
-            }
-        }
-    })
-}
-
-/// Deletes refresh-token families past their absolute expiry, revocation-log entries whose
-/// tokens have all expired, and expired or used account tokens, hourly.
-fn spawn_housekeeping(
-    refresh_tokens: Arc<dyn crate::storage::RefreshTokenStore>,
-    revocations: Arc<RevocationService>,
-    accounts: Arc<AccountService>,
-    clock: Arc<dyn Clock>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            match refresh_tokens.purge_expired(clock.now()).await {
-                Ok(0) => {}
-                Ok(n) => info!(families = n, "purged expired refresh-token families"),
-                Err(e) => warn!(error = %e, "refresh-token housekeeping failed"),
-            }
-            match revocations.purge_expired().await {
-                Ok(0) => {}
-                Ok(n) => info!(entries = n, "purged expired revocation-log entries"),
-                Err(e) => warn!(error = %e, "revocation-log housekeeping failed"),
-            }
-            match accounts.purge_expired().await {
-                Ok(0) => {}
-                Ok(n) => info!(tokens = n, "purged expired account tokens"),
-                Err(e) => warn!(error = %e, "account-token housekeeping failed"),
-            }
-        }
-    })
-}
-
-/// Replays new revocation-log entries into the denylist: other instances' revocations, and
-/// whatever a Redis that was down or restarted missed. Logs state changes only.
-fn spawn_denylist_sync(
-    revocations: Arc<RevocationService>,
-    every: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut healthy = true;
-        loop {
-            tick.tick().await;
-            match revocations.sync().await {
-                Ok(()) if !healthy => {
-                    healthy = true;
-                    info!("denylist synchronised again");
-                }
-                Ok(()) => {}
-                Err(e) if healthy => {
-                    healthy = false;
-                    warn!(error = %e, "denylist synchronisation failing; token checks fail closed");
-                }
-                Err(_) => {}
-            }
-        }
-    })
-}
-
-/// Keeps the client cache fresh off the request path (see `ClientRegistry::refresh_cached`).
-fn spawn_client_cache_refresh(clients: Arc<ClientRegistry>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let every = (clients.ttl() / 2).max(Duration::from_millis(50));
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            clients.refresh_cached().await;
-        }
-    })
+/// A duration in whole seconds, as the services and the clock count them.
+pub(super) fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }

@@ -1,0 +1,265 @@
+//! `latchkey users ...`: create, list, change, delete and invite users.
+
+use std::sync::Arc;
+
+use clap::Subcommand;
+
+use super::{done, parse_json, read_password_stdin, JsonFlag};
+use crate::cli::output::{emit, json};
+use crate::cli::CliError;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::domain::{RoleName, UserFilter};
+use crate::services::{NewUserInput, UserUpdate};
+use crate::startup::build_services;
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCmd {
+    /// Create a user; prints the new user (with its id) as JSON.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Grant a role (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Mark the email as verified.
+        #[arg(long)]
+        verified: bool,
+        /// Create the user inactive.
+        #[arg(long)]
+        inactive: bool,
+        /// App-specific attributes, a JSON object.
+        #[arg(long)]
+        attributes: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// List users, optionally filtered.
+    List {
+        #[arg(long)]
+        active: Option<bool>,
+        #[arg(long)]
+        verified: Option<bool>,
+        #[arg(long)]
+        role: Option<String>,
+        /// Case-insensitive substring of the email.
+        #[arg(long)]
+        email_contains: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Show one user (by id or email).
+    Show {
+        user: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Change a user's flags or profile.
+    Set {
+        user: String,
+        #[arg(long)]
+        active: Option<bool>,
+        #[arg(long)]
+        verified: Option<bool>,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        username: Option<String>,
+        /// Replace the attributes with this JSON object.
+        #[arg(long)]
+        attributes: Option<String>,
+        /// The user may sign in only to change the password (`--must-change-password false`
+        /// lifts it).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        must_change_password: Option<bool>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Set the password (from standard input), or remove it with --clear.
+    SetPassword {
+        user: String,
+        #[arg(long, conflicts_with = "clear")]
+        password_stdin: bool,
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Grant roles.
+    Grant {
+        user: String,
+        #[arg(required = true)]
+        roles: Vec<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Revoke roles.
+    Revoke {
+        user: String,
+        #[arg(required = true)]
+        roles: Vec<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Delete a user and everything it holds.
+    Delete { user: String },
+    /// Log a user out everywhere: revoke every refresh token and every access token issued
+    /// to the user until now (the account stays usable).
+    RevokeTokens {
+        user: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Invite someone to sign up (needed when `accounts.signup = "invite"`): mails them a
+    /// link and prints it.
+    Invite {
+        #[arg(long)]
+        email: String,
+        /// Grant a role at sign-up (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+pub(super) async fn users(
+    cmd: UsersCmd,
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> Result<(), CliError> {
+    let services = build_services(settings, clock, false).await?;
+    let admin = services.admin.clone();
+    match cmd {
+        UsersCmd::Create {
+            email,
+            password_stdin,
+            username,
+            display_name,
+            roles,
+            verified,
+            inactive,
+            attributes,
+            out,
+        } => {
+            let password = if password_stdin {
+                Some(read_password_stdin()?)
+            } else {
+                None
+            };
+            let user = admin
+                .create_user(NewUserInput {
+                    email,
+                    password,
+                    username,
+                    display_name,
+                    roles,
+                    active: !inactive,
+                    email_verified: verified,
+                    attributes: parse_json(attributes)?,
+                })
+                .await?;
+            // The new record (with its id) is printed as JSON with or without --json, so
+            // scripts can always read the id.
+            let _ = out.json;
+            json(&user);
+        }
+        UsersCmd::List {
+            active,
+            verified,
+            role,
+            email_contains,
+            limit,
+            offset,
+            out,
+        } => {
+            let filter = UserFilter {
+                active,
+                verified,
+                role: role
+                    .as_deref()
+                    .map(RoleName::parse)
+                    .transpose()
+                    .map_err(|e| CliError::usage(e.to_string()))?,
+                email_contains,
+                limit: limit.clamp(1, 10_000),
+                offset: offset.max(0),
+            };
+            emit(out.json, &admin.list_users(&filter).await?);
+        }
+        UsersCmd::Show { user, out } => emit(out.json, &admin.show_user(&user).await?),
+        UsersCmd::Set {
+            user,
+            active,
+            verified,
+            display_name,
+            username,
+            attributes,
+            must_change_password,
+            out,
+        } => {
+            let update = UserUpdate {
+                must_change_password,
+                active,
+                email_verified: verified,
+                display_name: display_name.map(|d| Some(d).filter(|s| !s.is_empty())),
+                username: username.map(|u| Some(u).filter(|s| !s.is_empty())),
+                attributes: parse_json(attributes)?,
+            };
+            emit(out.json, &admin.update_user(&user, update).await?);
+        }
+        UsersCmd::SetPassword {
+            user,
+            password_stdin,
+            clear,
+        } => {
+            if !password_stdin && !clear {
+                return Err(CliError::usage("give --password-stdin or --clear"));
+            }
+            let password = if clear {
+                None
+            } else {
+                Some(read_password_stdin()?)
+            };
+            admin.set_password(&user, password).await?;
+            done(false, "password updated");
+        }
+        UsersCmd::Grant { user, roles, out } => {
+            emit(out.json, &admin.grant_roles(&user, &roles).await?)
+        }
+        UsersCmd::Revoke { user, roles, out } => {
+            emit(out.json, &admin.revoke_roles(&user, &roles).await?)
+        }
+        UsersCmd::Delete { user } => {
+            admin.delete_user(&user).await?;
+            done(false, "user deleted");
+        }
+        UsersCmd::RevokeTokens { user, out } => {
+            admin.revoke_user_tokens(&user).await?;
+            done(out.json, "every token of the user revoked");
+        }
+        UsersCmd::Invite { email, roles, out } => {
+            let invite = services.accounts.invite(&email, &roles).await?;
+            if !services.mailer.drain(MAIL_DRAIN).await {
+                eprintln!(
+                    "latchkey: the invitation mail was not delivered within {} s; give the link by other means",
+                    MAIL_DRAIN.as_secs()
+                );
+            }
+            emit(out.json, &invite);
+        }
+    }
+    Ok(())
+}
+
+/// How long a command waits for the mail it queued.
+const MAIL_DRAIN: std::time::Duration = std::time::Duration::from_secs(30);

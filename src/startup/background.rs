@@ -1,0 +1,123 @@
+//! The periodic loops every instance runs beside the HTTP server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::services::{AccountService, ClientRegistry, KeyService, RevocationService};
+
+/// Each instance re-reads the keys periodically, so a rotation made elsewhere (CLI, another
+/// instance) is picked up within the interval.
+pub(super) fn spawn_key_reload(
+    keys: Arc<KeyService>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match keys.reload().await {
+                Ok(true) => info!("signing keys reloaded"),
+                Ok(false) => {}
+                Err(e) => warn!(error = %e, "signing key reload failed; keeping the current keys"),
+            }
+        }
+    })
+}
+
+/// Each instance runs the key lifecycle step (scheduled rotation, promotion of the pending
+/// key, removal of expired retired keys); storage compare-and-set lets exactly one instance
+/// perform each transition, and the others pick it up on their next reload.
+pub(super) fn spawn_key_lifecycle(
+    keys: Arc<KeyService>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = keys.tick().await {
+                warn!(error = %e, "signing key lifecycle step failed; retrying on the next tick");
+            }
+        }
+    })
+}
+
+/// Deletes refresh-token families past their absolute expiry, revocation-log entries whose
+/// tokens have all expired, and expired or used account tokens, hourly.
+pub(super) fn spawn_housekeeping(
+    refresh_tokens: Arc<dyn crate::storage::RefreshTokenStore>,
+    revocations: Arc<RevocationService>,
+    accounts: Arc<AccountService>,
+    clock: Arc<dyn Clock>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match refresh_tokens.purge_expired(clock.now()).await {
+                Ok(0) => {}
+                Ok(n) => info!(families = n, "purged expired refresh-token families"),
+                Err(e) => warn!(error = %e, "refresh-token housekeeping failed"),
+            }
+            match revocations.purge_expired().await {
+                Ok(0) => {}
+                Ok(n) => info!(entries = n, "purged expired revocation-log entries"),
+                Err(e) => warn!(error = %e, "revocation-log housekeeping failed"),
+            }
+            match accounts.purge_expired().await {
+                Ok(0) => {}
+                Ok(n) => info!(tokens = n, "purged expired account tokens"),
+                Err(e) => warn!(error = %e, "account-token housekeeping failed"),
+            }
+        }
+    })
+}
+
+/// Replays new revocation-log entries into the denylist: other instances' revocations, and
+/// whatever a Redis that was down or restarted missed. Logs state changes only.
+pub(super) fn spawn_denylist_sync(
+    revocations: Arc<RevocationService>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut healthy = true;
+        loop {
+            tick.tick().await;
+            match revocations.sync().await {
+                Ok(()) if !healthy => {
+                    healthy = true;
+                    info!("denylist synchronised again");
+                }
+                Ok(()) => {}
+                Err(e) if healthy => {
+                    healthy = false;
+                    warn!(error = %e, "denylist synchronisation failing; token checks fail closed");
+                }
+                Err(_) => {}
+            }
+        }
+    })
+}
+
+/// Keeps the client cache fresh off the request path (see `ClientRegistry::refresh_cached`).
+pub(super) fn spawn_client_cache_refresh(
+    clients: Arc<ClientRegistry>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = (clients.ttl() / 2).max(Duration::from_millis(50));
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            clients.refresh_cached().await;
+        }
+    })
+}
