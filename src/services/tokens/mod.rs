@@ -292,15 +292,7 @@ impl TokenService {
             GrantRequest::MagicLink(credential) => {
                 let scope = self.client_scope(&client, requested_scope)?;
                 let audience = self.audience_for(&client, requested_audience)?;
-                let user = self
-                    .accounts
-                    .redeem_magic_link(credential, &client.id, &req.origin)
-                    .await
-                    .map_err(magic_link_error)?;
-                if user.must_change_password {
-                    return Err(TokenError::PasswordChangeRequired);
-                }
-                self.issue_for_user(&client, &user, None, scope, audience)
+                self.magic_link_grant(&client, credential, scope, audience, &req.origin)
                     .await
             }
             GrantRequest::RefreshToken { refresh_token } => {
@@ -308,34 +300,65 @@ impl TokenService {
                     .await
             }
             GrantRequest::ClientCredentials => {
-                if client.kind != ClientKind::Confidential {
-                    return Err(TokenError::UnauthorizedClient(
-                        "client_credentials needs a confidential client".into(),
-                    ));
-                }
-                let scope = self.client_scope(&client, requested_scope)?;
-                let audience = self.audience_for(&client, requested_audience)?;
-                let now = self.clock.now();
-                let (access_token, expires_in) = self.sign_access_token(
-                    &client,
-                    Subject {
-                        sub: client.id.as_str(),
-                        user: None,
-                        sid: None,
-                    },
-                    &scope,
-                    &audience,
-                    now,
-                )?;
-                Ok(IssuedTokens {
-                    access_token,
-                    token_type: "Bearer",
-                    expires_in,
-                    refresh_token: None,
-                    scope: scope.to_wire(),
-                })
+                self.client_credentials_grant(&client, requested_scope, requested_audience)
             }
         }
+    }
+
+    /// The magic-link grant: the link or code is redeemed, then tokens are issued to its user.
+    async fn magic_link_grant(
+        &self,
+        client: &Client,
+        credential: MagicCredential,
+        scope: Scope,
+        audience: String,
+        origin: &RequestOrigin,
+    ) -> Result<IssuedTokens, TokenError> {
+        let user = self
+            .accounts
+            .redeem_magic_link(credential, &client.id, origin)
+            .await
+            .map_err(magic_link_error)?;
+        if user.must_change_password {
+            return Err(TokenError::PasswordChangeRequired);
+        }
+        self.issue_for_user(client, &user, None, scope, audience)
+            .await
+    }
+
+    /// The client-credentials grant: a token for a confidential client itself.
+    fn client_credentials_grant(
+        &self,
+        client: &Client,
+        requested_scope: Option<Scope>,
+        requested_audience: Option<Audience>,
+    ) -> Result<IssuedTokens, TokenError> {
+        if client.kind != ClientKind::Confidential {
+            return Err(TokenError::UnauthorizedClient(
+                "client_credentials needs a confidential client".into(),
+            ));
+        }
+        let scope = self.client_scope(client, requested_scope)?;
+        let audience = self.audience_for(client, requested_audience)?;
+        let now = self.clock.now();
+        let (access_token, expires_in) = self.sign_access_token(
+            client,
+            Subject {
+                sub: client.id.as_str(),
+                user: None,
+                sid: None,
+            },
+            &scope,
+            &audience,
+            now,
+        )?;
+        Ok(IssuedTokens {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            refresh_token: None,
+            scope: scope.to_wire(),
+        })
     }
 
     /// The client a magic link is requested for: it must exist, be enabled and be allowed
