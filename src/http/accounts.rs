@@ -11,9 +11,10 @@ use super::client_auth::bearer;
 use super::origin::origin;
 use super::pages;
 use super::{ApiError, AppState};
-use crate::crypto::AccessTokenClaims;
 use crate::domain::{AccountTokenPurpose, RequestOrigin, UserId};
-use crate::services::{AccountError, PasswordChange, ProfileUpdate, SignupInput, SignupProof};
+use crate::services::{
+    AccessTokenClaims, AccountError, PasswordChange, ProfileUpdate, SignupInput, SignupProof,
+};
 
 /// What every request that takes an address answers, whether or not it has an account.
 const ACCEPTED: &str =

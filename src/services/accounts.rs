@@ -18,12 +18,11 @@ use super::mail::{Mail, MailError, MailKind, Mailer};
 use super::password_rules::PasswordRules;
 use super::revocation::{RevocationError, RevocationService};
 use super::throttle::{LimitedAction, LoginGuard, Throttle, Throttled};
+use super::tokens::AccessTokenClaims;
 use super::Stores;
 use crate::clock::{rfc3339, Clock};
 use crate::config::{SignupMode, VerificationPolicy};
-use crate::crypto::{
-    constant_time_eq, AccessTokenClaims, AccountTokenCodec, PasswordHasher, Verification,
-};
+use crate::crypto::{constant_time_eq, AccountTokenCodec, PasswordHasher, Verification};
 use crate::domain::{
     AccountToken, AccountTokenPurpose, ClientId, CodeOutcome, Email, PasswordContext,
     PolicyViolation, RequestOrigin, RoleName, User, UserId, ValidationError,

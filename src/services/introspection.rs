@@ -8,8 +8,9 @@ use super::access_tokens::AccessTokenVerifier;
 use super::client_registry::{ClientCredentials, ClientRegistry};
 use super::revocation::{ensure_resource_server, RevocationError};
 use super::throttle::{RequestLimit, Throttle};
+use super::tokens::AccessTokenClaims;
 use crate::clock::{Clock, UnixTime};
-use crate::crypto::{AccessTokenClaims, RefreshTokenCodec};
+use crate::crypto::RefreshTokenCodec;
 use crate::domain::{PresentedToken, Scope};
 use crate::storage::RefreshTokenStore;
 

@@ -45,7 +45,8 @@ pub use throttle::{
     ThrottlePolicy, Throttled,
 };
 pub use tokens::{
-    GrantRequest, IssuedTokens, TokenError, TokenRequest, TokenService, TokenServiceSettings,
+    AccessTokenClaims, GrantRequest, IssuedTokens, TokenError, TokenRequest, TokenService,
+    TokenServiceSettings,
 };
 
 use std::sync::Arc;

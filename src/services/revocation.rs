@@ -8,8 +8,9 @@ use tracing::{info, instrument, warn};
 use super::access_tokens::{AccessTokenRejection, AccessTokenVerifier};
 use super::client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 use super::throttle::{client_key, RequestLimit, Throttle};
+use super::tokens::AccessTokenClaims;
 use crate::clock::{Clock, UnixTime};
-use crate::crypto::{AccessTokenClaims, RefreshTokenCodec};
+use crate::crypto::RefreshTokenCodec;
 use crate::domain::{
     Client, ClientId, ClientKind, LoggedRevocation, Revocation, TokenIdentity, UserId,
 };

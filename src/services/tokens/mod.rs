@@ -21,7 +21,7 @@ use crate::clock::{Clock, UnixTime};
 use crate::crypto::{KeyRing, PasswordHasher, RefreshTokenCodec};
 use crate::domain::{Audience, Client, ClientId, ClientKind, GrantType, Scope, User, UserClaims};
 use crate::storage::{RefreshTokenStore, UserStore};
-use claims::AccessClaims;
+pub use claims::AccessTokenClaims;
 pub use error::TokenError;
 pub use request::{GrantRequest, IssuedTokens, TokenRequest};
 
@@ -299,20 +299,19 @@ impl TokenService {
             .keys
             .current()
             .ok_or_else(|| TokenError::Unexpected(anyhow::anyhow!("no signing key loaded")))?;
-        let scope = scope.to_wire();
-        let claims = AccessClaims {
-            iss: &self.settings.issuer,
-            sub,
-            aud: audience,
+        let claims = AccessTokenClaims {
+            iss: self.settings.issuer.clone(),
+            sub: sub.to_owned(),
+            aud: audience.to_owned(),
             exp: now + ttl,
             iat: now,
             nbf: now,
             jti: uuid::Uuid::new_v4().to_string(),
-            client_id: client.id.as_str(),
-            sid,
-            scope: &scope,
-            roles: user.map(|c| c.roles.as_slice()),
-            permissions: user.map(|c| c.permissions.as_slice()),
+            client_id: client.id.as_str().to_owned(),
+            sid: sid.map(str::to_owned),
+            scope: Some(scope.to_wire()).filter(|s| !s.is_empty()),
+            roles: user.map(|c| c.roles.clone()),
+            permissions: user.map(|c| c.permissions.clone()),
         };
         let jwt = ring
             .active
