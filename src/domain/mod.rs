@@ -8,6 +8,7 @@ mod grant;
 mod key;
 mod names;
 mod password_policy;
+mod principal;
 mod refresh;
 mod revocation;
 mod role;
@@ -28,6 +29,7 @@ pub use grant::GrantType;
 pub use key::{KeyState, SigningAlg, StoredKey};
 pub use names::{Permission, RoleName};
 pub use password_policy::{is_common_password, PasswordContext, PasswordPolicy, PolicyViolation};
+pub use principal::{PresentedAccessToken, Principal, Subject};
 pub use refresh::{
     FamilyInfo, FamilyRecord, NewFamily, NextGeneration, PresentedToken, RefreshRejection,
     RotateOutcome,

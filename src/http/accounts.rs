@@ -7,14 +7,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::body::{is_form, read_json, Params};
-use super::client_auth::bearer;
+use super::client_auth::principal;
 use super::origin::origin;
 use super::pages;
 use super::{ApiError, AppState};
-use crate::domain::{AccountTokenPurpose, RequestOrigin, UserId};
-use crate::services::{
-    AccessTokenClaims, AccountError, PasswordChange, ProfileUpdate, SignupInput, SignupProof,
-};
+use crate::domain::{AccountTokenPurpose, RequestOrigin};
+use crate::services::{AccountError, PasswordChange, ProfileUpdate, SignupInput, SignupProof};
 
 /// What every request that takes an address answers, whether or not it has an account.
 const ACCEPTED: &str =
@@ -34,11 +32,6 @@ fn no_content() -> HttpResponse {
 
 fn from(req: &HttpRequest, state: &AppState) -> RequestOrigin {
     origin(req, &state.trusted_proxies)
-}
-
-async fn caller(req: &HttpRequest, state: &AppState) -> Result<AccessTokenClaims, ApiError> {
-    let token = bearer(req)?;
-    Ok(state.revocations.authenticate_bearer(&token).await?)
 }
 
 fn required(params: &mut Params, key: &str) -> Result<String, ApiError> {
@@ -171,9 +164,8 @@ async fn signup_proof(
         return Ok(SignupProof::Password(p));
     }
     if req.headers().contains_key(header::AUTHORIZATION) {
-        let claims = caller(req, state).await?;
-        if let Ok(id) = UserId::parse(&claims.sub) {
-            return Ok(SignupProof::Session(id));
+        if let Some(id) = principal(req, state).await?.user_id() {
+            return Ok(SignupProof::Session(id.clone()));
         }
     }
     Ok(SignupProof::None)
@@ -343,12 +335,12 @@ pub async fn post_password_change(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = caller(&req, &state).await?;
+    let caller = principal(&req, &state).await?;
     let r: ChangePasswordRequest = read_json(&req, payload, state.max_body_bytes).await?;
     state
         .accounts
         .change_password(
-            &claims,
+            &caller,
             PasswordChange {
                 current_password: r.current_password,
                 new_password: r.new_password,
@@ -394,8 +386,8 @@ pub async fn get_me(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = caller(&req, &state).await?;
-    let profile = state.accounts.profile(&claims).await?;
+    let caller = principal(&req, &state).await?;
+    let profile = state.accounts.profile(&caller).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(profile))
@@ -422,12 +414,12 @@ pub async fn patch_me(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = caller(&req, &state).await?;
+    let caller = principal(&req, &state).await?;
     let r: ProfileUpdateRequest = read_json(&req, payload, state.max_body_bytes).await?;
     let profile = state
         .accounts
         .update_profile(
-            &claims,
+            &caller,
             ProfileUpdate {
                 display_name: r.display_name,
                 username: r.username,
@@ -453,11 +445,11 @@ pub async fn delete_me(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = caller(&req, &state).await?;
+    let caller = principal(&req, &state).await?;
     let r: DeleteAccountRequest = read_json(&req, payload, state.max_body_bytes).await?;
     state
         .accounts
-        .delete_account(&claims, r.password, &from(&req, &state))
+        .delete_account(&caller, r.password, &from(&req, &state))
         .await?;
     Ok(no_content())
 }

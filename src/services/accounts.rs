@@ -18,14 +18,13 @@ use super::mail::{Mail, MailError, MailKind, Mailer};
 use super::password_rules::PasswordRules;
 use super::revocation::{RevocationError, RevocationService};
 use super::throttle::{LimitedAction, LoginGuard, Throttle, Throttled};
-use super::tokens::AccessTokenClaims;
 use super::Stores;
 use crate::clock::{rfc3339, Clock};
 use crate::config::{SignupMode, VerificationPolicy};
 use crate::crypto::{constant_time_eq, AccountTokenCodec, PasswordHasher, Verification};
 use crate::domain::{
     AccountToken, AccountTokenPurpose, ClientId, CodeOutcome, Email, PasswordContext,
-    PolicyViolation, RequestOrigin, RoleName, User, UserId, ValidationError,
+    PolicyViolation, Principal, RequestOrigin, RoleName, User, UserId, ValidationError,
 };
 use crate::storage::{NewUserRecord, StorageError, UserPatch};
 
@@ -687,7 +686,7 @@ impl AccountService {
     /// own too unless it asks to keep it.
     pub async fn change_password(
         &self,
-        caller: &AccessTokenClaims,
+        caller: &Principal,
         change: PasswordChange,
         origin: &RequestOrigin,
     ) -> Result<(), AccountError> {
@@ -704,7 +703,7 @@ impl AccountService {
         i.check_new_password(&change.new_password, &password_context(&user))?;
         let hash = i.hash(change.new_password).await?;
         i.set_password(&user, &hash, false).await?;
-        match (&caller.sid, change.keep_current_session) {
+        match (&caller.session, change.keep_current_session) {
             (Some(sid), true) => {
                 i.revocations
                     .revoke_other_sessions(&user.id, sid, "password changed")
@@ -719,10 +718,10 @@ impl AccountService {
         i.audit
             .record(
                 events::PASSWORD_CHANGED,
-                ctx(Some(&user.id), Some(&caller.client_id), origin),
+                ctx(Some(&user.id), Some(caller.client_id.as_str()), origin),
                 detail([(
                     "kept_session",
-                    json!(change.keep_current_session && caller.sid.is_some()),
+                    json!(change.keep_current_session && caller.session.is_some()),
                 )]),
             )
             .await;
@@ -796,14 +795,14 @@ impl AccountService {
 
     // --- profile --------------------------------------------------------------------------
 
-    pub async fn profile(&self, caller: &AccessTokenClaims) -> Result<ProfileView, AccountError> {
+    pub async fn profile(&self, caller: &Principal) -> Result<ProfileView, AccountError> {
         let user = self.inner.caller(caller).await?;
         Ok(self.inner.view(user))
     }
 
     pub async fn update_profile(
         &self,
-        caller: &AccessTokenClaims,
+        caller: &Principal,
         update: ProfileUpdate,
         origin: &RequestOrigin,
     ) -> Result<ProfileView, AccountError> {
@@ -847,7 +846,7 @@ impl AccountService {
         i.audit
             .record(
                 events::PROFILE_UPDATED,
-                ctx(Some(&user.id), Some(&caller.client_id), origin),
+                ctx(Some(&user.id), Some(caller.client_id.as_str()), origin),
                 detail([("fields", json!(changed))]),
             )
             .await;
@@ -859,7 +858,7 @@ impl AccountService {
     /// every token is revoked.
     pub async fn delete_account(
         &self,
-        caller: &AccessTokenClaims,
+        caller: &Principal,
         password: SecretString,
         origin: &RequestOrigin,
     ) -> Result<(), AccountError> {
@@ -883,7 +882,7 @@ impl AccountService {
                 events::ACCOUNT_DELETED,
                 AuditContext {
                     user_id: Some(&user.id),
-                    client_id: Some(&caller.client_id),
+                    client_id: Some(caller.client_id.as_str()),
                     origin: None,
                 },
                 Map::new(),
@@ -1318,13 +1317,12 @@ impl Inner {
         self.hasher.hash(password).await.map_err(unexpected)
     }
 
-    /// The user a bearer token was issued to.
-    async fn caller(&self, claims: &AccessTokenClaims) -> Result<User, AccountError> {
-        if claims.is_client_token() {
+    /// The user the caller speaks for.
+    async fn caller(&self, caller: &Principal) -> Result<User, AccountError> {
+        let Some(id) = caller.user_id() else {
             return Err(AccountError::NotAUser);
-        }
-        let id = UserId::parse(&claims.sub).map_err(|_| AccountError::NotAUser)?;
-        match self.stores.users.find_by_id(&id).await? {
+        };
+        match self.stores.users.find_by_id(id).await? {
             Some(u) if u.is_active => Ok(u),
             // Deleted or disabled since the token was issued (its revocation may still be
             // on its way to the denylist).

@@ -4,6 +4,7 @@
 
 use crate::clock::UnixTime;
 use crate::crypto::RegisteredClaims;
+use crate::domain::{ClientId, PresentedAccessToken, Principal, Scope, Subject, UserId};
 
 /// RFC 9068 access-token claims.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -34,6 +35,30 @@ impl AccessTokenClaims {
     /// claims, and the subject is the client), not to a user.
     pub fn is_client_token(&self) -> bool {
         self.roles.is_none() && self.sub == self.client_id
+    }
+
+    /// The caller a verified token authenticates. `None` when it names no valid client
+    /// (verification already refuses such a token: its client cannot be found).
+    pub fn principal(&self) -> Option<Principal> {
+        let client_id = ClientId::parse(&self.client_id).ok()?;
+        let subject = match UserId::parse(&self.sub) {
+            Ok(id) if !self.is_client_token() => Subject::User(id),
+            _ => Subject::Client,
+        };
+        Some(Principal {
+            subject,
+            client_id,
+            session: self.sid.clone(),
+            scope: self
+                .scope
+                .as_deref()
+                .and_then(|s| Scope::parse(s).ok())
+                .unwrap_or_default(),
+            token: PresentedAccessToken {
+                jti: self.jti.clone(),
+                expires_at: self.exp,
+            },
+        })
     }
 }
 
