@@ -20,8 +20,9 @@ use crate::crypto::{
 use crate::http::{self, AdminApi, AppState};
 use crate::services::{
     AccessTokenVerifier, AccountPolicy, AccountService, AdminCredential, AdminGate, AdminService,
-    AuditLog, ClientRegistry, IntrospectionService, KeyPolicy, KeyService, Mailer, PasswordRules,
-    RevocationService, Stores, TokenService, TokenServiceSettings,
+    AuditLog, Authenticator, AuthnSettings, ClientRegistry, IntrospectionService, KeyPolicy,
+    KeyService, Mailer, PasswordRules, RevocationService, Stores, TokenService,
+    TokenServiceSettings,
 };
 use crate::storage::group_commit::GroupCommitLog;
 use crate::storage::memory::EmbeddedDenylist;
@@ -342,8 +343,25 @@ pub async fn build_services(
     ));
     let audit = Arc::new(AuditLog::new(stores.audit.clone(), clock.clone()));
     let mailer = build_mailer(settings)?;
+    let authn = Arc::new(Authenticator::new(
+        stores.users.clone(),
+        stores.account_tokens.clone(),
+        hasher.clone(),
+        account_codec.clone(),
+        throttle.clone(),
+        audit.clone(),
+        revocations.clone(),
+        clock.clone(),
+        AuthnSettings {
+            password_max_length: settings.passwords.max_length,
+            require_verified_email: settings.accounts.email_verification
+                == VerificationPolicy::Mandatory,
+            magic_links: settings.accounts.magic_links,
+        },
+    ));
     let accounts = Arc::new(AccountService::new(
         stores.clone(),
+        authn.clone(),
         hasher.clone(),
         password_rules.clone(),
         revocations.clone(),
@@ -361,8 +379,7 @@ pub async fn build_services(
         ring,
         refresh_codec,
         revocations.clone(),
-        hasher.clone(),
-        accounts.clone(),
+        authn,
         throttle.clone(),
         clock.clone(),
         TokenServiceSettings {
@@ -371,9 +388,6 @@ pub async fn build_services(
             access_token_ttl: settings.tokens.access_token_ttl_secs,
             refresh_idle_ttl: settings.tokens.refresh_idle_ttl_secs,
             refresh_absolute_ttl: settings.tokens.refresh_absolute_ttl_secs,
-            password_max_length: settings.passwords.max_length,
-            require_verified_email: settings.accounts.email_verification
-                == VerificationPolicy::Mandatory,
         },
     ));
     let admin = Arc::new(AdminService::new(

@@ -6,7 +6,7 @@ use super::body::Params;
 use super::client_auth::client_credentials;
 use super::origin::origin;
 use super::{ApiError, AppState};
-use crate::domain::GrantType;
+use crate::domain::{GrantType, LoginName};
 use crate::services::{GrantRequest, MagicCredential, TokenError, TokenRequest};
 
 fn invalid_request(msg: impl Into<String>) -> ApiError {
@@ -29,7 +29,7 @@ pub async fn post_token(
     let grant_type = required(&mut params, "grant_type")?;
     let grant = match grant_type.as_str() {
         "password" => GrantRequest::Password {
-            username: required(&mut params, "username")?,
+            username: LoginName::parse(&required(&mut params, "username")?),
             password: SecretString::from(required(&mut params, "password")?),
         },
         "refresh_token" => GrantRequest::RefreshToken {
@@ -39,7 +39,7 @@ pub async fn post_token(
         GrantType::MAGIC_LINK_URN => GrantRequest::MagicLink(match params.take("token") {
             Some(token) => MagicCredential::Token(SecretString::from(token)),
             None => MagicCredential::Code {
-                email: required(&mut params, "email")?,
+                email: LoginName::parse(&required(&mut params, "email")?),
                 code: SecretString::from(required(&mut params, "code")?),
             },
         }),

@@ -9,27 +9,26 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 use tracing::{error, warn};
 
 use super::audit::{detail, events, AuditContext, AuditLog};
+use super::authn::{Authenticator, AuthnError, Confirmation};
 use super::mail::{Mail, MailError, MailKind, Mailer};
 use super::password_rules::PasswordRules;
 use super::revocation::{RevocationError, RevocationService};
-use super::throttle::{LimitedAction, LoginGuard, Throttle, Throttled};
+use super::throttle::{LimitedAction, Throttle, Throttled};
 use super::Stores;
 use crate::clock::{rfc3339, Clock};
 use crate::config::{SignupMode, VerificationPolicy};
-use crate::crypto::{constant_time_eq, AccountTokenCodec, PasswordHasher, Verification};
+use crate::crypto::{AccountTokenCodec, PasswordHasher};
 use crate::domain::{
-    AccountToken, AccountTokenPurpose, ClientId, CodeOutcome, Email, PasswordContext,
-    PolicyViolation, Principal, RequestOrigin, RoleName, User, UserId, ValidationError,
+    AccountToken, AccountTokenPurpose, ClientId, Email, PasswordContext, PolicyViolation,
+    Principal, RequestOrigin, RoleName, User, UserId, ValidationError,
 };
 use crate::storage::{NewUserRecord, StorageError, UserPatch};
 
-/// Wrong codes a magic link survives.
-pub const MAGIC_CODE_MAX_ATTEMPTS: i64 = 5;
 /// Size of the attributes object a user may keep on their profile.
 const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
 
@@ -94,6 +93,20 @@ impl From<RevocationError> for AccountError {
         match e {
             RevocationError::Unavailable(d) => AccountError::Unavailable(d),
             other => AccountError::Unexpected(other.into()),
+        }
+    }
+}
+
+impl From<AuthnError> for AccountError {
+    fn from(e: AuthnError) -> Self {
+        match e {
+            AuthnError::InvalidCredentials => AccountError::InvalidCredentials,
+            AuthnError::InvalidLink => AccountError::InvalidToken,
+            AuthnError::MagicLinksDisabled => AccountError::MagicLinksDisabled,
+            AuthnError::Throttled(t) => AccountError::Throttled(t),
+            AuthnError::Refused(r) => AccountError::InvalidRequest(r.as_str().into()),
+            AuthnError::Unavailable(d) => AccountError::Unavailable(d),
+            AuthnError::Unexpected(cause) => AccountError::Unexpected(cause),
         }
     }
 }
@@ -165,14 +178,6 @@ pub struct ProfileView {
     pub last_login_at: Option<String>,
 }
 
-/// How a magic link is presented at the token endpoint.
-pub enum MagicCredential {
-    /// The secret from the link.
-    Token(SecretString),
-    /// The code from the mail, with the address it was sent to.
-    Code { email: String, code: SecretString },
-}
-
 /// An invitation as created by an operator.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InviteView {
@@ -191,6 +196,7 @@ pub struct VerifiedEmail {
 
 struct Inner {
     stores: Stores,
+    authn: Arc<Authenticator>,
     hasher: PasswordHasher,
     rules: Arc<PasswordRules>,
     revocations: Arc<RevocationService>,
@@ -271,6 +277,7 @@ impl AccountService {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         stores: Stores,
+        authn: Arc<Authenticator>,
         hasher: PasswordHasher,
         rules: Arc<PasswordRules>,
         revocations: Arc<RevocationService>,
@@ -284,6 +291,7 @@ impl AccountService {
         Self {
             inner: Arc::new(Inner {
                 stores,
+                authn,
                 hasher,
                 rules,
                 revocations,
@@ -507,7 +515,14 @@ impl AccountService {
             match proof {
                 SignupProof::Session(id) if id == user.id => {}
                 SignupProof::Password(password) => {
-                    i.verify_current(&user, password, origin, None, "email_verification")
+                    i.authn
+                        .confirm_password(
+                            &user,
+                            password,
+                            None,
+                            origin,
+                            Confirmation::EmailVerification,
+                        )
                         .await?
                 }
                 _ => return Err(AccountError::PasswordRequired),
@@ -692,14 +707,15 @@ impl AccountService {
     ) -> Result<(), AccountError> {
         let i = &self.inner;
         let user = i.caller(caller).await?;
-        i.verify_current(
-            &user,
-            change.current_password,
-            origin,
-            Some(caller.client_id.as_str()),
-            "password_change",
-        )
-        .await?;
+        i.authn
+            .confirm_password(
+                &user,
+                change.current_password,
+                Some(caller.client_id.as_str()),
+                origin,
+                Confirmation::PasswordChange,
+            )
+            .await?;
         i.check_new_password(&change.new_password, &password_context(&user))?;
         let hash = i.hash(change.new_password).await?;
         i.set_password(&user, &hash, false).await?;
@@ -739,38 +755,11 @@ impl AccountService {
         origin: &RequestOrigin,
     ) -> Result<(), AccountError> {
         let i = &self.inner;
-        if current_password.expose_secret().len() > i.rules.max_length() {
-            return Err(AccountError::InvalidCredentials);
-        }
         let email = Email::parse(email).map_err(|_| AccountError::InvalidCredentials)?;
-        let attempt = i.check_login(email.as_str(), origin).await?;
-        let user = i.stores.users.find_by_email(email.as_str()).await?;
-        let verification = i
-            .hasher
-            .verify(
-                user.as_ref().and_then(|u| u.password_hash.clone()),
-                current_password,
-            )
-            .await
-            .map_err(unexpected)?;
-        let user = match (user, verification) {
-            (Some(u), Verification::Valid { .. }) if u.is_active => u,
-            (user, _) => {
-                i.login_failed(
-                    attempt,
-                    email.as_str(),
-                    user.as_ref().map(|u| &u.id),
-                    None,
-                    origin,
-                    "password",
-                )
-                .await;
-                return Err(AccountError::InvalidCredentials);
-            }
-        };
-        i.throttle
-            .attempt_succeeded(attempt, email.as_str(), origin.ip)
-            .await;
+        let user = i
+            .authn
+            .check_credentials(&email, current_password, origin)
+            .await?;
         if !user.must_change_password {
             return Err(AccountError::InvalidRequest(
                 "no password change is pending for this account; sign in as usual".into(),
@@ -864,14 +853,15 @@ impl AccountService {
     ) -> Result<(), AccountError> {
         let i = &self.inner;
         let user = i.caller(caller).await?;
-        i.verify_current(
-            &user,
-            password,
-            origin,
-            Some(caller.client_id.as_str()),
-            "account_deletion",
-        )
-        .await?;
+        i.authn
+            .confirm_password(
+                &user,
+                password,
+                Some(caller.client_id.as_str()),
+                origin,
+                Confirmation::AccountDeletion,
+            )
+            .await?;
         i.revocations.revoke_user(&user.id, "deleted").await?;
         // Scrubbed first: if the deletion then fails, the account is still there to delete
         // again, and no personal data outlived it either way.
@@ -957,209 +947,6 @@ impl AccountService {
             Ok(())
         });
         Ok(())
-    }
-
-    /// Uses a magic link (or its code) for `client_id`; returns the user to issue tokens to.
-    /// Wrong codes count as failed logins.
-    pub async fn redeem_magic_link(
-        &self,
-        credential: MagicCredential,
-        client_id: &ClientId,
-        origin: &RequestOrigin,
-    ) -> Result<User, AccountError> {
-        let i = &self.inner;
-        if !i.policy.magic_links {
-            return Err(AccountError::MagicLinksDisabled);
-        }
-        let now = i.clock.now();
-        let (token, account, attempt) = match credential {
-            MagicCredential::Token(secret) => {
-                let token = i
-                    .live_token(AccountTokenPurpose::MagicLink, secret.expose_secret())
-                    .await?;
-                if token.client_id.as_ref() != Some(client_id) {
-                    return Err(AccountError::InvalidToken);
-                }
-                let used = i
-                    .stores
-                    .account_tokens
-                    .consume(AccountTokenPurpose::MagicLink, &token.token_hash, now)
-                    .await?
-                    .ok_or(AccountError::InvalidToken)?;
-                let account = used.email.to_string();
-                (used, account, None)
-            }
-            MagicCredential::Code { email, code } => {
-                let email = Email::parse(&email).map_err(|_| AccountError::InvalidToken)?;
-                let attempt = i.check_login(email.as_str(), origin).await?;
-                let candidate = i
-                    .codec
-                    .code_hash(email.as_str(), code.expose_secret().trim());
-                let matches =
-                    move |stored: &str| constant_time_eq(stored.as_bytes(), candidate.as_bytes());
-                match i
-                    .stores
-                    .account_tokens
-                    .consume_code(email.as_str(), &matches, MAGIC_CODE_MAX_ATTEMPTS, now)
-                    .await?
-                {
-                    CodeOutcome::Consumed(t) if t.client_id.as_ref() == Some(client_id) => {
-                        (*t, email.to_string(), Some(attempt))
-                    }
-                    CodeOutcome::Consumed(_) | CodeOutcome::Wrong | CodeOutcome::NoToken => {
-                        i.login_failed(
-                            attempt,
-                            email.as_str(),
-                            None,
-                            Some(client_id.as_str()),
-                            origin,
-                            "magic_code",
-                        )
-                        .await;
-                        return Err(AccountError::InvalidToken);
-                    }
-                }
-            }
-        };
-        let user = match &token.user_id {
-            Some(id) => i.stores.users.find_by_id(id).await?,
-            None => None,
-        };
-        let Some(user) = user.filter(|u| u.is_active && u.email == token.email) else {
-            return Err(AccountError::InvalidToken);
-        };
-        if !user.email_verified {
-            // The link reached the mailbox: the address is proven. Whoever signed the account
-            // up may not have been its owner (pre-registration of someone else's address):
-            // the password they chose and every session they hold end here.
-            i.stores
-                .users
-                .update(
-                    &user.id,
-                    &UserPatch {
-                        email_verified: Some(true),
-                        ..Default::default()
-                    },
-                    now,
-                )
-                .await?;
-            if user.password_hash.is_some() {
-                i.stores
-                    .users
-                    .set_password_hash(&user.id, None, now)
-                    .await?;
-                // Every session, not a watermark: the tokens about to be issued in this same
-                // second must live (access tokens without a session expire on their own).
-                i.revocations
-                    .revoke_other_sessions(
-                        &user.id,
-                        "",
-                        "unverified account claimed by its mailbox",
-                    )
-                    .await?;
-                warn!(
-                    user_id = user.id.as_str(),
-                    "magic link on an unverified account: its password was removed"
-                );
-            }
-        }
-        match attempt {
-            Some(attempt) => {
-                i.throttle
-                    .attempt_succeeded(attempt, &account, origin.ip)
-                    .await
-            }
-            None => i.throttle.login_succeeded(&account, origin.ip).await,
-        }
-        i.audit
-            .record(
-                events::MAGIC_LINK_USED,
-                ctx(Some(&user.id), Some(client_id.as_str()), origin),
-                Map::new(),
-            )
-            .await;
-        Ok(User {
-            email_verified: true,
-            ..user
-        })
-    }
-
-    // --- logins at the token endpoint -----------------------------------------------------
-
-    /// Before credentials for `account` are checked: admits the attempt or refuses it.
-    /// Hand the guard to `login_failed` or `credentials_accepted` once the outcome is known.
-    pub async fn check_login(
-        &self,
-        account: &str,
-        origin: &RequestOrigin,
-    ) -> Result<LoginGuard, Throttled> {
-        self.inner.check_login(account, origin).await
-    }
-
-    /// Wrong credentials for `account`: counted, and recorded (with a lockout it started).
-    pub async fn login_failed(
-        &self,
-        attempt: LoginGuard,
-        account: &str,
-        user_id: Option<&UserId>,
-        client_id: &str,
-        origin: &RequestOrigin,
-        method: &str,
-    ) {
-        self.inner
-            .login_failed(attempt, account, user_id, Some(client_id), origin, method)
-            .await
-    }
-
-    /// Right credentials: the account+IP pair's failures are forgiven (whether or not the
-    /// login then goes on to issue tokens).
-    pub async fn credentials_accepted(
-        &self,
-        attempt: LoginGuard,
-        account: &str,
-        origin: &RequestOrigin,
-    ) {
-        self.inner
-            .throttle
-            .attempt_succeeded(attempt, account, origin.ip)
-            .await;
-    }
-
-    /// A login that was refused after its credentials were accepted (disabled account,
-    /// pending password change, unverified address): recorded with the reason.
-    pub async fn login_refused(
-        &self,
-        user_id: &UserId,
-        client_id: &str,
-        origin: &RequestOrigin,
-        reason: &str,
-    ) {
-        self.inner
-            .audit
-            .record(
-                events::LOGIN_FAILED,
-                ctx(Some(user_id), Some(client_id), origin),
-                detail([("method", json!("password")), ("reason", json!(reason))]),
-            )
-            .await;
-    }
-
-    /// A login that issued tokens: recorded.
-    pub async fn login_succeeded(
-        &self,
-        user_id: &UserId,
-        client_id: &str,
-        origin: &RequestOrigin,
-        method: &str,
-    ) {
-        self.inner
-            .audit
-            .record(
-                events::LOGIN_SUCCEEDED,
-                ctx(Some(user_id), Some(client_id), origin),
-                detail([("method", json!(method))]),
-            )
-            .await;
     }
 
     // --- invitations ----------------------------------------------------------------------
@@ -1330,51 +1117,6 @@ impl Inner {
         }
     }
 
-    /// Confirms the caller's current password, throttled like a login.
-    async fn verify_current(
-        &self,
-        user: &User,
-        password: SecretString,
-        origin: &RequestOrigin,
-        client_id: Option<&str>,
-        purpose: &'static str,
-    ) -> Result<(), AccountError> {
-        let account = user.email.as_str();
-        let attempt = self.check_login(account, origin).await?;
-        if password.expose_secret().len() > self.rules.max_length() {
-            self.login_failed(attempt, account, Some(&user.id), client_id, origin, purpose)
-                .await;
-            return Err(AccountError::InvalidCredentials);
-        }
-        let verification = self
-            .hasher
-            .verify(user.password_hash.clone(), password)
-            .await
-            .map_err(unexpected)?;
-        match verification {
-            Verification::Valid { .. } => {
-                self.throttle
-                    .attempt_succeeded(attempt, account, origin.ip)
-                    .await;
-                Ok(())
-            }
-            Verification::Invalid => {
-                self.login_failed(attempt, account, Some(&user.id), client_id, origin, purpose)
-                    .await;
-                if purpose == "password_change" {
-                    self.audit
-                        .record(
-                            events::PASSWORD_CHANGE_FAILED,
-                            ctx(Some(&user.id), client_id, origin),
-                            Map::new(),
-                        )
-                        .await;
-                }
-                Err(AccountError::InvalidCredentials)
-            }
-        }
-    }
-
     /// Parses the address of a mail-sending request and counts the request against its
     /// limits (`Throttled` past them).
     async fn admit(
@@ -1388,57 +1130,6 @@ impl Inner {
             .limit(action, Some(email.as_str()), origin.ip)
             .await?;
         Ok(email)
-    }
-
-    /// Before credentials for `account` are checked; a refusal is recorded.
-    async fn check_login(
-        &self,
-        account: &str,
-        origin: &RequestOrigin,
-    ) -> Result<LoginGuard, Throttled> {
-        let r = self.throttle.check_login(account, origin.ip).await;
-        if let Err(t) = &r {
-            self.audit
-                .record(
-                    events::THROTTLED,
-                    ctx(None, None, origin),
-                    detail([("retry_after_secs", json!(t.retry_after_secs))]),
-                )
-                .await;
-        }
-        r
-    }
-
-    /// Counts the failed attempt and records it (and a lockout it started).
-    async fn login_failed(
-        &self,
-        attempt: LoginGuard,
-        account: &str,
-        user_id: Option<&UserId>,
-        client_id: Option<&str>,
-        origin: &RequestOrigin,
-        method: &str,
-    ) {
-        let outcome = self
-            .throttle
-            .attempt_failed(attempt, account, origin.ip)
-            .await;
-        self.audit
-            .record(
-                events::LOGIN_FAILED,
-                ctx(user_id, client_id, origin),
-                detail([("method", json!(method))]),
-            )
-            .await;
-        if let Some(secs) = outcome.locked_for_secs {
-            self.audit
-                .record(
-                    events::LOCKOUT,
-                    ctx(user_id, client_id, origin),
-                    detail([("seconds", json!(secs))]),
-                )
-                .await;
-        }
     }
 
     /// Sets the password hash; clears a pending forced change; with `verified`, marks the

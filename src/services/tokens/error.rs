@@ -1,5 +1,6 @@
 //! The token endpoint's failures.
 
+use super::super::authn::{AuthnError, Refusal};
 use super::super::client_registry::ClientAuthError;
 use crate::storage::StorageError;
 
@@ -52,6 +53,33 @@ impl From<ClientAuthError> for TokenError {
             ClientAuthError::InvalidRequest(m) => TokenError::InvalidRequest(m.into()),
             ClientAuthError::InvalidClient => TokenError::InvalidClient,
             ClientAuthError::Storage(s) => s.into(),
+        }
+    }
+}
+
+/// The token endpoint's answers to a failed sign-in.
+impl From<AuthnError> for TokenError {
+    fn from(e: AuthnError) -> Self {
+        match e {
+            AuthnError::InvalidCredentials => {
+                TokenError::InvalidGrant("invalid username or password".into())
+            }
+            AuthnError::InvalidLink => TokenError::InvalidGrant(
+                "the link or code is invalid, expired or already used".into(),
+            ),
+            AuthnError::MagicLinksDisabled => {
+                TokenError::UnsupportedGrantType("magic-link sign-in is not enabled".into())
+            }
+            AuthnError::Throttled(t) => TokenError::Throttled(t.retry_after_secs),
+            AuthnError::Refused(Refusal::Disabled) => {
+                TokenError::InvalidGrant("the account is disabled".into())
+            }
+            AuthnError::Refused(Refusal::PasswordChangeRequired) => {
+                TokenError::PasswordChangeRequired
+            }
+            AuthnError::Refused(Refusal::EmailNotVerified) => TokenError::EmailNotVerified,
+            AuthnError::Unavailable(d) => TokenError::Unavailable(d),
+            AuthnError::Unexpected(cause) => TokenError::Unexpected(cause),
         }
     }
 }

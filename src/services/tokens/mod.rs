@@ -13,13 +13,13 @@ use std::sync::Arc;
 
 use tracing::{info, instrument};
 
-use super::accounts::AccountService;
+use super::authn::{Authenticator, SignedIn};
 use super::client_registry::ClientRegistry;
 use super::revocation::RevocationService;
 use super::throttle::{client_key, RequestLimit, Throttle};
 use crate::clock::{Clock, UnixTime};
-use crate::crypto::{KeyRing, PasswordHasher, RefreshTokenCodec};
-use crate::domain::{Audience, Client, ClientId, ClientKind, GrantType, Scope, User, UserClaims};
+use crate::crypto::{KeyRing, RefreshTokenCodec};
+use crate::domain::{Audience, Client, ClientId, ClientKind, GrantType, Scope, UserClaims};
 use crate::storage::{RefreshTokenStore, UserStore};
 pub use claims::AccessTokenClaims;
 pub use error::TokenError;
@@ -33,17 +33,6 @@ pub struct TokenServiceSettings {
     pub access_token_ttl: i64,
     pub refresh_idle_ttl: i64,
     pub refresh_absolute_ttl: i64,
-    pub password_max_length: usize,
-    /// Unverified users get no tokens.
-    pub require_verified_email: bool,
-}
-
-/// A password login: the stored hash the password matched, and its replacement when it was
-/// re-hashed with current parameters.
-#[derive(Clone, Copy)]
-struct PasswordLogin<'a> {
-    verified_hash: &'a str,
-    rehashed: Option<&'a str>,
 }
 
 /// Whom an access token is about: the user (with their claims and session) or the client.
@@ -61,8 +50,7 @@ pub struct TokenService {
     keys: Arc<KeyRing>,
     refresh_codec: Arc<RefreshTokenCodec>,
     revocations: Arc<RevocationService>,
-    hasher: PasswordHasher,
-    accounts: Arc<AccountService>,
+    authn: Arc<Authenticator>,
     throttle: Arc<Throttle>,
     clock: Arc<dyn Clock>,
     settings: TokenServiceSettings,
@@ -77,8 +65,7 @@ impl TokenService {
         keys: Arc<KeyRing>,
         refresh_codec: Arc<RefreshTokenCodec>,
         revocations: Arc<RevocationService>,
-        hasher: PasswordHasher,
-        accounts: Arc<AccountService>,
+        authn: Arc<Authenticator>,
         throttle: Arc<Throttle>,
         clock: Arc<dyn Clock>,
         settings: TokenServiceSettings,
@@ -90,8 +77,7 @@ impl TokenService {
             keys,
             refresh_codec,
             revocations,
-            hasher,
-            accounts,
+            authn,
             throttle,
             clock,
             settings,
@@ -222,21 +208,21 @@ impl TokenService {
         }
     }
 
-    /// Tokens for an authenticated user: records the login, starts a session (when the
-    /// client may refresh) and signs the access token.
+    /// Tokens for a signed-in user: records the login, starts a session (when the client
+    /// may refresh) and signs the access token.
     async fn issue_for_user(
         &self,
         client: &Client,
-        user: &User,
-        password: Option<PasswordLogin<'_>>,
+        signed_in: &SignedIn,
         scope: Scope,
         audience: String,
     ) -> Result<IssuedTokens, TokenError> {
+        let user = &signed_in.user;
         let now = self.clock.now();
         // For a password login, the hash the password was checked against must still be the
         // stored one (not replaced by a change or reset while the login was in flight).
-        let (verified, rehashed) = match password {
-            Some(p) => (Some(p.verified_hash), p.rehashed),
+        let (verified, rehashed) = match &signed_in.password {
+            Some(p) => (Some(p.hash.as_str()), p.rehashed.as_deref()),
             None => (None, None),
         };
         if !self

@@ -2,13 +2,13 @@
 
 use secrecy::SecretString;
 
-use super::super::accounts::MagicCredential;
+use super::super::authn::MagicCredential;
 use super::super::client_registry::ClientCredentials;
-use crate::domain::RequestOrigin;
+use crate::domain::{LoginName, RequestOrigin};
 
 pub enum GrantRequest {
     Password {
-        username: String,
+        username: LoginName,
         password: SecretString,
     },
     RefreshToken {
