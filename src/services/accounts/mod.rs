@@ -1,5 +1,7 @@
 //! Self-service accounts: sign-up, email verification, password reset and change, forced
-//! password change, profile, account deletion, magic-link sign-in and invitations.
+//! password change, profile, account deletion, magic-link requests and invitations. This
+//! file holds the service and the helpers its flows share; passwords are confirmed, and
+//! magic links redeemed, by the login pipeline (`services::authn`).
 //!
 //! Enumeration: every answer that takes an email address (sign-up, resend, reset, magic
 //! link) is the same whether or not an account exists, and takes the same time: whatever
