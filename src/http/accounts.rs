@@ -11,8 +11,10 @@ use super::client_auth::principal;
 use super::origin::origin;
 use super::pages;
 use super::{ApiError, AppState};
-use crate::domain::{AccountTokenPurpose, RequestOrigin};
-use crate::services::{AccountError, PasswordChange, ProfileUpdate, SignupInput, SignupProof};
+use crate::domain::{AccountTokenPurpose, ClientId, Email, RequestOrigin};
+use crate::services::{
+    AccountError, PasswordChange, ProfileUpdate, SignupInput, SignupProof, TokenError,
+};
 
 /// What every request that takes an address answers, whether or not it has an account.
 const ACCEPTED: &str =
@@ -32,6 +34,11 @@ fn no_content() -> HttpResponse {
 
 fn from(req: &HttpRequest, state: &AppState) -> RequestOrigin {
     origin(req, &state.trusted_proxies)
+}
+
+/// The address of a request that takes one.
+fn email(raw: &str) -> Result<Email, ApiError> {
+    Ok(Email::parse(raw).map_err(AccountError::from)?)
 }
 
 fn required(params: &mut Params, key: &str) -> Result<String, ApiError> {
@@ -227,7 +234,7 @@ pub async fn post_resend_verification(
     let r: EmailRequest = read_json(&req, payload, state.max_body_bytes).await?;
     state
         .accounts
-        .resend_verification(&r.email, &from(&req, &state))
+        .resend_verification(&email(&r.email)?, &from(&req, &state))
         .await?;
     Ok(accepted())
 }
@@ -243,7 +250,7 @@ pub async fn post_password_reset(
     let r: EmailRequest = read_json(&req, payload, state.max_body_bytes).await?;
     state
         .accounts
-        .request_password_reset(&r.email, &from(&req, &state))
+        .request_password_reset(&email(&r.email)?, &from(&req, &state))
         .await?;
     Ok(accepted())
 }
@@ -367,10 +374,11 @@ pub async fn post_password_required_change(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let r: RequiredChangeRequest = read_json(&req, payload, state.max_body_bytes).await?;
+    let email = Email::parse(&r.email).map_err(|_| AccountError::InvalidCredentials)?;
     state
         .accounts
         .change_required_password(
-            &r.email,
+            &email,
             r.current_password,
             r.new_password,
             &from(&req, &state),
@@ -473,10 +481,12 @@ pub async fn post_magic_link(
         return Err(AccountError::MagicLinksDisabled.into());
     }
     let r: MagicLinkRequest = read_json(&req, payload, state.max_body_bytes).await?;
-    let client_id = state.tokens.client_for_magic_link(&r.client_id).await?;
+    let client_id =
+        ClientId::parse(&r.client_id).map_err(|e| TokenError::InvalidRequest(e.message))?;
+    let client_id = state.tokens.client_for_magic_link(&client_id).await?;
     state
         .accounts
-        .request_magic_link(&r.email, &client_id, &from(&req, &state))
+        .request_magic_link(&email(&r.email)?, &client_id, &from(&req, &state))
         .await?;
     Ok(accepted())
 }

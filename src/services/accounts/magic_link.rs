@@ -6,14 +6,14 @@ use super::super::audit::{detail, events};
 use super::super::mail::{Mail, MailKind};
 use super::super::throttle::LimitedAction;
 use super::{ctx, greeting_name, link, minutes, AccountError, AccountService};
-use crate::domain::{AccountTokenPurpose, ClientId, RequestOrigin};
+use crate::domain::{AccountTokenPurpose, ClientId, Email, RequestOrigin};
 
 impl AccountService {
     /// Mails a sign-in link and code for `client_id` if the address has an active account.
     /// Same answer either way. The caller has checked that the client may use magic links.
     pub async fn request_magic_link(
         &self,
-        email: &str,
+        email: &Email,
         client_id: &ClientId,
         origin: &RequestOrigin,
     ) -> Result<(), AccountError> {

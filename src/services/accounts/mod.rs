@@ -177,19 +177,17 @@ fn greeting_name(u: &User) -> Option<String> {
 }
 
 impl Inner {
-    /// Parses the address of a mail-sending request and counts the request against its
-    /// limits (`Throttled` past them).
+    /// Counts a mail-sending request against its limits (`Throttled` past them).
     async fn admit(
         &self,
         action: LimitedAction,
-        email: &str,
+        email: &Email,
         origin: &RequestOrigin,
     ) -> Result<Email, AccountError> {
-        let email = Email::parse(email)?;
         self.throttle
             .limit(action, Some(email.as_str()), origin.ip)
             .await?;
-        Ok(email)
+        Ok(email.clone())
     }
 
     /// Stores a new token of `purpose` for `user` (superseding older ones); returns the

@@ -24,7 +24,7 @@ impl AccountService {
     /// either way.
     pub async fn request_password_reset(
         &self,
-        email: &str,
+        email: &Email,
         origin: &RequestOrigin,
     ) -> Result<(), AccountError> {
         let i = &self.inner;
@@ -169,16 +169,15 @@ impl AccountService {
     /// and a new password. Throttled like a login.
     pub async fn change_required_password(
         &self,
-        email: &str,
+        email: &Email,
         current_password: SecretString,
         new_password: SecretString,
         origin: &RequestOrigin,
     ) -> Result<(), AccountError> {
         let i = &self.inner;
-        let email = Email::parse(email).map_err(|_| AccountError::InvalidCredentials)?;
         let user = i
             .authn
-            .check_credentials(&email, current_password, origin)
+            .check_credentials(email, current_password, origin)
             .await?;
         if !user.must_change_password {
             return Err(AccountError::InvalidRequest(

@@ -8,7 +8,7 @@ use super::super::authn::Confirmation;
 use super::super::mail::{Mail, MailKind};
 use super::super::throttle::LimitedAction;
 use super::{ctx, greeting_name, link, minutes, AccountError, AccountService, Inner};
-use crate::domain::{AccountToken, AccountTokenPurpose, RequestOrigin, User, UserId};
+use crate::domain::{AccountToken, AccountTokenPurpose, Email, RequestOrigin, User, UserId};
 use crate::storage::UserPatch;
 
 /// The answer given for a verified address.
@@ -101,7 +101,7 @@ impl AccountService {
     /// unverified account. Same answer either way.
     pub async fn resend_verification(
         &self,
-        email: &str,
+        email: &Email,
         origin: &RequestOrigin,
     ) -> Result<(), AccountError> {
         let i = &self.inner;

@@ -14,12 +14,14 @@ use std::sync::Arc;
 use tracing::{info, instrument};
 
 use super::authn::{Authenticator, SignedIn};
-use super::client_registry::ClientRegistry;
+use super::client_registry::{ClientCredentials, ClientRegistry};
 use super::revocation::RevocationService;
 use super::throttle::{client_key, RequestLimit, Throttle};
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{KeyRing, RefreshTokenCodec};
-use crate::domain::{Audience, Client, ClientId, ClientKind, GrantType, Scope, UserClaims};
+use crate::domain::{
+    Audience, Client, ClientId, ClientKind, GrantType, RequestOrigin, Scope, UserClaims,
+};
 use crate::storage::{RefreshTokenStore, UserStore};
 pub use claims::AccessTokenClaims;
 pub use error::TokenError;
@@ -86,37 +88,11 @@ impl TokenService {
 
     #[instrument(name = "token.exchange", skip_all, fields(grant_type, client_id))]
     pub async fn exchange(&self, req: TokenRequest) -> Result<IssuedTokens, TokenError> {
-        let grant_type = match &req.grant {
-            GrantRequest::Password { .. } => GrantType::Password,
-            GrantRequest::RefreshToken { .. } => GrantType::RefreshToken,
-            GrantRequest::ClientCredentials => GrantType::ClientCredentials,
-            GrantRequest::MagicLink(_) => GrantType::MagicLink,
-        };
-        let span = tracing::Span::current();
-        span.record("grant_type", grant_type.as_str());
-        let client = self.clients.authenticate(&req.client).await?;
-        span.record("client_id", client.id.as_str());
-        let caller = client_key(
-            client.id.as_str(),
-            client.kind == ClientKind::Confidential,
-            req.origin.ip,
-        );
-        self.throttle
-            .limit_request(RequestLimit::Client, &caller)
-            .await
-            .map_err(|t| TokenError::RateLimited(t.retry_after_secs))?;
-        if !client.allows_grant(grant_type) {
-            return Err(TokenError::UnauthorizedClient(format!(
-                "this client may not use the {grant_type} grant"
-            )));
-        }
-        let requested_scope = req
-            .scope
-            .as_deref()
-            .map(Scope::parse)
-            .transpose()
-            .map_err(|e| TokenError::InvalidScope(e.message))?;
-        let requested_audience = self.requested_audience(&req)?;
+        let client = self
+            .admit_client(&req.client, req.grant.grant_type(), &req.origin)
+            .await?;
+        let requested_scope = req.scope;
+        let requested_audience = req.audience;
         match req.grant {
             GrantRequest::Password { username, password } => {
                 let scope = self.client_scope(&client, requested_scope)?;
@@ -140,37 +116,46 @@ impl TokenService {
         }
     }
 
+    /// The first step of every exchange: authenticates the client, counts the request
+    /// against the client's limit and checks that the client may use `grant_type`. A request
+    /// refused before it could be exchanged (a malformed scope or audience) goes through it
+    /// too: who asks first, then what.
+    pub async fn admit_client(
+        &self,
+        credentials: &ClientCredentials,
+        grant_type: GrantType,
+        origin: &RequestOrigin,
+    ) -> Result<Arc<Client>, TokenError> {
+        let span = tracing::Span::current();
+        span.record("grant_type", grant_type.as_str());
+        let client = self.clients.authenticate(credentials).await?;
+        span.record("client_id", client.id.as_str());
+        let caller = client_key(
+            client.id.as_str(),
+            client.kind == ClientKind::Confidential,
+            origin.ip,
+        );
+        self.throttle
+            .limit_request(RequestLimit::Client, &caller)
+            .await
+            .map_err(|t| TokenError::RateLimited(t.retry_after_secs))?;
+        if !client.allows_grant(grant_type) {
+            return Err(TokenError::UnauthorizedClient(format!(
+                "this client may not use the {grant_type} grant"
+            )));
+        }
+        Ok(client)
+    }
+
     /// The client a magic link is requested for: it must exist, be enabled and be allowed
     /// the magic-link grant.
-    pub async fn client_for_magic_link(&self, client_id: &str) -> Result<ClientId, TokenError> {
-        let id = ClientId::parse(client_id).map_err(|e| TokenError::InvalidRequest(e.message))?;
-        match self.clients.find(&id).await? {
+    pub async fn client_for_magic_link(&self, id: &ClientId) -> Result<ClientId, TokenError> {
+        match self.clients.find(id).await? {
             Some(c) if c.enabled && c.allows_grant(GrantType::MagicLink) => Ok(c.id.clone()),
             Some(c) if c.enabled => Err(TokenError::UnauthorizedClient(
                 "this client may not use magic links".into(),
             )),
             _ => Err(TokenError::InvalidRequest("unknown client_id".into())),
-        }
-    }
-
-    fn requested_audience(&self, req: &TokenRequest) -> Result<Option<Audience>, TokenError> {
-        let resource = req
-            .resource
-            .as_deref()
-            .map(Audience::parse_resource)
-            .transpose()
-            .map_err(|e| TokenError::InvalidTarget(e.message))?;
-        let audience = req
-            .audience
-            .as_deref()
-            .map(Audience::parse)
-            .transpose()
-            .map_err(|e| TokenError::InvalidTarget(e.message))?;
-        match (resource, audience) {
-            (Some(r), Some(a)) if r != a => Err(TokenError::InvalidTarget(
-                "resource and audience name different APIs".into(),
-            )),
-            (r, a) => Ok(r.or(a)),
         }
     }
 

@@ -4,7 +4,7 @@ use secrecy::SecretString;
 
 use super::super::authn::MagicCredential;
 use super::super::client_registry::ClientCredentials;
-use crate::domain::{LoginName, RequestOrigin};
+use crate::domain::{Audience, GrantType, LoginName, RequestOrigin, Scope};
 
 pub enum GrantRequest {
     Password {
@@ -17,6 +17,17 @@ pub enum GrantRequest {
     ClientCredentials,
     /// `urn:latchkey:params:oauth:grant-type:magic-link`: `token`, or `email` + `code`.
     MagicLink(MagicCredential),
+}
+
+impl GrantRequest {
+    pub fn grant_type(&self) -> GrantType {
+        match self {
+            GrantRequest::Password { .. } => GrantType::Password,
+            GrantRequest::RefreshToken { .. } => GrantType::RefreshToken,
+            GrantRequest::ClientCredentials => GrantType::ClientCredentials,
+            GrantRequest::MagicLink(_) => GrantType::MagicLink,
+        }
+    }
 }
 
 impl std::fmt::Debug for GrantRequest {
@@ -38,11 +49,11 @@ impl std::fmt::Debug for GrantRequest {
 pub struct TokenRequest {
     pub grant: GrantRequest,
     pub client: ClientCredentials,
-    pub scope: Option<String>,
-    /// RFC 8707 `resource`.
-    pub resource: Option<String>,
-    /// `audience`, as several providers accept it.
-    pub audience: Option<String>,
+    /// The scope asked for, if any.
+    pub scope: Option<Scope>,
+    /// The API the token is asked for, if any: RFC 8707 `resource`, or `audience` as several
+    /// providers accept it.
+    pub audience: Option<Audience>,
     /// Where the request came from (throttling, audit trail).
     pub origin: RequestOrigin,
 }
