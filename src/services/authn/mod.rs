@@ -73,10 +73,6 @@ impl Authenticator {
             settings,
         }
     }
-
-    pub fn settings(&self) -> &AuthnSettings {
-        &self.settings
-    }
 }
 
 fn ctx<'a>(
