@@ -44,7 +44,8 @@ struct Subject<'a> {
     sid: Option<&'a str>,
 }
 
-/// Exchanges credentials for tokens: the password, refresh-token and client-credentials grants.
+/// Exchanges credentials for tokens: the password, refresh-token, client-credentials and
+/// magic-link grants.
 pub struct TokenService {
     users: Arc<dyn UserStore>,
     refresh_tokens: Arc<dyn RefreshTokenStore>,
