@@ -9,33 +9,13 @@ use super::KeyRingSnapshot;
 /// Tokens longer than this are not ours (ours are well under 4 KiB even with many roles).
 pub const MAX_ACCESS_TOKEN_LEN: usize = 16 * 1024;
 
-/// The claims of a verified access token.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-pub struct AccessTokenClaims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: String,
-    pub exp: i64,
-    pub iat: i64,
-    pub nbf: i64,
-    pub jti: String,
-    pub client_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub roles: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub permissions: Option<Vec<String>>,
-}
-
-impl AccessTokenClaims {
-    /// Whether the token was issued to a client for itself (client_credentials: no user
-    /// claims, and the subject is the client), not to a user.
-    pub fn is_client_token(&self) -> bool {
-        self.roles.is_none() && self.sub == self.client_id
-    }
+/// What verification checks of an access token's claims: the issuer and the validity
+/// window. The claims type itself belongs to whoever issues the tokens.
+pub trait RegisteredClaims: serde::de::DeserializeOwned {
+    fn issuer(&self) -> &str;
+    fn expires_at(&self) -> i64;
+    fn not_before(&self) -> i64;
+    fn issued_at(&self) -> i64;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -70,12 +50,12 @@ const LEEWAY_SECS: i64 = 5;
 
 /// Verifies the signature with the published key named by `kid` (its algorithm must match),
 /// then the issuer and the validity window. No `none`, no algorithm from the token alone.
-pub fn verify_access_token(
+pub fn verify_access_token<C: RegisteredClaims>(
     ring: &KeyRingSnapshot,
     token: &str,
     issuer: &str,
     now: i64,
-) -> Result<AccessTokenClaims, AccessTokenError> {
+) -> Result<C, AccessTokenError> {
     if token.len() > MAX_ACCESS_TOKEN_LEN {
         return Err(AccessTokenError::Malformed);
     }
@@ -107,15 +87,15 @@ pub fn verify_access_token(
     if !key.verify(signing_input.as_bytes(), &decode(signature)?) {
         return Err(AccessTokenError::BadSignature);
     }
-    let claims: AccessTokenClaims =
+    let claims: C =
         serde_json::from_slice(&decode(payload)?).map_err(|_| AccessTokenError::Malformed)?;
-    if claims.iss != issuer {
+    if claims.issuer() != issuer {
         return Err(AccessTokenError::WrongIssuer);
     }
-    if claims.exp <= now {
+    if claims.expires_at() <= now {
         return Err(AccessTokenError::Expired);
     }
-    if claims.nbf > now + LEEWAY_SECS || claims.iat > now + LEEWAY_SECS {
+    if claims.not_before() > now + LEEWAY_SECS || claims.issued_at() > now + LEEWAY_SECS {
         return Err(AccessTokenError::NotYetValid);
     }
     Ok(claims)
@@ -128,6 +108,40 @@ mod tests {
     use super::*;
     use crate::crypto::SigningKey;
     use crate::domain::SigningAlg;
+
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        iss: String,
+        sub: String,
+        exp: i64,
+        iat: i64,
+        nbf: i64,
+        sid: Option<String>,
+    }
+
+    impl RegisteredClaims for Claims {
+        fn issuer(&self) -> &str {
+            &self.iss
+        }
+        fn expires_at(&self) -> i64 {
+            self.exp
+        }
+        fn not_before(&self) -> i64 {
+            self.nbf
+        }
+        fn issued_at(&self) -> i64 {
+            self.iat
+        }
+    }
+
+    fn verify(
+        ring: &KeyRingSnapshot,
+        token: &str,
+        issuer: &str,
+        now: i64,
+    ) -> Result<Claims, AccessTokenError> {
+        verify_access_token(ring, token, issuer, now)
+    }
 
     fn ring(alg: SigningAlg) -> (KeyRingSnapshot, Arc<SigningKey>) {
         let (key, _) = SigningKey::generate(alg).unwrap_or_else(|e| panic!("{e}"));
@@ -151,8 +165,7 @@ mod tests {
         for alg in SigningAlg::ALL {
             let (ring, key) = ring(alg);
             let jwt = key.sign_jwt(&claims("https://id", 200)).unwrap_or_default();
-            let c = verify_access_token(&ring, &jwt, "https://id", 150)
-                .unwrap_or_else(|e| panic!("{alg}: {e}"));
+            let c = verify(&ring, &jwt, "https://id", 150).unwrap_or_else(|e| panic!("{alg}: {e}"));
             assert_eq!((c.sub.as_str(), c.sid.as_deref()), ("u1", Some("s1")));
         }
     }
@@ -162,11 +175,11 @@ mod tests {
         let (ring, key) = ring(SigningAlg::ES256);
         let (_, other) = self::ring(SigningAlg::ES256);
         let jwt = key.sign_jwt(&claims("https://id", 200)).unwrap_or_default();
-        let check = |t: &str, now| verify_access_token(&ring, t, "https://id", now);
+        let check = |t: &str, now| verify(&ring, t, "https://id", now);
         assert_eq!(check(&jwt, 200).err(), Some(AccessTokenError::Expired));
         assert_eq!(check(&jwt, 50).err(), Some(AccessTokenError::NotYetValid));
         assert_eq!(
-            verify_access_token(&ring, &jwt, "https://other", 150).err(),
+            verify(&ring, &jwt, "https://other", 150).err(),
             Some(AccessTokenError::WrongIssuer)
         );
         let foreign = other

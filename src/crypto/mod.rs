@@ -12,7 +12,7 @@ mod secrets;
 mod signing;
 
 pub use access_token::{
-    verify_access_token, AccessTokenClaims, AccessTokenError, MAX_ACCESS_TOKEN_LEN,
+    verify_access_token, AccessTokenError, RegisteredClaims, MAX_ACCESS_TOKEN_LEN,
 };
 pub use account_token::{
     AccountTokenCodec, MintedSecret, MAGIC_CODE_DIGITS, MAX_ACCOUNT_TOKEN_LEN,

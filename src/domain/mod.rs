@@ -9,8 +9,10 @@ mod email;
 mod error;
 mod grant;
 mod key;
+mod login_name;
 mod names;
 mod password_policy;
+mod principal;
 mod refresh;
 mod revocation;
 mod role;
@@ -30,8 +32,10 @@ pub use email::Email;
 pub use error::ValidationError;
 pub use grant::GrantType;
 pub use key::{KeyState, SigningAlg, StoredKey};
+pub use login_name::LoginName;
 pub use names::{Permission, RoleName};
 pub use password_policy::{is_common_password, PasswordContext, PasswordPolicy, PolicyViolation};
+pub use principal::{PresentedAccessToken, Principal, Subject};
 pub use refresh::{
     FamilyInfo, FamilyRecord, NewFamily, NextGeneration, PresentedToken, RefreshRejection,
     RotateOutcome,

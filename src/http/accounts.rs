@@ -7,13 +7,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::body::{is_form, read_json, Params};
-use super::client_auth::bearer;
+use super::client_auth::principal;
 use super::origin::origin;
 use super::pages;
 use super::{ApiError, AppState};
-use crate::crypto::AccessTokenClaims;
-use crate::domain::{AccountTokenPurpose, RequestOrigin, UserId};
-use crate::services::{AccountError, PasswordChange, ProfileUpdate, SignupInput, SignupProof};
+use crate::domain::{AccountTokenPurpose, ClientId, Email, RequestOrigin};
+use crate::services::{
+    AccountError, PasswordChange, ProfileUpdate, SignupInput, SignupProof, TokenError,
+};
 
 /// What every request that takes an address answers, whether or not it has an account.
 const ACCEPTED: &str =
@@ -35,9 +36,9 @@ fn from(req: &HttpRequest, state: &AppState) -> RequestOrigin {
     origin(req, &state.trusted_proxies)
 }
 
-async fn caller(req: &HttpRequest, state: &AppState) -> Result<AccessTokenClaims, ApiError> {
-    let token = bearer(req)?;
-    Ok(state.revocations.authenticate_bearer(&token).await?)
+/// The address of a request that takes one.
+fn email(raw: &str) -> Result<Email, ApiError> {
+    Ok(Email::parse(raw).map_err(AccountError::from)?)
 }
 
 fn required(params: &mut Params, key: &str) -> Result<String, ApiError> {
@@ -170,9 +171,8 @@ async fn signup_proof(
         return Ok(SignupProof::Password(p));
     }
     if req.headers().contains_key(header::AUTHORIZATION) {
-        let claims = caller(req, state).await?;
-        if let Ok(id) = UserId::parse(&claims.sub) {
-            return Ok(SignupProof::Session(id));
+        if let Some(id) = principal(req, state).await?.user_id() {
+            return Ok(SignupProof::Session(id.clone()));
         }
     }
     Ok(SignupProof::None)
@@ -234,7 +234,7 @@ pub async fn post_resend_verification(
     let r: EmailRequest = read_json(&req, payload, state.max_body_bytes).await?;
     state
         .accounts
-        .resend_verification(&r.email, &from(&req, &state))
+        .resend_verification(&email(&r.email)?, &from(&req, &state))
         .await?;
     Ok(accepted())
 }
@@ -250,7 +250,7 @@ pub async fn post_password_reset(
     let r: EmailRequest = read_json(&req, payload, state.max_body_bytes).await?;
     state
         .accounts
-        .request_password_reset(&r.email, &from(&req, &state))
+        .request_password_reset(&email(&r.email)?, &from(&req, &state))
         .await?;
     Ok(accepted())
 }
@@ -342,12 +342,12 @@ pub async fn post_password_change(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = caller(&req, &state).await?;
+    let caller = principal(&req, &state).await?;
     let r: ChangePasswordRequest = read_json(&req, payload, state.max_body_bytes).await?;
     state
         .accounts
         .change_password(
-            &claims,
+            &caller,
             PasswordChange {
                 current_password: r.current_password,
                 new_password: r.new_password,
@@ -374,10 +374,11 @@ pub async fn post_password_required_change(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let r: RequiredChangeRequest = read_json(&req, payload, state.max_body_bytes).await?;
+    let email = Email::parse(&r.email).map_err(|_| AccountError::InvalidCredentials)?;
     state
         .accounts
         .change_required_password(
-            &r.email,
+            &email,
             r.current_password,
             r.new_password,
             &from(&req, &state),
@@ -393,8 +394,8 @@ pub async fn get_me(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = caller(&req, &state).await?;
-    let profile = state.accounts.profile(&claims).await?;
+    let caller = principal(&req, &state).await?;
+    let profile = state.accounts.profile(&caller).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(profile))
@@ -421,12 +422,12 @@ pub async fn patch_me(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = caller(&req, &state).await?;
+    let caller = principal(&req, &state).await?;
     let r: ProfileUpdateRequest = read_json(&req, payload, state.max_body_bytes).await?;
     let profile = state
         .accounts
         .update_profile(
-            &claims,
+            &caller,
             ProfileUpdate {
                 display_name: r.display_name,
                 username: r.username,
@@ -452,11 +453,11 @@ pub async fn delete_me(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = caller(&req, &state).await?;
+    let caller = principal(&req, &state).await?;
     let r: DeleteAccountRequest = read_json(&req, payload, state.max_body_bytes).await?;
     state
         .accounts
-        .delete_account(&claims, r.password, &from(&req, &state))
+        .delete_account(&caller, r.password, &from(&req, &state))
         .await?;
     Ok(no_content())
 }
@@ -480,10 +481,12 @@ pub async fn post_magic_link(
         return Err(AccountError::MagicLinksDisabled.into());
     }
     let r: MagicLinkRequest = read_json(&req, payload, state.max_body_bytes).await?;
-    let client_id = state.tokens.client_for_magic_link(&r.client_id).await?;
+    let client_id =
+        ClientId::parse(&r.client_id).map_err(|e| TokenError::InvalidRequest(e.message))?;
+    let client_id = state.tokens.client_for_magic_link(&client_id).await?;
     state
         .accounts
-        .request_magic_link(&r.email, &client_id, &from(&req, &state))
+        .request_magic_link(&email(&r.email)?, &client_id, &from(&req, &state))
         .await?;
     Ok(accepted())
 }

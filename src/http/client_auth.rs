@@ -8,7 +8,8 @@ use base64::Engine;
 use secrecy::SecretString;
 
 use super::body::{decode_component, Params};
-use super::ApiError;
+use super::{ApiError, AppState};
+use crate::domain::Principal;
 use crate::services::{ClientCredentials, IntrospectionCaller, RevocationError, TokenError};
 
 /// What the `Authorization` header carries. The one parser of that header: the token,
@@ -110,14 +111,24 @@ pub fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     }
 }
 
+/// The caller a request's bearer token authenticates (verified, not revoked, issued for
+/// Latchkey itself).
+pub async fn principal(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
+    let token = bearer(req)?;
+    Ok(state.revocations.authenticate_bearer(&token).await?)
+}
+
 /// The caller of introspection: a Bearer caller is judged by RFC 6750 (a malformed one is
-/// `InvalidToken`), anyone else as a client.
-pub fn bearer_or_client(
+/// `InvalidToken`) and authenticated, anyone else as a client.
+pub async fn bearer_or_client(
     req: &HttpRequest,
     params: &mut Params,
+    state: &AppState,
 ) -> Result<IntrospectionCaller, ApiError> {
     match authorization(req)? {
-        Authorization::Bearer(token) => Ok(IntrospectionCaller::Bearer(token)),
+        Authorization::Bearer(token) => Ok(IntrospectionCaller::Bearer(
+            state.revocations.authenticate_bearer(&token).await?,
+        )),
         Authorization::MalformedBearer => Err(invalid_token()),
         other => Ok(IntrospectionCaller::Client(client_credentials_from(
             other, params,

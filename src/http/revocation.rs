@@ -44,7 +44,7 @@ pub async fn post_introspect(
     let mut params = Params::read(&req, payload, state.max_body_bytes).await?;
     let token = required(&mut params, "token")?;
     let _hint = params.take("token_type_hint");
-    let caller = bearer_or_client(&req, &mut params)?;
+    let caller = bearer_or_client(&req, &mut params, &state).await?;
     let result = state.introspection.introspect(&caller, &token).await?;
     Ok(no_store(HttpResponse::Ok()).json(result))
 }

@@ -4,7 +4,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::client_auth::bearer;
+use super::client_auth::principal;
 use super::{ApiError, AppState};
 
 /// Revokes the caller's session: the presented access token and its refresh-token family
@@ -13,8 +13,8 @@ pub async fn post_logout(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = bearer(&req)?;
-    state.revocations.logout(&token).await?;
+    let caller = principal(&req, &state).await?;
+    state.revocations.logout(&caller).await?;
     Ok(HttpResponse::NoContent()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
@@ -25,8 +25,8 @@ pub async fn post_logout_all(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = bearer(&req)?;
-    state.revocations.logout_everywhere(&token).await?;
+    let caller = principal(&req, &state).await?;
+    state.revocations.logout_everywhere(&caller).await?;
     Ok(HttpResponse::NoContent()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())

@@ -6,7 +6,7 @@ use super::body::Params;
 use super::client_auth::client_credentials;
 use super::origin::origin;
 use super::{ApiError, AppState};
-use crate::domain::GrantType;
+use crate::domain::{Audience, GrantType, LoginName, Scope};
 use crate::services::{GrantRequest, MagicCredential, TokenError, TokenRequest};
 
 fn invalid_request(msg: impl Into<String>) -> ApiError {
@@ -29,7 +29,7 @@ pub async fn post_token(
     let grant_type = required(&mut params, "grant_type")?;
     let grant = match grant_type.as_str() {
         "password" => GrantRequest::Password {
-            username: required(&mut params, "username")?,
+            username: LoginName::parse(&required(&mut params, "username")?),
             password: SecretString::from(required(&mut params, "password")?),
         },
         "refresh_token" => GrantRequest::RefreshToken {
@@ -39,26 +39,76 @@ pub async fn post_token(
         GrantType::MAGIC_LINK_URN => GrantRequest::MagicLink(match params.take("token") {
             Some(token) => MagicCredential::Token(SecretString::from(token)),
             None => MagicCredential::Code {
-                email: required(&mut params, "email")?,
+                email: LoginName::parse(&required(&mut params, "email")?),
                 code: SecretString::from(required(&mut params, "code")?),
             },
         }),
         other => return Err(unsupported_grant_type(other)),
     };
     let client = client_credentials(&req, &mut params)?;
+    let origin = origin(&req, &state.trusted_proxies);
+    let scope = params.take("scope");
+    let (resource, audience) = (params.take("resource"), params.take("audience"));
+    let target = requested_scope(scope.as_deref()).and_then(|s| {
+        Ok((
+            s,
+            requested_audience(resource.as_deref(), audience.as_deref())?,
+        ))
+    });
+    let (scope, audience) = match target {
+        Ok(target) => target,
+        Err(e) => {
+            // Who asks first, then what: the client is authenticated (and its request
+            // counted) before a malformed scope or audience is refused.
+            state
+                .tokens
+                .admit_client(&client, grant.grant_type(), &origin)
+                .await?;
+            return Err(ApiError::Token(e));
+        }
+    };
     let request = TokenRequest {
         grant,
         client,
-        scope: params.take("scope"),
-        resource: params.take("resource"),
-        audience: params.take("audience"),
-        origin: origin(&req, &state.trusted_proxies),
+        scope,
+        audience,
+        origin,
     };
     let issued = state.tokens.exchange(request).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(issued))
+}
+
+/// `scope` (RFC 6749 §3.3).
+fn requested_scope(scope: Option<&str>) -> Result<Option<Scope>, TokenError> {
+    scope
+        .map(Scope::parse)
+        .transpose()
+        .map_err(|e| TokenError::InvalidScope(e.message))
+}
+
+/// The API a token is asked for: RFC 8707 `resource`, or `audience`; both must then name
+/// the same one.
+fn requested_audience(
+    resource: Option<&str>,
+    audience: Option<&str>,
+) -> Result<Option<Audience>, TokenError> {
+    let resource = resource
+        .map(Audience::parse_resource)
+        .transpose()
+        .map_err(|e| TokenError::InvalidTarget(e.message))?;
+    let audience = audience
+        .map(Audience::parse)
+        .transpose()
+        .map_err(|e| TokenError::InvalidTarget(e.message))?;
+    match (resource, audience) {
+        (Some(r), Some(a)) if r != a => Err(TokenError::InvalidTarget(
+            "resource and audience name different APIs".into(),
+        )),
+        (r, a) => Ok(r.or(a)),
+    }
 }
 
 fn unsupported_grant_type(grant_type: &str) -> ApiError {

@@ -1,8 +1,9 @@
 use std::sync::Arc;
 
 use super::client_registry::ClientRegistry;
+use super::tokens::AccessTokenClaims;
 use crate::clock::Clock;
-use crate::crypto::{verify_access_token, AccessTokenClaims, AccessTokenError, KeyRing};
+use crate::crypto::{verify_access_token, AccessTokenError, KeyRing};
 use crate::domain::{ClientId, TokenIdentity};
 use crate::storage::{DenylistError, StorageError, TokenDenylist};
 

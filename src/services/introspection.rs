@@ -8,25 +8,18 @@ use super::access_tokens::AccessTokenVerifier;
 use super::client_registry::{ClientCredentials, ClientRegistry};
 use super::revocation::{ensure_resource_server, RevocationError};
 use super::throttle::{RequestLimit, Throttle};
+use super::tokens::AccessTokenClaims;
 use crate::clock::{Clock, UnixTime};
-use crate::crypto::{AccessTokenClaims, RefreshTokenCodec};
-use crate::domain::{PresentedToken, Scope};
+use crate::crypto::RefreshTokenCodec;
+use crate::domain::{PresentedToken, Principal};
 use crate::storage::RefreshTokenStore;
 
-/// Who asks: a confidential client, or the holder of an access token with the
-/// introspection scope.
+/// Who asks: a confidential client, or a caller authenticated by an access token (it needs
+/// the introspection scope).
+#[derive(Debug)]
 pub enum IntrospectionCaller {
     Client(ClientCredentials),
-    Bearer(String),
-}
-
-impl std::fmt::Debug for IntrospectionCaller {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IntrospectionCaller::Client(c) => f.debug_tuple("Client").field(c).finish(),
-            IntrospectionCaller::Bearer(_) => f.write_str("Bearer([redacted])"),
-        }
-    }
+    Bearer(Principal),
 }
 
 /// An RFC 7662 response: `{"active": false}` or the token's metadata.
@@ -146,15 +139,9 @@ impl IntrospectionService {
                 ensure_resource_server(&client, &self.introspection_scope)?;
                 Ok(client.id.as_str().to_owned())
             }
-            IntrospectionCaller::Bearer(token) => {
-                let claims = self.verifier.verify_for_issuer(token).await?;
-                let allowed = claims
-                    .scope
-                    .as_deref()
-                    .and_then(|s| Scope::parse(s).ok())
-                    .is_some_and(|s| s.contains(&self.introspection_scope));
-                if allowed {
-                    Ok(claims.client_id)
+            IntrospectionCaller::Bearer(caller) => {
+                if caller.scope.contains(&self.introspection_scope) {
+                    Ok(caller.client_id.as_str().to_owned())
                 } else {
                     Err(RevocationError::InsufficientScope(format!(
                         "introspection needs the {} scope",

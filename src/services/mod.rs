@@ -5,6 +5,7 @@ mod accounts;
 mod admin;
 mod admin_auth;
 mod audit;
+mod authn;
 mod client_registry;
 mod introspection;
 mod keys;
@@ -16,8 +17,8 @@ mod tokens;
 
 pub use access_tokens::{AccessTokenRejection, AccessTokenVerifier};
 pub use accounts::{
-    AccountError, AccountPolicy, AccountService, InviteView, MagicCredential, PasswordChange,
-    ProfileUpdate, ProfileView, SignupInput, SignupProof, VerifiedEmail, MAGIC_CODE_MAX_ATTEMPTS,
+    AccountError, AccountPolicy, AccountService, InviteView, PasswordChange, ProfileUpdate,
+    ProfileView, SignupInput, SignupProof, VerifiedEmail,
 };
 pub use admin::{
     AdminError, AdminService, ClientView, CreatedClient, NewClientInput, NewUserInput, RoleView,
@@ -25,6 +26,10 @@ pub use admin::{
 };
 pub use admin_auth::{AdminAuthError, AdminCredential, AdminGate};
 pub use audit::{detail, events, AuditContext, AuditLog};
+pub use authn::{
+    AuthMethod, Authenticator, AuthnError, AuthnSettings, Confirmation, MagicCredential, Refusal,
+    SignedIn, VerifiedPassword, MAGIC_CODE_MAX_ATTEMPTS,
+};
 pub use client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 pub use introspection::{Introspection, IntrospectionCaller, IntrospectionService};
 pub use keys::{KeyError, KeyPolicy, KeyService, KeyView, TickReport};
@@ -42,7 +47,8 @@ pub use throttle::{
     ThrottlePolicy, Throttled,
 };
 pub use tokens::{
-    GrantRequest, IssuedTokens, TokenError, TokenRequest, TokenService, TokenServiceSettings,
+    AccessTokenClaims, GrantRequest, IssuedTokens, TokenError, TokenRequest, TokenService,
+    TokenServiceSettings,
 };
 
 use std::sync::Arc;

@@ -9,9 +9,9 @@ use super::access_tokens::{AccessTokenRejection, AccessTokenVerifier};
 use super::client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 use super::throttle::{client_key, RequestLimit, Throttle};
 use crate::clock::{Clock, UnixTime};
-use crate::crypto::{AccessTokenClaims, RefreshTokenCodec};
+use crate::crypto::RefreshTokenCodec;
 use crate::domain::{
-    Client, ClientId, ClientKind, LoggedRevocation, Revocation, TokenIdentity, UserId,
+    Client, ClientId, ClientKind, LoggedRevocation, Principal, Revocation, TokenIdentity, UserId,
 };
 use crate::storage::{
     DenylistError, RefreshTokenStore, RevocationStore, StorageError, TokenDenylist,
@@ -332,44 +332,46 @@ impl RevocationService {
             .map_err(|t| RevocationError::RateLimited(t.retry_after_secs))
     }
 
-    /// The caller's bearer token: verified, not revoked, and issued for Latchkey itself.
-    pub async fn authenticate_bearer(
-        &self,
-        bearer: &str,
-    ) -> Result<AccessTokenClaims, RevocationError> {
-        Ok(self.verifier.verify_for_issuer(bearer).await?)
+    /// The caller a bearer token authenticates: verified, not revoked, and issued for
+    /// Latchkey itself.
+    pub async fn authenticate_bearer(&self, bearer: &str) -> Result<Principal, RevocationError> {
+        self.verifier
+            .verify_for_issuer(bearer)
+            .await?
+            .principal()
+            .ok_or(RevocationError::from(AccessTokenRejection::Revoked))
     }
 
     /// Logs the caller out: denylists the presented access token and revokes its session
     /// (the refresh-token family named by `sid`, with every access token issued from it).
     #[instrument(name = "session.logout", skip_all)]
-    pub async fn logout(&self, bearer: &str) -> Result<(), RevocationError> {
-        let claims = self.authenticate_bearer(bearer).await?;
-        if let Some(sid) = &claims.sid {
+    pub async fn logout(&self, caller: &Principal) -> Result<(), RevocationError> {
+        if let Some(sid) = &caller.session {
             self.revoke_family_and_tokens(sid, "logout").await?;
         }
         self.record(vec![Revocation::AccessToken {
-            jti: claims.jti.clone(),
-            expires_at: claims.exp,
+            jti: caller.token.jti.clone(),
+            expires_at: caller.token.expires_at,
         }])
         .await?;
-        info!(sub = claims.sub.as_str(), "logged out");
+        let sub = caller
+            .user_id()
+            .map_or(caller.client_id.as_str(), UserId::as_str);
+        info!(sub, "logged out");
         Ok(())
     }
 
     /// Logs the caller's user out everywhere: every refresh-token family and every token
     /// issued to the user until now.
     #[instrument(name = "session.logout_all", skip_all)]
-    pub async fn logout_everywhere(&self, bearer: &str) -> Result<(), RevocationError> {
-        let claims = self.authenticate_bearer(bearer).await?;
-        if claims.is_client_token() {
+    pub async fn logout_everywhere(&self, caller: &Principal) -> Result<(), RevocationError> {
+        let Some(user_id) = caller.user_id() else {
             return Err(RevocationError::InvalidRequest(
                 "this token was issued to a client, not to a user".into(),
             ));
-        }
-        self.revoke_user(&UserId::from_trusted(claims.sub.clone()), "logout-all")
-            .await?;
-        info!(sub = claims.sub.as_str(), "logged out everywhere");
+        };
+        self.revoke_user(user_id, "logout-all").await?;
+        info!(sub = user_id.as_str(), "logged out everywhere");
         Ok(())
     }
 

@@ -14,9 +14,9 @@ use crate::crypto::{
     AccountTokenCodec, BreachCorpus, KeyRing, MasterKey, PasswordHasher, RefreshTokenCodec,
 };
 use crate::services::{
-    AccessTokenVerifier, AccountPolicy, AccountService, AdminService, AuditLog, ClientRegistry,
-    IntrospectionService, KeyPolicy, KeyService, Mailer, PasswordRules, RevocationService, Stores,
-    TokenService, TokenServiceSettings,
+    AccessTokenVerifier, AccountPolicy, AccountService, AdminService, AuditLog, Authenticator,
+    AuthnSettings, ClientRegistry, IntrospectionService, KeyPolicy, KeyService, Mailer,
+    PasswordRules, RevocationService, Stores, TokenService, TokenServiceSettings,
 };
 use crate::storage::group_commit::GroupCommitLog;
 use crate::storage::memory::EmbeddedDenylist;
@@ -337,8 +337,25 @@ pub async fn build_services(
     ));
     let audit = Arc::new(AuditLog::new(stores.audit.clone(), clock.clone()));
     let mailer = build_mailer(settings)?;
+    let authn = Arc::new(Authenticator::new(
+        stores.users.clone(),
+        stores.account_tokens.clone(),
+        hasher.clone(),
+        account_codec.clone(),
+        throttle.clone(),
+        audit.clone(),
+        revocations.clone(),
+        clock.clone(),
+        AuthnSettings {
+            password_max_length: settings.passwords.max_length,
+            require_verified_email: settings.accounts.email_verification
+                == VerificationPolicy::Mandatory,
+            magic_links: settings.accounts.magic_links,
+        },
+    ));
     let accounts = Arc::new(AccountService::new(
         stores.clone(),
+        authn.clone(),
         hasher.clone(),
         password_rules.clone(),
         revocations.clone(),
@@ -356,8 +373,7 @@ pub async fn build_services(
         ring,
         refresh_codec,
         revocations.clone(),
-        hasher.clone(),
-        accounts.clone(),
+        authn,
         throttle.clone(),
         clock.clone(),
         TokenServiceSettings {
@@ -366,9 +382,6 @@ pub async fn build_services(
             access_token_ttl: secs(settings.tokens.access_token_ttl),
             refresh_idle_ttl: secs(settings.tokens.refresh_idle_ttl),
             refresh_absolute_ttl: secs(settings.tokens.refresh_absolute_ttl),
-            password_max_length: settings.passwords.max_length,
-            require_verified_email: settings.accounts.email_verification
-                == VerificationPolicy::Mandatory,
         },
     ));
     let admin = Arc::new(AdminService::new(

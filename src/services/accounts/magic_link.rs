@@ -1,0 +1,77 @@
+//! Asking for a magic sign-in link (redeeming one is the login pipeline's).
+
+use serde_json::{json, Map};
+
+use super::super::audit::{detail, events};
+use super::super::mail::{Mail, MailKind};
+use super::super::throttle::LimitedAction;
+use super::{ctx, greeting_name, link, minutes, AccountError, AccountService};
+use crate::domain::{AccountTokenPurpose, ClientId, Email, RequestOrigin};
+
+impl AccountService {
+    /// Mails a sign-in link and code for `client_id` if the address has an active account.
+    /// Same answer either way. The caller has checked that the client may use magic links.
+    pub async fn request_magic_link(
+        &self,
+        email: &Email,
+        client_id: &ClientId,
+        origin: &RequestOrigin,
+    ) -> Result<(), AccountError> {
+        let i = &self.inner;
+        if !i.policy.magic_links {
+            return Err(AccountError::MagicLinksDisabled);
+        }
+        let email = i.admit(LimitedAction::MagicLink, email, origin).await?;
+        let deferred = self.reserve()?;
+        let origin = origin.clone();
+        let client_id = client_id.clone();
+        deferred.run("magic link request", move |i| async move {
+            let user = i
+                .stores
+                .users
+                .find_by_email(email.as_str())
+                .await?
+                .filter(|u| u.is_active);
+            i.audit
+                .record(
+                    events::MAGIC_LINK_REQUESTED,
+                    ctx(
+                        user.as_ref().map(|u| &u.id),
+                        Some(client_id.as_str()),
+                        &origin,
+                    ),
+                    detail([("account_found", json!(user.is_some()))]),
+                )
+                .await;
+            let Some(user) = user else { return Ok(()) };
+            let code = i.codec.mint_code(user.email.as_str());
+            let secret = i
+                .issue(
+                    AccountTokenPurpose::MagicLink,
+                    &user,
+                    Some(client_id),
+                    Some(code.hash),
+                    Map::new(),
+                )
+                .await?;
+            let link = i
+                .policy
+                .magic_link_url
+                .as_deref()
+                .map(|t| link(t, &secret))
+                .unwrap_or_default();
+            i.mailer.enqueue(Mail {
+                kind: MailKind::MagicLink,
+                to: user.email.clone(),
+                display_name: greeting_name(&user),
+                vars: vec![
+                    ("link", link),
+                    ("code", code.value),
+                    ("expires_in_minutes", minutes(i.policy.magic_link_ttl)),
+                ],
+            })?;
+            Ok(())
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,88 @@
+//! The login pipeline: every sign-in path goes through here. A credential names an account
+//! and is verified (a password; a magic link or its code), the attempt is throttled and
+//! audited, and the outcome is the signed-in user with the methods that proved it.
+//!
+//! The token endpoint's grants sign in through it; the account service confirms a signed-in
+//! user's password through it. Throttling: an attempt is admitted (and counted against its
+//! network) before the credential is checked, and held until its outcome is counted; right
+//! credentials forgive the account and network pair's failures.
+
+mod magic_link;
+mod outcome;
+mod password;
+mod steps;
+
+use std::sync::Arc;
+
+use super::audit::{AuditContext, AuditLog};
+use super::revocation::RevocationService;
+use super::throttle::Throttle;
+use crate::clock::Clock;
+use crate::crypto::{AccountTokenCodec, PasswordHasher};
+use crate::domain::{RequestOrigin, UserId};
+use crate::storage::{AccountTokenStore, UserStore};
+pub use magic_link::{MagicCredential, MAGIC_CODE_MAX_ATTEMPTS};
+pub use outcome::{AuthMethod, AuthnError, Confirmation, Refusal, SignedIn, VerifiedPassword};
+
+/// The rules of signing in, from the configuration.
+#[derive(Debug, Clone)]
+pub struct AuthnSettings {
+    /// Longer passwords are refused before any work.
+    pub password_max_length: usize,
+    /// Unverified users may not sign in.
+    pub require_verified_email: bool,
+    /// Whether magic links may be used to sign in.
+    pub magic_links: bool,
+}
+
+/// The login pipeline. Cheap to share.
+pub struct Authenticator {
+    users: Arc<dyn UserStore>,
+    account_tokens: Arc<dyn AccountTokenStore>,
+    hasher: PasswordHasher,
+    codec: Arc<AccountTokenCodec>,
+    throttle: Arc<Throttle>,
+    audit: Arc<AuditLog>,
+    revocations: Arc<RevocationService>,
+    clock: Arc<dyn Clock>,
+    settings: AuthnSettings,
+}
+
+impl Authenticator {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        account_tokens: Arc<dyn AccountTokenStore>,
+        hasher: PasswordHasher,
+        codec: Arc<AccountTokenCodec>,
+        throttle: Arc<Throttle>,
+        audit: Arc<AuditLog>,
+        revocations: Arc<RevocationService>,
+        clock: Arc<dyn Clock>,
+        settings: AuthnSettings,
+    ) -> Self {
+        Self {
+            users,
+            account_tokens,
+            hasher,
+            codec,
+            throttle,
+            audit,
+            revocations,
+            clock,
+            settings,
+        }
+    }
+}
+
+fn ctx<'a>(
+    user_id: Option<&'a UserId>,
+    client_id: Option<&'a str>,
+    origin: &'a RequestOrigin,
+) -> AuditContext<'a> {
+    AuditContext {
+        user_id,
+        client_id,
+        origin: Some(origin),
+    }
+}

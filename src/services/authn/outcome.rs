@@ -1,0 +1,118 @@
+//! What the login pipeline answers: the signed-in user and how they proved it, or why not.
+
+use super::super::throttle::Throttled;
+use crate::domain::User;
+
+/// How a credential was proved (the audit trail's `method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Password,
+    /// The secret of a mailed sign-in link.
+    MagicLink,
+    /// The code of a mailed sign-in link, with the address it was sent to.
+    MagicCode,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Password => "password",
+            AuthMethod::MagicLink => "magic_link",
+            AuthMethod::MagicCode => "magic_code",
+        }
+    }
+}
+
+/// Why a signed-in user confirms their password (the audit trail's `method` of a failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    EmailVerification,
+    PasswordChange,
+    AccountDeletion,
+}
+
+impl Confirmation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confirmation::EmailVerification => "email_verification",
+            Confirmation::PasswordChange => "password_change",
+            Confirmation::AccountDeletion => "account_deletion",
+        }
+    }
+}
+
+/// The stored hash a password matched, and its replacement when it was re-hashed with
+/// current parameters.
+pub struct VerifiedPassword {
+    pub hash: String,
+    pub rehashed: Option<String>,
+}
+
+/// A successful sign-in.
+pub struct SignedIn {
+    pub user: User,
+    /// The methods the credentials were proved with, in the order they were.
+    pub methods: Vec<AuthMethod>,
+    /// For a password sign-in: the hash it matched (still to be the stored one when the
+    /// login is recorded).
+    pub password: Option<VerifiedPassword>,
+}
+
+/// Right credentials, but the account may not sign in now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Disabled,
+    PasswordChangeRequired,
+    EmailNotVerified,
+}
+
+impl Refusal {
+    /// The audit trail's `reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Disabled => "disabled",
+            Refusal::PasswordChangeRequired => "password_change_required",
+            Refusal::EmailNotVerified => "email_not_verified",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthnError {
+    /// No such account, or the wrong password (one answer for both).
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// The link or code is unknown, expired, used, or for another client or address.
+    #[error("the link or code is invalid, expired or already used")]
+    InvalidLink,
+    #[error("magic-link sign-in is not enabled")]
+    MagicLinksDisabled,
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
+    #[error("the sign-in was refused: {}", .0.as_str())]
+    Refused(Refusal),
+    /// Something the sign-in needs cannot answer now: retry.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("unexpected error")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+impl From<crate::storage::StorageError> for AuthnError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        AuthnError::Unexpected(e.into())
+    }
+}
+
+impl From<super::super::revocation::RevocationError> for AuthnError {
+    fn from(e: super::super::revocation::RevocationError) -> Self {
+        match e {
+            super::super::revocation::RevocationError::Unavailable(d) => AuthnError::Unavailable(d),
+            other => AuthnError::Unexpected(other.into()),
+        }
+    }
+}
+
+pub(super) fn unexpected(e: impl Into<anyhow::Error>) -> AuthnError {
+    AuthnError::Unexpected(e.into())
+}
