@@ -1,5 +1,7 @@
 //! The rules of self-service accounts an operator chooses.
 
+use std::collections::BTreeSet;
+
 use serde::Deserialize;
 
 /// Who may sign up: anyone, the invited, or no one (operators create the accounts).
@@ -17,4 +19,23 @@ pub enum SignupMode {
 pub enum VerificationPolicy {
     Optional,
     Mandatory,
+}
+
+/// The rules of self-service accounts, from the configuration.
+#[derive(Debug, Clone)]
+pub struct AccountPolicy {
+    pub signup: SignupMode,
+    pub verification: VerificationPolicy,
+    pub verification_ttl: i64,
+    pub reset_ttl: i64,
+    pub magic_link_ttl: i64,
+    pub invite_ttl: i64,
+    pub magic_links: bool,
+    pub profile_attributes: BTreeSet<String>,
+    /// Link templates with `{token}`.
+    pub verify_url: String,
+    pub reset_url: String,
+    pub invite_url: String,
+    /// Without it, magic-link mails carry only the code.
+    pub magic_link_url: Option<String>,
 }

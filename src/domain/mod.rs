@@ -24,7 +24,7 @@ pub use account::{
     AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, CodeOutcome, LoggedAuditEvent,
     RequestOrigin,
 };
-pub use account_policy::{SignupMode, VerificationPolicy};
+pub use account_policy::{AccountPolicy, SignupMode, VerificationPolicy};
 pub use client::{
     Audience, Client, ClientId, ClientKind, ClientTokenSettings, MAX_ACCESS_TOKEN_TTL,
 };

@@ -17,8 +17,8 @@ mod tokens;
 
 pub use access_tokens::{AccessTokenRejection, AccessTokenVerifier};
 pub use accounts::{
-    AccountError, AccountPolicy, AccountService, InviteView, PasswordChange, ProfileUpdate,
-    ProfileView, SignupInput, SignupProof, VerifiedEmail,
+    AccountError, AccountService, InviteView, PasswordChange, ProfileUpdate, ProfileView,
+    SignupInput, SignupProof, VerifiedEmail,
 };
 pub use admin::{
     AdminError, AdminService, ClientView, CreatedClient, NewClientInput, NewUserInput, RoleView,

@@ -9,14 +9,15 @@ use secrecy::ExposeSecret;
 use tracing::{info, warn};
 
 use crate::clock::Clock;
-use crate::config::{Profile, Settings, VerificationPolicy};
+use crate::config::{Profile, Settings};
 use crate::crypto::{
     AccountTokenCodec, BreachCorpus, KeyRing, MasterKey, PasswordHasher, RefreshTokenCodec,
 };
+use crate::domain::{AccountPolicy, VerificationPolicy};
 use crate::services::{
-    AccessTokenVerifier, AccountPolicy, AccountService, AdminService, AuditLog, Authenticator,
-    AuthnSettings, ClientRegistry, IntrospectionService, KeyPolicy, KeyService, Mailer,
-    PasswordRules, RevocationService, Stores, TokenService, TokenServiceSettings,
+    AccessTokenVerifier, AccountService, AdminService, AuditLog, Authenticator, AuthnSettings,
+    ClientRegistry, IntrospectionService, KeyPolicy, KeyService, Mailer, PasswordRules,
+    RevocationService, Stores, TokenService, TokenServiceSettings,
 };
 use crate::storage::group_commit::GroupCommitLog;
 use crate::storage::memory::EmbeddedDenylist;

@@ -6,7 +6,7 @@ use super::super::audit::{detail, events, AuditContext};
 use super::super::mail::{Mail, MailKind};
 use super::{link, minutes, AccountError, AccountService};
 use crate::clock::rfc3339;
-use crate::config::SignupMode;
+use crate::domain::SignupMode;
 use crate::domain::{AccountToken, AccountTokenPurpose, Email, RequestOrigin, RoleName};
 
 /// An invitation as created by an operator.

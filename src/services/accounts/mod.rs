@@ -17,7 +17,6 @@ mod profile;
 mod signup;
 mod verification;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -30,10 +29,9 @@ use super::revocation::RevocationService;
 use super::throttle::{LimitedAction, Throttle};
 use super::Stores;
 use crate::clock::Clock;
-use crate::config::{SignupMode, VerificationPolicy};
 use crate::crypto::{AccountTokenCodec, PasswordHasher};
 use crate::domain::{
-    AccountToken, AccountTokenPurpose, ClientId, Email, RequestOrigin, User, UserId,
+    AccountPolicy, AccountToken, AccountTokenPurpose, ClientId, Email, RequestOrigin, User, UserId,
 };
 use crate::storage::StorageError;
 use deferred::MAX_DEFERRED;
@@ -43,25 +41,6 @@ pub use password::PasswordChange;
 pub use profile::{ProfileUpdate, ProfileView};
 pub use signup::SignupInput;
 pub use verification::{SignupProof, VerifiedEmail};
-
-/// The rules of self-service accounts, from the configuration.
-#[derive(Debug, Clone)]
-pub struct AccountPolicy {
-    pub signup: SignupMode,
-    pub verification: VerificationPolicy,
-    pub verification_ttl: i64,
-    pub reset_ttl: i64,
-    pub magic_link_ttl: i64,
-    pub invite_ttl: i64,
-    pub magic_links: bool,
-    pub profile_attributes: BTreeSet<String>,
-    /// Link templates with `{token}`.
-    pub verify_url: String,
-    pub reset_url: String,
-    pub invite_url: String,
-    /// Without it, magic-link mails carry only the code.
-    pub magic_link_url: Option<String>,
-}
 
 struct Inner {
     stores: Stores,

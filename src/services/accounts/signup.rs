@@ -8,7 +8,7 @@ use super::super::audit::{detail, events};
 use super::super::mail::{Mail, MailKind};
 use super::super::throttle::LimitedAction;
 use super::{ctx, greeting_name, AccountError, AccountService};
-use crate::config::SignupMode;
+use crate::domain::SignupMode;
 use crate::domain::{
     AccountTokenPurpose, Email, PasswordContext, RequestOrigin, RoleName, User, UserId,
     ValidationError,
