@@ -1,22 +1,16 @@
 //! HTTP: parse -> call a service -> map the result. No storage, no adapters.
 
-mod accounts;
-mod admin;
+mod api;
 mod body;
-mod client_auth;
-mod discovery;
-mod error;
-mod health;
 mod logging;
 mod origin;
-mod pages;
-mod revocation;
-mod session;
-mod token;
+mod views;
 
-pub use admin::AdminApi;
-pub use error::ApiError;
+pub use api::admin::AdminApi;
+pub use api::error::ApiError;
 pub use logging::RedactedRootSpan;
+
+use api::{accounts, admin, discovery, error, health, revocation, session, token};
 
 use std::sync::Arc;
 

@@ -6,13 +6,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::body::{is_form, read_json, Params};
-use super::client_auth::bearer;
-use super::origin::origin;
-use super::pages;
-use super::{ApiError, AppState};
+use super::error::ApiError;
+use super::extract::bearer;
 use crate::crypto::AccessTokenClaims;
 use crate::domain::{AccountTokenPurpose, RequestOrigin, UserId};
+use crate::http::body::{is_form, read_json, Params};
+use crate::http::origin::origin;
+use crate::http::views as pages;
+use crate::http::AppState;
 use crate::services::{AccountError, PasswordChange, ProfileUpdate, SignupInput, SignupProof};
 
 /// What every request that takes an address answers, whether or not it has an account.

@@ -7,8 +7,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use secrecy::SecretString;
 
-use super::body::{decode_component, Params};
-use super::ApiError;
+use super::error::ApiError;
+use crate::http::body::{decode_component, Params};
 use crate::services::{ClientCredentials, IntrospectionCaller, RevocationError, TokenError};
 
 /// What the `Authorization` header carries. The one parser of that header: the token,
