@@ -11,6 +11,7 @@ pub use api::error::ApiError;
 pub use logging::RedactedRootSpan;
 
 use api::{accounts, admin, discovery, error, health, revocation, session, token};
+use views::links;
 
 use std::sync::Arc;
 
@@ -170,18 +171,18 @@ fn account_routes(cfg: &mut web::ServiceConfig, origins: &[String]) {
     )
     .service(
         Endpoint::new("/api/v1/signup/invitation")
-            .get(accounts::get_invitation)
+            .get(links::get_invitation)
             .finish(),
     )
     .service(
         Endpoint::new("/api/v1/email/verify")
-            .get(accounts::get_verify_email)
+            .get(links::get_verify_email)
             .post(accounts::post_verify_email)
             .with_cors(origins),
     )
     .service(
         Endpoint::new("/api/v1/password/reset")
-            .get(accounts::get_password_reset)
+            .get(links::get_password_reset)
             .post(accounts::post_password_reset)
             .with_cors(origins),
     )

@@ -2,6 +2,9 @@
 //! choosing a new password, accepting an invitation. Plain HTML forms, no script, a strict
 //! CSP; the token travels in the form, never in a cookie, so there is nothing to forge.
 
+pub(super) mod error;
+pub(super) mod links;
+
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 
