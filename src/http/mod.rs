@@ -37,6 +37,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The admin API; `None` (answers 404) unless an admin token is configured.
     pub admin: Option<AdminApi>,
+    /// The HTML pages' templates, parsed.
+    pages: views::Pages,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             discovery: discovery::DiscoveryDocument::new(issuer, jwks_max_age_secs),
             max_body_bytes,
             admin: None,
+            pages: views::Pages::load(),
         }
     }
 

@@ -2,12 +2,15 @@
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
+use minijinja::{context, Value};
 
-use super::{escape, message, page};
+use super::{page, Pages};
+use crate::domain::PolicyViolation;
 use crate::services::AccountError;
 
-pub fn expired_page() -> HttpResponse {
-    message(
+/// The page of a link that is unknown, expired or used.
+pub fn expired_page(pages: &Pages) -> HttpResponse {
+    pages.message(
         StatusCode::BAD_REQUEST,
         "This link cannot be used",
         "The link is invalid, has expired or was already used. Ask for a new one from the app.",
@@ -15,37 +18,50 @@ pub fn expired_page() -> HttpResponse {
 }
 
 /// An error answered as a page (the form posts).
-pub fn page_error(e: AccountError) -> HttpResponse {
+pub fn page_error(pages: &Pages, e: AccountError) -> HttpResponse {
     match e {
-        AccountError::InvalidToken => expired_page(),
-        AccountError::PasswordPolicy(v) => {
-            let items: String = v
-                .iter()
-                .map(|v| format!("<li>The password {}.</li>", escape(&v.message)))
-                .collect();
-            page(
-                StatusCode::BAD_REQUEST,
-                "Please choose another password",
-                &format!("<ul class=\"err\">{items}</ul><p>Go back and try again.</p>"),
-            )
-        }
-        AccountError::Throttled(_) => message(
+        AccountError::InvalidToken => expired_page(pages),
+        AccountError::PasswordPolicy(v) => pages.render(
+            StatusCode::BAD_REQUEST,
+            "password_refused.html",
+            context! { title => "Please choose another password", problems => problems(&v) },
+        ),
+        AccountError::Throttled(_) => pages.message(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many attempts",
             "Please wait a few minutes and try again.",
         ),
         AccountError::Unexpected(cause) => {
             tracing::error!(error = ?cause, "account page request failed");
-            message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again later.",
-            )
+            internal_error(pages)
         }
-        other => message(
+        other => pages.message(
             StatusCode::BAD_REQUEST,
             "This did not work",
             &other.to_string(),
         ),
     }
 }
+
+/// What the password breaks, one line each, for a page's list.
+pub fn problems(violations: &[PolicyViolation]) -> Value {
+    violations.iter().map(|v| v.message.clone()).collect()
+}
+
+/// The generic error page; a fixed one should even its template fail.
+pub fn internal_error(pages: &Pages) -> HttpResponse {
+    let html = pages
+        .html(
+            "message.html",
+            context! { title => "Something went wrong", text => "Please try again later." },
+        )
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the error page failed to render");
+            FALLBACK.to_owned()
+        });
+    page(StatusCode::INTERNAL_SERVER_ERROR, html)
+}
+
+const FALLBACK: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+    <title>Something went wrong</title></head><body><main><h1>Something went wrong</h1>\
+    <p>Please try again later.</p></main></body></html>";

@@ -3,11 +3,12 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use minijinja::context;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::error::{expired_page, page_error};
-use super::{escape, form, message, page, verify_form};
+use super::error::{expired_page, page_error, problems};
+use super::Pages;
 use crate::domain::{AccountTokenPurpose, RequestOrigin};
 use crate::http::api::accounts::required;
 use crate::http::api::error::ApiError;
@@ -36,8 +37,25 @@ async fn link_page(
     if state.accounts.link_is_live(purpose, token).await? {
         Ok(page(token))
     } else {
-        Ok(expired_page())
+        Ok(expired_page(&state.pages))
     }
+}
+
+/// The page a verification link opens: a button, and the password chosen at sign-up when
+/// the account has one (`needs_password`), with a way out for a mailbox owner who did not
+/// sign up. `error` is shown above the form.
+fn verify_page(
+    pages: &Pages,
+    status: StatusCode,
+    token: &str,
+    needs_password: bool,
+    error: Option<&str>,
+) -> HttpResponse {
+    pages.render(
+        status,
+        "verify_email.html",
+        context! { title => "Confirm your email address", token, needs_password, error },
+    )
 }
 
 // --- invitation ----------------------------------------------------------------------------
@@ -48,16 +66,10 @@ pub async fn get_invitation(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     link_page(&state, AccountTokenPurpose::Invite, &query, |token| {
-        form(
-            "Accept your invitation",
-            "Choose a password to create your account.",
-            "/api/v1/signup",
-            token,
-            &[
-                ("display_name", "Your name (optional)", "text"),
-                ("password", "Password", "password"),
-            ],
-            "Create account",
+        state.pages.render(
+            StatusCode::OK,
+            "invitation.html",
+            context! { title => "Accept your invitation", token },
         )
     })
     .await
@@ -79,12 +91,12 @@ pub async fn post_signup_form(
         invite_token: p.take("token"),
     };
     Ok(match state.accounts.signup(input, &o).await {
-        Ok(()) => message(
+        Ok(()) => state.pages.message(
             StatusCode::OK,
             "Welcome",
             "Your account is ready. You can now sign in from the app.",
         ),
-        Err(e) => page_error(e),
+        Err(e) => page_error(&state.pages, e),
     })
 }
 
@@ -99,8 +111,10 @@ pub async fn get_verify_email(
 ) -> Result<HttpResponse, ApiError> {
     let token = query.token.as_deref().unwrap_or("");
     Ok(match state.accounts.verification_link(token).await? {
-        Some(needs_password) => verify_form(StatusCode::OK, token, needs_password, None),
-        None => expired_page(),
+        Some(needs_password) => {
+            verify_page(&state.pages, StatusCode::OK, token, needs_password, None)
+        }
+        None => expired_page(&state.pages),
     })
 }
 
@@ -118,7 +132,7 @@ pub async fn post_verify_email_form(
         _ => SignupProof::None,
     };
     Ok(match state.accounts.verify_email(&token, proof, &o).await {
-        Ok(v) => message(
+        Ok(v) => state.pages.message(
             StatusCode::OK,
             "Email address confirmed",
             &format!(
@@ -126,19 +140,21 @@ pub async fn post_verify_email_form(
                 v.email
             ),
         ),
-        Err(AccountError::PasswordRequired) => verify_form(
+        Err(AccountError::PasswordRequired) => verify_page(
+            &state.pages,
             StatusCode::BAD_REQUEST,
             &token,
             true,
             Some("Please enter the password to confirm."),
         ),
-        Err(AccountError::InvalidCredentials) => verify_form(
+        Err(AccountError::InvalidCredentials) => verify_page(
+            &state.pages,
             StatusCode::BAD_REQUEST,
             &token,
             true,
             Some("That is not the password this account was signed up with."),
         ),
-        Err(e) => page_error(e),
+        Err(e) => page_error(&state.pages, e),
     })
 }
 
@@ -154,13 +170,10 @@ pub async fn get_password_reset(
         AccountTokenPurpose::PasswordReset,
         &query,
         |token| {
-            form(
-                "Choose a new password",
-                "Enter a new password for your account. You will be signed out everywhere.",
-                "/api/v1/password/reset/confirm",
-                token,
-                &[("new_password", "New password", "password")],
-                "Set password",
+            state.pages.render(
+                StatusCode::OK,
+                "password_reset.html",
+                context! { title => "Choose a new password", token },
             )
         },
     )
@@ -178,23 +191,16 @@ pub async fn post_password_reset_form(
     let token = required(&mut p, "token")?;
     let password = SecretString::from(required(&mut p, "new_password")?);
     Ok(match state.accounts.reset_password(&token, password, &o).await {
-        Ok(()) => message(
+        Ok(()) => state.pages.message(
             StatusCode::OK,
             "Password changed",
             "Your password has been changed and every session signed out. Sign in with the new password.",
         ),
-        Err(AccountError::PasswordPolicy(v)) => {
-            let items: String = v
-                .iter()
-                .map(|v| format!("<li>The password {}.</li>", escape(&v.message)))
-                .collect();
-            let retry = format!(
-                "<p class=\"err\">Please choose another password:</p><ul class=\"err\">{items}</ul>\
-                 <p><a href=\"/api/v1/password/reset?token={}\">Try again</a></p>",
-                escape(&token)
-            );
-            page(StatusCode::BAD_REQUEST, "Choose a new password", &retry)
-        }
-        Err(e) => page_error(e),
+        Err(AccountError::PasswordPolicy(v)) => state.pages.render(
+            StatusCode::BAD_REQUEST,
+            "password_retry.html",
+            context! { title => "Choose a new password", problems => problems(&v), token },
+        ),
+        Err(e) => page_error(&state.pages, e),
     })
 }

@@ -1,43 +1,100 @@
-//! Latchkey's own pages for links opened from a mail client: confirming an email address,
-//! choosing a new password, accepting an invitation. Plain HTML forms, no script, a strict
-//! CSP; the token travels in the form, never in a cookie, so there is nothing to forge.
+//! Latchkey's own HTML pages: today the pages that links mailed to a user open (confirming an
+//! email address, choosing a new password, accepting an invitation). Plain HTML forms, no
+//! script, a strict CSP; the token travels in the form, never in a cookie, so there is
+//! nothing to forge.
+//!
+//! The pages are templates under `templates/`, compiled into the binary and parsed once, when
+//! the [`AppState`](crate::http::AppState) is built; every value is HTML-escaped.
 
 pub(super) mod error;
 pub(super) mod links;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{context, AutoEscape, Environment, UndefinedBehavior, Value};
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+/// Every template, by name.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("templates/layout.html")),
+    ("message.html", include_str!("templates/message.html")),
+    ("invitation.html", include_str!("templates/invitation.html")),
+    (
+        "verify_email.html",
+        include_str!("templates/verify_email.html"),
+    ),
+    (
+        "password_reset.html",
+        include_str!("templates/password_reset.html"),
+    ),
+    (
+        "password_retry.html",
+        include_str!("templates/password_retry.html"),
+    ),
+    (
+        "password_refused.html",
+        include_str!("templates/password_refused.html"),
+    ),
+];
+
+/// The templates, parsed.
+fn environment() -> Result<Environment<'static>, minijinja::Error> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_syntax(
+        SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()?,
+    );
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)?;
     }
-    out
+    Ok(env)
 }
 
-/// A page: `title` and `body_html` (already escaped by the caller).
-pub fn page(status: StatusCode, title: &str, body_html: &str) -> HttpResponse {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"robots\" content=\"noindex\"><title>{title}</title><style>\
-         body{{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;padding:3rem 1rem;color:#1f2430}}\
-         main{{max-width:26rem;margin:auto;background:#fff;border-radius:8px;padding:2rem;box-shadow:0 1px 3px #0002}}\
-         h1{{font-size:1.3rem;margin-top:0}}label{{display:block;margin:1rem 0 .3rem}}\
-         input{{width:100%;box-sizing:border-box;padding:.6rem;border:1px solid #c5c9d2;border-radius:4px;font-size:1rem}}\
-         button{{margin-top:1.2rem;width:100%;padding:.7rem;border:0;border-radius:4px;background:#2f5bea;color:#fff;font-size:1rem}}\
-         .err{{color:#b3261e}}</style></head><body><main><h1>{title}</h1>{body_html}</main></body></html>",
-        title = escape(title),
-    );
+/// The page templates, parsed once at start-up.
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+impl Pages {
+    /// Parses every template. The unit tests parse and render them all, so one that does not
+    /// parse never ships; should it, it is logged here and its pages answer the generic
+    /// error page.
+    pub fn load() -> Self {
+        let env = environment().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "a page template does not parse");
+            Environment::new()
+        });
+        Self { env }
+    }
+
+    /// The page `template` renders with `context`, answered with `status`; a rendering
+    /// failure answers the generic error page.
+    pub fn render(&self, status: StatusCode, template: &str, context: Value) -> HttpResponse {
+        match self.html(template, context) {
+            Ok(html) => page(status, html),
+            Err(e) => {
+                tracing::error!(error = %e, template, "a page failed to render");
+                error::internal_error(self)
+            }
+        }
+    }
+
+    /// A message page: a title and one paragraph.
+    pub fn message(&self, status: StatusCode, title: &str, text: &str) -> HttpResponse {
+        self.render(status, "message.html", context! { title, text })
+    }
+
+    fn html(&self, template: &str, context: Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(template)?.render(context)
+    }
+}
+
+/// The response carrying a page, with the headers every page has.
+fn page(status: StatusCode, html: String) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -51,103 +108,94 @@ pub fn page(status: StatusCode, title: &str, body_html: &str) -> HttpResponse {
         .body(html)
 }
 
-/// A message page.
-pub fn message(status: StatusCode, title: &str, text: &str) -> HttpResponse {
-    page(status, title, &format!("<p>{}</p>", escape(text)))
-}
-
-/// A form posting `token` (hidden) and the given fields to `action`.
-pub fn form(
-    title: &str,
-    intro: &str,
-    action: &str,
-    token: &str,
-    fields: &[(&str, &str, &str)],
-    button: &str,
-) -> HttpResponse {
-    let mut body = format!(
-        "<p>{}</p><form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"token\" value=\"{}\">",
-        escape(intro),
-        escape(action),
-        escape(token)
-    );
-    for (name, label, kind) in fields {
-        let autocomplete = if *kind == "password" {
-            "new-password"
-        } else {
-            "name"
-        };
-        body.push_str(&format!(
-            "<label for=\"{n}\">{l}</label><input id=\"{n}\" name=\"{n}\" type=\"{k}\" autocomplete=\"{a}\"{r}>",
-            n = escape(name),
-            l = escape(label),
-            k = escape(kind),
-            a = autocomplete,
-            r = if *kind == "password" { " required" } else { "" },
-        ));
-    }
-    body.push_str(&format!(
-        "<button type=\"submit\">{}</button></form>",
-        escape(button)
-    ));
-    page(StatusCode::OK, title, &body)
-}
-
-/// The page a verification link opens: a button, and the password chosen at sign-up when
-/// the account has one (`needs_password`), with a way out for a mailbox owner who did not
-/// sign up. `error` (escaped here) is shown above the form.
-pub fn verify_form(
-    status: StatusCode,
-    token: &str,
-    needs_password: bool,
-    error: Option<&str>,
-) -> HttpResponse {
-    let mut body = String::new();
-    if let Some(e) = error {
-        body.push_str(&format!(
-            "<p class=\"err\" role=\"alert\">{}</p>",
-            escape(e)
-        ));
-    }
-    if needs_password {
-        body.push_str(
-            "<p>Enter the password chosen when this account was signed up to confirm that \
-             this address is yours.</p>",
-        );
-    } else {
-        body.push_str("<p>Press the button to confirm that this address is yours.</p>");
-    }
-    body.push_str(&format!(
-        "<form method=\"post\" action=\"/api/v1/email/verify\">\
-         <input type=\"hidden\" name=\"token\" value=\"{}\">",
-        escape(token)
-    ));
-    if needs_password {
-        body.push_str(
-            "<label for=\"password\">Password</label><input id=\"password\" name=\"password\" \
-             type=\"password\" autocomplete=\"current-password\" required>",
-        );
-    }
-    body.push_str("<button type=\"submit\">Confirm</button></form>");
-    if needs_password {
-        body.push_str(
-            "<p>Did not sign up, or forgot the password? Ask the app for a password reset \
-             instead: the link it mails confirms the address and lets you choose your own \
-             password, and whoever signed up with your address loses access.</p>",
-        );
-    }
-    page(status, "Confirm your email address", &body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn pages() -> Pages {
+        Pages {
+            env: environment().unwrap(),
+        }
+    }
+
+    const HOSTILE: &str = "<a href=\"x\">'&'</a>";
+
+    /// Every template with the context its page gives it, a hostile value in each string.
+    fn every_page() -> Vec<(&'static str, Value)> {
+        let problems: Value = [HOSTILE].into_iter().collect();
+        vec![
+            (
+                "message.html",
+                context! { title => HOSTILE, text => HOSTILE },
+            ),
+            (
+                "invitation.html",
+                context! { title => HOSTILE, token => HOSTILE },
+            ),
+            (
+                "verify_email.html",
+                context! { title => HOSTILE, token => HOSTILE, needs_password => true, error => HOSTILE },
+            ),
+            (
+                "verify_email.html",
+                context! { title => HOSTILE, token => HOSTILE, needs_password => false, error => None::<&str> },
+            ),
+            (
+                "password_reset.html",
+                context! { title => HOSTILE, token => HOSTILE },
+            ),
+            (
+                "password_retry.html",
+                context! { title => HOSTILE, problems => problems.clone(), token => HOSTILE },
+            ),
+            (
+                "password_refused.html",
+                context! { title => HOSTILE, problems },
+            ),
+        ]
+    }
+
     #[test]
-    fn markup_is_escaped() {
-        assert_eq!(
-            escape("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
+    fn every_template_parses() {
+        environment().unwrap();
+    }
+
+    #[test]
+    fn every_page_renders_with_its_values_escaped() {
+        let pages = pages();
+        let rendered: Vec<&str> = every_page().iter().map(|(name, _)| *name).collect();
+        for (name, _) in TEMPLATES.iter().filter(|(n, _)| *n != "layout.html") {
+            assert!(rendered.contains(name), "{name} has a rendering test");
+        }
+        for (name, context) in every_page() {
+            let html = pages.html(name, context).unwrap();
+            assert!(html.starts_with("<!doctype html>"), "{name}: {html}");
+            assert!(!html.contains(HOSTILE), "{name} escapes: {html}");
+            assert!(
+                html.contains("&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;&#x2f;a&gt;"),
+                "{name}: {html}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_value_fails_the_rendering_not_the_page() {
+        let pages = pages();
+        assert!(pages
+            .html("message.html", context! { title => "t" })
+            .is_err());
+        let page = pages.render(StatusCode::OK, "message.html", context! { title => "t" });
+        assert_eq!(page.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let page = pages.render(StatusCode::OK, "no-such.html", context! {});
+        assert_eq!(page.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn the_error_page_stands_even_without_templates() {
+        let pages = Pages {
+            env: Environment::new(),
+        };
+        let page = error::internal_error(&pages);
+        assert_eq!(page.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
