@@ -14,27 +14,22 @@ use actix_web::HttpResponse;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{context, AutoEscape, Environment, UndefinedBehavior, Value};
 
+/// Each template under `templates/`, by file name, compiled in.
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("templates/", $name)))),*]
+    };
+}
+
 /// Every template, by name.
-const TEMPLATES: &[(&str, &str)] = &[
-    ("layout.html", include_str!("templates/layout.html")),
-    ("message.html", include_str!("templates/message.html")),
-    ("invitation.html", include_str!("templates/invitation.html")),
-    (
-        "verify_email.html",
-        include_str!("templates/verify_email.html"),
-    ),
-    (
-        "password_reset.html",
-        include_str!("templates/password_reset.html"),
-    ),
-    (
-        "password_retry.html",
-        include_str!("templates/password_retry.html"),
-    ),
-    (
-        "password_refused.html",
-        include_str!("templates/password_refused.html"),
-    ),
+const TEMPLATES: &[(&str, &str)] = templates![
+    "layout.html",
+    "message.html",
+    "invitation.html",
+    "verify_email.html",
+    "password_reset.html",
+    "password_retry.html",
+    "password_refused.html",
 ];
 
 /// The templates, parsed.
