@@ -1,22 +1,17 @@
 //! HTTP: parse -> call a service -> map the result. No storage, no adapters.
 
-mod accounts;
-mod admin;
+mod api;
 mod body;
-mod client_auth;
-mod discovery;
-mod error;
-mod health;
 mod logging;
 mod origin;
-mod pages;
-mod revocation;
-mod session;
-mod token;
+mod views;
 
-pub use admin::AdminApi;
-pub use error::ApiError;
+pub use api::admin::AdminApi;
+pub use api::error::ApiError;
 pub use logging::RedactedRootSpan;
+
+use api::{accounts, admin, discovery, error, health, revocation, session, token};
+use views::links;
 
 use std::sync::Arc;
 
@@ -42,6 +37,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The admin API; `None` (answers 404) unless an admin token is configured.
     pub admin: Option<AdminApi>,
+    /// The HTML pages' templates, parsed.
+    pages: views::Pages,
 }
 
 impl AppState {
@@ -68,6 +65,7 @@ impl AppState {
             discovery: discovery::DiscoveryDocument::new(issuer, jwks_max_age_secs),
             max_body_bytes,
             admin: None,
+            pages: views::Pages::load(),
         }
     }
 
@@ -176,18 +174,18 @@ fn account_routes(cfg: &mut web::ServiceConfig, origins: &[String]) {
     )
     .service(
         Endpoint::new("/api/v1/signup/invitation")
-            .get(accounts::get_invitation)
+            .get(links::get_invitation)
             .finish(),
     )
     .service(
         Endpoint::new("/api/v1/email/verify")
-            .get(accounts::get_verify_email)
+            .get(links::get_verify_email)
             .post(accounts::post_verify_email)
             .with_cors(origins),
     )
     .service(
         Endpoint::new("/api/v1/password/reset")
-            .get(accounts::get_password_reset)
+            .get(links::get_password_reset)
             .post(accounts::post_password_reset)
             .with_cors(origins),
     )

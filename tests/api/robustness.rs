@@ -176,7 +176,7 @@ async fn cors_preflight_is_answered_for_configured_origins_only(backend: Backend
 }
 
 /// Every route and the methods it serves, as registered in `src/http/mod.rs` (and
-/// `src/http/admin.rs`). A new route belongs here too.
+/// `src/http/api/admin.rs`). A new route belongs here too.
 const ROUTES: &[(&str, &[&str])] = &[
     ("/oauth2/token", &["POST"]),
     ("/oauth2/revoke", &["POST"]),

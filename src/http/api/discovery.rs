@@ -2,8 +2,9 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::{ApiError, AppState};
+use super::error::ApiError;
 use crate::domain::GrantType;
+use crate::http::AppState;
 
 /// The discovery document (OpenID Connect Discovery 1.0 / RFC 8414), built once.
 pub struct DiscoveryDocument {

@@ -4,8 +4,9 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::client_auth::principal;
-use super::{ApiError, AppState};
+use super::error::ApiError;
+use super::extract::principal;
+use crate::http::AppState;
 
 /// Revokes the caller's session: the presented access token and its refresh-token family
 /// (with every access token issued from it).

@@ -2,11 +2,12 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::SecretString;
 
-use super::body::Params;
-use super::client_auth::client_credentials;
-use super::origin::origin;
-use super::{ApiError, AppState};
+use super::error::ApiError;
+use super::extract::client_credentials;
 use crate::domain::{Audience, GrantType, LoginName, Scope};
+use crate::http::body::Params;
+use crate::http::origin::origin;
+use crate::http::AppState;
 use crate::services::{GrantRequest, MagicCredential, TokenError, TokenRequest};
 
 fn invalid_request(msg: impl Into<String>) -> ApiError {

@@ -7,9 +7,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use secrecy::SecretString;
 
-use super::body::{decode_component, Params};
-use super::{ApiError, AppState};
+use super::error::ApiError;
 use crate::domain::Principal;
+use crate::http::body::{decode_component, Params};
+use crate::http::AppState;
 use crate::services::{ClientCredentials, IntrospectionCaller, RevocationError, TokenError};
 
 /// What the `Authorization` header carries. The one parser of that header: the token,

@@ -4,10 +4,11 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::body::Params;
-use super::client_auth::{bearer_or_client, client_credentials};
+use super::error::ApiError;
+use super::extract::{bearer_or_client, client_credentials};
 use super::token::required;
-use super::{ApiError, AppState};
+use crate::http::body::Params;
+use crate::http::AppState;
 use crate::services::RevocationError;
 
 fn no_store(mut resp: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
@@ -26,7 +27,7 @@ pub async fn post_revoke(
     let token = required(&mut params, "token")?;
     let _hint = params.take("token_type_hint");
     let client = client_credentials(&req, &mut params)?;
-    let from = super::origin::client_ip(&req, &state.trusted_proxies);
+    let from = crate::http::origin::client_ip(&req, &state.trusted_proxies);
     state
         .revocations
         .revoke_token(&client, &token, from)

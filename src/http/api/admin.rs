@@ -11,11 +11,12 @@ use serde::Deserialize;
 
 use serde_json::json;
 
-use super::body::read_limited;
-use super::client_auth::{authorization, Authorization};
-use super::origin::origin;
-use super::{ApiError, AppState, Endpoint};
+use super::error::ApiError;
+use super::extract::{authorization, Authorization};
 use crate::domain::{RequestOrigin, SigningAlg};
+use crate::http::body::read_limited;
+use crate::http::origin::origin;
+use crate::http::{AppState, Endpoint};
 use crate::services::{detail, events, AdminAuthError, AdminGate, KeyError, KeyService, KeyView};
 
 /// What the admin API needs: the door (credential, throttle, audit) and the service it

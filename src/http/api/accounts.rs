@@ -1,17 +1,19 @@
-//! The self-service account API under `/api/v1` (JSON), and the pages its mailed links open.
+//! The self-service account API under `/api/v1` (JSON). The pages its mailed links open, and
+//! the forms those pages post here, are in `views::links`.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::body::{is_form, read_json, Params};
-use super::client_auth::principal;
-use super::origin::origin;
-use super::pages;
-use super::{ApiError, AppState};
-use crate::domain::{AccountTokenPurpose, ClientId, Email, RequestOrigin};
+use super::error::ApiError;
+use super::extract::principal;
+use crate::domain::{ClientId, Email, RequestOrigin};
+use crate::http::body::{is_form, read_json, Params};
+use crate::http::origin::origin;
+use crate::http::views::links;
+use crate::http::AppState;
 use crate::services::{
     AccountError, PasswordChange, ProfileUpdate, SignupInput, SignupProof, TokenError,
 };
@@ -41,7 +43,7 @@ fn email(raw: &str) -> Result<Email, ApiError> {
     Ok(Email::parse(raw).map_err(AccountError::from)?)
 }
 
-fn required(params: &mut Params, key: &str) -> Result<String, ApiError> {
+pub(in crate::http) fn required(params: &mut Params, key: &str) -> Result<String, ApiError> {
     params.take(key).ok_or_else(|| {
         ApiError::Account(AccountError::InvalidRequest(format!(
             "missing parameter {key}"
@@ -70,22 +72,7 @@ pub async fn post_signup(
 ) -> Result<HttpResponse, ApiError> {
     let o = from(&req, &state);
     if is_form(&req) {
-        let mut p = Params::read(&req, payload, state.max_body_bytes).await?;
-        let input = SignupInput {
-            email: p.take("email"),
-            password: SecretString::from(required(&mut p, "password")?),
-            display_name: p.take("display_name"),
-            attributes: None,
-            invite_token: p.take("token"),
-        };
-        return Ok(match state.accounts.signup(input, &o).await {
-            Ok(()) => pages::message(
-                StatusCode::OK,
-                "Welcome",
-                "Your account is ready. You can now sign in from the app.",
-            ),
-            Err(e) => page_error(e),
-        });
+        return links::post_signup_form(&req, payload, &state).await;
     }
     let r: SignupRequest = read_json(&req, payload, state.max_body_bytes).await?;
     state
@@ -104,33 +91,7 @@ pub async fn post_signup(
     Ok(accepted())
 }
 
-/// `GET /api/v1/signup/invitation?token=`: the invitation page.
-pub async fn get_invitation(
-    query: web::Query<TokenQuery>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    link_page(&state, AccountTokenPurpose::Invite, &query, |token| {
-        pages::form(
-            "Accept your invitation",
-            "Choose a password to create your account.",
-            "/api/v1/signup",
-            token,
-            &[
-                ("display_name", "Your name (optional)", "text"),
-                ("password", "Password", "password"),
-            ],
-            "Create account",
-        )
-    })
-    .await
-}
-
 // --- email verification ---------------------------------------------------------------------
-
-#[derive(Deserialize)]
-pub struct TokenQuery {
-    token: Option<String>,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -145,20 +106,6 @@ pub struct VerifyEmailRequest {
 #[serde(deny_unknown_fields)]
 pub struct EmailRequest {
     email: String,
-}
-
-/// `GET /api/v1/email/verify?token=`: a page with a button, so that a link scanner that
-/// fetches the link does not use it; it asks for the password chosen at sign-up when the
-/// account has one.
-pub async fn get_verify_email(
-    query: web::Query<TokenQuery>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let token = query.token.as_deref().unwrap_or("");
-    Ok(match state.accounts.verification_link(token).await? {
-        Some(needs_password) => pages::verify_form(StatusCode::OK, token, needs_password, None),
-        None => expired_page(),
-    })
 }
 
 /// The proof that comes with a verification: a password, else a bearer session, if any.
@@ -187,35 +134,7 @@ pub async fn post_verify_email(
 ) -> Result<HttpResponse, ApiError> {
     let o = from(&req, &state);
     if is_form(&req) {
-        let mut p = Params::read(&req, payload, state.max_body_bytes).await?;
-        let token = required(&mut p, "token")?;
-        let proof = match p.take("password") {
-            Some(pw) if !pw.is_empty() => SignupProof::Password(SecretString::from(pw)),
-            _ => SignupProof::None,
-        };
-        return Ok(match state.accounts.verify_email(&token, proof, &o).await {
-            Ok(v) => pages::message(
-                StatusCode::OK,
-                "Email address confirmed",
-                &format!(
-                    "Thank you: {} is confirmed. You can close this page.",
-                    v.email
-                ),
-            ),
-            Err(AccountError::PasswordRequired) => pages::verify_form(
-                StatusCode::BAD_REQUEST,
-                &token,
-                true,
-                Some("Please enter the password to confirm."),
-            ),
-            Err(AccountError::InvalidCredentials) => pages::verify_form(
-                StatusCode::BAD_REQUEST,
-                &token,
-                true,
-                Some("That is not the password this account was signed up with."),
-            ),
-            Err(e) => page_error(e),
-        });
+        return links::post_verify_email_form(&req, payload, &state).await;
     }
     let r: VerifyEmailRequest = read_json(&req, payload, state.max_body_bytes).await?;
     let proof = signup_proof(&req, &state, r.password).await?;
@@ -255,29 +174,6 @@ pub async fn post_password_reset(
     Ok(accepted())
 }
 
-/// `GET /api/v1/password/reset?token=`: the page that asks for the new password.
-pub async fn get_password_reset(
-    query: web::Query<TokenQuery>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    link_page(
-        &state,
-        AccountTokenPurpose::PasswordReset,
-        &query,
-        |token| {
-            pages::form(
-                "Choose a new password",
-                "Enter a new password for your account. You will be signed out everywhere.",
-                "/api/v1/password/reset/confirm",
-                token,
-                &[("new_password", "New password", "password")],
-                "Set password",
-            )
-        },
-    )
-    .await
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResetConfirmRequest {
@@ -293,29 +189,7 @@ pub async fn post_password_reset_confirm(
 ) -> Result<HttpResponse, ApiError> {
     let o = from(&req, &state);
     if is_form(&req) {
-        let mut p = Params::read(&req, payload, state.max_body_bytes).await?;
-        let token = required(&mut p, "token")?;
-        let password = SecretString::from(required(&mut p, "new_password")?);
-        return Ok(match state.accounts.reset_password(&token, password, &o).await {
-            Ok(()) => pages::message(
-                StatusCode::OK,
-                "Password changed",
-                "Your password has been changed and every session signed out. Sign in with the new password.",
-            ),
-            Err(AccountError::PasswordPolicy(v)) => {
-                let items: String = v
-                    .iter()
-                    .map(|v| format!("<li>The password {}.</li>", pages::escape(&v.message)))
-                    .collect();
-                let retry = format!(
-                    "<p class=\"err\">Please choose another password:</p><ul class=\"err\">{items}</ul>\
-                     <p><a href=\"/api/v1/password/reset?token={}\">Try again</a></p>",
-                    pages::escape(&token)
-                );
-                pages::page(StatusCode::BAD_REQUEST, "Choose a new password", &retry)
-            }
-            Err(e) => page_error(e),
-        });
+        return links::post_password_reset_form(&req, payload, &state).await;
     }
     let r: ResetConfirmRequest = read_json(&req, payload, state.max_body_bytes).await?;
     state
@@ -489,65 +363,4 @@ pub async fn post_magic_link(
         .request_magic_link(&email(&r.email)?, &client_id, &from(&req, &state))
         .await?;
     Ok(accepted())
-}
-
-// --- pages -----------------------------------------------------------------------------------
-
-/// A page for a mailed link: `page(token)` while the link is usable, else the expired page.
-async fn link_page(
-    state: &AppState,
-    purpose: AccountTokenPurpose,
-    query: &TokenQuery,
-    page: impl FnOnce(&str) -> HttpResponse,
-) -> Result<HttpResponse, ApiError> {
-    let token = query.token.as_deref().unwrap_or("");
-    if state.accounts.link_is_live(purpose, token).await? {
-        Ok(page(token))
-    } else {
-        Ok(expired_page())
-    }
-}
-
-fn expired_page() -> HttpResponse {
-    pages::message(
-        StatusCode::BAD_REQUEST,
-        "This link cannot be used",
-        "The link is invalid, has expired or was already used. Ask for a new one from the app.",
-    )
-}
-
-/// An error answered as a page (the form posts).
-fn page_error(e: AccountError) -> HttpResponse {
-    match e {
-        AccountError::InvalidToken => expired_page(),
-        AccountError::PasswordPolicy(v) => {
-            let items: String = v
-                .iter()
-                .map(|v| format!("<li>The password {}.</li>", pages::escape(&v.message)))
-                .collect();
-            pages::page(
-                StatusCode::BAD_REQUEST,
-                "Please choose another password",
-                &format!("<ul class=\"err\">{items}</ul><p>Go back and try again.</p>"),
-            )
-        }
-        AccountError::Throttled(_) => pages::message(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts",
-            "Please wait a few minutes and try again.",
-        ),
-        AccountError::Unexpected(cause) => {
-            tracing::error!(error = ?cause, "account page request failed");
-            pages::message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again later.",
-            )
-        }
-        other => pages::message(
-            StatusCode::BAD_REQUEST,
-            "This did not work",
-            &other.to_string(),
-        ),
-    }
 }

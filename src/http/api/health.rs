@@ -1,7 +1,7 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::AppState;
+use crate::http::AppState;
 
 /// The process is up.
 pub async fn get_healthz() -> HttpResponse {

@@ -1,0 +1,196 @@
+//! Latchkey's own HTML pages: today the pages that links mailed to a user open (confirming an
+//! email address, choosing a new password, accepting an invitation). Plain HTML forms, no
+//! script, a strict CSP; the token travels in the form, never in a cookie, so there is
+//! nothing to forge.
+//!
+//! The pages are templates under `templates/`, compiled into the binary and parsed once, when
+//! the [`AppState`](crate::http::AppState) is built; every value is HTML-escaped.
+
+pub(super) mod error;
+pub(super) mod links;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpResponse;
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{context, AutoEscape, Environment, UndefinedBehavior, Value};
+
+/// Each template under `templates/`, by file name, compiled in.
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("templates/", $name)))),*]
+    };
+}
+
+/// Every template, by name.
+const TEMPLATES: &[(&str, &str)] = templates![
+    "layout.html",
+    "message.html",
+    "invitation.html",
+    "verify_email.html",
+    "password_reset.html",
+    "password_retry.html",
+    "password_refused.html",
+];
+
+/// The templates, parsed.
+fn environment() -> Result<Environment<'static>, minijinja::Error> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_syntax(
+        SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()?,
+    );
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)?;
+    }
+    Ok(env)
+}
+
+/// The page templates, parsed once at start-up.
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+impl Pages {
+    /// Parses every template. The unit tests parse and render them all, so one that does not
+    /// parse never ships; should it, it is logged here and its pages answer the generic
+    /// error page.
+    pub fn load() -> Self {
+        let env = environment().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "a page template does not parse");
+            Environment::new()
+        });
+        Self { env }
+    }
+
+    /// The page `template` renders with `context`, answered with `status`; a rendering
+    /// failure answers the generic error page.
+    pub fn render(&self, status: StatusCode, template: &str, context: Value) -> HttpResponse {
+        match self.html(template, context) {
+            Ok(html) => page(status, html),
+            Err(e) => {
+                tracing::error!(error = %e, template, "a page failed to render");
+                error::internal_error(self)
+            }
+        }
+    }
+
+    /// A message page: a title and one paragraph.
+    pub fn message(&self, status: StatusCode, title: &str, text: &str) -> HttpResponse {
+        self.render(status, "message.html", context! { title, text })
+    }
+
+    fn html(&self, template: &str, context: Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(template)?.render(context)
+    }
+}
+
+/// The response carrying a page, with the headers every page has.
+fn page(status: StatusCode, html: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .body(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pages() -> Pages {
+        Pages {
+            env: environment().unwrap(),
+        }
+    }
+
+    const HOSTILE: &str = "<a href=\"x\">'&'</a>";
+
+    /// Every template with the context its page gives it, a hostile value in each string.
+    fn every_page() -> Vec<(&'static str, Value)> {
+        let problems: Value = [HOSTILE].into_iter().collect();
+        vec![
+            (
+                "message.html",
+                context! { title => HOSTILE, text => HOSTILE },
+            ),
+            (
+                "invitation.html",
+                context! { title => HOSTILE, token => HOSTILE },
+            ),
+            (
+                "verify_email.html",
+                context! { title => HOSTILE, token => HOSTILE, needs_password => true, error => HOSTILE },
+            ),
+            (
+                "verify_email.html",
+                context! { title => HOSTILE, token => HOSTILE, needs_password => false, error => None::<&str> },
+            ),
+            (
+                "password_reset.html",
+                context! { title => HOSTILE, token => HOSTILE },
+            ),
+            (
+                "password_retry.html",
+                context! { title => HOSTILE, problems => problems.clone(), token => HOSTILE },
+            ),
+            (
+                "password_refused.html",
+                context! { title => HOSTILE, problems },
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_template_parses() {
+        environment().unwrap();
+    }
+
+    #[test]
+    fn every_page_renders_with_its_values_escaped() {
+        let pages = pages();
+        let rendered: Vec<&str> = every_page().iter().map(|(name, _)| *name).collect();
+        for (name, _) in TEMPLATES.iter().filter(|(n, _)| *n != "layout.html") {
+            assert!(rendered.contains(name), "{name} has a rendering test");
+        }
+        for (name, context) in every_page() {
+            let html = pages.html(name, context).unwrap();
+            assert!(html.starts_with("<!doctype html>"), "{name}: {html}");
+            assert!(!html.contains(HOSTILE), "{name} escapes: {html}");
+            assert!(
+                html.contains("&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;&#x2f;a&gt;"),
+                "{name}: {html}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_value_fails_the_rendering_not_the_page() {
+        let pages = pages();
+        assert!(pages
+            .html("message.html", context! { title => "t" })
+            .is_err());
+        let page = pages.render(StatusCode::OK, "message.html", context! { title => "t" });
+        assert_eq!(page.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let page = pages.render(StatusCode::OK, "no-such.html", context! {});
+        assert_eq!(page.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn the_error_page_stands_even_without_templates() {
+        let pages = Pages {
+            env: Environment::new(),
+        };
+        let page = error::internal_error(&pages);
+        assert_eq!(page.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
