@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use self::redis::{DenylistSettings, RedisSettings};
 pub use crate::domain::{SignupMode, VerificationPolicy};
 pub use accounts::AccountSettings;
 use accounts::AccountsToml;
@@ -31,7 +32,6 @@ use keys::KeysToml;
 pub use log::{LogFormat, LogSettings};
 pub use mail::{MailSettings, MailTransportKind, SmtpSecurity};
 pub use passwords::PasswordSettings;
-pub use redis::{DenylistSettings, RedisSettings};
 use server::ServerToml;
 pub use server::{Issuer, ServerSettings};
 pub use throttle::ThrottleSettings;
