@@ -1,5 +1,8 @@
 //! Self-service accounts end to end: every flow through the HTTP API, with mail delivered
 //! over SMTP to a real server on loopback and the links followed from the delivered mail.
+//! One file per flow: `signup` (and verification), `password` (reset and change), `profile`
+//! (and deletion), `magic_link`, `login` (the back-off and the audit trail). Here: the
+//! shared helpers and the scenario list.
 
 use serde_json::{json, Value};
 

@@ -1,5 +1,8 @@
-//! Signing-key lifecycle: scheduled rotation seen by a caching resource server, several
-//! instances on one database, the admin API and the key commands of the CLI.
+//! Signing-key lifecycle: scheduled rotation seen by a caching resource server and several
+//! instances on one database (`scheduled`), rotation, retirement and removal asked for by an
+//! operator (`manual`), the admin API (`admin_api`) and the key commands of the CLI (`cli`).
+//! Here: the scenario list, and the fixtures they share (a long-lived client, the JWKS as a
+//! caching resource server sees it, one lifecycle step, PEM files).
 
 use std::process::Command;
 

@@ -1,3 +1,6 @@
+//! Sign-in as the login pipeline shapes it: the back-off of failed logins per account and
+//! address, and the audit trail of who did what from where.
+
 use serde_json::Value;
 
 use super::{signed_up_bob, user_view, BOB};

@@ -1,3 +1,6 @@
+//! Magic links: sign-in by link or code, requests that reveal nothing, and a magic link
+//! ending what a stranger's sign-up with the same address left.
+
 use serde_json::{json, Value};
 
 use super::{signup, user_view, BOB};

@@ -1,3 +1,5 @@
+//! Passwords: reset by mailed link, changing the password, and a forced change.
+
 use reqwest::Method;
 use serde_json::json;
 

@@ -1,3 +1,5 @@
+//! The account itself: reading and updating the profile, deleting the account.
+
 use reqwest::Method;
 use serde_json::{json, Value};
 

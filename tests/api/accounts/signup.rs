@@ -1,3 +1,6 @@
+//! Sign-up and address verification: the mailed link, existing addresses, mandatory
+//! verification, expiry and resend, closed and invite-only sign-up, input checks.
+
 use serde_json::{json, Value};
 
 use super::{signed_up_bob, signup, user_view, BOB, NEW_PASSWORD};

@@ -1,3 +1,5 @@
+//! The key endpoints of the admin API: off without a token, guarded by it, and managing keys.
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use latchkey::domain::SigningAlg;
@@ -8,8 +10,6 @@ use super::{
     ADMIN_TOKEN, QUIET,
 };
 use crate::helpers::{spawn_app_with, str_of, Backend, TestApp};
-
-// ---- admin API ----
 
 async fn admin_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, &[QUIET, ("LATCHKEY_ADMIN_TOKEN", ADMIN_TOKEN)]).await

@@ -1,3 +1,5 @@
+//! The `keys` commands of the real binary: rotate, list, retire, import and remove.
+
 use std::process::Command;
 
 use latchkey::domain::SigningAlg;
@@ -5,8 +7,6 @@ use serde_json::Value;
 
 use super::{pkcs1_pem, pkcs8_pem, sec1_pem};
 use crate::helpers::{fresh_database, str_of, Backend, TestDatabase};
-
-// ---- CLI ----
 
 struct Run {
     code: i32,

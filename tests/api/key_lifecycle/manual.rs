@@ -1,3 +1,7 @@
+//! Transitions an operator asks for through the key service: a rotation (pending, or active
+//! at once), retiring the active key, withdrawing a pending key that cannot be opened, and
+//! removing the active key by force.
+
 use std::collections::HashMap;
 
 use jsonwebtoken::decode_header;

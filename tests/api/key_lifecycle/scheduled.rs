@@ -1,3 +1,6 @@
+//! Rotation on its schedule: a caching resource server never fails through it, and several
+//! instances on one database perform each transition once, by hand or in the background.
+
 use std::collections::HashMap;
 
 use latchkey::clock::Clock;
