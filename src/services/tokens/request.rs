@@ -4,7 +4,9 @@ use secrecy::SecretString;
 
 use super::super::authn::MagicCredential;
 use super::super::client_registry::ClientCredentials;
-use crate::domain::{Audience, GrantType, LoginName, RequestOrigin, Scope};
+use crate::domain::{
+    AccessTokenText, Audience, GrantType, LoginName, RefreshTokenText, RequestOrigin, Scope,
+};
 
 /// The grant and its credential. `Debug` shows no secret: they are `SecretString`s.
 #[derive(Debug)]
@@ -46,30 +48,16 @@ pub struct TokenRequest {
     pub origin: RequestOrigin,
 }
 
-/// A successful token response (RFC 6749 §5.1). `Debug` redacts both tokens.
-#[derive(serde::Serialize)]
+/// A successful token response (RFC 6749 §5.1). The tokens are secret newtypes: `Debug`
+/// redacts them, and the HTTP layer writes the response body.
+#[derive(Debug)]
 pub struct IssuedTokens {
-    pub access_token: String,
+    pub access_token: AccessTokenText,
     pub token_type: &'static str,
     pub expires_in: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    pub refresh_token: Option<RefreshTokenText>,
+    /// Empty when no scope was granted.
     pub scope: String,
-}
-
-impl std::fmt::Debug for IssuedTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedTokens")
-            .field("access_token", &"[redacted]")
-            .field("expires_in", &self.expires_in)
-            .field(
-                "refresh_token",
-                &self.refresh_token.as_ref().map(|_| "[redacted]"),
-            )
-            .field("scope", &self.scope)
-            .finish()
-    }
 }
 
 #[cfg(test)]
