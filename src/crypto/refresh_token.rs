@@ -18,23 +18,19 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use super::{random_token, sha256_hex, MasterKey};
-use crate::domain::PresentedToken;
+use crate::domain::{PresentedToken, RefreshTokenText};
 
 const PREFIX: &str = "lkrt_";
 const TAG_BYTES: usize = 16;
 /// The longest value `mint` produces is well under this; anything longer is rejected unread.
 pub const MAX_REFRESH_TOKEN_LEN: usize = 160;
 
-/// A freshly minted refresh token: the value for the client, the hash for the store.
+/// A freshly minted refresh token: the value for the client, the hash for the store (the
+/// SHA-256 of 256 random bits: it gives nothing away, the value is the secret).
+#[derive(Debug)]
 pub struct MintedRefreshToken {
-    pub value: String,
+    pub value: RefreshTokenText,
     pub secret_hash: String,
-}
-
-impl std::fmt::Debug for MintedRefreshToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MintedRefreshToken([redacted])")
-    }
 }
 
 /// Mints and parses refresh tokens.
@@ -76,7 +72,9 @@ impl RefreshTokenCodec {
         let tag = URL_SAFE_NO_PAD.encode(self.tag(&family_hex, generation, &secret));
         MintedRefreshToken {
             secret_hash: sha256_hex(secret.as_bytes()),
-            value: format!("{PREFIX}{family_hex}.{generation}.{secret}.{tag}"),
+            value: RefreshTokenText::new(format!(
+                "{PREFIX}{family_hex}.{generation}.{secret}.{tag}"
+            )),
         }
     }
 
@@ -136,15 +134,19 @@ mod tests {
         let c = codec();
         let family = uuid::Uuid::new_v4();
         let t = c.mint(&family.hyphenated().to_string(), 7);
-        assert!(t.value.starts_with("lkrt_"));
-        assert!(t.value.len() <= MAX_REFRESH_TOKEN_LEN);
-        let p = c.parse(&t.value).unwrap_or_else(|| panic!("parses"));
+        let value = t.value.expose_secret();
+        assert!(value.starts_with("lkrt_"));
+        assert!(value.len() <= MAX_REFRESH_TOKEN_LEN);
+        assert!(!format!("{t:?}").contains(value), "Debug shows no token");
+        let p = c.parse(value).unwrap_or_else(|| panic!("parses"));
         assert_eq!(p.family_id, family.hyphenated().to_string());
         assert_eq!(p.generation, 7);
         assert_eq!(p.token_hash, t.secret_hash);
         assert_ne!(
-            c.mint(&family.hyphenated().to_string(), 7).value,
-            t.value,
+            c.mint(&family.hyphenated().to_string(), 7)
+                .value
+                .expose_secret(),
+            value,
             "secrets are random"
         );
     }
@@ -153,7 +155,8 @@ mod tests {
     fn tampered_foreign_or_malformed_tokens_do_not_parse() {
         let c = codec();
         let family = uuid::Uuid::new_v4();
-        let t = c.mint(&family.hyphenated().to_string(), 3).value;
+        let minted = c.mint(&family.hyphenated().to_string(), 3);
+        let t = minted.value.expose_secret();
         // Another generation number with the same secret and tag.
         assert!(c.parse(&t.replacen(".3.", ".2.", 1)).is_none());
         assert!(c.parse(&t.replacen(".3.", ".03.", 1)).is_none());
@@ -167,7 +170,7 @@ mod tests {
         chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
         assert!(c.parse(&chars.into_iter().collect::<String>()).is_none());
         // Issued under another master key.
-        assert!(codec().parse(&t).is_none());
+        assert!(codec().parse(t).is_none());
         for bad in [
             "",
             "lkrt_",

@@ -17,6 +17,7 @@ mod refresh;
 mod revocation;
 mod role;
 mod scope;
+mod secrets;
 mod throttle;
 mod user;
 
@@ -43,5 +44,6 @@ pub use refresh::{
 pub use revocation::{LoggedRevocation, Revocation, RevocationKind, TokenIdentity};
 pub use role::Role;
 pub use scope::Scope;
+pub use secrets::{AccessTokenText, MailedSecret, RefreshTokenText};
 pub use throttle::{client_network, login_backoff, seconds_until, SlidingWindow, WindowCounts};
 pub use user::{User, UserClaims, UserFilter, UserId};

@@ -31,8 +31,8 @@ pub fn build_message(msg: &RenderedMail) -> Result<Message, TransportError> {
         .date_now()
         .message_id(Some(message_id))
         .multipart(MultiPart::alternative_plain_html(
-            msg.text.clone(),
-            msg.html.clone(),
+            msg.text.expose_secret().to_owned(),
+            msg.html.expose_secret().to_owned(),
         ))
         .map_err(|e| TransportError::Permanent(format!("cannot build the message: {e}")))
 }

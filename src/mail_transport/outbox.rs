@@ -92,7 +92,7 @@ impl MailTransport for OutboxTransport {
             to = %msg.to,
             subject = %msg.subject,
             path = %path.display(),
-            text = %msg.text,
+            text = %msg.text.expose_secret(),
             "mail written to the development outbox (links in this log line are live)"
         );
         Ok(())

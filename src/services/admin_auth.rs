@@ -8,29 +8,30 @@ use super::throttle::{Throttle, Throttled};
 use crate::crypto::{constant_time_eq, sha256_hex};
 use crate::domain::RequestOrigin;
 
-/// The operator's admin API credential, kept only as its SHA-256 digest. Presented tokens
-/// are hashed and compared in constant time, so neither timing nor length leaks.
-pub struct AdminCredential {
-    digest: String,
+crate::secret_newtype! {
+    /// The SHA-256 (hex) of the admin token: an operator-chosen token may be guessable, so
+    /// its digest is kept as secret as the token.
+    struct AdminTokenDigest;
 }
 
-impl std::fmt::Debug for AdminCredential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AdminCredential([redacted])")
-    }
+/// The operator's admin API credential, kept only as its SHA-256 digest. Presented tokens
+/// are hashed and compared in constant time, so neither timing nor length leaks.
+#[derive(Debug)]
+pub struct AdminCredential {
+    digest: AdminTokenDigest,
 }
 
 impl AdminCredential {
     pub fn new(token: &SecretString) -> Self {
         Self {
-            digest: sha256_hex(token.expose_secret().as_bytes()),
+            digest: AdminTokenDigest::new(sha256_hex(token.expose_secret().as_bytes())),
         }
     }
 
     pub fn verify(&self, presented: &str) -> bool {
         constant_time_eq(
             sha256_hex(presented.as_bytes()).as_bytes(),
-            self.digest.as_bytes(),
+            self.digest.expose_secret().as_bytes(),
         )
     }
 }
@@ -138,5 +139,27 @@ impl AdminGate {
                 changed,
             )
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_credential_prints_neither_the_token_nor_its_digest() {
+        let credential = AdminCredential::new(&SecretString::from("hunter2-admin".to_owned()));
+        assert!(credential.verify("hunter2-admin"));
+        assert!(!credential.verify("hunter2"));
+        let printed = format!("{credential:?}");
+        let digest = sha256_hex(b"hunter2-admin");
+        assert!(
+            !printed.contains("hunter2") && !printed.contains(&digest),
+            "{printed}"
+        );
+        assert_eq!(
+            printed,
+            "AdminCredential { digest: AdminTokenDigest([redacted]) }"
+        );
     }
 }

@@ -8,8 +8,9 @@ use crate::crypto::{constant_time_eq, sha256_hex};
 use crate::domain::{Client, ClientId, ClientKind};
 use crate::storage::{ClientStore, StorageError};
 
-/// How the client presented itself at the token endpoint.
-#[derive(Default)]
+/// How the client presented itself at the token endpoint. `Debug` shows no secret: they
+/// are `SecretString`s.
+#[derive(Debug, Default)]
 pub struct ClientCredentials {
     /// From `Authorization: Basic` (client_secret_basic).
     pub basic: Option<(String, SecretString)>,
@@ -17,16 +18,6 @@ pub struct ClientCredentials {
     pub body_client_id: Option<String>,
     /// `client_secret` from the body (client_secret_post).
     pub body_secret: Option<SecretString>,
-}
-
-impl std::fmt::Debug for ClientCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientCredentials")
-            .field("basic_client_id", &self.basic.as_ref().map(|b| &b.0))
-            .field("body_client_id", &self.body_client_id)
-            .field("secret", &"[redacted]")
-            .finish()
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -34,9 +34,9 @@ pub use client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 pub use introspection::{Introspection, IntrospectionCaller, IntrospectionService};
 pub use keys::{KeyError, KeyPolicy, KeyService, KeyView, TickReport};
 pub use mail::{
-    Escape, KindTemplates, Mail, MailError, MailKind, MailStats, MailTemplates, MailTransport,
-    Mailer, MailerOptions, RenderedMail, Template, TemplateError, TemplateSources, TransportError,
-    COMMON_VARS,
+    Escape, KindTemplates, Mail, MailBody, MailError, MailKind, MailStats, MailTemplates,
+    MailTransport, Mailer, MailerOptions, RenderedMail, Template, TemplateError, TemplateSources,
+    TransportError, COMMON_VARS,
 };
 pub use password_rules::PasswordRules;
 pub use revocation::{

@@ -8,7 +8,7 @@ use crate::domain::{Audience, GrantType, LoginName, Scope};
 use crate::http::body::Params;
 use crate::http::origin::origin;
 use crate::http::AppState;
-use crate::services::{GrantRequest, MagicCredential, TokenError, TokenRequest};
+use crate::services::{GrantRequest, IssuedTokens, MagicCredential, TokenError, TokenRequest};
 
 fn invalid_request(msg: impl Into<String>) -> ApiError {
     ApiError::Token(TokenError::InvalidRequest(msg.into()))
@@ -79,7 +79,32 @@ pub async fn post_token(
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .json(issued))
+        .json(TokenResponse::of(&issued)))
+}
+
+/// The body of a successful token response (RFC 6749 §5.1): the one place the issued
+/// tokens are exposed.
+#[derive(serde::Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
+}
+
+impl<'a> TokenResponse<'a> {
+    fn of(issued: &'a IssuedTokens) -> Self {
+        Self {
+            access_token: issued.access_token.expose_secret(),
+            token_type: issued.token_type,
+            expires_in: issued.expires_in,
+            refresh_token: issued.refresh_token.as_ref().map(|t| t.expose_secret()),
+            scope: &issued.scope,
+        }
+    }
 }
 
 /// `scope` (RFC 6749 §3.3).
@@ -121,4 +146,34 @@ fn unsupported_grant_type(grant_type: &str) -> ApiError {
     ApiError::Token(TokenError::UnsupportedGrantType(format!(
         "grant type {shown:?} is not supported"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AccessTokenText, RefreshTokenText};
+
+    #[test]
+    fn the_token_response_body_is_rfc_6749_json() {
+        let mut issued = IssuedTokens {
+            access_token: AccessTokenText::new("a.b.c"),
+            token_type: "Bearer",
+            expires_in: 900,
+            refresh_token: Some(RefreshTokenText::new("lkrt_x")),
+            scope: "openid profile".into(),
+        };
+        let body = |i: &IssuedTokens| serde_json::to_string(&TokenResponse::of(i)).ok();
+        assert_eq!(
+            body(&issued).as_deref(),
+            Some(
+                r#"{"access_token":"a.b.c","token_type":"Bearer","expires_in":900,"refresh_token":"lkrt_x","scope":"openid profile"}"#
+            )
+        );
+        issued.refresh_token = None;
+        issued.scope.clear();
+        assert_eq!(
+            body(&issued).as_deref(),
+            Some(r#"{"access_token":"a.b.c","token_type":"Bearer","expires_in":900}"#)
+        );
+    }
 }

@@ -66,7 +66,7 @@ impl AccountService {
                 display_name: greeting_name(&user),
                 vars: vec![
                     ("link", link),
-                    ("code", code.value),
+                    ("code", code.value.expose_secret().to_owned()),
                     ("expires_in_minutes", minutes(i.policy.magic_link_ttl)),
                 ],
             })?;

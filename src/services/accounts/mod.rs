@@ -31,7 +31,8 @@ use super::Stores;
 use crate::clock::Clock;
 use crate::crypto::{AccountTokenCodec, PasswordHasher};
 use crate::domain::{
-    AccountPolicy, AccountToken, AccountTokenPurpose, ClientId, Email, RequestOrigin, User, UserId,
+    AccountPolicy, AccountToken, AccountTokenPurpose, ClientId, Email, MailedSecret, RequestOrigin,
+    User, UserId,
 };
 use crate::storage::StorageError;
 use deferred::MAX_DEFERRED;
@@ -76,8 +77,8 @@ fn ctx<'a>(
     }
 }
 
-fn link(template: &str, token: &str) -> String {
-    template.replace("{token}", token)
+fn link(template: &str, token: &MailedSecret) -> String {
+    template.replace("{token}", token.expose_secret())
 }
 
 fn minutes(secs: i64) -> String {
@@ -178,7 +179,7 @@ impl Inner {
         client_id: Option<ClientId>,
         code_hash: Option<String>,
         data: Map<String, Value>,
-    ) -> Result<String, AccountError> {
+    ) -> Result<MailedSecret, AccountError> {
         let ttl = match purpose {
             AccountTokenPurpose::VerifyEmail => self.policy.verification_ttl,
             AccountTokenPurpose::PasswordReset => self.policy.reset_ttl,

@@ -123,6 +123,7 @@ impl AccountService {
 }
 
 /// What shows that whoever confirms an address also chose the account's password.
+#[derive(Debug)]
 pub enum SignupProof {
     /// Nothing but the link.
     None,
@@ -130,16 +131,6 @@ pub enum SignupProof {
     Password(SecretString),
     /// A session of this user (a bearer access token's subject): opened with the password.
     Session(UserId),
-}
-
-impl std::fmt::Debug for SignupProof {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SignupProof::None => f.write_str("None"),
-            SignupProof::Password(_) => f.write_str("Password([redacted])"),
-            SignupProof::Session(id) => f.debug_tuple("Session").field(id).finish(),
-        }
-    }
 }
 
 /// An unverified account with a password: whoever chose it may not own the mailbox.

@@ -16,6 +16,7 @@ use crate::storage::UserPatch;
 pub const MAGIC_CODE_MAX_ATTEMPTS: i64 = 5;
 
 /// How a magic link is presented at the token endpoint.
+#[derive(Debug)]
 pub enum MagicCredential {
     /// The secret from the link.
     Token(SecretString),

@@ -29,7 +29,7 @@ pub use kind::MailKind;
 pub use templates::{
     Escape, KindTemplates, MailTemplates, Template, TemplateError, TemplateSources, COMMON_VARS,
 };
-pub use transport::{MailTransport, RenderedMail, TransportError};
+pub use transport::{MailBody, MailTransport, RenderedMail, TransportError};
 
 /// One message to send. Every template also gets `email` and `display_name` (may be empty).
 #[derive(Clone)]
@@ -246,8 +246,8 @@ impl Mailer {
             to: mail.to.clone(),
             to_name: mail.display_name.clone().filter(|n| !n.trim().is_empty()),
             subject: one_line(&subject),
-            text,
-            html,
+            text: MailBody::new(text),
+            html: MailBody::new(html),
         }
     }
 
@@ -407,8 +407,11 @@ mod tests {
         let sent = t.sent.lock().unwrap_or_else(|e| e.into_inner()).clone();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].subject, "invite for ann@example.com");
-        assert_eq!(sent[0].text, "Go to https://x/t/secret <Ann>");
-        assert_eq!(sent[0].html, "<p>&lt;Ann&gt;</p>");
+        assert_eq!(
+            sent[0].text.expose_secret(),
+            "Go to https://x/t/secret <Ann>"
+        );
+        assert_eq!(sent[0].html.expose_secret(), "<p>&lt;Ann&gt;</p>");
         assert_eq!(
             mailer.stats(),
             MailStats {

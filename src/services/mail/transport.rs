@@ -5,8 +5,13 @@
 use super::kind::MailKind;
 use crate::domain::Email;
 
+crate::secret_newtype! {
+    /// A rendered body (text or HTML): it carries single-use links, so it is never printed.
+    pub struct MailBody;
+}
+
 /// A message ready for a transport. `Debug` shows the envelope and subject, never the bodies.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RenderedMail {
     pub kind: MailKind,
     /// The sender mailbox, such as `Latchkey <no-reply@example.com>` (validated at start-up).
@@ -15,21 +20,8 @@ pub struct RenderedMail {
     /// The recipient's display name for the `To` header.
     pub to_name: Option<String>,
     pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
-impl std::fmt::Debug for RenderedMail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RenderedMail")
-            .field("kind", &self.kind)
-            .field("from", &self.from)
-            .field("to", &self.to)
-            .field("subject", &self.subject)
-            .field("text", &"[redacted]")
-            .field("html", &"[redacted]")
-            .finish()
-    }
+    pub text: MailBody,
+    pub html: MailBody,
 }
 
 /// Why a transport could not deliver. The message must not contain the mail's body.

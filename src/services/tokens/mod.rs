@@ -20,7 +20,8 @@ use super::throttle::{client_key, RequestLimit, Throttle};
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{KeyRing, RefreshTokenCodec};
 use crate::domain::{
-    Audience, Client, ClientId, ClientKind, GrantType, RequestOrigin, Scope, UserClaims,
+    AccessTokenText, Audience, Client, ClientId, ClientKind, GrantType, RequestOrigin, Scope,
+    UserClaims,
 };
 use crate::storage::{RefreshTokenStore, UserStore};
 pub use claims::AccessTokenClaims;
@@ -261,7 +262,7 @@ impl TokenService {
         scope: &Scope,
         audience: &str,
         now: UnixTime,
-    ) -> Result<(String, i64), TokenError> {
+    ) -> Result<(AccessTokenText, i64), TokenError> {
         let Subject { sub, user, sid } = subject;
         let ttl = client
             .token_settings
@@ -289,6 +290,6 @@ impl TokenService {
             .active
             .sign_jwt(&claims)
             .map_err(|e| TokenError::Unexpected(e.into()))?;
-        Ok((jwt, ttl))
+        Ok((AccessTokenText::new(jwt), ttl))
     }
 }

@@ -7,8 +7,8 @@ use super::super::throttle::RequestLimit;
 use super::{IssuedTokens, Subject, TokenError, TokenService};
 use crate::clock::UnixTime;
 use crate::domain::{
-    Audience, Client, NewFamily, NextGeneration, RefreshRejection, RotateOutcome, Scope,
-    UserClaims, UserId,
+    Audience, Client, NewFamily, NextGeneration, RefreshRejection, RefreshTokenText, RotateOutcome,
+    Scope, UserClaims, UserId,
 };
 
 impl TokenService {
@@ -150,7 +150,7 @@ impl TokenService {
         scope: &Scope,
         audience: &str,
         now: UnixTime,
-    ) -> Result<(String, String), TokenError> {
+    ) -> Result<(RefreshTokenText, String), TokenError> {
         let absolute = client
             .token_settings
             .refresh_absolute_ttl

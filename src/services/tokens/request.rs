@@ -4,8 +4,12 @@ use secrecy::SecretString;
 
 use super::super::authn::MagicCredential;
 use super::super::client_registry::ClientCredentials;
-use crate::domain::{Audience, GrantType, LoginName, RequestOrigin, Scope};
+use crate::domain::{
+    AccessTokenText, Audience, GrantType, LoginName, RefreshTokenText, RequestOrigin, Scope,
+};
 
+/// The grant and its credential. `Debug` shows no secret: they are `SecretString`s.
+#[derive(Debug)]
 pub enum GrantRequest {
     Password {
         username: LoginName,
@@ -30,20 +34,6 @@ impl GrantRequest {
     }
 }
 
-impl std::fmt::Debug for GrantRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            GrantRequest::Password { username, .. } => f
-                .debug_struct("Password")
-                .field("username", username)
-                .finish_non_exhaustive(),
-            GrantRequest::RefreshToken { .. } => f.write_str("RefreshToken([redacted])"),
-            GrantRequest::ClientCredentials => f.write_str("ClientCredentials"),
-            GrantRequest::MagicLink(_) => f.write_str("MagicLink([redacted])"),
-        }
-    }
-}
-
 /// A token request, already parsed from the wire.
 #[derive(Debug)]
 pub struct TokenRequest {
@@ -58,28 +48,54 @@ pub struct TokenRequest {
     pub origin: RequestOrigin,
 }
 
-/// A successful token response (RFC 6749 §5.1). `Debug` redacts both tokens.
-#[derive(serde::Serialize)]
+/// A successful token response (RFC 6749 §5.1). The tokens are secret newtypes: `Debug`
+/// redacts them, and the HTTP layer writes the response body.
+#[derive(Debug)]
 pub struct IssuedTokens {
-    pub access_token: String,
+    pub access_token: AccessTokenText,
     pub token_type: &'static str,
     pub expires_in: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    pub refresh_token: Option<RefreshTokenText>,
+    /// Empty when no scope was granted.
     pub scope: String,
 }
 
-impl std::fmt::Debug for IssuedTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedTokens")
-            .field("access_token", &"[redacted]")
-            .field("expires_in", &self.expires_in)
-            .field(
-                "refresh_token",
-                &self.refresh_token.as_ref().map(|_| "[redacted]"),
-            )
-            .field("scope", &self.scope)
-            .finish()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_token_request_shows_no_secret() {
+        let secret = |s: &str| SecretString::from(s.to_owned());
+        let grants = [
+            GrantRequest::Password {
+                username: LoginName::parse("alice@example.com"),
+                password: secret("hunter2-password"),
+            },
+            GrantRequest::RefreshToken {
+                refresh_token: secret("lkrt_hunter2-refresh"),
+            },
+            GrantRequest::MagicLink(MagicCredential::Token(secret("hunter2-link"))),
+            GrantRequest::MagicLink(MagicCredential::Code {
+                email: LoginName::parse("alice@example.com"),
+                code: secret("hunter2-code"),
+            }),
+        ];
+        for grant in grants {
+            let request = TokenRequest {
+                grant,
+                client: ClientCredentials {
+                    basic: Some(("web".into(), secret("hunter2-basic"))),
+                    body_client_id: None,
+                    body_secret: Some(secret("hunter2-body")),
+                },
+                scope: None,
+                audience: None,
+                origin: RequestOrigin::local(),
+            };
+            let printed = format!("{request:?}");
+            assert!(!printed.contains("hunter2"), "{printed}");
+            assert!(printed.contains("REDACTED"), "{printed}");
+        }
     }
 }
