@@ -1,6 +1,18 @@
 use super::ValidationError;
 use crate::clock::UnixTime;
 
+crate::string_newtype! {
+    /// A signing key id (`kid`): the RFC 7638 thumbprint of the key's public JWK.
+    pub struct KeyId;
+}
+
+impl KeyId {
+    /// For a kid computed from a key we hold, or read back from our own storage.
+    pub fn from_trusted(raw: String) -> Self {
+        Self(raw)
+    }
+}
+
 /// JWS algorithms Latchkey signs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SigningAlg {

@@ -1,6 +1,23 @@
 use super::{ClientId, Scope, UserId};
 use crate::clock::UnixTime;
 
+crate::string_newtype! {
+    /// A refresh-token family id (hyphenated UUID); also the session id (`sid`) of the
+    /// tokens issued from that login.
+    pub struct FamilyId;
+}
+
+impl FamilyId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().hyphenated().to_string())
+    }
+
+    /// For a family id taken from a token we issued, or read back from our own storage.
+    pub fn from_trusted(raw: String) -> Self {
+        Self(raw)
+    }
+}
+
 /// A refresh-token family: every token obtained by rotating from one login. The store keeps
 /// one row per family holding the hash of the current generation's secret.
 #[derive(Clone)]
