@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::clock::UnixTime;
 use crate::domain::{
     AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, Client, ClientId, CodeOutcome,
-    FamilyRecord, LoggedAuditEvent, LoggedRevocation, NewFamily, NextGeneration, Permission,
+    Email, FamilyRecord, LoggedAuditEvent, LoggedRevocation, NewFamily, NextGeneration, Permission,
     PresentedToken, Revocation, Role, RoleName, RotateOutcome, Scope, SlidingWindow, StoredKey,
     TokenIdentity, User, UserClaims, UserFilter, UserId, WindowCounts,
 };
@@ -53,7 +53,7 @@ pub struct UserPatch {
 pub trait UserStore: Send + Sync {
     async fn create(&self, new: &NewUserRecord) -> StorageResult<()>;
     async fn find_by_id(&self, id: &UserId) -> StorageResult<Option<User>>;
-    async fn find_by_email(&self, email: &str) -> StorageResult<Option<User>>;
+    async fn find_by_email(&self, email: &Email) -> StorageResult<Option<User>>;
     async fn list(&self, filter: &UserFilter) -> StorageResult<Vec<User>>;
     /// Applies the patch; `Ok(false)` when the user does not exist.
     async fn update(&self, id: &UserId, patch: &UserPatch, now: UnixTime) -> StorageResult<bool>;
@@ -380,7 +380,7 @@ pub trait AccountTokenStore: Send + Sync {
     /// it is consumed; otherwise its wrong attempts grow and at `max_attempts` it is used up.
     async fn consume_code(
         &self,
-        email: &str,
+        email: &Email,
         matches: &(dyn for<'a> Fn(&'a str) -> bool + Send + Sync),
         max_attempts: i64,
         now: UnixTime,
@@ -403,5 +403,5 @@ pub trait AuditStore: Send + Sync {
     /// first `limit` after it.
     async fn list(&self, filter: &AuditFilter) -> StorageResult<Vec<LoggedAuditEvent>>;
     /// Removes personal data (IP, user agent) from a deleted user's events; returns how many.
-    async fn scrub_user(&self, user_id: &str) -> StorageResult<u64>;
+    async fn scrub_user(&self, user_id: &UserId) -> StorageResult<u64>;
 }

@@ -40,12 +40,7 @@ impl AccountService {
             }
             names.push(name.to_string());
         }
-        if i.stores
-            .users
-            .find_by_email(email.as_str())
-            .await?
-            .is_some()
-        {
+        if i.stores.users.find_by_email(&email).await?.is_some() {
             return Err(AccountError::Conflict(
                 "a user with this email already exists".into(),
             ));

@@ -158,7 +158,7 @@ impl AccountService {
             Err(StorageError::Conflict(c)) if c == "users_email_key" => {
                 let email = user.email.clone();
                 deferred.run("sign-up of an existing address", move |i| async move {
-                    let existing = i.stores.users.find_by_email(email.as_str()).await?;
+                    let existing = i.stores.users.find_by_email(&email).await?;
                     i.audit
                         .record(
                             events::SIGNUP_EXISTING_EMAIL,

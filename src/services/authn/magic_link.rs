@@ -72,7 +72,7 @@ impl Authenticator {
                     move |stored: &str| constant_time_eq(stored.as_bytes(), candidate.as_bytes());
                 match self
                     .account_tokens
-                    .consume_code(email.as_str(), &matches, MAGIC_CODE_MAX_ATTEMPTS, now)
+                    .consume_code(email, &matches, MAGIC_CODE_MAX_ATTEMPTS, now)
                     .await?
                 {
                     CodeOutcome::Consumed(t) if t.client_id.as_ref() == Some(client_id) => {

@@ -125,13 +125,13 @@ macro_rules! impl_user_store {
                 row.map(User::try_from).transpose()
             }
 
-            async fn find_by_email(&self, email: &str) -> StorageResult<Option<User>> {
+            async fn find_by_email(&self, email: &Email) -> StorageResult<Option<User>> {
                 let row: Option<UserRow> = sqlx::query_as(concat!(
                     "SELECT ",
                     user_columns!(),
                     " FROM users WHERE email = $1"
                 ))
-                .bind(email)
+                .bind(email.as_str())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(map_err)?;
