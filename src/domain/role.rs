@@ -19,7 +19,7 @@ impl RoleId {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
-    pub id: String,
+    pub id: RoleId,
     pub name: RoleName,
     pub description: Option<String>,
     pub permissions: Vec<Permission>,

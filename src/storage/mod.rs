@@ -12,8 +12,8 @@ use crate::clock::UnixTime;
 use crate::domain::{
     AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, Client, ClientId, CodeOutcome,
     Email, FamilyRecord, LoggedAuditEvent, LoggedRevocation, NewFamily, NextGeneration, Permission,
-    PresentedToken, Revocation, Role, RoleName, RotateOutcome, Scope, SlidingWindow, StoredKey,
-    TokenIdentity, User, UserClaims, UserFilter, UserId, WindowCounts,
+    PresentedToken, Revocation, Role, RoleId, RoleName, RotateOutcome, Scope, SlidingWindow,
+    StoredKey, TokenIdentity, User, UserClaims, UserFilter, UserId, WindowCounts,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +35,7 @@ pub type StorageResult<T> = Result<T, StorageError>;
 pub struct NewUserRecord {
     pub user: User,
     /// Role ids to grant in the same transaction.
-    pub role_ids: Vec<String>,
+    pub role_ids: Vec<RoleId>,
 }
 
 /// Changes to a user's profile fields; `None` leaves a field as it is.
@@ -77,8 +77,8 @@ pub trait UserStore: Send + Sync {
     ) -> StorageResult<bool>;
     async fn delete(&self, id: &UserId) -> StorageResult<bool>;
     /// Idempotent; `Ok(false)` if the user already had the role.
-    async fn grant_role(&self, id: &UserId, role_id: &str) -> StorageResult<bool>;
-    async fn revoke_role(&self, id: &UserId, role_id: &str) -> StorageResult<bool>;
+    async fn grant_role(&self, id: &UserId, role_id: &RoleId) -> StorageResult<bool>;
+    async fn revoke_role(&self, id: &UserId, role_id: &RoleId) -> StorageResult<bool>;
     async fn role_names(&self, id: &UserId) -> StorageResult<Vec<String>>;
     /// Active flag, role names and the union of permissions, in one read. `None` if no such user.
     async fn claims(&self, id: &UserId) -> StorageResult<Option<UserClaims>>;
@@ -89,14 +89,17 @@ pub trait RoleStore: Send + Sync {
     async fn create(&self, role: &Role) -> StorageResult<()>;
     async fn find_by_name(&self, name: &RoleName) -> StorageResult<Option<Role>>;
     async fn list(&self) -> StorageResult<Vec<Role>>;
-    async fn add_permissions(&self, role_id: &str, permissions: &[Permission])
-        -> StorageResult<()>;
-    async fn remove_permissions(
+    async fn add_permissions(
         &self,
-        role_id: &str,
+        role_id: &RoleId,
         permissions: &[Permission],
     ) -> StorageResult<()>;
-    async fn delete(&self, role_id: &str) -> StorageResult<bool>;
+    async fn remove_permissions(
+        &self,
+        role_id: &RoleId,
+        permissions: &[Permission],
+    ) -> StorageResult<()>;
+    async fn delete(&self, role_id: &RoleId) -> StorageResult<bool>;
 }
 
 #[async_trait]
