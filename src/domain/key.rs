@@ -89,7 +89,7 @@ impl KeyState {
 #[derive(Clone)]
 pub struct StoredKey {
     /// RFC 7638 thumbprint of the public JWK.
-    pub kid: String,
+    pub kid: KeyId,
     pub alg: SigningAlg,
     pub state: KeyState,
     /// The public JWK as JSON (kty, crv/x/y or n/e, kid, use, alg).

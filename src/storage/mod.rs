@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use crate::clock::UnixTime;
 use crate::domain::{
     AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, Client, ClientId, CodeOutcome,
-    Email, FamilyRecord, LoggedAuditEvent, LoggedRevocation, NewFamily, NextGeneration, Permission,
-    PresentedToken, Revocation, Role, RoleId, RoleName, RotateOutcome, Scope, SlidingWindow,
-    StoredKey, TokenIdentity, User, UserClaims, UserFilter, UserId, WindowCounts,
+    Email, FamilyRecord, KeyId, LoggedAuditEvent, LoggedRevocation, NewFamily, NextGeneration,
+    Permission, PresentedToken, Revocation, Role, RoleId, RoleName, RotateOutcome, Scope,
+    SlidingWindow, StoredKey, TokenIdentity, User, UserClaims, UserFilter, UserId, WindowCounts,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -138,18 +138,21 @@ pub trait SigningKeyStore: Send + Sync {
     async fn insert_active(&self, key: &StoredKey, now: UnixTime) -> StorageResult<()>;
     /// Inserts `key` as the pending key (its `activate_at` set), only while `replaces` is the
     /// active key and no other key is pending. `Conflict("signing_keys_pkey")` if the kid exists.
-    async fn insert_pending(&self, key: &StoredKey, replaces: &str)
-        -> StorageResult<PendingInsert>;
+    async fn insert_pending(
+        &self,
+        key: &StoredKey,
+        replaces: &KeyId,
+    ) -> StorageResult<PendingInsert>;
     /// Compare-and-set: if `kid` is pending, it becomes active and the active key (if any) is
     /// retired, in one transaction. `Ok(false)` (nothing changed) if `kid` is not pending.
-    async fn promote(&self, kid: &str, now: UnixTime) -> StorageResult<bool>;
+    async fn promote(&self, kid: &KeyId, now: UnixTime) -> StorageResult<bool>;
     /// Compare-and-set: a pending key is withdrawn (retired without ever signing).
-    async fn retire_pending(&self, kid: &str, now: UnixTime) -> StorageResult<bool>;
+    async fn retire_pending(&self, kid: &KeyId, now: UnixTime) -> StorageResult<bool>;
     /// Removes every retired key retired at or before `retired_before`, and every retired key
     /// that never signed; returns how many.
     async fn remove_retired(&self, retired_before: UnixTime, now: UnixTime) -> StorageResult<u64>;
     /// Marks a key removed (unpublished for good); `Ok(false)` if no such key or already removed.
-    async fn mark_removed(&self, kid: &str, now: UnixTime) -> StorageResult<bool>;
+    async fn mark_removed(&self, kid: &KeyId, now: UnixTime) -> StorageResult<bool>;
 }
 
 /// Refresh-token families, one row each, holding the hash of the current generation's token.
