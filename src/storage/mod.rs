@@ -11,9 +11,10 @@ use async_trait::async_trait;
 use crate::clock::UnixTime;
 use crate::domain::{
     AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, Client, ClientId, CodeOutcome,
-    Email, FamilyRecord, KeyId, LoggedAuditEvent, LoggedRevocation, NewFamily, NextGeneration,
-    Permission, PresentedToken, Revocation, Role, RoleId, RoleName, RotateOutcome, Scope,
-    SlidingWindow, StoredKey, TokenIdentity, User, UserClaims, UserFilter, UserId, WindowCounts,
+    Email, FamilyId, FamilyRecord, KeyId, LoggedAuditEvent, LoggedRevocation, NewFamily,
+    NextGeneration, Permission, PresentedToken, Revocation, Role, RoleId, RoleName, RotateOutcome,
+    Scope, SlidingWindow, StoredKey, TokenIdentity, User, UserClaims, UserFilter, UserId,
+    WindowCounts,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -179,11 +180,11 @@ pub trait RefreshTokenStore: Send + Sync {
         now: UnixTime,
     ) -> StorageResult<RotateOutcome>;
     /// The family and its user's active flag; `None` if there is no such family.
-    async fn find_family(&self, family_id: &str) -> StorageResult<Option<FamilyRecord>>;
+    async fn find_family(&self, family_id: &FamilyId) -> StorageResult<Option<FamilyRecord>>;
     /// Revokes one family; `Ok(false)` if it does not exist or was already revoked.
     async fn revoke_family(
         &self,
-        family_id: &str,
+        family_id: &FamilyId,
         reason: &str,
         now: UnixTime,
     ) -> StorageResult<bool>;
@@ -192,10 +193,10 @@ pub trait RefreshTokenStore: Send + Sync {
     async fn revoke_user_families(
         &self,
         user_id: &UserId,
-        except: Option<&str>,
+        except: Option<&FamilyId>,
         reason: &str,
         now: UnixTime,
-    ) -> StorageResult<Vec<(String, UnixTime)>>;
+    ) -> StorageResult<Vec<(FamilyId, UnixTime)>>;
     /// Revokes every live family of a client (disabled, deleted or re-keyed); returns how many.
     async fn revoke_client_families(
         &self,

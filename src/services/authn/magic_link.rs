@@ -146,7 +146,7 @@ impl Authenticator {
             // Every session, not a watermark: the tokens about to be issued in this same
             // second must live (access tokens without a session expire on their own).
             self.revocations
-                .revoke_other_sessions(&user.id, "", "unverified account claimed by its mailbox")
+                .revoke_other_sessions(&user.id, None, "unverified account claimed by its mailbox")
                 .await?;
             warn!(
                 user_id = user.id.as_str(),
