@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use super::{random_token, sha256_hex, MasterKey};
-use crate::domain::{PresentedToken, RefreshTokenText};
+use crate::domain::{FamilyId, PresentedToken, RefreshTokenText};
 
 const PREFIX: &str = "lkrt_";
 const TAG_BYTES: usize = 16;
@@ -108,7 +108,7 @@ impl RefreshTokenCodec {
             return None;
         }
         Some(PresentedToken {
-            family_id: family.hyphenated().to_string(),
+            family_id: FamilyId::from_uuid(family),
             generation,
             token_hash: sha256_hex(secret.as_bytes()),
         })
@@ -139,7 +139,7 @@ mod tests {
         assert!(value.len() <= MAX_REFRESH_TOKEN_LEN);
         assert!(!format!("{t:?}").contains(value), "Debug shows no token");
         let p = c.parse(value).unwrap_or_else(|| panic!("parses"));
-        assert_eq!(p.family_id, family.hyphenated().to_string());
+        assert_eq!(p.family_id.as_str(), family.hyphenated().to_string());
         assert_eq!(p.generation, 7);
         assert_eq!(p.token_hash, t.secret_hash);
         assert_ne!(

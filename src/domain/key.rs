@@ -1,6 +1,18 @@
 use super::ValidationError;
 use crate::clock::UnixTime;
 
+crate::string_newtype! {
+    /// A signing key id (`kid`): the RFC 7638 thumbprint of the key's public JWK.
+    pub struct KeyId;
+}
+
+impl KeyId {
+    /// For a kid computed from a key we hold, or read back from our own storage.
+    pub fn from_trusted(raw: String) -> Self {
+        Self(raw)
+    }
+}
+
 /// JWS algorithms Latchkey signs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SigningAlg {
@@ -77,7 +89,7 @@ impl KeyState {
 #[derive(Clone)]
 pub struct StoredKey {
     /// RFC 7638 thumbprint of the public JWK.
-    pub kid: String,
+    pub kid: KeyId,
     pub alg: SigningAlg,
     pub state: KeyState,
     /// The public JWK as JSON (kty, crv/x/y or n/e, kid, use, alg).

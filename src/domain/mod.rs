@@ -32,17 +32,17 @@ pub use client::{
 pub use email::Email;
 pub use error::ValidationError;
 pub use grant::GrantType;
-pub use key::{KeyState, SigningAlg, StoredKey};
+pub use key::{KeyId, KeyState, SigningAlg, StoredKey};
 pub use login_name::LoginName;
 pub use names::{Permission, RoleName};
 pub use password_policy::{is_common_password, PasswordContext, PasswordPolicy, PolicyViolation};
 pub use principal::{PresentedAccessToken, Principal, Subject};
 pub use refresh::{
-    FamilyInfo, FamilyRecord, NewFamily, NextGeneration, PresentedToken, RefreshRejection,
-    RotateOutcome,
+    FamilyId, FamilyInfo, FamilyRecord, NewFamily, NextGeneration, PresentedToken,
+    RefreshRejection, RotateOutcome,
 };
 pub use revocation::{LoggedRevocation, Revocation, RevocationKind, TokenIdentity};
-pub use role::Role;
+pub use role::{Role, RoleId};
 pub use scope::Scope;
 pub use secrets::{AccessTokenText, MailedSecret, RefreshTokenText};
 pub use throttle::{client_network, login_backoff, seconds_until, SlidingWindow, WindowCounts};

@@ -1,7 +1,7 @@
 //! The authenticated caller of an endpoint: whom the presented bearer token speaks for, the
 //! client it was issued to, the session it belongs to and the scope it carries.
 
-use super::{ClientId, Scope, UserId};
+use super::{ClientId, FamilyId, Scope, UserId};
 use crate::clock::UnixTime;
 
 /// Whom a bearer token speaks for.
@@ -26,7 +26,7 @@ pub struct Principal {
     pub subject: Subject,
     pub client_id: ClientId,
     /// The session (refresh-token family) the token was issued from, if any.
-    pub session: Option<String>,
+    pub session: Option<FamilyId>,
     pub scope: Scope,
     pub token: PresentedAccessToken,
 }

@@ -1,11 +1,33 @@
 use super::{ClientId, Scope, UserId};
 use crate::clock::UnixTime;
 
+crate::string_newtype! {
+    /// A refresh-token family id (hyphenated UUID); also the session id (`sid`) of the
+    /// tokens issued from that login.
+    pub struct FamilyId;
+}
+
+impl FamilyId {
+    pub fn generate() -> Self {
+        Self::from_uuid(uuid::Uuid::new_v4())
+    }
+
+    /// The family of a presented token, whose id it carries as a UUID.
+    pub fn from_uuid(id: uuid::Uuid) -> Self {
+        Self(id.hyphenated().to_string())
+    }
+
+    /// For a family id taken from a token we issued, or read back from our own storage.
+    pub fn from_trusted(raw: String) -> Self {
+        Self(raw)
+    }
+}
+
 /// A refresh-token family: every token obtained by rotating from one login. The store keeps
 /// one row per family holding the hash of the current generation's secret.
 #[derive(Clone)]
 pub struct NewFamily {
-    pub id: String,
+    pub id: FamilyId,
     pub client_id: ClientId,
     pub user_id: UserId,
     pub scope: Scope,
@@ -49,7 +71,7 @@ impl std::fmt::Debug for NextGeneration {
 /// The presented token, as the store needs it: its family, generation and secret hash.
 #[derive(Clone)]
 pub struct PresentedToken {
-    pub family_id: String,
+    pub family_id: FamilyId,
     pub generation: i64,
     pub token_hash: String,
 }
@@ -66,7 +88,7 @@ impl std::fmt::Debug for PresentedToken {
 /// A family as stored, for introspection and diagnosis.
 #[derive(Clone)]
 pub struct FamilyRecord {
-    pub id: String,
+    pub id: FamilyId,
     pub client_id: String,
     pub user_id: UserId,
     pub scope: String,
@@ -114,7 +136,7 @@ impl FamilyRecord {
 /// What the family of a successfully rotated token grants.
 #[derive(Debug, Clone)]
 pub struct FamilyInfo {
-    pub family_id: String,
+    pub family_id: FamilyId,
     pub user_id: UserId,
     pub scope: Scope,
     pub audience: String,
@@ -146,7 +168,7 @@ pub enum RotateOutcome {
     Rotated(FamilyInfo),
     /// The token had already been rotated: the whole family is now revoked (RFC 9700 §4.14.2).
     Reused {
-        family_id: String,
+        family_id: FamilyId,
         /// No token of the family outlives this (for the denylist entry).
         absolute_expires_at: UnixTime,
     },

@@ -92,7 +92,7 @@ impl AuditLog {
 
     /// A deleted user's events keep what happened and when, not where from.
     pub async fn scrub_user(&self, user_id: &UserId) -> Result<u64, StorageError> {
-        self.store.scrub_user(user_id.as_str()).await
+        self.store.scrub_user(user_id).await
     }
 }
 

@@ -201,7 +201,7 @@ impl IntrospectionService {
         out.iss = Some(self.issuer.clone());
         out.exp = Some(f.expires_at.min(f.absolute_expires_at));
         out.iat = Some(f.issued_at);
-        out.sid = Some(f.id);
+        out.sid = Some(f.id.into_string());
         Ok(out)
     }
 }

@@ -4,7 +4,7 @@ use tracing::{info, warn};
 
 use crate::clock::{rfc3339, Clock, UnixTime};
 use crate::crypto::{private_key_from_pem, KeyRing, KeyRingSnapshot, MasterKey, SigningKey};
-use crate::domain::{KeyState, SigningAlg, StoredKey, MAX_ACCESS_TOKEN_TTL};
+use crate::domain::{KeyId, KeyState, SigningAlg, StoredKey, MAX_ACCESS_TOKEN_TTL};
 use crate::storage::{PendingInsert, SigningKeyStore, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +46,7 @@ pub struct KeyView {
 impl From<&StoredKey> for KeyView {
     fn from(k: &StoredKey) -> Self {
         Self {
-            kid: k.kid.clone(),
+            kid: k.kid.to_string(),
             alg: k.alg.as_str(),
             state: k.state.as_str(),
             created_at: rfc3339(k.created_at),
@@ -230,7 +230,7 @@ impl KeyService {
             .encrypt(der, key.kid().as_bytes())
             .map_err(|e| KeyError::Generate(e.to_string()))?;
         Ok(StoredKey {
-            kid: key.kid().to_owned(),
+            kid: KeyId::from_trusted(key.kid().to_owned()),
             alg: key.alg(),
             state,
             public_jwk: key.public_jwk().to_string(),
@@ -247,7 +247,7 @@ impl KeyService {
     async fn add(&self, key: SigningKey, der: Vec<u8>, at_once: bool) -> Result<KeyView, KeyError> {
         let now = self.clock.now();
         let keys = self.store.list().await?;
-        if let Some(k) = keys.iter().find(|k| k.kid == key.kid()) {
+        if let Some(k) = keys.iter().find(|k| k.kid.as_str() == key.kid()) {
             return Err(KeyError::Conflict(format!(
                 "key {} is already stored ({})",
                 k.kid,
@@ -332,11 +332,11 @@ impl KeyService {
         let keys = self.store.list().await?;
         let key = keys
             .iter()
-            .find(|k| k.kid == kid && k.state != KeyState::Removed)
+            .find(|k| k.kid.as_str() == kid && k.state != KeyState::Removed)
             .ok_or_else(|| KeyError::NotFound(kid.to_owned()))?;
         let now = self.clock.now();
         let changed = match key.state {
-            KeyState::Pending => self.store.retire_pending(kid, now).await?,
+            KeyState::Pending => self.store.retire_pending(&key.kid, now).await?,
             KeyState::Active => {
                 let successor = keys
                     .iter()
@@ -374,7 +374,7 @@ impl KeyService {
             .list()
             .await?
             .iter()
-            .find(|k| k.kid == kid)
+            .find(|k| k.kid.as_str() == kid)
             .map(KeyView::from)
             .ok_or_else(|| KeyError::NotFound(kid.to_owned()))
     }
@@ -386,7 +386,7 @@ impl KeyService {
         let keys = self.store.list().await?;
         let key = keys
             .iter()
-            .find(|k| k.kid == kid && k.state != KeyState::Removed)
+            .find(|k| k.kid.as_str() == kid && k.state != KeyState::Removed)
             .ok_or_else(|| KeyError::NotFound(kid.to_owned()))?;
         if key.state == KeyState::Active {
             if !force {
@@ -410,7 +410,7 @@ impl KeyService {
             }
         }
         let now = self.clock.now();
-        if !self.store.mark_removed(kid, now).await? {
+        if !self.store.mark_removed(&key.kid, now).await? {
             return Err(KeyError::NotFound(kid.to_owned()));
         }
         tracing::warn!(kid, "signing key removed");
@@ -450,7 +450,7 @@ impl KeyService {
                         retired = active.map(|a| a.kid.as_str()).unwrap_or_default(),
                         "pending signing key is now active"
                     );
-                    report.promoted = Some(p.kid.clone());
+                    report.promoted = Some(p.kid.to_string());
                 }
             }
             (None, Some(a)) if self.policy.rotation_interval_secs > 0 => {
@@ -468,7 +468,7 @@ impl KeyService {
                             activate_at,
                             "scheduled rotation: new signing key published, pending"
                         );
-                        report.created = Some(stored.kid);
+                        report.created = Some(stored.kid.into_string());
                     }
                 }
             }
@@ -526,15 +526,15 @@ impl KeyService {
 
     fn open(&self, k: &StoredKey) -> Result<SigningKey, KeyError> {
         let unusable = |reason: String| KeyError::Unusable {
-            kid: k.kid.clone(),
+            kid: k.kid.to_string(),
             reason,
         };
         let der = self
             .master
-            .decrypt(&k.enc_key_id, &k.private_key_enc, k.kid.as_bytes())
+            .decrypt(&k.enc_key_id, &k.private_key_enc, k.kid.as_str().as_bytes())
             .map_err(|e| unusable(e.to_string()))?;
         let key = SigningKey::from_pkcs8(k.alg, &der).map_err(|e| unusable(e.to_string()))?;
-        if key.kid() != k.kid {
+        if key.kid() != k.kid.as_str() {
             return Err(unusable(
                 "the stored kid does not match the key's thumbprint".into(),
             ));

@@ -11,7 +11,8 @@ use super::throttle::{client_key, RequestLimit, Throttle};
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::RefreshTokenCodec;
 use crate::domain::{
-    Client, ClientId, ClientKind, LoggedRevocation, Principal, Revocation, TokenIdentity, UserId,
+    Client, ClientId, ClientKind, FamilyId, LoggedRevocation, Principal, Revocation, TokenIdentity,
+    UserId,
 };
 use crate::storage::{
     DenylistError, RefreshTokenStore, RevocationStore, StorageError, TokenDenylist,
@@ -228,16 +229,16 @@ impl RevocationService {
     }
 
     /// The entry that revokes every access token of a family (session).
-    fn family_entry(&self, family_id: &str) -> Revocation {
+    fn family_entry(&self, family_id: &FamilyId) -> Revocation {
         Revocation::Family {
-            family_id: family_id.to_owned(),
+            family_id: family_id.as_str().to_owned(),
             expires_at: self.clock.now() + self.access_token_horizon,
         }
     }
 
     async fn revoke_family_and_tokens(
         &self,
-        family_id: &str,
+        family_id: &FamilyId,
         reason: &str,
     ) -> Result<(), RevocationError> {
         self.refresh_tokens
@@ -250,11 +251,11 @@ impl RevocationService {
     /// again): make sure its access tokens are revoked too. The log entry is written unless
     /// the denylist already has it, so a failed append earlier is repaired by the next
     /// presentation or revocation request, and replaying a revoked token costs no write.
-    pub async fn family_revoked(&self, family_id: &str) -> Result<(), RevocationError> {
+    pub async fn family_revoked(&self, family_id: &FamilyId) -> Result<(), RevocationError> {
         // A token of the family with nothing else to match (no jti, user or client).
         let probe = TokenIdentity {
             jti: "",
-            sid: Some(family_id),
+            sid: Some(family_id.as_str()),
             sub: "",
             client_id: "",
             iat: i64::MAX,
@@ -286,7 +287,7 @@ impl RevocationService {
         self.limit(RequestLimit::Revocations, &caller).await?;
         if let Some(presented) = self.codec.parse(token) {
             // Per session, before the family is read: the log cannot be flooded from one.
-            self.limit(RequestLimit::Session, &presented.family_id)
+            self.limit(RequestLimit::Session, presented.family_id.as_str())
                 .await?;
             let Some(family) = self
                 .refresh_tokens
@@ -428,19 +429,19 @@ impl RevocationService {
         Ok(())
     }
 
-    /// Revokes every session of a user but `keep` (the caller's own): the other families and
+    /// Revokes every session of a user but `keep` (the caller's own, if given): the other families and
     /// every access token issued from them. Access tokens without a session (from clients
     /// without refresh tokens) live out their short lifetime.
     pub async fn revoke_other_sessions(
         &self,
         user_id: &UserId,
-        keep: &str,
+        keep: Option<&FamilyId>,
         reason: &str,
     ) -> Result<(), RevocationError> {
         let now = self.clock.now();
         let families = self
             .refresh_tokens
-            .revoke_user_families(user_id, Some(keep), reason, now)
+            .revoke_user_families(user_id, keep, reason, now)
             .await?;
         if !families.is_empty() {
             let entries = families

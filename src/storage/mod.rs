@@ -11,9 +11,10 @@ use async_trait::async_trait;
 use crate::clock::UnixTime;
 use crate::domain::{
     AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, Client, ClientId, CodeOutcome,
-    FamilyRecord, LoggedAuditEvent, LoggedRevocation, NewFamily, NextGeneration, Permission,
-    PresentedToken, Revocation, Role, RoleName, RotateOutcome, Scope, SlidingWindow, StoredKey,
-    TokenIdentity, User, UserClaims, UserFilter, UserId, WindowCounts,
+    Email, FamilyId, FamilyRecord, KeyId, LoggedAuditEvent, LoggedRevocation, NewFamily,
+    NextGeneration, Permission, PresentedToken, Revocation, Role, RoleId, RoleName, RotateOutcome,
+    Scope, SlidingWindow, StoredKey, TokenIdentity, User, UserClaims, UserFilter, UserId,
+    WindowCounts,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +36,7 @@ pub type StorageResult<T> = Result<T, StorageError>;
 pub struct NewUserRecord {
     pub user: User,
     /// Role ids to grant in the same transaction.
-    pub role_ids: Vec<String>,
+    pub role_ids: Vec<RoleId>,
 }
 
 /// Changes to a user's profile fields; `None` leaves a field as it is.
@@ -53,7 +54,7 @@ pub struct UserPatch {
 pub trait UserStore: Send + Sync {
     async fn create(&self, new: &NewUserRecord) -> StorageResult<()>;
     async fn find_by_id(&self, id: &UserId) -> StorageResult<Option<User>>;
-    async fn find_by_email(&self, email: &str) -> StorageResult<Option<User>>;
+    async fn find_by_email(&self, email: &Email) -> StorageResult<Option<User>>;
     async fn list(&self, filter: &UserFilter) -> StorageResult<Vec<User>>;
     /// Applies the patch; `Ok(false)` when the user does not exist.
     async fn update(&self, id: &UserId, patch: &UserPatch, now: UnixTime) -> StorageResult<bool>;
@@ -77,8 +78,8 @@ pub trait UserStore: Send + Sync {
     ) -> StorageResult<bool>;
     async fn delete(&self, id: &UserId) -> StorageResult<bool>;
     /// Idempotent; `Ok(false)` if the user already had the role.
-    async fn grant_role(&self, id: &UserId, role_id: &str) -> StorageResult<bool>;
-    async fn revoke_role(&self, id: &UserId, role_id: &str) -> StorageResult<bool>;
+    async fn grant_role(&self, id: &UserId, role_id: &RoleId) -> StorageResult<bool>;
+    async fn revoke_role(&self, id: &UserId, role_id: &RoleId) -> StorageResult<bool>;
     async fn role_names(&self, id: &UserId) -> StorageResult<Vec<String>>;
     /// Active flag, role names and the union of permissions, in one read. `None` if no such user.
     async fn claims(&self, id: &UserId) -> StorageResult<Option<UserClaims>>;
@@ -89,14 +90,17 @@ pub trait RoleStore: Send + Sync {
     async fn create(&self, role: &Role) -> StorageResult<()>;
     async fn find_by_name(&self, name: &RoleName) -> StorageResult<Option<Role>>;
     async fn list(&self) -> StorageResult<Vec<Role>>;
-    async fn add_permissions(&self, role_id: &str, permissions: &[Permission])
-        -> StorageResult<()>;
-    async fn remove_permissions(
+    async fn add_permissions(
         &self,
-        role_id: &str,
+        role_id: &RoleId,
         permissions: &[Permission],
     ) -> StorageResult<()>;
-    async fn delete(&self, role_id: &str) -> StorageResult<bool>;
+    async fn remove_permissions(
+        &self,
+        role_id: &RoleId,
+        permissions: &[Permission],
+    ) -> StorageResult<()>;
+    async fn delete(&self, role_id: &RoleId) -> StorageResult<bool>;
 }
 
 #[async_trait]
@@ -135,18 +139,21 @@ pub trait SigningKeyStore: Send + Sync {
     async fn insert_active(&self, key: &StoredKey, now: UnixTime) -> StorageResult<()>;
     /// Inserts `key` as the pending key (its `activate_at` set), only while `replaces` is the
     /// active key and no other key is pending. `Conflict("signing_keys_pkey")` if the kid exists.
-    async fn insert_pending(&self, key: &StoredKey, replaces: &str)
-        -> StorageResult<PendingInsert>;
+    async fn insert_pending(
+        &self,
+        key: &StoredKey,
+        replaces: &KeyId,
+    ) -> StorageResult<PendingInsert>;
     /// Compare-and-set: if `kid` is pending, it becomes active and the active key (if any) is
     /// retired, in one transaction. `Ok(false)` (nothing changed) if `kid` is not pending.
-    async fn promote(&self, kid: &str, now: UnixTime) -> StorageResult<bool>;
+    async fn promote(&self, kid: &KeyId, now: UnixTime) -> StorageResult<bool>;
     /// Compare-and-set: a pending key is withdrawn (retired without ever signing).
-    async fn retire_pending(&self, kid: &str, now: UnixTime) -> StorageResult<bool>;
+    async fn retire_pending(&self, kid: &KeyId, now: UnixTime) -> StorageResult<bool>;
     /// Removes every retired key retired at or before `retired_before`, and every retired key
     /// that never signed; returns how many.
     async fn remove_retired(&self, retired_before: UnixTime, now: UnixTime) -> StorageResult<u64>;
     /// Marks a key removed (unpublished for good); `Ok(false)` if no such key or already removed.
-    async fn mark_removed(&self, kid: &str, now: UnixTime) -> StorageResult<bool>;
+    async fn mark_removed(&self, kid: &KeyId, now: UnixTime) -> StorageResult<bool>;
 }
 
 /// Refresh-token families, one row each, holding the hash of the current generation's token.
@@ -173,11 +180,11 @@ pub trait RefreshTokenStore: Send + Sync {
         now: UnixTime,
     ) -> StorageResult<RotateOutcome>;
     /// The family and its user's active flag; `None` if there is no such family.
-    async fn find_family(&self, family_id: &str) -> StorageResult<Option<FamilyRecord>>;
+    async fn find_family(&self, family_id: &FamilyId) -> StorageResult<Option<FamilyRecord>>;
     /// Revokes one family; `Ok(false)` if it does not exist or was already revoked.
     async fn revoke_family(
         &self,
-        family_id: &str,
+        family_id: &FamilyId,
         reason: &str,
         now: UnixTime,
     ) -> StorageResult<bool>;
@@ -186,10 +193,10 @@ pub trait RefreshTokenStore: Send + Sync {
     async fn revoke_user_families(
         &self,
         user_id: &UserId,
-        except: Option<&str>,
+        except: Option<&FamilyId>,
         reason: &str,
         now: UnixTime,
-    ) -> StorageResult<Vec<(String, UnixTime)>>;
+    ) -> StorageResult<Vec<(FamilyId, UnixTime)>>;
     /// Revokes every live family of a client (disabled, deleted or re-keyed); returns how many.
     async fn revoke_client_families(
         &self,
@@ -380,7 +387,7 @@ pub trait AccountTokenStore: Send + Sync {
     /// it is consumed; otherwise its wrong attempts grow and at `max_attempts` it is used up.
     async fn consume_code(
         &self,
-        email: &str,
+        email: &Email,
         matches: &(dyn for<'a> Fn(&'a str) -> bool + Send + Sync),
         max_attempts: i64,
         now: UnixTime,
@@ -403,5 +410,5 @@ pub trait AuditStore: Send + Sync {
     /// first `limit` after it.
     async fn list(&self, filter: &AuditFilter) -> StorageResult<Vec<LoggedAuditEvent>>;
     /// Removes personal data (IP, user agent) from a deleted user's events; returns how many.
-    async fn scrub_user(&self, user_id: &str) -> StorageResult<u64>;
+    async fn scrub_user(&self, user_id: &UserId) -> StorageResult<u64>;
 }

@@ -84,7 +84,7 @@ fn user(email: &str, now: i64) -> User {
 
 fn role(name: &str, perms: &[&str]) -> Role {
     Role {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: RoleId::generate(),
         name: RoleName::parse(name).unwrap(),
         description: None,
         permissions: perms

@@ -28,5 +28,6 @@ mod refresh_grant;
 mod revocation;
 mod revocation_feed;
 mod robustness;
+mod signup_precedence;
 pub mod smtp_server;
 mod throttle;

@@ -257,7 +257,11 @@ async fn a_family_revoked_without_its_log_entry_is_repaired_when_its_token_comes
         .services
         .stores
         .refresh_tokens
-        .revoke_family(str_of(&claims, "sid"), "test", app.clock.now())
+        .revoke_family(
+            &latchkey::domain::FamilyId::from_trusted(str_of(&claims, "sid").into()),
+            "test",
+            app.clock.now()
+        )
         .await
         .unwrap());
     assert!(app.is_active(&rs, str_of(&tokens, "access_token")).await);

@@ -9,7 +9,7 @@ use crate::cli::output::{emit, json};
 use crate::cli::CliError;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::{RoleName, UserFilter};
+use crate::domain::{Email, RoleName, UserFilter};
 use crate::services::{NewUserInput, UserUpdate};
 use crate::startup::build_services;
 
@@ -248,7 +248,10 @@ pub(super) async fn users(
             done(out.json, "every token of the user revoked");
         }
         UsersCmd::Invite { email, roles, out } => {
-            let invite = services.accounts.invite(&email, &roles).await?;
+            let invite = services
+                .accounts
+                .invite(Email::parse(&email), &roles)
+                .await?;
             if !services.mailer.drain(MAIL_DRAIN).await {
                 eprintln!(
                     "latchkey: the invitation mail was not delivered within {} s; give the link by other means",

@@ -79,7 +79,7 @@ pub async fn post_signup(
         .accounts
         .signup(
             SignupInput {
-                email: r.email,
+                email: r.email.as_deref().map(Email::parse),
                 password: r.password,
                 display_name: r.display_name,
                 attributes: r.attributes,

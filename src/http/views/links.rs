@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::error::{expired_page, page_error, problems};
 use super::Pages;
-use crate::domain::{AccountTokenPurpose, RequestOrigin};
+use crate::domain::{AccountTokenPurpose, Email, RequestOrigin};
 use crate::http::api::accounts::required;
 use crate::http::api::error::ApiError;
 use crate::http::body::Params;
@@ -84,7 +84,7 @@ pub async fn post_signup_form(
     let o = from(req, state);
     let mut p = Params::read(req, payload, state.max_body_bytes).await?;
     let input = SignupInput {
-        email: p.take("email"),
+        email: p.take("email").as_deref().map(Email::parse),
         password: SecretString::from(required(&mut p, "password")?),
         display_name: p.take("display_name"),
         attributes: None,

@@ -7,7 +7,9 @@ use super::super::mail::{Mail, MailKind};
 use super::{link, minutes, AccountError, AccountService};
 use crate::clock::rfc3339;
 use crate::domain::SignupMode;
-use crate::domain::{AccountToken, AccountTokenPurpose, Email, RequestOrigin, RoleName};
+use crate::domain::{
+    AccountToken, AccountTokenPurpose, Email, RequestOrigin, RoleName, ValidationError,
+};
 
 /// An invitation as created by an operator.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -20,8 +22,13 @@ pub struct InviteView {
 
 impl AccountService {
     /// An operator invites `email` (with roles granted at sign-up). The mail is queued; the
-    /// link is returned too, for delivery by other means.
-    pub async fn invite(&self, email: &str, roles: &[String]) -> Result<InviteView, AccountError> {
+    /// link is returned too, for delivery by other means. The address is parsed by the
+    /// caller; a malformed one is refused after the sign-up mode is checked.
+    pub async fn invite(
+        &self,
+        email: Result<Email, ValidationError>,
+        roles: &[String],
+    ) -> Result<InviteView, AccountError> {
         let i = &self.inner;
         if i.policy.signup == SignupMode::Closed {
             return Err(AccountError::InvalidRequest(
@@ -29,7 +36,7 @@ impl AccountService {
                     .into(),
             ));
         }
-        let email = Email::parse(email)?;
+        let email = email?;
         let mut names = Vec::new();
         for r in roles {
             let name = RoleName::parse(r)?;
@@ -40,12 +47,7 @@ impl AccountService {
             }
             names.push(name.to_string());
         }
-        if i.stores
-            .users
-            .find_by_email(email.as_str())
-            .await?
-            .is_some()
-        {
+        if i.stores.users.find_by_email(&email).await?.is_some() {
             return Err(AccountError::Conflict(
                 "a user with this email already exists".into(),
             ));

@@ -29,7 +29,7 @@ impl AccountService {
             let user = i
                 .stores
                 .users
-                .find_by_email(email.as_str())
+                .find_by_email(&email)
                 .await?
                 .filter(|u| u.is_active);
             i.audit

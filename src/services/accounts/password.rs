@@ -35,7 +35,7 @@ impl AccountService {
             let user = i
                 .stores
                 .users
-                .find_by_email(email.as_str())
+                .find_by_email(&email)
                 .await?
                 .filter(|u| u.is_active);
             i.audit
@@ -142,7 +142,7 @@ impl AccountService {
         match (&caller.session, change.keep_current_session) {
             (Some(sid), true) => {
                 i.revocations
-                    .revoke_other_sessions(&user.id, sid, "password changed")
+                    .revoke_other_sessions(&user.id, Some(sid), "password changed")
                     .await?
             }
             _ => {

@@ -16,8 +16,11 @@ use crate::domain::{
 use crate::storage::{NewUserRecord, StorageError};
 
 pub struct SignupInput {
-    /// Optional with an invitation: its address is used.
-    pub email: Option<String>,
+    /// Optional with an invitation: its address is used. Parsed by the caller; a malformed
+    /// address is refused only where the sign-up checks reach it, so that the answer to a
+    /// request with several faults stays the same (closed sign-up, a missing or bad
+    /// invitation come first).
+    pub email: Option<Result<Email, ValidationError>>,
     pub password: SecretString,
     pub display_name: Option<String>,
     pub attributes: Option<Map<String, Value>>,
@@ -54,9 +57,9 @@ impl AccountService {
             Some(t) => Some(i.live_token(AccountTokenPurpose::Invite, t).await?),
             None => None,
         };
-        let given_email = match (&input.email, &invitation) {
+        let given_email = match (input.email, &invitation) {
             (Some(e), Some(inv)) => {
-                let e = Email::parse(e)?;
+                let e = e?;
                 if e != inv.email {
                     return Err(AccountError::InvalidRequest(
                         "the invitation is for another email address".into(),
@@ -64,7 +67,7 @@ impl AccountService {
                 }
                 e
             }
-            (Some(e), None) => Email::parse(e)?,
+            (Some(e), None) => e?,
             (None, Some(inv)) => inv.email.clone(),
             (None, None) => return Err(ValidationError::new("email", "is required").into()),
         };
@@ -158,7 +161,7 @@ impl AccountService {
             Err(StorageError::Conflict(c)) if c == "users_email_key" => {
                 let email = user.email.clone();
                 deferred.run("sign-up of an existing address", move |i| async move {
-                    let existing = i.stores.users.find_by_email(email.as_str()).await?;
+                    let existing = i.stores.users.find_by_email(&email).await?;
                     i.audit
                         .record(
                             events::SIGNUP_EXISTING_EMAIL,

@@ -111,7 +111,7 @@ impl AccountService {
         let deferred = self.reserve()?;
         let origin = origin.clone();
         deferred.run("verification resend", move |i| async move {
-            match i.stores.users.find_by_email(email.as_str()).await? {
+            match i.stores.users.find_by_email(&email).await? {
                 Some(u) if u.is_active && !u.email_verified => {
                     i.send_verification(&u, &origin).await
                 }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::views::RoleView;
 use super::{AdminError, AdminService};
-use crate::domain::{Permission, Role, RoleName};
+use crate::domain::{Permission, Role, RoleId, RoleName};
 
 impl AdminService {
     pub async fn create_role(
@@ -14,7 +14,7 @@ impl AdminService {
         description: Option<String>,
     ) -> Result<RoleView, AdminError> {
         let role = Role {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: RoleId::generate(),
             name: RoleName::parse(name)?,
             description,
             permissions: permissions

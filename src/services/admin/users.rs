@@ -74,7 +74,7 @@ impl AdminService {
             self.stores.users.find_by_id(&id).await?
         } else {
             let email = Email::parse(ident)?;
-            self.stores.users.find_by_email(email.as_str()).await?
+            self.stores.users.find_by_email(&email).await?
         };
         found.ok_or_else(|| AdminError::NotFound(format!("user {ident}")))
     }
@@ -261,7 +261,7 @@ impl AdminService {
         self.revoke_all_tokens(&user, "deleted").await?;
         if self.stores.users.delete(&user.id).await? {
             // Its audit events keep what happened, not where from (as for self-deletion).
-            self.stores.audit.scrub_user(user.id.as_str()).await?;
+            self.stores.audit.scrub_user(&user.id).await?;
             Ok(())
         } else {
             Err(AdminError::NotFound(format!("user {ident}")))

@@ -55,7 +55,7 @@ pub struct RoleView {
 impl From<Role> for RoleView {
     fn from(r: Role) -> Self {
         Self {
-            id: r.id,
+            id: r.id.into_string(),
             name: r.name.to_string(),
             description: r.description,
             permissions: r.permissions.iter().map(ToString::to_string).collect(),

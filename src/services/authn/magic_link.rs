@@ -72,7 +72,7 @@ impl Authenticator {
                     move |stored: &str| constant_time_eq(stored.as_bytes(), candidate.as_bytes());
                 match self
                     .account_tokens
-                    .consume_code(email.as_str(), &matches, MAGIC_CODE_MAX_ATTEMPTS, now)
+                    .consume_code(email, &matches, MAGIC_CODE_MAX_ATTEMPTS, now)
                     .await?
                 {
                     CodeOutcome::Consumed(t) if t.client_id.as_ref() == Some(client_id) => {
@@ -146,7 +146,7 @@ impl Authenticator {
             // Every session, not a watermark: the tokens about to be issued in this same
             // second must live (access tokens without a session expire on their own).
             self.revocations
-                .revoke_other_sessions(&user.id, "", "unverified account claimed by its mailbox")
+                .revoke_other_sessions(&user.id, None, "unverified account claimed by its mailbox")
                 .await?;
             warn!(
                 user_id = user.id.as_str(),

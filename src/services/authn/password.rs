@@ -37,7 +37,7 @@ impl Authenticator {
         // outcome is counted: guesses for one account and one network are bounded in flight.
         let attempt = self.admit(account, origin).await?;
         let user = match name.email() {
-            Some(email) => self.users.find_by_email(email.as_str()).await?,
+            Some(email) => self.users.find_by_email(email).await?,
             None => None,
         };
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -146,7 +146,7 @@ impl Authenticator {
         }
         let account = email.as_str();
         let attempt = self.admit(account, origin).await?;
-        let user = self.users.find_by_email(account).await?;
+        let user = self.users.find_by_email(email).await?;
         let verification = self
             .hasher
             .verify(

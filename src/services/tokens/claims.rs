@@ -4,7 +4,7 @@
 
 use crate::clock::UnixTime;
 use crate::crypto::RegisteredClaims;
-use crate::domain::{ClientId, PresentedAccessToken, Principal, Scope, Subject, UserId};
+use crate::domain::{ClientId, FamilyId, PresentedAccessToken, Principal, Scope, Subject, UserId};
 
 /// RFC 9068 access-token claims.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -48,7 +48,7 @@ impl AccessTokenClaims {
         Some(Principal {
             subject,
             client_id,
-            session: self.sid.clone(),
+            session: self.sid.clone().map(FamilyId::from_trusted),
             scope: self
                 .scope
                 .as_deref()

@@ -20,8 +20,8 @@ use super::throttle::{client_key, RequestLimit, Throttle};
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{KeyRing, RefreshTokenCodec};
 use crate::domain::{
-    AccessTokenText, Audience, Client, ClientId, ClientKind, GrantType, RequestOrigin, Scope,
-    UserClaims,
+    AccessTokenText, Audience, Client, ClientId, ClientKind, FamilyId, GrantType, RequestOrigin,
+    Scope, UserClaims,
 };
 use crate::storage::{RefreshTokenStore, UserStore};
 pub use claims::AccessTokenClaims;
@@ -235,7 +235,7 @@ impl TokenService {
             Subject {
                 sub: user.id.as_str(),
                 user: Some(&claims),
-                sid: sid.as_deref(),
+                sid: sid.as_ref().map(FamilyId::as_str),
             },
             &scope,
             &audience,

@@ -7,8 +7,8 @@ use super::super::throttle::RequestLimit;
 use super::{IssuedTokens, Subject, TokenError, TokenService};
 use crate::clock::UnixTime;
 use crate::domain::{
-    Audience, Client, NewFamily, NextGeneration, RefreshRejection, RefreshTokenText, RotateOutcome,
-    Scope, UserClaims, UserId,
+    Audience, Client, FamilyId, NewFamily, NextGeneration, RefreshRejection, RefreshTokenText,
+    RotateOutcome, Scope, UserClaims, UserId,
 };
 
 impl TokenService {
@@ -27,7 +27,7 @@ impl TokenService {
         // Per session (one user's), before any database work: a refused refresh leaves the
         // token unused.
         self.throttle
-            .limit_request(RequestLimit::Session, &presented.family_id)
+            .limit_request(RequestLimit::Session, presented.family_id.as_str())
             .await
             .map_err(|t| TokenError::RateLimited(t.retry_after_secs))?;
         // Everything that can be checked without the family is checked before the token is used;
@@ -37,9 +37,10 @@ impl TokenService {
             .map(|a| self.audience_for(client, Some(a)))
             .transpose()?;
         let now = self.clock.now();
-        let minted = self
-            .refresh_codec
-            .mint(&presented.family_id, presented.generation.saturating_add(1));
+        let minted = self.refresh_codec.mint(
+            presented.family_id.as_str(),
+            presented.generation.saturating_add(1),
+        );
         let next = NextGeneration {
             token_hash: minted.secret_hash,
             expires_at: now + self.refresh_idle_ttl(client),
@@ -120,7 +121,7 @@ impl TokenService {
             Subject {
                 sub: family.user_id.as_str(),
                 user: Some(&claims),
-                sid: Some(&family.family_id),
+                sid: Some(family.family_id.as_str()),
             },
             &scope,
             &audience,
@@ -150,13 +151,13 @@ impl TokenService {
         scope: &Scope,
         audience: &str,
         now: UnixTime,
-    ) -> Result<(RefreshTokenText, String), TokenError> {
+    ) -> Result<(RefreshTokenText, FamilyId), TokenError> {
         let absolute = client
             .token_settings
             .refresh_absolute_ttl
             .unwrap_or(self.settings.refresh_absolute_ttl);
-        let id = uuid::Uuid::new_v4().hyphenated().to_string();
-        let minted = self.refresh_codec.mint(&id, 0);
+        let id = FamilyId::generate();
+        let minted = self.refresh_codec.mint(id.as_str(), 0);
         let family = NewFamily {
             id,
             client_id: client.id.clone(),

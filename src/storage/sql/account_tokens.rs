@@ -160,7 +160,7 @@ macro_rules! impl_account_token_store {
 
             async fn consume_code(
                 &self,
-                email: &str,
+                email: &Email,
                 matches: &(dyn for<'a> Fn(&'a str) -> bool + Send + Sync),
                 max_attempts: i64,
                 now: UnixTime,
@@ -174,7 +174,7 @@ macro_rules! impl_account_token_store {
                      ORDER BY created_at DESC, id LIMIT 1",
                     $lock
                 ))
-                .bind(email)
+                .bind(email.as_str())
                 .bind(now)
                 .fetch_optional(&mut *tx)
                 .await

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 
 use super::{corrupt, map_err, SqlStore};
-use crate::domain::{AuditEvent, AuditFilter, LoggedAuditEvent};
+use crate::domain::{AuditEvent, AuditFilter, LoggedAuditEvent, UserId};
 use crate::storage::{AuditStore, StorageError, StorageResult};
 
 #[derive(sqlx::FromRow)]
@@ -86,11 +86,11 @@ macro_rules! impl_audit_store {
                 Ok(out)
             }
 
-            async fn scrub_user(&self, user_id: &str) -> StorageResult<u64> {
+            async fn scrub_user(&self, user_id: &UserId) -> StorageResult<u64> {
                 let r = sqlx::query(
                     "UPDATE audit_events SET ip = NULL, user_agent = NULL WHERE user_id = $1",
                 )
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;

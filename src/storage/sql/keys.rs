@@ -3,7 +3,7 @@ use sqlx::{Postgres, Sqlite};
 
 use super::{corrupt, map_err, SqlStore};
 use crate::clock::UnixTime;
-use crate::domain::{KeyState, SigningAlg, StoredKey};
+use crate::domain::{KeyId, KeyState, SigningAlg, StoredKey};
 use crate::storage::{PendingInsert, SigningKeyStore, StorageError, StorageResult};
 
 #[derive(sqlx::FromRow)]
@@ -28,7 +28,7 @@ impl TryFrom<KeyRow> for StoredKey {
         Ok(StoredKey {
             alg: SigningAlg::parse(&r.alg).map_err(corrupt)?,
             state: KeyState::parse(&r.state).map_err(corrupt)?,
-            kid: r.kid,
+            kid: KeyId::from_trusted(r.kid),
             public_jwk: r.public_jwk,
             private_key_enc: r.private_key_enc,
             enc_key_id: r.enc_key_id,
@@ -92,7 +92,7 @@ macro_rules! impl_key_store {
                     "INSERT INTO signing_keys (kid, alg, state, public_jwk, private_key_enc, enc_key_id, \
                      created_at, activate_at, activated_at) VALUES ($1, $2, 'active', $3, $4, $5, $6, $6, $6)",
                 )
-                .bind(&key.kid)
+                .bind(key.kid.as_str())
                 .bind(key.alg.as_str())
                 .bind(&key.public_jwk)
                 .bind(&key.private_key_enc)
@@ -107,7 +107,7 @@ macro_rules! impl_key_store {
             async fn insert_pending(
                 &self,
                 key: &StoredKey,
-                replaces: &str,
+                replaces: &KeyId,
             ) -> StorageResult<PendingInsert> {
                 let r = sqlx::query(
                     "INSERT INTO signing_keys (kid, alg, state, public_jwk, private_key_enc, enc_key_id, \
@@ -115,14 +115,14 @@ macro_rules! impl_key_store {
                      SELECT $1, $2, 'pending', $3, $4, $5, $6, $7 \
                      WHERE EXISTS (SELECT 1 FROM signing_keys WHERE kid = $8 AND state = 'active')",
                 )
-                .bind(&key.kid)
+                .bind(key.kid.as_str())
                 .bind(key.alg.as_str())
                 .bind(&key.public_jwk)
                 .bind(&key.private_key_enc)
                 .bind(&key.enc_key_id)
                 .bind(key.created_at)
                 .bind(key.activate_at)
-                .bind(replaces)
+                .bind(replaces.as_str())
                 .execute(&self.pool)
                 .await;
                 match r {
@@ -137,7 +137,7 @@ macro_rules! impl_key_store {
                 }
             }
 
-            async fn promote(&self, kid: &str, now: UnixTime) -> StorageResult<bool> {
+            async fn promote(&self, kid: &KeyId, now: UnixTime) -> StorageResult<bool> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "UPDATE signing_keys SET state = 'retired', retired_at = $1 \
@@ -151,7 +151,7 @@ macro_rules! impl_key_store {
                     "UPDATE signing_keys SET state = 'active', activated_at = $2 \
                      WHERE kid = $1 AND state = 'pending'",
                 )
-                .bind(kid)
+                .bind(kid.as_str())
                 .bind(now)
                 .execute(&mut *tx)
                 .await
@@ -175,12 +175,12 @@ macro_rules! impl_key_store {
                 }
             }
 
-            async fn retire_pending(&self, kid: &str, now: UnixTime) -> StorageResult<bool> {
+            async fn retire_pending(&self, kid: &KeyId, now: UnixTime) -> StorageResult<bool> {
                 let r = sqlx::query(
                     "UPDATE signing_keys SET state = 'retired', retired_at = $2 \
                      WHERE kid = $1 AND state = 'pending'",
                 )
-                .bind(kid)
+                .bind(kid.as_str())
                 .bind(now)
                 .execute(&self.pool)
                 .await
@@ -206,11 +206,11 @@ macro_rules! impl_key_store {
                 Ok(r.rows_affected())
             }
 
-            async fn mark_removed(&self, kid: &str, now: UnixTime) -> StorageResult<bool> {
+            async fn mark_removed(&self, kid: &KeyId, now: UnixTime) -> StorageResult<bool> {
                 let r = sqlx::query(
                     "UPDATE signing_keys SET state = 'removed', removed_at = $2 WHERE kid = $1 AND state <> 'removed'",
                 )
-                .bind(kid)
+                .bind(kid.as_str())
                 .bind(now)
                 .execute(&self.pool)
                 .await

@@ -11,7 +11,7 @@ use super::{corrupt, map_err, SqlStore};
 use crate::clock::UnixTime;
 use crate::crypto::constant_time_eq;
 use crate::domain::{
-    ClientId, FamilyInfo, FamilyRecord, NewFamily, NextGeneration, PresentedToken,
+    ClientId, FamilyId, FamilyInfo, FamilyRecord, NewFamily, NextGeneration, PresentedToken,
     RefreshRejection, RotateOutcome, Scope, UserId,
 };
 use crate::storage::{RefreshTokenStore, StorageResult};
@@ -36,7 +36,7 @@ struct FamilyRow {
 impl From<FamilyRow> for FamilyRecord {
     fn from(r: FamilyRow) -> Self {
         FamilyRecord {
-            id: r.id,
+            id: FamilyId::from_trusted(r.id),
             client_id: r.client_id,
             user_id: UserId::from_trusted(r.user_id),
             scope: r.scope,
@@ -120,10 +120,10 @@ macro_rules! rotate_sql {
 }
 
 impl RotatedRow {
-    fn into_info(self, family_id: &str) -> StorageResult<FamilyInfo> {
+    fn into_info(self, family_id: &FamilyId) -> StorageResult<FamilyInfo> {
         Ok(FamilyInfo {
             scope: Scope::parse(&self.scope).map_err(corrupt)?,
-            family_id: family_id.to_owned(),
+            family_id: family_id.clone(),
             user_id: UserId::from_trusted(self.user_id),
             audience: self.audience,
             generation: self.generation,
@@ -182,7 +182,7 @@ impl SqlStore<Postgres> {
         let row: Option<RotatedRow> = sqlx::query_as(rotate_sql!(
             "AND ($8::text IS NULL OR string_to_array($8::text, ' ') <@ string_to_array(scope, ' '))"
         ))
-        .bind(&presented.family_id)
+        .bind(presented.family_id.as_str())
         .bind(presented.generation)
         .bind(&presented.token_hash)
         .bind(now)
@@ -212,7 +212,7 @@ impl SqlStore<Sqlite> {
         // in Rust can still undo the update.
         let mut tx = self.begin_write().await?;
         let row: Option<RotatedRow> = sqlx::query_as(rotate_sql!("AND $8 IS NULL"))
-            .bind(&presented.family_id)
+            .bind(presented.family_id.as_str())
             .bind(presented.generation)
             .bind(&presented.token_hash)
             .bind(now)
@@ -251,7 +251,7 @@ macro_rules! impl_refresh_store {
                        AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.kind = 'client' \
                                        AND r.subject = $2 AND r.not_after >= $8)",
                 )
-                .bind(&f.id)
+                .bind(f.id.as_str())
                 .bind(f.client_id.as_str())
                 .bind(f.user_id.as_str())
                 .bind(f.scope.to_wire())
@@ -294,21 +294,21 @@ macro_rules! impl_refresh_store {
                 })
             }
 
-            async fn find_family(&self, family_id: &str) -> StorageResult<Option<FamilyRecord>> {
+            async fn find_family(&self, family_id: &FamilyId) -> StorageResult<Option<FamilyRecord>> {
                 let row: Option<FamilyRow> = sqlx::query_as(SELECT_FAMILY)
-                    .bind(family_id)
+                    .bind(family_id.as_str())
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(map_err)?;
                 Ok(row.map(FamilyRecord::from))
             }
 
-            async fn revoke_family(&self, family_id: &str, reason: &str, now: UnixTime) -> StorageResult<bool> {
+            async fn revoke_family(&self, family_id: &FamilyId, reason: &str, now: UnixTime) -> StorageResult<bool> {
                 let r = sqlx::query(
                     "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3 \
                      WHERE id = $1 AND revoked_at IS NULL",
                 )
-                .bind(family_id)
+                .bind(family_id.as_str())
                 .bind(now)
                 .bind(reason)
                 .execute(&self.pool)
@@ -320,11 +320,11 @@ macro_rules! impl_refresh_store {
             async fn revoke_user_families(
                 &self,
                 user_id: &UserId,
-                except: Option<&str>,
+                except: Option<&FamilyId>,
                 reason: &str,
                 now: UnixTime,
-            ) -> StorageResult<Vec<(String, UnixTime)>> {
-                sqlx::query_as(
+            ) -> StorageResult<Vec<(FamilyId, UnixTime)>> {
+                let revoked: Vec<(String, UnixTime)> = sqlx::query_as(
                     "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3 \
                      WHERE user_id = $1 AND revoked_at IS NULL AND absolute_expires_at > $2 \
                      AND ($4 IS NULL OR id <> $4) \
@@ -333,10 +333,14 @@ macro_rules! impl_refresh_store {
                 .bind(user_id.as_str())
                 .bind(now)
                 .bind(reason)
-                .bind(except)
+                .bind(except.map(FamilyId::as_str))
                 .fetch_all(&self.pool)
                 .await
-                .map_err(map_err)
+                .map_err(map_err)?;
+                Ok(revoked
+                    .into_iter()
+                    .map(|(id, until)| (FamilyId::from_trusted(id), until))
+                    .collect())
             }
 
             async fn revoke_client_families(

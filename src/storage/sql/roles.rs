@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 
 use super::{corrupt, map_err, SqlStore};
-use crate::domain::{Permission, Role, RoleName};
+use crate::domain::{Permission, Role, RoleId, RoleName};
 use crate::storage::{RoleStore, StorageResult};
 
 #[derive(sqlx::FromRow)]
@@ -18,7 +18,7 @@ struct RoleRow {
 fn to_role(row: RoleRow, permissions: Vec<String>) -> StorageResult<Role> {
     Ok(Role {
         name: RoleName::parse(&row.name).map_err(corrupt)?,
-        id: row.id,
+        id: RoleId::from_trusted(row.id),
         description: row.description,
         permissions: permissions
             .iter()
@@ -35,7 +35,7 @@ macro_rules! impl_role_store {
             async fn create(&self, role: &Role) -> StorageResult<()> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query("INSERT INTO roles (id, name, description, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(&role.id)
+                    .bind(role.id.as_str())
                     .bind(role.name.as_str())
                     .bind(role.description.as_deref())
                     .bind(role.created_at)
@@ -47,7 +47,7 @@ macro_rules! impl_role_store {
                         "INSERT INTO role_permissions (role_id, permission) VALUES ($1, $2) \
                          ON CONFLICT (role_id, permission) DO NOTHING",
                     )
-                    .bind(&role.id)
+                    .bind(role.id.as_str())
                     .bind(p.as_str())
                     .execute(&mut *tx)
                     .await
@@ -98,14 +98,14 @@ macro_rules! impl_role_store {
                     .collect()
             }
 
-            async fn add_permissions(&self, role_id: &str, permissions: &[Permission]) -> StorageResult<()> {
+            async fn add_permissions(&self, role_id: &RoleId, permissions: &[Permission]) -> StorageResult<()> {
                 let mut tx = self.begin_write().await?;
                 for p in permissions {
                     sqlx::query(
                         "INSERT INTO role_permissions (role_id, permission) VALUES ($1, $2) \
                          ON CONFLICT (role_id, permission) DO NOTHING",
                     )
-                    .bind(role_id)
+                    .bind(role_id.as_str())
                     .bind(p.as_str())
                     .execute(&mut *tx)
                     .await
@@ -114,11 +114,11 @@ macro_rules! impl_role_store {
                 tx.commit().await.map_err(map_err)
             }
 
-            async fn remove_permissions(&self, role_id: &str, permissions: &[Permission]) -> StorageResult<()> {
+            async fn remove_permissions(&self, role_id: &RoleId, permissions: &[Permission]) -> StorageResult<()> {
                 let mut tx = self.begin_write().await?;
                 for p in permissions {
                     sqlx::query("DELETE FROM role_permissions WHERE role_id = $1 AND permission = $2")
-                        .bind(role_id)
+                        .bind(role_id.as_str())
                         .bind(p.as_str())
                         .execute(&mut *tx)
                         .await
@@ -127,9 +127,9 @@ macro_rules! impl_role_store {
                 tx.commit().await.map_err(map_err)
             }
 
-            async fn delete(&self, role_id: &str) -> StorageResult<bool> {
+            async fn delete(&self, role_id: &RoleId) -> StorageResult<bool> {
                 let r = sqlx::query("DELETE FROM roles WHERE id = $1")
-                    .bind(role_id)
+                    .bind(role_id.as_str())
                     .execute(&self.pool)
                     .await
                     .map_err(map_err)?;

@@ -5,7 +5,7 @@ use sqlx::{Postgres, Sqlite};
 
 use super::{corrupt, map_err, SqlStore};
 use crate::clock::UnixTime;
-use crate::domain::{Email, User, UserClaims, UserFilter, UserId};
+use crate::domain::{Email, RoleId, User, UserClaims, UserFilter, UserId};
 use crate::storage::{NewUserRecord, StorageError, StorageResult, UserPatch, UserStore};
 
 macro_rules! user_columns {
@@ -107,7 +107,7 @@ macro_rules! impl_user_store {
                 for role_id in &new.role_ids {
                     sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)")
                         .bind(u.id.as_str())
-                        .bind(role_id)
+                        .bind(role_id.as_str())
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err)?;
@@ -125,13 +125,13 @@ macro_rules! impl_user_store {
                 row.map(User::try_from).transpose()
             }
 
-            async fn find_by_email(&self, email: &str) -> StorageResult<Option<User>> {
+            async fn find_by_email(&self, email: &Email) -> StorageResult<Option<User>> {
                 let row: Option<UserRow> = sqlx::query_as(concat!(
                     "SELECT ",
                     user_columns!(),
                     " FROM users WHERE email = $1"
                 ))
-                .bind(email)
+                .bind(email.as_str())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(map_err)?;
@@ -249,23 +249,23 @@ macro_rules! impl_user_store {
                 Ok(r.rows_affected() > 0)
             }
 
-            async fn grant_role(&self, id: &UserId, role_id: &str) -> StorageResult<bool> {
+            async fn grant_role(&self, id: &UserId, role_id: &RoleId) -> StorageResult<bool> {
                 let r = sqlx::query(
                     "INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2) \
                      ON CONFLICT (user_id, role_id) DO NOTHING",
                 )
                 .bind(id.as_str())
-                .bind(role_id)
+                .bind(role_id.as_str())
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;
                 Ok(r.rows_affected() > 0)
             }
 
-            async fn revoke_role(&self, id: &UserId, role_id: &str) -> StorageResult<bool> {
+            async fn revoke_role(&self, id: &UserId, role_id: &RoleId) -> StorageResult<bool> {
                 let r = sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2")
                     .bind(id.as_str())
-                    .bind(role_id)
+                    .bind(role_id.as_str())
                     .execute(&self.pool)
                     .await
                     .map_err(map_err)?;

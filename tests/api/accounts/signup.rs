@@ -183,7 +183,7 @@ pub(super) async fn closed_and_invite_only_sign_up(backend: Backend) {
     let invite = app
         .services
         .accounts
-        .invite(BOB, &["manager".to_owned()])
+        .invite(latchkey::domain::Email::parse(BOB), &["manager".to_owned()])
         .await
         .unwrap();
     let mail = smtp.wait_for(BOB, MAIL_WAIT).await;

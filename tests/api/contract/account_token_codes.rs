@@ -18,6 +18,11 @@ fn magic_link(user: &UserId, email: &str, hash: &str, code: &str, created_at: i6
     }
 }
 
+/// The address as the store takes it.
+fn address(raw: &str) -> Email {
+    Email::parse(raw).unwrap()
+}
+
 /// A code check that accepts exactly `right`.
 fn code_is(right: &'static str) -> impl Fn(&str) -> bool + Send + Sync {
     move |presented| presented == right
@@ -33,7 +38,7 @@ pub(super) async fn account_token_store_counts_wrong_codes_and_uses_a_link_up_at
     let wrong = code_is("c-never");
     let outcome = s
         .account_tokens
-        .consume_code(email, &right, 3, 1500)
+        .consume_code(&address(email), &right, 3, 1500)
         .await
         .unwrap();
     assert!(matches!(outcome, CodeOutcome::NoToken), "{outcome:?}");
@@ -43,7 +48,7 @@ pub(super) async fn account_token_store_counts_wrong_codes_and_uses_a_link_up_at
     for attempts in 1..=2 {
         let outcome = s
             .account_tokens
-            .consume_code(email, &wrong, 3, 1500)
+            .consume_code(&address(email), &wrong, 3, 1500)
             .await
             .unwrap();
         assert!(matches!(outcome, CodeOutcome::Wrong), "{outcome:?}");
@@ -57,7 +62,7 @@ pub(super) async fn account_token_store_counts_wrong_codes_and_uses_a_link_up_at
     }
     let CodeOutcome::Consumed(used) = s
         .account_tokens
-        .consume_code(email, &right, 3, 1600)
+        .consume_code(&address(email), &right, 3, 1600)
         .await
         .unwrap()
     else {
@@ -70,7 +75,7 @@ pub(super) async fn account_token_store_counts_wrong_codes_and_uses_a_link_up_at
     assert!(!is_live(&s, MagicLink, "m-1", 1600).await);
     let outcome = s
         .account_tokens
-        .consume_code(email, &right, 3, 1600)
+        .consume_code(&address(email), &right, 3, 1600)
         .await
         .unwrap();
     assert!(
@@ -86,7 +91,7 @@ pub(super) async fn account_token_store_counts_wrong_codes_and_uses_a_link_up_at
     for _ in 0..3 {
         let outcome = s
             .account_tokens
-            .consume_code(email, &wrong, 3, 1700)
+            .consume_code(&address(email), &wrong, 3, 1700)
             .await
             .unwrap();
         assert!(matches!(outcome, CodeOutcome::Wrong), "{outcome:?}");
@@ -94,7 +99,7 @@ pub(super) async fn account_token_store_counts_wrong_codes_and_uses_a_link_up_at
     assert!(!is_live(&s, MagicLink, "m-2", 1700).await, "used up");
     let outcome = s
         .account_tokens
-        .consume_code(email, &right, 3, 1700)
+        .consume_code(&address(email), &right, 3, 1700)
         .await
         .unwrap();
     assert!(matches!(outcome, CodeOutcome::NoToken), "{outcome:?}");
@@ -131,13 +136,13 @@ pub(super) async fn account_token_store_checks_codes_against_the_newest_live_mag
         .unwrap();
     let outcome = s
         .account_tokens
-        .consume_code(email, &code_is("c-ivan"), 3, 1500)
+        .consume_code(&address(email), &code_is("c-ivan"), 3, 1500)
         .await
         .unwrap();
     assert!(matches!(outcome, CodeOutcome::NoToken), "{outcome:?}");
     let outcome = s
         .account_tokens
-        .consume_code(email, &code_is("c-reset"), 3, 1500)
+        .consume_code(&address(email), &code_is("c-reset"), 3, 1500)
         .await
         .unwrap();
     assert!(matches!(outcome, CodeOutcome::NoToken), "{outcome:?}");
@@ -157,7 +162,7 @@ pub(super) async fn account_token_store_checks_codes_against_the_newest_live_mag
         .unwrap();
     let outcome = s
         .account_tokens
-        .consume_code(email, &code_is("c-older"), 3, 1500)
+        .consume_code(&address(email), &code_is("c-older"), 3, 1500)
         .await
         .unwrap();
     assert!(matches!(outcome, CodeOutcome::Wrong), "{outcome:?}");
@@ -173,7 +178,7 @@ pub(super) async fn account_token_store_checks_codes_against_the_newest_live_mag
     );
     let CodeOutcome::Consumed(used) = s
         .account_tokens
-        .consume_code(email, &code_is("c-newer"), 3, 1500)
+        .consume_code(&address(email), &code_is("c-newer"), 3, 1500)
         .await
         .unwrap()
     else {
@@ -183,7 +188,7 @@ pub(super) async fn account_token_store_checks_codes_against_the_newest_live_mag
     // The newer one used, the older one is the newest live link; past its expiry, none.
     let CodeOutcome::Consumed(used) = s
         .account_tokens
-        .consume_code(email, &code_is("c-older"), 3, 1500)
+        .consume_code(&address(email), &code_is("c-older"), 3, 1500)
         .await
         .unwrap()
     else {
@@ -199,7 +204,7 @@ pub(super) async fn account_token_store_checks_codes_against_the_newest_live_mag
         .unwrap();
     let outcome = s
         .account_tokens
-        .consume_code(email, &code_is("c-late"), 3, 2000)
+        .consume_code(&address(email), &code_is("c-late"), 3, 2000)
         .await
         .unwrap();
     assert!(
@@ -223,7 +228,7 @@ pub(super) async fn account_token_store_concurrent_codes_count_every_attempt_and
             let store = s.account_tokens.clone();
             tokio::spawn(async move {
                 store
-                    .consume_code(email, &code_is("c-never"), 100, 1500)
+                    .consume_code(&address(email), &code_is("c-never"), 100, 1500)
                     .await
                     .unwrap()
             })
@@ -244,7 +249,7 @@ pub(super) async fn account_token_store_concurrent_codes_count_every_attempt_and
             let store = s.account_tokens.clone();
             tokio::spawn(async move {
                 store
-                    .consume_code(email, &code_is("c-right"), 100, 1500)
+                    .consume_code(&address(email), &code_is("c-right"), 100, 1500)
                     .await
                     .unwrap()
             })

@@ -188,7 +188,13 @@ pub(super) async fn audit_store_scrubs_a_users_ip_and_user_agent_only(backend: B
             .unwrap();
     }
     let before = list(&s, filter(None, None, None, 100)).await;
-    assert_eq!(s.audit.scrub_user("u-gone").await.unwrap(), 2);
+    assert_eq!(
+        s.audit
+            .scrub_user(&UserId::from_trusted("u-gone".into()))
+            .await
+            .unwrap(),
+        2
+    );
     let after = list(&s, filter(None, None, None, 100)).await;
     for (was, is) in before.iter().zip(&after) {
         if was.event.user_id.as_deref() == Some("u-gone") {
@@ -206,7 +212,10 @@ pub(super) async fn audit_store_scrubs_a_users_ip_and_user_agent_only(backend: B
         }
     }
     assert_eq!(
-        s.audit.scrub_user("u-nobody").await.unwrap(),
+        s.audit
+            .scrub_user(&UserId::from_trusted("u-nobody".into()))
+            .await
+            .unwrap(),
         0,
         "nothing for a user without events"
     );

@@ -35,7 +35,7 @@ pub(super) async fn user_store_contract(backend: Backend) {
 
     let found = s
         .users
-        .find_by_email("alice@example.com")
+        .find_by_email(&Email::parse("alice@example.com").unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -45,11 +45,11 @@ pub(super) async fn user_store_contract(backend: Backend) {
     );
     assert!(
         s.users
-            .find_by_email("ALICE@example.com")
+            .find_by_email(&Email::parse("ALICE@example.com").unwrap())
             .await
             .unwrap()
-            .is_none(),
-        "callers normalise"
+            .is_some_and(|u| u.id == alice.id),
+        "the caller's address is normalised by the type"
     );
     assert!(s
         .users

@@ -9,7 +9,7 @@ use crate::helpers::Backend;
 
 struct Family {
     client: ClientId,
-    family_id: String,
+    family_id: FamilyId,
     user_id: UserId,
     first: NextGeneration,
 }
@@ -41,7 +41,7 @@ async fn family(s: &Stores, now: i64, absolute: i64) -> Family {
         .unwrap();
     let first = token(now, 100);
     let f = NewFamily {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: FamilyId::generate(),
         client_id: c.id.clone(),
         user_id: u.id.clone(),
         scope: Scope::parse("a").unwrap(),
@@ -242,7 +242,7 @@ pub(super) async fn refresh_token_store_rejections_and_purge(backend: Backend) {
             ..first.clone()
         },
         PresentedToken {
-            family_id: uuid::Uuid::new_v4().to_string(),
+            family_id: FamilyId::generate(),
             ..first.clone()
         },
     ] {
@@ -350,7 +350,7 @@ pub(super) async fn refresh_token_store_revokes_every_family_of_a_user(backend: 
         .is_empty());
     assert!(s
         .refresh_tokens
-        .find_family("no-such-family")
+        .find_family(&FamilyId::from_trusted("no-such-family".into()))
         .await
         .unwrap()
         .is_none());
@@ -368,7 +368,7 @@ pub(super) async fn refresh_token_store_revokes_every_family_of_a_user(backend: 
         .await
         .unwrap();
     let raced = NewFamily {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: FamilyId::generate(),
         client_id: f.client.clone(),
         user_id: f.user_id.clone(),
         scope: Scope::parse("a").unwrap(),
@@ -385,7 +385,7 @@ pub(super) async fn refresh_token_store_revokes_every_family_of_a_user(backend: 
         .unwrap()
         .is_none());
     let later = NewFamily {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: FamilyId::generate(),
         created_at: 1011,
         ..raced
     };

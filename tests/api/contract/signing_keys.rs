@@ -6,9 +6,14 @@ use latchkey::storage::StorageError;
 use super::stores;
 use crate::helpers::{fresh_database, test_settings, Backend, Database};
 
+/// A kid as the store takes it.
+fn key_id(raw: &str) -> KeyId {
+    KeyId::from_trusted(raw.to_owned())
+}
+
 fn stored_key(kid: &str) -> StoredKey {
     StoredKey {
-        kid: kid.into(),
+        kid: key_id(kid),
         alg: SigningAlg::ES256,
         state: KeyState::Active,
         public_jwk: "{}".into(),
@@ -52,16 +57,16 @@ pub(super) async fn signing_key_store_contract(backend: Backend) {
         1,
         "failed insert rolled back"
     );
-    assert!(s.keys.mark_removed("k1", 40).await.unwrap());
-    assert!(!s.keys.mark_removed("k1", 41).await.unwrap());
-    assert!(!s.keys.mark_removed("nope", 41).await.unwrap());
+    assert!(s.keys.mark_removed(&key_id("k1"), 40).await.unwrap());
+    assert!(!s.keys.mark_removed(&key_id("k1"), 41).await.unwrap());
+    assert!(!s.keys.mark_removed(&key_id("nope"), 41).await.unwrap());
     let k1 = s
         .keys
         .list()
         .await
         .unwrap()
         .into_iter()
-        .find(|k| k.kid == "k1")
+        .find(|k| k.kid.as_str() == "k1")
         .unwrap();
     assert_eq!((k1.state, k1.removed_at), (KeyState::Removed, Some(40)));
 }
@@ -76,7 +81,8 @@ fn pending_key(kid: &str, created: i64, activate_at: i64) -> StoredKey {
 }
 
 fn key_states(keys: &[StoredKey]) -> Vec<(String, KeyState)> {
-    let mut v: Vec<(String, KeyState)> = keys.iter().map(|k| (k.kid.clone(), k.state)).collect();
+    let mut v: Vec<(String, KeyState)> =
+        keys.iter().map(|k| (k.kid.to_string(), k.state)).collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
@@ -87,21 +93,21 @@ pub(super) async fn signing_key_store_lifecycle_steps_are_compare_and_set(backen
     s.keys.insert_active(&stored_key("a"), 10).await.unwrap();
     assert_eq!(
         s.keys
-            .insert_pending(&pending_key("p", 11, 100), "not-active")
+            .insert_pending(&pending_key("p", 11, 100), &key_id("not-active"))
             .await
             .unwrap(),
         PendingInsert::ActiveChanged
     );
     assert_eq!(
         s.keys
-            .insert_pending(&pending_key("p", 11, 100), "a")
+            .insert_pending(&pending_key("p", 11, 100), &key_id("a"))
             .await
             .unwrap(),
         PendingInsert::Inserted
     );
     assert_eq!(
         s.keys
-            .insert_pending(&pending_key("q", 12, 100), "a")
+            .insert_pending(&pending_key("q", 12, 100), &key_id("a"))
             .await
             .unwrap(),
         PendingInsert::AnotherPending
@@ -112,7 +118,7 @@ pub(super) async fn signing_key_store_lifecycle_steps_are_compare_and_set(backen
         .await
         .unwrap()
         .into_iter()
-        .find(|k| k.kid == "p")
+        .find(|k| k.kid.as_str() == "p")
         .unwrap();
     assert_eq!(
         (p.state, p.created_at, p.activate_at, p.activated_at),
@@ -123,13 +129,13 @@ pub(super) async fn signing_key_store_lifecycle_steps_are_compare_and_set(backen
         matches!(&dup, Err(StorageError::Conflict(c)) if c == "signing_keys_pkey"),
         "{dup:?}"
     );
-    assert!(!s.keys.promote("nope", 50).await.unwrap());
+    assert!(!s.keys.promote(&key_id("nope"), 50).await.unwrap());
     assert!(
-        !s.keys.promote("a", 50).await.unwrap(),
+        !s.keys.promote(&key_id("a"), 50).await.unwrap(),
         "only a pending key is promoted"
     );
-    assert!(s.keys.promote("p", 50).await.unwrap());
-    assert!(!s.keys.promote("p", 51).await.unwrap(), "once");
+    assert!(s.keys.promote(&key_id("p"), 50).await.unwrap());
+    assert!(!s.keys.promote(&key_id("p"), 51).await.unwrap(), "once");
     let keys = s.keys.list().await.unwrap();
     assert_eq!(
         key_states(&keys),
@@ -138,23 +144,23 @@ pub(super) async fn signing_key_store_lifecycle_steps_are_compare_and_set(backen
             ("p".into(), KeyState::Active)
         ]
     );
-    let a = keys.iter().find(|k| k.kid == "a").unwrap();
-    let p = keys.iter().find(|k| k.kid == "p").unwrap();
+    let a = keys.iter().find(|k| k.kid.as_str() == "a").unwrap();
+    let p = keys.iter().find(|k| k.kid.as_str() == "p").unwrap();
     assert_eq!((a.retired_at, p.activated_at), (Some(50), Some(50)));
 
     assert_eq!(
         s.keys
-            .insert_pending(&pending_key("q", 60, 200), "p")
+            .insert_pending(&pending_key("q", 60, 200), &key_id("p"))
             .await
             .unwrap(),
         PendingInsert::Inserted
     );
     assert!(
-        !s.keys.retire_pending("p", 61).await.unwrap(),
+        !s.keys.retire_pending(&key_id("p"), 61).await.unwrap(),
         "the active key is not pending"
     );
-    assert!(s.keys.retire_pending("q", 61).await.unwrap());
-    assert!(!s.keys.retire_pending("q", 62).await.unwrap());
+    assert!(s.keys.retire_pending(&key_id("q"), 61).await.unwrap());
+    assert!(!s.keys.retire_pending(&key_id("q"), 62).await.unwrap());
     // q never signed: removable at once; a only once retired at or before the cut-off.
     assert_eq!(s.keys.remove_retired(49, 70).await.unwrap(), 1);
     assert_eq!(s.keys.remove_retired(49, 71).await.unwrap(), 0);
@@ -169,13 +175,16 @@ pub(super) async fn signing_key_store_lifecycle_steps_are_compare_and_set(backen
         ]
     );
     assert_eq!(
-        keys.iter().find(|k| k.kid == "a").unwrap().removed_at,
+        keys.iter()
+            .find(|k| k.kid.as_str() == "a")
+            .unwrap()
+            .removed_at,
         Some(72)
     );
 
     // insert_active withdraws the pending key and retires the active one.
     s.keys
-        .insert_pending(&pending_key("r", 80, 300), "p")
+        .insert_pending(&pending_key("r", 80, 300), &key_id("p"))
         .await
         .unwrap();
     s.keys.insert_active(&stored_key("z"), 90).await.unwrap();
@@ -190,7 +199,7 @@ pub(super) async fn signing_key_store_concurrent_transitions_have_one_winner(bac
     use latchkey::storage::PendingInsert;
     let (s, _db, _) = stores(backend).await;
     s.keys.insert_active(&stored_key("a0"), 1).await.unwrap();
-    let mut active = "a0".to_owned();
+    let mut active = key_id("a0");
     for round in 1..=3 {
         let tasks: Vec<_> = (0..6)
             .map(|i| {
@@ -205,12 +214,12 @@ pub(super) async fn signing_key_store_concurrent_transitions_have_one_winner(bac
                 })
             })
             .collect();
-        let outcomes: Vec<(String, PendingInsert)> = futures::future::join_all(tasks)
+        let outcomes: Vec<(KeyId, PendingInsert)> = futures::future::join_all(tasks)
             .await
             .into_iter()
             .map(Result::unwrap)
             .collect();
-        let winners: Vec<&String> = outcomes
+        let winners: Vec<&KeyId> = outcomes
             .iter()
             .filter(|(_, o)| *o == PendingInsert::Inserted)
             .map(|(k, _)| k)
@@ -332,7 +341,7 @@ pub(super) async fn existing_keys_survive_the_lifecycle_migration(backend: Backe
     let settings = test_settings(&db, &[]);
     let s = latchkey::startup::connect_stores(&settings).await.unwrap();
     let keys = s.keys.list().await.unwrap();
-    let get = |kid: &str| keys.iter().find(|k| k.kid == kid).unwrap();
+    let get = |kid: &str| keys.iter().find(|k| k.kid.as_str() == kid).unwrap();
     assert_eq!(keys.len(), 3);
     assert_eq!(
         (get("new").state, get("new").activate_at),

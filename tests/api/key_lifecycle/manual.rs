@@ -105,7 +105,7 @@ pub(super) async fn a_pending_key_that_cannot_be_opened_is_never_promoted(backen
     // A pending key whose private part cannot be opened (corrupt, or sealed elsewhere).
     let now = app.clock.now();
     let bogus = latchkey::domain::StoredKey {
-        kid: "bogus".into(),
+        kid: latchkey::domain::KeyId::from_trusted("bogus".into()),
         alg: SigningAlg::ES256,
         state: latchkey::domain::KeyState::Pending,
         public_jwk: "{}".into(),
@@ -121,7 +121,10 @@ pub(super) async fn a_pending_key_that_cannot_be_opened_is_never_promoted(backen
         app.services
             .stores
             .keys
-            .insert_pending(&bogus, &active)
+            .insert_pending(
+                &bogus,
+                &latchkey::domain::KeyId::from_trusted(active.clone())
+            )
             .await
             .unwrap(),
         latchkey::storage::PendingInsert::Inserted
