@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use tracing::instrument;
 
+use super::access_tokens::AccessTokenClaims;
 use super::access_tokens::AccessTokenVerifier;
 use super::client_registry::{ClientCredentials, ClientRegistry};
 use super::revocation::{ensure_resource_server, RevocationError};
 use super::throttle::{RequestLimit, Throttle};
-use super::tokens::AccessTokenClaims;
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::RefreshTokenCodec;
 use crate::domain::{PresentedToken, Principal};

@@ -15,7 +15,7 @@ mod revocation;
 mod throttle;
 mod tokens;
 
-pub use access_tokens::{AccessTokenRejection, AccessTokenVerifier};
+pub use access_tokens::{AccessTokenClaims, AccessTokenRejection, AccessTokenVerifier};
 pub use accounts::{
     AccountError, AccountService, InviteView, PasswordChange, ProfileUpdate, ProfileView,
     SignupInput, SignupProof, VerifiedEmail,
@@ -47,8 +47,7 @@ pub use throttle::{
     ThrottlePolicy, Throttled,
 };
 pub use tokens::{
-    AccessTokenClaims, GrantRequest, IssuedTokens, TokenError, TokenRequest, TokenService,
-    TokenServiceSettings,
+    GrantRequest, IssuedTokens, TokenError, TokenRequest, TokenService, TokenServiceSettings,
 };
 
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 use super::extract::principal;
 use crate::domain::{ClientId, Email, RequestOrigin};
-use crate::http::body::{is_form, read_json, Params};
+use crate::http::body::{is_form, read_json};
 use crate::http::origin::origin;
 use crate::http::views::links;
 use crate::http::AppState;
@@ -41,14 +41,6 @@ fn from(req: &HttpRequest, state: &AppState) -> RequestOrigin {
 /// The address of a request that takes one.
 fn email(raw: &str) -> Result<Email, ApiError> {
     Ok(Email::parse(raw).map_err(AccountError::from)?)
-}
-
-pub(in crate::http) fn required(params: &mut Params, key: &str) -> Result<String, ApiError> {
-    params.take(key).ok_or_else(|| {
-        ApiError::Account(AccountError::InvalidRequest(format!(
-            "missing parameter {key}"
-        )))
-    })
 }
 
 // --- sign-up -------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ use serde::Deserialize;
 use super::error::{expired_page, page_error, problems};
 use super::Pages;
 use crate::domain::{AccountTokenPurpose, Email, RequestOrigin};
-use crate::http::api::accounts::required;
 use crate::http::api::error::ApiError;
 use crate::http::body::Params;
 use crate::http::origin::origin;
@@ -202,5 +201,14 @@ pub async fn post_password_reset_form(
             context! { title => "Choose a new password", problems => problems(&v), token },
         ),
         Err(e) => page_error(&state.pages, e),
+    })
+}
+
+/// A form field the page always sends; missing, the JSON 400 of the API answers.
+fn required(params: &mut Params, key: &str) -> Result<String, ApiError> {
+    params.take(key).ok_or_else(|| {
+        ApiError::Account(AccountError::InvalidRequest(format!(
+            "missing parameter {key}"
+        )))
     })
 }

@@ -1,7 +1,6 @@
 //! Exchanges credentials for tokens: the service, its settings, and what every grant
 //! shares (the client's scope and audience, issuing to a user, signing).
 
-mod claims;
 mod client_credentials;
 mod error;
 mod magic_link;
@@ -13,6 +12,7 @@ use std::sync::Arc;
 
 use tracing::{info, instrument};
 
+use super::access_tokens::AccessTokenClaims;
 use super::authn::{Authenticator, SignedIn};
 use super::client_registry::{ClientCredentials, ClientRegistry};
 use super::revocation::RevocationService;
@@ -24,7 +24,6 @@ use crate::domain::{
     Scope, UserClaims,
 };
 use crate::storage::{RefreshTokenStore, UserStore};
-pub use claims::AccessTokenClaims;
 pub use error::TokenError;
 pub use request::{GrantRequest, IssuedTokens, TokenRequest};
 

@@ -1,11 +1,16 @@
+//! Access tokens: the one claims type Latchkey signs and reads (`claims.rs`), and the verifier
+//! that checks a presented token's signature, lifetime, denylist entry and client.
+
+mod claims;
+
 use std::sync::Arc;
 
 use super::client_registry::ClientRegistry;
-use super::tokens::AccessTokenClaims;
 use crate::clock::Clock;
 use crate::crypto::{verify_access_token, AccessTokenError, KeyRing};
 use crate::domain::{ClientId, TokenIdentity};
 use crate::storage::{DenylistError, StorageError, TokenDenylist};
+pub use claims::AccessTokenClaims;
 
 /// Why a presented access token is not accepted.
 #[derive(Debug, thiserror::Error)]
