@@ -140,6 +140,38 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors_allowed_origins: &[String]) {
     .default_service(web::to(error::not_found));
 }
 
+/// The three account paths that also take the forms of the mailed-link pages: a form-encoded
+/// body goes to the page (answered with a page), anything else to the JSON API.
+macro_rules! json_or_form {
+    ($(#[$doc:meta])* $name:ident: $json:path, $form:path) => {
+        $(#[$doc])*
+        async fn $name(
+            req: actix_web::HttpRequest,
+            payload: web::Payload,
+            state: web::Data<AppState>,
+        ) -> Result<actix_web::HttpResponse, ApiError> {
+            if body::is_form(&req) {
+                $form(&req, payload, &state).await
+            } else {
+                $json(req, payload, state).await
+            }
+        }
+    };
+}
+
+json_or_form!(
+    /// `POST /api/v1/signup`: JSON, or the invitation page's form.
+    post_signup: accounts::post_signup, links::post_signup_form
+);
+json_or_form!(
+    /// `POST /api/v1/email/verify`: JSON, or the verification page's form.
+    post_verify_email: accounts::post_verify_email, links::post_verify_email_form
+);
+json_or_form!(
+    /// `POST /api/v1/password/reset/confirm`: JSON, or the reset page's form.
+    post_password_reset_confirm: accounts::post_password_reset_confirm, links::post_password_reset_form
+);
+
 /// The self-service account API (README, Accounts); browser apps call it, so CORS wraps it.
 fn account_routes(cfg: &mut web::ServiceConfig, origins: &[String]) {
     cfg.service(
@@ -149,7 +181,7 @@ fn account_routes(cfg: &mut web::ServiceConfig, origins: &[String]) {
     )
     .service(
         Endpoint::new("/api/v1/password/reset/confirm")
-            .post(accounts::post_password_reset_confirm)
+            .post(post_password_reset_confirm)
             .with_cors(origins),
     )
     .service(
@@ -169,7 +201,7 @@ fn account_routes(cfg: &mut web::ServiceConfig, origins: &[String]) {
     )
     .service(
         Endpoint::new("/api/v1/signup")
-            .post(accounts::post_signup)
+            .post(post_signup)
             .with_cors(origins),
     )
     .service(
@@ -180,7 +212,7 @@ fn account_routes(cfg: &mut web::ServiceConfig, origins: &[String]) {
     .service(
         Endpoint::new("/api/v1/email/verify")
             .get(links::get_verify_email)
-            .post(accounts::post_verify_email)
+            .post(post_verify_email)
             .with_cors(origins),
     )
     .service(

@@ -271,3 +271,126 @@ fn migration_folders_are_twins() {
     };
     assert_eq!(names("sqlite"), names("postgres"));
 }
+
+/// The module a source file defines: `services/tokens/mod.rs` -> `services::tokens`.
+fn module_of(path: &str) -> Vec<String> {
+    let mut parts: Vec<String> = path
+        .trim_end_matches(".rs")
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    if parts
+        .last()
+        .is_some_and(|p| p == "mod" || p == "lib" || p == "main")
+    {
+        parts.pop();
+    }
+    parts
+}
+
+/// The paths a line names from our own crate, as module paths (`crate::` and `super::`).
+fn named_paths(line: &str, module: &[String], is_mod_file: bool) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for start in ["crate::", "super::"] {
+        let mut from = 0;
+        while let Some(i) = line[from..].find(start) {
+            let at = from + i;
+            from = at + start.len();
+            if line[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| is_ident(c) || c == ':')
+            {
+                continue;
+            }
+            let rest = &line[at..];
+            let segments: Vec<&str> = rest
+                .split("::")
+                .map(|s| s.trim())
+                .take_while(|s| !s.is_empty() && s.chars().all(is_ident))
+                .collect();
+            let mut path: Vec<String> = if segments[0] == "crate" {
+                Vec::new()
+            } else {
+                // `super` from `a/b.rs` (module a::b) is `a`; from `a/b/mod.rs` (a::b) too.
+                let _ = is_mod_file;
+                let mut base = module.to_vec();
+                base.pop();
+                base
+            };
+            for s in &segments[1..] {
+                if *s == "super" {
+                    path.pop();
+                } else {
+                    path.push((*s).to_owned());
+                }
+            }
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn sibling_modules_never_import_each_other_in_a_circle() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let files = sources();
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|(p, _)| module_of(p)).collect();
+    // Edges between siblings: for a use of B in A, the children of their common ancestor
+    // that contain A and B. A module and its own ancestors or descendants are one room.
+    let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+    for (path, text) in &files {
+        let from = module_of(path);
+        let is_mod_file = path.ends_with("mod.rs");
+        for (_, line) in code_lines(text) {
+            for mut to in named_paths(line, &from, is_mod_file) {
+                while !to.is_empty() && !modules.contains(&to) {
+                    to.pop();
+                }
+                let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+                if common == from.len() || common == to.len() {
+                    continue;
+                }
+                edges
+                    .entry(from[..=common].to_vec())
+                    .or_default()
+                    .insert(to[..=common].to_vec());
+            }
+        }
+    }
+    // Depth-first search for a circle.
+    fn visit(
+        node: &Vec<String>,
+        edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+        stack: &mut Vec<Vec<String>>,
+        done: &mut BTreeSet<Vec<String>>,
+    ) -> Option<Vec<Vec<String>>> {
+        if let Some(i) = stack.iter().position(|n| n == node) {
+            let mut circle = stack[i..].to_vec();
+            circle.push(node.clone());
+            return Some(circle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        stack.push(node.clone());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(c) = visit(next, edges, stack, done) {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        done.insert(node.clone());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for node in edges.keys() {
+        if let Some(circle) = visit(node, &edges, &mut Vec::new(), &mut done) {
+            let names: Vec<String> = circle.iter().map(|m| m.join("::")).collect();
+            panic!(
+                "modules import each other in a circle: {}",
+                names.join(" -> ")
+            );
+        }
+    }
+}

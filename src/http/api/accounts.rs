@@ -1,5 +1,6 @@
 //! The self-service account API under `/api/v1` (JSON). The pages its mailed links open, and
-//! the forms those pages post here, are in `views::links`.
+//! the forms those pages post to the same paths, are in `views::links`; `http::routes` sends
+//! each request to one or the other by its content type.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -10,9 +11,8 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 use super::extract::principal;
 use crate::domain::{ClientId, Email, RequestOrigin};
-use crate::http::body::{is_form, read_json};
+use crate::http::body::read_json;
 use crate::http::origin::origin;
-use crate::http::views::links;
 use crate::http::AppState;
 use crate::services::{
     AccountError, PasswordChange, ProfileUpdate, SignupInput, SignupProof, TokenError,
@@ -63,9 +63,6 @@ pub async fn post_signup(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let o = from(&req, &state);
-    if is_form(&req) {
-        return links::post_signup_form(&req, payload, &state).await;
-    }
     let r: SignupRequest = read_json(&req, payload, state.max_body_bytes).await?;
     state
         .accounts
@@ -125,9 +122,6 @@ pub async fn post_verify_email(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let o = from(&req, &state);
-    if is_form(&req) {
-        return links::post_verify_email_form(&req, payload, &state).await;
-    }
     let r: VerifyEmailRequest = read_json(&req, payload, state.max_body_bytes).await?;
     let proof = signup_proof(&req, &state, r.password).await?;
     let verified = state.accounts.verify_email(&r.token, proof, &o).await?;
@@ -180,9 +174,6 @@ pub async fn post_password_reset_confirm(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let o = from(&req, &state);
-    if is_form(&req) {
-        return links::post_password_reset_form(&req, payload, &state).await;
-    }
     let r: ResetConfirmRequest = read_json(&req, payload, state.max_body_bytes).await?;
     state
         .accounts
