@@ -1,6 +1,7 @@
 use std::collections::BTreeSet;
 
-use super::{GrantType, Scope, ValidationError};
+use super::redirect_uri::{check_redirect_uri, matches_redirect_uri, RedirectUse};
+use super::{GrantType, Scope, SigningAlg, ValidationError};
 use crate::clock::UnixTime;
 
 crate::string_newtype! {
@@ -153,8 +154,90 @@ pub struct Client {
     pub audiences: Vec<Audience>,
     pub default_audience: Option<Audience>,
     pub token_settings: ClientTokenSettings,
+    /// OpenID Connect settings: where users may be sent after logout, the browser origins
+    /// allowed to call the token endpoints, back-channel logout, the ID token's algorithm.
+    pub oidc: ClientOidcSettings,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
+}
+
+/// A client's browser sign-in settings (OpenID Connect Dynamic Registration's names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOidcSettings {
+    /// `post_logout_redirect_uris`: where RP-initiated logout may send the user back.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Browser origins (`scheme://host[:port]`) allowed to call the token, userinfo,
+    /// revocation and JWKS endpoints (CORS), beside the server-wide list.
+    pub allowed_origins: Vec<String>,
+    /// A first-party client (the operator's own app) skips the consent page.
+    pub first_party: bool,
+    /// `backchannel_logout_uri`: where a signed logout token is posted when a session the
+    /// client was issued tokens in ends.
+    pub backchannel_logout_uri: Option<String>,
+    /// `id_token_signed_response_alg` (RS256 unless asked otherwise, as OIDC requires).
+    pub id_token_alg: SigningAlg,
+}
+
+impl Default for ClientOidcSettings {
+    fn default() -> Self {
+        Self {
+            post_logout_redirect_uris: Vec::new(),
+            allowed_origins: Vec::new(),
+            first_party: false,
+            backchannel_logout_uri: None,
+            id_token_alg: SigningAlg::RS256,
+        }
+    }
+}
+
+impl ClientOidcSettings {
+    pub fn validate(&self, kind: ClientKind) -> Result<(), ValidationError> {
+        for uri in &self.post_logout_redirect_uris {
+            check_redirect_uri("post_logout_redirect_uris", uri, kind)?;
+        }
+        for origin in &self.allowed_origins {
+            check_origin(origin)?;
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            check_backchannel_uri(uri)?;
+        }
+        Ok(())
+    }
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn check_origin(origin: &str) -> Result<(), ValidationError> {
+    let bad = || {
+        ValidationError::new(
+            "allowed_origins",
+            format!("{origin:?} must be an origin such as https://app.example.com"),
+        )
+    };
+    let (scheme, rest) = origin.split_once("://").ok_or_else(bad)?;
+    let ok_scheme = scheme == "https" || scheme == "http";
+    let ok_rest = !rest.is_empty()
+        && !rest.contains(['/', '?', '#', '@', ' '])
+        && rest.chars().all(|c| c.is_ascii_graphic());
+    if ok_scheme && ok_rest && origin.len() <= 300 {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+/// A back-channel logout URI: absolute http(s), no fragment (OIDC Back-Channel Logout §2.2);
+/// plain http only on loopback.
+fn check_backchannel_uri(uri: &str) -> Result<(), ValidationError> {
+    let bad = |why: &str| ValidationError::new("backchannel_logout_uri", format!("{uri:?} {why}"));
+    let parsed = url::Url::parse(uri).map_err(|_| bad("is not an absolute URI"))?;
+    if uri.contains('#') {
+        return Err(bad("must not have a fragment"));
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if super::redirect_uri::is_loopback_host(&parsed) => Ok(()),
+        _ => Err(bad("must be https (plain http only on loopback)")),
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -214,18 +297,49 @@ impl Client {
             }
         }
         for uri in &self.redirect_uris {
-            if uri.is_empty() || uri.len() > 2000 || uri.contains('#') || !uri.contains("://") {
-                return Err(ValidationError::new(
-                    "redirect_uris",
-                    format!("{uri:?} must be an absolute URI without a fragment"),
-                ));
-            }
+            check_redirect_uri("redirect_uris", uri, self.kind)?;
         }
+        if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty()
+        {
+            return Err(ValidationError::new(
+                "redirect_uris",
+                "the authorization_code grant needs at least one redirect URI",
+            ));
+        }
+        self.oidc.validate(self.kind)?;
         self.token_settings.validate()
     }
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// Whether `requested` is one of the client's redirect URIs: character for character, or
+    /// (a native app, RFC 8252 §7.3) a loopback redirect that differs only in its port.
+    pub fn accepts_redirect_uri(&self, requested: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|r| matches_redirect_uri(r, requested, self.redirect_use()))
+    }
+
+    /// Whether `requested` is one of the client's post-logout redirect URIs (same rules).
+    pub fn accepts_post_logout_redirect_uri(&self, requested: &str) -> bool {
+        self.oidc
+            .post_logout_redirect_uris
+            .iter()
+            .any(|r| matches_redirect_uri(r, requested, self.redirect_use()))
+    }
+
+    fn redirect_use(&self) -> RedirectUse {
+        match self.kind {
+            ClientKind::Public => RedirectUse::Native,
+            ClientKind::Confidential => RedirectUse::Web,
+        }
+    }
+
+    /// Whether the browser origin `origin` may call the client-facing endpoints for it.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.oidc.allowed_origins.iter().any(|o| o == origin)
     }
 }
 

@@ -13,11 +13,13 @@ mod login_name;
 mod names;
 mod password_policy;
 mod principal;
+mod redirect_uri;
 mod refresh;
 mod revocation;
 mod role;
 mod scope;
 mod secrets;
+mod sso;
 mod throttle;
 mod user;
 
@@ -27,7 +29,8 @@ pub use account::{
 };
 pub use account_policy::{AccountPolicy, SignupMode, VerificationPolicy};
 pub use client::{
-    Audience, Client, ClientId, ClientKind, ClientTokenSettings, MAX_ACCESS_TOKEN_TTL,
+    Audience, Client, ClientId, ClientKind, ClientOidcSettings, ClientTokenSettings,
+    MAX_ACCESS_TOKEN_TTL,
 };
 pub use email::Email;
 pub use error::ValidationError;
@@ -37,13 +40,18 @@ pub use login_name::LoginName;
 pub use names::{Permission, RoleName};
 pub use password_policy::{is_common_password, PasswordContext, PasswordPolicy, PolicyViolation};
 pub use principal::{PresentedAccessToken, Principal, Subject};
+pub use redirect_uri::{check_redirect_uri, is_loopback_host, matches_redirect_uri, RedirectUse};
 pub use refresh::{
-    FamilyId, FamilyInfo, FamilyRecord, NewFamily, NextGeneration, PresentedToken,
+    FamilyId, FamilyInfo, FamilyRecord, FamilySignIn, NewFamily, NextGeneration, PresentedToken,
     RefreshRejection, RotateOutcome,
 };
 pub use revocation::{LoggedRevocation, Revocation, RevocationKind, TokenIdentity};
 pub use role::{Role, RoleId};
 pub use scope::Scope;
 pub use secrets::{AccessTokenText, MailedSecret, RefreshTokenText};
+pub use sso::{
+    Amr, AuthorizationCode, CodeRedemption, CodeUse, Consent, SessionId, SsoSession, ACR_MFA,
+    ACR_ONE_FACTOR,
+};
 pub use throttle::{client_network, login_backoff, seconds_until, SlidingWindow, WindowCounts};
 pub use user::{User, UserClaims, UserFilter, UserId};

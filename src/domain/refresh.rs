@@ -1,4 +1,4 @@
-use super::{ClientId, Scope, UserId};
+use super::{Amr, ClientId, Scope, SessionId, UserId};
 use crate::clock::UnixTime;
 
 crate::string_newtype! {
@@ -37,6 +37,19 @@ pub struct NewFamily {
     pub absolute_expires_at: UnixTime,
     /// The first (generation 0) token.
     pub first: NextGeneration,
+    /// For a browser sign-in (authorization code flow): the SSO session it came from.
+    pub sign_in: Option<FamilySignIn>,
+}
+
+/// The browser sign-in a family was started from: ID tokens issued on refresh repeat its
+/// `sid`, `auth_time` and `amr`, and ending the session ends the family unless it was granted
+/// `offline_access` (OIDC Core §11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilySignIn {
+    pub session_id: SessionId,
+    pub auth_time: UnixTime,
+    pub amr: Vec<Amr>,
+    pub offline_access: bool,
 }
 
 impl std::fmt::Debug for NewFamily {
@@ -146,6 +159,8 @@ pub struct FamilyInfo {
     /// The user's role names and permissions, read in the same step (sorted, unique).
     pub roles: Vec<String>,
     pub permissions: Vec<String>,
+    /// The browser sign-in the family was started from, if any.
+    pub sign_in: Option<FamilySignIn>,
 }
 
 /// Why a presented refresh token was not accepted (not reuse).

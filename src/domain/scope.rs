@@ -73,6 +73,18 @@ impl Scope {
         Scope(self.0.intersection(&other.0).cloned().collect())
     }
 
+    /// Every token of either.
+    pub fn union(&self, other: &Scope) -> Scope {
+        Scope(self.0.union(&other.0).cloned().collect())
+    }
+
+    /// This scope without `token`.
+    pub fn without(&self, token: &str) -> Scope {
+        let mut set = self.0.clone();
+        set.remove(token);
+        Scope(set)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }

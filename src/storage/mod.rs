@@ -10,11 +10,11 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::domain::{
-    AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, Client, ClientId, CodeOutcome,
-    Email, FamilyId, FamilyRecord, KeyId, LoggedAuditEvent, LoggedRevocation, NewFamily,
-    NextGeneration, Permission, PresentedToken, Revocation, Role, RoleId, RoleName, RotateOutcome,
-    Scope, SlidingWindow, StoredKey, TokenIdentity, User, UserClaims, UserFilter, UserId,
-    WindowCounts,
+    AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, AuthorizationCode, Client,
+    ClientId, CodeOutcome, CodeRedemption, CodeUse, Consent, Email, FamilyId, FamilyRecord, KeyId,
+    LoggedAuditEvent, LoggedRevocation, NewFamily, NextGeneration, Permission, PresentedToken,
+    Revocation, Role, RoleId, RoleName, RotateOutcome, Scope, SessionId, SlidingWindow, SsoSession,
+    StoredKey, TokenIdentity, User, UserClaims, UserFilter, UserId, WindowCounts,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +204,16 @@ pub trait RefreshTokenStore: Send + Sync {
         reason: &str,
         now: UnixTime,
     ) -> StorageResult<u64>;
+    /// Revokes the live families started from an SSO session (its end: logout, expiry, an
+    /// operator), except, unless `include_offline`, those granted `offline_access`; returns
+    /// the ids of the families it revoked, each with its absolute expiry.
+    async fn revoke_session_families(
+        &self,
+        session_id: &SessionId,
+        include_offline: bool,
+        reason: &str,
+        now: UnixTime,
+    ) -> StorageResult<Vec<(FamilyId, UnixTime)>>;
     /// Deletes families past their absolute expiry; returns how many.
     async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64>;
 }
@@ -411,4 +421,93 @@ pub trait AuditStore: Send + Sync {
     async fn list(&self, filter: &AuditFilter) -> StorageResult<Vec<LoggedAuditEvent>>;
     /// Removes personal data (IP, user agent) from a deleted user's events; returns how many.
     async fn scrub_user(&self, user_id: &UserId) -> StorageResult<u64>;
+}
+
+/// Latchkey's SSO sessions (the browser's sign-in cookie): in SQL, or in Redis when Redis is
+/// configured. Looked up by the hash of the cookie's secret; a session that has ended or
+/// expired is never answered.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Which adapter this is, for logs.
+    fn name(&self) -> &'static str;
+    async fn create(&self, session: &SsoSession) -> StorageResult<()>;
+    /// The live session whose secret hashes to `secret_hash`.
+    async fn find_live(
+        &self,
+        secret_hash: &str,
+        now: UnixTime,
+    ) -> StorageResult<Option<SsoSession>>;
+    /// A live session by its public id.
+    async fn get_live(&self, id: &SessionId, now: UnixTime) -> StorageResult<Option<SsoSession>>;
+    /// Records a use: `last_seen_at = now` and the idle expiry moved to `idle_expires_at`
+    /// (never past the absolute expiry); `Ok(false)` if the session is not live.
+    async fn touch(
+        &self,
+        id: &SessionId,
+        idle_expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StorageResult<bool>;
+    /// Adds a client to the clients the session issued codes to (idempotent); `Ok(false)` if
+    /// the session is not live.
+    async fn add_client(
+        &self,
+        id: &SessionId,
+        client_id: &ClientId,
+        now: UnixTime,
+    ) -> StorageResult<bool>;
+    /// The user's live sessions, newest first.
+    async fn list_for_user(
+        &self,
+        user_id: &UserId,
+        now: UnixTime,
+    ) -> StorageResult<Vec<SsoSession>>;
+    /// Ends one live session; returns it as it was (`None` if it was not live). Ending is
+    /// atomic: of two concurrent calls, one gets the session.
+    async fn end(&self, id: &SessionId, now: UnixTime) -> StorageResult<Option<SsoSession>>;
+    /// Ends every live session of a user but `except`; returns them.
+    async fn end_for_user(
+        &self,
+        user_id: &UserId,
+        except: Option<&SessionId>,
+        now: UnixTime,
+    ) -> StorageResult<Vec<SsoSession>>;
+    /// Ends up to `limit` sessions past their absolute or idle expiry, and returns them (for
+    /// back-channel logout); ended sessions are forgotten.
+    async fn take_expired(&self, now: UnixTime, limit: u32) -> StorageResult<Vec<SsoSession>>;
+}
+
+/// Authorization codes (RFC 6749 §4.1.2): stored hashed, single use.
+#[async_trait]
+pub trait AuthorizationCodeStore: Send + Sync {
+    async fn issue(&self, code: &AuthorizationCode) -> StorageResult<()>;
+    /// One atomic step: an unused, unexpired code is marked used with `redemption` and
+    /// returned; a used one answers what its first use recorded; anything else `Unknown`.
+    async fn redeem(
+        &self,
+        code_hash: &str,
+        redemption: &CodeRedemption,
+        now: UnixTime,
+    ) -> StorageResult<CodeUse>;
+    /// Deletes codes that expired before `before` (used ones are kept that long, so a late
+    /// second use is still recognised); returns how many.
+    async fn purge_expired(&self, before: UnixTime) -> StorageResult<u64>;
+}
+
+/// What users approved clients to do (the consent page), per (user, client).
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Adds `scope` to what the user approved for the client (the union with any earlier
+    /// consent).
+    async fn grant(
+        &self,
+        user_id: &UserId,
+        client_id: &ClientId,
+        scope: &Scope,
+        now: UnixTime,
+    ) -> StorageResult<()>;
+    async fn find(&self, user_id: &UserId, client_id: &ClientId) -> StorageResult<Option<Consent>>;
+    /// The user's consents, oldest first.
+    async fn list_for_user(&self, user_id: &UserId) -> StorageResult<Vec<Consent>>;
+    /// Forgets the consent; `Ok(false)` if there was none.
+    async fn revoke(&self, user_id: &UserId, client_id: &ClientId) -> StorageResult<bool>;
 }

@@ -111,6 +111,7 @@ fn client(id: &str) -> Client {
             access_token_ttl: Some(60),
             ..Default::default()
         },
+        oidc: Default::default(),
         created_at: 1,
         updated_at: 1,
     }

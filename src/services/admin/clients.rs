@@ -58,6 +58,7 @@ impl AdminService {
                 .map(Audience::parse)
                 .transpose()?,
             token_settings: input.token_settings,
+            oidc: Default::default(),
             created_at: now,
             updated_at: now,
         };

@@ -170,6 +170,7 @@ impl TokenService {
                 token_hash: minted.secret_hash,
                 expires_at: now + self.refresh_idle_ttl(client),
             },
+            sign_in: None,
         };
         if !self.refresh_tokens.start_family(&family).await? {
             return Err(TokenError::InvalidGrant(

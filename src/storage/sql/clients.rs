@@ -6,14 +6,16 @@ use sqlx::{Postgres, Sqlite};
 use super::{corrupt, map_err, SqlStore};
 use crate::clock::UnixTime;
 use crate::domain::{
-    Audience, Client, ClientId, ClientKind, ClientTokenSettings, GrantType, Scope,
+    Audience, Client, ClientId, ClientKind, ClientOidcSettings, ClientTokenSettings, GrantType,
+    Scope, SigningAlg,
 };
 use crate::storage::{ClientStore, StorageResult};
 
 macro_rules! client_columns {
     () => {
         "id, name, kind, secret_hash, is_enabled, grant_types, scopes, redirect_uris, audiences, \
-         default_audience, access_token_ttl, refresh_idle_ttl, refresh_absolute_ttl, created_at, updated_at"
+         default_audience, access_token_ttl, refresh_idle_ttl, refresh_absolute_ttl, created_at, updated_at, \
+         post_logout_redirect_uris, allowed_origins, first_party, backchannel_logout_uri, id_token_alg"
     };
 }
 
@@ -34,6 +36,11 @@ struct ClientRow {
     refresh_absolute_ttl: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    post_logout_redirect_uris: String,
+    allowed_origins: String,
+    first_party: bool,
+    backchannel_logout_uri: Option<String>,
+    id_token_alg: String,
 }
 
 fn json_list(raw: &str, what: &str) -> StorageResult<Vec<String>> {
@@ -73,6 +80,16 @@ impl TryFrom<ClientRow> for Client {
                 refresh_idle_ttl: r.refresh_idle_ttl,
                 refresh_absolute_ttl: r.refresh_absolute_ttl,
             },
+            oidc: ClientOidcSettings {
+                post_logout_redirect_uris: json_list(
+                    &r.post_logout_redirect_uris,
+                    "client post_logout_redirect_uris",
+                )?,
+                allowed_origins: json_list(&r.allowed_origins, "client allowed_origins")?,
+                first_party: r.first_party,
+                backchannel_logout_uri: r.backchannel_logout_uri,
+                id_token_alg: SigningAlg::parse(&r.id_token_alg).map_err(corrupt)?,
+            },
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -92,7 +109,7 @@ macro_rules! impl_client_store {
                 sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
                 ))
                 .bind(c.id.as_str())
                 .bind(&c.name)
@@ -109,6 +126,11 @@ macro_rules! impl_client_store {
                 .bind(c.token_settings.refresh_absolute_ttl)
                 .bind(c.created_at)
                 .bind(c.updated_at)
+                .bind(to_json(&c.oidc.post_logout_redirect_uris))
+                .bind(to_json(&c.oidc.allowed_origins))
+                .bind(c.oidc.first_party)
+                .bind(c.oidc.backchannel_logout_uri.as_deref())
+                .bind(c.oidc.id_token_alg.as_str())
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;

@@ -11,8 +11,8 @@ use super::{corrupt, map_err, SqlStore};
 use crate::clock::UnixTime;
 use crate::crypto::constant_time_eq;
 use crate::domain::{
-    ClientId, FamilyId, FamilyInfo, FamilyRecord, NewFamily, NextGeneration, PresentedToken,
-    RefreshRejection, RotateOutcome, Scope, UserId,
+    Amr, ClientId, FamilyId, FamilyInfo, FamilyRecord, FamilySignIn, NewFamily, NextGeneration,
+    PresentedToken, RefreshRejection, RotateOutcome, Scope, SessionId, UserId,
 };
 use crate::storage::{RefreshTokenStore, StorageResult};
 
@@ -68,6 +68,22 @@ struct RotatedRow {
     expires_at: i64,
     roles: Option<String>,
     permissions: Option<String>,
+    sso_session_id: Option<String>,
+    auth_time: Option<i64>,
+    amr: Option<String>,
+    offline_access: bool,
+}
+
+/// `amr` values as stored: space-joined.
+pub(super) fn amr_to_column(amr: &[Amr]) -> String {
+    amr.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+pub(super) fn amr_from_column(raw: &str) -> StorageResult<Vec<Amr>> {
+    raw.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|s| Amr::parse(s).ok_or_else(|| corrupt("amr")))
+        .collect()
 }
 
 fn split_sorted(joined: Option<String>) -> Vec<String> {
@@ -113,7 +129,8 @@ macro_rules! rotate_sql {
                AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_token_families.user_id AND u.is_active) \
                AND ($9 IS NULL OR audience = $9) ",
             $scope_check,
-            " RETURNING user_id, scope, audience, generation, expires_at, ",
+            " RETURNING user_id, scope, audience, generation, expires_at, sso_session_id, auth_time, amr, \
+               offline_access, ",
             claims_columns!("refresh_token_families.user_id")
         )
     };
@@ -130,6 +147,15 @@ impl RotatedRow {
             expires_at: self.expires_at,
             roles: split_sorted(self.roles),
             permissions: split_sorted(self.permissions),
+            sign_in: match (self.sso_session_id, self.auth_time) {
+                (Some(id), Some(auth_time)) => Some(FamilySignIn {
+                    session_id: SessionId::from_trusted(id),
+                    auth_time,
+                    amr: amr_from_column(self.amr.as_deref().unwrap_or(""))?,
+                    offline_access: self.offline_access,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -244,8 +270,9 @@ macro_rules! impl_refresh_store {
             async fn start_family(&self, f: &NewFamily) -> StorageResult<bool> {
                 let r = sqlx::query(
                     "INSERT INTO refresh_token_families (id, client_id, user_id, scope, audience, \
-                     generation, token_hash, expires_at, issued_at, created_at, absolute_expires_at) \
-                     SELECT $1, $2, $3, $4, $5, 0, $6, $7, $8, $8, $9 \
+                     generation, token_hash, expires_at, issued_at, created_at, absolute_expires_at, \
+                     sso_session_id, auth_time, amr, offline_access) \
+                     SELECT $1, $2, $3, $4, $5, 0, $6, $7, $8, $8, $9, $10, $11, $12, $13 \
                      WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.kind = 'user' \
                                        AND r.subject = $3 AND r.not_after >= $8) \
                        AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.kind = 'client' \
@@ -260,6 +287,10 @@ macro_rules! impl_refresh_store {
                 .bind(f.first.expires_at.min(f.absolute_expires_at))
                 .bind(f.created_at)
                 .bind(f.absolute_expires_at)
+                .bind(f.sign_in.as_ref().map(|s| s.session_id.as_str()))
+                .bind(f.sign_in.as_ref().map(|s| s.auth_time))
+                .bind(f.sign_in.as_ref().map(|s| amr_to_column(&s.amr)))
+                .bind(f.sign_in.as_ref().is_some_and(|s| s.offline_access))
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;
@@ -360,6 +391,32 @@ macro_rules! impl_refresh_store {
                 .await
                 .map_err(map_err)?;
                 Ok(r.rows_affected())
+            }
+
+            async fn revoke_session_families(
+                &self,
+                session_id: &SessionId,
+                include_offline: bool,
+                reason: &str,
+                now: UnixTime,
+            ) -> StorageResult<Vec<(FamilyId, UnixTime)>> {
+                let revoked: Vec<(String, UnixTime)> = sqlx::query_as(
+                    "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3 \
+                     WHERE sso_session_id = $1 AND revoked_at IS NULL AND absolute_expires_at > $2 \
+                     AND ($4 OR NOT offline_access) \
+                     RETURNING id, absolute_expires_at",
+                )
+                .bind(session_id.as_str())
+                .bind(now)
+                .bind(reason)
+                .bind(include_offline)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(revoked
+                    .into_iter()
+                    .map(|(id, until)| (FamilyId::from_trusted(id), until))
+                    .collect())
             }
 
             async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64> {

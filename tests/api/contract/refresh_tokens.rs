@@ -49,6 +49,7 @@ async fn family(s: &Stores, now: i64, absolute: i64) -> Family {
         created_at: now,
         absolute_expires_at: now + absolute,
         first: first.clone(),
+        sign_in: None,
     };
     assert!(s.refresh_tokens.start_family(&f).await.unwrap());
     Family {
@@ -376,6 +377,7 @@ pub(super) async fn refresh_token_store_revokes_every_family_of_a_user(backend: 
         created_at: 1010,
         absolute_expires_at: 5000,
         first: token(1010, 100),
+        sign_in: None,
     };
     assert!(!s.refresh_tokens.start_family(&raced).await.unwrap());
     assert!(s
