@@ -53,8 +53,8 @@ pub use tokens::{
 use std::sync::Arc;
 
 use crate::storage::{
-    AccountTokenStore, AuditStore, ClientStore, HealthCheck, RefreshTokenStore, RevocationStore,
-    RoleStore, SigningKeyStore, UserStore,
+    AccountTokenStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck,
+    RefreshTokenStore, RevocationStore, RoleStore, SessionStore, SigningKeyStore, UserStore,
 };
 
 /// Every store a service may need, as trait objects.
@@ -69,4 +69,8 @@ pub struct Stores {
     pub health: Arc<dyn HealthCheck>,
     pub account_tokens: Arc<dyn AccountTokenStore>,
     pub audit: Arc<dyn AuditStore>,
+    /// The SSO sessions: in the database, or in Redis when Redis is configured.
+    pub sessions: Arc<dyn SessionStore>,
+    pub authorization_codes: Arc<dyn AuthorizationCodeStore>,
+    pub consents: Arc<dyn ConsentStore>,
 }

@@ -48,10 +48,16 @@ pub(super) fn spawn_key_lifecycle(
     })
 }
 
-/// Deletes refresh-token families past their absolute expiry, revocation-log entries whose
-/// tokens have all expired, and expired or used account tokens, hourly.
+/// Authorization codes are kept this long past their expiry, so that a late second use of a
+/// used code is still recognised (and what its first use issued revoked).
+const KEEP_EXPIRED_CODES_SECS: i64 = 86_400;
+
+/// Deletes refresh-token families past their absolute expiry, authorization codes expired for
+/// a day, revocation-log entries whose tokens have all expired, and expired or used account
+/// tokens, hourly.
 pub(super) fn spawn_housekeeping(
     refresh_tokens: Arc<dyn crate::storage::RefreshTokenStore>,
+    authorization_codes: Arc<dyn crate::storage::AuthorizationCodeStore>,
     revocations: Arc<RevocationService>,
     accounts: Arc<AccountService>,
     clock: Arc<dyn Clock>,
@@ -64,6 +70,14 @@ pub(super) fn spawn_housekeeping(
                 Ok(0) => {}
                 Ok(n) => info!(families = n, "purged expired refresh-token families"),
                 Err(e) => warn!(error = %e, "refresh-token housekeeping failed"),
+            }
+            match authorization_codes
+                .purge_expired(clock.now() - KEEP_EXPIRED_CODES_SECS)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => info!(codes = n, "purged expired authorization codes"),
+                Err(e) => warn!(error = %e, "authorization-code housekeeping failed"),
             }
             match revocations.purge_expired().await {
                 Ok(0) => {}

@@ -22,8 +22,8 @@ use background::{
 };
 
 pub use services::{
-    build_denylist, build_mailer, build_services, build_throttle, connect_stores, load_master_key,
-    Services,
+    build_denylist, build_mailer, build_services, build_session_store, build_throttle,
+    connect_stores, load_master_key, Services,
 };
 
 /// A bound, not yet running HTTP server.
@@ -125,6 +125,7 @@ impl Application {
         let mut background = vec![
             spawn_housekeeping(
                 services.stores.refresh_tokens.clone(),
+                services.stores.authorization_codes.clone(),
                 services.revocations.clone(),
                 services.accounts.clone(),
                 services.clock.clone(),

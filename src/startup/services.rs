@@ -21,9 +21,9 @@ use crate::services::{
 };
 use crate::storage::group_commit::GroupCommitLog;
 use crate::storage::memory::EmbeddedDenylist;
-use crate::storage::redis::{RedisDenylist, RedisSettings};
+use crate::storage::redis::{RedisDenylist, RedisSessionStore, RedisSettings};
 use crate::storage::sql::{PgStore, SqliteStore};
-use crate::storage::TokenDenylist;
+use crate::storage::{SessionStore, TokenDenylist};
 
 /// Connects to the configured database, applies migrations, and returns the stores. Appends
 /// to the revocation log go through a group-commit writer (see `storage::group_commit`).
@@ -65,6 +65,9 @@ where
         + crate::storage::HealthCheck
         + crate::storage::AccountTokenStore
         + crate::storage::AuditStore
+        + crate::storage::SessionStore
+        + crate::storage::AuthorizationCodeStore
+        + crate::storage::ConsentStore
         + 'static,
 {
     Stores {
@@ -76,6 +79,9 @@ where
         revocations: s.clone(),
         account_tokens: s.clone(),
         audit: s.clone(),
+        sessions: s.clone(),
+        authorization_codes: s.clone(),
+        consents: s.clone(),
         health: s,
     }
 }
@@ -101,6 +107,27 @@ pub fn build_denylist(
             stores.revocations.clone(),
             settings.denylist.max_staleness,
         )),
+    })
+}
+
+/// The SSO session store: Redis when `redis.url` is set (shared by every instance, keys
+/// under `<redis.key_prefix>sso:`), else the database's.
+pub fn build_session_store(
+    settings: &Settings,
+    stores: &Stores,
+) -> anyhow::Result<Arc<dyn SessionStore>> {
+    Ok(match &settings.redis.url {
+        Some(url) => Arc::new(
+            RedisSessionStore::new(
+                url.expose_secret(),
+                &RedisSettings {
+                    key_prefix: settings.redis.key_prefix.clone(),
+                    timeout: settings.redis.timeout,
+                },
+            )
+            .context("LATCHKEY_REDIS_URL")?,
+        ),
+        None => stores.sessions.clone(),
     })
 }
 
@@ -272,7 +299,7 @@ pub async fn build_services(
     clock: Arc<dyn Clock>,
     with_keys: bool,
 ) -> anyhow::Result<Services> {
-    let stores = connect_stores(settings).await?;
+    let mut stores = connect_stores(settings).await?;
     let master = Arc::new(load_master_key(settings)?);
     let hasher = PasswordHasher::new(settings.passwords.argon2, settings.hashing_threads())
         .await
@@ -294,6 +321,7 @@ pub async fn build_services(
             .context("loading signing keys")?;
     }
     let denylist = build_denylist(settings, &stores)?;
+    stores.sessions = build_session_store(settings, &stores)?;
     let verifier = Arc::new(AccessTokenVerifier::new(
         ring.clone(),
         denylist.clone(),

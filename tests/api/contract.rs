@@ -12,17 +12,23 @@ use crate::scenarios;
 mod account_token_codes;
 mod account_tokens;
 mod audit;
+mod authorization_codes;
+mod consents;
 mod directory;
 mod refresh_tokens;
 mod revocations;
+mod sessions;
 mod signing_keys;
 
 use account_token_codes::*;
 use account_tokens::*;
 use audit::*;
+use authorization_codes::*;
+use consents::*;
 use directory::*;
 use refresh_tokens::*;
 use revocations::*;
+use sessions::*;
 use signing_keys::*;
 
 scenarios!(
@@ -55,6 +61,33 @@ scenarios!(
     audit_store_filters_by_user_and_by_event,
     audit_store_scrubs_a_users_ip_and_user_agent_only,
     audit_store_concurrent_appends_all_land_with_their_own_ids,
+    session_store_creates_and_finds_a_session,
+    session_store_expires_sessions_by_the_callers_clock,
+    session_store_adds_each_client_once,
+    session_store_lists_a_users_live_sessions_newest_first,
+    session_store_ends_a_session_once,
+    session_store_ends_every_session_of_a_user_but_one,
+    session_store_takes_expired_sessions_once,
+    authorization_code_store_redeems_a_code_once,
+    authorization_code_store_answers_unknown_for_unknown_and_expired_codes,
+    authorization_code_store_concurrent_redemptions_have_one_winner,
+    authorization_code_store_purges_codes_expired_before_a_time,
+    consent_store_grants_merges_lists_and_revokes,
+    consent_store_concurrent_grants_keep_every_scope,
+    consent_store_forgets_a_deleted_users_consents,
+);
+
+// The session contract again, on the Redis adapter (`build_session_store` with Redis
+// configured). A test that cannot reach Redis fails.
+scenarios!(
+    redis_only:
+    session_store_creates_and_finds_a_session,
+    session_store_expires_sessions_by_the_callers_clock,
+    session_store_adds_each_client_once,
+    session_store_lists_a_users_live_sessions_newest_first,
+    session_store_ends_a_session_once,
+    session_store_ends_every_session_of_a_user_but_one,
+    session_store_takes_expired_sessions_once,
 );
 
 async fn stores(backend: Backend) -> (Stores, TestDatabase, Settings) {

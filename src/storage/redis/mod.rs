@@ -2,9 +2,11 @@
 
 mod denylist;
 mod rate_limit;
+mod sessions;
 
 pub use denylist::{RedisDenylist, RedisSettings};
 pub use rate_limit::RedisRateLimitStore;
+pub use sessions::RedisSessionStore;
 
 /// A connection to `url` with the configured timeouts. It does not connect: the connection
 /// is made on first use and re-made after failures (a Redis slower than the timeout counts

@@ -7,11 +7,14 @@
 
 mod account_tokens;
 mod audit;
+mod authorization_codes;
 mod clients;
+mod consents;
 mod keys;
 mod refresh_tokens;
 mod revocations;
 mod roles;
+mod sessions;
 mod users;
 
 use std::str::FromStr;
@@ -23,6 +26,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Database, Pool, Postgres, Sqlite, Transaction};
 
 use super::{HealthCheck, StorageError, StorageResult};
+use crate::domain::Amr;
 
 /// A store over one sqlx pool; implements every storage trait for both backends.
 pub struct SqlStore<DB: Database> {
@@ -212,6 +216,19 @@ fn sqlite_constraint_name(message: &str) -> String {
 
 fn corrupt(what: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt(what.to_string())
+}
+
+/// `amr` values as stored (refresh-token families, SSO sessions, authorization codes):
+/// space-joined.
+fn amr_to_column(amr: &[Amr]) -> String {
+    amr.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+fn amr_from_column(raw: &str) -> StorageResult<Vec<Amr>> {
+    raw.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|s| Amr::parse(s).ok_or_else(|| corrupt("amr")))
+        .collect()
 }
 
 macro_rules! impl_health {

@@ -7,11 +7,11 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 
-use super::{corrupt, map_err, SqlStore};
+use super::{amr_from_column, amr_to_column, corrupt, map_err, SqlStore};
 use crate::clock::UnixTime;
 use crate::crypto::constant_time_eq;
 use crate::domain::{
-    Amr, ClientId, FamilyId, FamilyInfo, FamilyRecord, FamilySignIn, NewFamily, NextGeneration,
+    ClientId, FamilyId, FamilyInfo, FamilyRecord, FamilySignIn, NewFamily, NextGeneration,
     PresentedToken, RefreshRejection, RotateOutcome, Scope, SessionId, UserId,
 };
 use crate::storage::{RefreshTokenStore, StorageResult};
@@ -72,18 +72,6 @@ struct RotatedRow {
     auth_time: Option<i64>,
     amr: Option<String>,
     offline_access: bool,
-}
-
-/// `amr` values as stored: space-joined.
-pub(super) fn amr_to_column(amr: &[Amr]) -> String {
-    amr.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(" ")
-}
-
-pub(super) fn amr_from_column(raw: &str) -> StorageResult<Vec<Amr>> {
-    raw.split(' ')
-        .filter(|s| !s.is_empty())
-        .map(|s| Amr::parse(s).ok_or_else(|| corrupt("amr")))
-        .collect()
 }
 
 fn split_sorted(joined: Option<String>) -> Vec<String> {

@@ -7,7 +7,9 @@
 /// - `scenarios!(databases: a, b)`: the database axis only, Redis off, `sqlite` and
 ///   `postgres` (`Backend::DATABASES`), for storage behaviour;
 /// - `scenarios!(redis: a, b)`: the Redis axis only, `memory` and `redis` (`Backend::STORES`),
-///   for the throttle's store, which uses no database.
+///   for the throttle's store, which uses no database;
+/// - `scenarios!(redis_only: a, b)`: one cell, `redis` (`Backend::REDIS_ONLY`), for the Redis
+///   adapter of a store whose other adapters are checked with `databases:` (the SSO sessions).
 ///
 /// A scenario is an `async fn(Backend)` beside the macro call.
 #[macro_export]
@@ -17,6 +19,9 @@ macro_rules! scenarios {
     };
     (redis: $($name:ident),* $(,)?) => {
         $crate::scenarios!(@cells STORES [memory, redis] [$($name),*]);
+    };
+    (redis_only: $($name:ident),* $(,)?) => {
+        $crate::scenarios!(@cells REDIS_ONLY [redis] [$($name),*]);
     };
     (@cells $axis:ident [] [$($name:ident),*]) => {};
     (@cells $axis:ident [$cell:ident $(, $rest:ident)*] [$($name:ident),*]) => {
@@ -90,6 +95,10 @@ impl Backend {
     /// The Redis axis, for what uses no database (the throttle's store).
     pub const STORES: [(&'static str, Self); 2] =
         [("memory", Self::SQLITE), ("redis", Self::SQLITE_REDIS)];
+
+    /// Redis alone (on SQLite, which the Redis adapters do not use), for the Redis adapter of
+    /// a store whose database adapters run on `DATABASES`.
+    pub const REDIS_ONLY: [(&'static str, Self); 1] = [("redis", Self::SQLITE_REDIS)];
 
     /// The cell of `axis` called `name`; fails to compile when used in a constant and there
     /// is none.
