@@ -10,6 +10,7 @@ mod helpers;
 mod accounts;
 mod architecture;
 mod audience;
+mod browser;
 mod cli;
 mod client_credentials;
 mod contract;
