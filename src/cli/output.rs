@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::clock::rfc3339;
 use crate::domain::LoggedAuditEvent;
-use crate::services::{ClientView, InviteView, KeyView, RoleView, UserView};
+use crate::services::{ClientView, InviteView, KeyView, RoleView, RotationView, UserView};
 
 pub fn json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
@@ -92,10 +92,21 @@ impl Human for KeyView {
             (None, None, Some(at)) => format!("  active since {at}"),
             _ => String::new(),
         };
+        let access = if self.signs_access_tokens {
+            "  signs access tokens"
+        } else {
+            ""
+        };
         format!(
-            "{}  {}  {}  created {}{when}",
+            "{}  {}  {}  created {}{when}{access}",
             self.kid, self.alg, self.state, self.created_at
         )
+    }
+}
+
+impl Human for RotationView {
+    fn human(&self) -> String {
+        self.rotated.human()
     }
 }
 

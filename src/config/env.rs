@@ -63,6 +63,11 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     ),
     ("LATCHKEY_SIGNING_ALG", "keys.signing_alg", Kind::Str),
     (
+        "LATCHKEY_KEYS_ID_TOKEN_ALGS",
+        "keys.id_token_algs",
+        Kind::List,
+    ),
+    (
         "LATCHKEY_KEY_PUBLISH_AHEAD_SECS",
         "keys.publish_ahead_secs",
         Kind::Int,

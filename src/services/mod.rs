@@ -32,7 +32,7 @@ pub use authn::{
 };
 pub use client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 pub use introspection::{Introspection, IntrospectionCaller, IntrospectionService};
-pub use keys::{KeyError, KeyPolicy, KeyService, KeyView, TickReport};
+pub use keys::{KeyError, KeyPolicy, KeyService, KeyView, RotationView, TickReport};
 pub use mail::{
     Escape, KindTemplates, Mail, MailBody, MailError, MailKind, MailStats, MailTemplates,
     MailTransport, Mailer, MailerOptions, RenderedMail, Template, TemplateError, TemplateSources,

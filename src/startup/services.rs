@@ -316,7 +316,7 @@ pub async fn build_services(
             .with_policy(key_policy(settings)),
     );
     if with_keys {
-        keys.ensure_signing_key(settings.keys.signing_alg)
+        keys.ensure_signing_keys()
             .await
             .context("loading signing keys")?;
     }
@@ -472,6 +472,7 @@ fn account_policy(settings: &Settings) -> AccountPolicy {
 fn key_policy(settings: &Settings) -> KeyPolicy {
     KeyPolicy {
         signing_alg: settings.keys.signing_alg,
+        id_token_algs: settings.keys.id_token_algs.clone(),
         rotation_interval_secs: settings.keys.rotation_interval.map_or(0, secs),
         publish_ahead_secs: secs(settings.keys.publish_ahead),
         retired_grace_secs: secs(settings.keys.retired_grace()),

@@ -35,7 +35,8 @@ impl AdminApi {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKeyRequest {
-    /// ES256, RS256 or EdDSA; default: the configured algorithm.
+    /// ES256, RS256 or EdDSA: rotate this algorithm only; default: every algorithm that has
+    /// an active key (and the access-token algorithm).
     alg: Option<String>,
     /// Activate at once instead of after the publication delay.
     #[serde(default)]
@@ -174,20 +175,23 @@ pub async fn post_key_rotation(
 ) -> Result<HttpResponse, ApiError> {
     let (admin, o) = authorize(&req, &state).await?;
     let request: RotateKeyRequest = json_body(&req, payload, &state).await?.unwrap_or_default();
-    let alg = match request.alg.as_deref() {
-        Some(a) => SigningAlg::parse(a).map_err(|e| KeyError::Invalid(e.to_string()))?,
-        None => admin.keys.policy().signing_alg,
-    };
-    let key = admin.keys.rotate_with(alg, request.now).await?;
-    admin
-        .gate
-        .record_write(
-            events::ADMIN_KEY_ROTATED,
-            &o,
-            changed(&key, &[("now", json!(request.now))]),
-        )
-        .await;
-    Ok(ok(StatusCode::CREATED, &key))
+    let alg = request
+        .alg
+        .as_deref()
+        .map(|a| SigningAlg::parse(a).map_err(|e| KeyError::Invalid(e.to_string())))
+        .transpose()?;
+    let rotation = admin.keys.rotate_keys(alg, request.now).await?;
+    for key in &rotation.rotated {
+        admin
+            .gate
+            .record_write(
+                events::ADMIN_KEY_ROTATED,
+                &o,
+                changed(key, &[("now", json!(request.now))]),
+            )
+            .await;
+    }
+    Ok(ok(StatusCode::CREATED, &rotation))
 }
 
 /// `POST /admin/v1/keys/import`

@@ -44,21 +44,28 @@ pub async fn get_openid_configuration(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut doc = state.discovery.base.clone();
-    let algs: Vec<&'static str> = match state.keys.current() {
-        Some(ring) => {
-            let mut a: Vec<&'static str> =
-                ring.published.iter().map(|k| k.alg().as_str()).collect();
-            a.sort_unstable();
-            a.dedup();
-            a
-        }
-        None => Vec::new(),
+    // ID tokens: the algorithms the ring has an active key of. Access tokens: the algorithms
+    // of the published keys, which verify them.
+    let sorted = |mut a: Vec<&'static str>| {
+        a.sort_unstable();
+        a.dedup();
+        a
+    };
+    let (id_token_algs, access_token_algs) = match state.keys.current() {
+        Some(ring) => (
+            sorted(ring.signing_algs().map(|a| a.as_str()).collect()),
+            sorted(ring.published.iter().map(|k| k.alg().as_str()).collect()),
+        ),
+        None => (Vec::new(), Vec::new()),
     };
     if let serde_json::Value::Object(m) = &mut doc {
-        m.insert("id_token_signing_alg_values_supported".into(), json!(algs));
+        m.insert(
+            "id_token_signing_alg_values_supported".into(),
+            json!(id_token_algs),
+        );
         m.insert(
             "access_token_signing_alg_values_supported".into(),
-            json!(algs),
+            json!(access_token_algs),
         );
     }
     Ok(open_cors(&mut HttpResponse::Ok())
