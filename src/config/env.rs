@@ -55,6 +55,26 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         "tokens.introspection_scope",
         Kind::Str,
     ),
+    (
+        "LATCHKEY_SESSIONS_IDLE_TIMEOUT",
+        "sessions.idle_timeout",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_SESSIONS_ABSOLUTE_TIMEOUT",
+        "sessions.absolute_timeout",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_SESSIONS_REMEMBER_FOR",
+        "sessions.remember_for",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_AUTHORIZATION_CODE_TTL",
+        "sessions.authorization_code_ttl",
+        Kind::Str,
+    ),
     ("LATCHKEY_MASTER_KEY", "keys.master_key", Kind::Str),
     (
         "LATCHKEY_MASTER_KEY_FILE",

@@ -337,6 +337,21 @@ impl Client {
         }
     }
 
+    /// What the client may ask for: its API scopes, plus, with the authorization code grant,
+    /// the OpenID Connect scopes (`offline_access` only if it may refresh).
+    pub fn requestable_scope(&self) -> Scope {
+        if !self.allows_grant(GrantType::AuthorizationCode) {
+            return self.scopes.clone();
+        }
+        let oidc = super::OIDC_SCOPES
+            .iter()
+            .filter(|t| **t != "offline_access" || self.allows_grant(GrantType::RefreshToken));
+        match Scope::from_tokens(oidc) {
+            Ok(s) => self.scopes.union(&s),
+            Err(_) => self.scopes.clone(),
+        }
+    }
+
     /// Whether the browser origin `origin` may call the client-facing endpoints for it.
     pub fn allows_origin(&self, origin: &str) -> bool {
         self.oidc.allowed_origins.iter().any(|o| o == origin)

@@ -21,10 +21,11 @@ impl GrantType {
     ];
 
     /// Grants the token endpoint serves today.
-    pub const SERVED: [GrantType; 4] = [
+    pub const SERVED: [GrantType; 5] = [
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
+        GrantType::AuthorizationCode,
         GrantType::MagicLink,
     ];
 

@@ -76,6 +76,9 @@ impl Application {
             AppState::new(
                 services.tokens.clone(),
                 services.accounts.clone(),
+                services.authorize.clone(),
+                services.sign_in.clone(),
+                services.logout.clone(),
                 services.revocations.clone(),
                 services.introspection.clone(),
                 services.keys.ring().clone(),

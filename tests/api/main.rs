@@ -10,6 +10,7 @@ mod helpers;
 mod accounts;
 mod architecture;
 mod audience;
+mod authorization_code;
 mod cli;
 mod client_credentials;
 mod contract;
