@@ -1,7 +1,10 @@
-//! The admin API (`/admin/v1/...`) for signing keys. Disabled (404) unless the operator
-//! configured an admin token; every request carries it as `Authorization: Bearer`. Failed
-//! authentications are throttled per network and audited; every write is audited with what
-//! it changed. With `admin.bind` it is served on a listener of its own.
+//! The admin API (`/admin/v1/...`) for signing keys (here) and OAuth clients (`clients.rs`).
+//! Disabled (404) unless the operator configured an admin token; every request carries it as
+//! `Authorization: Bearer`. Failed authentications are throttled per network and audited;
+//! every write is audited with what it changed. With `admin.bind` it is served on a listener
+//! of its own.
+
+mod clients;
 
 use std::sync::Arc;
 
@@ -17,18 +20,21 @@ use crate::domain::{RequestOrigin, SigningAlg};
 use crate::http::body::read_limited;
 use crate::http::origin::origin;
 use crate::http::{AppState, Endpoint};
-use crate::services::{detail, events, AdminAuthError, AdminGate, KeyError, KeyService, KeyView};
+use crate::services::{
+    detail, events, AdminAuthError, AdminGate, AdminService, KeyError, KeyService, KeyView,
+};
 
-/// What the admin API needs: the door (credential, throttle, audit) and the service it
+/// What the admin API needs: the door (credential, throttle, audit) and the services it
 /// drives.
 pub struct AdminApi {
     gate: AdminGate,
     keys: Arc<KeyService>,
+    admin: Arc<AdminService>,
 }
 
 impl AdminApi {
-    pub fn new(gate: AdminGate, keys: Arc<KeyService>) -> Self {
-        Self { gate, keys }
+    pub fn new(gate: AdminGate, keys: Arc<KeyService>, admin: Arc<AdminService>) -> Self {
+        Self { gate, keys, admin }
     }
 }
 
@@ -79,7 +85,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .post(post_key_retirement)
                 .finish(),
         )
-        .service(admin("/admin/v1/keys/{kid}").delete(delete_key).finish());
+        .service(admin("/admin/v1/keys/{kid}").delete(delete_key).finish())
+        .service(
+            admin("/admin/v1/clients")
+                .get(clients::get_clients)
+                .post(clients::post_client)
+                .finish(),
+        )
+        .service(
+            admin("/admin/v1/clients/{client_id}")
+                .get(clients::get_client)
+                .patch(clients::patch_client)
+                .finish(),
+        );
 }
 
 /// An admin resource: another method gets the regular `405`/`OPTIONS` answers, or `404`
