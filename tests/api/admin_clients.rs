@@ -277,6 +277,10 @@ async fn admin_api_refuses_bad_client_settings_and_unknown_clients(backend: Back
             "id_token_signed_response_alg",
         ),
         (json!({"kind": "secret"}), "kind"),
+        (
+            json!({"name": "bad\u{0}name", "redirect_uris": ["https://a.example.com/cb"]}),
+            "control characters",
+        ),
         (json!({"grant_types": ["implicit"]}), "unknown grant type"),
     ] {
         let (status, body) = create(base(extra.clone())).await;
@@ -344,6 +348,16 @@ async fn admin_api_refuses_bad_client_settings_and_unknown_clients(backend: Back
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "a PATCH needs a body");
+    for not_an_object in [json!([]), json!(["renamed"]), json!(null), json!("x")] {
+        let (status, body) = call(
+            &app,
+            Method::PATCH,
+            "/admin/v1/clients/web",
+            Some(not_an_object.clone()),
+        )
+        .await;
+        assert_eq!(status, 400, "{not_an_object}: {body}");
+    }
     let (_, shown) = call(&app, Method::GET, "/admin/v1/clients/web", None).await;
     assert_eq!(shown["name"], "x", "refused changes change nothing");
     assert_eq!(

@@ -141,7 +141,7 @@ fn changed(
     d
 }
 
-/// A JSON body of at most `max_body_bytes`; `None` when the body is empty.
+/// A JSON object body of at most `max_body_bytes`; `None` when the body is empty.
 async fn json_body<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     payload: web::Payload,
@@ -161,6 +161,13 @@ async fn json_body<T: serde::de::DeserializeOwned>(
         return Err(ApiError::BadRequest(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "use Content-Type application/json".into(),
+        ));
+    }
+    // serde reads a struct from a JSON array too (members in order): only an object is a body.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::BadRequest(
+            StatusCode::BAD_REQUEST,
+            "the body must be a JSON object".into(),
         ));
     }
     serde_json::from_slice(&body).map(Some).map_err(|e| {
