@@ -72,7 +72,7 @@ impl Human for RoleView {
 
 impl Human for ClientView {
     fn human(&self) -> String {
-        format!(
+        let mut line = format!(
             "{}  {}  {}  enabled={} grants=[{}] scopes=[{}]",
             self.client_id,
             self.name,
@@ -80,7 +80,17 @@ impl Human for ClientView {
             yes_no(self.enabled),
             self.grant_types.join(","),
             self.scopes.join(",")
-        )
+        );
+        if !self.redirect_uris.is_empty() {
+            line.push_str(&format!(
+                " redirect_uris=[{}]",
+                self.redirect_uris.join(",")
+            ));
+        }
+        if self.first_party {
+            line.push_str(" first-party");
+        }
+        line
     }
 }
 

@@ -26,8 +26,8 @@ pub use accounts::{
     SignupInput, SignupProof, VerifiedEmail,
 };
 pub use admin::{
-    AdminError, AdminService, ClientView, CreatedClient, NewClientInput, NewUserInput, RoleView,
-    UserUpdate, UserView,
+    AdminError, AdminService, ClientOidcInput, ClientUpdate, ClientView, CreatedClient,
+    NewClientInput, NewUserInput, RoleView, UserUpdate, UserView,
 };
 pub use admin_auth::{AdminAuthError, AdminCredential, AdminGate};
 pub use audit::{detail, events, AuditContext, AuditLog};

@@ -70,6 +70,7 @@ impl Application {
                     services.audit.clone(),
                 ),
                 services.keys.clone(),
+                services.admin.clone(),
             )
         });
         let new_state = || {

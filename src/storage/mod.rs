@@ -117,6 +117,12 @@ pub trait ClientStore: Send + Sync {
         now: UnixTime,
     ) -> StorageResult<bool>;
     async fn delete(&self, id: &ClientId) -> StorageResult<bool>;
+    /// Replaces the client's settings with `client`'s: name, grant types, scopes, redirect
+    /// URIs, audiences, default audience, token lifetimes, the OpenID Connect settings and
+    /// `updated_at`. The id, kind, secret, `enabled` and `created_at` are left alone (they
+    /// have their own steps, so an update never undoes a concurrent disable or re-key).
+    /// `Ok(false)` if there is no such client.
+    async fn update(&self, client: &Client) -> StorageResult<bool>;
 }
 
 /// What became of an attempt to add a pending key.

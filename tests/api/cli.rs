@@ -6,10 +6,21 @@ use std::process::{Command, Stdio};
 use crate::helpers::{fresh_database, spawn_app_on, str_of, Backend, TestDatabase};
 use crate::scenarios;
 
+mod clients;
+
+use clients::*;
+
 scenarios!(
     cli_covers_the_operator_lifecycle_with_json_and_exit_codes,
     cli_changes_take_effect_for_new_tokens,
     cli_invites_flags_forced_changes_and_tails_the_audit_trail,
+);
+
+scenarios!(
+    databases:
+    cli_registers_clients_for_browser_sign_in,
+    cli_updates_each_client_setting,
+    cli_refuses_bad_redirect_uris_with_exit_code_2,
 );
 
 struct Cli<'a> {

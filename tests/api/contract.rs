@@ -36,6 +36,7 @@ scenarios!(
     user_store_contract,
     role_store_contract,
     client_store_contract,
+    client_store_update_replaces_the_settings,
     signing_key_store_contract,
     signing_key_store_lifecycle_steps_are_compare_and_set,
     signing_key_store_concurrent_transitions_have_one_winner,

@@ -8,6 +8,7 @@
 mod helpers;
 
 mod accounts;
+mod admin_clients;
 mod architecture;
 mod audience;
 mod authorization_code;

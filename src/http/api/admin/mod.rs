@@ -1,7 +1,10 @@
-//! The admin API (`/admin/v1/...`) for signing keys. Disabled (404) unless the operator
-//! configured an admin token; every request carries it as `Authorization: Bearer`. Failed
-//! authentications are throttled per network and audited; every write is audited with what
-//! it changed. With `admin.bind` it is served on a listener of its own.
+//! The admin API (`/admin/v1/...`) for signing keys (here) and OAuth clients (`clients.rs`).
+//! Disabled (404) unless the operator configured an admin token; every request carries it as
+//! `Authorization: Bearer`. Failed authentications are throttled per network and audited;
+//! every write is audited with what it changed. With `admin.bind` it is served on a listener
+//! of its own.
+
+mod clients;
 
 use std::sync::Arc;
 
@@ -17,18 +20,21 @@ use crate::domain::{RequestOrigin, SigningAlg};
 use crate::http::body::read_limited;
 use crate::http::origin::origin;
 use crate::http::{AppState, Endpoint};
-use crate::services::{detail, events, AdminAuthError, AdminGate, KeyError, KeyService, KeyView};
+use crate::services::{
+    detail, events, AdminAuthError, AdminGate, AdminService, KeyError, KeyService, KeyView,
+};
 
-/// What the admin API needs: the door (credential, throttle, audit) and the service it
+/// What the admin API needs: the door (credential, throttle, audit) and the services it
 /// drives.
 pub struct AdminApi {
     gate: AdminGate,
     keys: Arc<KeyService>,
+    admin: Arc<AdminService>,
 }
 
 impl AdminApi {
-    pub fn new(gate: AdminGate, keys: Arc<KeyService>) -> Self {
-        Self { gate, keys }
+    pub fn new(gate: AdminGate, keys: Arc<KeyService>, admin: Arc<AdminService>) -> Self {
+        Self { gate, keys, admin }
     }
 }
 
@@ -80,7 +86,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .post(post_key_retirement)
                 .finish(),
         )
-        .service(admin("/admin/v1/keys/{kid}").delete(delete_key).finish());
+        .service(admin("/admin/v1/keys/{kid}").delete(delete_key).finish())
+        .service(
+            admin("/admin/v1/clients")
+                .get(clients::get_clients)
+                .post(clients::post_client)
+                .finish(),
+        )
+        .service(
+            admin("/admin/v1/clients/{client_id}")
+                .get(clients::get_client)
+                .patch(clients::patch_client)
+                .finish(),
+        );
 }
 
 /// An admin resource: another method gets the regular `405`/`OPTIONS` answers, or `404`
@@ -124,7 +142,7 @@ fn changed(
     d
 }
 
-/// A JSON body of at most `max_body_bytes`; `None` when the body is empty.
+/// A JSON object body of at most `max_body_bytes`; `None` when the body is empty.
 async fn json_body<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     payload: web::Payload,
@@ -144,6 +162,13 @@ async fn json_body<T: serde::de::DeserializeOwned>(
         return Err(ApiError::BadRequest(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "use Content-Type application/json".into(),
+        ));
+    }
+    // serde reads a struct from a JSON array too (members in order): only an object is a body.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::BadRequest(
+            StatusCode::BAD_REQUEST,
+            "the body must be a JSON object".into(),
         ));
     }
     serde_json::from_slice(&body).map(Some).map_err(|e| {
