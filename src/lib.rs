@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod mail_transport;
+pub mod outbound;
 pub mod services;
 pub mod startup;
 pub mod storage;

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::clock::rfc3339;
 use crate::domain::LoggedAuditEvent;
-use crate::services::{ClientView, InviteView, KeyView, RoleView, UserView};
+use crate::services::{ClientView, InviteView, KeyView, RoleView, RotationView, UserView};
 
 pub fn json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
@@ -72,7 +72,7 @@ impl Human for RoleView {
 
 impl Human for ClientView {
     fn human(&self) -> String {
-        format!(
+        let mut line = format!(
             "{}  {}  {}  enabled={} grants=[{}] scopes=[{}]",
             self.client_id,
             self.name,
@@ -80,7 +80,17 @@ impl Human for ClientView {
             yes_no(self.enabled),
             self.grant_types.join(","),
             self.scopes.join(",")
-        )
+        );
+        if !self.redirect_uris.is_empty() {
+            line.push_str(&format!(
+                " redirect_uris=[{}]",
+                self.redirect_uris.join(",")
+            ));
+        }
+        if self.first_party {
+            line.push_str(" first-party");
+        }
+        line
     }
 }
 
@@ -92,10 +102,21 @@ impl Human for KeyView {
             (None, None, Some(at)) => format!("  active since {at}"),
             _ => String::new(),
         };
+        let access = if self.signs_access_tokens {
+            "  signs access tokens"
+        } else {
+            ""
+        };
         format!(
-            "{}  {}  {}  created {}{when}",
+            "{}  {}  {}  created {}{when}{access}",
             self.kid, self.alg, self.state, self.created_at
         )
+    }
+}
+
+impl Human for RotationView {
+    fn human(&self) -> String {
+        self.rotated.human()
     }
 }
 

@@ -55,6 +55,26 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         "tokens.introspection_scope",
         Kind::Str,
     ),
+    (
+        "LATCHKEY_SESSIONS_IDLE_TIMEOUT",
+        "sessions.idle_timeout",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_SESSIONS_ABSOLUTE_TIMEOUT",
+        "sessions.absolute_timeout",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_SESSIONS_REMEMBER_FOR",
+        "sessions.remember_for",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_AUTHORIZATION_CODE_TTL",
+        "sessions.authorization_code_ttl",
+        Kind::Str,
+    ),
     ("LATCHKEY_MASTER_KEY", "keys.master_key", Kind::Str),
     (
         "LATCHKEY_MASTER_KEY_FILE",
@@ -62,6 +82,11 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         Kind::Str,
     ),
     ("LATCHKEY_SIGNING_ALG", "keys.signing_alg", Kind::Str),
+    (
+        "LATCHKEY_KEYS_ID_TOKEN_ALGS",
+        "keys.id_token_algs",
+        Kind::List,
+    ),
     (
         "LATCHKEY_KEY_PUBLISH_AHEAD_SECS",
         "keys.publish_ahead_secs",

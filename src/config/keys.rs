@@ -15,7 +15,12 @@ pub struct KeySettings {
     /// 32 random bytes, base64. Overrides `master_key_file`.
     pub master_key: Option<SecretString>,
     pub master_key_file: PathBuf,
+    /// The algorithm access tokens are signed with.
     pub signing_alg: SigningAlg,
+    /// The algorithms ID tokens may be signed with (a client's
+    /// `id_token_signed_response_alg`): each has an active key from start-up on. RS256 has
+    /// one in any case, as OpenID Connect requires.
+    pub id_token_algs: Vec<SigningAlg>,
     /// How long a new key is published before it signs (scheduled rotation); JWKS caches
     /// (`Cache-Control: max-age`) are half of this, so a cached JWKS never misses a new key.
     pub publish_ahead: Duration,
@@ -54,6 +59,7 @@ pub(super) struct KeysToml {
     master_key: Option<SecretString>,
     master_key_file: PathBuf,
     signing_alg: SigningAlg,
+    id_token_algs: Vec<SigningAlg>,
     publish_ahead_secs: i64,
     reload_interval_secs: u64,
     /// 0 disables scheduled rotation.
@@ -66,6 +72,7 @@ impl Default for KeysToml {
             master_key: None,
             master_key_file: PathBuf::from("keys/master.key"),
             signing_alg: SigningAlg::ES256,
+            id_token_algs: vec![SigningAlg::RS256],
             publish_ahead_secs: 7200,
             reload_interval_secs: 10,
             rotation_interval_secs: 30 * 86_400,
@@ -107,6 +114,7 @@ impl KeysToml {
             master_key: self.master_key,
             master_key_file: self.master_key_file,
             signing_alg: self.signing_alg,
+            id_token_algs: self.id_token_algs,
             publish_ahead: Duration::from_secs(publish_ahead),
             reload_interval: Duration::from_secs(self.reload_interval_secs),
             rotation_interval: (self.rotation_interval_secs != 0)
@@ -119,6 +127,7 @@ impl KeysToml {
 mod tests {
     use crate::config::tests::env;
     use crate::config::Settings;
+    use crate::domain::SigningAlg;
     use std::time::Duration;
 
     #[test]
@@ -142,6 +151,22 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.keys.rotation_interval, None);
+        assert_eq!(
+            Settings::load(None, env(&[]))
+                .map(|s| s.keys.id_token_algs)
+                .unwrap_or_default(),
+            [SigningAlg::RS256],
+            "RS256 by default"
+        );
+        assert_eq!(
+            Settings::load(
+                None,
+                env(&[("LATCHKEY_KEYS_ID_TOKEN_ALGS", "ES256, EdDSA")])
+            )
+            .map(|s| s.keys.id_token_algs)
+            .unwrap_or_default(),
+            [SigningAlg::ES256, SigningAlg::EdDSA]
+        );
         assert!(s.admin.token.is_some());
         assert!(!format!("{s:?}").contains("0123456789abcdef"));
         let err = |pairs: &[(&str, &str)]| {
@@ -151,6 +176,7 @@ mod tests {
                 .unwrap_or_default()
         };
         assert!(err(&[("LATCHKEY_ADMIN_TOKEN", "short")]).contains("at least 32"));
+        assert!(err(&[("LATCHKEY_KEYS_ID_TOKEN_ALGS", "RS256,HS256")]).contains("HS256"));
         assert!(err(&[("LATCHKEY_KEY_ROTATION_INTERVAL_SECS", "600")])
             .contains("keys.rotation_interval_secs"));
         assert!(err(&[

@@ -13,6 +13,7 @@ mod mail;
 mod passwords;
 mod redis;
 mod server;
+mod sessions;
 mod throttle;
 mod tokens;
 
@@ -34,6 +35,8 @@ pub use mail::{MailSettings, MailTransportKind, SmtpSecurity};
 pub use passwords::PasswordSettings;
 use server::ServerToml;
 pub use server::{Issuer, ServerSettings};
+pub use sessions::SessionSettings;
+use sessions::SessionsToml;
 pub use throttle::ThrottleSettings;
 pub use tokens::TokenSettings;
 use tokens::TokensToml;
@@ -96,6 +99,7 @@ pub struct Settings {
     pub accounts: AccountSettings,
     pub mail: MailSettings,
     pub throttle: ThrottleSettings,
+    pub sessions: SessionSettings,
 }
 
 /// The settings as written (file, then environment); `validate()` makes them `Settings`.
@@ -114,6 +118,7 @@ struct SettingsToml {
     accounts: AccountsToml,
     mail: MailSettings,
     throttle: ThrottleSettings,
+    sessions: SessionsToml,
 }
 
 impl SettingsToml {
@@ -130,6 +135,7 @@ impl SettingsToml {
         self.mail.validate(server.profile)?;
         self.throttle.validate()?;
         self.passwords.validate()?;
+        let sessions = self.sessions.validate()?;
         Ok(Settings {
             server,
             database: self.database,
@@ -143,6 +149,7 @@ impl SettingsToml {
             accounts,
             mail: self.mail,
             throttle: self.throttle,
+            sessions,
         })
     }
 }

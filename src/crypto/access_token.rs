@@ -56,6 +56,31 @@ pub fn verify_access_token<C: RegisteredClaims>(
     issuer: &str,
     now: i64,
 ) -> Result<C, AccessTokenError> {
+    let payload = verify_signature(ring, token, |typ| {
+        typ.is_some_and(|t| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        })
+    })?;
+    let claims: C = serde_json::from_slice(&payload).map_err(|_| AccessTokenError::Malformed)?;
+    if claims.issuer() != issuer {
+        return Err(AccessTokenError::WrongIssuer);
+    }
+    if claims.expires_at() <= now {
+        return Err(AccessTokenError::Expired);
+    }
+    if claims.not_before() > now + LEEWAY_SECS || claims.issued_at() > now + LEEWAY_SECS {
+        return Err(AccessTokenError::NotYetValid);
+    }
+    Ok(claims)
+}
+
+/// Verifies a compact JWS signed by one of the published keys (named by `kid`, its algorithm
+/// matching), whose `typ` header `typ_ok` accepts; returns the payload.
+pub fn verify_signature(
+    ring: &KeyRingSnapshot,
+    token: &str,
+    typ_ok: impl Fn(Option<&str>) -> bool,
+) -> Result<Vec<u8>, AccessTokenError> {
     if token.len() > MAX_ACCESS_TOKEN_LEN {
         return Err(AccessTokenError::Malformed);
     }
@@ -70,9 +95,7 @@ pub fn verify_access_token<C: RegisteredClaims>(
     };
     let header: Header =
         serde_json::from_slice(&decode(header)?).map_err(|_| AccessTokenError::Malformed)?;
-    if !header.typ.as_deref().is_some_and(|t| {
-        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
-    }) {
+    if !typ_ok(header.typ.as_deref()) {
         return Err(AccessTokenError::WrongType);
     }
     let kid = header.kid.ok_or(AccessTokenError::UnknownKey)?;
@@ -87,18 +110,36 @@ pub fn verify_access_token<C: RegisteredClaims>(
     if !key.verify(signing_input.as_bytes(), &decode(signature)?) {
         return Err(AccessTokenError::BadSignature);
     }
-    let claims: C =
-        serde_json::from_slice(&decode(payload)?).map_err(|_| AccessTokenError::Malformed)?;
-    if claims.issuer() != issuer {
+    decode(payload)
+}
+
+/// What an `id_token_hint` (OIDC RP-Initiated Logout §2) tells: one of our ID tokens, signed
+/// by a published key, perhaps expired.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct IdTokenHint {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+/// Verifies an ID token we issued, as a hint: signature and issuer; its expiry is not
+/// checked (a logout may come long after sign-in).
+pub fn verify_id_token_hint(
+    ring: &KeyRingSnapshot,
+    token: &str,
+    issuer: &str,
+) -> Result<IdTokenHint, AccessTokenError> {
+    let payload = verify_signature(ring, token, |typ| {
+        typ.is_none_or(|t| t.eq_ignore_ascii_case("JWT"))
+    })?;
+    let hint: IdTokenHint =
+        serde_json::from_slice(&payload).map_err(|_| AccessTokenError::Malformed)?;
+    if hint.iss != issuer {
         return Err(AccessTokenError::WrongIssuer);
     }
-    if claims.expires_at() <= now {
-        return Err(AccessTokenError::Expired);
-    }
-    if claims.not_before() > now + LEEWAY_SECS || claims.issued_at() > now + LEEWAY_SECS {
-        return Err(AccessTokenError::NotYetValid);
-    }
-    Ok(claims)
+    Ok(hint)
 }
 
 #[cfg(test)]

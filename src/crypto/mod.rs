@@ -3,6 +3,7 @@
 mod access_token;
 mod account_token;
 mod breach;
+mod browser;
 mod keyring;
 mod master_key;
 mod password;
@@ -12,12 +13,16 @@ mod secrets;
 mod signing;
 
 pub use access_token::{
-    verify_access_token, AccessTokenError, RegisteredClaims, MAX_ACCESS_TOKEN_LEN,
+    verify_access_token, verify_id_token_hint, AccessTokenError, IdTokenHint, RegisteredClaims,
+    MAX_ACCESS_TOKEN_LEN,
 };
 pub use account_token::{
     AccountTokenCodec, MintedSecret, MAGIC_CODE_DIGITS, MAX_ACCOUNT_TOKEN_LEN,
 };
 pub use breach::{BreachCorpus, BreachCorpusError};
+pub use browser::{
+    left_half_hash, lookup_hash, mint_lookup_secret, pkce_s256_matches, BrowserSeal, SealError,
+};
 pub use keyring::{KeyRing, KeyRingSnapshot};
 pub use master_key::{MasterKey, MasterKeyError};
 pub use password::{Argon2Settings, PasswordHasher, PasswordHashingError, Verification};

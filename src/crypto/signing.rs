@@ -37,6 +37,10 @@ pub struct SigningKey {
     inner: KeyPairInner,
     /// base64url of the JOSE header `{"alg","typ":"at+jwt","kid"}`.
     header_b64: String,
+    /// base64url of the JOSE headers of ID tokens (`typ: JWT`) and logout tokens
+    /// (`typ: logout+jwt`).
+    id_header_b64: String,
+    logout_header_b64: String,
     public_jwk: Value,
     /// The public key, parsed once, for verifying tokens (introspection, revocation).
     verifier: ParsedPublicKey,
@@ -145,9 +149,14 @@ impl SigningKey {
             m.insert("use".into(), Value::String("sig".into()));
             m.insert("alg".into(), Value::String(alg.as_str().into()));
         }
-        let header = json!({"alg": alg.as_str(), "typ": "at+jwt", "kid": kid});
+        let header = |typ: &str| {
+            let h = json!({"alg": alg.as_str(), "typ": typ, "kid": kid});
+            b64(h.to_string().as_bytes())
+        };
         Ok(Self {
-            header_b64: b64(header.to_string().as_bytes()),
+            header_b64: header("at+jwt"),
+            id_header_b64: header("JWT"),
+            logout_header_b64: header("logout+jwt"),
             kid,
             alg,
             inner,
@@ -176,9 +185,30 @@ impl SigningKey {
 
     /// Signs `claims` as a compact JWS with header `typ: at+jwt` (RFC 9068).
     pub fn sign_jwt<T: serde::Serialize>(&self, claims: &T) -> Result<String, SigningError> {
+        self.sign_with_header(&self.header_b64, claims)
+    }
+
+    /// Signs an ID token (OIDC Core §2; header `typ: JWT`).
+    pub fn sign_id_token<T: serde::Serialize>(&self, claims: &T) -> Result<String, SigningError> {
+        self.sign_with_header(&self.id_header_b64, claims)
+    }
+
+    /// Signs a logout token (OIDC Back-Channel Logout §2.4; header `typ: logout+jwt`).
+    pub fn sign_logout_token<T: serde::Serialize>(
+        &self,
+        claims: &T,
+    ) -> Result<String, SigningError> {
+        self.sign_with_header(&self.logout_header_b64, claims)
+    }
+
+    fn sign_with_header<T: serde::Serialize>(
+        &self,
+        header_b64: &str,
+        claims: &T,
+    ) -> Result<String, SigningError> {
         let payload = serde_json::to_vec(claims)?;
-        let mut jwt = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 400);
-        jwt.push_str(&self.header_b64);
+        let mut jwt = String::with_capacity(header_b64.len() + payload.len() * 4 / 3 + 400);
+        jwt.push_str(header_b64);
         jwt.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut jwt);
         let rng = SystemRandom::new();

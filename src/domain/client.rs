@@ -229,6 +229,9 @@ fn check_origin(origin: &str) -> Result<(), ValidationError> {
 /// plain http only on loopback.
 fn check_backchannel_uri(uri: &str) -> Result<(), ValidationError> {
     let bad = |why: &str| ValidationError::new("backchannel_logout_uri", format!("{uri:?} {why}"));
+    if uri.len() > 2000 || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("must be at most 2000 characters, without spaces"));
+    }
     let parsed = url::Url::parse(uri).map_err(|_| bad("is not an absolute URI"))?;
     if uri.contains('#') {
         return Err(bad("must not have a fragment"));
@@ -261,6 +264,12 @@ impl Client {
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.name.trim().is_empty() || self.name.len() > 200 {
             return Err(ValidationError::new("name", "must be 1 to 200 characters"));
+        }
+        if self.name.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                "name",
+                "must not contain control characters",
+            ));
         }
         if self.grant_types.is_empty() {
             return Err(ValidationError::new(
@@ -337,6 +346,21 @@ impl Client {
         }
     }
 
+    /// What the client may ask for: its API scopes, plus, with the authorization code grant,
+    /// the OpenID Connect scopes (`offline_access` only if it may refresh).
+    pub fn requestable_scope(&self) -> Scope {
+        if !self.allows_grant(GrantType::AuthorizationCode) {
+            return self.scopes.clone();
+        }
+        let oidc = super::OIDC_SCOPES
+            .iter()
+            .filter(|t| **t != "offline_access" || self.allows_grant(GrantType::RefreshToken));
+        match Scope::from_tokens(oidc) {
+            Ok(s) => self.scopes.union(&s),
+            Err(_) => self.scopes.clone(),
+        }
+    }
+
     /// Whether the browser origin `origin` may call the client-facing endpoints for it.
     pub fn allows_origin(&self, origin: &str) -> bool {
         self.oidc.allowed_origins.iter().any(|o| o == origin)
@@ -364,5 +388,38 @@ mod tests {
             long_refresh.validate().is_ok(),
             "only access tokens are capped"
         );
+    }
+
+    #[test]
+    fn oidc_settings_refuse_what_browsers_and_databases_would_mangle() {
+        let backchannel = |uri: &str| ClientOidcSettings {
+            backchannel_logout_uri: Some(uri.into()),
+            ..Default::default()
+        };
+        let origin = |o: &str| ClientOidcSettings {
+            allowed_origins: vec![o.into()],
+            ..Default::default()
+        };
+        let ok = |s: ClientOidcSettings| s.validate(ClientKind::Public).is_ok();
+        assert!(ok(backchannel("https://a.example/bc")));
+        assert!(ok(backchannel("http://127.0.0.1:9/bc")));
+        for bad in [
+            "http://a.example/bc",
+            "https://a.example/bc#x",
+            "https://a.example/b\u{0}c",
+            "https://a.example/b c",
+            "/bc",
+        ] {
+            assert!(!ok(backchannel(bad)), "{bad}");
+        }
+        assert!(ok(origin("https://a.example:8443")));
+        for bad in [
+            "https://a.example/",
+            "a.example",
+            "ftp://a.example",
+            "https://",
+        ] {
+            assert!(!ok(origin(bad)), "{bad}");
+        }
     }
 }

@@ -21,12 +21,29 @@ impl GrantType {
     ];
 
     /// Grants the token endpoint serves today.
-    pub const SERVED: [GrantType; 4] = [
+    pub const SERVED: [GrantType; 5] = [
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
+        GrantType::AuthorizationCode,
         GrantType::MagicLink,
     ];
+
+    /// Grants a client may be registered for: those served, and `authorization_code`, which
+    /// browser sign-in is bringing to the token endpoint (until then the token endpoint
+    /// answers `unsupported_grant_type` for it, and discovery does not advertise it).
+    pub const REGISTRABLE: [GrantType; 5] = [
+        GrantType::Password,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+        GrantType::AuthorizationCode,
+        GrantType::MagicLink,
+    ];
+
+    /// Whether a client may be registered for this grant.
+    pub fn is_registrable(self) -> bool {
+        Self::SERVED.contains(&self) || Self::REGISTRABLE.contains(&self)
+    }
 
     /// The `grant_type` value of the magic-link grant at the token endpoint.
     pub const MAGIC_LINK_URN: &'static str = "urn:latchkey:params:oauth:grant-type:magic-link";

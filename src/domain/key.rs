@@ -24,6 +24,15 @@ pub enum SigningAlg {
 impl SigningAlg {
     pub const ALL: [SigningAlg; 3] = [SigningAlg::ES256, SigningAlg::RS256, SigningAlg::EdDSA];
 
+    /// The position of the algorithm in `ALL`, for tables indexed by algorithm.
+    pub const fn index(self) -> usize {
+        match self {
+            SigningAlg::ES256 => 0,
+            SigningAlg::RS256 => 1,
+            SigningAlg::EdDSA => 2,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             SigningAlg::ES256 => "ES256",
@@ -114,5 +123,17 @@ impl std::fmt::Debug for StoredKey {
             .field("state", &self.state)
             .field("private_key_enc", &"[redacted]")
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SigningAlg;
+
+    #[test]
+    fn an_algorithm_sits_at_its_index_in_all() {
+        for alg in SigningAlg::ALL {
+            assert_eq!(SigningAlg::ALL[alg.index()], alg);
+        }
     }
 }

@@ -47,8 +47,8 @@ pub use refresh::{
 };
 pub use revocation::{LoggedRevocation, Revocation, RevocationKind, TokenIdentity};
 pub use role::{Role, RoleId};
-pub use scope::Scope;
-pub use secrets::{AccessTokenText, MailedSecret, RefreshTokenText};
+pub use scope::{Scope, OIDC_SCOPES};
+pub use secrets::{AccessTokenText, IdTokenText, MailedSecret, RefreshTokenText};
 pub use sso::{
     Amr, AuthorizationCode, CodeRedemption, CodeUse, Consent, SessionId, SsoSession, ACR_MFA,
     ACR_ONE_FACTOR,

@@ -2,6 +2,10 @@ use std::collections::BTreeSet;
 
 use super::ValidationError;
 
+/// Scopes OpenID Connect defines: a client registered for the authorization code grant may
+/// ask for them whatever its API scopes (`offline_access` only with refresh tokens).
+pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
 /// An OAuth scope: a set of space-delimited tokens (RFC 6749 §3.3), kept sorted and unique.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Scope(BTreeSet<String>);

@@ -13,6 +13,11 @@ crate::secret_newtype! {
 }
 
 crate::secret_newtype! {
+    /// An ID token (a signed JWT about the user) as issued to a client.
+    pub struct IdTokenText;
+}
+
+crate::secret_newtype! {
     /// The secret of an emailed single-use token: the value in a link, or a magic-link code.
     pub struct MailedSecret;
 }

@@ -58,6 +58,32 @@ impl std::fmt::Debug for User {
 }
 
 impl User {
+    /// The standard claims (OIDC Core §5.4) the scope grants: `profile` gives `name`,
+    /// `preferred_username` and `updated_at`; `email` gives `email` and `email_verified`.
+    /// For ID tokens and the userinfo endpoint.
+    pub fn standard_claims(
+        &self,
+        scope: &super::Scope,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut claims = serde_json::Map::new();
+        if scope.contains("profile") {
+            if let Some(name) = &self.display_name {
+                claims.insert("name".into(), name.clone().into());
+            }
+            let preferred = self
+                .username
+                .clone()
+                .unwrap_or_else(|| self.email.as_str().to_owned());
+            claims.insert("preferred_username".into(), preferred.into());
+            claims.insert("updated_at".into(), self.updated_at.into());
+        }
+        if scope.contains("email") {
+            claims.insert("email".into(), self.email.as_str().into());
+            claims.insert("email_verified".into(), self.email_verified.into());
+        }
+        claims
+    }
+
     pub fn validate_username(raw: &str) -> Result<String, ValidationError> {
         let s = raw.trim();
         if s.is_empty() || s.len() > 150 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {

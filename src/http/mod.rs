@@ -10,8 +10,8 @@ pub use api::admin::AdminApi;
 pub use api::error::ApiError;
 pub use logging::RedactedRootSpan;
 
-use api::{accounts, admin, discovery, error, health, revocation, session, token};
-use views::links;
+use api::{accounts, admin, discovery, error, health, revocation, session, token, userinfo};
+use views::{account, authorize, links, logout};
 
 use std::sync::Arc;
 
@@ -19,7 +19,10 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use crate::crypto::KeyRing;
-use crate::services::{AccountService, IntrospectionService, RevocationService, TokenService};
+use crate::services::{
+    AccountService, AuthorizeService, IntrospectionService, LogoutService, RevocationService,
+    SignInService, TokenService,
+};
 use crate::storage::HealthCheck;
 use std::net::IpAddr;
 
@@ -37,6 +40,12 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The admin API; `None` (answers 404) unless an admin token is configured.
     pub admin: Option<AdminApi>,
+    /// The authorization endpoint and the sign-in pages.
+    pub authorize: Arc<AuthorizeService>,
+    pub sign_in: Arc<SignInService>,
+    pub logout: Arc<LogoutService>,
+    /// Cookies are `Secure` with the `__Host-` prefix (an https issuer).
+    pub secure_cookies: bool,
     /// The HTML pages' templates, parsed.
     pages: views::Pages,
 }
@@ -46,6 +55,9 @@ impl AppState {
     pub fn new(
         tokens: Arc<TokenService>,
         accounts: Arc<AccountService>,
+        authorize: Arc<AuthorizeService>,
+        sign_in: Arc<SignInService>,
+        logout: Arc<LogoutService>,
         revocations: Arc<RevocationService>,
         introspection: Arc<IntrospectionService>,
         keys: Arc<KeyRing>,
@@ -65,6 +77,10 @@ impl AppState {
             discovery: discovery::DiscoveryDocument::new(issuer, jwks_max_age_secs),
             max_body_bytes,
             admin: None,
+            authorize,
+            sign_in,
+            logout,
+            secure_cookies: issuer.starts_with("https://"),
             pages: views::Pages::load(),
         }
     }
@@ -118,6 +134,66 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors_allowed_origins: &[String]) {
     .service(
         Endpoint::new("/api/v1/logout-all")
             .post(session::post_logout_all)
+            .with_cors(origins),
+    )
+    .service(
+        Endpoint::new("/oauth2/authorize")
+            .get(authorize::get_authorize)
+            .post(authorize::post_authorize)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/login")
+            .get(authorize::get_login)
+            .post(authorize::post_login)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/consent")
+            .post(authorize::post_consent)
+            .finish(),
+    )
+    .service(Endpoint::new("/account").get(account::get_account).finish())
+    .service(
+        Endpoint::new("/account/password")
+            .post(account::post_password)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/account/sessions/end")
+            .post(account::post_end_session)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/account/logout-all")
+            .post(account::post_logout_all)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/account/consents/revoke")
+            .post(account::post_revoke_consent)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/oauth2/logout")
+            .get(logout::get_logout)
+            .post(logout::post_logout)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/oauth2/logout/confirm")
+            .post(logout::post_logout_confirm)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/assets/form_post.js")
+            .get(views::get_form_post_js)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/oauth2/userinfo")
+            .get(userinfo::userinfo)
+            .post(userinfo::userinfo)
             .with_cors(origins),
     )
     .configure(|c| account_routes(c, origins))

@@ -33,6 +33,8 @@ pub mod events {
     pub const ADMIN_KEY_IMPORTED: &str = "admin_key_imported";
     pub const ADMIN_KEY_RETIRED: &str = "admin_key_retired";
     pub const ADMIN_KEY_REMOVED: &str = "admin_key_removed";
+    pub const ADMIN_CLIENT_CREATED: &str = "admin_client_created";
+    pub const ADMIN_CLIENT_UPDATED: &str = "admin_client_updated";
 }
 
 /// Who did what, from where.

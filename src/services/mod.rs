@@ -6,12 +6,17 @@ mod admin;
 mod admin_auth;
 mod audit;
 mod authn;
+mod authorize;
+mod backchannel;
 mod client_registry;
 mod introspection;
 mod keys;
+mod logout;
 mod mail;
 mod password_rules;
 mod revocation;
+mod sessions;
+mod sign_in;
 mod throttle;
 mod tokens;
 
@@ -21,8 +26,8 @@ pub use accounts::{
     SignupInput, SignupProof, VerifiedEmail,
 };
 pub use admin::{
-    AdminError, AdminService, ClientView, CreatedClient, NewClientInput, NewUserInput, RoleView,
-    UserUpdate, UserView,
+    AdminError, AdminService, ClientOidcInput, ClientUpdate, ClientView, CreatedClient,
+    NewClientInput, NewUserInput, RoleView, UserUpdate, UserView,
 };
 pub use admin_auth::{AdminAuthError, AdminCredential, AdminGate};
 pub use audit::{detail, events, AuditContext, AuditLog};
@@ -30,9 +35,15 @@ pub use authn::{
     AuthMethod, Authenticator, AuthnError, AuthnSettings, Confirmation, MagicCredential, Refusal,
     SignedIn, VerifiedPassword, MAGIC_CODE_MAX_ATTEMPTS,
 };
+pub use authorize::{
+    AuthorizationRequest, AuthorizationResponse, AuthorizeError, AuthorizeParams, AuthorizeService,
+    AuthorizeSettings, ErrorRedirect, Next, PendingRequest, Prompt, ResponseMode, OIDC_SCOPES,
+};
+pub use backchannel::{BackchannelLogout, BackchannelSettings, LogoutDelivery};
 pub use client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 pub use introspection::{Introspection, IntrospectionCaller, IntrospectionService};
-pub use keys::{KeyError, KeyPolicy, KeyService, KeyView, TickReport};
+pub use keys::{KeyError, KeyPolicy, KeyService, KeyView, RotationView, TickReport};
+pub use logout::{LogoutError, LogoutNext, LogoutParams, LogoutService};
 pub use mail::{
     Escape, KindTemplates, Mail, MailBody, MailError, MailKind, MailStats, MailTemplates,
     MailTransport, Mailer, MailerOptions, RenderedMail, Template, TemplateError, TemplateSources,
@@ -40,8 +51,14 @@ pub use mail::{
 };
 pub use password_rules::PasswordRules;
 pub use revocation::{
-    FeedEntry, RevocationError, RevocationFeedPage, RevocationService, FEED_MAX_LIMIT,
+    FeedEntry, RevocationError, RevocationFeedPage, RevocationService, UserSessionEnder,
+    FEED_MAX_LIMIT,
 };
+pub use sessions::{
+    audit_events as session_events, EndReason, SessionEndListener, SessionPolicy, SessionSecret,
+    SessionService, StartedSession,
+};
+pub use sign_in::{amr_of, SignInService, ACCOUNT_PAGES_CLIENT};
 pub use throttle::{
     client_key, AdminAttempt, FailureOutcome, LimitedAction, LoginGuard, RequestLimit, Throttle,
     ThrottlePolicy, Throttled,

@@ -11,8 +11,8 @@ use super::throttle::{client_key, RequestLimit, Throttle};
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::RefreshTokenCodec;
 use crate::domain::{
-    Client, ClientId, ClientKind, FamilyId, LoggedRevocation, Principal, Revocation, TokenIdentity,
-    UserId,
+    Client, ClientId, ClientKind, CodeRedemption, FamilyId, LoggedRevocation, Principal,
+    Revocation, SessionId, TokenIdentity, UserId,
 };
 use crate::storage::{
     DenylistError, RefreshTokenStore, RevocationStore, StorageError, TokenDenylist,
@@ -168,7 +168,22 @@ impl From<LoggedRevocation> for FeedEntry {
 
 pub const FEED_MAX_LIMIT: u32 = 1000;
 
+/// Ends a user's SSO sessions when all their tokens are revoked (set at start-up by the
+/// session service, which depends on this one).
+#[async_trait::async_trait]
+pub trait UserSessionEnder: Send + Sync {
+    /// Ends every SSO session of the user but `except`.
+    async fn end_user_sessions(
+        &self,
+        user_id: &UserId,
+        except: Option<&SessionId>,
+        reason: &str,
+    ) -> Result<(), RevocationError>;
+}
+
 pub struct RevocationService {
+    /// Ends SSO sessions with the tokens (set once, at start-up).
+    session_ender: std::sync::OnceLock<std::sync::Weak<dyn UserSessionEnder>>,
     log: Arc<dyn RevocationStore>,
     denylist: Arc<dyn TokenDenylist>,
     refresh_tokens: Arc<dyn RefreshTokenStore>,
@@ -200,6 +215,7 @@ impl RevocationService {
         throttle: Arc<Throttle>,
     ) -> Self {
         Self {
+            session_ender: std::sync::OnceLock::new(),
             throttle,
             log,
             denylist,
@@ -211,6 +227,24 @@ impl RevocationService {
             access_token_horizon,
             resource_server_scope,
         }
+    }
+
+    /// Registers who ends SSO sessions when a user's tokens are all revoked.
+    pub fn set_session_ender(&self, ender: std::sync::Weak<dyn UserSessionEnder>) {
+        let _ = self.session_ender.set(ender);
+    }
+
+    /// Ends the user's SSO sessions (but `except`), if a session service is registered.
+    pub async fn end_user_sessions(
+        &self,
+        user_id: &UserId,
+        except: Option<&SessionId>,
+        reason: &str,
+    ) -> Result<(), RevocationError> {
+        if let Some(ender) = self.session_ender.get().and_then(std::sync::Weak::upgrade) {
+            ender.end_user_sessions(user_id, except, reason).await?;
+        }
+        Ok(())
     }
 
     pub fn denylist(&self) -> &Arc<dyn TokenDenylist> {
@@ -392,6 +426,7 @@ impl RevocationService {
             .refresh_tokens
             .revoke_user_families(user_id, None, reason, now)
             .await?;
+        self.end_user_sessions(user_id, None, reason).await?;
         info!(
             user_id = user_id.as_str(),
             families = families.len(),
@@ -427,6 +462,48 @@ impl RevocationService {
             families, reason, "every token of the client revoked"
         );
         Ok(())
+    }
+
+    /// Revokes the refresh-token families started in an SSO session that ended (all of them
+    /// with `include_offline`, else those not granted `offline_access`), with every access
+    /// token issued from them.
+    pub async fn revoke_session(
+        &self,
+        session_id: &SessionId,
+        include_offline: bool,
+        reason: &str,
+    ) -> Result<(), RevocationError> {
+        let families = self
+            .refresh_tokens
+            .revoke_session_families(session_id, include_offline, reason, self.clock.now())
+            .await?;
+        if !families.is_empty() {
+            let entries = families
+                .iter()
+                .map(|(id, _)| self.family_entry(id))
+                .collect();
+            self.record(entries).await?;
+        }
+        Ok(())
+    }
+
+    /// A used authorization code was presented again (RFC 6749 §4.1.2): revokes the refresh
+    /// family and the access token its first use issued.
+    pub async fn revoke_code_redemption(
+        &self,
+        first: &CodeRedemption,
+    ) -> Result<(), RevocationError> {
+        let mut entries = vec![Revocation::AccessToken {
+            jti: first.access_jti.clone(),
+            expires_at: first.access_expires_at,
+        }];
+        if let Some(family) = &first.family_id {
+            self.refresh_tokens
+                .revoke_family(family, "code-reuse", self.clock.now())
+                .await?;
+            entries.push(self.family_entry(family));
+        }
+        self.record(entries).await
     }
 
     /// Revokes every session of a user but `keep` (the caller's own, if given): the other families and

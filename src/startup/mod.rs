@@ -70,12 +70,16 @@ impl Application {
                     services.audit.clone(),
                 ),
                 services.keys.clone(),
+                services.admin.clone(),
             )
         });
         let new_state = || {
             AppState::new(
                 services.tokens.clone(),
                 services.accounts.clone(),
+                services.authorize.clone(),
+                services.sign_in.clone(),
+                services.logout.clone(),
                 services.revocations.clone(),
                 services.introspection.clone(),
                 services.keys.ring().clone(),

@@ -11,13 +11,17 @@ use tracing::{info, warn};
 use crate::clock::Clock;
 use crate::config::{Profile, Settings};
 use crate::crypto::{
-    AccountTokenCodec, BreachCorpus, KeyRing, MasterKey, PasswordHasher, RefreshTokenCodec,
+    AccountTokenCodec, BreachCorpus, BrowserSeal, KeyRing, MasterKey, PasswordHasher,
+    RefreshTokenCodec,
 };
 use crate::domain::{AccountPolicy, VerificationPolicy};
+use crate::outbound::HttpLogoutDelivery;
 use crate::services::{
     AccessTokenVerifier, AccountService, AdminService, AuditLog, Authenticator, AuthnSettings,
-    ClientRegistry, IntrospectionService, KeyPolicy, KeyService, Mailer, PasswordRules,
-    RevocationService, Stores, TokenService, TokenServiceSettings,
+    AuthorizeService, AuthorizeSettings, BackchannelLogout, BackchannelSettings, ClientRegistry,
+    IntrospectionService, KeyPolicy, KeyService, LogoutService, Mailer, PasswordRules,
+    RevocationService, SessionPolicy, SessionService, SignInService, Stores, TokenService,
+    TokenServiceSettings,
 };
 use crate::storage::group_commit::GroupCommitLog;
 use crate::storage::memory::EmbeddedDenylist;
@@ -290,6 +294,10 @@ pub struct Services {
     pub verifier: Arc<AccessTokenVerifier>,
     pub throttle: Arc<crate::services::Throttle>,
     pub audit: Arc<AuditLog>,
+    pub sessions: Arc<SessionService>,
+    pub authorize: Arc<AuthorizeService>,
+    pub sign_in: Arc<SignInService>,
+    pub logout: Arc<LogoutService>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -309,6 +317,7 @@ pub async fn build_services(
         settings.tokens.client_cache_ttl,
     ));
     let refresh_codec = Arc::new(RefreshTokenCodec::new(&master));
+    let seal = Arc::new(BrowserSeal::new(&master));
     let account_codec = Arc::new(AccountTokenCodec::new(&master));
     let ring = Arc::new(KeyRing::default());
     let keys = Arc::new(
@@ -316,7 +325,7 @@ pub async fn build_services(
             .with_policy(key_policy(settings)),
     );
     if with_keys {
-        keys.ensure_signing_key(settings.keys.signing_alg)
+        keys.ensure_signing_keys()
             .await
             .context("loading signing keys")?;
     }
@@ -395,9 +404,64 @@ pub async fn build_services(
         clock.clone(),
         account_policy(settings),
     ));
+    let sessions = Arc::new(SessionService::new(
+        stores.sessions.clone(),
+        stores.users.clone(),
+        revocations.clone(),
+        audit.clone(),
+        seal.clone(),
+        clock.clone(),
+        SessionPolicy {
+            idle_timeout: secs(settings.sessions.idle_timeout),
+            absolute_timeout: secs(settings.sessions.absolute_timeout),
+            remember_for: secs(settings.sessions.remember_for),
+        },
+    ));
+    let authorize = Arc::new(AuthorizeService::new(
+        registry.clone(),
+        sessions.clone(),
+        stores.authorization_codes.clone(),
+        stores.consents.clone(),
+        seal.clone(),
+        clock.clone(),
+        AuthorizeSettings {
+            issuer: settings.issuer().to_owned(),
+            default_audience: settings.default_audience().to_owned(),
+            code_ttl: secs(settings.sessions.authorization_code_ttl),
+            request_ttl: 30 * 60,
+        },
+    ));
+    let backchannel = BackchannelLogout::start(
+        registry.clone(),
+        ring.clone(),
+        Arc::new(
+            HttpLogoutDelivery::new(Duration::from_secs(5))
+                .context("the back-channel logout HTTP client")?,
+        ),
+        clock.clone(),
+        settings.issuer().to_owned(),
+        BackchannelSettings::default(),
+    );
+    sessions.set_end_listener(Arc::new(backchannel));
+    let ender: Arc<dyn crate::services::UserSessionEnder> = sessions.clone();
+    revocations.set_session_ender(Arc::downgrade(&ender));
+    let logout = Arc::new(LogoutService::new(
+        registry.clone(),
+        sessions.clone(),
+        ring.clone(),
+        seal,
+        clock.clone(),
+        settings.issuer().to_owned(),
+    ));
+    let sign_in = Arc::new(SignInService::new(
+        authn.clone(),
+        stores.users.clone(),
+        sessions.clone(),
+    ));
     let tokens = Arc::new(TokenService::new(
         stores.users.clone(),
         stores.refresh_tokens.clone(),
+        stores.authorization_codes.clone(),
         registry.clone(),
         ring,
         refresh_codec,
@@ -434,6 +498,10 @@ pub async fn build_services(
         verifier,
         throttle,
         audit,
+        sessions,
+        authorize,
+        sign_in,
+        logout,
         clock,
     })
 }
@@ -472,6 +540,7 @@ fn account_policy(settings: &Settings) -> AccountPolicy {
 fn key_policy(settings: &Settings) -> KeyPolicy {
     KeyPolicy {
         signing_alg: settings.keys.signing_alg,
+        id_token_algs: settings.keys.id_token_algs.clone(),
         rotation_interval_secs: settings.keys.rotation_interval.map_or(0, secs),
         publish_ahead_secs: secs(settings.keys.publish_ahead),
         retired_grace_secs: secs(settings.keys.retired_grace()),

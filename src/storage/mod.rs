@@ -117,15 +117,22 @@ pub trait ClientStore: Send + Sync {
         now: UnixTime,
     ) -> StorageResult<bool>;
     async fn delete(&self, id: &ClientId) -> StorageResult<bool>;
+    /// Replaces the client's settings with `client`'s: name, grant types, scopes, redirect
+    /// URIs, audiences, default audience, token lifetimes, the OpenID Connect settings and
+    /// `updated_at`. The id, kind, secret, `enabled` and `created_at` are left alone (they
+    /// have their own steps, so an update never undoes a concurrent disable or re-key).
+    /// `Ok(false)` if there is no such client.
+    async fn update(&self, client: &Client) -> StorageResult<bool>;
 }
 
 /// What became of an attempt to add a pending key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PendingInsert {
     Inserted,
-    /// Another key is already pending (another instance or operator got there first).
+    /// Another key of the algorithm is already pending (another instance or operator got
+    /// there first).
     AnotherPending,
-    /// The key it was to replace is no longer the active key.
+    /// The key it was to replace is no longer the active key of the algorithm.
     ActiveChanged,
 }
 
@@ -133,19 +140,26 @@ pub enum PendingInsert {
 pub trait SigningKeyStore: Send + Sync {
     /// Every key, newest first.
     async fn list(&self) -> StorageResult<Vec<StoredKey>>;
-    /// Inserts `key` as the one active key, atomically retiring the active key and any pending
-    /// key. `Conflict("signing_keys_one_active_idx")` if a concurrent call made another key
-    /// active first; `Conflict("signing_keys_pkey")` if the kid exists.
+    /// Inserts `key` as the active key of its algorithm, atomically retiring the active key and
+    /// any pending key of that algorithm (keys of other algorithms are left alone).
+    /// `Conflict("signing_keys_one_active_idx")` if a concurrent call made another key of the
+    /// algorithm active first; `Conflict("signing_keys_pkey")` if the kid exists.
     async fn insert_active(&self, key: &StoredKey, now: UnixTime) -> StorageResult<()>;
-    /// Inserts `key` as the pending key (its `activate_at` set), only while `replaces` is the
-    /// active key and no other key is pending. `Conflict("signing_keys_pkey")` if the kid exists.
+    /// Inserts `key` as the active key of its algorithm only if that algorithm has no active
+    /// key; `Ok(false)` (nothing changed) if it has one, or a concurrent call made one active
+    /// first. `Conflict("signing_keys_pkey")` if the kid exists.
+    async fn insert_active_if_none(&self, key: &StoredKey, now: UnixTime) -> StorageResult<bool>;
+    /// Inserts `key` as the pending key of its algorithm (its `activate_at` set), only while
+    /// `replaces` is the active key of that algorithm and no other key of it is pending.
+    /// `Conflict("signing_keys_pkey")` if the kid exists.
     async fn insert_pending(
         &self,
         key: &StoredKey,
         replaces: &KeyId,
     ) -> StorageResult<PendingInsert>;
-    /// Compare-and-set: if `kid` is pending, it becomes active and the active key (if any) is
-    /// retired, in one transaction. `Ok(false)` (nothing changed) if `kid` is not pending.
+    /// Compare-and-set: if `kid` is pending, it becomes active and the active key of its
+    /// algorithm (if any) is retired, in one transaction. `Ok(false)` (nothing changed) if
+    /// `kid` is not pending.
     async fn promote(&self, kid: &KeyId, now: UnixTime) -> StorageResult<bool>;
     /// Compare-and-set: a pending key is withdrawn (retired without ever signing).
     async fn retire_pending(&self, kid: &KeyId, now: UnixTime) -> StorageResult<bool>;

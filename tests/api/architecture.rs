@@ -203,10 +203,12 @@ fn the_template_engine_lives_in_the_views() {
 }
 
 #[test]
-fn outbound_oauth_and_http_clients_live_in_the_federation_adapter() {
+fn outbound_oauth_and_http_clients_live_in_the_adapters() {
     // Federation with upstream identity providers (Google, GitHub, OpenID Connect) is an
     // adapter like storage: services see a trait, `src/federation/` speaks the protocol.
-    crates_only_in(&["oauth2", "openidconnect", "reqwest"], &["federation"]);
+    // Calls to clients (back-channel logout) are the adapter `src/outbound/`.
+    crates_only_in(&["oauth2", "openidconnect"], &["federation"]);
+    crates_only_in(&["reqwest"], &["federation", "outbound"]);
 }
 
 #[test]

@@ -6,10 +6,21 @@ use std::process::{Command, Stdio};
 use crate::helpers::{fresh_database, spawn_app_on, str_of, Backend, TestDatabase};
 use crate::scenarios;
 
+mod clients;
+
+use clients::*;
+
 scenarios!(
     cli_covers_the_operator_lifecycle_with_json_and_exit_codes,
     cli_changes_take_effect_for_new_tokens,
     cli_invites_flags_forced_changes_and_tails_the_audit_trail,
+);
+
+scenarios!(
+    databases:
+    cli_registers_clients_for_browser_sign_in,
+    cli_updates_each_client_setting,
+    cli_refuses_bad_redirect_uris_with_exit_code_2,
 );
 
 struct Cli<'a> {
@@ -356,19 +367,43 @@ async fn cli_covers_the_operator_lifecycle_with_json_and_exit_codes(backend: Bac
 
     let key = cli.ok(&["keys", "rotate", "--alg", "EdDSA", "--json"], None);
     assert_eq!(key["alg"], "EdDSA");
+    // Without --alg: every algorithm in use (EdDSA), and the configured one (ES256) first.
     let key2 = cli.ok(&["keys", "rotate", "--now", "--json"], None);
     assert_eq!(key2["alg"], "ES256");
-    let keys = cli.ok(&["keys", "list", "--json"], None);
-    let states: Vec<&str> = keys
+    let rotated: Vec<&str> = key2["rotated"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| str_of(k, "state"))
+        .map(|k| str_of(k, "alg"))
         .collect();
-    assert_eq!(states, ["active", "retired"]);
+    assert_eq!(rotated, ["ES256", "EdDSA"]);
+    let keys = cli.ok(&["keys", "list", "--json"], None);
+    let mut states: Vec<(&str, &str)> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (str_of(k, "alg"), str_of(k, "state")))
+        .collect();
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            ("ES256", "active"),
+            ("EdDSA", "active"),
+            ("EdDSA", "retired")
+        ]
+    );
     assert_eq!(cli.run(&["keys", "rotate", "--alg", "HS256"], None).code, 2);
-    let retired = str_of(&keys[1], "kid").to_owned();
-    let active = str_of(&keys[0], "kid").to_owned();
+    let kid_in = |state: &str| {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["state"] == state)
+            .map(|k| str_of(k, "kid").to_owned())
+            .unwrap()
+    };
+    let retired = kid_in("retired");
+    let active = kid_in("active");
     assert_eq!(
         cli.run(&["keys", "remove", &active], None).code,
         2,

@@ -513,13 +513,14 @@ async fn admin_failures_are_throttled_and_admin_writes_audited(backend: Backend)
             Method::POST,
             "/admin/v1/keys/rotate",
             ADMIN_TOKEN,
-            Some(json!({"alg": "EdDSA"})),
+            Some(json!({"alg": "ES256"})),
         )
         .await;
     assert_eq!(status, 201, "{key}");
+    assert_eq!(key["state"], "pending", "{key}");
     let rotated = app.wait_for_audit("admin_key_rotated").await;
     assert_eq!(rotated[0].event.detail["kid"], key["kid"]);
-    assert_eq!(rotated[0].event.detail["alg"], "EdDSA");
+    assert_eq!(rotated[0].event.detail["alg"], "ES256");
     let kid = str_of(&key, "kid").to_owned();
     let (status, _) = app
         .send_bearer(

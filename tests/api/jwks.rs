@@ -16,7 +16,7 @@ scenarios!(
     es256_tokens_verify_with_an_independent_p256_implementation,
     jwks_and_discovery_are_cacheable_and_open_to_any_origin,
     rotated_keys_stay_published_and_old_tokens_still_verify,
-    a_changed_algorithm_rotates_at_start_and_a_wrong_master_key_stops_it,
+    a_changed_algorithm_gets_its_key_at_start_and_a_wrong_master_key_stops_it,
     health_and_readiness_answer,
 );
 
@@ -138,7 +138,8 @@ async fn jwks_and_discovery_are_cacheable_and_open_to_any_origin(backend: Backen
     );
     assert_eq!(
         d["id_token_signing_alg_values_supported"],
-        serde_json::json!(["ES256"])
+        serde_json::json!(["ES256", "RS256"]),
+        "the access-token algorithm, and RS256 as OpenID Connect requires"
     );
 }
 
@@ -148,7 +149,7 @@ async fn rotated_keys_stay_published_and_old_tokens_still_verify(backend: Backen
     let new_key = app
         .services
         .keys
-        .rotate(latchkey::domain::SigningAlg::EdDSA)
+        .rotate(latchkey::domain::SigningAlg::ES256)
         .await
         .unwrap();
     let f_secret = app
@@ -167,35 +168,79 @@ async fn rotated_keys_stay_published_and_old_tokens_still_verify(backend: Backen
     verify_like_a_resource_server(&app, &before).await;
     verify_like_a_resource_server(&app, &after).await;
     let keys = app.services.keys.list().await.unwrap();
-    let states: Vec<&str> = keys.iter().map(|k| k.state).collect();
+    let states: Vec<&str> = keys
+        .iter()
+        .filter(|k| k.alg == "ES256")
+        .map(|k| k.state)
+        .collect();
     assert_eq!(states, ["active", "retired"]);
+    let rs256: Vec<&str> = keys
+        .iter()
+        .filter(|k| k.alg == "RS256")
+        .map(|k| k.state)
+        .collect();
+    assert_eq!(rs256, ["active"], "the other algorithm's key is left alone");
 }
 
-async fn a_changed_algorithm_rotates_at_start_and_a_wrong_master_key_stops_it(backend: Backend) {
+async fn a_changed_algorithm_gets_its_key_at_start_and_a_wrong_master_key_stops_it(
+    backend: Backend,
+) {
     let db = fresh_database(backend).await;
     let master = MasterKey::generate_base64();
     let first = test_settings(&db, &[("LATCHKEY_MASTER_KEY", &master)]);
     let (_app, services) = Application::build(&first, Arc::new(MockClock::starting_now()))
         .await
         .unwrap();
-    let first_kid = services.keys.list().await.unwrap()[0].kid.clone();
+    let first_keys = services.keys.list().await.unwrap();
+    let first_kid = first_keys
+        .iter()
+        .find(|k| k.signs_access_tokens)
+        .unwrap()
+        .kid
+        .clone();
+    assert_eq!(
+        first_keys.len(),
+        2,
+        "ES256 for access tokens, RS256 for ID tokens"
+    );
     drop(services);
     let second = test_settings(
         &db,
         &[
             ("LATCHKEY_MASTER_KEY", &master),
-            ("LATCHKEY_SIGNING_ALG", "RS256"),
+            ("LATCHKEY_SIGNING_ALG", "EdDSA"),
         ],
     );
     let (_app2, services) = Application::build(&second, Arc::new(MockClock::starting_now()))
         .await
         .unwrap();
     let keys = services.keys.list().await.unwrap();
-    assert_eq!((keys[0].alg, keys[0].state), ("RS256", "active"));
-    assert_eq!(
-        (keys[1].kid.as_str(), keys[1].state),
-        (first_kid.as_str(), "retired")
+    let new = keys.iter().find(|k| k.signs_access_tokens).unwrap();
+    assert_eq!((new.alg, new.state), ("EdDSA", "active"));
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(
+        keys.iter()
+            .any(|k| k.kid == first_kid && k.state == "active" && !k.signs_access_tokens),
+        "the former access-token key stays active for ID tokens: {keys:?}"
     );
+    let ring = services.keys.ring().current().unwrap();
+    assert_eq!(ring.active.kid(), new.kid);
+    assert_eq!(
+        ring.signer(latchkey::domain::SigningAlg::ES256)
+            .map(|k| k.kid().to_owned()),
+        Some(first_kid.clone())
+    );
+    // Back to ES256: its key is still active, so nothing is created.
+    drop(services);
+    let (_app3, services) = Application::build(&first, Arc::new(MockClock::starting_now()))
+        .await
+        .unwrap();
+    let keys = services.keys.list().await.unwrap();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys
+        .iter()
+        .any(|k| k.kid == first_kid && k.signs_access_tokens));
+    drop(services);
     let other = test_settings(&db, &[]);
     let err = Application::build(&other, Arc::new(MockClock::starting_now()))
         .await
@@ -211,18 +256,28 @@ async fn a_changed_algorithm_rotates_at_start_and_a_wrong_master_key_stops_it(ba
     for k in services.keys.list().await.unwrap() {
         services.keys.remove(&k.kid, true).await.unwrap();
     }
-    let (_app3, services) = Application::build(&other, Arc::new(MockClock::starting_now()))
+    let (_app4, services) = Application::build(&other, Arc::new(MockClock::starting_now()))
         .await
         .unwrap();
-    let states: Vec<&str> = services
+    let mut states: Vec<(&str, &str)> = services
         .keys
         .list()
         .await
         .unwrap()
         .iter()
-        .map(|k| k.state)
+        .map(|k| (k.alg, k.state))
         .collect();
-    assert_eq!(states, ["active", "removed", "removed"]);
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            ("ES256", "active"),
+            ("ES256", "removed"),
+            ("EdDSA", "removed"),
+            ("RS256", "active"),
+            ("RS256", "removed"),
+        ]
+    );
 }
 
 async fn health_and_readiness_answer(backend: Backend) {

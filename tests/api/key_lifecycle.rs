@@ -1,6 +1,7 @@
 //! Signing-key lifecycle: scheduled rotation seen by a caching resource server and several
 //! instances on one database (`scheduled`), rotation, retirement and removal asked for by an
-//! operator (`manual`), the admin API (`admin_api`) and the key commands of the CLI (`cli`).
+//! operator (`manual`), the admin API (`admin_api`), the key commands of the CLI (`cli`), and
+//! one active key per algorithm (`per_alg`).
 //! Here: the scenario list, and the fixtures they share (a long-lived client, the JWKS as a
 //! caching resource server sees it, one lifecycle step, PEM files).
 
@@ -21,11 +22,13 @@ use crate::scenarios;
 mod admin_api;
 mod cli;
 mod manual;
+mod per_alg;
 mod scheduled;
 
 use admin_api::*;
 use cli::*;
 use manual::*;
+use per_alg::*;
 use scheduled::*;
 
 scenarios!(
@@ -40,6 +43,10 @@ scenarios!(
     the_admin_api_manages_keys,
     cli_rotates_lists_retires_and_imports_keys,
     force_removing_the_active_key_activates_a_replacement,
+    a_fresh_server_publishes_an_es256_and_an_rs256_key,
+    rotation_rotates_every_algorithm_and_old_keys_stay_published_until_removed,
+    ensure_alg_adds_an_algorithm_once,
+    the_configured_id_token_algorithms_get_a_key_at_start,
 );
 
 const DAY: i64 = 86_400;

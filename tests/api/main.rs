@@ -8,8 +8,10 @@
 mod helpers;
 
 mod accounts;
+mod admin_clients;
 mod architecture;
 mod audience;
+mod authorization_code;
 mod browser;
 mod cli;
 mod client_credentials;

@@ -19,21 +19,25 @@ pub enum KeysCmd {
         #[command(flatten)]
         out: JsonFlag,
     },
-    /// Add a new signing key: published at once, active after LATCHKEY_KEY_PUBLISH_AHEAD_SECS
-    /// (pending until then); the previous key is then retired but stays published.
+    /// Add a new signing key for every algorithm that has an active key (and the configured
+    /// one), or with --alg for that algorithm only: published at once, active after
+    /// LATCHKEY_KEY_PUBLISH_AHEAD_SECS (pending until then); the previous key of the
+    /// algorithm is then retired but stays published. An algorithm without an active key
+    /// gets one at once.
     Rotate {
-        /// ES256 (default: the configured algorithm), RS256 or EdDSA.
+        /// ES256, RS256 or EdDSA: rotate this algorithm only (default: every algorithm in use).
         #[arg(long)]
         alg: Option<String>,
         /// Activate at once (emergency): resource servers with a cached JWKS may meet the new
-        /// kid before their cache expires. A pending key is withdrawn.
+        /// kid before their cache expires. A pending key of the algorithm is withdrawn.
         #[arg(long)]
         now: bool,
         #[command(flatten)]
         out: JsonFlag,
     },
     /// Import a private key from a PEM file (PKCS#8; or SEC1 EC / PKCS#1 RSA): P-256 (ES256),
-    /// RSA >= 2048 bits (RS256) or Ed25519 (EdDSA). Pending like `rotate`, or active with --now.
+    /// RSA >= 2048 bits (RS256) or Ed25519 (EdDSA). It replaces the key of its algorithm:
+    /// pending like `rotate`, or active with --now.
     Import {
         /// The PEM file.
         #[arg(long)]
@@ -44,8 +48,9 @@ pub enum KeysCmd {
         #[command(flatten)]
         out: JsonFlag,
     },
-    /// Retire a key: it stops signing and stays published until its tokens expired. The
-    /// active key is retired only if a pending key exists, which becomes active at once.
+    /// Retire a key: it stops signing and stays published until its tokens expired. An
+    /// active key is retired only if a pending key of its algorithm exists, which becomes
+    /// active at once.
     Retire {
         /// A kid may begin with '-' (base64url).
         #[arg(allow_hyphen_values = true)]
@@ -58,7 +63,7 @@ pub enum KeysCmd {
         /// A kid may begin with '-' (base64url).
         #[arg(allow_hyphen_values = true)]
         kid: String,
-        /// Allow removing the active key.
+        /// Allow removing an active key (a new key of its algorithm is activated first).
         #[arg(long)]
         force: bool,
         #[command(flatten)]
@@ -90,12 +95,11 @@ pub(super) async fn keys(
     match cmd {
         KeysCmd::List { out } => emit(out.json, &keys.list().await.map_err(key_error)?),
         KeysCmd::Rotate { alg, now, out } => {
-            let alg = match alg {
-                Some(a) => SigningAlg::parse(&a).map_err(|e| CliError::usage(e.to_string()))?,
-                None => settings.keys.signing_alg,
-            };
-            let key = keys.rotate_with(alg, now).await.map_err(key_error)?;
-            emit(out.json, &key);
+            let alg = alg
+                .map(|a| SigningAlg::parse(&a).map_err(|e| CliError::usage(e.to_string())))
+                .transpose()?;
+            let rotation = keys.rotate_keys(alg, now).await.map_err(key_error)?;
+            emit(out.json, &rotation);
         }
         KeysCmd::Import { pem, now, out } => {
             let text = std::fs::read(&pem)

@@ -25,9 +25,22 @@ impl DiscoveryDocument {
             "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "revocation_feed_endpoint": format!("{issuer}/oauth2/revocations"),
-            "response_types_supported": [],
+            "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
+            "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+            "end_session_endpoint": format!("{issuer}/oauth2/logout"),
+            "backchannel_logout_supported": true,
+            "backchannel_logout_session_supported": true,
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "form_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "prompt_values_supported": ["none", "login", "consent", "create", "select_account"],
+            "authorization_response_iss_parameter_supported": true,
+            "scopes_supported": crate::domain::OIDC_SCOPES,
             "subject_types_supported": ["public"],
-            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "sid", "scope", "roles", "permissions"],
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "sid", "scope", "roles", "permissions", "auth_time", "nonce", "azp", "at_hash", "amr", "acr", "name", "preferred_username", "updated_at", "email", "email_verified"],
         });
         Self {
             base,
@@ -44,21 +57,28 @@ pub async fn get_openid_configuration(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut doc = state.discovery.base.clone();
-    let algs: Vec<&'static str> = match state.keys.current() {
-        Some(ring) => {
-            let mut a: Vec<&'static str> =
-                ring.published.iter().map(|k| k.alg().as_str()).collect();
-            a.sort_unstable();
-            a.dedup();
-            a
-        }
-        None => Vec::new(),
+    // ID tokens: the algorithms the ring has an active key of. Access tokens: the algorithms
+    // of the published keys, which verify them.
+    let sorted = |mut a: Vec<&'static str>| {
+        a.sort_unstable();
+        a.dedup();
+        a
+    };
+    let (id_token_algs, access_token_algs) = match state.keys.current() {
+        Some(ring) => (
+            sorted(ring.signing_algs().map(|a| a.as_str()).collect()),
+            sorted(ring.published.iter().map(|k| k.alg().as_str()).collect()),
+        ),
+        None => (Vec::new(), Vec::new()),
     };
     if let serde_json::Value::Object(m) = &mut doc {
-        m.insert("id_token_signing_alg_values_supported".into(), json!(algs));
+        m.insert(
+            "id_token_signing_alg_values_supported".into(),
+            json!(id_token_algs),
+        );
         m.insert(
             "access_token_signing_alg_values_supported".into(),
-            json!(algs),
+            json!(access_token_algs),
         );
     }
     Ok(open_cors(&mut HttpResponse::Ok())

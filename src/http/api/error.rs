@@ -8,7 +8,7 @@ use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::services::{AccountError, KeyError, RevocationError, TokenError};
+use crate::services::{AccountError, AdminError, KeyError, RevocationError, TokenError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -33,6 +33,9 @@ pub enum ApiError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Account(#[from] AccountError),
+    /// The admin API's client operations.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }
 
 #[derive(serde::Serialize)]
@@ -82,6 +85,14 @@ impl ResponseError for ApiError {
             ApiError::Key(KeyError::Conflict(_) | KeyError::ActiveKey(_)) => StatusCode::CONFLICT,
             ApiError::Key(KeyError::Invalid(_)) => StatusCode::BAD_REQUEST,
             ApiError::Key(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Admin(e) => match e {
+                AdminError::Validation(_) | AdminError::PasswordPolicy(_) => {
+                    StatusCode::BAD_REQUEST
+                }
+                AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+                AdminError::Conflict(_) => StatusCode::CONFLICT,
+                AdminError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             ApiError::Account(e) => match e {
                 AccountError::Validation(_)
                 | AccountError::PasswordPolicy(_)
@@ -203,6 +214,17 @@ impl ResponseError for ApiError {
                 KeyError::Invalid(_) => body(status, "invalid_request", Some(&e.to_string())),
                 _ => {
                     tracing::error!(error = ?e, "key administration failed");
+                    body(status, "server_error", None)
+                }
+            },
+            ApiError::Admin(e) => match e {
+                AdminError::Validation(_) | AdminError::PasswordPolicy(_) => {
+                    body(status, "invalid_request", Some(&e.to_string()))
+                }
+                AdminError::NotFound(_) => body(status, "not_found", Some(&e.to_string())),
+                AdminError::Conflict(_) => body(status, "conflict", Some(&e.to_string())),
+                AdminError::Unexpected(cause) => {
+                    tracing::error!(error = ?cause, "client administration failed");
                     body(status, "server_error", None)
                 }
             },

@@ -10,3 +10,4 @@ pub(super) mod health;
 pub(super) mod revocation;
 pub(super) mod session;
 pub(super) mod token;
+pub(super) mod userinfo;

@@ -37,6 +37,11 @@ pub async fn post_token(
             refresh_token: SecretString::from(required(&mut params, "refresh_token")?),
         },
         "client_credentials" => GrantRequest::ClientCredentials,
+        "authorization_code" => GrantRequest::AuthorizationCode {
+            code: SecretString::from(required(&mut params, "code")?),
+            redirect_uri: params.take("redirect_uri"),
+            code_verifier: params.take("code_verifier").map(SecretString::from),
+        },
         GrantType::MAGIC_LINK_URN => GrantRequest::MagicLink(match params.take("token") {
             Some(token) => MagicCredential::Token(SecretString::from(token)),
             None => MagicCredential::Code {
@@ -91,6 +96,8 @@ struct TokenResponse<'a> {
     expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<&'a str>,
     #[serde(skip_serializing_if = "str::is_empty")]
     scope: &'a str,
 }
@@ -102,6 +109,7 @@ impl<'a> TokenResponse<'a> {
             token_type: issued.token_type,
             expires_in: issued.expires_in,
             refresh_token: issued.refresh_token.as_ref().map(|t| t.expose_secret()),
+            id_token: issued.id_token.as_ref().map(|t| t.expose_secret()),
             scope: &issued.scope,
         }
     }
@@ -160,6 +168,7 @@ mod tests {
             token_type: "Bearer",
             expires_in: 900,
             refresh_token: Some(RefreshTokenText::new("lkrt_x")),
+            id_token: None,
             scope: "openid profile".into(),
         };
         let body = |i: &IssuedTokens| serde_json::to_string(&TokenResponse::of(i)).ok();

@@ -6,8 +6,13 @@
 //! The pages are templates under `templates/`, compiled into the binary and parsed once, when
 //! the [`AppState`](crate::http::AppState) is built; every value is HTML-escaped.
 
+pub(super) mod account;
+pub(super) mod authorize;
+mod cookies;
+mod csrf;
 pub(super) mod error;
 pub(super) mod links;
+pub(super) mod logout;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
@@ -30,7 +35,27 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "password_reset.html",
     "password_retry.html",
     "password_refused.html",
+    "sign_in.html",
+    "consent.html",
+    "form_post.html",
+    "logout_confirm.html",
+    "signed_out.html",
+    "account.html",
 ];
+
+/// The script of the form-post response page (submits the form on load), served from
+/// `/assets/form_post.js` so the page's CSP needs no inline script.
+pub const FORM_POST_JS: &str =
+    "document.addEventListener('DOMContentLoaded',function(){document.forms[0].submit();});\n";
+
+/// `GET /assets/form_post.js`.
+pub async fn get_form_post_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(FORM_POST_JS)
+}
 
 /// The templates, parsed.
 fn environment() -> Result<Environment<'static>, minijinja::Error> {
@@ -78,6 +103,23 @@ impl Pages {
         }
     }
 
+    /// A page that runs Latchkey's own script (`/assets/...`, allowed by the CSP as
+    /// `script-src 'self'`); no inline script.
+    pub fn render_with_script(
+        &self,
+        status: StatusCode,
+        template: &str,
+        context: Value,
+    ) -> HttpResponse {
+        match self.html(template, context) {
+            Ok(html) => page_with_csp(status, html, CSP_WITH_SCRIPT),
+            Err(e) => {
+                tracing::error!(error = %e, template, "a page failed to render");
+                error::internal_error(self)
+            }
+        }
+    }
+
     /// A message page: a title and one paragraph.
     pub fn message(&self, status: StatusCode, title: &str, text: &str) -> HttpResponse {
         self.render(status, "message.html", context! { title, text })
@@ -88,18 +130,25 @@ impl Pages {
     }
 }
 
+/// The CSP of every page: nothing but the page's own styles; forms post to Latchkey only.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The CSP of the form-post response page: its form posts to the client's registered
+/// redirect URI, and Latchkey's own script submits it.
+const CSP_WITH_SCRIPT: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; form-action *; frame-ancestors 'none'; base-uri 'none'";
+
 /// The response carrying a page, with the headers every page has.
 fn page(status: StatusCode, html: String) -> HttpResponse {
+    page_with_csp(status, html, CSP)
+}
+
+fn page_with_csp(status: StatusCode, html: String, csp: &'static str) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
         .body(html)
 }
 
@@ -146,6 +195,32 @@ mod tests {
             (
                 "password_refused.html",
                 context! { title => HOSTILE, problems },
+            ),
+            (
+                "sign_in.html",
+                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, login_hint => HOSTILE, csrf => HOSTILE, error => HOSTILE },
+            ),
+            (
+                "consent.html",
+                context! { title => HOSTILE, client_name => HOSTILE, scopes => vec![HOSTILE], request => HOSTILE, csrf => HOSTILE },
+            ),
+            (
+                "logout_confirm.html",
+                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, csrf => HOSTILE },
+            ),
+            ("signed_out.html", context! { title => HOSTILE }),
+            (
+                "account.html",
+                context! {
+                    title => HOSTILE, email => HOSTILE, display_name => HOSTILE, username => HOSTILE,
+                    has_password => true, done => HOSTILE, errors => vec![HOSTILE], csrf => HOSTILE,
+                    sessions => vec![context! { id => HOSTILE, device => HOSTILE, ip => HOSTILE, started => HOSTILE, last_seen => HOSTILE, current => true }],
+                    apps => vec![context! { client_id => HOSTILE, name => HOSTILE, scopes => HOSTILE, granted => HOSTILE }],
+                },
+            ),
+            (
+                "form_post.html",
+                context! { title => HOSTILE, action => HOSTILE, fields => vec![context! { name => HOSTILE, value => HOSTILE }] },
             ),
         ]
     }

@@ -9,7 +9,10 @@ use super::super::authn::Confirmation;
 use super::super::mail::{Mail, MailKind};
 use super::super::throttle::LimitedAction;
 use super::{ctx, greeting_name, link, minutes, unexpected, AccountError, AccountService, Inner};
-use crate::domain::{AccountTokenPurpose, Email, PasswordContext, Principal, RequestOrigin, User};
+use crate::domain::{
+    AccountTokenPurpose, Email, FamilyId, PasswordContext, Principal, RequestOrigin, SessionId,
+    User, UserId,
+};
 use crate::storage::UserPatch;
 
 pub struct PasswordChange {
@@ -125,13 +128,50 @@ impl AccountService {
         change: PasswordChange,
         origin: &RequestOrigin,
     ) -> Result<(), AccountError> {
+        let user = self.inner.caller(caller).await?;
+        let keep = match (&caller.session, change.keep_current_session) {
+            (Some(sid), true) => Some(KeptSession::Family(sid)),
+            _ => None,
+        };
+        self.change_password_of(user, caller.client_id.as_str(), change, keep, origin)
+            .await
+    }
+
+    /// A user signed in on Latchkey's account page changes their password: every other
+    /// session and token is revoked, the browser's SSO session is kept.
+    pub async fn change_password_in_session(
+        &self,
+        user_id: &UserId,
+        session: &SessionId,
+        client_id: &str,
+        change: PasswordChange,
+        origin: &RequestOrigin,
+    ) -> Result<(), AccountError> {
+        let user = self.inner.active_user(user_id).await?;
+        self.change_password_of(
+            user,
+            client_id,
+            change,
+            Some(KeptSession::Sso(session)),
+            origin,
+        )
+        .await
+    }
+
+    async fn change_password_of(
+        &self,
+        user: User,
+        client_id: &str,
+        change: PasswordChange,
+        keep: Option<KeptSession<'_>>,
+        origin: &RequestOrigin,
+    ) -> Result<(), AccountError> {
         let i = &self.inner;
-        let user = i.caller(caller).await?;
         i.authn
             .confirm_password(
                 &user,
                 change.current_password,
-                Some(caller.client_id.as_str()),
+                Some(client_id),
                 origin,
                 Confirmation::PasswordChange,
             )
@@ -139,13 +179,24 @@ impl AccountService {
         i.check_new_password(&change.new_password, &password_context(&user))?;
         let hash = i.hash(change.new_password).await?;
         i.set_password(&user, &hash, false).await?;
-        match (&caller.session, change.keep_current_session) {
-            (Some(sid), true) => {
+        match keep {
+            Some(KeptSession::Family(sid)) => {
                 i.revocations
                     .revoke_other_sessions(&user.id, Some(sid), "password changed")
-                    .await?
+                    .await?;
+                i.revocations
+                    .end_user_sessions(&user.id, None, "password changed")
+                    .await?;
             }
-            _ => {
+            Some(KeptSession::Sso(session)) => {
+                i.revocations
+                    .revoke_other_sessions(&user.id, None, "password changed")
+                    .await?;
+                i.revocations
+                    .end_user_sessions(&user.id, Some(session), "password changed")
+                    .await?;
+            }
+            None => {
                 i.revocations
                     .revoke_user(&user.id, "password changed")
                     .await?
@@ -154,11 +205,8 @@ impl AccountService {
         i.audit
             .record(
                 events::PASSWORD_CHANGED,
-                ctx(Some(&user.id), Some(caller.client_id.as_str()), origin),
-                detail([(
-                    "kept_session",
-                    json!(change.keep_current_session && caller.session.is_some()),
-                )]),
+                ctx(Some(&user.id), Some(client_id), origin),
+                detail([("kept_session", json!(keep.is_some()))]),
             )
             .await;
         i.notify_password_changed(&user);
@@ -268,4 +316,11 @@ impl Inner {
             warn!(error = %e, "password-changed notice not queued");
         }
     }
+}
+
+/// The session a password change keeps: the caller's refresh-token family (the JSON API), or
+/// the browser's SSO session (the account page).
+enum KeptSession<'a> {
+    Family(&'a FamilyId),
+    Sso(&'a SessionId),
 }

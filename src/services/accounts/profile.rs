@@ -7,7 +7,7 @@ use super::super::audit::{detail, events, AuditContext};
 use super::super::authn::Confirmation;
 use super::{ctx, AccountError, AccountService, Inner};
 use crate::clock::rfc3339;
-use crate::domain::{Principal, RequestOrigin, User, ValidationError};
+use crate::domain::{Principal, RequestOrigin, User, UserId, ValidationError};
 use crate::storage::UserPatch;
 
 /// Size of the attributes object a user may keep on their profile.
@@ -43,6 +43,24 @@ impl AccountService {
     pub async fn profile(&self, caller: &Principal) -> Result<ProfileView, AccountError> {
         let user = self.inner.caller(caller).await?;
         Ok(self.inner.view(user))
+    }
+
+    /// The profile of a user signed in on the account page.
+    pub async fn profile_of(&self, user_id: &UserId) -> Result<ProfileView, AccountError> {
+        let user = self.inner.active_user(user_id).await?;
+        Ok(self.inner.view(user))
+    }
+
+    /// The userinfo claims (OIDC Core §5.3) of the caller's user: `sub`, and what the token's
+    /// scopes grant.
+    pub async fn userinfo(
+        &self,
+        caller: &Principal,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, AccountError> {
+        let user = self.inner.caller(caller).await?;
+        let mut claims = user.standard_claims(&caller.scope);
+        claims.insert("sub".into(), user.id.as_str().into());
+        Ok(claims)
     }
 
     pub async fn update_profile(
@@ -148,6 +166,14 @@ impl Inner {
             Some(u) if u.is_active => Ok(u),
             // Deleted or disabled since the token was issued (its revocation may still be
             // on its way to the denylist).
+            _ => Err(AccountError::AccountGone),
+        }
+    }
+
+    /// An active user by id (the account page's signed-in user).
+    pub(super) async fn active_user(&self, id: &UserId) -> Result<User, AccountError> {
+        match self.stores.users.find_by_id(id).await? {
+            Some(u) if u.is_active => Ok(u),
             _ => Err(AccountError::AccountGone),
         }
     }

@@ -1,12 +1,16 @@
-//! OAuth clients: registration, enabling and disabling, secret rotation and deletion; each
-//! change that withdraws access revokes the client's tokens.
+//! OAuth clients: registration, changes to their settings, enabling and disabling, secret
+//! rotation and deletion; each change that withdraws access (disable, rotate, delete) revokes
+//! the client's tokens, a change of settings does not.
 
 use std::collections::BTreeSet;
 
-use super::views::{ClientView, CreatedClient, NewClientInput};
+use super::views::{ClientOidcInput, ClientUpdate, ClientView, CreatedClient, NewClientInput};
 use super::{AdminError, AdminService};
 use crate::crypto::{random_token, sha256_hex};
-use crate::domain::{Audience, Client, ClientId, ClientKind, GrantType, Scope, ValidationError};
+use crate::domain::{
+    Audience, Client, ClientId, ClientKind, ClientOidcSettings, GrantType, Scope, SigningAlg,
+    ValidationError,
+};
 
 impl AdminService {
     fn new_secret() -> (String, String) {
@@ -15,21 +19,23 @@ impl AdminService {
         (secret, hash)
     }
 
+    /// Registers a client without browser sign-in settings (see `create_client_with`).
     pub async fn create_client(&self, input: NewClientInput) -> Result<CreatedClient, AdminError> {
+        self.create_client_with(input, ClientOidcInput::default())
+            .await
+    }
+
+    /// Registers a client with its browser sign-in settings (post-logout redirects, origins,
+    /// first party, back-channel logout, the ID token's algorithm).
+    pub async fn create_client_with(
+        &self,
+        input: NewClientInput,
+        oidc: ClientOidcInput,
+    ) -> Result<CreatedClient, AdminError> {
         let id = match input.client_id.as_deref() {
             Some(id) => ClientId::parse(id)?,
             None => ClientId::generate(),
         };
-        let grant_types = input
-            .grant_types
-            .iter()
-            .map(|g| GrantType::parse(g))
-            .collect::<Result<BTreeSet<_>, _>>()?;
-        if let Some(g) = grant_types.iter().find(|g| !GrantType::SERVED.contains(g)) {
-            return Err(
-                ValidationError::new("grant_types", format!("{g} is not served yet")).into(),
-            );
-        }
         let (secret, secret_hash) = match input.kind {
             ClientKind::Confidential => {
                 let (s, h) = Self::new_secret();
@@ -44,21 +50,23 @@ impl AdminService {
             kind: input.kind,
             secret_hash,
             enabled: true,
-            grant_types,
+            grant_types: grant_types(&input.grant_types)?,
             scopes: Scope::from_tokens(&input.scopes)?,
             redirect_uris: input.redirect_uris,
-            audiences: input
-                .audiences
-                .iter()
-                .map(|a| Audience::parse(a))
-                .collect::<Result<Vec<_>, _>>()?,
+            audiences: audiences(&input.audiences)?,
             default_audience: input
                 .default_audience
                 .as_deref()
                 .map(Audience::parse)
                 .transpose()?,
             token_settings: input.token_settings,
-            oidc: Default::default(),
+            oidc: ClientOidcSettings {
+                post_logout_redirect_uris: oidc.post_logout_redirect_uris,
+                allowed_origins: oidc.allowed_origins,
+                first_party: oidc.first_party,
+                backchannel_logout_uri: oidc.backchannel_logout_uri,
+                id_token_alg: id_token_alg(oidc.id_token_alg.as_deref())?,
+            },
             created_at: now,
             updated_at: now,
         };
@@ -68,6 +76,73 @@ impl AdminService {
             client: ClientView::from(&client),
             client_secret: secret,
         })
+    }
+
+    /// Changes a client's settings; each list given replaces the whole list. Tokens already
+    /// issued are left alone: removing a redirect URI, an origin or a grant (even
+    /// `refresh_token`: existing refresh-token families keep working until they expire or are
+    /// revoked) only shapes what is issued next. Disable the client or rotate its secret to
+    /// withdraw what it holds.
+    pub async fn update_client(
+        &self,
+        id: &str,
+        update: ClientUpdate,
+    ) -> Result<ClientView, AdminError> {
+        let mut c = self.find_client(id).await?;
+        if update.fields().is_empty() {
+            return Ok(ClientView::from(&c));
+        }
+        if let Some(name) = update.name {
+            c.name = name.trim().to_owned();
+        }
+        if let Some(g) = update.grant_types {
+            c.grant_types = grant_types(&g)?;
+        }
+        if let Some(s) = update.scopes {
+            c.scopes = Scope::from_tokens(&s)?;
+        }
+        if let Some(r) = update.redirect_uris {
+            c.redirect_uris = r;
+        }
+        if let Some(a) = update.audiences {
+            c.audiences = audiences(&a)?;
+        }
+        if let Some(d) = update.default_audience {
+            c.default_audience = d.as_deref().map(Audience::parse).transpose()?;
+        }
+        let ttl = &mut c.token_settings;
+        for (field, value) in [
+            (&mut ttl.access_token_ttl, update.access_token_ttl),
+            (&mut ttl.refresh_idle_ttl, update.refresh_idle_ttl),
+            (&mut ttl.refresh_absolute_ttl, update.refresh_absolute_ttl),
+        ] {
+            if let Some(v) = value {
+                *field = v;
+            }
+        }
+        let oidc = &mut c.oidc;
+        if let Some(uris) = update.post_logout_redirect_uris {
+            oidc.post_logout_redirect_uris = uris;
+        }
+        if let Some(origins) = update.allowed_origins {
+            oidc.allowed_origins = origins;
+        }
+        if let Some(first_party) = update.first_party {
+            oidc.first_party = first_party;
+        }
+        if let Some(uri) = update.backchannel_logout_uri {
+            oidc.backchannel_logout_uri = uri;
+        }
+        if let Some(alg) = update.id_token_alg {
+            oidc.id_token_alg = id_token_alg(Some(&alg))?;
+        }
+        c.updated_at = self.clock.now();
+        c.validate()?;
+        if !self.stores.clients.update(&c).await? {
+            return Err(AdminError::NotFound(format!("client {id}")));
+        }
+        self.clients.invalidate(&c.id);
+        self.show_client(id).await
     }
 
     async fn find_client(&self, id: &str) -> Result<Client, AdminError> {
@@ -151,5 +226,37 @@ impl AdminService {
         self.stores.clients.delete(&client.id).await?;
         self.clients.invalidate(&client.id);
         Ok(())
+    }
+}
+
+/// The grant types, each one a client may be registered for.
+fn grant_types(raw: &[String]) -> Result<BTreeSet<GrantType>, ValidationError> {
+    let grants = raw
+        .iter()
+        .map(|g| GrantType::parse(g))
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    match grants.iter().find(|g| !g.is_registrable()) {
+        Some(g) => Err(ValidationError::new(
+            "grant_types",
+            format!("{g} is not served yet"),
+        )),
+        None => Ok(grants),
+    }
+}
+
+fn audiences(raw: &[String]) -> Result<Vec<Audience>, ValidationError> {
+    raw.iter().map(|a| Audience::parse(a)).collect()
+}
+
+/// `id_token_signed_response_alg`; RS256 unless asked otherwise (OpenID Connect's default).
+fn id_token_alg(raw: Option<&str>) -> Result<SigningAlg, ValidationError> {
+    match raw {
+        None => Ok(SigningAlg::RS256),
+        Some(a) => SigningAlg::parse(a).map_err(|_| {
+            ValidationError::new(
+                "id_token_signed_response_alg",
+                "must be one of RS256, ES256, EdDSA",
+            )
+        }),
     }
 }

@@ -19,7 +19,8 @@ mod users;
 mod views;
 
 pub use views::{
-    ClientView, CreatedClient, NewClientInput, NewUserInput, RoleView, UserUpdate, UserView,
+    ClientOidcInput, ClientUpdate, ClientView, CreatedClient, NewClientInput, NewUserInput,
+    RoleView, UserUpdate, UserView,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -78,6 +78,15 @@ pub struct ClientView {
     pub access_token_ttl: Option<i64>,
     pub refresh_idle_ttl: Option<i64>,
     pub refresh_absolute_ttl: Option<i64>,
+    /// Where RP-initiated logout may send the user back (OIDC Dynamic Registration's name).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Browser origins allowed to call the client-facing endpoints for this client (CORS).
+    pub allowed_origins: Vec<String>,
+    /// The operator's own app: no consent page.
+    pub first_party: bool,
+    pub backchannel_logout_uri: Option<String>,
+    /// The ID token's signing algorithm (OIDC Dynamic Registration's name).
+    pub id_token_signed_response_alg: &'static str,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -97,6 +106,11 @@ impl From<&Client> for ClientView {
             access_token_ttl: c.token_settings.access_token_ttl,
             refresh_idle_ttl: c.token_settings.refresh_idle_ttl,
             refresh_absolute_ttl: c.token_settings.refresh_absolute_ttl,
+            post_logout_redirect_uris: c.oidc.post_logout_redirect_uris.clone(),
+            allowed_origins: c.oidc.allowed_origins.clone(),
+            first_party: c.oidc.first_party,
+            backchannel_logout_uri: c.oidc.backchannel_logout_uri.clone(),
+            id_token_signed_response_alg: c.oidc.id_token_alg.as_str(),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }
@@ -144,4 +158,68 @@ pub struct NewClientInput {
     pub audiences: Vec<String>,
     pub default_audience: Option<String>,
     pub token_settings: ClientTokenSettings,
+}
+
+/// A client's browser sign-in settings as the operator gives them at registration (CLI flags,
+/// the admin API's body); checked by the service. `Default`: none of them (RS256 ID tokens).
+#[derive(Debug, Clone, Default)]
+pub struct ClientOidcInput {
+    pub post_logout_redirect_uris: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    pub first_party: bool,
+    pub backchannel_logout_uri: Option<String>,
+    /// RS256, ES256 or EdDSA; `None`: RS256.
+    pub id_token_alg: Option<String>,
+}
+
+/// A change to a registered client: `None` leaves a setting alone, a list replaces the whole
+/// list, `Some(None)` clears an optional setting (a lifetime then follows the server default).
+#[derive(Debug, Clone, Default)]
+pub struct ClientUpdate {
+    pub name: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+    pub default_audience: Option<Option<String>>,
+    pub access_token_ttl: Option<Option<i64>>,
+    pub refresh_idle_ttl: Option<Option<i64>>,
+    pub refresh_absolute_ttl: Option<Option<i64>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub first_party: Option<bool>,
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub id_token_alg: Option<String>,
+}
+
+impl ClientUpdate {
+    /// The names of the settings this update touches (the admin API's names), for the audit
+    /// trail.
+    pub fn fields(&self) -> Vec<&'static str> {
+        [
+            ("name", self.name.is_some()),
+            ("grant_types", self.grant_types.is_some()),
+            ("scopes", self.scopes.is_some()),
+            ("redirect_uris", self.redirect_uris.is_some()),
+            ("audiences", self.audiences.is_some()),
+            ("default_audience", self.default_audience.is_some()),
+            ("access_token_ttl", self.access_token_ttl.is_some()),
+            ("refresh_idle_ttl", self.refresh_idle_ttl.is_some()),
+            ("refresh_absolute_ttl", self.refresh_absolute_ttl.is_some()),
+            (
+                "post_logout_redirect_uris",
+                self.post_logout_redirect_uris.is_some(),
+            ),
+            ("allowed_origins", self.allowed_origins.is_some()),
+            ("first_party", self.first_party.is_some()),
+            (
+                "backchannel_logout_uri",
+                self.backchannel_logout_uri.is_some(),
+            ),
+            ("id_token_signed_response_alg", self.id_token_alg.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
 }

@@ -35,6 +35,7 @@ impl TokenService {
             token_type: "Bearer",
             expires_in,
             refresh_token: None,
+            id_token: None,
             scope: scope.to_wire(),
         })
     }

@@ -1,8 +1,10 @@
 //! Exchanges credentials for tokens: the service, its settings, and what every grant
 //! shares (the client's scope and audience, issuing to a user, signing).
 
+mod authorization_code;
 mod client_credentials;
 mod error;
+mod id_token;
 mod magic_link;
 mod password;
 mod refresh;
@@ -23,7 +25,7 @@ use crate::domain::{
     AccessTokenText, Audience, Client, ClientId, ClientKind, FamilyId, GrantType, RequestOrigin,
     Scope, UserClaims,
 };
-use crate::storage::{RefreshTokenStore, UserStore};
+use crate::storage::{AuthorizationCodeStore, RefreshTokenStore, UserStore};
 pub use error::TokenError;
 pub use request::{GrantRequest, IssuedTokens, TokenRequest};
 
@@ -49,6 +51,7 @@ struct Subject<'a> {
 pub struct TokenService {
     users: Arc<dyn UserStore>,
     refresh_tokens: Arc<dyn RefreshTokenStore>,
+    codes: Arc<dyn AuthorizationCodeStore>,
     clients: Arc<ClientRegistry>,
     keys: Arc<KeyRing>,
     refresh_codec: Arc<RefreshTokenCodec>,
@@ -64,6 +67,7 @@ impl TokenService {
     pub fn new(
         users: Arc<dyn UserStore>,
         refresh_tokens: Arc<dyn RefreshTokenStore>,
+        codes: Arc<dyn AuthorizationCodeStore>,
         clients: Arc<ClientRegistry>,
         keys: Arc<KeyRing>,
         refresh_codec: Arc<RefreshTokenCodec>,
@@ -76,6 +80,7 @@ impl TokenService {
         Self {
             users,
             refresh_tokens,
+            codes,
             clients,
             keys,
             refresh_codec,
@@ -109,6 +114,21 @@ impl TokenService {
             }
             GrantRequest::RefreshToken { refresh_token } => {
                 self.refresh_grant(&client, refresh_token, requested_scope, requested_audience)
+                    .await
+            }
+            GrantRequest::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                // The scope and audience were fixed by the authorization request.
+                if requested_scope.is_some() {
+                    return Err(TokenError::InvalidRequest(
+                        "scope is fixed by the authorization request".into(),
+                    ));
+                }
+                let _ = requested_audience;
+                self.authorization_code_grant(&client, code, redirect_uri, code_verifier)
                     .await
             }
             GrantRequest::ClientCredentials => {
@@ -250,8 +270,16 @@ impl TokenService {
             token_type: "Bearer",
             expires_in,
             refresh_token,
+            id_token: None,
             scope: scope.to_wire(),
         })
+    }
+
+    fn access_token_ttl(&self, client: &Client) -> i64 {
+        client
+            .token_settings
+            .access_token_ttl
+            .unwrap_or(self.settings.access_token_ttl)
     }
 
     fn sign_access_token(
@@ -262,11 +290,21 @@ impl TokenService {
         audience: &str,
         now: UnixTime,
     ) -> Result<(AccessTokenText, i64), TokenError> {
+        let jti = uuid::Uuid::new_v4().to_string();
+        self.sign_access_token_with(client, subject, scope, audience, now, jti)
+    }
+
+    fn sign_access_token_with(
+        &self,
+        client: &Client,
+        subject: Subject<'_>,
+        scope: &Scope,
+        audience: &str,
+        now: UnixTime,
+        jti: String,
+    ) -> Result<(AccessTokenText, i64), TokenError> {
         let Subject { sub, user, sid } = subject;
-        let ttl = client
-            .token_settings
-            .access_token_ttl
-            .unwrap_or(self.settings.access_token_ttl);
+        let ttl = self.access_token_ttl(client);
         let ring = self
             .keys
             .current()
@@ -278,7 +316,7 @@ impl TokenService {
             exp: now + ttl,
             iat: now,
             nbf: now,
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti,
             client_id: client.id.as_str().to_owned(),
             sid: sid.map(str::to_owned),
             scope: Some(scope.to_wire()).filter(|s| !s.is_empty()),

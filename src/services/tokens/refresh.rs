@@ -4,11 +4,12 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::warn;
 
 use super::super::throttle::RequestLimit;
+use super::id_token::SignInFacts;
 use super::{IssuedTokens, Subject, TokenError, TokenService};
 use crate::clock::UnixTime;
 use crate::domain::{
-    Audience, Client, FamilyId, NewFamily, NextGeneration, RefreshRejection, RefreshTokenText,
-    RotateOutcome, Scope, UserClaims, UserId,
+    Audience, Client, FamilyId, FamilySignIn, NewFamily, NextGeneration, RefreshRejection,
+    RefreshTokenText, RotateOutcome, Scope, UserClaims, UserId,
 };
 
 impl TokenService {
@@ -106,7 +107,7 @@ impl TokenService {
         // The access token may narrow the family's scope (RFC 6749 §6); scopes the client may
         // no longer request are dropped.
         let scope = requested_scope.unwrap_or_else(|| family.scope.clone());
-        let scope = scope.intersection(&client.scopes);
+        let scope = scope.intersection(&client.requestable_scope());
         // The rotation step checked that a requested audience is the family's own.
         let audience = family.audience.clone();
         // The rotation step checked that the user is active and read the roles in the same
@@ -127,11 +128,37 @@ impl TokenService {
             &audience,
             now,
         )?;
+        // OIDC Core §12.2: a refresh of a browser sign-in with `openid` returns a new ID
+        // token about the same sign-in (same `sub`, `auth_time`, `sid`; no `nonce`).
+        let id_token = match &family.sign_in {
+            Some(sign_in) if scope.contains("openid") => {
+                let user = self
+                    .users
+                    .find_by_id(&family.user_id)
+                    .await?
+                    .ok_or_else(|| TokenError::InvalidGrant("invalid refresh token".into()))?;
+                Some(self.sign_id_token(
+                    client,
+                    &user,
+                    &scope,
+                    SignInFacts {
+                        auth_time: sign_in.auth_time,
+                        session_id: Some(&sign_in.session_id),
+                        amr: &sign_in.amr,
+                        nonce: None,
+                    },
+                    access_token.expose_secret(),
+                    now,
+                )?)
+            }
+            _ => None,
+        };
         Ok(IssuedTokens {
             access_token,
             token_type: "Bearer",
             expires_in,
             refresh_token: Some(minted.value),
+            id_token,
             scope: scope.to_wire(),
         })
     }
@@ -152,11 +179,30 @@ impl TokenService {
         audience: &str,
         now: UnixTime,
     ) -> Result<(RefreshTokenText, FamilyId), TokenError> {
+        let id = FamilyId::generate();
+        let token = self
+            .start_family_with(id.clone(), client, user_id, scope, audience, None, now)
+            .await?;
+        Ok((token, id))
+    }
+
+    /// Starts the refresh-token family `id` (from a browser sign-in: `sign_in`); returns its
+    /// first token.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn start_family_with(
+        &self,
+        id: FamilyId,
+        client: &Client,
+        user_id: &UserId,
+        scope: &Scope,
+        audience: &str,
+        sign_in: Option<FamilySignIn>,
+        now: UnixTime,
+    ) -> Result<RefreshTokenText, TokenError> {
         let absolute = client
             .token_settings
             .refresh_absolute_ttl
             .unwrap_or(self.settings.refresh_absolute_ttl);
-        let id = FamilyId::generate();
         let minted = self.refresh_codec.mint(id.as_str(), 0);
         let family = NewFamily {
             id,
@@ -170,13 +216,13 @@ impl TokenService {
                 token_hash: minted.secret_hash,
                 expires_at: now + self.refresh_idle_ttl(client),
             },
-            sign_in: None,
+            sign_in,
         };
         if !self.refresh_tokens.start_family(&family).await? {
             return Err(TokenError::InvalidGrant(
                 "the sessions of this account or client were just revoked; sign in again".into(),
             ));
         }
-        Ok((minted.value, family.id))
+        Ok(minted.value)
     }
 }

@@ -5,7 +5,8 @@ use secrecy::SecretString;
 use super::super::authn::MagicCredential;
 use super::super::client_registry::ClientCredentials;
 use crate::domain::{
-    AccessTokenText, Audience, GrantType, LoginName, RefreshTokenText, RequestOrigin, Scope,
+    AccessTokenText, Audience, GrantType, IdTokenText, LoginName, RefreshTokenText, RequestOrigin,
+    Scope,
 };
 
 /// The grant and its credential. `Debug` shows no secret: they are `SecretString`s.
@@ -19,6 +20,12 @@ pub enum GrantRequest {
         refresh_token: SecretString,
     },
     ClientCredentials,
+    /// `authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5).
+    AuthorizationCode {
+        code: SecretString,
+        redirect_uri: Option<String>,
+        code_verifier: Option<SecretString>,
+    },
     /// `urn:latchkey:params:oauth:grant-type:magic-link`: `token`, or `email` + `code`.
     MagicLink(MagicCredential),
 }
@@ -29,6 +36,7 @@ impl GrantRequest {
             GrantRequest::Password { .. } => GrantType::Password,
             GrantRequest::RefreshToken { .. } => GrantType::RefreshToken,
             GrantRequest::ClientCredentials => GrantType::ClientCredentials,
+            GrantRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             GrantRequest::MagicLink(_) => GrantType::MagicLink,
         }
     }
@@ -56,6 +64,8 @@ pub struct IssuedTokens {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub refresh_token: Option<RefreshTokenText>,
+    /// With the `openid` scope (OIDC Core §3.1.3.3).
+    pub id_token: Option<IdTokenText>,
     /// Empty when no scope was granted.
     pub scope: String,
 }

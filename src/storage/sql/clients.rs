@@ -183,6 +183,37 @@ macro_rules! impl_client_store {
                 Ok(r.rows_affected() > 0)
             }
 
+            async fn update(&self, c: &Client) -> StorageResult<bool> {
+                let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                let r = sqlx::query(
+                    "UPDATE clients SET name = $2, grant_types = $3, scopes = $4, redirect_uris = $5, \
+                     audiences = $6, default_audience = $7, access_token_ttl = $8, refresh_idle_ttl = $9, \
+                     refresh_absolute_ttl = $10, post_logout_redirect_uris = $11, allowed_origins = $12, \
+                     first_party = $13, backchannel_logout_uri = $14, id_token_alg = $15, updated_at = $16 \
+                     WHERE id = $1",
+                )
+                .bind(c.id.as_str())
+                .bind(&c.name)
+                .bind(to_json(&grants))
+                .bind(c.scopes.to_wire())
+                .bind(to_json(&c.redirect_uris))
+                .bind(to_json(&c.audiences))
+                .bind(c.default_audience.as_ref().map(|a| a.as_str()))
+                .bind(c.token_settings.access_token_ttl)
+                .bind(c.token_settings.refresh_idle_ttl)
+                .bind(c.token_settings.refresh_absolute_ttl)
+                .bind(to_json(&c.oidc.post_logout_redirect_uris))
+                .bind(to_json(&c.oidc.allowed_origins))
+                .bind(c.oidc.first_party)
+                .bind(c.oidc.backchannel_logout_uri.as_deref())
+                .bind(c.oidc.id_token_alg.as_str())
+                .bind(c.updated_at)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected() > 0)
+            }
+
             async fn delete(&self, id: &ClientId) -> StorageResult<bool> {
                 let r = sqlx::query("DELETE FROM clients WHERE id = $1")
                     .bind(id.as_str())

@@ -41,10 +41,11 @@ impl TryFrom<KeyRow> for StoredKey {
     }
 }
 
-/// The partial unique indexes on `state` (one active, one pending key). PostgreSQL names the
-/// index; SQLite reports the column, which `map_err` renders as `signing_keys_state_key`.
+/// The partial unique indexes on `alg` (one active and one pending key per algorithm).
+/// PostgreSQL names the index; SQLite reports the column, which `map_err` renders as
+/// `signing_keys_alg_key`.
 fn is_state_conflict(e: &StorageError) -> bool {
-    matches!(e, StorageError::Conflict(c) if c == "signing_keys_state_key"
+    matches!(e, StorageError::Conflict(c) if c == "signing_keys_alg_key"
         || c == "signing_keys_one_active_idx"
         || c == "signing_keys_one_pending_idx")
 }
@@ -82,9 +83,10 @@ macro_rules! impl_key_store {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "UPDATE signing_keys SET state = 'retired', retired_at = $1 \
-                     WHERE state IN ('active', 'pending')",
+                     WHERE state IN ('active', 'pending') AND alg = $2",
                 )
                 .bind(now)
+                .bind(key.alg.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -104,6 +106,35 @@ macro_rules! impl_key_store {
                 tx.commit().await.map_err(map_err)
             }
 
+            async fn insert_active_if_none(
+                &self,
+                key: &StoredKey,
+                now: UnixTime,
+            ) -> StorageResult<bool> {
+                let r = sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, state, public_jwk, private_key_enc, enc_key_id, \
+                     created_at, activate_at, activated_at) \
+                     SELECT $1, $2, 'active', $3, $4, $5, $6, $6, $6 \
+                     WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE alg = $2 AND state = 'active')",
+                )
+                .bind(key.kid.as_str())
+                .bind(key.alg.as_str())
+                .bind(&key.public_jwk)
+                .bind(&key.private_key_enc)
+                .bind(&key.enc_key_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await;
+                match r {
+                    Ok(r) => Ok(r.rows_affected() == 1),
+                    // (PostgreSQL) a concurrent insert of the algorithm committed first.
+                    Err(e) => match key_conflict(map_err(e), "signing_keys_one_active_idx") {
+                        StorageError::Conflict(c) if c == "signing_keys_one_active_idx" => Ok(false),
+                        other => Err(other),
+                    },
+                }
+            }
+
             async fn insert_pending(
                 &self,
                 key: &StoredKey,
@@ -113,7 +144,8 @@ macro_rules! impl_key_store {
                     "INSERT INTO signing_keys (kid, alg, state, public_jwk, private_key_enc, enc_key_id, \
                      created_at, activate_at) \
                      SELECT $1, $2, 'pending', $3, $4, $5, $6, $7 \
-                     WHERE EXISTS (SELECT 1 FROM signing_keys WHERE kid = $8 AND state = 'active')",
+                     WHERE EXISTS (SELECT 1 FROM signing_keys \
+                     WHERE kid = $8 AND state = 'active' AND alg = $2)",
                 )
                 .bind(key.kid.as_str())
                 .bind(key.alg.as_str())
@@ -141,9 +173,11 @@ macro_rules! impl_key_store {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "UPDATE signing_keys SET state = 'retired', retired_at = $1 \
-                     WHERE state = 'active'",
+                     WHERE state = 'active' AND alg = \
+                     (SELECT alg FROM signing_keys WHERE kid = $2 AND state = 'pending')",
                 )
                 .bind(now)
+                .bind(kid.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -161,8 +195,8 @@ macro_rules! impl_key_store {
                         tx.commit().await.map_err(map_err)?;
                         Ok(true)
                     }
-                    // Not pending any more, or (PostgreSQL, read committed) another key
-                    // became active meanwhile: another caller won; undo the retirement.
+                    // Not pending any more, or (PostgreSQL, read committed) another key of
+                    // its algorithm became active meanwhile: another caller won; undo the retirement.
                     Ok(_) => {
                         tx.rollback().await.map_err(map_err)?;
                         Ok(false)

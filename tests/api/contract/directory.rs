@@ -1,5 +1,7 @@
 //! The directory stores' contracts: `UserStore`, `RoleStore`, `ClientStore`.
 
+use std::collections::BTreeSet;
+
 use latchkey::domain::*;
 use latchkey::storage::{NewUserRecord, StorageError, UserPatch};
 
@@ -264,4 +266,89 @@ pub(super) async fn client_store_contract(backend: Backend) {
     assert_eq!(s.clients.list().await.unwrap().len(), 2);
     assert!(s.clients.delete(&c.id).await.unwrap());
     assert!(s.clients.find(&c.id).await.unwrap().is_none());
+    assert!(
+        !s.clients.update(&c).await.unwrap(),
+        "updating a client that is gone changes nothing"
+    );
+}
+
+/// `update` replaces every setting and `updated_at`, and leaves the id, kind, secret,
+/// `enabled` and `created_at` alone.
+pub(super) async fn client_store_update_replaces_the_settings(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let mut stored = client("svc");
+    stored.kind = ClientKind::Confidential;
+    stored.secret_hash = Some("hash".into());
+    stored.oidc.post_logout_redirect_uris = vec!["https://app.example.com/bye".into()];
+    stored.oidc.backchannel_logout_uri = Some("https://app.example.com/bc".into());
+    s.clients.create(&stored).await.unwrap();
+    assert!(s.clients.set_enabled(&stored.id, false, 2).await.unwrap());
+
+    let mut changed = stored.clone();
+    changed.name = "Renamed".into();
+    changed.kind = ClientKind::Public;
+    changed.secret_hash = None;
+    changed.enabled = true;
+    changed.created_at = 99;
+    changed.grant_types = BTreeSet::from([GrantType::AuthorizationCode, GrantType::RefreshToken]);
+    changed.scopes = Scope::parse("openid profile").unwrap();
+    changed.redirect_uris = vec![
+        "https://app.example.com/cb2".into(),
+        "https://app.example.com/cb3".into(),
+    ];
+    changed.audiences = vec![
+        Audience::parse("https://api.example.com").unwrap(),
+        Audience::parse("orders").unwrap(),
+    ];
+    changed.default_audience = Some(Audience::parse("orders").unwrap());
+    changed.token_settings = ClientTokenSettings {
+        access_token_ttl: None,
+        refresh_idle_ttl: Some(3600),
+        refresh_absolute_ttl: Some(86_400),
+    };
+    changed.oidc = ClientOidcSettings {
+        post_logout_redirect_uris: vec![],
+        allowed_origins: vec!["https://app.example.com".into()],
+        first_party: true,
+        backchannel_logout_uri: None,
+        id_token_alg: SigningAlg::EdDSA,
+    };
+    changed.updated_at = 7;
+    assert!(s.clients.update(&changed).await.unwrap());
+
+    let found = s.clients.find(&stored.id).await.unwrap().unwrap();
+    assert_eq!(found.name, "Renamed");
+    assert_eq!(found.grant_types, changed.grant_types);
+    assert_eq!(found.scopes, changed.scopes);
+    assert_eq!(found.redirect_uris, changed.redirect_uris);
+    assert_eq!(found.audiences, changed.audiences);
+    assert_eq!(found.default_audience, changed.default_audience);
+    assert_eq!(found.token_settings, changed.token_settings);
+    assert_eq!(found.oidc, changed.oidc);
+    assert_eq!(found.updated_at, 7);
+    assert_eq!(found.kind, ClientKind::Confidential, "the kind stays");
+    assert_eq!(
+        found.secret_hash.as_deref(),
+        Some("hash"),
+        "the secret stays"
+    );
+    assert!(
+        !found.enabled,
+        "an update never re-enables a disabled client"
+    );
+    assert_eq!(found.created_at, stored.created_at);
+
+    let other = client("other");
+    s.clients.create(&other).await.unwrap();
+    let mut back = found.clone();
+    back.oidc.backchannel_logout_uri = Some("https://app.example.com/bc2".into());
+    back.updated_at = 8;
+    assert!(s.clients.update(&back).await.unwrap());
+    assert_eq!(
+        s.clients.find(&stored.id).await.unwrap().unwrap().oidc,
+        back.oidc
+    );
+    let untouched = s.clients.find(&other.id).await.unwrap().unwrap();
+    assert_eq!(untouched.name, "other", "only the named client changes");
+    assert_eq!(untouched.updated_at, other.updated_at);
 }

@@ -372,4 +372,257 @@ pub(super) async fn existing_keys_survive_the_lifecycle_migration(backend: Backe
         Some(86_400),
         "per-client access-token lifetimes are capped at one day"
     );
+    // After 0009, a key of another algorithm joins the surviving active key.
+    s.keys
+        .insert_active(&key_of("rs", SigningAlg::RS256), 40)
+        .await
+        .unwrap();
+    assert_eq!(
+        active_kids(&s.keys.list().await.unwrap()),
+        [
+            (SigningAlg::RS256, "rs".into()),
+            (SigningAlg::EdDSA, "new".into())
+        ]
+    );
+}
+
+fn key_of(kid: &str, alg: SigningAlg) -> StoredKey {
+    StoredKey {
+        alg,
+        ..stored_key(kid)
+    }
+}
+
+fn active_kids(keys: &[StoredKey]) -> Vec<(SigningAlg, String)> {
+    let mut v: Vec<(SigningAlg, String)> = keys
+        .iter()
+        .filter(|k| k.state == KeyState::Active)
+        .map(|k| (k.alg, k.kid.to_string()))
+        .collect();
+    v.sort_by_key(|(alg, _)| alg.index());
+    v
+}
+
+/// Two algorithms live side by side: each has its own active and pending key, and every
+/// transition of one leaves the other alone.
+pub(super) async fn signing_key_store_keeps_one_active_and_one_pending_key_per_algorithm(
+    backend: Backend,
+) {
+    use latchkey::storage::PendingInsert;
+    use SigningAlg::{EdDSA, ES256, RS256};
+    let (s, _db, _) = stores(backend).await;
+    s.keys
+        .insert_active(&key_of("e1", ES256), 10)
+        .await
+        .unwrap();
+    s.keys
+        .insert_active(&key_of("r1", RS256), 11)
+        .await
+        .unwrap();
+    assert_eq!(
+        active_kids(&s.keys.list().await.unwrap()),
+        [(ES256, "e1".into()), (RS256, "r1".into())],
+        "an active key of another algorithm is not retired"
+    );
+    s.keys
+        .insert_active(&key_of("e2", ES256), 20)
+        .await
+        .unwrap();
+    let keys = s.keys.list().await.unwrap();
+    assert_eq!(
+        active_kids(&keys),
+        [(ES256, "e2".into()), (RS256, "r1".into())]
+    );
+    let e1 = keys.iter().find(|k| k.kid.as_str() == "e1").unwrap();
+    assert_eq!((e1.state, e1.retired_at), (KeyState::Retired, Some(20)));
+
+    // A pending key replaces the active key of its own algorithm only.
+    let pending = |kid: &str, alg| StoredKey {
+        alg,
+        ..pending_key(kid, 30, 100)
+    };
+    assert_eq!(
+        s.keys
+            .insert_pending(&pending("p-es", ES256), &key_id("r1"))
+            .await
+            .unwrap(),
+        PendingInsert::ActiveChanged,
+        "r1 is active, but not the ES256 key"
+    );
+    assert_eq!(
+        s.keys
+            .insert_pending(&pending("p-es", ES256), &key_id("e2"))
+            .await
+            .unwrap(),
+        PendingInsert::Inserted
+    );
+    assert_eq!(
+        s.keys
+            .insert_pending(&pending("p-rs", RS256), &key_id("r1"))
+            .await
+            .unwrap(),
+        PendingInsert::Inserted,
+        "one pending key per algorithm"
+    );
+    assert_eq!(
+        s.keys
+            .insert_pending(&pending("p-rs2", RS256), &key_id("r1"))
+            .await
+            .unwrap(),
+        PendingInsert::AnotherPending
+    );
+    assert_eq!(
+        s.keys
+            .insert_pending(&pending("p-ed", EdDSA), &key_id("e2"))
+            .await
+            .unwrap(),
+        PendingInsert::ActiveChanged,
+        "EdDSA has no active key to replace"
+    );
+
+    // Promoting retires the active key of the promoted key's algorithm only.
+    assert!(s.keys.promote(&key_id("p-es"), 50).await.unwrap());
+    let keys = s.keys.list().await.unwrap();
+    assert_eq!(
+        active_kids(&keys),
+        [(ES256, "p-es".into()), (RS256, "r1".into())]
+    );
+    let states = key_states(&keys);
+    assert!(states.contains(&("e2".into(), KeyState::Retired)));
+    assert!(states.contains(&("p-rs".into(), KeyState::Pending)));
+
+    // insert_active withdraws the pending key of its algorithm only.
+    s.keys
+        .insert_active(&key_of("e3", ES256), 60)
+        .await
+        .unwrap();
+    let states = key_states(&s.keys.list().await.unwrap());
+    assert!(states.contains(&("p-rs".into(), KeyState::Pending)));
+    assert!(states.contains(&("p-es".into(), KeyState::Retired)));
+    s.keys
+        .insert_active(&key_of("r2", RS256), 61)
+        .await
+        .unwrap();
+    let keys = s.keys.list().await.unwrap();
+    let states = key_states(&keys);
+    assert!(states.contains(&("p-rs".into(), KeyState::Retired)));
+    assert!(states.contains(&("r1".into(), KeyState::Retired)));
+    assert_eq!(
+        active_kids(&keys),
+        [(ES256, "e3".into()), (RS256, "r2".into())]
+    );
+    assert_eq!(
+        keys.iter().filter(|k| k.state == KeyState::Pending).count(),
+        0
+    );
+}
+
+/// `insert_active_if_none`: the first key of an algorithm, once, however many ask together.
+pub(super) async fn signing_key_store_activates_the_first_key_of_an_algorithm_once(
+    backend: Backend,
+) {
+    use SigningAlg::{EdDSA, ES256};
+    let (s, _db, _) = stores(backend).await;
+    s.keys
+        .insert_active(&key_of("e1", ES256), 10)
+        .await
+        .unwrap();
+    assert!(
+        !s.keys
+            .insert_active_if_none(&key_of("e2", ES256), 11)
+            .await
+            .unwrap(),
+        "ES256 has an active key"
+    );
+    assert!(s
+        .keys
+        .insert_active_if_none(&key_of("d1", EdDSA), 12)
+        .await
+        .unwrap());
+    let keys = s.keys.list().await.unwrap();
+    assert_eq!(keys.len(), 2, "e2 was not stored");
+    let d1 = keys.iter().find(|k| k.kid.as_str() == "d1").unwrap();
+    assert_eq!(
+        (d1.state, d1.created_at, d1.activate_at, d1.activated_at),
+        (KeyState::Active, 12, Some(12), Some(12))
+    );
+    let dup = s
+        .keys
+        .insert_active_if_none(&key_of("e1", SigningAlg::RS256), 13)
+        .await;
+    assert!(
+        matches!(&dup, Err(StorageError::Conflict(c)) if c == "signing_keys_pkey"),
+        "{dup:?}"
+    );
+    // Instances asking for the first RS256 key together: exactly one makes it.
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let store = s.keys.clone();
+            tokio::spawn(async move {
+                store
+                    .insert_active_if_none(&key_of(&format!("r{i}"), SigningAlg::RS256), 20)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let won = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(won, 1);
+    let keys = s.keys.list().await.unwrap();
+    assert_eq!(
+        active_kids(&keys)
+            .iter()
+            .map(|(alg, _)| *alg)
+            .collect::<Vec<_>>(),
+        [ES256, SigningAlg::RS256, EdDSA]
+    );
+    assert_eq!(keys.len(), 3, "the losers stored nothing");
+}
+
+/// Concurrent transitions of different algorithms do not get in each other's way.
+pub(super) async fn signing_key_store_transitions_of_two_algorithms_run_side_by_side(
+    backend: Backend,
+) {
+    use latchkey::storage::PendingInsert;
+    use SigningAlg::{ES256, RS256};
+    let (s, _db, _) = stores(backend).await;
+    s.keys.insert_active(&key_of("e0", ES256), 1).await.unwrap();
+    s.keys.insert_active(&key_of("r0", RS256), 1).await.unwrap();
+    let (mut e, mut r) = (key_id("e0"), key_id("r0"));
+    for round in 1..=3i64 {
+        let insert = |kid: String, alg, replaces: KeyId| {
+            let store = s.keys.clone();
+            tokio::spawn(async move {
+                let key = StoredKey {
+                    alg,
+                    ..pending_key(&kid, round * 10, round * 10 + 5)
+                };
+                store.insert_pending(&key, &replaces).await.unwrap()
+            })
+        };
+        let (a, b) = tokio::join!(
+            insert(format!("e{round}"), ES256, e.clone()),
+            insert(format!("r{round}"), RS256, r.clone())
+        );
+        assert_eq!(
+            (a.unwrap(), b.unwrap()),
+            (PendingInsert::Inserted, PendingInsert::Inserted)
+        );
+        let promote = |kid: String| {
+            let store = s.keys.clone();
+            tokio::spawn(async move { store.promote(&key_id(&kid), round * 10 + 5).await.unwrap() })
+        };
+        let (a, b) = tokio::join!(promote(format!("e{round}")), promote(format!("r{round}")));
+        assert!(a.unwrap() && b.unwrap(), "round {round}");
+        e = key_id(&format!("e{round}"));
+        r = key_id(&format!("r{round}"));
+        assert_eq!(
+            active_kids(&s.keys.list().await.unwrap()),
+            [(ES256, e.to_string()), (RS256, r.to_string())]
+        );
+    }
 }

@@ -94,8 +94,8 @@ pub(super) async fn the_admin_api_requires_the_admin_token(backend: Backend) {
     assert_eq!(r.status(), 401);
     assert_eq!(
         app.services.keys.list().await.unwrap().len(),
-        1,
-        "nothing changed"
+        2,
+        "nothing changed: the ES256 (access tokens) and RS256 (ID tokens) keys of the start"
     );
     let (status, body) = admin_call(&app, reqwest::Method::GET, "/admin/v1/keys", None).await;
     assert_eq!(status, 200, "{body}");
@@ -115,22 +115,30 @@ pub(super) async fn the_admin_api_manages_keys(backend: Backend) {
     let secret = long_lived_client(&app).await;
     let (status, body) = admin_call(&app, Method::GET, "/admin/v1/keys", None).await;
     assert_eq!(status, 200);
-    let first = str_of(&body["keys"][0], "kid").to_owned();
-    assert_eq!(body["keys"][0]["state"], "active");
+    let access_key = body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["signs_access_tokens"] == true)
+        .unwrap();
+    let first = str_of(access_key, "kid").to_owned();
+    assert_eq!(access_key["state"], "active");
+    assert_eq!(kid_of(&issue(&app, &secret).await), first);
 
     // Rotate: pending by default, published at once.
     let (status, pending) = admin_call(
         &app,
         Method::POST,
         "/admin/v1/keys/rotate",
-        Some(json!({"alg": "EdDSA"})),
+        Some(json!({"alg": "ES256"})),
     )
     .await;
     assert_eq!(status, 201, "{pending}");
     assert_eq!(
         (pending["state"].as_str(), pending["alg"].as_str()),
-        (Some("pending"), Some("EdDSA"))
+        (Some("pending"), Some("ES256"))
     );
+    assert_eq!(pending["rotated"].as_array().map(Vec::len), Some(1));
     assert!(pending["activate_at"].is_string());
     let pending_kid = str_of(&pending, "kid").to_owned();
     assert!(published_kids(&app).await.contains(&pending_kid));
@@ -139,6 +147,11 @@ pub(super) async fn the_admin_api_manages_keys(backend: Backend) {
         (status, body["error"].as_str()),
         (409, Some("conflict")),
         "{body}"
+    );
+    assert_eq!(
+        app.services.keys.list().await.unwrap().len(),
+        3,
+        "rotating every algorithm is refused as a whole while one has a pending key"
     );
     let (status, body) = admin_call(
         &app,
@@ -225,8 +238,8 @@ pub(super) async fn the_admin_api_manages_keys(backend: Backend) {
     app.clock
         .advance(app.settings.keys.publish_ahead.as_secs() as i64);
     assert_eq!(
-        step(&app).await.promoted.as_deref(),
-        Some(imported_kid.as_str())
+        step(&app).await.promoted,
+        std::slice::from_ref(&imported_kid)
     );
     let token = issue(&app, &secret).await;
     assert_eq!(kid_of(&token), imported_kid);
@@ -250,7 +263,7 @@ pub(super) async fn the_admin_api_manages_keys(backend: Backend) {
         &app,
         Method::POST,
         "/admin/v1/keys/rotate",
-        Some(json!({"alg": "RS256", "now": true})),
+        Some(json!({"alg": "ES256", "now": true})),
     )
     .await;
     assert_eq!(

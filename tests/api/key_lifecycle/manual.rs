@@ -17,8 +17,9 @@ pub(super) async fn manual_rotation_is_pending_until_published_long_enough(backe
     let secret = long_lived_client(&app).await;
     let old = kid_of(&issue(&app, &secret).await);
     let keys = &app.services.keys;
-    let pending = keys.rotate_with(SigningAlg::EdDSA, false).await.unwrap();
-    assert_eq!((pending.state, pending.alg), ("pending", "EdDSA"));
+    // The access-token algorithm (ES256): its key signs the tokens issued below.
+    let pending = keys.rotate_with(SigningAlg::ES256, false).await.unwrap();
+    assert_eq!((pending.state, pending.alg), ("pending", "ES256"));
     assert!(pending.activate_at.is_some());
     assert!(
         published_kids(&app).await.contains(&pending.kid),
@@ -30,19 +31,29 @@ pub(super) async fn manual_rotation_is_pending_until_published_long_enough(backe
         matches!(&again, Err(latchkey::services::KeyError::Conflict(m)) if m.contains("already pending")),
         "{again:?}"
     );
+    // One pending key per algorithm: the RS256 key (ID tokens) has its own.
+    let rs_pending = keys.rotate_with(SigningAlg::RS256, false).await.unwrap();
+    assert_eq!((rs_pending.state, rs_pending.alg), ("pending", "RS256"));
     app.clock
         .advance(app.settings.keys.publish_ahead.as_secs() as i64 - 1);
-    assert_eq!(step(&app).await.promoted, None, "not before its time");
+    assert!(step(&app).await.promoted.is_empty(), "not before its time");
     app.clock.advance(1);
-    assert_eq!(
-        step(&app).await.promoted.as_deref(),
-        Some(pending.kid.as_str())
-    );
+    let mut promoted = step(&app).await.promoted;
+    promoted.sort();
+    let mut expected = vec![pending.kid.clone(), rs_pending.kid.clone()];
+    expected.sort();
+    assert_eq!(promoted, expected);
     assert_eq!(kid_of(&issue(&app, &secret).await), pending.kid);
+    let ring = app.services.keys.ring().current().unwrap();
+    assert_eq!(
+        ring.signer(SigningAlg::RS256).map(|k| k.kid().to_owned()),
+        Some(rs_pending.kid.clone()),
+        "the promoted RS256 key signs ID tokens"
+    );
 
-    // --now: active at once, and a pending key is withdrawn.
+    // --now: active at once, and a pending key of the algorithm is withdrawn.
     let next = keys.rotate_with(SigningAlg::ES256, false).await.unwrap();
-    let urgent = keys.rotate_with(SigningAlg::RS256, true).await.unwrap();
+    let urgent = keys.rotate_with(SigningAlg::ES256, true).await.unwrap();
     assert_eq!(urgent.state, "active");
     assert_eq!(kid_of(&issue(&app, &secret).await), urgent.kid);
     let states: HashMap<String, &str> = keys
@@ -65,7 +76,19 @@ pub(super) async fn manual_rotation_is_pending_until_published_long_enough(backe
 pub(super) async fn retiring_the_active_key_needs_a_successor(backend: Backend) {
     let app = spawn_app_with(backend, &[QUIET]).await;
     let keys = &app.services.keys;
-    let active = keys.list().await.unwrap()[0].kid.clone();
+    let listed = keys.list().await.unwrap();
+    let active = listed
+        .iter()
+        .find(|k| k.signs_access_tokens)
+        .unwrap()
+        .kid
+        .clone();
+    let rs256 = listed
+        .iter()
+        .find(|k| k.alg == "RS256" && k.state == "active")
+        .unwrap()
+        .kid
+        .clone();
     let refused = keys.retire(&active).await;
     assert!(
         matches!(&refused, Err(latchkey::services::KeyError::Conflict(m)) if m.contains("no pending key")),
@@ -79,13 +102,19 @@ pub(super) async fn retiring_the_active_key_needs_a_successor(backend: Backend) 
         .await
         .unwrap()
         .into_iter()
-        .filter(|k| k.state == "active")
+        .filter(|k| k.state == "active" && k.alg == "ES256")
         .map(|k| k.kid)
         .collect();
     assert_eq!(
         now_active,
         std::slice::from_ref(&pending.kid),
         "the pending key took over at once"
+    );
+    // The other algorithm's key is not its successor, and stays as it was.
+    let refused = keys.retire(&rs256).await;
+    assert!(
+        matches!(&refused, Err(latchkey::services::KeyError::Conflict(m)) if m.contains("no pending key")),
+        "{refused:?}"
     );
     assert!(matches!(
         keys.retire("no-such-kid").await,
@@ -142,7 +171,7 @@ pub(super) async fn a_pending_key_that_cannot_be_opened_is_never_promoted(backen
     app.clock
         .advance(app.settings.keys.publish_ahead.as_secs() as i64 + 1);
     let report = app.services.keys.tick().await.unwrap();
-    assert_eq!(report.promoted, None);
+    assert!(report.promoted.is_empty(), "{report:?}");
     assert_eq!(
         kid_of(&issue(&app, &secret).await),
         active,
@@ -176,20 +205,33 @@ pub(super) async fn force_removing_the_active_key_activates_a_replacement(backen
     let app = spawn_app_with(backend, &[]).await;
     let f = app.fixture().await;
     let keys = &app.services.keys;
-    let old = keys
-        .list()
-        .await
+    let before = keys.list().await.unwrap();
+    let old = before
+        .iter()
+        .find(|k| k.state == "active" && k.signs_access_tokens)
         .unwrap()
-        .into_iter()
-        .find(|k| k.state == "active")
+        .kid
+        .clone();
+    let rs256 = before
+        .iter()
+        .find(|k| k.state == "active" && k.alg == "RS256")
         .unwrap()
-        .kid;
+        .kid
+        .clone();
     assert!(keys.remove(&old, false).await.is_err(), "needs force");
     keys.remove(&old, true).await.unwrap();
     let listed = keys.list().await.unwrap();
-    let active: Vec<_> = listed.iter().filter(|k| k.state == "active").collect();
+    let active: Vec<_> = listed
+        .iter()
+        .filter(|k| k.state == "active" && k.alg == "ES256")
+        .collect();
     assert_eq!(active.len(), 1, "{listed:?}");
     assert_ne!(active[0].kid, old);
+    assert!(active[0].signs_access_tokens);
+    assert!(
+        listed.iter().any(|k| k.kid == rs256 && k.state == "active"),
+        "the other algorithm's key is left alone: {listed:?}"
+    );
     assert!(listed.iter().any(|k| k.kid == old && k.state == "removed"));
     let (status, body) = app
         .client_credentials(&f.billing_id, &f.billing_secret)

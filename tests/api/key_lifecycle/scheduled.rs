@@ -67,11 +67,24 @@ pub(super) async fn a_caching_resource_server_never_fails_through_scheduled_rota
         failures.len()
     );
     assert!(verifications > 1000, "{verifications}");
-    assert_eq!(
-        created.len(),
-        3,
-        "a new key published before every third day"
-    );
+    // Each algorithm in use (ES256 for access tokens, RS256 for ID tokens) rotates on its own.
+    let alg_of: HashMap<String, &str> = app
+        .services
+        .keys
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.kid, k.alg))
+        .collect();
+    for alg in ["ES256", "RS256"] {
+        assert_eq!(
+            created.iter().filter(|k| alg_of[*k] == alg).count(),
+            3,
+            "a new {alg} key published before every third day"
+        );
+    }
+    assert_eq!(created.len(), 6, "{created:?}");
     assert_eq!(promoted, created, "each pending key was promoted in turn");
     assert!(
         rs.fetches <= (9 * DAY / 3600 + 2) as usize,
@@ -93,21 +106,30 @@ pub(super) async fn a_caching_resource_server_never_fails_through_scheduled_rota
             last_exp - start
         );
     }
+    let first_es256_rotation = created.iter().find(|k| alg_of[*k] == "ES256").unwrap();
     assert!(
-        unpublished_at.contains_key(&first_kid) && unpublished_at.contains_key(&created[0]),
+        unpublished_at.contains_key(&first_kid)
+            && unpublished_at.contains_key(first_es256_rotation),
         "the first two keys were removed after their tokens expired: {unpublished_at:?}"
     );
-    assert_eq!(unpublished_at.len(), 2, "{unpublished_at:?}");
-    let states: Vec<&str> = app
-        .services
-        .keys
-        .list()
-        .await
-        .unwrap()
-        .iter()
-        .map(|k| k.state)
-        .collect();
-    assert_eq!(states.iter().filter(|s| **s == "active").count(), 1);
+    assert_eq!(
+        unpublished_at.len(),
+        4,
+        "the first two keys of each algorithm: {unpublished_at:?}"
+    );
+    let listed = app.services.keys.list().await.unwrap();
+    let states: Vec<&str> = listed.iter().map(|k| k.state).collect();
+    for alg in ["ES256", "RS256"] {
+        assert_eq!(
+            listed
+                .iter()
+                .filter(|k| k.state == "active" && k.alg == alg)
+                .count(),
+            1,
+            "{alg}"
+        );
+    }
+    assert_eq!(states.iter().filter(|s| **s == "active").count(), 2);
     assert!(states.contains(&"removed"), "{states:?}");
 }
 
@@ -132,7 +154,7 @@ pub(super) async fn two_instances_perform_each_transition_exactly_once(backend: 
         b.clock.set(now);
         let (ra, rb) = tokio::join!(a.services.keys.tick(), b.services.keys.tick());
         let (ra, rb) = (ra.unwrap(), rb.unwrap());
-        let created: Vec<String> = ra
+        let mut created: Vec<String> = ra
             .created
             .iter()
             .chain(rb.created.iter())
@@ -140,12 +162,22 @@ pub(super) async fn two_instances_perform_each_transition_exactly_once(backend: 
             .collect();
         assert_eq!(
             created.len(),
-            1,
-            "round {round}: exactly one pending key: {ra:?} {rb:?}"
+            2,
+            "round {round}: exactly one pending key per algorithm: {ra:?} {rb:?}"
         );
-        let pending = created[0].clone();
         let keys = a.services.keys.list().await.unwrap();
-        assert_eq!(keys.iter().filter(|k| k.state == "pending").count(), 1);
+        assert_eq!(keys.iter().filter(|k| k.state == "pending").count(), 2);
+        let pending_of = |alg: &str| {
+            keys.iter()
+                .find(|k| k.state == "pending" && k.alg == alg)
+                .map(|k| k.kid.clone())
+                .unwrap()
+        };
+        let pending = pending_of("ES256");
+        created.sort();
+        let mut expected = vec![pending.clone(), pending_of("RS256")];
+        expected.sort();
+        assert_eq!(created, expected);
         for app in [&a, &b] {
             app.services.keys.reload().await.unwrap();
             assert!(published_kids(app).await.contains(&pending));
@@ -162,18 +194,18 @@ pub(super) async fn two_instances_perform_each_transition_exactly_once(backend: 
         b.clock.set(now);
         let (ra, rb) = tokio::join!(a.services.keys.tick(), b.services.keys.tick());
         let (ra, rb) = (ra.unwrap(), rb.unwrap());
-        let promoted: Vec<String> = ra
+        let mut promoted: Vec<String> = ra
             .promoted
             .iter()
             .chain(rb.promoted.iter())
             .cloned()
             .collect();
+        promoted.sort();
         assert_eq!(
-            promoted,
-            std::slice::from_ref(&pending),
-            "round {round}: exactly one promotion: {ra:?} {rb:?}"
+            promoted, expected,
+            "round {round}: exactly one promotion per algorithm: {ra:?} {rb:?}"
         );
-        assert!(ra.created.is_none() && rb.created.is_none());
+        assert!(ra.created.is_empty() && rb.created.is_empty());
         for app in [&a, &b] {
             app.services.keys.reload().await.unwrap();
             assert_eq!(
@@ -188,7 +220,11 @@ pub(super) async fn two_instances_perform_each_transition_exactly_once(backend: 
             );
         }
         let keys = a.services.keys.list().await.unwrap();
-        assert_eq!(keys.iter().filter(|k| k.state == "active").count(), 1);
+        assert_eq!(
+            keys.iter().filter(|k| k.state == "active").count(),
+            2,
+            "one active key per algorithm"
+        );
         previous = pending;
     }
     let b_view: Vec<(String, &str)> = b
@@ -242,7 +278,10 @@ pub(super) async fn every_instance_runs_the_lifecycle_in_the_background(backend:
     jump(3 * DAY - a.settings.keys.publish_ahead.as_secs() as i64);
     eventually("both instances publish a pending key", || async {
         let keys = a.services.keys.list().await.unwrap();
-        match keys.iter().find(|k| k.state == "pending") {
+        match keys
+            .iter()
+            .find(|k| k.state == "pending" && k.alg == "ES256")
+        {
             Some(p) => {
                 published_kids(&a).await.contains(&p.kid)
                     && published_kids(&b).await.contains(&p.kid)
@@ -258,7 +297,7 @@ pub(super) async fn every_instance_runs_the_lifecycle_in_the_background(backend:
         .await
         .unwrap()
         .into_iter()
-        .find(|k| k.state == "pending")
+        .find(|k| k.state == "pending" && k.alg == "ES256")
         .unwrap()
         .kid;
     assert_eq!(kid_of(&issue(&b, &secret).await), old);
@@ -268,6 +307,14 @@ pub(super) async fn every_instance_runs_the_lifecycle_in_the_background(backend:
     })
     .await;
     let keys = a.services.keys.list().await.unwrap();
-    assert_eq!(keys.iter().filter(|k| k.state == "active").count(), 1);
+    for alg in ["ES256", "RS256"] {
+        assert_eq!(
+            keys.iter()
+                .filter(|k| k.state == "active" && k.alg == alg)
+                .count(),
+            1,
+            "{alg}: {keys:?}"
+        );
+    }
     assert!(keys.iter().any(|k| k.kid == old && k.state == "retired"));
 }

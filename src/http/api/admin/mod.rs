@@ -1,7 +1,10 @@
-//! The admin API (`/admin/v1/...`) for signing keys. Disabled (404) unless the operator
-//! configured an admin token; every request carries it as `Authorization: Bearer`. Failed
-//! authentications are throttled per network and audited; every write is audited with what
-//! it changed. With `admin.bind` it is served on a listener of its own.
+//! The admin API (`/admin/v1/...`) for signing keys (here) and OAuth clients (`clients.rs`).
+//! Disabled (404) unless the operator configured an admin token; every request carries it as
+//! `Authorization: Bearer`. Failed authentications are throttled per network and audited;
+//! every write is audited with what it changed. With `admin.bind` it is served on a listener
+//! of its own.
+
+mod clients;
 
 use std::sync::Arc;
 
@@ -17,25 +20,29 @@ use crate::domain::{RequestOrigin, SigningAlg};
 use crate::http::body::read_limited;
 use crate::http::origin::origin;
 use crate::http::{AppState, Endpoint};
-use crate::services::{detail, events, AdminAuthError, AdminGate, KeyError, KeyService, KeyView};
+use crate::services::{
+    detail, events, AdminAuthError, AdminGate, AdminService, KeyError, KeyService, KeyView,
+};
 
-/// What the admin API needs: the door (credential, throttle, audit) and the service it
+/// What the admin API needs: the door (credential, throttle, audit) and the services it
 /// drives.
 pub struct AdminApi {
     gate: AdminGate,
     keys: Arc<KeyService>,
+    admin: Arc<AdminService>,
 }
 
 impl AdminApi {
-    pub fn new(gate: AdminGate, keys: Arc<KeyService>) -> Self {
-        Self { gate, keys }
+    pub fn new(gate: AdminGate, keys: Arc<KeyService>, admin: Arc<AdminService>) -> Self {
+        Self { gate, keys, admin }
     }
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKeyRequest {
-    /// ES256, RS256 or EdDSA; default: the configured algorithm.
+    /// ES256, RS256 or EdDSA: rotate this algorithm only; default: every algorithm that has
+    /// an active key (and the access-token algorithm).
     alg: Option<String>,
     /// Activate at once instead of after the publication delay.
     #[serde(default)]
@@ -79,7 +86,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .post(post_key_retirement)
                 .finish(),
         )
-        .service(admin("/admin/v1/keys/{kid}").delete(delete_key).finish());
+        .service(admin("/admin/v1/keys/{kid}").delete(delete_key).finish())
+        .service(
+            admin("/admin/v1/clients")
+                .get(clients::get_clients)
+                .post(clients::post_client)
+                .finish(),
+        )
+        .service(
+            admin("/admin/v1/clients/{client_id}")
+                .get(clients::get_client)
+                .patch(clients::patch_client)
+                .finish(),
+        );
 }
 
 /// An admin resource: another method gets the regular `405`/`OPTIONS` answers, or `404`
@@ -123,7 +142,7 @@ fn changed(
     d
 }
 
-/// A JSON body of at most `max_body_bytes`; `None` when the body is empty.
+/// A JSON object body of at most `max_body_bytes`; `None` when the body is empty.
 async fn json_body<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     payload: web::Payload,
@@ -143,6 +162,13 @@ async fn json_body<T: serde::de::DeserializeOwned>(
         return Err(ApiError::BadRequest(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "use Content-Type application/json".into(),
+        ));
+    }
+    // serde reads a struct from a JSON array too (members in order): only an object is a body.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::BadRequest(
+            StatusCode::BAD_REQUEST,
+            "the body must be a JSON object".into(),
         ));
     }
     serde_json::from_slice(&body).map(Some).map_err(|e| {
@@ -174,20 +200,23 @@ pub async fn post_key_rotation(
 ) -> Result<HttpResponse, ApiError> {
     let (admin, o) = authorize(&req, &state).await?;
     let request: RotateKeyRequest = json_body(&req, payload, &state).await?.unwrap_or_default();
-    let alg = match request.alg.as_deref() {
-        Some(a) => SigningAlg::parse(a).map_err(|e| KeyError::Invalid(e.to_string()))?,
-        None => admin.keys.policy().signing_alg,
-    };
-    let key = admin.keys.rotate_with(alg, request.now).await?;
-    admin
-        .gate
-        .record_write(
-            events::ADMIN_KEY_ROTATED,
-            &o,
-            changed(&key, &[("now", json!(request.now))]),
-        )
-        .await;
-    Ok(ok(StatusCode::CREATED, &key))
+    let alg = request
+        .alg
+        .as_deref()
+        .map(|a| SigningAlg::parse(a).map_err(|e| KeyError::Invalid(e.to_string())))
+        .transpose()?;
+    let rotation = admin.keys.rotate_keys(alg, request.now).await?;
+    for key in &rotation.rotated {
+        admin
+            .gate
+            .record_write(
+                events::ADMIN_KEY_ROTATED,
+                &o,
+                changed(key, &[("now", json!(request.now))]),
+            )
+            .await;
+    }
+    Ok(ok(StatusCode::CREATED, &rotation))
 }
 
 /// `POST /admin/v1/keys/import`

@@ -1,0 +1,359 @@
+//! The account page (`/account`): the signed-in user's profile, password, sessions and the
+//! applications they approved. Signed in through the SSO session cookie; every form carries
+//! the browser's CSRF token. Each action calls the account, session and consent services the
+//! JSON API uses.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{TimeZone, Utc};
+use minijinja::context;
+use secrecy::SecretString;
+
+use super::authorize::{current_session, read_form};
+use super::cookies;
+use super::csrf::{form_is_genuine, CsrfBinding};
+use super::error::problems;
+use crate::domain::{ClientId, SessionId, SsoSession};
+use crate::http::origin::origin;
+use crate::http::AppState;
+use crate::services::{AccountError, EndReason, PasswordChange, ACCOUNT_PAGES_CLIENT};
+
+fn when(t: i64) -> String {
+    Utc.timestamp_opt(t, 0)
+        .single()
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// To the sign-in page, which comes back here.
+fn to_sign_in() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/login"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// A notice or an error shown at the top of the page.
+enum Notice {
+    Done(&'static str),
+    Failed(StatusCode, Vec<String>),
+}
+
+/// `GET /account`.
+pub async fn get_account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match current_session(&req, &state).await {
+        Ok(Some(session)) => account_page(&req, &state, &session, None).await,
+        Ok(None) => to_sign_in(),
+        Err(page) => page,
+    }
+}
+
+async fn account_page(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &SsoSession,
+    notice: Option<Notice>,
+) -> HttpResponse {
+    let profile = match state.accounts.profile_of(&session.user_id).await {
+        Ok(p) => p,
+        Err(_) => return to_sign_in(),
+    };
+    let sessions = state
+        .sign_in
+        .sessions()
+        .list(&session.user_id)
+        .await
+        .unwrap_or_default();
+    let sessions: Vec<minijinja::Value> = sessions
+        .iter()
+        .map(|s| {
+            context! {
+                id => s.id.as_str(),
+                device => s.user_agent.clone().unwrap_or_else(|| "Unknown device".into()),
+                ip => s.ip.clone().unwrap_or_default(),
+                started => when(s.created_at),
+                last_seen => when(s.last_seen_at),
+                current => s.id == session.id,
+            }
+        })
+        .collect();
+    let consents = state
+        .authorize
+        .consents_of(&session.user_id)
+        .await
+        .unwrap_or_default();
+    let mut apps = Vec::new();
+    for c in &consents {
+        let name = match state.authorize.client_name(&c.client_id).await {
+            Some(n) => n,
+            None => c.client_id.as_str().to_owned(),
+        };
+        apps.push(context! {
+            client_id => c.client_id.as_str(),
+            name,
+            scopes => c.scope.to_wire(),
+            granted => when(c.granted_at),
+        });
+    }
+    let (status, done, errors) = match notice {
+        None => (StatusCode::OK, None, Vec::new()),
+        Some(Notice::Done(text)) => (StatusCode::OK, Some(text), Vec::new()),
+        Some(Notice::Failed(status, errors)) => (status, None, errors),
+    };
+    let csrf = CsrfBinding::of(req, state);
+    let mut r = state.pages.render(
+        status,
+        "account.html",
+        context! {
+            title => "Your account",
+            email => profile.email,
+            display_name => profile.display_name,
+            username => profile.username,
+            has_password => profile.has_password,
+            sessions,
+            apps,
+            done,
+            errors,
+            csrf => csrf.token(state),
+        },
+    );
+    if let Some(c) = csrf.cookie(state) {
+        let _ = r.add_cookie(&c);
+    }
+    r
+}
+
+/// The signed-in session and the posted form of an account action, its CSRF token checked.
+async fn signed_in_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(SsoSession, std::collections::HashMap<String, String>), HttpResponse> {
+    let Some(form) = read_form(req, payload, state).await else {
+        return Err(state.pages.message(
+            StatusCode::BAD_REQUEST,
+            "This did not work",
+            "The form could not be read.",
+        ));
+    };
+    let session = match current_session(req, state).await? {
+        Some(s) => s,
+        None => return Err(to_sign_in()),
+    };
+    if !form_is_genuine(req, state, form.get("csrf").map(String::as_str)) {
+        return Err(state.pages.message(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Reload your account page and try again.",
+        ));
+    }
+    Ok((session, form))
+}
+
+/// `POST /account/password`.
+pub async fn post_password(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (session, mut form) = match signed_in_form(&req, payload, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let change = PasswordChange {
+        current_password: SecretString::from(form.remove("current_password").unwrap_or_default()),
+        new_password: SecretString::from(form.remove("new_password").unwrap_or_default()),
+        keep_current_session: true,
+    };
+    let from = origin(&req, &state.trusted_proxies);
+    let result = state
+        .accounts
+        .change_password_in_session(
+            &session.user_id,
+            &session.id,
+            ACCOUNT_PAGES_CLIENT,
+            change,
+            &from,
+        )
+        .await;
+    let notice = match result {
+        Ok(()) => Notice::Done("Your password was changed. You were signed out everywhere else."),
+        Err(AccountError::PasswordPolicy(v)) => {
+            Notice::Failed(StatusCode::BAD_REQUEST, problems_text(&v))
+        }
+        Err(AccountError::InvalidCredentials) => Notice::Failed(
+            StatusCode::BAD_REQUEST,
+            vec!["The current password is not correct.".into()],
+        ),
+        Err(AccountError::Throttled(t)) => Notice::Failed(
+            StatusCode::TOO_MANY_REQUESTS,
+            vec![format!(
+                "Too many attempts. Please wait {} seconds and try again.",
+                t.retry_after_secs
+            )],
+        ),
+        Err(AccountError::Unexpected(cause)) => {
+            tracing::error!(error = ?cause, "password change failed");
+            Notice::Failed(
+                StatusCode::SERVICE_UNAVAILABLE,
+                vec!["The password could not be changed right now. Please try again.".into()],
+            )
+        }
+        Err(other) => Notice::Failed(StatusCode::BAD_REQUEST, vec![sentence(&other.to_string())]),
+    };
+    account_page(&req, &state, &session, Some(notice)).await
+}
+
+fn problems_text(v: &[crate::domain::PolicyViolation]) -> Vec<String> {
+    let _ = problems(v);
+    v.iter().map(|p| sentence(&p.message)).collect()
+}
+
+/// A service message as a sentence: capitalised, with a full stop.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut s = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
+        None => return String::new(),
+    };
+    if !s.ends_with(['.', '!', '?']) {
+        s.push('.');
+    }
+    s
+}
+
+/// `POST /account/sessions/end`: ends one of the user's sessions.
+pub async fn post_end_session(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (session, form) = match signed_in_form(&req, payload, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let Some(target) = form.get("session_id").and_then(|s| SessionId::parse(s)) else {
+        return account_page(
+            &req,
+            &state,
+            &session,
+            Some(Notice::Failed(
+                StatusCode::BAD_REQUEST,
+                vec!["No such session.".into()],
+            )),
+        )
+        .await;
+    };
+    let from = origin(&req, &state.trusted_proxies);
+    let sessions = state.sign_in.sessions();
+    let owned = sessions
+        .list(&session.user_id)
+        .await
+        .is_ok_and(|all| all.iter().any(|s| s.id == target));
+    if !owned {
+        return account_page(
+            &req,
+            &state,
+            &session,
+            Some(Notice::Failed(
+                StatusCode::NOT_FOUND,
+                vec!["No such session.".into()],
+            )),
+        )
+        .await;
+    }
+    if let Err(e) = sessions.end(&target, EndReason::Logout, Some(&from)).await {
+        tracing::error!(error = %e, "ending a session failed");
+        return account_page(
+            &req,
+            &state,
+            &session,
+            Some(Notice::Failed(
+                StatusCode::SERVICE_UNAVAILABLE,
+                vec!["The session could not be ended right now. Please try again.".into()],
+            )),
+        )
+        .await;
+    }
+    if target == session.id {
+        return signed_out(&state);
+    }
+    account_page(
+        &req,
+        &state,
+        &session,
+        Some(Notice::Done("The session was ended.")),
+    )
+    .await
+}
+
+/// `POST /account/logout-all`: "sign out everywhere": every session and every token.
+pub async fn post_logout_all(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (session, _) = match signed_in_form(&req, payload, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    if let Err(e) = state
+        .revocations
+        .revoke_user(&session.user_id, "logout-all")
+        .await
+    {
+        tracing::error!(error = %e, "sign out everywhere failed");
+        return account_page(
+            &req,
+            &state,
+            &session,
+            Some(Notice::Failed(
+                StatusCode::SERVICE_UNAVAILABLE,
+                vec!["Signing out everywhere is not possible right now. Please try again.".into()],
+            )),
+        )
+        .await;
+    }
+    signed_out(&state)
+}
+
+/// `POST /account/consents/revoke`: forgets the approval of an application.
+pub async fn post_revoke_consent(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (session, form) = match signed_in_form(&req, payload, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let notice = match form.get("client_id").map(|c| ClientId::parse(c)) {
+        Some(Ok(client)) => match state
+            .authorize
+            .revoke_consent(&session.user_id, &client)
+            .await
+        {
+            Ok(true) => Notice::Done("The application will ask for your approval again."),
+            Ok(false) => Notice::Failed(StatusCode::NOT_FOUND, vec!["No such application.".into()]),
+            Err(e) => {
+                tracing::error!(error = %e, "revoking a consent failed");
+                Notice::Failed(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    vec!["This is not possible right now. Please try again.".into()],
+                )
+            }
+        },
+        _ => Notice::Failed(StatusCode::BAD_REQUEST, vec!["No such application.".into()]),
+    };
+    account_page(&req, &state, &session, Some(notice)).await
+}
+
+fn signed_out(state: &AppState) -> HttpResponse {
+    let mut r = state.pages.render(
+        StatusCode::OK,
+        "signed_out.html",
+        context! { title => "You are signed out" },
+    );
+    let _ = r.add_cookie(&cookies::clear_session_cookie(state));
+    r
+}

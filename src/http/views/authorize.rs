@@ -1,0 +1,439 @@
+//! The authorization endpoint (`GET`/`POST /oauth2/authorize`) and the pages of the flow: the
+//! sign-in page (`/login`) and the consent page (`/consent`). Every outcome is a page or a
+//! redirect to a URI registered for the client; nothing here redirects anywhere else.
+
+use actix_web::cookie::Cookie;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use minijinja::context;
+use secrecy::SecretString;
+
+use super::cookies;
+use super::csrf::{form_is_genuine, CsrfBinding};
+use super::Pages;
+use crate::domain::{LoginName, SsoSession};
+use crate::http::body::read_limited;
+use crate::http::origin::origin;
+use crate::http::AppState;
+use crate::services::{
+    AuthnError, AuthorizationResponse, AuthorizeError, AuthorizeParams, Next, PendingRequest,
+    Refusal, ResponseMode,
+};
+
+/// The parameters of a query string or form body, each parameter once; a repeated one is
+/// named in `duplicated`.
+fn params_of(raw: &[u8]) -> AuthorizeParams {
+    let mut p = AuthorizeParams::default();
+    for (key, value) in url::form_urlencoded::parse(raw) {
+        let slot = match key.as_ref() {
+            "client_id" => &mut p.client_id,
+            "redirect_uri" => &mut p.redirect_uri,
+            "response_type" => &mut p.response_type,
+            "response_mode" => &mut p.response_mode,
+            "scope" => &mut p.scope,
+            "state" => &mut p.state,
+            "nonce" => &mut p.nonce,
+            "code_challenge" => &mut p.code_challenge,
+            "code_challenge_method" => &mut p.code_challenge_method,
+            "prompt" => &mut p.prompt,
+            "max_age" => &mut p.max_age,
+            "login_hint" => &mut p.login_hint,
+            "ui_locales" => &mut p.ui_locales,
+            "resource" => &mut p.resource,
+            "request" => &mut p.request,
+            "request_uri" => &mut p.request_uri,
+            "idp_hint" => &mut p.idp_hint,
+            _ => continue,
+        };
+        if slot.is_some() {
+            p.duplicated.push(key.into_owned());
+        } else {
+            *slot = Some(value.into_owned());
+        }
+    }
+    p
+}
+
+/// The browser's live session, if its cookie names one. `Err` is a page: the store failed.
+pub(super) async fn current_session(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<SsoSession>, HttpResponse> {
+    let Some(cookie) = cookies::read(req, cookies::session_name(state)) else {
+        return Ok(None);
+    };
+    state
+        .sign_in
+        .sessions()
+        .resolve(&cookie)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "the session store failed");
+            unavailable(&state.pages)
+        })
+}
+
+fn unavailable(pages: &Pages) -> HttpResponse {
+    pages.message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Please try again",
+        "The service cannot complete the sign-in right now. Please try again in a moment.",
+    )
+}
+
+/// `GET /oauth2/authorize`.
+pub async fn get_authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let params = params_of(req.query_string().as_bytes());
+    authorize(&req, &state, params).await
+}
+
+/// `POST /oauth2/authorize` (form-encoded, OIDC Core §3.1.2.1).
+pub async fn post_authorize(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Ok(body) = read_limited(&req, payload, state.max_body_bytes).await else {
+        return bad_request(&state.pages, "The request could not be read.");
+    };
+    authorize(&req, &state, params_of(&body)).await
+}
+
+async fn authorize(req: &HttpRequest, state: &AppState, params: AuthorizeParams) -> HttpResponse {
+    let session = match current_session(req, state).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
+    match state.authorize.begin(params, session.as_ref()).await {
+        Ok(next) => answer(req, state, next, None, None),
+        Err(e) => refused(state, e),
+    }
+}
+
+fn bad_request(pages: &Pages, text: &str) -> HttpResponse {
+    pages.message(
+        StatusCode::BAD_REQUEST,
+        "This sign-in request cannot be used",
+        text,
+    )
+}
+
+/// An error of the request: a page when the client cannot be trusted, else the response
+/// the client gets.
+fn refused(state: &AppState, e: AuthorizeError) -> HttpResponse {
+    match e {
+        AuthorizeError::Untrusted(text) => bad_request(&state.pages, &text),
+        AuthorizeError::Redirect(e) => respond(state, state.authorize.redirect_error(e), None),
+        AuthorizeError::Unavailable => unavailable(&state.pages),
+    }
+}
+
+/// Shows what comes next: the sign-in page, the consent page, or the response to the client.
+fn answer(
+    req: &HttpRequest,
+    state: &AppState,
+    next: Next,
+    set: Option<Cookie<'static>>,
+    error: Option<(StatusCode, &str)>,
+) -> HttpResponse {
+    let mut response = match next {
+        Next::SignIn(pending) => sign_in_page(req, state, Some(&pending), error),
+        Next::Consent(pending) => consent_page(req, state, &pending),
+        Next::Respond(r) => respond(state, r, None),
+    };
+    if let Some(c) = set {
+        let _ = response.add_cookie(&c);
+    }
+    response
+}
+
+/// The response to the client: a redirect with the parameters in the query (RFC 6749
+/// §4.1.2), or a page that posts them (Form Post Response Mode).
+fn respond(
+    state: &AppState,
+    r: AuthorizationResponse,
+    set: Option<Cookie<'static>>,
+) -> HttpResponse {
+    let mut response = match r.response_mode {
+        ResponseMode::Query => {
+            let mut url = r.redirect_uri.clone();
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(r.params.iter().map(|(k, v)| (*k, v.as_str())))
+                .finish();
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&query);
+            HttpResponse::Found()
+                .insert_header((header::LOCATION, url))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .insert_header((header::REFERRER_POLICY, "no-referrer"))
+                .finish()
+        }
+        ResponseMode::FormPost => {
+            let fields: Vec<minijinja::Value> = r
+                .params
+                .iter()
+                .map(|(k, v)| context! { name => *k, value => v })
+                .collect();
+            state.pages.render_with_script(
+                StatusCode::OK,
+                "form_post.html",
+                context! { title => "Signing you in", action => r.redirect_uri, fields },
+            )
+        }
+    };
+    if let Some(c) = set {
+        let _ = response.add_cookie(&c);
+    }
+    response
+}
+
+/// The sign-in page, for a pending request or on its own.
+fn sign_in_page(
+    req: &HttpRequest,
+    state: &AppState,
+    pending: Option<&PendingRequest>,
+    error: Option<(StatusCode, &str)>,
+) -> HttpResponse {
+    let csrf = CsrfBinding::of(req, state);
+    let (status, message) = match error {
+        Some((status, message)) => (status, Some(message)),
+        None => (StatusCode::OK, None),
+    };
+    let mut response = state.pages.render(
+        status,
+        "sign_in.html",
+        context! {
+            title => "Sign in",
+            client_name => pending.map(|p| p.client_name.as_str()),
+            request => pending.map(|p| p.sealed.as_str()),
+            login_hint => pending.and_then(|p| p.login_hint.as_deref()),
+            csrf => csrf.token(state),
+            error => message,
+        },
+    );
+    if let Some(c) = csrf.cookie(state) {
+        let _ = response.add_cookie(&c);
+    }
+    response
+}
+
+/// The words a consent page uses for a scope.
+fn describe_scope(scope: &str) -> String {
+    match scope {
+        "openid" => "Confirm who you are".into(),
+        "profile" => "See your name and username".into(),
+        "email" => "See your email address".into(),
+        "offline_access" => "Stay connected to your account when you are not using it".into(),
+        other => format!("Use the permission \u{201c}{other}\u{201d}"),
+    }
+}
+
+fn consent_page(req: &HttpRequest, state: &AppState, pending: &PendingRequest) -> HttpResponse {
+    let csrf = CsrfBinding::of(req, state);
+    let scopes: Vec<String> = pending.scopes.iter().map(|s| describe_scope(s)).collect();
+    let mut response = state.pages.render(
+        StatusCode::OK,
+        "consent.html",
+        context! {
+            title => format!("Allow {}?", pending.client_name),
+            client_name => pending.client_name.as_str(),
+            scopes,
+            request => pending.sealed.as_str(),
+            csrf => csrf.token(state),
+        },
+    );
+    if let Some(c) = csrf.cookie(state) {
+        let _ = response.add_cookie(&c);
+    }
+    response
+}
+
+/// A posted form of the flow: its fields, each once.
+pub(super) async fn read_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Option<std::collections::HashMap<String, String>> {
+    let body = read_limited(req, payload, state.max_body_bytes)
+        .await
+        .ok()?;
+    let mut fields = std::collections::HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        if fields.insert(k.into_owned(), v.into_owned()).is_some() {
+            return None;
+        }
+    }
+    Some(fields)
+}
+
+/// `GET /login`: the sign-in page on its own (the account pages).
+pub async fn get_login(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    sign_in_page(&req, &state, None, None)
+}
+
+/// `POST /login`: signs in, then continues the pending request (if any).
+pub async fn post_login(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(mut f) = read_form(&req, payload, &state).await else {
+        return bad_request(&state.pages, "The form could not be read.");
+    };
+    let sealed = f.remove("request").filter(|r| !r.is_empty());
+    let pending = match &sealed {
+        Some(s) => match state.authorize.describe(s).await {
+            Ok(p) => Some(p),
+            Err(e) => return refused(&state, e),
+        },
+        None => None,
+    };
+    let again = |status, message: &str| {
+        sign_in_page(&req, &state, pending.as_ref(), Some((status, message)))
+    };
+    if !form_is_genuine(&req, &state, f.get("csrf").map(String::as_str)) {
+        return again(
+            StatusCode::FORBIDDEN,
+            "This form has expired. Please sign in again.",
+        );
+    }
+    let name = LoginName::parse(f.get("username").map(String::as_str).unwrap_or(""));
+    let password = SecretString::from(f.remove("password").unwrap_or_default());
+    let remember = f.get("remember").is_some_and(|v| v == "on" || v == "true");
+    let old = match current_session(&req, &state).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
+    let from = origin(&req, &state.trusted_proxies);
+    let started = state
+        .sign_in
+        .with_password(
+            &name,
+            password,
+            remember,
+            pending.as_ref().map(|p| &p.client_id),
+            &from,
+            old.as_ref().map(|s| &s.id),
+        )
+        .await;
+    let started = match started {
+        Ok(s) => s,
+        Err(e) => {
+            let (status, message) = sign_in_failure(&e);
+            return again(status, &message);
+        }
+    };
+    let cookie = cookies::session_cookie(&state, &started.secret, started.cookie_max_age);
+    match sealed {
+        Some(sealed) => match state
+            .authorize
+            .resume(&sealed, Some(&started.session))
+            .await
+        {
+            Ok(next) => answer(&req, &state, next, Some(cookie), None),
+            Err(e) => {
+                let mut r = refused(&state, e);
+                let _ = r.add_cookie(&cookie);
+                r
+            }
+        },
+        None => {
+            let mut r = HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/account"))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish();
+            let _ = r.add_cookie(&cookie);
+            r
+        }
+    }
+}
+
+/// What the sign-in page says when signing in fails. Unknown account and wrong password
+/// read the same.
+fn sign_in_failure(e: &AuthnError) -> (StatusCode, String) {
+    match e {
+        AuthnError::InvalidCredentials | AuthnError::InvalidLink => (
+            StatusCode::UNAUTHORIZED,
+            "The email address or password is not correct.".into(),
+        ),
+        AuthnError::Throttled(t) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many attempts. Please wait {} seconds and try again.",
+                t.retry_after_secs
+            ),
+        ),
+        AuthnError::Refused(Refusal::Disabled) => {
+            (StatusCode::FORBIDDEN, "This account is disabled.".into())
+        }
+        AuthnError::Refused(Refusal::EmailNotVerified) => (
+            StatusCode::FORBIDDEN,
+            "Please confirm your email address first: follow the link we sent you.".into(),
+        ),
+        AuthnError::Refused(Refusal::PasswordChangeRequired) => (
+            StatusCode::FORBIDDEN,
+            "Your password must be changed before you can sign in.".into(),
+        ),
+        AuthnError::MagicLinksDisabled => (StatusCode::BAD_REQUEST, "Not available.".into()),
+        AuthnError::Unavailable(_) | AuthnError::Unexpected(_) => {
+            if let AuthnError::Unexpected(cause) = e {
+                tracing::error!(error = ?cause, "sign-in failed");
+            }
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Signing in is not possible right now. Please try again in a moment.".into(),
+            )
+        }
+    }
+}
+
+/// `POST /consent`: the user's answer to the consent page.
+pub async fn post_consent(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(f) = read_form(&req, payload, &state).await else {
+        return bad_request(&state.pages, "The form could not be read.");
+    };
+    let Some(sealed) = f.get("request").filter(|r| !r.is_empty()) else {
+        return bad_request(&state.pages, "The form is incomplete.");
+    };
+    if !form_is_genuine(&req, &state, f.get("csrf").map(String::as_str)) {
+        return state.pages.message(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Go back to the application and start again.",
+        );
+    }
+    let allow = match f.get("decision").map(String::as_str) {
+        Some("allow") => true,
+        Some("deny") => false,
+        _ => return bad_request(&state.pages, "The form is incomplete."),
+    };
+    let session = match current_session(&req, &state).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
+    match state
+        .authorize
+        .answer_consent(sealed, session.as_ref(), allow)
+        .await
+    {
+        Ok(next) => answer(&req, &state, next, None, None),
+        Err(e) => refused(&state, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_named() {
+        let p = params_of(b"client_id=a&scope=openid&scope=email&state=x&other=1&other=2");
+        assert_eq!(p.client_id.as_deref(), Some("a"));
+        assert_eq!(p.scope.as_deref(), Some("openid"));
+        assert_eq!(p.duplicated, vec!["scope".to_owned()]);
+    }
+}

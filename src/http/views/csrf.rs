@@ -1,0 +1,49 @@
+//! CSRF protection of the hosted pages' forms: each form carries a token that is a MAC of the
+//! browser's CSRF cookie (a random value set on the first page), so a form from one browser
+//! (or forged by another site, which cannot read the cookie) is refused by another.
+
+use actix_web::HttpRequest;
+
+use super::cookies;
+use crate::http::AppState;
+
+/// The browser's binding: its CSRF cookie, or a new value to set with the page.
+pub struct CsrfBinding {
+    value: String,
+    is_new: bool,
+}
+
+impl CsrfBinding {
+    /// The binding of the browser that sent `req`, or a new one.
+    pub fn of(req: &HttpRequest, state: &AppState) -> Self {
+        match cookies::read(req, cookies::csrf_name(state)) {
+            Some(value) if value.len() <= 128 => Self {
+                value,
+                is_new: false,
+            },
+            _ => Self {
+                value: state.sign_in.sessions().new_csrf_binding(),
+                is_new: true,
+            },
+        }
+    }
+
+    /// The token for this browser's forms.
+    pub fn token(&self, state: &AppState) -> String {
+        state.sign_in.sessions().csrf_token(&self.value)
+    }
+
+    /// The cookie to set with the page, when the binding is new.
+    pub fn cookie<'c>(&self, state: &AppState) -> Option<actix_web::cookie::Cookie<'c>> {
+        self.is_new
+            .then(|| cookies::csrf_cookie(state, &self.value))
+    }
+}
+
+/// Whether a posted form's token belongs to the browser that posted it.
+pub fn form_is_genuine(req: &HttpRequest, state: &AppState, token: Option<&str>) -> bool {
+    match (cookies::read(req, cookies::csrf_name(state)), token) {
+        (Some(binding), Some(token)) => state.sign_in.sessions().csrf_matches(&binding, token),
+        _ => false,
+    }
+}

@@ -1,0 +1,110 @@
+//! Signing in on Latchkey's own pages: the login pipeline proves who the user is, then an SSO
+//! session starts (a new one at every sign-in, replacing the browser's old one).
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use super::authn::{AuthMethod, Authenticator, AuthnError, SignedIn};
+use super::sessions::{SessionService, StartedSession};
+use crate::domain::{Amr, ClientId, LoginName, RequestOrigin, SessionId};
+use crate::storage::UserStore;
+
+/// The client id the audit trail names for sign-ins on the account pages (no application
+/// asked for them).
+pub const ACCOUNT_PAGES_CLIENT: &str = "latchkey-account";
+
+pub struct SignInService {
+    authn: Arc<Authenticator>,
+    users: Arc<dyn UserStore>,
+    sessions: Arc<SessionService>,
+}
+
+impl SignInService {
+    pub fn new(
+        authn: Arc<Authenticator>,
+        users: Arc<dyn UserStore>,
+        sessions: Arc<SessionService>,
+    ) -> Self {
+        Self {
+            authn,
+            users,
+            sessions,
+        }
+    }
+
+    pub fn sessions(&self) -> &Arc<SessionService> {
+        &self.sessions
+    }
+
+    /// Signs in with a name and password (throttled and audited exactly as the password
+    /// grant), then starts a session.
+    pub async fn with_password(
+        &self,
+        name: &LoginName,
+        password: SecretString,
+        remember: bool,
+        client: Option<&ClientId>,
+        origin: &RequestOrigin,
+        replacing: Option<&SessionId>,
+    ) -> Result<StartedSession, AuthnError> {
+        let client_id = match client {
+            Some(c) => c.clone(),
+            None => ClientId::parse(ACCOUNT_PAGES_CLIENT)
+                .map_err(|e| AuthnError::Unexpected(anyhow::anyhow!(e.message)))?,
+        };
+        let signed_in = self
+            .authn
+            .sign_in_with_password(name, password, &client_id, origin)
+            .await?;
+        self.finish(signed_in, remember, &client_id, origin, replacing)
+            .await
+    }
+
+    async fn finish(
+        &self,
+        signed_in: SignedIn,
+        remember: bool,
+        client_id: &ClientId,
+        origin: &RequestOrigin,
+        replacing: Option<&SessionId>,
+    ) -> Result<StartedSession, AuthnError> {
+        let user = &signed_in.user;
+        let (verified, rehashed) = match &signed_in.password {
+            Some(p) => (Some(p.hash.as_str()), p.rehashed.as_deref()),
+            None => (None, None),
+        };
+        let now = self.sessions.now();
+        if !self
+            .users
+            .record_login(&user.id, verified, rehashed, now)
+            .await?
+        {
+            // The password changed while this sign-in was checked: it does not complete.
+            return Err(AuthnError::InvalidCredentials);
+        }
+        let amr = amr_of(&signed_in.methods);
+        let started = self
+            .sessions
+            .start(&user.id, amr, remember, origin, replacing)
+            .await?;
+        self.authn
+            .record_sign_in(&signed_in, client_id.as_str(), origin)
+            .await;
+        Ok(started)
+    }
+}
+
+/// The `amr` values (RFC 8176) of the methods a sign-in used.
+pub fn amr_of(methods: &[AuthMethod]) -> Vec<Amr> {
+    let mut amr: Vec<Amr> = methods
+        .iter()
+        .map(|m| match m {
+            AuthMethod::Password => Amr::Pwd,
+            AuthMethod::MagicLink | AuthMethod::MagicCode => Amr::Otp,
+        })
+        .collect();
+    amr.sort_unstable();
+    amr.dedup();
+    amr
+}
