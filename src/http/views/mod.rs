@@ -103,6 +103,26 @@ impl Pages {
         }
     }
 
+    /// A page whose form may end, through the redirect that answers it, at `target` (the
+    /// client's checked redirect URI): browsers apply `form-action` to that redirect too, so
+    /// the CSP allows the target's origin beside Latchkey's own. Without it, signing in,
+    /// consenting or confirming a sign-out would be blocked on the way back to the client.
+    pub fn render_posting_to(
+        &self,
+        status: StatusCode,
+        template: &str,
+        context: Value,
+        target: Option<&str>,
+    ) -> HttpResponse {
+        match self.html(template, context) {
+            Ok(html) => page_with_csp(status, html, &csp_posting_to(target)),
+            Err(e) => {
+                tracing::error!(error = %e, template, "a page failed to render");
+                error::internal_error(self)
+            }
+        }
+    }
+
     /// A page that runs Latchkey's own script (`/assets/...`, allowed by the CSP as
     /// `script-src 'self'`); no inline script.
     pub fn render_with_script(
@@ -141,7 +161,34 @@ fn page(status: StatusCode, html: String) -> HttpResponse {
     page_with_csp(status, html, CSP)
 }
 
-fn page_with_csp(status: StatusCode, html: String, csp: &'static str) -> HttpResponse {
+/// [`CSP`] with `form-action` widened to `target`'s origin (see `render_posting_to`).
+fn csp_posting_to(target: Option<&str>) -> String {
+    match target.and_then(form_target_source) {
+        Some(source) => CSP.replacen(
+            "form-action 'self'",
+            &format!("form-action 'self' {source}"),
+            1,
+        ),
+        None => CSP.to_owned(),
+    }
+}
+
+/// The CSP source expression that matches a redirect URI: its origin for `http(s)`, its
+/// scheme for a native app's private-use scheme (RFC 8252 §7.1); none when it cannot be
+/// written as one token.
+fn form_target_source(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    let source = match url.scheme() {
+        "http" | "https" => url.origin().ascii_serialization(),
+        scheme => format!("{scheme}:"),
+    };
+    source
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'\''))
+        .then_some(source)
+}
+
+fn page_with_csp(status: StatusCode, html: String, csp: &str) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -155,6 +202,28 @@ fn page_with_csp(status: StatusCode, html: String, csp: &'static str) -> HttpRes
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_targets_are_origins_or_schemes() {
+        assert_eq!(
+            form_target_source("http://127.0.0.1:5173/callback?x=1").as_deref(),
+            Some("http://127.0.0.1:5173")
+        );
+        assert_eq!(
+            form_target_source("https://app.example.com/cb").as_deref(),
+            Some("https://app.example.com")
+        );
+        assert_eq!(
+            form_target_source("com.example.app:/oauth").as_deref(),
+            Some("com.example.app:")
+        );
+        assert_eq!(form_target_source("not a url"), None);
+        assert_eq!(
+            csp_posting_to(Some("https://app.example.com/cb")),
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https://app.example.com; frame-ancestors 'none'; base-uri 'none'"
+        );
+        assert_eq!(csp_posting_to(None), CSP);
+    }
 
     fn pages() -> Pages {
         Pages {
