@@ -244,9 +244,10 @@ async fn openid_client_flow(backend: Backend, confidential: bool) {
     let app = spawn_app_with(backend, &[]).await;
     let issuer = app.settings.issuer().to_owned();
     let user_id = user(&app).await;
-    // Nothing listens there: the browser answers the redirects itself.
-    let redirect = "http://127.0.0.1:9/cb".to_owned();
-    let post_logout = "http://127.0.0.1:9/signed-out".to_owned();
+    // The relying party's side of the browser's trips: its redirect URIs answer a page.
+    let rp = BackchannelSink::start().await;
+    let redirect = format!("{}/cb", rp.origin);
+    let post_logout = format!("{}/signed-out", rp.origin);
     let client_id = format!("rp-{kind}");
     let mut args = vec![
         "clients",
@@ -304,14 +305,10 @@ async fn openid_client_flow(backend: Backend, confidential: bool) {
     assert_eq!(userinfo["sub"], user_id.as_str(), "{userinfo}");
     assert_eq!(userinfo["email"], EMAIL, "{userinfo}");
     assert_eq!(result["refreshed_claims"]["sub"], user_id.as_str());
-    let landed: Vec<&str> = result["landed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let landed = rp.landed();
+    assert!(landed[0].starts_with("/cb?code="), "{landed:?}");
     assert!(
-        landed.iter().any(|u| u.starts_with(&post_logout)),
+        landed.last().unwrap().starts_with("/signed-out?state="),
         "{landed:?}"
     );
     let mut expected = vec!["sign-in-desktop", "sign-in-phone"];

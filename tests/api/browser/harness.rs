@@ -327,35 +327,60 @@ pub fn cli(app: &TestApp, args: &[&str]) -> Value {
     })
 }
 
-/// A loopback listener that records what is POSTed to it as back-channel logout requests
-/// (`logout_token=<JWT>`, form-encoded) and answers 200.
+/// What a relying party's loopback server saw.
+#[derive(Default)]
+struct Seen {
+    logout_tokens: Vec<String>,
+    /// The URLs browsers were sent to (redirect and post-logout redirect URIs).
+    landed: Vec<String>,
+}
+
+/// A relying party's loopback server: records back-channel logout requests POSTed to
+/// `/backchannel-logout` (`logout_token=<JWT>`, form-encoded, answered 200) and answers every
+/// GET (the redirect URIs a browser is sent to) with a small page, recording the URL.
 pub struct BackchannelSink {
+    /// `http://127.0.0.1:PORT`
+    pub origin: String,
+    /// `<origin>/backchannel-logout`
     pub url: String,
-    tokens: Arc<Mutex<Vec<String>>>,
+    seen: Arc<Mutex<Seen>>,
     handle: actix_web::dev::ServerHandle,
 }
 
 impl BackchannelSink {
     pub async fn start() -> Self {
-        use actix_web::{web, App, HttpResponse, HttpServer};
-        let tokens: Arc<Mutex<Vec<String>>> = Arc::default();
-        let shared = web::Data::new(tokens.clone());
+        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+        type Shared = web::Data<Arc<Mutex<Seen>>>;
+        let seen: Arc<Mutex<Seen>> = Arc::default();
+        let shared = web::Data::new(seen.clone());
         let server = HttpServer::new(move || {
-            App::new().app_data(shared.clone()).route(
-                "/backchannel-logout",
-                web::post().to(
-                    |form: web::Form<std::collections::HashMap<String, String>>,
-                     seen: web::Data<Arc<Mutex<Vec<String>>>>| async move {
-                        match form.get("logout_token") {
-                            Some(t) => {
-                                seen.lock().unwrap().push(t.clone());
-                                HttpResponse::Ok().finish()
+            App::new()
+                .app_data(shared.clone())
+                .route(
+                    "/backchannel-logout",
+                    web::post().to(
+                        |form: web::Form<std::collections::HashMap<String, String>>,
+                         seen: Shared| async move {
+                            match form.get("logout_token") {
+                                Some(t) => {
+                                    seen.lock().unwrap().logout_tokens.push(t.clone());
+                                    HttpResponse::Ok().finish()
+                                }
+                                None => HttpResponse::BadRequest().finish(),
                             }
-                            None => HttpResponse::BadRequest().finish(),
-                        }
-                    },
-                ),
-            )
+                        },
+                    ),
+                )
+                .default_service(web::get().to(|req: HttpRequest, seen: Shared| async move {
+                    if req.path() != "/favicon.ico" {
+                        seen.lock().unwrap().landed.push(req.uri().to_string());
+                    }
+                    HttpResponse::Ok()
+                        .content_type("text/html; charset=utf-8")
+                        .body(
+                            "<!doctype html><title>client</title><p>The client got the answer.</p>",
+                        )
+                }))
         })
         .workers(1)
         .disable_signals()
@@ -366,8 +391,9 @@ impl BackchannelSink {
         let handle = server.handle();
         tokio::spawn(server);
         Self {
+            origin: format!("http://127.0.0.1:{port}"),
             url: format!("http://127.0.0.1:{port}/backchannel-logout"),
-            tokens,
+            seen,
             handle,
         }
     }
@@ -376,7 +402,7 @@ impl BackchannelSink {
     pub async fn first_token(&self, within: Duration) -> String {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            if let Some(t) = self.tokens.lock().unwrap().first() {
+            if let Some(t) = self.seen.lock().unwrap().logout_tokens.first() {
                 return t.clone();
             }
             assert!(
@@ -389,7 +415,12 @@ impl BackchannelSink {
     }
 
     pub fn count(&self) -> usize {
-        self.tokens.lock().unwrap().len()
+        self.seen.lock().unwrap().logout_tokens.len()
+    }
+
+    /// The paths and queries browsers were sent to, in order.
+    pub fn landed(&self) -> Vec<String> {
+        self.seen.lock().unwrap().landed.clone()
     }
 
     pub async fn stop(self) {
