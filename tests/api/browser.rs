@@ -232,7 +232,9 @@ async fn example_spa_signs_in_refreshes_calls_the_api_and_signs_out(backend: Bac
 }
 
 /// openid-client's RP: discovery, code + PKCE + nonce + state, the code grant with the ID
-/// token checked (signature too), userinfo, refresh, end session. `secret`: confidential.
+/// token checked (signature too), userinfo, refresh, end session. The public client is
+/// first-party and signs out with `id_token_hint`; the confidential one (client_secret_basic)
+/// is a third party, so asked for consent, and signs out without a hint, so confirmed.
 async fn openid_client_flow(backend: Backend, confidential: bool) {
     require_tools();
     let kind = if confidential {
@@ -290,6 +292,8 @@ async fn openid_client_flow(backend: Backend, confidential: bool) {
             "LK_CLIENT_SECRET",
             str_of(&client, "client_secret").to_owned(),
         ));
+        // This one signs out without id_token_hint: Latchkey asks the user first.
+        env.push(("LK_LOGOUT_HINT", "0".to_owned()));
     }
     let result = run_script("openid_client.mjs", &env).await;
 
@@ -311,9 +315,19 @@ async fn openid_client_flow(backend: Backend, confidential: bool) {
         landed.last().unwrap().starts_with("/signed-out?state="),
         "{landed:?}"
     );
+    assert_eq!(
+        result["logout_confirmation"], confidential,
+        "a sign-out without id_token_hint is confirmed, one with it is not: {}",
+        result["end_session_query"]
+    );
     let mut expected = vec!["sign-in-desktop", "sign-in-phone"];
     if confidential {
-        expected.extend(["consent-desktop", "consent-phone"]);
+        expected.extend([
+            "consent-desktop",
+            "consent-phone",
+            "logout-confirm-desktop",
+            "logout-confirm-phone",
+        ]);
     }
     assert_screenshots(&shots, &result["screenshots"], &expected);
 }

@@ -7,7 +7,8 @@
 //
 // Inputs (environment): LK_ISSUER, LK_CLIENT_ID, LK_CLIENT_SECRET (confidential clients:
 // client_secret_basic; absent: a public client), LK_REDIRECT_URI, LK_POST_LOGOUT_REDIRECT_URI,
-// LK_USERNAME, LK_PASSWORD, SCREENSHOT_DIR (optional). Prints `E2E_RESULT <json>`.
+// LK_USERNAME, LK_PASSWORD, LK_LOGOUT_HINT (0: end the session without id_token_hint, so
+// Latchkey asks the user to confirm), SCREENSHOT_DIR (optional). Prints `E2E_RESULT <json>`.
 import * as client from 'openid-client';
 import { need, run, Shots, signIn, log } from './lib.mjs';
 
@@ -18,6 +19,7 @@ const redirectUri = new URL(need('LK_REDIRECT_URI'));
 const postLogoutUri = new URL(need('LK_POST_LOGOUT_REDIRECT_URI'));
 const username = need('LK_USERNAME');
 const password = need('LK_PASSWORD');
+const logoutHint = process.env.LK_LOGOUT_HINT !== '0';
 
 run('openid_client', async ({ page }) => {
   const shots = new Shots(process.env.SCREENSHOT_DIR);
@@ -77,7 +79,7 @@ run('openid_client', async ({ page }) => {
   log('end session');
   const logoutState = client.randomState();
   const endSession = client.buildEndSessionUrl(config, {
-    id_token_hint: refreshed.id_token ?? tokens.id_token,
+    ...(logoutHint ? { id_token_hint: refreshed.id_token ?? tokens.id_token } : {}),
     post_logout_redirect_uri: postLogoutUri.href,
     state: logoutState,
   });
@@ -108,6 +110,7 @@ run('openid_client', async ({ page }) => {
     refreshed_scope: refreshed.scope,
     id_token: tokens.id_token,
     logout_confirmation: outcome === 'confirm',
+    end_session_query: Object.fromEntries(endSession.searchParams),
     screenshots: shots.taken,
   };
 });
