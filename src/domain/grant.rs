@@ -29,20 +29,10 @@ impl GrantType {
         GrantType::MagicLink,
     ];
 
-    /// Grants a client may be registered for: those served, and `authorization_code`, which
-    /// browser sign-in is bringing to the token endpoint (until then the token endpoint
-    /// answers `unsupported_grant_type` for it, and discovery does not advertise it).
-    pub const REGISTRABLE: [GrantType; 5] = [
-        GrantType::Password,
-        GrantType::RefreshToken,
-        GrantType::ClientCredentials,
-        GrantType::AuthorizationCode,
-        GrantType::MagicLink,
-    ];
-
-    /// Whether a client may be registered for this grant.
+    /// Whether a client may be registered for this grant (every grant the token endpoint
+    /// serves).
     pub fn is_registrable(self) -> bool {
-        Self::SERVED.contains(&self) || Self::REGISTRABLE.contains(&self)
+        Self::SERVED.contains(&self)
     }
 
     /// The `grant_type` value of the magic-link grant at the token endpoint.

@@ -104,8 +104,8 @@ impl AppState {
 /// Every resource is built with [`Endpoint`], so the methods registered here are also its
 /// `Allow` header: another method gets the JSON `405` with `Allow`, and an `OPTIONS` that is
 /// not a CORS preflight gets `204` with `Allow` (README, HTTP contract).
-pub fn routes(cfg: &mut web::ServiceConfig, cors_allowed_origins: &[String]) {
-    let origins = cors_allowed_origins;
+pub fn routes(cfg: &mut web::ServiceConfig, cors: &CorsPolicy) {
+    let origins = cors;
     cfg.service(
         Endpoint::new("/oauth2/token")
             .post(token::post_token)
@@ -249,7 +249,7 @@ json_or_form!(
 );
 
 /// The self-service account API (README, Accounts); browser apps call it, so CORS wraps it.
-fn account_routes(cfg: &mut web::ServiceConfig, origins: &[String]) {
+fn account_routes(cfg: &mut web::ServiceConfig, origins: &CorsPolicy) {
     cfg.service(
         Endpoint::new("/api/v1/email/verify/resend")
             .post(accounts::post_resend_verification)
@@ -420,14 +420,31 @@ impl Endpoint {
     }
 
     /// [`Self::finish`] behind the CORS middleware; its refusals get the JSON error shape.
-    fn with_cors(self, origins: &[String]) -> impl actix_web::dev::HttpServiceFactory {
+    fn with_cors(self, origins: &CorsPolicy) -> impl actix_web::dev::HttpServiceFactory {
         self.finish()
             .wrap(cors(origins))
             .wrap(actix_web::middleware::from_fn(error::cors_refusal_as_json))
     }
 }
 
-fn cors(origins: &[String]) -> actix_cors::Cors {
+/// Which browser origins may call the endpoints browser apps use: the server-wide list
+/// (`server.cors_allowed_origins`), and each enabled client's registered `allowed_origins`.
+#[derive(Clone)]
+pub struct CorsPolicy {
+    pub global: Arc<[String]>,
+    pub clients: Option<Arc<crate::services::ClientRegistry>>,
+}
+
+impl CorsPolicy {
+    pub fn new(global: Vec<String>, clients: Arc<crate::services::ClientRegistry>) -> Self {
+        Self {
+            global: global.into(),
+            clients: Some(clients),
+        }
+    }
+}
+
+fn cors(policy: &CorsPolicy) -> actix_cors::Cors {
     let base = actix_cors::Cors::default()
         .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
         .allowed_headers([
@@ -435,8 +452,18 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
             actix_web::http::header::CONTENT_TYPE,
         ])
         .max_age(600);
-    if origins.iter().any(|o| o == "*") {
+    if policy.global.iter().any(|o| o == "*") {
         return base.allow_any_origin();
     }
-    origins.iter().fold(base, |c, o| c.allowed_origin(o))
+    let policy = policy.clone();
+    base.allowed_origin_fn(move |origin, _| {
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        policy.global.iter().any(|o| o == origin)
+            || policy
+                .clients
+                .as_ref()
+                .is_some_and(|c| c.origin_allowed(origin))
+    })
 }

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,8 @@ pub struct ClientRegistry {
     store: Arc<dyn ClientStore>,
     ttl: Duration,
     cache: RwLock<HashMap<String, (Instant, Arc<Client>)>>,
+    /// The browser origins enabled clients registered (CORS), refreshed in the background.
+    origins: RwLock<Arc<HashSet<String>>>,
 }
 
 const MAX_CACHED: usize = 10_000;
@@ -50,7 +52,31 @@ impl ClientRegistry {
             store,
             ttl,
             cache: RwLock::new(HashMap::new()),
+            origins: RwLock::new(Arc::new(HashSet::new())),
         }
+    }
+
+    /// Whether an enabled client registered the browser origin `origin` (`allowed_origins`).
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.origins
+            .read()
+            .map(|set| set.contains(origin))
+            .unwrap_or(false)
+    }
+
+    /// Re-reads the origins every enabled client registered. Run at start-up, in the
+    /// background, and after a client is changed through this process.
+    pub async fn refresh_origins(&self) -> Result<(), StorageError> {
+        let clients = self.store.list().await?;
+        let set: HashSet<String> = clients
+            .iter()
+            .filter(|c| c.enabled)
+            .flat_map(|c| c.oidc.allowed_origins.iter().cloned())
+            .collect();
+        if let Ok(mut origins) = self.origins.write() {
+            *origins = Arc::new(set);
+        }
+        Ok(())
     }
 
     pub async fn find(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StorageError> {

@@ -129,9 +129,18 @@ pub(super) fn spawn_client_cache_refresh(
         let every = (clients.ttl() / 2).max(Duration::from_millis(50));
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The registered browser origins (CORS) are re-read every few seconds.
+        let origins_every = Duration::from_secs(5);
+        let mut origins_read_at: Option<tokio::time::Instant> = None;
         loop {
             tick.tick().await;
             clients.refresh_cached().await;
+            if origins_read_at.is_none_or(|at| at.elapsed() >= origins_every) {
+                if let Err(e) = clients.refresh_origins().await {
+                    tracing::warn!(error = %e, "reading the clients' allowed origins failed");
+                }
+                origins_read_at = Some(tokio::time::Instant::now());
+            }
         }
     })
 }

@@ -99,7 +99,13 @@ impl Application {
             (None, _) => {}
         }
         let state = web::Data::new(state);
-        let cors = settings.server.cors_allowed_origins.clone();
+        let cors = http::CorsPolicy::new(
+            settings.server.cors_allowed_origins.clone(),
+            services.clients.clone(),
+        );
+        if let Err(e) = services.clients.refresh_origins().await {
+            tracing::warn!(error = %e, "reading the clients' allowed origins failed");
+        }
         let mut server = HttpServer::new(move || {
             let cors = cors.clone();
             App::new()

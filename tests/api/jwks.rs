@@ -129,9 +129,49 @@ async fn jwks_and_discovery_are_cacheable_and_open_to_any_origin(backend: Backen
             "password",
             "refresh_token",
             "client_credentials",
+            "authorization_code",
             "urn:latchkey:params:oauth:grant-type:magic-link"
         ])
     );
+    assert_eq!(
+        d["authorization_endpoint"],
+        format!("{issuer}/oauth2/authorize")
+    );
+    assert_eq!(d["userinfo_endpoint"], format!("{issuer}/oauth2/userinfo"));
+    assert_eq!(d["end_session_endpoint"], format!("{issuer}/oauth2/logout"));
+    assert_eq!(d["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        d["response_modes_supported"],
+        serde_json::json!(["query", "form_post"])
+    );
+    assert_eq!(
+        d["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(d["subject_types_supported"], serde_json::json!(["public"]));
+    assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(d["backchannel_logout_supported"], true);
+    assert_eq!(d["backchannel_logout_session_supported"], true);
+    for scope in ["openid", "profile", "email", "offline_access"] {
+        assert!(
+            d["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == scope),
+            "{scope}"
+        );
+    }
+    for prompt in ["none", "login", "consent", "create"] {
+        assert!(
+            d["prompt_values_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == prompt),
+            "{prompt}"
+        );
+    }
     assert_eq!(
         d["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post", "none"])

@@ -72,6 +72,7 @@ impl AdminService {
         };
         client.validate()?;
         self.stores.clients.create(&client).await?;
+        self.refresh_origins().await;
         Ok(CreatedClient {
             client: ClientView::from(&client),
             client_secret: secret,
@@ -142,6 +143,7 @@ impl AdminService {
             return Err(AdminError::NotFound(format!("client {id}")));
         }
         self.clients.invalidate(&c.id);
+        self.refresh_origins().await;
         self.show_client(id).await
     }
 
@@ -258,5 +260,15 @@ fn id_token_alg(raw: Option<&str>) -> Result<SigningAlg, ValidationError> {
                 "must be one of RS256, ES256, EdDSA",
             )
         }),
+    }
+}
+
+impl AdminService {
+    /// Takes a client's registered origins into CORS at once in this process (the background
+    /// refresh picks them up everywhere within seconds).
+    async fn refresh_origins(&self) {
+        if let Err(e) = self.clients.refresh_origins().await {
+            tracing::warn!(error = %e, "reading the clients' allowed origins failed");
+        }
     }
 }
