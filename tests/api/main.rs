@@ -24,6 +24,7 @@ mod key_lifecycle;
 mod logout;
 mod mail;
 mod multi_instance;
+mod openidconnect_interop;
 mod password_grant;
 mod password_policy;
 mod redis_outage;
