@@ -19,7 +19,7 @@ mod harness;
 
 use std::time::Duration;
 
-use crate::helpers::{spawn_app_with, str_of, Backend, TestApp, PASSWORD};
+use crate::helpers::{spawn_app, spawn_app_with, str_of, Backend, TestApp, PASSWORD};
 use harness::{
     assert_screenshots, cell, cli, require_tools, run_script, screenshot_dir,
     start_resource_server, start_spa, verify_with_jwks, BackchannelSink,
@@ -78,16 +78,45 @@ fn resource_server_client(app: &TestApp) -> (String, String) {
     )
 }
 
+/// Waits until the token endpoint answers a CORS preflight from `origin`: a client registered
+/// by the CLI (another process) reaches a running server's CORS policy through its background
+/// refresh, every few seconds.
+async fn wait_for_cors(app: &TestApp, origin: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = app
+            .http
+            .request(reqwest::Method::OPTIONS, app.url("/oauth2/token"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        let allowed = answer
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok())
+            == Some(origin);
+        if allowed {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the token endpoint still refuses CORS from the registered origin {origin} ({})",
+            answer.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn example_spa_signs_in_refreshes_calls_the_api_and_signs_out(backend: Backend) {
+    // No server-wide CORS origin (LATCHKEY_CORS_ALLOWED_ORIGINS): the client's registered
+    // --allowed-origin must be enough.
     require_tools();
     let shots = screenshot_dir(&format!("spa-{}", cell(backend)));
     let spa = start_spa().await;
     let origin = spa.url.trim_end_matches('/').to_owned();
-    let app = spawn_app_with(
-        backend,
-        &[("LATCHKEY_CORS_ALLOWED_ORIGINS", origin.as_str())],
-    )
-    .await;
+    let app = spawn_app(backend).await;
     let issuer = app.settings.issuer().to_owned();
     let user_id = user(&app).await;
     let sink = BackchannelSink::start().await;
@@ -122,6 +151,12 @@ async fn example_spa_signs_in_refreshes_calls_the_api_and_signs_out(backend: Bac
         ],
     );
     assert_eq!(str_of(&client, "client_id"), "spa", "{client}");
+    let cors_started = std::time::Instant::now();
+    wait_for_cors(&app, &origin).await;
+    eprintln!(
+        "CORS allowed the registered origin after {:?}",
+        cors_started.elapsed()
+    );
     let (rs_id, rs_secret) = resource_server_client(&app);
     let api = start_resource_server(&app, &rs_id, &rs_secret, &origin).await;
 
