@@ -151,14 +151,14 @@ async fn example_spa_signs_in_refreshes_calls_the_api_and_signs_out(backend: Bac
         ],
     );
     assert_eq!(str_of(&client, "client_id"), "spa", "{client}");
-    let cors_started = std::time::Instant::now();
-    wait_for_cors(&app, &origin).await;
-    eprintln!(
-        "CORS allowed the registered origin after {:?}",
-        cors_started.elapsed()
-    );
+    let registered = std::time::Instant::now();
     let (rs_id, rs_secret) = resource_server_client(&app);
     let api = start_resource_server(&app, &rs_id, &rs_secret, &origin).await;
+    wait_for_cors(&app, &origin).await;
+    eprintln!(
+        "CORS allowed the registered origin {:?} after the CLI registered it",
+        registered.elapsed()
+    );
 
     let spa_url = format!("{origin}/?issuer={issuer}&client_id=spa&api={}", api.url);
     let result = run_script(
