@@ -31,7 +31,33 @@ crate::scenarios!(cells [sqlite_embedded, postgres_redis]:
     example_spa_signs_in_refreshes_calls_the_api_and_signs_out,
     openid_client_public_client_with_pkce,
     openid_client_confidential_client_with_client_secret_basic,
+    the_sign_in_page_lets_its_form_end_at_the_client,
 );
+
+/// Chromium applies the page's CSP `form-action` to the redirect that answers a form post:
+/// with `form-action 'self'` alone, POST /login's 302 to the client was blocked and nobody
+/// could sign in (found by the SPA test above). The sign-in page must allow the client's
+/// redirect origin, and only that one. (Plain HTTP, no browser needed.)
+async fn the_sign_in_page_lets_its_form_end_at_the_client(backend: Backend) {
+    let app = spawn_app(backend).await;
+    crate::authorization_code::browser_client(&app, "spa").await;
+    let url = crate::authorization_code::authorize_url(&app, "spa", &[]);
+    let page = app.http.get(url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let form_action = csp
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("form-action"))
+        .unwrap_or_else(|| panic!("no form-action in {csp}"));
+    assert_eq!(
+        form_action, "form-action 'self' http://127.0.0.1:5173",
+        "{csp}"
+    );
+}
 
 const EMAIL: &str = "alice@example.com";
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
