@@ -15,7 +15,7 @@
 //! scenario costs seconds of Chromium on a 2-core machine, and the other two cells add no
 //! code path the flow's own HTTP tests do not already cover on them.
 
-mod harness;
+pub mod harness;
 
 use std::time::Duration;
 
@@ -179,7 +179,7 @@ async fn example_spa_signs_in_refreshes_calls_the_api_and_signs_out(backend: Bac
     assert_eq!(str_of(&client, "client_id"), "spa", "{client}");
     let registered = std::time::Instant::now();
     let (rs_id, rs_secret) = resource_server_client(&app);
-    let api = start_resource_server(&app, &rs_id, &rs_secret, &origin).await;
+    let api = start_resource_server(&app, &rs_id, &rs_secret, &origin, &[]).await;
     wait_for_cors(&app, &origin).await;
     eprintln!(
         "CORS allowed the registered origin {:?} after the CLI registered it",

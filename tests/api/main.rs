@@ -17,6 +17,7 @@ mod cli;
 mod client_credentials;
 mod contract;
 mod denylist_contract;
+mod example_resource_server;
 mod hardening;
 mod introspection;
 mod jwks;

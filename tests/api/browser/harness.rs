@@ -213,6 +213,7 @@ pub async fn start_resource_server(
     rs_client: &str,
     rs_secret: &str,
     allowed_origin: &str,
+    extra_env: &[(&str, &str)],
 ) -> Service {
     let binary = std::env::var_os("LK_E2E_RESOURCE_SERVER")
         .map(PathBuf::from)
@@ -229,7 +230,8 @@ pub async fn start_resource_server(
         .env("RS_CLIENT_ID", rs_client)
         .env("RS_CLIENT_SECRET", rs_secret)
         .env("RS_ALLOWED_ORIGIN", allowed_origin)
-        .env("RS_REVOCATION_POLL_MS", "250");
+        .env("RS_REVOCATION_POLL_MS", "250")
+        .envs(extra_env.iter().copied());
     Service::start("the example resource server", cmd).await
 }
 
