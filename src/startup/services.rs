@@ -484,6 +484,7 @@ pub async fn build_services(
         revocations.clone(),
         clock.clone(),
         password_rules.clone(),
+        keys.clone(),
     ));
     Ok(Services {
         stores,
