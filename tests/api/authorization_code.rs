@@ -42,8 +42,8 @@ pub async fn browser_client(app: &TestApp, id: &str) {
 
 /// A browser without redirects, keeping cookies by hand.
 pub struct Browser {
-    http: reqwest::Client,
-    cookies: std::collections::BTreeMap<String, String>,
+    pub http: reqwest::Client,
+    pub cookies: std::collections::BTreeMap<String, String>,
 }
 
 pub struct Page {
@@ -77,7 +77,7 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -85,7 +85,7 @@ impl Browser {
             .join("; ")
     }
 
-    async fn keep(&mut self, r: reqwest::Response) -> Page {
+    pub async fn keep(&mut self, r: reqwest::Response) -> Page {
         for c in r.headers().get_all("set-cookie") {
             let c = c.to_str().unwrap();
             let pair = c.split(';').next().unwrap();

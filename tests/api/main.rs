@@ -12,6 +12,7 @@ mod admin_clients;
 mod architecture;
 mod audience;
 mod authorization_code;
+mod browser_security;
 mod cli;
 mod client_credentials;
 mod contract;
