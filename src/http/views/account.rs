@@ -56,6 +56,10 @@ async fn account_page(
 ) -> HttpResponse {
     let profile = match state.accounts.profile_of(&session.user_id).await {
         Ok(p) => p,
+        Err(AccountError::Unexpected(cause)) => {
+            tracing::error!(error = ?cause, "the account page could not be read");
+            return super::browser::unavailable(&state.pages);
+        }
         Err(_) => return to_sign_in(),
     };
     let sessions = state

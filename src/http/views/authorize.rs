@@ -303,7 +303,13 @@ pub async fn post_login(
         Ok(s) => s,
         Err(e) => {
             let (status, message) = sign_in_failure(&e);
-            return again(status, &message);
+            let mut page = again(status, &message);
+            if let AuthnError::Throttled(t) = &e {
+                if let Ok(v) = header::HeaderValue::from_str(&t.retry_after_secs.to_string()) {
+                    page.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            return page;
         }
     };
     let cookie = cookies::session_cookie(&state, &started.secret, started.cookie_max_age);
