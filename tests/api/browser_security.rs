@@ -1859,6 +1859,16 @@ async fn backchannel_logout_tokens_reach_the_clients_without_delaying_the_user(b
     let claims = verified_logout_token(&app, &head, &token, "rp").await;
     assert_eq!(claims["sub"], alice);
 
+    // The session expires (the background loop ends it; here called directly).
+    app.clock.advance(1);
+    let mut b = Browser::new();
+    let (_, id) = signed_in_to_rp(&app, &mut b).await;
+    app.clock.advance(8 * 3600 + 1);
+    assert!(app.services.sessions.end_expired(100).await.unwrap() >= 1);
+    let (head, token) = endpoint.token_for(id["sid"].as_str().unwrap()).await;
+    let claims = verified_logout_token(&app, &head, &token, "rp").await;
+    assert_eq!(claims["sub"], alice);
+
     // An operator disables the user.
     app.clock.advance(1);
     let mut b = Browser::new();
