@@ -3,7 +3,9 @@
 # to a live Latchkey; the run fails on any server error, status code the spec does not list
 # for the operation, undeclared Content-Type, response breaking its schema or documented
 # headers, and on a 405 without `Allow` (see CHECKS below). scripts/test.sh runs it after
-# the test suite; it also runs alone (`scripts/contract.sh`).
+# the test suite; it also runs alone (`scripts/contract.sh`). Arguments are handed to
+# `schemathesis run`, e.g. `scripts/contract.sh --include-path-regex '^/(oauth2/authorize|login)'`
+# to check a few paths only.
 #
 # What it sets up:
 #   - Schemathesis (pinned below) in its own virtual environment under target/contract/venv,
@@ -12,9 +14,10 @@
 #   - the debug `latchkey` binary (cargo build), or LK_CONTRACT_BIN;
 #   - thrown away at exit: a server on a free loopback port with a fresh SQLite data dir, its
 #     own config file, the admin API enabled, and the seeded credentials the spec's security
-#     schemes take (scripts/contract_hooks.py hands them to each operation).
+#     schemes take (scripts/contract_hooks.py hands them to each operation), with two clients
+#     for browser sign-in.
 # Knobs: LK_CONTRACT_MAX_EXAMPLES (test cases per operation and phase, default 100: about
-# 6,000 requests, 70 s on 2 cores),
+# 8,400 test cases, 3 minutes on 2 cores),
 # LK_CONTRACT_SEED (a fixed seed to reproduce a run), LK_CONTRACT_WORKERS (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -115,13 +118,25 @@ EOF
 
 log "seeding credentials with the CLI"
 "$BIN" migrate >/dev/null
-printf '%s\n' "$USER_PASSWORD" |
-  "$BIN" users create --email contract-user@example.com --password-stdin --verified >/dev/null
+for email in contract-user@example.com contract-browser@example.com contract-browser-2@example.com; do
+  printf '%s\n' "$USER_PASSWORD" |
+    "$BIN" users create --email "$email" --password-stdin --verified >/dev/null
+done
 "$BIN" clients create --name contract-web --client-id contract-web --public \
   --grant password --grant refresh_token --scope openid >/dev/null
 RS_SECRET=$("$BIN" clients create --name contract-rs --client-id contract-rs --confidential \
   --grant client_credentials --scope latchkey.introspect --json |
   "$PY" -c 'import json, sys; print(json.load(sys.stdin)["client_secret"])')
+# Browser sign-in (the same ids and URIs as BROWSER_CLIENTS in scripts/contract_hooks.py): a
+# first-party public client (PKCE, no consent page) and a confidential one that asks for
+# consent. Their redirect URIs are never followed (Schemathesis does not follow redirects).
+"$BIN" clients create --name contract-spa --client-id contract-spa --public --first-party \
+  --grant authorization_code --grant refresh_token --scope openid \
+  --redirect-uri http://127.0.0.1:9/callback --post-logout-redirect-uri http://127.0.0.1:9/ >/dev/null
+"$BIN" clients create --name contract-portal --client-id contract-portal --confidential \
+  --grant authorization_code --scope openid \
+  --redirect-uri https://portal.contract.test/callback \
+  --post-logout-redirect-uri https://portal.contract.test/ >/dev/null
 
 "$BIN" serve 2>"$WORK/server.log" &
 SERVER_PID=$!
@@ -140,8 +155,11 @@ log "Latchkey at $URL"
 #   adminBearer        /admin/v1/*: the admin token
 #   clientSecretBasic  introspection, the feed (and the Basic alternative of the token and
 #                      revocation endpoints): the resource server contract-rs
-#   bearerAccessToken  /api/v1/*: an access token of the seeded user, minted by the password
-#                      grant and minted again every 2 s (the fuzzer's own logouts revoke it)
+#   bearerAccessToken  /api/v1/*, userinfo: an access token of the seeded user, minted by the
+#                      password grant for every case (the fuzzer's own logouts revoke it)
+#   browserSession     the account pages (and, every other case, the authorization, consent
+#                      and end-session endpoints): an SSO session of a browser user, signed
+#                      in through POST /login; the forms also get a CSRF cookie and its token
 export LK_CONTRACT_URL=$URL LK_CONTRACT_ADMIN_TOKEN=$ADMIN_TOKEN LK_CONTRACT_RS_SECRET=$RS_SECRET \
   LK_CONTRACT_USER_PASSWORD=$USER_PASSWORD
 export PYTHONPATH="$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=contract_hooks
@@ -151,6 +169,8 @@ export PYTHONPATH="$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=c
 #   positive_data_acceptance  a schema-valid request must succeed. Schemas cannot say that a
 #       client_id, token, code, email or password must exist or match (a generated one is
 #       schema-valid and rightly refused with the documented 400/401/403/404).
+# scripts/contract.toml adjusts one check for the account pages, which refuse a request
+# without a session with a 303 to the sign-in page (see there).
 # The stateful checks (use_after_free, ensure_resource_availability) run but find nothing
 # to do: the spec has no links. ignored_auth sends each secured operation without its
 # credentials and expects the refusal.
@@ -164,7 +184,8 @@ ROOT=$PWD
 set +e
 # Run from target/contract: Schemathesis keeps its caches and the examples database there
 # (.schemathesis/, .hypothesis/; a failing example is tried first on the next run).
-(cd target/contract && "$VENV/bin/schemathesis" run "$ROOT/openapi.yaml" \
+(cd target/contract && "$VENV/bin/schemathesis" --config-file "$ROOT/scripts/contract.toml" \
+  run "$ROOT/openapi.yaml" \
   --url "$URL" \
   --checks "$CHECKS" ${EXCLUDE:+--exclude-checks "$EXCLUDE"} \
   --max-examples "$MAX_EXAMPLES" \
@@ -172,7 +193,7 @@ set +e
   --request-timeout 10 \
   --no-color \
   --report junit --report-dir report \
-  "${SEED_ARGS[@]}")
+  "${SEED_ARGS[@]}" "$@")
 status=$?
 set -e
 

@@ -11,7 +11,7 @@ pub use api::error::ApiError;
 pub use logging::RedactedRootSpan;
 
 use api::{accounts, admin, discovery, error, health, revocation, session, token, userinfo};
-use views::{account, authorize, links, logout};
+use views::{account, authorize, links, logout, self_service};
 
 use std::sync::Arc;
 
@@ -151,6 +151,18 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors: &CorsPolicy) {
     .service(
         Endpoint::new("/consent")
             .post(authorize::post_consent)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/signup")
+            .get(self_service::get_signup)
+            .post(self_service::post_signup)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/password/forgot")
+            .get(self_service::get_forgot)
+            .post(self_service::post_forgot)
             .finish(),
     )
     .service(Endpoint::new("/account").get(account::get_account).finish())

@@ -377,6 +377,18 @@ impl RevocationService {
             .ok_or(RevocationError::from(AccessTokenRejection::Revoked))
     }
 
+    /// The caller of the userinfo endpoint: a token with the `openid` scope, for any API.
+    pub async fn authenticate_userinfo_bearer(
+        &self,
+        bearer: &str,
+    ) -> Result<Principal, RevocationError> {
+        self.verifier
+            .verify_for_userinfo(bearer)
+            .await?
+            .principal()
+            .ok_or(RevocationError::from(AccessTokenRejection::Revoked))
+    }
+
     /// Logs the caller out: denylists the presented access token and revokes its session
     /// (the refresh-token family named by `sid`, with every access token issued from it).
     #[instrument(name = "session.logout", skip_all)]

@@ -6,7 +6,9 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use crate::clock::Clock;
-use crate::services::{AccountService, ClientRegistry, KeyService, RevocationService};
+use crate::services::{
+    AccountService, ClientRegistry, KeyService, RevocationService, SessionService,
+};
 
 /// Each instance re-reads the keys periodically, so a rotation made elsewhere (CLI, another
 /// instance) is picked up within the interval.
@@ -129,17 +131,55 @@ pub(super) fn spawn_client_cache_refresh(
         let every = (clients.ttl() / 2).max(Duration::from_millis(50));
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // The registered browser origins (CORS) are re-read every few seconds.
-        let origins_every = Duration::from_secs(5);
-        let mut origins_read_at: Option<tokio::time::Instant> = None;
         loop {
             tick.tick().await;
             clients.refresh_cached().await;
-            if origins_read_at.is_none_or(|at| at.elapsed() >= origins_every) {
-                if let Err(e) = clients.refresh_origins().await {
-                    tracing::warn!(error = %e, "reading the clients' allowed origins failed");
+        }
+    })
+}
+
+/// Re-reads the browser origins clients registered (CORS) every few seconds, so a change made
+/// elsewhere (the CLI, another instance) is honoured here soon.
+pub(super) fn spawn_client_origins_refresh(
+    clients: Arc<ClientRegistry>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = clients.refresh_origins().await {
+                warn!(error = %e, "reading the clients' allowed origins failed");
+            }
+        }
+    })
+}
+
+/// Ends SSO sessions past their expiry every minute, in batches: their refresh-token families
+/// are revoked and back-channel logout tokens sent (OIDC Back-Channel Logout: a session that
+/// ends by expiry is a logout too). With several instances, each session is taken by one.
+pub(super) fn spawn_session_expiry(sessions: Arc<SessionService>) -> tokio::task::JoinHandle<()> {
+    const BATCH: u32 = 500;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            loop {
+                match sessions.end_expired(BATCH).await {
+                    Ok(n) if n > 0 => {
+                        info!(sessions = n, "expired sessions ended");
+                        if n < BATCH as usize {
+                            break;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    Ok(_) => break,
+                    Err(e) => {
+                        warn!(error = %e, "ending expired sessions failed");
+                        break;
+                    }
                 }
-                origins_read_at = Some(tokio::time::Instant::now());
             }
         }
     })

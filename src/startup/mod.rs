@@ -17,8 +17,8 @@ use crate::config::Settings;
 use crate::http::{self, AdminApi, AppState};
 use crate::services::{AdminCredential, AdminGate};
 use background::{
-    spawn_client_cache_refresh, spawn_denylist_sync, spawn_housekeeping, spawn_key_lifecycle,
-    spawn_key_reload,
+    spawn_client_cache_refresh, spawn_client_origins_refresh, spawn_denylist_sync,
+    spawn_housekeeping, spawn_key_lifecycle, spawn_key_reload, spawn_session_expiry,
 };
 
 pub use services::{
@@ -150,6 +150,8 @@ impl Application {
         if !services.clients.ttl().is_zero() {
             background.push(spawn_client_cache_refresh(services.clients.clone()));
         }
+        background.push(spawn_client_origins_refresh(services.clients.clone()));
+        background.push(spawn_session_expiry(services.sessions.clone()));
         if let Some(admin_server) = admin_server {
             info!(address = ?settings.admin.bind, port = ?admin_port, "admin API listening");
             background.push(tokio::spawn(async move {

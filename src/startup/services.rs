@@ -462,6 +462,7 @@ pub async fn build_services(
         stores.users.clone(),
         stores.refresh_tokens.clone(),
         stores.authorization_codes.clone(),
+        stores.sessions.clone(),
         registry.clone(),
         ring,
         refresh_codec,
@@ -484,6 +485,7 @@ pub async fn build_services(
         revocations.clone(),
         clock.clone(),
         password_rules.clone(),
+        keys.clone(),
     ));
     Ok(Services {
         stores,

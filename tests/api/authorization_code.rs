@@ -16,6 +16,7 @@ scenarios!(
     pkce_is_required_of_public_clients_and_checked,
     prompt_none_without_a_session_is_login_required,
     a_form_without_the_browsers_csrf_token_is_refused,
+    userinfo_accepts_an_openid_token_issued_for_an_api,
 );
 
 pub const REDIRECT: &str = "http://127.0.0.1:5173/callback";
@@ -42,8 +43,8 @@ pub async fn browser_client(app: &TestApp, id: &str) {
 
 /// A browser without redirects, keeping cookies by hand.
 pub struct Browser {
-    http: reqwest::Client,
-    cookies: std::collections::BTreeMap<String, String>,
+    pub http: reqwest::Client,
+    pub cookies: std::collections::BTreeMap<String, String>,
 }
 
 pub struct Page {
@@ -77,7 +78,7 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -85,7 +86,7 @@ impl Browser {
             .join("; ")
     }
 
-    async fn keep(&mut self, r: reqwest::Response) -> Page {
+    pub async fn keep(&mut self, r: reqwest::Response) -> Page {
         for c in r.headers().get_all("set-cookie") {
             let c = c.to_str().unwrap();
             let pair = c.split(';').next().unwrap();
@@ -380,4 +381,43 @@ async fn a_form_without_the_browsers_csrf_token_is_refused(backend: Backend) {
         assert_eq!(page.status, 403, "{}", page.html);
         assert!(!victim.has_cookie("latchkey_session"));
     }
+}
+
+async fn userinfo_accepts_an_openid_token_issued_for_an_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = create_user(app.admin(), "alice@example.com", &[]).await;
+    app.admin()
+        .create_client(NewClientInput {
+            client_id: Some("spa".into()),
+            name: "App".into(),
+            kind: ClientKind::Public,
+            grant_types: vec!["authorization_code".into()],
+            scopes: vec!["orders.read".into()],
+            redirect_uris: vec![REDIRECT.into()],
+            audiences: vec![latchkey::domain::Audience::parse("https://api.example.com")
+                .unwrap()
+                .into_string()],
+            default_audience: None,
+            token_settings: ClientTokenSettings::default(),
+        })
+        .await
+        .unwrap();
+    let mut browser = Browser::new();
+    let url = authorize_url(&app, "spa", &[("resource", "https://api.example.com")]);
+    let location = sign_in_and_consent(&app, &mut browser, &url).await;
+    let code = query_of(&location)["code"].clone();
+    let (status, body) = exchange(&app, &code, VERIFIER).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, claims) = jwt_parts(str_of(&body, "access_token"));
+    assert_eq!(claims["aud"], "https://api.example.com");
+    let r = app
+        .http
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(str_of(&body, "access_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let info: Value = r.json().await.unwrap();
+    assert_eq!(info["sub"], user);
 }

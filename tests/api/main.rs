@@ -13,6 +13,7 @@ mod architecture;
 mod audience;
 mod authorization_code;
 mod browser;
+mod browser_security;
 mod cli;
 mod client_credentials;
 mod contract;

@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::ApiError;
-use super::extract::principal;
+use super::extract::bearer;
 use crate::http::AppState;
 use crate::services::RevocationError;
 
@@ -13,7 +13,11 @@ pub async fn userinfo(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = principal(&req, &state).await?;
+    let token = bearer(&req)?;
+    let caller = state
+        .revocations
+        .authenticate_userinfo_bearer(&token)
+        .await?;
     if !caller.scope.contains("openid") {
         return Err(ApiError::Revocation(RevocationError::InsufficientScope(
             "the userinfo endpoint needs a token with the openid scope".into(),

@@ -9,10 +9,10 @@ use chrono::{TimeZone, Utc};
 use minijinja::context;
 use secrecy::SecretString;
 
-use super::authorize::{current_session, read_form};
+use super::browser::sentence;
+use super::browser::{current_session, read_form};
 use super::cookies;
 use super::csrf::{form_is_genuine, CsrfBinding};
-use super::error::problems;
 use crate::domain::{ClientId, SessionId, SsoSession};
 use crate::http::origin::origin;
 use crate::http::AppState;
@@ -56,6 +56,10 @@ async fn account_page(
 ) -> HttpResponse {
     let profile = match state.accounts.profile_of(&session.user_id).await {
         Ok(p) => p,
+        Err(AccountError::Unexpected(cause)) => {
+            tracing::error!(error = ?cause, "the account page could not be read");
+            return super::browser::unavailable(&state.pages);
+        }
         Err(_) => return to_sign_in(),
     };
     let sessions = state
@@ -205,21 +209,7 @@ pub async fn post_password(
 }
 
 fn problems_text(v: &[crate::domain::PolicyViolation]) -> Vec<String> {
-    let _ = problems(v);
     v.iter().map(|p| sentence(&p.message)).collect()
-}
-
-/// A service message as a sentence: capitalised, with a full stop.
-fn sentence(text: &str) -> String {
-    let mut chars = text.chars();
-    let mut s = match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
-        None => return String::new(),
-    };
-    if !s.ends_with(['.', '!', '?']) {
-        s.push('.');
-    }
-    s
 }
 
 /// `POST /account/sessions/end`: ends one of the user's sessions.

@@ -8,10 +8,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use minijinja::context;
 use secrecy::SecretString;
 
+use super::browser::{current_session, read_form, unavailable};
 use super::cookies;
 use super::csrf::{form_is_genuine, CsrfBinding};
 use super::Pages;
-use crate::domain::{LoginName, SsoSession};
+use crate::domain::LoginName;
 use crate::http::body::read_limited;
 use crate::http::origin::origin;
 use crate::http::AppState;
@@ -52,33 +53,6 @@ fn params_of(raw: &[u8]) -> AuthorizeParams {
         }
     }
     p
-}
-
-/// The browser's live session, if its cookie names one. `Err` is a page: the store failed.
-pub(super) async fn current_session(
-    req: &HttpRequest,
-    state: &AppState,
-) -> Result<Option<SsoSession>, HttpResponse> {
-    let Some(cookie) = cookies::read(req, cookies::session_name(state)) else {
-        return Ok(None);
-    };
-    state
-        .sign_in
-        .sessions()
-        .resolve(&cookie)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "the session store failed");
-            unavailable(&state.pages)
-        })
-}
-
-fn unavailable(pages: &Pages) -> HttpResponse {
-    pages.message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Please try again",
-        "The service cannot complete the sign-in right now. Please try again in a moment.",
-    )
 }
 
 /// `GET /oauth2/authorize`.
@@ -137,6 +111,16 @@ fn answer(
     error: Option<(StatusCode, &str)>,
 ) -> HttpResponse {
     let mut response = match next {
+        Next::SignIn(pending) if pending.create && error.is_none() => {
+            super::self_service::signup_page(
+                req,
+                state,
+                Some(&pending),
+                StatusCode::OK,
+                Vec::new(),
+                "",
+            )
+        }
         Next::SignIn(pending) => sign_in_page(req, state, Some(&pending), error),
         Next::Consent(pending) => consent_page(req, state, &pending),
         Next::Respond(r) => respond(state, r, None),
@@ -209,6 +193,7 @@ fn sign_in_page(
             login_hint => pending.and_then(|p| p.login_hint.as_deref()),
             csrf => csrf.token(state),
             error => message,
+            signup_open => super::self_service::signup_open(state),
         },
         pending.map(|p| p.redirect_uri.as_str()),
     );
@@ -250,27 +235,25 @@ fn consent_page(req: &HttpRequest, state: &AppState, pending: &PendingRequest) -
     response
 }
 
-/// A posted form of the flow: its fields, each once.
-pub(super) async fn read_form(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-) -> Option<std::collections::HashMap<String, String>> {
-    let body = read_limited(req, payload, state.max_body_bytes)
-        .await
-        .ok()?;
-    let mut fields = std::collections::HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(&body) {
-        if fields.insert(k.into_owned(), v.into_owned()).is_some() {
-            return None;
-        }
-    }
-    Some(fields)
+#[derive(serde::Deserialize)]
+pub struct LoginQuery {
+    request: Option<String>,
 }
 
-/// `GET /login`: the sign-in page on its own (the account pages).
-pub async fn get_login(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    sign_in_page(&req, &state, None, None)
+/// `GET /login`: the sign-in page, for a pending request (`request`, sealed: the links of the
+/// sign-up and forgot-password pages come back here) or on its own (the account pages).
+pub async fn get_login(
+    req: HttpRequest,
+    query: web::Query<LoginQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match query.request.as_deref().filter(|r| !r.is_empty()) {
+        Some(sealed) => match state.authorize.describe(sealed).await {
+            Ok(pending) => sign_in_page(&req, &state, Some(&pending), None),
+            Err(e) => refused(&state, e),
+        },
+        None => sign_in_page(&req, &state, None, None),
+    }
 }
 
 /// `POST /login`: signs in, then continues the pending request (if any).
@@ -322,7 +305,13 @@ pub async fn post_login(
         Ok(s) => s,
         Err(e) => {
             let (status, message) = sign_in_failure(&e);
-            return again(status, &message);
+            let mut page = again(status, &message);
+            if let AuthnError::Throttled(t) = &e {
+                if let Ok(v) = header::HeaderValue::from_str(&t.retry_after_secs.to_string()) {
+                    page.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            return page;
         }
     };
     let cookie = cookies::session_cookie(&state, &started.secret, started.cookie_max_age);

@@ -6,7 +6,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use minijinja::context;
 
-use super::authorize::{current_session, read_form};
+use super::browser::{current_session, read_form};
 use super::cookies;
 use super::csrf::{form_is_genuine, CsrfBinding};
 use crate::http::body::read_limited;

@@ -8,11 +8,13 @@
 
 pub(super) mod account;
 pub(super) mod authorize;
+mod browser;
 mod cookies;
 mod csrf;
 pub(super) mod error;
 pub(super) mod links;
 pub(super) mod logout;
+pub(super) mod self_service;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
@@ -41,6 +43,9 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "logout_confirm.html",
     "signed_out.html",
     "account.html",
+    "signup.html",
+    "password_forgot.html",
+    "check_mail.html",
 ];
 
 /// The script of the form-post response page (submits the form on load), served from
@@ -267,7 +272,7 @@ mod tests {
             ),
             (
                 "sign_in.html",
-                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, login_hint => HOSTILE, csrf => HOSTILE, error => HOSTILE },
+                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, login_hint => HOSTILE, csrf => HOSTILE, error => HOSTILE, signup_open => true },
             ),
             (
                 "consent.html",
@@ -278,6 +283,18 @@ mod tests {
                 context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, csrf => HOSTILE },
             ),
             ("signed_out.html", context! { title => HOSTILE }),
+            (
+                "signup.html",
+                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, email => HOSTILE, errors => vec![HOSTILE], open => true, csrf => HOSTILE },
+            ),
+            (
+                "password_forgot.html",
+                context! { title => HOSTILE, request => HOSTILE, error => HOSTILE, csrf => HOSTILE },
+            ),
+            (
+                "check_mail.html",
+                context! { title => HOSTILE, text => HOSTILE, request => HOSTILE },
+            ),
             (
                 "account.html",
                 context! {

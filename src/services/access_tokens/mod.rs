@@ -86,6 +86,28 @@ impl AccessTokenVerifier {
         Ok(claims)
     }
 
+    /// A token valid now that was issued with the `openid` scope, for the userinfo endpoint
+    /// (OIDC Core §5.3): whatever API the token is also for (its `aud`), the client asked
+    /// for OpenID Connect, and userinfo is part of it. Without `openid`, the same rule as
+    /// [`Self::verify_for_issuer`].
+    pub async fn verify_for_userinfo(
+        &self,
+        token: &str,
+    ) -> Result<AccessTokenClaims, AccessTokenRejection> {
+        let claims = self.verify_signed(token)?;
+        let openid = claims
+            .scope
+            .as_deref()
+            .is_some_and(|s| s.split(' ').any(|t| t == "openid"));
+        if !openid && claims.aud != self.issuer {
+            return Err(AccessTokenRejection::WrongAudience);
+        }
+        if self.is_revoked(&claims).await? {
+            return Err(AccessTokenRejection::Revoked);
+        }
+        Ok(claims)
+    }
+
     /// Whether a signed, unexpired token no longer counts: the denylist has it (by jti,
     /// session, user or client watermark), or its client no longer exists or is disabled.
     /// The client is read through the registry's cache, which changes made through this

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use super::super::keys::KeyError;
 use super::views::{ClientOidcInput, ClientUpdate, ClientView, CreatedClient, NewClientInput};
 use super::{AdminError, AdminService};
 use crate::crypto::{random_token, sha256_hex};
@@ -71,6 +72,7 @@ impl AdminService {
             updated_at: now,
         };
         client.validate()?;
+        self.ensure_id_token_key(&client).await?;
         self.stores.clients.create(&client).await?;
         self.refresh_origins().await;
         Ok(CreatedClient {
@@ -139,6 +141,7 @@ impl AdminService {
         }
         c.updated_at = self.clock.now();
         c.validate()?;
+        self.ensure_id_token_key(&c).await?;
         if !self.stores.clients.update(&c).await? {
             return Err(AdminError::NotFound(format!("client {id}")));
         }
@@ -264,6 +267,21 @@ fn id_token_alg(raw: Option<&str>) -> Result<SigningAlg, ValidationError> {
 }
 
 impl AdminService {
+    /// Makes sure the key ring has an active key of the client's ID-token algorithm (RS256
+    /// always has one; ES256 or EdDSA get one the first time a client asks for it).
+    async fn ensure_id_token_key(&self, client: &Client) -> Result<(), AdminError> {
+        if !client.allows_grant(GrantType::AuthorizationCode) {
+            return Ok(());
+        }
+        match self.keys.ensure_alg(client.oidc.id_token_alg).await {
+            Ok(_) => Ok(()),
+            // The key is stored; the ring loads when the server starts (a CLI run on a fresh
+            // database has no access-token key yet).
+            Err(KeyError::NoActiveKey(_)) => Ok(()),
+            Err(e) => Err(AdminError::Unexpected(anyhow::anyhow!("{e}"))),
+        }
+    }
+
     /// Takes a client's registered origins into CORS at once in this process (the background
     /// refresh picks them up everywhere within seconds).
     async fn refresh_origins(&self) {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::client_registry::ClientRegistry;
+use super::keys::KeyService;
 use super::password_rules::PasswordRules;
 use super::revocation::RevocationService;
 use crate::clock::Clock;
@@ -61,9 +62,12 @@ pub struct AdminService {
     revocations: Arc<RevocationService>,
     clock: Arc<dyn Clock>,
     password_rules: Arc<PasswordRules>,
+    /// The key ring: a client's ID-token algorithm gets an active key when it is registered.
+    keys: Arc<KeyService>,
 }
 
 impl AdminService {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         stores: Stores,
         hasher: PasswordHasher,
@@ -71,6 +75,7 @@ impl AdminService {
         revocations: Arc<RevocationService>,
         clock: Arc<dyn Clock>,
         password_rules: Arc<PasswordRules>,
+        keys: Arc<KeyService>,
     ) -> Self {
         Self {
             stores,
@@ -79,6 +84,7 @@ impl AdminService {
             revocations,
             clock,
             password_rules,
+            keys,
         }
     }
 

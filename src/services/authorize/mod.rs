@@ -241,7 +241,12 @@ impl AuthorizeService {
             s.is_live(now)
                 && !(request.prompt.login && s.auth_time < request.issued_at)
                 && !(request.prompt.create && s.auth_time < request.issued_at)
-                && request.max_age.is_none_or(|m| now - s.auth_time <= m)
+                // A sign-in during this request meets any max_age, however long the user then
+                // takes on the consent page (else max_age=0 would ask again, and forever with
+                // prompt=consent).
+                && request
+                    .max_age
+                    .is_none_or(|m| now - s.auth_time <= m || s.auth_time >= request.issued_at)
         });
         let Some(session) = fresh else {
             if request.prompt.none {

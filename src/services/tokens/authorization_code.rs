@@ -1,7 +1,7 @@
 //! The authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.6, OIDC Core §3.1.3): a code
 //! issued by the authorization endpoint, used once, by the client it was issued to, with the
-//! same redirect URI and the PKCE verifier of its challenge. A second use revokes what the
-//! first issued.
+//! same redirect URI and the PKCE verifier of its challenge, while the session it was issued
+//! in lasts. A second use revokes what the first issued.
 
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{info, warn};
@@ -119,6 +119,21 @@ impl TokenService {
             ),
             None => None,
         };
+        // Checked once the family exists: a session that ends from now on revokes it; one
+        // that ended before (logout, sign-in again, an operator) is seen here, and nothing is
+        // handed out (the family's only token is dropped).
+        if self
+            .sessions
+            .get_live(&code.session_id, now)
+            .await?
+            .is_none()
+        {
+            warn!(
+                client_id = client.id.as_str(),
+                "authorization code of an ended session refused"
+            );
+            return Err(bad());
+        }
         let (access_token, expires_in) = self.sign_access_token_with(
             client,
             Subject {

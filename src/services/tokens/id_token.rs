@@ -52,8 +52,10 @@ impl TokenService {
             .keys
             .current()
             .ok_or_else(|| TokenError::Unexpected(anyhow::anyhow!("no signing key loaded")))?;
+        // A key for a newly used algorithm reaches every instance's ring within its reload
+        // interval: until then, "try again".
         let key = ring.signer(alg).ok_or_else(|| {
-            TokenError::Unexpected(anyhow::anyhow!("no active {alg} key to sign ID tokens"))
+            TokenError::Unavailable(format!("no {alg} signing key is loaded yet; retry shortly"))
         })?;
         let ttl = client
             .token_settings

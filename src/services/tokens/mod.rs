@@ -25,7 +25,7 @@ use crate::domain::{
     AccessTokenText, Audience, Client, ClientId, ClientKind, FamilyId, GrantType, RequestOrigin,
     Scope, UserClaims,
 };
-use crate::storage::{AuthorizationCodeStore, RefreshTokenStore, UserStore};
+use crate::storage::{AuthorizationCodeStore, RefreshTokenStore, SessionStore, UserStore};
 pub use error::TokenError;
 pub use request::{GrantRequest, IssuedTokens, TokenRequest};
 
@@ -52,6 +52,8 @@ pub struct TokenService {
     users: Arc<dyn UserStore>,
     refresh_tokens: Arc<dyn RefreshTokenStore>,
     codes: Arc<dyn AuthorizationCodeStore>,
+    /// The SSO sessions codes were issued in (a code of an ended session is refused).
+    sessions: Arc<dyn SessionStore>,
     clients: Arc<ClientRegistry>,
     keys: Arc<KeyRing>,
     refresh_codec: Arc<RefreshTokenCodec>,
@@ -68,6 +70,7 @@ impl TokenService {
         users: Arc<dyn UserStore>,
         refresh_tokens: Arc<dyn RefreshTokenStore>,
         codes: Arc<dyn AuthorizationCodeStore>,
+        sessions: Arc<dyn SessionStore>,
         clients: Arc<ClientRegistry>,
         keys: Arc<KeyRing>,
         refresh_codec: Arc<RefreshTokenCodec>,
@@ -81,6 +84,7 @@ impl TokenService {
             users,
             refresh_tokens,
             codes,
+            sessions,
             clients,
             keys,
             refresh_codec,

@@ -1,0 +1,69 @@
+//! What the hosted pages share: the browser's SSO session from its cookie, posted forms,
+//! and the wording of service messages.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::cookies;
+use super::Pages;
+use crate::domain::SsoSession;
+use crate::http::body::read_limited;
+use crate::http::AppState;
+
+/// The browser's live session, if its cookie names one. `Err` is a page: the store failed.
+pub async fn current_session(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<SsoSession>, HttpResponse> {
+    let Some(cookie) = cookies::read(req, cookies::session_name(state)) else {
+        return Ok(None);
+    };
+    state
+        .sign_in
+        .sessions()
+        .resolve(&cookie)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "the session store failed");
+            unavailable(&state.pages)
+        })
+}
+
+pub fn unavailable(pages: &Pages) -> HttpResponse {
+    pages.message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Please try again",
+        "The service cannot complete the sign-in right now. Please try again in a moment.",
+    )
+}
+
+/// A posted form of the flow: its fields, each once.
+pub async fn read_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Option<std::collections::HashMap<String, String>> {
+    let body = read_limited(req, payload, state.max_body_bytes)
+        .await
+        .ok()?;
+    let mut fields = std::collections::HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        if fields.insert(k.into_owned(), v.into_owned()).is_some() {
+            return None;
+        }
+    }
+    Some(fields)
+}
+
+/// A service message as a sentence: capitalised, with a full stop.
+pub fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut s = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
+        None => return String::new(),
+    };
+    if !s.ends_with(['.', '!', '?']) {
+        s.push('.');
+    }
+    s
+}
