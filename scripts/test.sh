@@ -11,6 +11,11 @@
 #     on 127.0.0.1:6379 if it answers PING; else a private one on 127.0.0.1:56379, stopped when
 #     the script exits (LK_TEST_PRIVATE_REDIS=1 forces this). redis-server is installed with
 #     apt-get if missing: the outage test starts and stops its own instance too.
+#   - The browser tests (tests/api/browser.rs): Debian's Chromium at /usr/bin/chromium
+#     (installed with apt-get if missing), node >= 20, the node packages of tests/e2e
+#     (`npm ci` from its package-lock.json: playwright-core, openid-client, oidc-client-ts),
+#     and the example resource server (examples/resource-server, its own crate, built into
+#     target/). Without them those tests fail; they never skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -116,6 +121,23 @@ if command -v redis-cli >/dev/null; then
   redis-cli -u "$LK_TEST_REDIS_URL" --scan --pattern 'lk_test_*' 2>/dev/null |
     xargs -r -n 500 redis-cli -u "$LK_TEST_REDIS_URL" del >/dev/null 2>&1 || true
 fi
+
+# --- the browser tests --------------------------------------------------------------------
+if [ ! -x /usr/bin/chromium ]; then
+  log "installing Chromium"
+  need_apt chromium
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  log "installing node and npm"
+  need_apt nodejs npm
+fi
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  log "node $(node --version) is too old for tests/e2e (openid-client v6 needs 20 or later)"; exit 1
+fi
+log "npm ci (tests/e2e)"
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+log "building the example resource server (examples/resource-server)"
+cargo build --locked --manifest-path examples/resource-server/Cargo.toml --target-dir target
 
 # --- the suite ---------------------------------------------------------------------------
 log "cargo fmt --check"

@@ -34,6 +34,9 @@ pub enum LogoutNext {
     Confirm {
         sealed: String,
         client_name: Option<String>,
+        /// Where confirming leads (the checked post-logout redirect URI): the page's CSP
+        /// `form-action` must allow it.
+        redirect: Option<String>,
     },
     /// Done: back to the client (`redirect`, with `state`), or the signed-out page.
     SignedOut { redirect: Option<String> },
@@ -177,7 +180,7 @@ impl LogoutService {
             return Ok(LogoutNext::SignedOut { redirect });
         }
         let checked = CheckedLogout {
-            redirect,
+            redirect: redirect.clone(),
             client_id: client.as_ref().map(|c| c.id.as_str().to_owned()),
             issued_at: self.clock.now(),
         };
@@ -189,6 +192,7 @@ impl LogoutService {
         Ok(LogoutNext::Confirm {
             sealed,
             client_name: client.map(|c| c.name.clone()),
+            redirect,
         })
     }
 

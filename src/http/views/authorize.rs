@@ -183,7 +183,7 @@ fn sign_in_page(
         Some((status, message)) => (status, Some(message)),
         None => (StatusCode::OK, None),
     };
-    let mut response = state.pages.render(
+    let mut response = state.pages.render_posting_to(
         status,
         "sign_in.html",
         context! {
@@ -195,6 +195,7 @@ fn sign_in_page(
             error => message,
             signup_open => super::self_service::signup_open(state),
         },
+        pending.map(|p| p.redirect_uri.as_str()),
     );
     if let Some(c) = csrf.cookie(state) {
         let _ = response.add_cookie(&c);
@@ -216,7 +217,7 @@ fn describe_scope(scope: &str) -> String {
 fn consent_page(req: &HttpRequest, state: &AppState, pending: &PendingRequest) -> HttpResponse {
     let csrf = CsrfBinding::of(req, state);
     let scopes: Vec<String> = pending.scopes.iter().map(|s| describe_scope(s)).collect();
-    let mut response = state.pages.render(
+    let mut response = state.pages.render_posting_to(
         StatusCode::OK,
         "consent.html",
         context! {
@@ -226,6 +227,7 @@ fn consent_page(req: &HttpRequest, state: &AppState, pending: &PendingRequest) -
             request => pending.sealed.as_str(),
             csrf => csrf.token(state),
         },
+        Some(&pending.redirect_uri),
     );
     if let Some(c) = csrf.cookie(state) {
         let _ = response.add_cookie(&c);

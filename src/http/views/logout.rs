@@ -128,9 +128,10 @@ fn answer(req: &HttpRequest, state: &AppState, next: LogoutNext) -> HttpResponse
         LogoutNext::Confirm {
             sealed,
             client_name,
+            redirect,
         } => {
             let csrf = CsrfBinding::of(req, state);
-            let mut r = state.pages.render(
+            let mut r = state.pages.render_posting_to(
                 StatusCode::OK,
                 "logout_confirm.html",
                 context! {
@@ -139,6 +140,7 @@ fn answer(req: &HttpRequest, state: &AppState, next: LogoutNext) -> HttpResponse
                     request => sealed,
                     csrf => csrf.token(state),
                 },
+                redirect.as_deref(),
             );
             if let Some(c) = csrf.cookie(state) {
                 let _ = r.add_cookie(&c);

@@ -183,6 +183,39 @@ impl Pages {
         page_with_csp(status, html, &self.csp)
     }
 
+    /// The pages' CSP with `form-action` widened to `target`'s origin (see
+    /// `render_posting_to`).
+    fn csp_posting_to(&self, target: Option<&str>) -> String {
+        match target.and_then(form_target_source) {
+            Some(source) => self.csp.replacen(
+                "form-action 'self'",
+                &format!("form-action 'self' {source}"),
+                1,
+            ),
+            None => self.csp.clone(),
+        }
+    }
+
+    /// A page whose form may end, through the redirect that answers it, at `target` (the
+    /// client's checked redirect URI): browsers apply `form-action` to that redirect too, so
+    /// the CSP allows the target's origin beside Latchkey's own. Without it, signing in,
+    /// consenting or confirming a sign-out would be blocked on the way back to the client.
+    pub fn render_posting_to(
+        &self,
+        status: StatusCode,
+        template: &str,
+        context: Value,
+        target: Option<&str>,
+    ) -> HttpResponse {
+        match self.html(template, context) {
+            Ok(html) => page_with_csp(status, html, &self.csp_posting_to(target)),
+            Err(e) => {
+                tracing::error!(error = %e, template, "a page failed to render");
+                error::internal_error(self)
+            }
+        }
+    }
+
     /// A page that runs Latchkey's own script (`/assets/...`, allowed by the CSP as
     /// `script-src 'self'`); no inline script.
     pub fn render_with_script(
@@ -210,6 +243,21 @@ impl Pages {
     }
 }
 
+/// The CSP source expression that matches a redirect URI: its origin for `http(s)`, its
+/// scheme for a native app's private-use scheme (RFC 8252 §7.1); none when it cannot be
+/// written as one token.
+fn form_target_source(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    let source = match url.scheme() {
+        "http" | "https" => url.origin().ascii_serialization(),
+        scheme => format!("{scheme}:"),
+    };
+    source
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'\''))
+        .then_some(source)
+}
+
 /// A page with the headers every page has, and its CSP.
 fn page_with_csp(status: StatusCode, html: String, csp: &str) -> HttpResponse {
     HttpResponse::build(status)
@@ -225,6 +273,29 @@ fn page_with_csp(status: StatusCode, html: String, csp: &str) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_targets_are_origins_or_schemes() {
+        assert_eq!(
+            form_target_source("http://127.0.0.1:5173/callback?x=1").as_deref(),
+            Some("http://127.0.0.1:5173")
+        );
+        assert_eq!(
+            form_target_source("https://app.example.com/cb").as_deref(),
+            Some("https://app.example.com")
+        );
+        assert_eq!(
+            form_target_source("com.example.app:/oauth").as_deref(),
+            Some("com.example.app:")
+        );
+        assert_eq!(form_target_source("not a url"), None);
+        let pages = pages();
+        assert_eq!(
+            pages.csp_posting_to(Some("https://app.example.com/cb")),
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https://app.example.com; frame-ancestors 'none'; base-uri 'none'"
+        );
+        assert_eq!(pages.csp_posting_to(None), pages.csp);
+    }
 
     fn pages() -> Pages {
         Pages::load(&Branding::default())
@@ -335,7 +406,10 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("#aa0000"), "{html}");
-        assert!(html.contains("href=\"&#x2f;static&#x2f;acme.css\""), "{html}");
+        assert!(
+            html.contains("href=\"&#x2f;static&#x2f;acme.css\""),
+            "{html}"
+        );
         assert!(html.contains("<p class=custom>hello</p>"), "{html}");
         assert!(pages.csp.contains("img-src https://cdn.example.com"));
         assert!(pages.csp.contains("style-src 'unsafe-inline' 'self'"));

@@ -62,6 +62,10 @@ pub struct PendingRequest {
     pub create: bool,
     /// The identity provider the client asked to sign in with, if any.
     pub idp_hint: Option<String>,
+    /// Where the pages' forms end up once the user is done (the checked redirect URI): the
+    /// pages' CSP `form-action` must allow it, as browsers apply it to the redirect that
+    /// answers the form.
+    pub redirect_uri: String,
 }
 
 /// A response to the client (RFC 6749 §4.1.2): a code or an error, with `state` and `iss`.
@@ -291,6 +295,7 @@ impl AuthorizeService {
             login_hint: request.login_hint.clone(),
             create: request.prompt.create,
             idp_hint: request.idp_hint.clone(),
+            redirect_uri: request.redirect_uri.clone(),
         })
     }
 

@@ -9,7 +9,9 @@
 /// - `scenarios!(redis: a, b)`: the Redis axis only, `memory` and `redis` (`Backend::STORES`),
 ///   for the throttle's store, which uses no database;
 /// - `scenarios!(redis_only: a, b)`: one cell, `redis` (`Backend::REDIS_ONLY`), for the Redis
-///   adapter of a store whose other adapters are checked with `databases:` (the SSO sessions).
+///   adapter of a store whose other adapters are checked with `databases:` (the SSO sessions);
+/// - `scenarios!(cells [sqlite_embedded, postgres_redis]: a, b)`: the named cells of the
+///   matrix only, for scenarios too slow to run on every cell (the browser tests).
 ///
 /// A scenario is an `async fn(Backend)` beside the macro call.
 #[macro_export]
@@ -22,6 +24,9 @@ macro_rules! scenarios {
     };
     (redis_only: $($name:ident),* $(,)?) => {
         $crate::scenarios!(@cells REDIS_ONLY [redis] [$($name),*]);
+    };
+    (cells [$($cell:ident),+ $(,)?]: $($name:ident),* $(,)?) => {
+        $crate::scenarios!(@cells MATRIX [$($cell),+] [$($name),*]);
     };
     (@cells $axis:ident [] [$($name:ident),*]) => {};
     (@cells $axis:ident [$cell:ident $(, $rest:ident)*] [$($name:ident),*]) => {
