@@ -75,6 +75,37 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         "sessions.authorization_code_ttl",
         Kind::Str,
     ),
+    (
+        "LATCHKEY_BRANDING_PRODUCT_NAME",
+        "branding.product_name",
+        Kind::Str,
+    ),
+    ("LATCHKEY_BRANDING_LOGO_URL", "branding.logo_url", Kind::Str),
+    (
+        "LATCHKEY_BRANDING_PRIMARY_COLOR",
+        "branding.primary_color",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_BRANDING_BACKGROUND_COLOR",
+        "branding.background_color",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_BRANDING_TEXT_COLOR",
+        "branding.text_color",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_BRANDING_STYLESHEET_URL",
+        "branding.stylesheet_url",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_BRANDING_TEMPLATES_DIR",
+        "branding.templates_dir",
+        Kind::Str,
+    ),
     ("LATCHKEY_MASTER_KEY", "keys.master_key", Kind::Str),
     (
         "LATCHKEY_MASTER_KEY_FILE",

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admin;
+mod branding;
 mod database;
 mod duration;
 mod env;
@@ -27,6 +28,7 @@ pub use accounts::AccountSettings;
 use accounts::AccountsToml;
 pub use admin::AdminSettings;
 use admin::AdminToml;
+pub use branding::{asset_origin, is_hex_color, BrandingSettings};
 pub use database::{redact_url_password, DatabaseSettings};
 pub use keys::KeySettings;
 use keys::KeysToml;
@@ -100,6 +102,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub throttle: ThrottleSettings,
     pub sessions: SessionSettings,
+    pub branding: BrandingSettings,
 }
 
 /// The settings as written (file, then environment); `validate()` makes them `Settings`.
@@ -119,6 +122,7 @@ struct SettingsToml {
     mail: MailSettings,
     throttle: ThrottleSettings,
     sessions: SessionsToml,
+    branding: BrandingSettings,
 }
 
 impl SettingsToml {
@@ -136,6 +140,7 @@ impl SettingsToml {
         self.throttle.validate()?;
         self.passwords.validate()?;
         let sessions = self.sessions.validate()?;
+        self.branding.validate()?;
         Ok(Settings {
             server,
             database: self.database,
@@ -150,6 +155,7 @@ impl SettingsToml {
             mail: self.mail,
             throttle: self.throttle,
             sessions,
+            branding: self.branding,
         })
     }
 }

@@ -9,6 +9,7 @@ mod views;
 pub use api::admin::AdminApi;
 pub use api::error::ApiError;
 pub use logging::RedactedRootSpan;
+pub use views::Branding;
 
 use api::{accounts, admin, discovery, error, health, revocation, session, token, userinfo};
 use views::{account, authorize, links, logout, self_service};
@@ -81,13 +82,19 @@ impl AppState {
             sign_in,
             logout,
             secure_cookies: issuer.starts_with("https://"),
-            pages: views::Pages::load(),
+            pages: views::Pages::load(&views::Branding::default()),
         }
     }
 
     /// Believes `X-Forwarded-For` from these proxies.
     pub fn with_trusted_proxies(mut self, proxies: Vec<IpAddr>) -> Self {
         self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Themes the hosted pages (`[branding]`).
+    pub fn with_branding(mut self, branding: &views::Branding) -> Self {
+        self.pages = views::Pages::load(branding);
         self
     }
 

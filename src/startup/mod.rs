@@ -73,6 +73,7 @@ impl Application {
                 services.admin.clone(),
             )
         });
+        let branding = services::branding(&settings.branding)?;
         let new_state = || {
             AppState::new(
                 services.tokens.clone(),
@@ -89,6 +90,7 @@ impl Application {
                 settings.server.max_body_bytes,
             )
             .with_trusted_proxies(settings.trusted_proxies())
+            .with_branding(&branding)
         };
         let mut state = new_state();
         let mut admin_state = None;

@@ -553,3 +553,55 @@ fn key_policy(settings: &Settings) -> KeyPolicy {
 pub(super) fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
+
+/// The hosted pages' theme from `[branding]`: the template overrides are read from
+/// `branding.templates_dir` (only names of built-in templates; each must parse).
+pub fn branding(
+    settings: &crate::config::BrandingSettings,
+) -> anyhow::Result<crate::http::Branding> {
+    let mut overrides = Vec::new();
+    if let Some(dir) = &settings.templates_dir {
+        let known: Vec<&str> = crate::http::Branding::template_names().collect();
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("html") {
+                continue;
+            }
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            if !known.contains(&name.as_str()) {
+                anyhow::bail!(
+                    "branding.templates_dir: {name} is not one of Latchkey's templates ({})",
+                    known.join(", ")
+                );
+            }
+            let source = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            overrides.push((name, source));
+        }
+    }
+    let branding = crate::http::Branding {
+        product_name: settings.product_name.clone(),
+        logo_source: settings
+            .logo_url
+            .as_deref()
+            .and_then(crate::config::asset_origin),
+        logo_url: settings.logo_url.clone(),
+        primary_color: settings.primary_color.clone(),
+        background_color: settings.background_color.clone(),
+        text_color: settings.text_color.clone(),
+        stylesheet_source: settings
+            .stylesheet_url
+            .as_deref()
+            .and_then(crate::config::asset_origin),
+        stylesheet_url: settings.stylesheet_url.clone(),
+        overrides,
+    };
+    branding
+        .check()
+        .map_err(|e| anyhow::anyhow!("branding.templates_dir: a template does not parse: {e}"))?;
+    Ok(branding)
+}

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use minijinja::{context, Value};
 
-use super::{page, Pages};
+use super::Pages;
 use crate::domain::PolicyViolation;
 use crate::services::AccountError;
 
@@ -59,7 +59,7 @@ pub fn internal_error(pages: &Pages) -> HttpResponse {
             tracing::error!(error = %e, "the error page failed to render");
             FALLBACK.to_owned()
         });
-    page(StatusCode::INTERNAL_SERVER_ERROR, html)
+    pages.page(StatusCode::INTERNAL_SERVER_ERROR, html)
 }
 
 const FALLBACK: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\

@@ -62,8 +62,68 @@ pub async fn get_form_post_js() -> HttpResponse {
         .body(FORM_POST_JS)
 }
 
-/// The templates, parsed.
-fn environment() -> Result<Environment<'static>, minijinja::Error> {
+/// How the pages look, from `[branding]` (checked by the configuration; the template
+/// overrides read by start-up).
+#[derive(Debug, Clone, Default)]
+pub struct Branding {
+    pub product_name: Option<String>,
+    pub logo_url: Option<String>,
+    /// The CSP source the logo needs (`'self'` or its https origin).
+    pub logo_source: Option<String>,
+    pub primary_color: Option<String>,
+    pub background_color: Option<String>,
+    pub text_color: Option<String>,
+    pub stylesheet_url: Option<String>,
+    /// The CSP source the stylesheet needs.
+    pub stylesheet_source: Option<String>,
+    /// Templates that replace the built-in ones, by name.
+    pub overrides: Vec<(String, String)>,
+}
+
+impl Branding {
+    /// The names templates may be overridden by.
+    pub fn template_names() -> impl Iterator<Item = &'static str> {
+        TEMPLATES.iter().map(|(name, _)| *name)
+    }
+
+    /// Parses every template with the overrides: an override that does not parse stops
+    /// start-up with the engine's message.
+    pub fn check(&self) -> Result<(), String> {
+        environment(self).map(|_| ()).map_err(|e| format!("{e:#}"))
+    }
+
+    fn csp(&self, script: bool) -> String {
+        let mut style = String::from("style-src 'unsafe-inline'");
+        if let Some(src) = &self.stylesheet_source {
+            style.push(' ');
+            style.push_str(src);
+        }
+        let img = match &self.logo_source {
+            Some(src) => format!("; img-src {src}"),
+            None => String::new(),
+        };
+        if script {
+            format!("default-src 'none'; {style}{img}; script-src 'self'; form-action *; frame-ancestors 'none'; base-uri 'none'")
+        } else {
+            format!("default-src 'none'; {style}{img}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        }
+    }
+
+    /// What every template sees as `brand`.
+    fn globals(&self) -> Value {
+        context! {
+            product_name => self.product_name.clone().unwrap_or_else(|| "Latchkey".into()),
+            logo_url => self.logo_url.clone(),
+            primary => self.primary_color.clone().unwrap_or_else(|| "#2f5bea".into()),
+            background => self.background_color.clone().unwrap_or_else(|| "#f4f5f7".into()),
+            text => self.text_color.clone().unwrap_or_else(|| "#1f2430".into()),
+            stylesheet_url => self.stylesheet_url.clone(),
+        }
+    }
+}
+
+/// The templates, parsed, the operator's overrides replacing the built-in ones.
+fn environment(branding: &Branding) -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -74,37 +134,65 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
             .build()?,
     );
     for (name, source) in TEMPLATES {
-        env.add_template(name, source)?;
+        match branding.overrides.iter().find(|(n, _)| n == name) {
+            Some((_, custom)) => env.add_template_owned(name.to_string(), custom.clone())?,
+            None => env.add_template(name, source)?,
+        }
     }
+    env.add_global("brand", branding.globals());
     Ok(env)
 }
 
 /// The page templates, parsed once at start-up.
 pub struct Pages {
     env: Environment<'static>,
+    csp: String,
+    csp_with_script: String,
 }
 
 impl Pages {
     /// Parses every template. The unit tests parse and render them all, so one that does not
     /// parse never ships; should it, it is logged here and its pages answer the generic
     /// error page.
-    pub fn load() -> Self {
-        let env = environment().unwrap_or_else(|e| {
+    pub fn load(branding: &Branding) -> Self {
+        let env = environment(branding).unwrap_or_else(|e| {
             tracing::error!(error = %e, "a page template does not parse");
             Environment::new()
         });
-        Self { env }
+        Self {
+            env,
+            csp: branding.csp(false),
+            csp_with_script: branding.csp(true),
+        }
     }
 
     /// The page `template` renders with `context`, answered with `status`; a rendering
     /// failure answers the generic error page.
     pub fn render(&self, status: StatusCode, template: &str, context: Value) -> HttpResponse {
         match self.html(template, context) {
-            Ok(html) => page(status, html),
+            Ok(html) => self.page(status, html),
             Err(e) => {
                 tracing::error!(error = %e, template, "a page failed to render");
                 error::internal_error(self)
             }
+        }
+    }
+
+    /// The response carrying a page, with the headers every page has.
+    fn page(&self, status: StatusCode, html: String) -> HttpResponse {
+        page_with_csp(status, html, &self.csp)
+    }
+
+    /// The pages' CSP with `form-action` widened to `target`'s origin (see
+    /// `render_posting_to`).
+    fn csp_posting_to(&self, target: Option<&str>) -> String {
+        match target.and_then(form_target_source) {
+            Some(source) => self.csp.replacen(
+                "form-action 'self'",
+                &format!("form-action 'self' {source}"),
+                1,
+            ),
+            None => self.csp.clone(),
         }
     }
 
@@ -120,7 +208,7 @@ impl Pages {
         target: Option<&str>,
     ) -> HttpResponse {
         match self.html(template, context) {
-            Ok(html) => page_with_csp(status, html, &csp_posting_to(target)),
+            Ok(html) => page_with_csp(status, html, &self.csp_posting_to(target)),
             Err(e) => {
                 tracing::error!(error = %e, template, "a page failed to render");
                 error::internal_error(self)
@@ -137,7 +225,7 @@ impl Pages {
         context: Value,
     ) -> HttpResponse {
         match self.html(template, context) {
-            Ok(html) => page_with_csp(status, html, CSP_WITH_SCRIPT),
+            Ok(html) => page_with_csp(status, html, &self.csp_with_script),
             Err(e) => {
                 tracing::error!(error = %e, template, "a page failed to render");
                 error::internal_error(self)
@@ -152,29 +240,6 @@ impl Pages {
 
     fn html(&self, template: &str, context: Value) -> Result<String, minijinja::Error> {
         self.env.get_template(template)?.render(context)
-    }
-}
-
-/// The CSP of every page: nothing but the page's own styles; forms post to Latchkey only.
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-/// The CSP of the form-post response page: its form posts to the client's registered
-/// redirect URI, and Latchkey's own script submits it.
-const CSP_WITH_SCRIPT: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; form-action *; frame-ancestors 'none'; base-uri 'none'";
-
-/// The response carrying a page, with the headers every page has.
-fn page(status: StatusCode, html: String) -> HttpResponse {
-    page_with_csp(status, html, CSP)
-}
-
-/// [`CSP`] with `form-action` widened to `target`'s origin (see `render_posting_to`).
-fn csp_posting_to(target: Option<&str>) -> String {
-    match target.and_then(form_target_source) {
-        Some(source) => CSP.replacen(
-            "form-action 'self'",
-            &format!("form-action 'self' {source}"),
-            1,
-        ),
-        None => CSP.to_owned(),
     }
 }
 
@@ -193,6 +258,7 @@ fn form_target_source(uri: &str) -> Option<String> {
         .then_some(source)
 }
 
+/// A page with the headers every page has, and its CSP.
 fn page_with_csp(status: StatusCode, html: String, csp: &str) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
@@ -223,17 +289,16 @@ mod tests {
             Some("com.example.app:")
         );
         assert_eq!(form_target_source("not a url"), None);
+        let pages = pages();
         assert_eq!(
-            csp_posting_to(Some("https://app.example.com/cb")),
+            pages.csp_posting_to(Some("https://app.example.com/cb")),
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https://app.example.com; frame-ancestors 'none'; base-uri 'none'"
         );
-        assert_eq!(csp_posting_to(None), CSP);
+        assert_eq!(pages.csp_posting_to(None), pages.csp);
     }
 
     fn pages() -> Pages {
-        Pages {
-            env: environment().unwrap(),
-        }
+        Pages::load(&Branding::default())
     }
 
     const HOSTILE: &str = "<a href=\"x\">'&'</a>";
@@ -313,7 +378,47 @@ mod tests {
 
     #[test]
     fn every_template_parses() {
-        environment().unwrap();
+        environment(&Branding::default()).unwrap();
+    }
+
+    #[test]
+    fn branding_reaches_the_pages_and_their_csp() {
+        let branding = Branding {
+            product_name: Some("Acme ID".into()),
+            logo_url: Some("https://cdn.example.com/logo.svg".into()),
+            logo_source: Some("https://cdn.example.com".into()),
+            primary_color: Some("#aa0000".into()),
+            stylesheet_url: Some("/static/acme.css".into()),
+            stylesheet_source: Some("'self'".into()),
+            overrides: vec![(
+                "message.html".into(),
+                "{% extends \"layout.html\" %}{% block content %}<p class=custom>{{ text }}</p>{% endblock %}".into(),
+            )],
+            ..Default::default()
+        };
+        let pages = Pages::load(&branding);
+        let html = pages
+            .html("message.html", context! { title => "T", text => "hello" })
+            .unwrap();
+        assert!(html.contains("Acme ID"), "{html}");
+        assert!(
+            html.contains("src=\"https:&#x2f;&#x2f;cdn.example.com&#x2f;logo.svg\""),
+            "{html}"
+        );
+        assert!(html.contains("#aa0000"), "{html}");
+        assert!(
+            html.contains("href=\"&#x2f;static&#x2f;acme.css\""),
+            "{html}"
+        );
+        assert!(html.contains("<p class=custom>hello</p>"), "{html}");
+        assert!(pages.csp.contains("img-src https://cdn.example.com"));
+        assert!(pages.csp.contains("style-src 'unsafe-inline' 'self'"));
+        assert!(!pages.csp.contains("script-src"));
+        let broken = Branding {
+            overrides: vec![("layout.html".into(), "{% block".into())],
+            ..Default::default()
+        };
+        assert!(broken.check().is_err());
     }
 
     #[test]
@@ -350,6 +455,8 @@ mod tests {
     fn the_error_page_stands_even_without_templates() {
         let pages = Pages {
             env: Environment::new(),
+            csp: String::new(),
+            csp_with_script: String::new(),
         };
         let page = error::internal_error(&pages);
         assert_eq!(page.status(), StatusCode::INTERNAL_SERVER_ERROR);
