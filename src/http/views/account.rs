@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use super::browser::sentence;
 use super::browser::{current_session, read_form};
 use super::cookies;
-use super::csrf::{form_is_genuine, CsrfBinding};
+use super::csrf::{form_is_genuine, form_page};
 use crate::domain::{ClientId, SessionId, SsoSession};
 use crate::http::origin::origin;
 use crate::http::AppState;
@@ -104,8 +104,9 @@ async fn account_page(
         Some(Notice::Done(text)) => (StatusCode::OK, Some(text), Vec::new()),
         Some(Notice::Failed(status, errors)) => (status, None, errors),
     };
-    let csrf = CsrfBinding::of(req, state);
-    let mut r = state.pages.render(
+    form_page(
+        req,
+        state,
         status,
         "account.html",
         context! {
@@ -118,13 +119,9 @@ async fn account_page(
             apps,
             done,
             errors,
-            csrf => csrf.token(state),
         },
-    );
-    if let Some(c) = csrf.cookie(state) {
-        let _ = r.add_cookie(&c);
-    }
-    r
+        None,
+    )
 }
 
 /// The signed-in session and the posted form of an account action, its CSRF token checked.

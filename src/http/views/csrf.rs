@@ -2,7 +2,9 @@
 //! browser's CSRF cookie (a random value set on the first page), so a form from one browser
 //! (or forged by another site, which cannot read the cookie) is refused by another.
 
-use actix_web::HttpRequest;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use minijinja::{context, Value};
 
 use super::cookies;
 use crate::http::AppState;
@@ -46,4 +48,28 @@ pub fn form_is_genuine(req: &HttpRequest, state: &AppState, token: Option<&str>)
         (Some(binding), Some(token)) => state.sign_in.sessions().csrf_matches(&binding, token),
         _ => false,
     }
+}
+
+/// A page with a form: the context gains the browser's token as `csrf`, and the binding
+/// cookie is set when it is new. `target` is where the form may end up, as for
+/// [`Pages::render_posting_to`](super::Pages::render_posting_to).
+pub fn form_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    template: &str,
+    context: Value,
+    target: Option<&str>,
+) -> HttpResponse {
+    let csrf = CsrfBinding::of(req, state);
+    let mut response = state.pages.render_posting_to(
+        status,
+        template,
+        context! { csrf => csrf.token(state), ..context },
+        target,
+    );
+    if let Some(c) = csrf.cookie(state) {
+        let _ = response.add_cookie(&c);
+    }
+    response
 }

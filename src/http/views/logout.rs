@@ -8,7 +8,7 @@ use minijinja::context;
 
 use super::browser::{current_session, read_form};
 use super::cookies;
-use super::csrf::{form_is_genuine, CsrfBinding};
+use super::csrf::{form_is_genuine, form_page};
 use crate::http::body::read_limited;
 use crate::http::origin::origin;
 use crate::http::AppState;
@@ -129,24 +129,18 @@ fn answer(req: &HttpRequest, state: &AppState, next: LogoutNext) -> HttpResponse
             sealed,
             client_name,
             redirect,
-        } => {
-            let csrf = CsrfBinding::of(req, state);
-            let mut r = state.pages.render_posting_to(
-                StatusCode::OK,
-                "logout_confirm.html",
-                context! {
-                    title => "Sign out?",
-                    client_name,
-                    request => sealed,
-                    csrf => csrf.token(state),
-                },
-                redirect.as_deref(),
-            );
-            if let Some(c) = csrf.cookie(state) {
-                let _ = r.add_cookie(&c);
-            }
-            r
-        }
+        } => form_page(
+            req,
+            state,
+            StatusCode::OK,
+            "logout_confirm.html",
+            context! {
+                title => "Sign out?",
+                client_name,
+                request => sealed,
+            },
+            redirect.as_deref(),
+        ),
         LogoutNext::SignedOut { redirect } => {
             let mut r = match redirect {
                 Some(url) => HttpResponse::Found()
