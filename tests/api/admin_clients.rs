@@ -132,6 +132,18 @@ async fn admin_api_registers_a_client_for_browser_sign_in(backend: Backend) {
     assert_eq!(status, 409, "{dup}");
     assert_eq!(dup["error"], "conflict");
 
+    // The hosted pages sign in (and bind their magic links) under `latchkey-account`: no
+    // client may take that id, or it could redeem links asked for on the pages.
+    let (status, reserved) = call(
+        &app,
+        Method::POST,
+        "/admin/v1/clients",
+        Some(json!({"client_id": "latchkey-account", "name": "x", "kind": "public", "grant_types": ["magic_link"]})),
+    )
+    .await;
+    assert_eq!(status, 409, "{reserved}");
+    assert_eq!(reserved["error"], "conflict");
+
     let events = app.wait_for_audit("admin_client_created").await;
     assert_eq!(events.len(), 2);
     let portal = events

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::super::keys::KeyError;
+use super::super::sign_in::ACCOUNT_PAGES_CLIENT;
 use super::views::{ClientOidcInput, ClientUpdate, ClientView, CreatedClient, NewClientInput};
 use super::{AdminError, AdminService};
 use crate::crypto::{random_token, sha256_hex};
@@ -37,6 +38,13 @@ impl AdminService {
             Some(id) => ClientId::parse(id)?,
             None => ClientId::generate(),
         };
+        if id.as_str() == ACCOUNT_PAGES_CLIENT {
+            // The hosted pages sign in under this name (audit, magic links): a client that
+            // took it could redeem the pages' magic links.
+            return Err(AdminError::Conflict(format!(
+                "the client id {ACCOUNT_PAGES_CLIENT} is reserved for Latchkey's own pages"
+            )));
+        }
         let (secret, secret_hash) = match input.kind {
             ClientKind::Confidential => {
                 let (s, h) = Self::new_secret();
