@@ -36,6 +36,8 @@ pub struct AccountPolicy {
     pub verify_url: String,
     pub reset_url: String,
     pub invite_url: String,
-    /// Without it, magic-link mails carry only the code.
+    /// Without it, magic-link mails for applications carry only the code.
     pub magic_link_url: Option<String>,
+    /// The link in magic-link mails asked for on the hosted sign-in page (with `{token}`).
+    pub pages_magic_link_url: String,
 }

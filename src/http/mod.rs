@@ -12,7 +12,7 @@ pub use logging::RedactedRootSpan;
 pub use views::Branding;
 
 use api::{accounts, admin, discovery, error, health, revocation, session, token, userinfo};
-use views::{account, authorize, links, logout, self_service};
+use views::{account, authorize, links, logout, magic_link, self_service};
 
 use std::sync::Arc;
 
@@ -158,6 +158,23 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors: &CorsPolicy) {
     .service(
         Endpoint::new("/consent")
             .post(authorize::post_consent)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/login/magic")
+            .get(magic_link::get_magic)
+            .post(magic_link::post_magic)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/login/magic/code")
+            .post(magic_link::post_magic_code)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/login/magic/link")
+            .get(magic_link::get_magic_link)
+            .post(magic_link::post_magic_link)
             .finish(),
     )
     .service(

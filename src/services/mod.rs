@@ -58,7 +58,7 @@ pub use sessions::{
     audit_events as session_events, EndReason, SessionEndListener, SessionPolicy, SessionSecret,
     SessionService, StartedSession,
 };
-pub use sign_in::{amr_of, SignInService, ACCOUNT_PAGES_CLIENT};
+pub use sign_in::{amr_of, pages_client, SignInService, ACCOUNT_PAGES_CLIENT};
 pub use throttle::{
     client_key, AdminAttempt, FailureOutcome, LimitedAction, LoginGuard, RequestLimit, Throttle,
     ThrottlePolicy, Throttled,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::authn::{AuthMethod, Authenticator, AuthnError, SignedIn};
+use super::authn::{AuthMethod, Authenticator, AuthnError, MagicCredential, SignedIn};
 use super::sessions::{SessionService, StartedSession};
 use crate::domain::{Amr, ClientId, LoginName, RequestOrigin, SessionId};
 use crate::storage::UserStore;
@@ -50,12 +50,30 @@ impl SignInService {
     ) -> Result<StartedSession, AuthnError> {
         let client_id = match client {
             Some(c) => c.clone(),
-            None => ClientId::parse(ACCOUNT_PAGES_CLIENT)
-                .map_err(|e| AuthnError::Unexpected(anyhow::anyhow!(e.message)))?,
+            None => pages_client()?,
         };
         let signed_in = self
             .authn
             .sign_in_with_password(name, password, &client_id, origin)
+            .await?;
+        self.finish(signed_in, remember, &client_id, origin, replacing)
+            .await
+    }
+
+    /// Signs in with a magic link or its code asked for on the hosted pages (bound to
+    /// [`ACCOUNT_PAGES_CLIENT`]; wrong codes count in the login throttle), then starts a
+    /// session.
+    pub async fn with_magic_link(
+        &self,
+        credential: MagicCredential,
+        remember: bool,
+        origin: &RequestOrigin,
+        replacing: Option<&SessionId>,
+    ) -> Result<StartedSession, AuthnError> {
+        let client_id = pages_client()?;
+        let signed_in = self
+            .authn
+            .redeem_magic_link(credential, &client_id, origin)
             .await?;
         self.finish(signed_in, remember, &client_id, origin, replacing)
             .await
@@ -93,6 +111,12 @@ impl SignInService {
             .await;
         Ok(started)
     }
+}
+
+/// The client id of the hosted pages' own sign-ins.
+pub fn pages_client() -> Result<ClientId, AuthnError> {
+    ClientId::parse(ACCOUNT_PAGES_CLIENT)
+        .map_err(|e| AuthnError::Unexpected(anyhow::anyhow!(e.message)))
 }
 
 /// The `amr` values (RFC 8176) of the methods a sign-in used.

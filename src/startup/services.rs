@@ -535,6 +535,7 @@ fn account_policy(settings: &Settings) -> AccountPolicy {
             .clone()
             .unwrap_or_else(|| format!("{issuer}/api/v1/signup/invitation?token={{token}}")),
         magic_link_url: a.magic_link_url.clone(),
+        pages_magic_link_url: format!("{issuer}/login/magic/link?token={{token}}"),
     }
 }
 

@@ -24,6 +24,7 @@ mod introspection;
 mod jwks;
 mod key_lifecycle;
 mod logout;
+mod magic_link_pages;
 mod mail;
 mod multi_instance;
 mod openidconnect_interop;

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use super::browser::{current_session, read_form, unavailable};
 use super::cookies;
-use super::csrf::{form_is_genuine, CsrfBinding};
+use super::csrf::{form_is_genuine, form_page};
 use super::Pages;
 use crate::domain::LoginName;
 use crate::http::body::read_limited;
@@ -18,7 +18,7 @@ use crate::http::origin::origin;
 use crate::http::AppState;
 use crate::services::{
     AuthnError, AuthorizationResponse, AuthorizeError, AuthorizeParams, Next, PendingRequest,
-    Refusal, ResponseMode,
+    Refusal, ResponseMode, StartedSession,
 };
 
 /// The parameters of a query string or form body, each parameter once; a repeated one is
@@ -178,12 +178,13 @@ fn sign_in_page(
     pending: Option<&PendingRequest>,
     error: Option<(StatusCode, &str)>,
 ) -> HttpResponse {
-    let csrf = CsrfBinding::of(req, state);
     let (status, message) = match error {
         Some((status, message)) => (status, Some(message)),
         None => (StatusCode::OK, None),
     };
-    let mut response = state.pages.render_posting_to(
+    form_page(
+        req,
+        state,
         status,
         "sign_in.html",
         context! {
@@ -191,16 +192,12 @@ fn sign_in_page(
             client_name => pending.map(|p| p.client_name.as_str()),
             request => pending.map(|p| p.sealed.as_str()),
             login_hint => pending.and_then(|p| p.login_hint.as_deref()),
-            csrf => csrf.token(state),
             error => message,
             signup_open => super::self_service::signup_open(state),
+            magic_links => state.accounts.policy().magic_links,
         },
         pending.map(|p| p.redirect_uri.as_str()),
-    );
-    if let Some(c) = csrf.cookie(state) {
-        let _ = response.add_cookie(&c);
-    }
-    response
+    )
 }
 
 /// The words a consent page uses for a scope.
@@ -215,9 +212,10 @@ fn describe_scope(scope: &str) -> String {
 }
 
 fn consent_page(req: &HttpRequest, state: &AppState, pending: &PendingRequest) -> HttpResponse {
-    let csrf = CsrfBinding::of(req, state);
     let scopes: Vec<String> = pending.scopes.iter().map(|s| describe_scope(s)).collect();
-    let mut response = state.pages.render_posting_to(
+    form_page(
+        req,
+        state,
         StatusCode::OK,
         "consent.html",
         context! {
@@ -225,14 +223,9 @@ fn consent_page(req: &HttpRequest, state: &AppState, pending: &PendingRequest) -
             client_name => pending.client_name.as_str(),
             scopes,
             request => pending.sealed.as_str(),
-            csrf => csrf.token(state),
         },
         Some(&pending.redirect_uri),
-    );
-    if let Some(c) = csrf.cookie(state) {
-        let _ = response.add_cookie(&c);
-    }
-    response
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -305,25 +298,26 @@ pub async fn post_login(
         Ok(s) => s,
         Err(e) => {
             let (status, message) = sign_in_failure(&e);
-            let mut page = again(status, &message);
-            if let AuthnError::Throttled(t) = &e {
-                if let Ok(v) = header::HeaderValue::from_str(&t.retry_after_secs.to_string()) {
-                    page.headers_mut().insert(header::RETRY_AFTER, v);
-                }
-            }
-            return page;
+            return with_retry_after(again(status, &message), &e);
         }
     };
-    let cookie = cookies::session_cookie(&state, &started.secret, started.cookie_max_age);
+    continue_after_sign_in(&req, &state, &started, sealed.as_deref()).await
+}
+
+/// After a sign-in on the hosted pages: sets the new session's cookie and continues the
+/// pending authorization request (`sealed`), or opens the account page when there is none.
+pub(super) async fn continue_after_sign_in(
+    req: &HttpRequest,
+    state: &AppState,
+    started: &StartedSession,
+    sealed: Option<&str>,
+) -> HttpResponse {
+    let cookie = cookies::session_cookie(state, &started.secret, started.cookie_max_age);
     match sealed {
-        Some(sealed) => match state
-            .authorize
-            .resume(&sealed, Some(&started.session))
-            .await
-        {
-            Ok(next) => answer(&req, &state, next, Some(cookie), None),
+        Some(sealed) => match state.authorize.resume(sealed, Some(&started.session)).await {
+            Ok(next) => answer(req, state, next, Some(cookie), None),
             Err(e) => {
-                let mut r = refused(&state, e);
+                let mut r = refused(state, e);
                 let _ = r.add_cookie(&cookie);
                 r
             }
@@ -341,7 +335,7 @@ pub async fn post_login(
 
 /// What the sign-in page says when signing in fails. Unknown account and wrong password
 /// read the same.
-fn sign_in_failure(e: &AuthnError) -> (StatusCode, String) {
+pub(super) fn sign_in_failure(e: &AuthnError) -> (StatusCode, String) {
     match e {
         AuthnError::InvalidCredentials | AuthnError::InvalidLink => (
             StatusCode::UNAUTHORIZED,
@@ -376,6 +370,16 @@ fn sign_in_failure(e: &AuthnError) -> (StatusCode, String) {
             )
         }
     }
+}
+
+/// Adds `Retry-After` to a page answering a throttled sign-in.
+pub(super) fn with_retry_after(mut page: HttpResponse, e: &AuthnError) -> HttpResponse {
+    if let AuthnError::Throttled(t) = e {
+        if let Ok(v) = header::HeaderValue::from_str(&t.retry_after_secs.to_string()) {
+            page.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    page
 }
 
 /// `POST /consent`: the user's answer to the consent page.

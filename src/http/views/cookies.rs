@@ -1,4 +1,5 @@
-//! The cookies of the hosted pages: the SSO session and the CSRF binding. Host-only,
+//! The cookies of the hosted pages: the SSO session, the CSRF binding and the pending request
+//! of a magic-link sign-in. Host-only,
 //! `Path=/`, `HttpOnly`, `SameSite=Lax`; with an https issuer also `Secure` and the
 //! `__Host-` prefix (an http issuer on loopback, for development, goes without).
 
@@ -70,4 +71,31 @@ pub fn read(req: &HttpRequest, name: &str) -> Option<String> {
     req.cookie(name)
         .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty())
+}
+
+/// The cookie that keeps a pending authorization request while the user fetches a magic
+/// link from their mailbox (the link itself carries only its secret).
+pub fn magic_name(state: &AppState) -> &'static str {
+    if state.secure_cookies {
+        "__Host-latchkey_magic"
+    } else {
+        "latchkey_magic"
+    }
+}
+
+/// How long the magic-link cookie keeps the pending request (longer than a link lives).
+const MAGIC_MAX_AGE_SECS: i64 = 30 * 60;
+
+/// The magic-link cookie holding a sealed pending request.
+pub fn magic_cookie<'c>(state: &AppState, sealed: &str) -> Cookie<'c> {
+    let mut c = base(state, magic_name(state), sealed.to_owned());
+    c.set_max_age(CookieDuration::seconds(MAGIC_MAX_AGE_SECS));
+    c
+}
+
+/// Removes the magic-link cookie.
+pub fn clear_magic_cookie<'c>(state: &AppState) -> Cookie<'c> {
+    let mut c = base(state, magic_name(state), String::new());
+    c.set_max_age(CookieDuration::ZERO);
+    c
 }

@@ -14,6 +14,7 @@ mod csrf;
 pub(super) mod error;
 pub(super) mod links;
 pub(super) mod logout;
+pub(super) mod magic_link;
 pub(super) mod self_service;
 
 use actix_web::http::{header, StatusCode};
@@ -46,6 +47,9 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "signup.html",
     "password_forgot.html",
     "check_mail.html",
+    "magic_request.html",
+    "magic_code.html",
+    "magic_landing.html",
 ];
 
 /// The script of the form-post response page (submits the form on load), served from
@@ -337,7 +341,7 @@ mod tests {
             ),
             (
                 "sign_in.html",
-                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, login_hint => HOSTILE, csrf => HOSTILE, error => HOSTILE, signup_open => true },
+                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, login_hint => HOSTILE, csrf => HOSTILE, error => HOSTILE, signup_open => true, magic_links => true },
             ),
             (
                 "consent.html",
@@ -368,6 +372,18 @@ mod tests {
                     sessions => vec![context! { id => HOSTILE, device => HOSTILE, ip => HOSTILE, started => HOSTILE, last_seen => HOSTILE, current => true }],
                     apps => vec![context! { client_id => HOSTILE, name => HOSTILE, scopes => HOSTILE, granted => HOSTILE }],
                 },
+            ),
+            (
+                "magic_request.html",
+                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, email => HOSTILE, error => HOSTILE, csrf => HOSTILE },
+            ),
+            (
+                "magic_code.html",
+                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, email => HOSTILE, error => HOSTILE, csrf => HOSTILE, minutes => 10 },
+            ),
+            (
+                "magic_landing.html",
+                context! { title => HOSTILE, client_name => HOSTILE, token => HOSTILE, error => HOSTILE, csrf => HOSTILE },
             ),
             (
                 "form_post.html",

@@ -9,7 +9,7 @@ use minijinja::context;
 use secrecy::SecretString;
 
 use super::browser::{read_form, sentence};
-use super::csrf::{form_is_genuine, CsrfBinding};
+use super::csrf::{form_is_genuine, form_page};
 use crate::domain::{Email, SignupMode};
 use crate::http::origin::origin;
 use crate::http::AppState;
@@ -17,11 +17,11 @@ use crate::services::{AccountError, PendingRequest, SignupInput};
 
 #[derive(serde::Deserialize)]
 pub struct RequestQuery {
-    request: Option<String>,
+    pub(super) request: Option<String>,
 }
 
 /// The pending request a page was opened for, if its sealed value is still good.
-async fn pending(state: &AppState, sealed: Option<&str>) -> Option<PendingRequest> {
+pub(super) async fn pending(state: &AppState, sealed: Option<&str>) -> Option<PendingRequest> {
     match sealed.filter(|s| !s.is_empty()) {
         Some(s) => state.authorize.describe(s).await.ok(),
         None => None,
@@ -41,8 +41,9 @@ pub(super) fn signup_page(
     errors: Vec<String>,
     email: &str,
 ) -> HttpResponse {
-    let csrf = CsrfBinding::of(req, state);
-    let mut r = state.pages.render(
+    form_page(
+        req,
+        state,
         status,
         "signup.html",
         context! {
@@ -52,13 +53,9 @@ pub(super) fn signup_page(
             email,
             errors,
             open => signup_open(state),
-            csrf => csrf.token(state),
         },
-    );
-    if let Some(c) = csrf.cookie(state) {
-        let _ = r.add_cookie(&c);
-    }
-    r
+        None,
+    )
 }
 
 /// `GET /signup`.
@@ -182,21 +179,18 @@ fn forgot_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> HttpResponse {
-    let csrf = CsrfBinding::of(req, state);
-    let mut r = state.pages.render(
+    form_page(
+        req,
+        state,
         status,
         "password_forgot.html",
         context! {
             title => "Forgot your password?",
             request => pending.map(|p| p.sealed.as_str()),
             error,
-            csrf => csrf.token(state),
         },
-    );
-    if let Some(c) = csrf.cookie(state) {
-        let _ = r.add_cookie(&c);
-    }
-    r
+        None,
+    )
 }
 
 /// `GET /password/forgot`.

@@ -4,6 +4,7 @@ use serde_json::{json, Map};
 
 use super::super::audit::{detail, events};
 use super::super::mail::{Mail, MailKind};
+use super::super::sign_in::ACCOUNT_PAGES_CLIENT;
 use super::super::throttle::LimitedAction;
 use super::{ctx, greeting_name, link, minutes, AccountError, AccountService};
 use crate::domain::{AccountTokenPurpose, ClientId, Email, RequestOrigin};
@@ -44,6 +45,12 @@ impl AccountService {
                 )
                 .await;
             let Some(user) = user else { return Ok(()) };
+            // Asked for on the hosted sign-in page: the link opens that page's landing.
+            let template = if client_id.as_str() == ACCOUNT_PAGES_CLIENT {
+                Some(i.policy.pages_magic_link_url.as_str())
+            } else {
+                i.policy.magic_link_url.as_deref()
+            };
             let code = i.codec.mint_code(user.email.as_str());
             let secret = i
                 .issue(
@@ -54,12 +61,7 @@ impl AccountService {
                     Map::new(),
                 )
                 .await?;
-            let link = i
-                .policy
-                .magic_link_url
-                .as_deref()
-                .map(|t| link(t, &secret))
-                .unwrap_or_default();
+            let link = template.map(|t| link(t, &secret)).unwrap_or_default();
             i.mailer.enqueue(Mail {
                 kind: MailKind::MagicLink,
                 to: user.email.clone(),

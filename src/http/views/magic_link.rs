@@ -1,0 +1,369 @@
+//! Magic-link sign-in on the hosted pages (`accounts.magic_links`): the user asks for a link
+//! by email (`/login/magic`), then either types the code from the mail on the next page
+//! (`/login/magic/code`) or follows the link (`/login/magic/link`, a page with a button, so
+//! that a mail scanner fetching the link does not use it). Either way an SSO session starts
+//! and the pending authorization request continues.
+//!
+//! The request and the sign-in go through the account and sign-in services the JSON API
+//! uses (same throttles, audit and mail); links asked for here are bound to the hosted pages'
+//! own client id, so an application cannot exchange them at the token endpoint. The code page
+//! carries the pending request in a hidden field; for the link, which may be opened later, a
+//! cookie keeps it (`latchkey_magic`, 30 minutes).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use minijinja::context;
+use secrecy::SecretString;
+
+use super::authorize::{continue_after_sign_in, sign_in_failure, with_retry_after};
+use super::browser::{current_session, read_form, unavailable};
+use super::cookies;
+use super::csrf::{form_is_genuine, form_page};
+use super::error::expired_page;
+use super::self_service::{pending, RequestQuery};
+use crate::domain::{AccountTokenPurpose, Email, LoginName};
+use crate::http::origin::origin;
+use crate::http::AppState;
+use crate::services::{pages_client, AccountError, AuthnError, MagicCredential, PendingRequest};
+
+/// The longest sealed request kept in the cookie (browsers keep about 4 KB per cookie).
+const MAX_COOKIE_VALUE: usize = 3800;
+
+#[derive(serde::Deserialize)]
+pub struct LinkQuery {
+    token: Option<String>,
+}
+
+fn not_offered(state: &AppState) -> HttpResponse {
+    state.pages.message(
+        StatusCode::NOT_FOUND,
+        "Not available",
+        "Signing in with a link by email is not offered here. Please sign in with your password.",
+    )
+}
+
+fn bad_form(state: &AppState) -> HttpResponse {
+    state.pages.message(
+        StatusCode::BAD_REQUEST,
+        "This did not work",
+        "The form could not be read.",
+    )
+}
+
+fn request_page(
+    req: &HttpRequest,
+    state: &AppState,
+    pending: Option<&PendingRequest>,
+    status: StatusCode,
+    error: Option<&str>,
+    email: &str,
+) -> HttpResponse {
+    form_page(
+        req,
+        state,
+        status,
+        "magic_request.html",
+        context! {
+            title => "Sign in with a link",
+            client_name => pending.map(|p| p.client_name.as_str()),
+            request => pending.map(|p| p.sealed.as_str()),
+            email,
+            error,
+        },
+        None,
+    )
+}
+
+fn code_page(
+    req: &HttpRequest,
+    state: &AppState,
+    pending: Option<&PendingRequest>,
+    status: StatusCode,
+    error: Option<&str>,
+    email: &str,
+) -> HttpResponse {
+    form_page(
+        req,
+        state,
+        status,
+        "magic_code.html",
+        context! {
+            title => "Check your email",
+            client_name => pending.map(|p| p.client_name.as_str()),
+            request => pending.map(|p| p.sealed.as_str()),
+            email,
+            error,
+            minutes => (state.accounts.policy().magic_link_ttl / 60).max(1),
+        },
+        pending.map(|p| p.redirect_uri.as_str()),
+    )
+}
+
+fn landing_page(
+    req: &HttpRequest,
+    state: &AppState,
+    pending: Option<&PendingRequest>,
+    status: StatusCode,
+    error: Option<&str>,
+    token: &str,
+) -> HttpResponse {
+    form_page(
+        req,
+        state,
+        status,
+        "magic_landing.html",
+        context! {
+            title => "Sign in",
+            client_name => pending.map(|p| p.client_name.as_str()),
+            token,
+            error,
+        },
+        pending.map(|p| p.redirect_uri.as_str()),
+    )
+}
+
+/// The pending request the magic-link cookie keeps, if it is still good.
+async fn pending_of_cookie(req: &HttpRequest, state: &AppState) -> Option<PendingRequest> {
+    let sealed = cookies::read(req, cookies::magic_name(state))?;
+    pending(state, Some(&sealed)).await
+}
+
+/// `GET /login/magic`: the form that asks for a link.
+pub async fn get_magic(
+    req: HttpRequest,
+    query: web::Query<RequestQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if !state.accounts.policy().magic_links {
+        return not_offered(&state);
+    }
+    let pending = pending(&state, query.request.as_deref()).await;
+    request_page(&req, &state, pending.as_ref(), StatusCode::OK, None, "")
+}
+
+/// `POST /login/magic`: mails a link and a code if the address has an active account, and
+/// answers the same page (where the code goes) either way.
+pub async fn post_magic(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if !state.accounts.policy().magic_links {
+        return not_offered(&state);
+    }
+    let Some(f) = read_form(&req, payload, &state).await else {
+        return bad_form(&state);
+    };
+    let pending = pending(&state, f.get("request").map(String::as_str)).await;
+    let typed = f.get("email").map(|e| e.trim()).unwrap_or("");
+    let again = |status, message: &str| {
+        request_page(&req, &state, pending.as_ref(), status, Some(message), typed)
+    };
+    if !form_is_genuine(&req, &state, f.get("csrf").map(String::as_str)) {
+        return again(
+            StatusCode::FORBIDDEN,
+            "This form has expired. Please try again.",
+        );
+    }
+    let Ok(email) = Email::parse(typed) else {
+        return again(
+            StatusCode::BAD_REQUEST,
+            "Please enter a valid email address.",
+        );
+    };
+    let from = origin(&req, &state.trusted_proxies);
+    let client = match pages_client() {
+        Ok(c) => c,
+        Err(_) => return unavailable(&state.pages),
+    };
+    match state
+        .accounts
+        .request_magic_link(&email, &client, &from)
+        .await
+    {
+        Ok(()) => {
+            let mut page = code_page(
+                &req,
+                &state,
+                pending.as_ref(),
+                StatusCode::OK,
+                None,
+                email.as_str(),
+            );
+            let cookie = match &pending {
+                Some(p) if p.sealed.len() <= MAX_COOKIE_VALUE => {
+                    cookies::magic_cookie(&state, &p.sealed)
+                }
+                _ => cookies::clear_magic_cookie(&state),
+            };
+            let _ = page.add_cookie(&cookie);
+            page
+        }
+        Err(AccountError::MagicLinksDisabled) => not_offered(&state),
+        Err(AccountError::Throttled(t)) => {
+            let mut page = again(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "Too many requests. Please wait {} seconds and try again.",
+                    t.retry_after_secs
+                ),
+            );
+            if let Ok(v) = t.retry_after_secs.to_string().parse() {
+                page.headers_mut()
+                    .insert(actix_web::http::header::RETRY_AFTER, v);
+            }
+            page
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "magic link request failed");
+            again(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "This is not possible right now. Please try again.",
+            )
+        }
+    }
+}
+
+/// `POST /login/magic/code`: signs in with the code from the mail (wrong codes count in the
+/// login throttle), then continues the pending request.
+pub async fn post_magic_code(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(mut f) = read_form(&req, payload, &state).await else {
+        return bad_form(&state);
+    };
+    let sealed = f.remove("request").filter(|r| !r.is_empty());
+    let pending = pending(&state, sealed.as_deref()).await;
+    let email = f.get("email").map(|e| e.trim()).unwrap_or("").to_owned();
+    let again = |status, message: &str| {
+        code_page(
+            &req,
+            &state,
+            pending.as_ref(),
+            status,
+            Some(message),
+            &email,
+        )
+    };
+    if !form_is_genuine(&req, &state, f.get("csrf").map(String::as_str)) {
+        return again(
+            StatusCode::FORBIDDEN,
+            "This form has expired. Please enter the code again.",
+        );
+    }
+    let code = f.remove("code").unwrap_or_default();
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let remember = f.get("remember").is_some_and(|v| v == "on" || v == "true");
+    let old = match current_session(&req, &state).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
+    let credential = MagicCredential::Code {
+        email: LoginName::parse(&email),
+        code: SecretString::from(code),
+    };
+    let from = origin(&req, &state.trusted_proxies);
+    let started = state
+        .sign_in
+        .with_magic_link(credential, remember, &from, old.as_ref().map(|s| &s.id))
+        .await;
+    match started {
+        Ok(started) => {
+            // The request continues from the form; the cookie is no longer needed.
+            let sealed = pending.as_ref().map(|p| p.sealed.as_str());
+            let mut r = continue_after_sign_in(&req, &state, &started, sealed).await;
+            let _ = r.add_cookie(&cookies::clear_magic_cookie(&state));
+            r
+        }
+        Err(AuthnError::InvalidCredentials | AuthnError::InvalidLink) => again(
+            StatusCode::UNAUTHORIZED,
+            "The code is not correct or has expired.",
+        ),
+        Err(e) => {
+            let (status, message) = sign_in_failure(&e);
+            with_retry_after(again(status, &message), &e)
+        }
+    }
+}
+
+/// `GET /login/magic/link?token=`: the page a mailed link opens, with a button; the link is
+/// used only when the button is pressed.
+pub async fn get_magic_link(
+    req: HttpRequest,
+    query: web::Query<LinkQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if !state.accounts.policy().magic_links {
+        return not_offered(&state);
+    }
+    let token = query.token.as_deref().unwrap_or("");
+    match state
+        .accounts
+        .link_is_live(AccountTokenPurpose::MagicLink, token)
+        .await
+    {
+        Ok(true) => {
+            let pending = pending_of_cookie(&req, &state).await;
+            landing_page(&req, &state, pending.as_ref(), StatusCode::OK, None, token)
+        }
+        Ok(false) => expired_page(&state.pages),
+        Err(e) => {
+            tracing::error!(error = %e, "magic link check failed");
+            unavailable(&state.pages)
+        }
+    }
+}
+
+/// `POST /login/magic/link`: signs in with the link's secret, then continues the request the
+/// cookie kept (or opens the account page).
+pub async fn post_magic_link(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(mut f) = read_form(&req, payload, &state).await else {
+        return bad_form(&state);
+    };
+    let token = f.remove("token").unwrap_or_default();
+    let pending = pending_of_cookie(&req, &state).await;
+    if !form_is_genuine(&req, &state, f.get("csrf").map(String::as_str)) {
+        return landing_page(
+            &req,
+            &state,
+            pending.as_ref(),
+            StatusCode::FORBIDDEN,
+            Some("This form has expired. Please press the button again."),
+            &token,
+        );
+    }
+    let remember = f.get("remember").is_some_and(|v| v == "on" || v == "true");
+    let old = match current_session(&req, &state).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
+    let from = origin(&req, &state.trusted_proxies);
+    let started = state
+        .sign_in
+        .with_magic_link(
+            MagicCredential::Token(SecretString::from(token)),
+            remember,
+            &from,
+            old.as_ref().map(|s| &s.id),
+        )
+        .await;
+    match started {
+        Ok(started) => {
+            let sealed = pending.as_ref().map(|p| p.sealed.as_str());
+            let mut r = continue_after_sign_in(&req, &state, &started, sealed).await;
+            let _ = r.add_cookie(&cookies::clear_magic_cookie(&state));
+            r
+        }
+        Err(AuthnError::InvalidCredentials | AuthnError::InvalidLink) => expired_page(&state.pages),
+        Err(e) => {
+            let (status, message) = sign_in_failure(&e);
+            with_retry_after(state.pages.message(status, "Sign-in failed", &message), &e)
+        }
+    }
+}
