@@ -27,6 +27,7 @@ mod logout;
 mod magic_link_pages;
 mod mail;
 mod multi_instance;
+mod openapi_routes;
 mod openidconnect_interop;
 mod password_grant;
 mod password_policy;
