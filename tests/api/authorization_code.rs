@@ -17,6 +17,7 @@ scenarios!(
     prompt_none_without_a_session_is_login_required,
     a_form_without_the_browsers_csrf_token_is_refused,
     userinfo_accepts_an_openid_token_issued_for_an_api,
+    a_failed_sign_in_keeps_the_name_and_consent_lists_who_you_are_first,
 );
 
 pub const REDIRECT: &str = "http://127.0.0.1:5173/callback";
@@ -420,4 +421,49 @@ async fn userinfo_accepts_an_openid_token_issued_for_an_api(backend: Backend) {
     assert_eq!(r.status(), 200);
     let info: Value = r.json().await.unwrap();
     assert_eq!(info["sub"], user);
+}
+
+async fn a_failed_sign_in_keeps_the_name_and_consent_lists_who_you_are_first(backend: Backend) {
+    let app = spawn_app(backend).await;
+    create_user(app.admin(), "alice@example.com", &[]).await;
+    browser_client(&app, "spa").await;
+    let mut browser = Browser::new();
+    // Scopes asked in an odd order: the consent page still starts with who you are.
+    let url = authorize_url(&app, "spa", &[])
+        .replace("scope=openid+profile+email+orders.read", "scope=orders.read+email+openid");
+    let page = browser.get(&url).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let wrong = browser
+        .post(
+            &app.url("/login"),
+            &[
+                ("csrf", &page.field("csrf")),
+                ("request", &page.field("request")),
+                ("username", "alice@example.com"),
+                ("password", "not the password"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.html);
+    assert!(
+        wrong.html.contains("value=\"alice@example.com\""),
+        "the name typed is kept: {}",
+        wrong.html
+    );
+    let consent = browser
+        .post(
+            &app.url("/login"),
+            &[
+                ("csrf", &wrong.field("csrf")),
+                ("request", &wrong.field("request")),
+                ("username", "alice@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(consent.status, 200, "{}", consent.html);
+    let who = consent.html.find("Confirm who you are").expect("openid is listed");
+    let email = consent.html.find("See your email address").expect("email is listed");
+    let orders = consent.html.find("orders.read").expect("orders.read is listed");
+    assert!(who < email && email < orders, "{}", consent.html);
 }

@@ -121,7 +121,7 @@ fn answer(
                 "",
             )
         }
-        Next::SignIn(pending) => sign_in_page(req, state, Some(&pending), error),
+        Next::SignIn(pending) => sign_in_page(req, state, Some(&pending), error, None),
         Next::Consent(pending) => consent_page(req, state, &pending),
         Next::Respond(r) => respond(state, r, None),
     };
@@ -171,12 +171,14 @@ fn respond(
     response
 }
 
-/// The sign-in page, for a pending request or on its own.
+/// The sign-in page, for a pending request or on its own. `typed`: the name the user typed
+/// (kept after a failed attempt), else the request's `login_hint`.
 fn sign_in_page(
     req: &HttpRequest,
     state: &AppState,
     pending: Option<&PendingRequest>,
     error: Option<(StatusCode, &str)>,
+    typed: Option<&str>,
 ) -> HttpResponse {
     let (status, message) = match error {
         Some((status, message)) => (status, Some(message)),
@@ -191,13 +193,25 @@ fn sign_in_page(
             title => "Sign in",
             client_name => pending.map(|p| p.client_name.as_str()),
             request => pending.map(|p| p.sealed.as_str()),
-            login_hint => pending.and_then(|p| p.login_hint.as_deref()),
+            login_hint => typed.or_else(|| pending.and_then(|p| p.login_hint.as_deref())),
             error => message,
             signup_open => super::self_service::signup_open(state),
             magic_links => state.accounts.policy().magic_links,
         },
         pending.map(|p| p.redirect_uri.as_str()),
     )
+}
+
+/// Where a scope comes on the consent page: who you are first, then what the application
+/// may see, then what it may do (stable: the request's order within each group).
+fn scope_rank(scope: &str) -> u8 {
+    match scope {
+        "openid" => 0,
+        "profile" => 1,
+        "email" => 2,
+        "offline_access" => 4,
+        _ => 3,
+    }
 }
 
 /// The words a consent page uses for a scope.
@@ -212,7 +226,9 @@ fn describe_scope(scope: &str) -> String {
 }
 
 fn consent_page(req: &HttpRequest, state: &AppState, pending: &PendingRequest) -> HttpResponse {
-    let scopes: Vec<String> = pending.scopes.iter().map(|s| describe_scope(s)).collect();
+    let mut ordered: Vec<&String> = pending.scopes.iter().collect();
+    ordered.sort_by_key(|s| scope_rank(s));
+    let scopes: Vec<String> = ordered.into_iter().map(|s| describe_scope(s)).collect();
     form_page(
         req,
         state,
@@ -242,10 +258,10 @@ pub async fn get_login(
 ) -> HttpResponse {
     match query.request.as_deref().filter(|r| !r.is_empty()) {
         Some(sealed) => match state.authorize.describe(sealed).await {
-            Ok(pending) => sign_in_page(&req, &state, Some(&pending), None),
+            Ok(pending) => sign_in_page(&req, &state, Some(&pending), None, None),
             Err(e) => refused(&state, e),
         },
-        None => sign_in_page(&req, &state, None, None),
+        None => sign_in_page(&req, &state, None, None, None),
     }
 }
 
@@ -266,8 +282,18 @@ pub async fn post_login(
         },
         None => None,
     };
+    let typed: Option<String> = f
+        .get("username")
+        .map(|u| u.trim().to_owned())
+        .filter(|u| u.len() <= 256);
     let again = |status, message: &str| {
-        sign_in_page(&req, &state, pending.as_ref(), Some((status, message)))
+        sign_in_page(
+            &req,
+            &state,
+            pending.as_ref(),
+            Some((status, message)),
+            typed.as_deref(),
+        )
     };
     if !form_is_genuine(&req, &state, f.get("csrf").map(String::as_str)) {
         return again(
