@@ -429,8 +429,10 @@ async fn a_failed_sign_in_keeps_the_name_and_consent_lists_who_you_are_first(bac
     browser_client(&app, "spa").await;
     let mut browser = Browser::new();
     // Scopes asked in an odd order: the consent page still starts with who you are.
-    let url = authorize_url(&app, "spa", &[])
-        .replace("scope=openid+profile+email+orders.read", "scope=orders.read+email+openid");
+    let url = authorize_url(&app, "spa", &[]).replace(
+        "scope=openid+profile+email+orders.read",
+        "scope=orders.read+email+openid",
+    );
     let page = browser.get(&url).await;
     assert_eq!(page.status, 200, "{}", page.html);
     let wrong = browser
@@ -462,8 +464,17 @@ async fn a_failed_sign_in_keeps_the_name_and_consent_lists_who_you_are_first(bac
         )
         .await;
     assert_eq!(consent.status, 200, "{}", consent.html);
-    let who = consent.html.find("Confirm who you are").expect("openid is listed");
-    let email = consent.html.find("See your email address").expect("email is listed");
-    let orders = consent.html.find("orders.read").expect("orders.read is listed");
+    let who = consent
+        .html
+        .find("Confirm who you are")
+        .expect("openid is listed");
+    let email = consent
+        .html
+        .find("See your email address")
+        .expect("email is listed");
+    let orders = consent
+        .html
+        .find("orders.read")
+        .expect("orders.read is listed");
     assert!(who < email && email < orders, "{}", consent.html);
 }

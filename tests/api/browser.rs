@@ -32,6 +32,7 @@ crate::scenarios!(cells [sqlite_embedded, postgres_redis]:
     openid_client_public_client_with_pkce,
     openid_client_confidential_client_with_client_secret_basic,
     the_sign_in_page_lets_its_form_end_at_the_client,
+    the_hosted_pages_work_without_javascript,
 );
 
 /// Chromium applies the page's CSP `form-action` to the redirect that answers a form post:
@@ -399,4 +400,118 @@ async fn openid_client_public_client_with_pkce(backend: Backend) {
 
 async fn openid_client_confidential_client_with_client_secret_basic(backend: Backend) {
     openid_client_flow(backend, true).await;
+}
+
+/// The pages the app flows above do not reach, in Chromium with JavaScript off
+/// (`tests/e2e/pages_tour.mjs`): magic link (request, code, wrong code, landing), the account
+/// page, the form_post answer (its button), forgot password, sign-out confirmation and the
+/// signed-out page, each captured at both widths.
+async fn the_hosted_pages_work_without_javascript(backend: Backend) {
+    use crate::authorization_code::{Browser, CHALLENGE};
+    require_tools();
+    let shots = screenshot_dir(&format!("pages-{}", cell(backend)));
+    let (app, smtp) = crate::helpers::spawn_mail_app(backend, &[]).await;
+    let issuer = app.settings.issuer().to_owned();
+    user(&app).await;
+    let rp = BackchannelSink::start().await;
+    let redirect = format!("{}/cb", rp.origin);
+    cli(
+        &app,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Tour",
+            "--client-id",
+            "tour",
+            "--public",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            &redirect,
+            "--first-party",
+            "--json",
+        ],
+    );
+    // A link asked for on the pages (by another browser: links work in any browser).
+    let mut other = Browser::new();
+    let page = other.get(&app.url("/login/magic")).await;
+    let asked = other
+        .post(
+            &app.url("/login/magic"),
+            &[("csrf", &page.field("csrf")), ("email", EMAIL)],
+        )
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.html);
+    let mail = smtp.wait_for(EMAIL, crate::helpers::MAIL_WAIT).await;
+    let token = crate::helpers::token_in(&mail, "/login/magic/link");
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code")
+        .append_pair("client_id", "tour")
+        .append_pair("redirect_uri", &redirect)
+        .append_pair("scope", "openid")
+        .append_pair("state", "tour-state")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("response_mode", "form_post");
+    let result = run_script(
+        "pages_tour.mjs",
+        &[
+            ("LK_ISSUER", issuer.clone()),
+            (
+                "MAGIC_LINK",
+                format!("{issuer}/login/magic/link?token={token}"),
+            ),
+            (
+                "FORM_POST_URL",
+                format!("{issuer}/oauth2/authorize?{}", q.finish()),
+            ),
+            ("SCREENSHOT_DIR", shots.display().to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(result["magic_request_autocomplete"], "email", "{result}");
+    assert_eq!(result["code_autocomplete"], "one-time-code", "{result}");
+    assert!(
+        str_of(&result, "wrong_code").contains("not correct"),
+        "{result}"
+    );
+    assert!(str_of(&result, "account").contains(EMAIL), "{result}");
+    assert_eq!(result["form_post_action"], redirect.as_str(), "{result}");
+    let fields: Vec<&str> = result["form_post_fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    for f in ["code", "state", "iss"] {
+        assert!(fields.contains(&f), "form_post carries {f}: {result}");
+    }
+    assert!(
+        str_of(&result, "forgot_answer").contains("Check your email")
+            || str_of(&result, "forgot_answer").contains("If an account uses"),
+        "{result}"
+    );
+    assert_eq!(result["logout_has_way_back"], 1, "{result}");
+    assert!(
+        str_of(&result, "signed_out").contains("signed out"),
+        "{result}"
+    );
+    harness::assert_screenshots(
+        &shots,
+        &result["screenshots"],
+        &[
+            "magic-request",
+            "magic-code",
+            "magic-code-wrong",
+            "magic-landing",
+            "account",
+            "form-post",
+            "forgot",
+            "forgot-sent",
+            "logout-confirm",
+            "signed-out",
+        ],
+    );
+    rp.stop().await;
 }

@@ -23,7 +23,11 @@ fn literals(text: &str) -> Vec<String> {
 /// methods chained up to `.finish()` or `.with_cors(`.
 fn routed_in(source: &str) -> BTreeSet<(String, String)> {
     let mut routes = BTreeSet::new();
-    let starts = ["Endpoint::new(\"", "admin(\"", "Endpoint::on(web::resource(["];
+    let starts = [
+        "Endpoint::new(\"",
+        "admin(\"",
+        "Endpoint::on(web::resource([",
+    ];
     let mut rest = source;
     loop {
         let next = starts
@@ -89,7 +93,10 @@ fn every_route_is_described_in_openapi_and_every_described_one_is_routed() {
     routed.extend(routed_in(&read("src/http/api/admin/mod.rs")));
     assert!(routed.len() > 40, "the route table was read: {routed:?}");
     assert!(routed.contains(&("/login".into(), "post".into())));
-    assert!(routed.contains(&("/.well-known/oauth-authorization-server".into(), "get".into())));
+    assert!(routed.contains(&(
+        "/.well-known/oauth-authorization-server".into(),
+        "get".into()
+    )));
     assert!(routed.contains(&("/admin/v1/clients/{client_id}".into(), "patch".into())));
     let described = described();
     let undocumented: Vec<_> = routed.difference(&described).collect();

@@ -73,7 +73,8 @@ async fn account_page(
         .map(|s| {
             context! {
                 id => s.id.as_str(),
-                device => s.user_agent.clone().unwrap_or_else(|| "Unknown device".into()),
+                device => s.user_agent.as_deref().map_or_else(|| "Unknown device".into(), device_name),
+                user_agent => s.user_agent.as_deref().unwrap_or(""),
                 ip => s.ip.clone().unwrap_or_default(),
                 started => when(s.created_at),
                 last_seen => when(s.last_seen_at),
@@ -343,4 +344,63 @@ fn signed_out(state: &AppState) -> HttpResponse {
     );
     let _ = r.add_cookie(&cookies::clear_session_cookie(state));
     r
+}
+
+/// A session's device in words ("Chrome on Linux") from its `User-Agent`; the raw value
+/// when neither the browser nor the system is recognised.
+fn device_name(ua: &str) -> String {
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("FxiOS/", "Firefox"),
+        ("CriOS/", "Chrome"),
+        ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(marker, _)| ua.contains(marker))
+    .map(|(_, name)| *name);
+    let system = [
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Android", "Android"),
+        ("CrOS", "ChromeOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Macintosh", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(marker, _)| ua.contains(marker))
+    .map(|(_, name)| *name);
+    match (browser, system) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(s)) => format!("A browser on {s}"),
+        (None, None) => ua.chars().take(80).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device_name;
+
+    #[test]
+    fn devices_are_named_in_words() {
+        let cases = [
+            ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36", "Chrome on Linux"),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", "Safari on iOS"),
+            ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0", "Edge on Windows"),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0", "Firefox on macOS"),
+            ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36", "Chrome on Android"),
+            ("curl/8.5.0", "curl"),
+            ("something else", "something else"),
+        ];
+        for (ua, name) in cases {
+            assert_eq!(device_name(ua), name, "{ua}");
+        }
+    }
 }

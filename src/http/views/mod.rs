@@ -369,7 +369,7 @@ mod tests {
                 context! {
                     title => HOSTILE, email => HOSTILE, display_name => HOSTILE, username => HOSTILE,
                     has_password => true, done => HOSTILE, errors => vec![HOSTILE], csrf => HOSTILE,
-                    sessions => vec![context! { id => HOSTILE, device => HOSTILE, ip => HOSTILE, started => HOSTILE, last_seen => HOSTILE, current => true }],
+                    sessions => vec![context! { id => HOSTILE, device => HOSTILE, user_agent => HOSTILE, ip => HOSTILE, started => HOSTILE, last_seen => HOSTILE, current => true }],
                     apps => vec![context! { client_id => HOSTILE, name => HOSTILE, scopes => HOSTILE, granted => HOSTILE }],
                 },
             ),
