@@ -733,11 +733,25 @@ async fn a_code_is_bound_to_the_client_it_was_issued_to(backend: Backend) {
     assert_oauth_error(status, &body, 400, "invalid_grant");
     let (status, body) = redeem(&app, "spa", &code, REDIRECT, Some(VERIFIER)).await;
     assert_oauth_error(status, &body, 400, "invalid_grant");
-    // The client's own code works, and once used another client cannot use it either.
+    // The client's own code works, and once used another client cannot use it either; that
+    // second use, whoever makes it, revokes what the first use issued (RFC 6749 §4.1.2: the
+    // code has leaked).
     let code = code_via(&app, &mut b, &authorize_url(&app, "spa", &[])).await;
-    tokens_for(&app, "spa", &code).await;
+    let tokens = tokens_for(&app, "spa", &code).await;
     let (status, body) = redeem(&app, "other", &code, REDIRECT, Some(VERIFIER)).await;
     assert_oauth_error(status, &body, 400, "invalid_grant");
+    let (status, body) = app
+        .refresh_as("spa", str_of(&tokens, "refresh_token"))
+        .await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    let r = app
+        .http
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(str_of(&tokens, "access_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the first use's access token is revoked");
 }
 
 // ---- 6. prompt and max_age ----------------------------------------------------------------

@@ -40,16 +40,17 @@ impl TokenService {
             CodeUse::Redeemed(code) => code,
             CodeUse::Unknown => return Err(bad()),
             CodeUse::Replayed { client_id, first } => {
-                if client_id == client.id {
-                    warn!(
-                        client_id = client.id.as_str(),
-                        "authorization code used twice: revoking what its first use issued"
-                    );
-                    self.revocations
-                        .revoke_code_redemption(&first)
-                        .await
-                        .map_err(|e| TokenError::Unexpected(e.into()))?;
-                }
+                // A code used twice has leaked, whoever presents it the second time (RFC 6749
+                // §4.1.2, §10.5): what its first use issued is revoked.
+                warn!(
+                    client_id = client_id.as_str(),
+                    presented_by = client.id.as_str(),
+                    "authorization code used twice: revoking what its first use issued"
+                );
+                self.revocations
+                    .revoke_code_redemption(&first)
+                    .await
+                    .map_err(|e| TokenError::Unexpected(e.into()))?;
                 return Err(bad());
             }
         };
