@@ -176,6 +176,11 @@ pub async fn sign_in_and_consent(app: &TestApp, browser: &mut Browser, url: &str
             ],
         )
         .await;
+    allow_consent(app, browser, page).await
+}
+
+/// Answers "Allow" on the consent page; returns the redirect to the client.
+pub async fn allow_consent(app: &TestApp, browser: &mut Browser, page: Page) -> String {
     assert_eq!(page.status, 200, "consent page: {}", page.html);
     assert!(page.html.contains("Allow"), "{}", page.html);
     let page = browser

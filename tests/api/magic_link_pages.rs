@@ -2,7 +2,7 @@
 //! link; the pending authorization request continues either way, and the link is used once.
 
 use crate::authorization_code::{
-    authorize_url, browser_client, query_of, Browser, Page, CHALLENGE, REDIRECT, VERIFIER,
+    allow_consent, authorize_url, browser_client, query_of, Browser, Page, REDIRECT, VERIFIER,
 };
 use crate::helpers::*;
 use crate::scenarios;
@@ -56,20 +56,8 @@ async fn consent_and_exchange(
     browser: &mut Browser,
     page: Page,
 ) -> serde_json::Value {
-    assert_eq!(page.status, 200, "consent page: {}", page.html);
-    assert!(page.html.contains("Allow"), "{}", page.html);
-    let page = browser
-        .post(
-            &app.url("/consent"),
-            &[
-                ("csrf", &page.field("csrf")),
-                ("request", &page.field("request")),
-                ("decision", "allow"),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, 302, "{}", page.html);
-    let q = query_of(page.location.as_deref().unwrap());
+    let location = allow_consent(app, browser, page).await;
+    let q = query_of(&location);
     assert_eq!(q["state"], "st-123");
     let (status, body) = app
         .token_json(&[
@@ -165,7 +153,6 @@ async fn the_code_from_the_mail_signs_in_and_continues_the_request(backend: Back
         )
         .await;
     assert_eq!(reused.status, 401, "{}", reused.html);
-    let _ = CHALLENGE;
 }
 
 async fn the_link_signs_in_once_and_resumes_the_request_from_its_cookie(backend: Backend) {

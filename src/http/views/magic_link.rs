@@ -50,75 +50,57 @@ fn bad_form(state: &AppState) -> HttpResponse {
     )
 }
 
-fn request_page(
-    req: &HttpRequest,
-    state: &AppState,
-    pending: Option<&PendingRequest>,
-    status: StatusCode,
-    error: Option<&str>,
-    email: &str,
-) -> HttpResponse {
-    form_page(
-        req,
-        state,
-        status,
-        "magic_request.html",
-        context! {
-            title => "Sign in with a link",
-            client_name => pending.map(|p| p.client_name.as_str()),
-            request => pending.map(|p| p.sealed.as_str()),
-            email,
-            error,
-        },
-        None,
-    )
+/// Which page of the flow, with what it shows besides the pending request and the error.
+enum Step<'a> {
+    /// Asks for the address (`email`: as typed, after a refusal).
+    Request { email: &'a str },
+    /// Asks for the code mailed to `email`.
+    Code { email: &'a str },
+    /// The link's landing page, with its secret.
+    Landing { token: &'a str },
 }
 
-fn code_page(
+/// A page of the flow. The code and landing pages may end at the client (their form's answer
+/// continues the pending request), so their CSP lets a form go to its redirect URI.
+fn page(
     req: &HttpRequest,
     state: &AppState,
+    step: Step<'_>,
     pending: Option<&PendingRequest>,
     status: StatusCode,
     error: Option<&str>,
-    email: &str,
 ) -> HttpResponse {
+    let minutes = (state.accounts.policy().magic_link_ttl / 60).max(1);
+    let (template, title, extra, ends_at_client) = match step {
+        Step::Request { email } => (
+            "magic_request.html",
+            "Sign in with a link",
+            context! { email },
+            false,
+        ),
+        Step::Code { email } => (
+            "magic_code.html",
+            "Check your email",
+            context! { email, minutes },
+            true,
+        ),
+        Step::Landing { token } => ("magic_landing.html", "Sign in", context! { token }, true),
+    };
     form_page(
         req,
         state,
         status,
-        "magic_code.html",
+        template,
         context! {
-            title => "Check your email",
+            title,
             client_name => pending.map(|p| p.client_name.as_str()),
             request => pending.map(|p| p.sealed.as_str()),
-            email,
             error,
-            minutes => (state.accounts.policy().magic_link_ttl / 60).max(1),
+            ..extra
         },
-        pending.map(|p| p.redirect_uri.as_str()),
-    )
-}
-
-fn landing_page(
-    req: &HttpRequest,
-    state: &AppState,
-    pending: Option<&PendingRequest>,
-    status: StatusCode,
-    error: Option<&str>,
-    token: &str,
-) -> HttpResponse {
-    form_page(
-        req,
-        state,
-        status,
-        "magic_landing.html",
-        context! {
-            title => "Sign in",
-            client_name => pending.map(|p| p.client_name.as_str()),
-            token,
-            error,
-        },
-        pending.map(|p| p.redirect_uri.as_str()),
+        pending
+            .filter(|_| ends_at_client)
+            .map(|p| p.redirect_uri.as_str()),
     )
 }
 
@@ -138,7 +120,14 @@ pub async fn get_magic(
         return not_offered(&state);
     }
     let pending = pending(&state, query.request.as_deref()).await;
-    request_page(&req, &state, pending.as_ref(), StatusCode::OK, None, "")
+    page(
+        &req,
+        &state,
+        Step::Request { email: "" },
+        pending.as_ref(),
+        StatusCode::OK,
+        None,
+    )
 }
 
 /// `POST /login/magic`: mails a link and a code if the address has an active account, and
@@ -157,7 +146,14 @@ pub async fn post_magic(
     let pending = pending(&state, f.get("request").map(String::as_str)).await;
     let typed = f.get("email").map(|e| e.trim()).unwrap_or("");
     let again = |status, message: &str| {
-        request_page(&req, &state, pending.as_ref(), status, Some(message), typed)
+        page(
+            &req,
+            &state,
+            Step::Request { email: typed },
+            pending.as_ref(),
+            status,
+            Some(message),
+        )
     };
     if !form_is_genuine(&req, &state, f.get("csrf").map(String::as_str)) {
         return again(
@@ -182,13 +178,15 @@ pub async fn post_magic(
         .await
     {
         Ok(()) => {
-            let mut page = code_page(
+            let mut page = page(
                 &req,
                 &state,
+                Step::Code {
+                    email: email.as_str(),
+                },
                 pending.as_ref(),
                 StatusCode::OK,
                 None,
-                email.as_str(),
             );
             let cookie = match &pending {
                 Some(p) if p.sealed.len() <= MAX_COOKIE_VALUE => {
@@ -238,13 +236,13 @@ pub async fn post_magic_code(
     let pending = pending(&state, sealed.as_deref()).await;
     let email = f.get("email").map(|e| e.trim()).unwrap_or("").to_owned();
     let again = |status, message: &str| {
-        code_page(
+        page(
             &req,
             &state,
+            Step::Code { email: &email },
             pending.as_ref(),
             status,
             Some(message),
-            &email,
         )
     };
     if !form_is_genuine(&req, &state, f.get("csrf").map(String::as_str)) {
@@ -306,7 +304,14 @@ pub async fn get_magic_link(
     {
         Ok(true) => {
             let pending = pending_of_cookie(&req, &state).await;
-            landing_page(&req, &state, pending.as_ref(), StatusCode::OK, None, token)
+            page(
+                &req,
+                &state,
+                Step::Landing { token },
+                pending.as_ref(),
+                StatusCode::OK,
+                None,
+            )
         }
         Ok(false) => expired_page(&state.pages),
         Err(e) => {
@@ -329,13 +334,13 @@ pub async fn post_magic_link(
     let token = f.remove("token").unwrap_or_default();
     let pending = pending_of_cookie(&req, &state).await;
     if !form_is_genuine(&req, &state, f.get("csrf").map(String::as_str)) {
-        return landing_page(
+        return page(
             &req,
             &state,
+            Step::Landing { token: &token },
             pending.as_ref(),
             StatusCode::FORBIDDEN,
             Some("This form has expired. Please press the button again."),
-            &token,
         );
     }
     let remember = f.get("remember").is_some_and(|v| v == "on" || v == "true");
