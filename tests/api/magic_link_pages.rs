@@ -232,7 +232,14 @@ async fn the_link_signs_in_once_and_resumes_the_request_from_its_cookie(backend:
 }
 
 async fn asking_for_a_link_reveals_nothing_and_refuses_forged_forms(backend: Backend) {
-    let (app, smtp) = spawn_mail_app(backend, &[]).await;
+    let (app, smtp) = spawn_mail_app(
+        backend,
+        &[(
+            "LATCHKEY_MAGIC_LINK_URL",
+            "https://app.example/magic?token={token}",
+        )],
+    )
+    .await;
     create_user(app.admin(), ALICE, &[]).await;
     browser_client(&app, "spa").await;
     let mut browser = Browser::new();
@@ -282,6 +289,35 @@ async fn asking_for_a_link_reveals_nothing_and_refuses_forged_forms(backend: Bac
         .await;
     assert_eq!(bad.status, 400, "{}", bad.html);
     assert!(!bad.html.contains("<script>alert"), "{}", bad.html);
+
+    // A link an application asked for (through the API) is no link for the pages.
+    public_client(app.admin(), "app", &["magic_link"], &["orders.read"]).await;
+    app.clock.advance(61);
+    let (status, body) = app
+        .post_json(
+            "/api/v1/magic-link",
+            serde_json::json!({"email": ALICE, "client_id": "app"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let token = token_in(
+        &smtp.wait_for(ALICE, MAIL_WAIT).await,
+        "https://app.example/magic",
+    );
+    let page = browser
+        .get(&app.url(&format!("/login/magic/link?token={token}")))
+        .await;
+    assert_eq!(page.status, 400, "{}", page.html);
+    assert!(!page.html.contains(ALICE), "{}", page.html);
+    let page = browser.get(&app.url("/login/magic")).await;
+    let posted = browser
+        .post(
+            &app.url("/login/magic/link"),
+            &[("csrf", &page.field("csrf")), ("token", &token)],
+        )
+        .await;
+    assert_eq!(posted.status, 400, "{}", posted.html);
+    assert!(!browser.has_cookie("latchkey_session"));
 
     // A landing link that is no link: the expired page, never a form.
     let page = browser

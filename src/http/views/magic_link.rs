@@ -21,7 +21,7 @@ use super::cookies;
 use super::csrf::{form_is_genuine, form_page};
 use super::error::expired_page;
 use super::self_service::{pending, RequestQuery};
-use crate::domain::{AccountTokenPurpose, Email, LoginName};
+use crate::domain::{Email, LoginName};
 use crate::http::origin::origin;
 use crate::http::AppState;
 use crate::services::{pages_client, AccountError, AuthnError, MagicCredential, PendingRequest};
@@ -56,8 +56,8 @@ enum Step<'a> {
     Request { email: &'a str },
     /// Asks for the code mailed to `email`.
     Code { email: &'a str },
-    /// The link's landing page, with its secret.
-    Landing { token: &'a str },
+    /// The link's landing page, with its secret and the address it signs in.
+    Landing { token: &'a str, email: &'a str },
 }
 
 /// A page of the flow. The code and landing pages may end at the client (their form's answer
@@ -84,7 +84,12 @@ fn page(
             context! { email, minutes },
             true,
         ),
-        Step::Landing { token } => ("magic_landing.html", "Sign in", context! { token }, true),
+        Step::Landing { token, email } => (
+            "magic_landing.html",
+            "Sign in",
+            context! { token, email },
+            true,
+        ),
     };
     form_page(
         req,
@@ -297,23 +302,36 @@ pub async fn get_magic_link(
         return not_offered(&state);
     }
     let token = query.token.as_deref().unwrap_or("");
-    match state
-        .accounts
-        .link_is_live(AccountTokenPurpose::MagicLink, token)
-        .await
-    {
-        Ok(true) => {
-            let pending = pending_of_cookie(&req, &state).await;
+    landing(&req, &state, token, StatusCode::OK, None).await
+}
+
+/// The landing page of a live link for the pages (naming the account it signs in, and the
+/// application of the request the cookie keeps), else the expired page.
+async fn landing(
+    req: &HttpRequest,
+    state: &AppState,
+    token: &str,
+    status: StatusCode,
+    error: Option<&str>,
+) -> HttpResponse {
+    let client = match pages_client() {
+        Ok(c) => c,
+        Err(_) => return unavailable(&state.pages),
+    };
+    match state.accounts.magic_link_account(token, &client).await {
+        Ok(Some(email)) => {
+            let pending = pending_of_cookie(req, state).await;
+            let email = email.as_str();
             page(
-                &req,
-                &state,
-                Step::Landing { token },
+                req,
+                state,
+                Step::Landing { token, email },
                 pending.as_ref(),
-                StatusCode::OK,
-                None,
+                status,
+                error,
             )
         }
-        Ok(false) => expired_page(&state.pages),
+        Ok(None) => expired_page(&state.pages),
         Err(e) => {
             tracing::error!(error = %e, "magic link check failed");
             unavailable(&state.pages)
@@ -332,17 +350,17 @@ pub async fn post_magic_link(
         return bad_form(&state);
     };
     let token = f.remove("token").unwrap_or_default();
-    let pending = pending_of_cookie(&req, &state).await;
     if !form_is_genuine(&req, &state, f.get("csrf").map(String::as_str)) {
-        return page(
+        return landing(
             &req,
             &state,
-            Step::Landing { token: &token },
-            pending.as_ref(),
+            &token,
             StatusCode::FORBIDDEN,
             Some("This form has expired. Please press the button again."),
-        );
+        )
+        .await;
     }
+    let pending = pending_of_cookie(&req, &state).await;
     let remember = f.get("remember").is_some_and(|v| v == "on" || v == "true");
     let old = match current_session(&req, &state).await {
         Ok(s) => s,

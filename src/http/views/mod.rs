@@ -383,7 +383,7 @@ mod tests {
             ),
             (
                 "magic_landing.html",
-                context! { title => HOSTILE, client_name => HOSTILE, token => HOSTILE, error => HOSTILE, csrf => HOSTILE },
+                context! { title => HOSTILE, client_name => HOSTILE, token => HOSTILE, email => HOSTILE, error => HOSTILE, csrf => HOSTILE },
             ),
             (
                 "form_post.html",

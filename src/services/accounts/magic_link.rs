@@ -76,4 +76,28 @@ impl AccountService {
         });
         Ok(())
     }
+
+    /// The address a live magic link for `client_id` signs in (the landing page names it,
+    /// so whoever opens a link sees which account it is for); `None` for a link that is
+    /// unknown, expired, used or for another client.
+    pub async fn magic_link_account(
+        &self,
+        token: &str,
+        client_id: &ClientId,
+    ) -> Result<Option<Email>, AccountError> {
+        let i = &self.inner;
+        let live = match i.live_token(AccountTokenPurpose::MagicLink, token).await {
+            Ok(t) => t,
+            Err(AccountError::InvalidToken) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if live.client_id.as_ref() != Some(client_id) {
+            return Ok(None);
+        }
+        match i.token_user(&live).await {
+            Ok(user) if user.is_active => Ok(Some(user.email)),
+            Ok(_) | Err(AccountError::InvalidToken) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
