@@ -13,7 +13,34 @@
 #   PASSES=3                 passes per scenario; the median pass (by requests/s) is reported
 #   DURATION=10s THREADS=2 CONNECTIONS=64 WRK_TIMEOUT=10s
 #   BACKENDS="sqlite postgres postgres-redis"   (<db>-redis: the Redis denylist at REDIS_URL)
-#   SCENARIOS="password refresh client_credentials jwks introspect revoke me reset_request"
+#   SCENARIOS="password refresh client_credentials jwks introspect revoke me reset_request
+#              authorize_code sign_in_page authorize_code_100k"
+#                            The browser sign-in (the authorization code flow, issue 12):
+#                            authorize_code: the signed-in round trip (bench/wrk/authorize_code.lua)
+#                             - GET /oauth2/authorize with the SSO session cookie of one sign-in
+#                             (GET + POST /login with curl before the scenario), a 302 with a code
+#                             for a first-party public client, then POST /oauth2/token with that
+#                             code and the PKCE verifier; counted when the token answer is 200.
+#                             It runs twice: authorize_code_rs256 (the client's ID token alg
+#                             RS256, the default) and authorize_code_es256 (a second client with
+#                             --id-token-alg ES256); either name may also be given alone. Before
+#                             it, the session store is filled up to SESSIONS_BASE live sessions.
+#                            sign_in_page: POST /login (the hosted form, no pending request: a 303
+#                             to /account with a session cookie), argon2-bound like password and
+#                             reported against the same ceiling; one CSRF cookie and token pair
+#                             (a MAC of the cookie, reusable) serves every request.
+#                            authorize_code_100k: authorize_code_rs256 again after filling the
+#                             session store up to SESSIONS_LARGE live sessions (rows of
+#                             sso_sessions, one seeded user each, or the Redis keys of the Redis
+#                             session store on <db>-redis), to compare with authorize_code_rs256.
+#                            Seeded sessions are inserted with SQL (sqlite3, psql) or a
+#                            redis-cli --pipe, in the store's own format; the Redis ones are
+#                            deleted (the run's key prefix, sso: keys) when the backend ends.
+#                            The browser sign-in happens after the idle RSS is taken (it runs an
+#                            argon2 verification in the server); the RSS after it is reported
+#                            apart. The summary adds a table of completed round trips (token
+#                            200s) or sign-ins (303s) per second, and the failures, per scenario.
+#   SESSIONS_BASE=100 SESSIONS_LARGE=100000
 #   REDIS_URL=redis://127.0.0.1:6379
 #   MINT_DURATION=4s          how long the revoke scenario mints tokens before each pass
 #   PORT=18090
@@ -66,7 +93,13 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
 BACKENDS=${BACKENDS:-"sqlite postgres postgres-redis"}
-SCENARIOS=${SCENARIOS:-"password refresh client_credentials jwks introspect revoke me reset_request"}
+SCENARIOS=${SCENARIOS:-"password refresh client_credentials jwks introspect revoke me reset_request authorize_code sign_in_page authorize_code_100k"}
+# authorize_code is the pair of its two ID token algorithms.
+SCENARIOS=$(for s in $SCENARIOS; do
+  case "$s" in authorize_code) echo authorize_code_rs256 authorize_code_es256 ;; *) echo "$s" ;; esac
+done | paste -sd' ')
+SESSIONS_BASE=${SESSIONS_BASE:-100}
+SESSIONS_LARGE=${SESSIONS_LARGE:-100000}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 MINT_DURATION=${MINT_DURATION:-4s}
 PORT=${PORT:-18090}
@@ -86,6 +119,9 @@ QUIET_CORES=${QUIET_CORES:-0.3}
 BASE="http://127.0.0.1:$PORT"
 USER_EMAIL="bench@example.com"
 USER_PASSWORD="correct-horse-battery-staple-1"
+# The browser sign-in's clients and their fixed PKCE verifier (the challenge is computed).
+SPA_REDIRECT_URI="http://127.0.0.1:9/cb"
+CODE_VERIFIER="bench-pkce-verifier-0123456789-abcdefghijklmnopqrstuvwxyz"
 BIN=${BENCH_BIN:-"$ROOT/target/release/latchkey"}
 ARGON2_BIN=${BENCH_ARGON2_BIN:-"$ROOT/target/release/examples/argon2_rate"}
 CLK_TCK=$(getconf CLK_TCK)
@@ -103,7 +139,7 @@ if ! command -v wrk >/dev/null && command -v apt-get >/dev/null; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
 fi
-for tool in wrk curl psql awk getconf; do
+for tool in wrk curl psql awk getconf openssl; do
   command -v "$tool" >/dev/null || die "$tool is required"
 done
 
@@ -324,6 +360,144 @@ create_fixtures() { # dir -> sets CLIENT_SECRET
     done
     log "created $RESET_USERS users for reset_request in $((SECONDS - t0)) s"
   fi
+  if browser_scenarios; then
+    # The browser sign-in's first-party public clients, one per ID token algorithm.
+    local alg
+    for alg in RS256 ES256; do
+      (cd "$dir" && "$BIN" clients create --name "bench-spa-${alg,,}" --client-id "bench-spa-${alg,,}" \
+        --public --grant authorization_code --grant refresh_token --redirect-uri "$SPA_REDIRECT_URI" \
+        --first-party --id-token-alg "$alg" --json) >"$dir/spa-${alg,,}.json" 2>>"$dir/fixtures.err" ||
+        { cat "$dir/fixtures.err" >&2; die "fixtures failed"; }
+    done
+    CODE_CHALLENGE=$(printf '%s' "$CODE_VERIFIER" | openssl dgst -sha256 -binary | base64 -w0 | tr '+/' '-_' | tr -d '=')
+  fi
+}
+
+browser_scenarios() { [[ " $SCENARIOS " == *" authorize_code"* || " $SCENARIOS " == *" sign_in_page "* ]]; }
+
+# Signs the bench user in through the hosted page, as a browser does: GET /login (the CSRF
+# cookie and the form's token), then POST /login. Sets SESSION_COOKIE (name=value) for
+# authorize_code, and CSRF_COOKIE / CSRF_TOKEN (the pair, reusable) for sign_in_page.
+browser_sign_in() { # dir
+  local dir=$1 jar="$1/browser.cookies" code name
+  rm -f "$jar"
+  curl -sS -c "$jar" -o "$dir/login.html" "$BASE/login" || die "GET /login failed"
+  CSRF_TOKEN=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$dir/login.html" | head -n1)
+  [ -n "$CSRF_TOKEN" ] || die "no csrf field in $dir/login.html"
+  name=$(awk -F'\t' '$6 ~ /latchkey_csrf$/ { print $6; exit }' "$jar")
+  [ -n "$name" ] || die "GET /login set no CSRF cookie (see $jar)"
+  CSRF_COOKIE="$name=$(awk -F'\t' -v n="$name" '$6 == n { print $7; exit }' "$jar")"
+  code=$(curl -sS -b "$jar" -c "$jar" -o "$dir/login-post.html" -w '%{http_code}' -X POST "$BASE/login" \
+    --data-urlencode "csrf=$CSRF_TOKEN" --data-urlencode "username=$USER_EMAIL" \
+    --data-urlencode "password=$USER_PASSWORD")
+  [ "$code" = 303 ] || { cat "$dir/login-post.html" >&2; die "POST /login answered $code, not 303"; }
+  SESSION_COOKIE_NAME=$(awk -F'\t' '$6 ~ /latchkey_session$/ { print $6; exit }' "$jar")
+  [ -n "$SESSION_COOKIE_NAME" ] || die "POST /login set no session cookie (see $jar)"
+  SESSION_COOKIE="$SESSION_COOKIE_NAME=$(awk -F'\t' -v n="$SESSION_COOKIE_NAME" '$6 == n { print $7; exit }' "$jar")"
+  log "signed in through /login: session cookie $SESSION_COOKIE_NAME"
+}
+
+# Live SSO sessions in the backend's session store (the Redis one on <db>-redis: the sessions
+# its expiry index holds).
+session_count() { # dir
+  local now
+  now=$(date +%s)
+  case "$BACKEND" in
+    *-redis) redis-cli -u "$REDIS_URL" --raw zcount "${LATCHKEY_REDIS_KEY_PREFIX}sso:exp" "($now" +inf ;;
+    sqlite) sqlite3 -cmd '.timeout 5000' "$1/latchkey.db" \
+        "select count(*) from sso_sessions where idle_expires_at > $now and absolute_expires_at > $now" ;;
+    postgres) psql "${PG_ADMIN_URL%/*}/$PG_DB" -qtAc \
+        "select count(*) from sso_sessions where idle_expires_at > $now and absolute_expires_at > $now" ;;
+  esac
+}
+
+# Fills the session store up to `total` live sessions, each of its own user
+# (seed-user-N, seed-N@example.invalid; on Redis the user ids name no row), with the default
+# lifetimes (8 h idle, 24 h absolute) and no clients. Written the way the store writes a
+# session: a row of sso_sessions, or on Redis the session's hash, its secret's index, the
+# user's set and the expiry index, with the store's time to live (absolute lifetime + 1 day).
+seed_sessions() { # dir total
+  local dir=$1 total=$2 have n now first t0=$SECONDS p
+  have=$(session_count "$dir")
+  n=$((total - have))
+  [ "$n" -gt 0 ] || { log "session store holds $have live sessions (wanted $total)"; return 0; }
+  now=$(date +%s)
+  # Seeded users so far (a second seeding continues the numbering).
+  case "$BACKEND" in
+    *-redis) first=$(( $(redis-cli -u "$REDIS_URL" --raw get "${LATCHKEY_REDIS_KEY_PREFIX}bench:seeded" || echo 0) + 1 ))
+      redis-cli -u "$REDIS_URL" set "${LATCHKEY_REDIS_KEY_PREFIX}bench:seeded" $((first + n - 1)) >/dev/null ;;
+    sqlite) first=$(( $(sqlite3 -cmd '.timeout 5000' "$dir/latchkey.db" "select count(*) from users where id like 'seed-user-%'") + 1 )) ;;
+    postgres) first=$(( $(psql "${PG_ADMIN_URL%/*}/$PG_DB" -qtAc "select count(*) from users where id like 'seed-user-%'") + 1 )) ;;
+  esac
+  case "$BACKEND" in
+    *-redis)
+      p="${LATCHKEY_REDIS_KEY_PREFIX}sso:"
+      awk -v first="$first" -v n="$n" -v now="$now" -v p="$p" '
+        function resp(argc, a,   i, out) {
+          out = "*" argc "\r\n"
+          for (i = 1; i <= argc; i++) out = out "$" length(a[i]) "\r\n" a[i] "\r\n"
+          printf "%s", out
+        }
+        BEGIN {
+          idle = now + 8 * 3600; abs = now + 24 * 3600; ttl = 24 * 3600 + 86400
+          for (i = first; i < first + n; i++) {
+            id = sprintf("5eed0000-0000-4000-8000-%012d", i)
+            # A 64-hex-digit stand-in for the SHA-256 of a cookie secret (never presented).
+            h = sprintf("5eed%060d", i)
+            u = "seed-user-" i
+            split("HSET|" p "s:" id "|id|" id "|secret_hash|" h "|user_id|" u "|auth_time|" now \
+              "|amr|pwd|remember|0|created_at|" now "|last_seen_at|" now "|idle_expires_at|" idle \
+              "|absolute_expires_at|" abs "|clients|[]|ip|127.0.0.1|user_agent|wrk", a, "|"); resp(26, a)
+            split("EXPIRE|" p "s:" id "|" ttl, a, "|"); resp(3, a)
+            split("SET|" p "h:" h "|" id "|EX|" ttl, a, "|"); resp(5, a)
+            split("SADD|" p "u:" u "|" id, a, "|"); resp(3, a)
+            split("EXPIRE|" p "u:" u "|" ttl, a, "|"); resp(3, a)
+            split("ZADD|" p "exp|" idle "|" id, a, "|"); resp(4, a)
+          }
+          split("EXPIRE|" p "exp|" ttl "|GT", a, "|"); resp(4, a)
+        }' | redis-cli -u "$REDIS_URL" --pipe >"$dir/seed-sessions.log" 2>&1 ||
+        { cat "$dir/seed-sessions.log" >&2; die "seeding Redis sessions failed"; }
+      ;;
+    sqlite)
+      sqlite3 -cmd '.timeout 30000' "$dir/latchkey.db" "
+        begin;
+        with recursive g(i) as (select $first union all select i + 1 from g where i < $((first + n - 1)))
+        insert into users (id, email, created_at, updated_at)
+          select 'seed-user-' || i, 'seed-' || i || '@example.invalid', $now, $now from g;
+        with recursive g(i) as (select $first union all select i + 1 from g where i < $((first + n - 1)))
+        insert into sso_sessions (id, secret_hash, user_id, auth_time, amr, remember, created_at,
+            last_seen_at, idle_expires_at, absolute_expires_at, user_agent, ip, clients)
+          select lower(hex(randomblob(16))), lower(hex(randomblob(32))), 'seed-user-' || i, $now, 'pwd', 0,
+            $now, $now, $now + 8 * 3600, $now + 24 * 3600, 'wrk', '127.0.0.1', '[]' from g;
+        commit;" >"$dir/seed-sessions.log" 2>&1 || { cat "$dir/seed-sessions.log" >&2; die "seeding sessions failed"; }
+      ;;
+    postgres)
+      psql "${PG_ADMIN_URL%/*}/$PG_DB" -v ON_ERROR_STOP=1 -qtA >"$dir/seed-sessions.log" 2>&1 <<SQL ||
+        begin;
+        insert into users (id, email, created_at, updated_at)
+          select 'seed-user-' || g, 'seed-' || g || '@example.invalid', $now, $now
+          from generate_series($first, $((first + n - 1))) g;
+        insert into sso_sessions (id, secret_hash, user_id, auth_time, amr, remember, created_at,
+            last_seen_at, idle_expires_at, absolute_expires_at, user_agent, ip, clients)
+          select gen_random_uuid()::text, encode(sha256(('$RUN_ID$$-' || g)::bytea), 'hex'), 'seed-user-' || g,
+            $now, 'pwd', false, $now, $now, $now + 8 * 3600, $now + 24 * 3600, 'wrk', '127.0.0.1', '[]'
+          from generate_series($first, $((first + n - 1))) g;
+        commit;
+        analyze users;
+        analyze sso_sessions;
+SQL
+        { cat "$dir/seed-sessions.log" >&2; die "seeding sessions failed"; }
+      ;;
+  esac
+  log "seeded $n sessions in $((SECONDS - t0)) s: $(session_count "$dir") live sessions (wanted $total)"
+}
+
+# The Redis keys of the run's sessions (seeded or signed in), removed when the backend ends.
+drop_redis_sessions() {
+  [ -n "${LATCHKEY_REDIS_KEY_PREFIX:-}" ] || return 0
+  redis-cli -u "$REDIS_URL" --scan --pattern "${LATCHKEY_REDIS_KEY_PREFIX}sso:*" |
+    xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null 2>&1 || log "could not delete the Redis sessions"
+  redis-cli -u "$REDIS_URL" del "${LATCHKEY_REDIS_KEY_PREFIX}bench:seeded" >/dev/null 2>&1 || true
 }
 
 outbox_count() { # dir -> .eml files written so far
@@ -473,8 +647,53 @@ sanity_check() { # scenario dir
       # The mail is written by the background task: it must reach the outbox.
       for _ in $(seq 50); do n=$(outbox_count "$dir"); [ "$n" -le "$n0" ] || break; sleep 0.1; done
       [ "$n" -gt "$n0" ] || code="202 but no mail in $dir/outbox" ;;
+    authorize_code_*)
+      # One round trip; the ID token must be signed with the client's algorithm.
+      local client alg loc authz header
+      client=$(spa_client "$s"); alg=${client##*-}; alg=${alg^^}
+      authz="$BASE/oauth2/authorize?response_type=code&client_id=$client&redirect_uri=$(urlencode "$SPA_REDIRECT_URI")&scope=openid&state=s&code_challenge=$CODE_CHALLENGE&code_challenge_method=S256"
+      loc=$(curl -s -o "$dir/sanity-$s.authorize" -w '%{http_code} %{redirect_url}' -H "Cookie: $SESSION_COOKIE" "$authz")
+      rt=$(printf '%s' "$loc" | sed -n 's/^302 .*[?&]code=\([^&]*\).*/\1/p')
+      if [ -z "$rt" ]; then
+        code="authorize: $loc"
+      else
+        code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' -X POST "$BASE/oauth2/token" \
+          --data-urlencode grant_type=authorization_code --data-urlencode "client_id=$client" \
+          --data-urlencode "code=$(printf '%b' "${rt//%/\\x}")" --data-urlencode "redirect_uri=$SPA_REDIRECT_URI" \
+          --data-urlencode "code_verifier=$CODE_VERIFIER")
+        header=$(sed -n 's/.*"id_token":"\([^."]*\)\..*/\1/p' "$dir/sanity-$s.json" | tr '_-' '/+')
+        while [ $(( ${#header} % 4 )) -ne 0 ]; do header="$header="; done
+        header=$(printf '%s' "$header" | base64 -d 2>/dev/null || true)
+        [ "$code" != 200 ] || [[ "$header" == *"\"alg\":\"$alg\""* ]] || code="ID token header $header, not $alg"
+      fi ;;
+    sign_in_page)
+      code=$(curl -s -o "$dir/sanity-$s.html" -D "$dir/sanity-$s.headers" -w '%{http_code}' -X POST "$BASE/login" \
+        -H "Cookie: $CSRF_COOKIE" --data-urlencode "csrf=$CSRF_TOKEN" \
+        --data-urlencode "username=$USER_EMAIL" --data-urlencode "password=$USER_PASSWORD")
+      if [ "$code" = 303 ] && grep -qi "^set-cookie: $SESSION_COOKIE_NAME=" "$dir/sanity-$s.headers"; then
+        code=200
+      else
+        code="$code (a 303 with the session cookie expected)"
+      fi ;;
   esac
   [ "$code" = 200 ] || { cat "$dir/sanity-$s.json" >&2; die "sanity check for $s answered $code"; }
+}
+
+# The browser scenarios' client: authorize_code_100k uses the RS256 one.
+spa_client() { # scenario
+  case "$1" in
+    authorize_code_es256) echo bench-spa-es256 ;;
+    *) echo bench-spa-rs256 ;;
+  esac
+}
+
+urlencode() { # string -> its form encoding (every byte but the unreserved ones)
+  local s=$1 i c out=""
+  for ((i = 0; i < ${#s}; i++)); do
+    c=${s:i:1}
+    case "$c" in [A-Za-z0-9._~-]) out+=$c ;; *) out+=$(printf '%%%02X' "'$c") ;; esac
+  done
+  printf '%s' "$out"
 }
 
 run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
@@ -501,6 +720,8 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
       fi
       ;;
     reset_request) script="$BENCH/wrk/reset_request.lua"; url="$BASE/api/v1/password/reset" ;;
+    authorize_code_*) script="$BENCH/wrk/authorize_code.lua"; url="$BASE" ;;
+    sign_in_page) script="$BENCH/wrk/sign_in_page.lua"; url="$BASE/login" ;;
   esac
   wait_quiet "$s pass $pass"
   local ob0="" au0="" auu0="" failed0=""
@@ -516,6 +737,9 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
   LK_USERNAME="$USER_EMAIL" LK_PASSWORD="$USER_PASSWORD" LK_CLIENT_SECRET="$CLIENT_SECRET" \
     LK_TOKENS_FILE="$dir/$s.pass$pass.tokens" LK_WRK_THREADS="$THREADS" \
     LK_ACCESS_TOKEN="${ACCESS_TOKEN:-}" LK_BASIC="$(basic_for "$s")" LK_RESET_USERS="$RESET_USERS" \
+    LK_SPA_CLIENT_ID="$(spa_client "$s")" LK_REDIRECT_URI="$SPA_REDIRECT_URI" LK_SESSION_COOKIE="${SESSION_COOKIE:-}" \
+    LK_CODE_VERIFIER="$CODE_VERIFIER" LK_CODE_CHALLENGE="${CODE_CHALLENGE:-}" LK_CSRF_COOKIE="${CSRF_COOKIE:-}" \
+    LK_CSRF_TOKEN="${CSRF_TOKEN:-}" LK_SESSION_COOKIE_NAME="${SESSION_COOKIE_NAME:-}" \
     run_child wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency \
     ${script:+-s "$script"} "$url" >"$raw" 2>&1 || { cat "$raw" >&2; die "wrk failed ($s)"; }
   srv1=$(proc_ticks "$SERVER_PID"); pg1=$(postgres_ticks); busy1=$(busy_ticks); t1=$(date +%s.%N)
@@ -529,8 +753,9 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
   cpu=$(awk -v s="$((srv1 - srv0))" -v p="$((pg1 - pg0))" -v b="$((busy1 - busy0))" \
     -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" 'BEGIN {
       d = (t1 - t0) * hz; printf "%.2f %.2f %.2f", s / d, p / d, (b - s - p) / d }')
-  echo "$pass $(parse_wrk "$raw") $hwm $cpu" >>"$dir/$s.passes"
+  echo "$pass $(parse_wrk "$raw") $hwm $cpu $(chain_stats "$s" "$raw")" >>"$dir/$s.passes"
   log "$s pass $pass: $(awk '{ printf "%s req/s, p50 %s ms, p99 %s ms, non-2xx %s, socket errors %s, VmHWM %s kB, cpu server/pg/other %s/%s/%s", $2, $3, $4, $5, $6, $8, $9, $10, $11 }' <<<"$(tail -n1 "$dir/$s.passes")")"
+  if grep -q -- '-chain: ' "$raw" && [ "$s" != reset_request ]; then log "$s pass $pass: $(grep -- '-chain: ' "$raw")"; fi
   if [ "$s" = reset_request ]; then
     reset_accounting "$dir" "$pass" "$ob0" "$au0" "$(tail -n1 "$dir/$s.passes" | cut -d' ' -f7)" "$auu0" "$failed0"
     # The peak includes the background work that went on after wrk.
@@ -538,8 +763,21 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
   fi
 }
 
-# Median pass by requests/s (for an even count, the lower middle).
-median_row() { sort -k2,2g "$1" | awk '{ r[NR] = $0 } END { print r[int((NR + 1) / 2)] }'; }
+# The browser scenarios' own counts, columns 12 and 13 of a pass's row: completed round trips
+# (authorize_code: token 200s) or sign-ins (sign_in_page: 303s with a session cookie) per
+# second, and the requests that failed (any other answer). Nothing for the other scenarios.
+chain_stats() { # scenario raw
+  case "$1" in
+    authorize_code_*) sed -n 's/^authorize-chain: round trips [0-9]*, round trips\/s \([0-9.]*\), codes [0-9]*, authorize without code \([0-9]*\), token errors \([0-9]*\), other answers \([0-9]*\) .*/\1 \2 \3 \4/p' "$2" |
+        awk '{ print $1, $2 + $3 + $4 }' ;;
+    sign_in_page) sed -n 's/^sign-in-chain: sign-ins [0-9]*, sign-ins\/s \([0-9.]*\), failed \([0-9]*\) .*/\1 \2/p' "$2" ;;
+  esac
+}
+
+# Median pass by requests/s, or by another column (for an even count, the lower middle).
+median_row() { # passes [column]
+  sort -k"${2:-2}","${2:-2}"g "$1" | awk '{ r[NR] = $0 } END { print r[int((NR + 1) / 2)] }'
+}
 
 run_backend() { # backend
   local backend=$1 dir="$OUT/$1" s pass want
@@ -551,6 +789,13 @@ run_backend() { # backend
   sleep 2
   status_kb "$SERVER_PID" VmRSS >"$dir/idle_rss_kb"
   log "[$backend] idle RSS $(kb_to_mb "$(cat "$dir/idle_rss_kb")") MB"
+  # After the idle figure: the server's own argon2 verification (19 MiB) would be in it.
+  if browser_scenarios; then
+    browser_sign_in "$dir"
+    sleep 2
+    status_kb "$SERVER_PID" VmRSS >"$dir/idle_rss_signed_in_kb"
+    log "[$backend] idle RSS after one sign-in through /login $(kb_to_mb "$(cat "$dir/idle_rss_signed_in_kb")") MB"
+  fi
   for s in $SCENARIOS; do
     want=$(scenario_env "$s")
     if [ "$want" != "$SERVER_EXTRA_ENV" ]; then
@@ -559,7 +804,12 @@ run_backend() { # backend
       launch_server "$dir" "$want"
       [ -z "$want" ] || echo "$backend $s: the server ran with $want" >>"$OUT/notes"
     fi
+    case "$s" in
+      authorize_code_rs256 | authorize_code_es256) seed_sessions "$dir" "$SESSIONS_BASE" ;;
+      authorize_code_100k) seed_sessions "$dir" "$SESSIONS_LARGE" ;;
+    esac
     sanity_check "$s" "$dir"
+    case "$s" in authorize_code_* | sign_in_page) session_count "$dir" >"$dir/$s.sessions" ;; esac
     # Reset the peak-RSS mark so that each scenario's peak is its own (Linux clear_refs 5).
     echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || echo "clear_refs unavailable" >>"$dir/notes"
     status_kb "$SERVER_PID" VmRSS >"$dir/$s.rss_before_kb"
@@ -577,8 +827,10 @@ run_backend() { # backend
        select 'account_tokens=' || count(*) from account_tokens" >"$dir/db_counts" 2>/dev/null || true
   fi
   echo "outbox_files=$(outbox_count "$dir")" >>"$dir/db_counts"
+  if browser_scenarios; then echo "live_sso_sessions=$(session_count "$dir")" >>"$dir/db_counts"; fi
   stop_server
   drop_pg_db
+  case "$backend" in *-redis) drop_redis_sessions ;; esac
 }
 
 run_argon2() {
@@ -617,6 +869,7 @@ fi
   [ -z "$LOAD_ENV" ] || echo "load settings: $LOAD_ENV"
   [ -z "$SERVER_ENV" ] || echo "server settings: $SERVER_ENV"
   [[ " $SCENARIOS " != *" reset_request "* ]] || echo "reset_request: ${RESET_USERS} users, $((2 * RESET_USERS)) addresses; server settings: ${RESET_ENV:-none}"
+  ! browser_scenarios || echo "browser sign-in: sessions before authorize_code $SESSIONS_BASE, before authorize_code_100k $SESSIONS_LARGE; clients bench-spa-rs256, bench-spa-es256 (first-party, public)"
   echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
@@ -651,10 +904,14 @@ fi
   for backend in $BACKENDS; do
     dir="$OUT/$backend"
     [ -f "$dir/idle_rss_kb" ] || continue
+    SIGNED_IN_RSS_TEXT=""
+    if [ -f "$dir/idle_rss_signed_in_kb" ]; then
+      SIGNED_IN_RSS_TEXT="after one sign-in through /login: $(kb_to_mb "$(cat "$dir/idle_rss_signed_in_kb")") MB; "
+    fi
     echo "### $backend"
     echo
     echo "idle RSS after start-up and fixtures: $(kb_to_mb "$(cat "$dir/idle_rss_kb")") MB;" \
-      "idle RSS after all scenarios: $(kb_to_mb "$(cat "$dir/idle_rss_after_kb" 2>/dev/null || echo 0)") MB"
+      "${SIGNED_IN_RSS_TEXT:-}idle RSS after all scenarios: $(kb_to_mb "$(cat "$dir/idle_rss_after_kb" 2>/dev/null || echo 0)") MB"
     echo
     echo "| scenario | req/s (median) | req/s (all passes) | p50 ms | p99 ms | non-2xx | socket errors | RSS before MB | peak RSS MB | CPU server/pg/other (cores) |"
     echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"
@@ -680,6 +937,38 @@ fi
         '{ printf "| %s | %s | %s | %.2f | %.2f | %s | %d | %s | %s | %s / %s / %s |\n", n, $2, all, $3, $4, non, se, before, peak, $9, $10, $11 }'
     done
     echo
+    if compgen -G "$dir/authorize_code_*.passes" >/dev/null || [ -f "$dir/sign_in_page.passes" ]; then
+      echo "Browser sign-in (median pass by completed round trips or sign-ins per second; req/s counts"
+      echo "both requests of a round trip; p50/p99 are per request, authorize and token mixed;"
+      echo "failures: answers other than a code, a token 200 or a 303 sign-in, over all passes):"
+      echo
+      echo "| scenario | live sessions | completed/s (median) | completed/s (all passes) | req/s | p50 ms | p99 ms | failures | non-2xx/3xx |"
+      echo "|---|---:|---:|---|---:|---:|---:|---:|---:|"
+      for s in $SCENARIOS; do
+        case "$s" in authorize_code_* | sign_in_page) ;; *) continue ;; esac
+        [ -s "$dir/$s.passes" ] || continue
+        row=$(median_row "$dir/$s.passes" 12)
+        all=$(awk '{ print $12 }' "$dir/$s.passes" | paste -sd' ')
+        fail=$(awk '{ n += $13 } END { print n + 0 }' "$dir/$s.passes")
+        non=$(awk '{ n += $5 } END { print n + 0 }' "$dir/$s.passes")
+        name=$s
+        case "$s" in
+          authorize_code_rs256) name="authorize_code RS256 (round trips/s)" ;;
+          authorize_code_es256) name="authorize_code ES256 (round trips/s)" ;;
+          authorize_code_100k) name="authorize_code RS256, $SESSIONS_LARGE sessions (round trips/s)" ;;
+          sign_in_page)
+            name="sign_in_page (sign-ins/s)"
+            if [ -n "$ARGON2_RATE" ]; then
+              name="sign_in_page (sign-ins/s; $(awk -v r="$(echo "$row" | cut -d' ' -f12)" -v c="$ARGON2_RATE" \
+                'BEGIN { printf "%.0f", 100 * r / c }')% of argon2)"
+            fi ;;
+        esac
+        echo "$row" | awk -v n="$name" -v all="$all" -v fail="$fail" -v non="$non" \
+          -v live="$(cat "$dir/$s.sessions" 2>/dev/null || echo '?')" \
+          '{ printf "| %s | %s | %s | %s | %s | %.2f | %.2f | %s | %s |\n", n, live, $12, all, $2, $3, $4, fail, non }'
+      done
+      echo
+    fi
     if [ -s "$dir/reset_request.mail" ]; then
       echo "reset_request by pass (req/s counts 202s and 503s alike; 202/s is the accepted rate;"
       echo "\"202s for users\": audit rows of the pass that found an account; background failures: logged during the pass):"

@@ -117,9 +117,20 @@ impl PasswordHasher {
             jobs: Arc::new(Mutex::new(tx)),
             dummy_hash: Arc::from(""),
         };
+        // Start-up is not a login: the thread that computes the dummy hash lets its buffer go
+        // at once instead of after a quiet minute, so a server that just started holds no
+        // argon2 memory either.
+        let (params, secret) = (
+            hasher.params.clone(),
+            SecretString::from(super::random_token(24)),
+        );
         let dummy = hasher
-            .hash(SecretString::from(super::random_token(24)))
-            .await?;
+            .run(move |memory| {
+                let phc = hash_with(params, secret.expose_secret(), memory);
+                *memory = Vec::new();
+                phc
+            })
+            .await??;
         hasher.dummy_hash = Arc::from(dummy.as_str());
         Ok(hasher)
     }
