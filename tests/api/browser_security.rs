@@ -1147,7 +1147,8 @@ async fn echoed_parameters_are_escaped_and_pages_carry_security_headers(backend:
             }
         }
     }
-    // A failed sign-in: the username is not echoed; the login hint is, escaped.
+    // A failed sign-in: the name typed is kept in its input (in place of the login hint),
+    // escaped.
     let mut b = Browser::new();
     let page = b
         .get(&url_with(
@@ -1172,7 +1173,12 @@ async fn echoed_parameters_are_escaped_and_pages_carry_security_headers(backend:
         .await;
         assert_eq!(failed.status, 401, "{}", failed.html);
         assert_safe(&format!("failed sign-in as {username}"), &failed, &headers);
-        assert!(failed.html.contains(XSS_ESCAPED), "{}", failed.html);
+        let kept = if username == XSS {
+            XSS_ESCAPED
+        } else {
+            "value=\"javascript:alert(1)\""
+        };
+        assert!(failed.html.contains(kept), "{}", failed.html);
     }
     // The consent page, and the code posted back with the state escaped.
     let (consent, headers) = get_seen(
