@@ -83,6 +83,8 @@ pub trait UserStore: Send + Sync {
     async fn role_names(&self, id: &UserId) -> StorageResult<Vec<String>>;
     /// Active flag, role names and the union of permissions, in one read. `None` if no such user.
     async fn claims(&self, id: &UserId) -> StorageResult<Option<UserClaims>>;
+    /// The user and its claims (as `claims` answers them), in one read. `None` if no such user.
+    async fn find_with_claims(&self, id: &UserId) -> StorageResult<Option<(User, UserClaims)>>;
 }
 
 #[async_trait]
