@@ -185,14 +185,18 @@ impl SessionService {
             return Ok(None);
         };
         let now = self.clock.now();
-        let Some(mut session) = self.store.find_live(&hash, now).await? else {
+        let Some(found) = self.store.find_live_with_user(&hash, now).await? else {
             return Ok(None);
         };
-        let active = self
-            .users
-            .find_by_id(&session.user_id)
-            .await?
-            .is_some_and(|u| u.is_active);
+        let mut session = found.session;
+        let active = match found.user_active {
+            Some(active) => active,
+            None => self
+                .users
+                .find_by_id(&session.user_id)
+                .await?
+                .is_some_and(|u| u.is_active),
+        };
         if !active {
             self.end(&session.id, EndReason::Revoked, None).await?;
             return Ok(None);

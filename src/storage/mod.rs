@@ -83,6 +83,8 @@ pub trait UserStore: Send + Sync {
     async fn role_names(&self, id: &UserId) -> StorageResult<Vec<String>>;
     /// Active flag, role names and the union of permissions, in one read. `None` if no such user.
     async fn claims(&self, id: &UserId) -> StorageResult<Option<UserClaims>>;
+    /// The user and its claims (as `claims` answers them), in one read. `None` if no such user.
+    async fn find_with_claims(&self, id: &UserId) -> StorageResult<Option<(User, UserClaims)>>;
 }
 
 #[async_trait]
@@ -437,6 +439,15 @@ pub trait AuditStore: Send + Sync {
     async fn scrub_user(&self, user_id: &UserId) -> StorageResult<u64>;
 }
 
+/// A live session found by its secret, with its user's standing when the store read it too.
+#[derive(Debug, Clone)]
+pub struct FoundSession {
+    pub session: SsoSession,
+    /// `Some(true)`: the user exists and is active; `Some(false)`: inactive or gone; `None`:
+    /// the store did not read the user.
+    pub user_active: Option<bool>,
+}
+
 /// Latchkey's SSO sessions (the browser's sign-in cookie): in SQL, or in Redis when Redis is
 /// configured. Looked up by the hash of the cookie's secret; a session that has ended or
 /// expired is never answered.
@@ -451,6 +462,14 @@ pub trait SessionStore: Send + Sync {
         secret_hash: &str,
         now: UnixTime,
     ) -> StorageResult<Option<SsoSession>>;
+    /// `find_live`, with whether the session's user exists and is active when the store can
+    /// read that in the same step (SQL joins the user); a store that cannot (Redis) answers
+    /// `user_active: None`, and the caller reads the user.
+    async fn find_live_with_user(
+        &self,
+        secret_hash: &str,
+        now: UnixTime,
+    ) -> StorageResult<Option<FoundSession>>;
     /// A live session by its public id.
     async fn get_live(&self, id: &SessionId, now: UnixTime) -> StorageResult<Option<SsoSession>>;
     /// Records a use: `last_seen_at = now` and the idle expiry moved to `idle_expires_at`

@@ -40,6 +40,7 @@ scenarios!(
     no_redirect_parameter_leads_to_a_foreign_host,
     a_tampered_or_expired_session_cookie_is_signed_out,
     a_disabled_user_is_signed_out_and_their_codes_fail,
+    a_session_whose_user_is_inactive_ends_at_its_next_use,
     rp_initiated_logout_ends_the_session_and_its_tokens,
     backchannel_logout_tokens_reach_the_clients_without_delaying_the_user,
     the_sign_in_page_is_throttled_like_the_password_grant,
@@ -1546,6 +1547,40 @@ async fn a_disabled_user_is_signed_out_and_their_codes_fail(backend: Backend) {
     // Enabled again: the old session stays ended.
     app.set_active(ALICE, true).await;
     assert!(!authenticates(&app, &cookie).await);
+}
+
+/// The session check itself, without the operator's path (which ends the sessions at once): a
+/// user made inactive in the store behind the services' back. The next use of the cookie ends
+/// the session (its refresh family is revoked), so it stays ended when the user is active again.
+async fn a_session_whose_user_is_inactive_ends_at_its_next_use(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = latchkey::domain::UserId::from_trusted(create_user(app.admin(), ALICE, &[]).await);
+    browser_client(&app, "spa").await;
+    let mut b = Browser::new();
+    let first = code_via(&app, &mut b, &authorize_url(&app, "spa", &[])).await;
+    let tokens = tokens_for(&app, "spa", &first).await;
+    let cookie = b.cookies[SESSION].clone();
+    assert!(authenticates(&app, &cookie).await);
+
+    let set_active = |active: bool| {
+        let users = app.services.stores.users.clone();
+        let (alice, now) = (alice.clone(), app.clock.now());
+        async move {
+            let patch = latchkey::storage::UserPatch {
+                is_active: Some(active),
+                ..Default::default()
+            };
+            assert!(users.update(&alice, &patch, now).await.unwrap());
+        }
+    };
+    set_active(false).await;
+    assert!(!authenticates(&app, &cookie).await);
+    set_active(true).await;
+    assert!(!authenticates(&app, &cookie).await, "the session was ended");
+    let (status, body) = app
+        .refresh_as("spa", str_of(&tokens, "refresh_token"))
+        .await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
 }
 
 // ---- 14. RP-initiated logout --------------------------------------------------------------

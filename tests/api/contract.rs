@@ -66,6 +66,7 @@ scenarios!(
     audit_store_scrubs_a_users_ip_and_user_agent_only,
     audit_store_concurrent_appends_all_land_with_their_own_ids,
     session_store_creates_and_finds_a_session,
+    session_store_finds_a_session_with_its_users_standing,
     session_store_expires_sessions_by_the_callers_clock,
     session_store_adds_each_client_once,
     session_store_lists_a_users_live_sessions_newest_first,
@@ -86,6 +87,7 @@ scenarios!(
 scenarios!(
     redis_only:
     session_store_creates_and_finds_a_session,
+    session_store_finds_a_session_with_its_users_standing,
     session_store_expires_sessions_by_the_callers_clock,
     session_store_adds_each_client_once,
     session_store_lists_a_users_live_sessions_newest_first,

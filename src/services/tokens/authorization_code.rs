@@ -86,11 +86,11 @@ impl TokenService {
             }
             (None, None) => {}
         }
-        let user = self
+        let (user, claims) = self
             .users
-            .find_by_id(&code.user_id)
+            .find_with_claims(&code.user_id)
             .await?
-            .filter(|u| u.is_active)
+            .filter(|(u, _)| u.is_active)
             .ok_or_else(bad)?;
         let audience = self.audience_for(
             client,
@@ -99,7 +99,6 @@ impl TokenService {
                 .and_then(|r| Audience::parse(r).ok()),
         )?;
         let scope = code.scope.clone();
-        let claims = self.users.claims(&user.id).await?.unwrap_or_default();
         let refresh_token = match &redemption.family_id {
             Some(family_id) => Some(
                 self.start_family_with(

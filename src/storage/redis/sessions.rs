@@ -27,7 +27,7 @@ use redis::{AsyncCommands, Script};
 use super::RedisSettings;
 use crate::clock::UnixTime;
 use crate::domain::{Amr, ClientId, SessionId, SsoSession, UserId};
-use crate::storage::{SessionStore, StorageError, StorageResult};
+use crate::storage::{FoundSession, SessionStore, StorageError, StorageResult};
 
 /// How long the keys of a session outlive its absolute expiry (garbage collection only).
 const GC_MARGIN_SECS: i64 = 86_400;
@@ -411,6 +411,21 @@ impl SessionStore for RedisSessionStore {
             .await
             .map_err(backend)?;
         Ok(one(flat)?.filter(|s| s.secret_hash == secret_hash && s.is_live(now)))
+    }
+
+    async fn find_live_with_user(
+        &self,
+        secret_hash: &str,
+        now: UnixTime,
+    ) -> StorageResult<Option<FoundSession>> {
+        // The users live in the database: the caller reads the user itself.
+        Ok(self
+            .find_live(secret_hash, now)
+            .await?
+            .map(|session| FoundSession {
+                session,
+                user_active: None,
+            }))
     }
 
     async fn get_live(&self, id: &SessionId, now: UnixTime) -> StorageResult<Option<SsoSession>> {

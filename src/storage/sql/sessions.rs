@@ -9,7 +9,7 @@ use sqlx::{Postgres, Sqlite};
 use super::{amr_from_column, amr_to_column, corrupt, map_err, SqlStore};
 use crate::clock::UnixTime;
 use crate::domain::{ClientId, SessionId, SsoSession, UserId};
-use crate::storage::{SessionStore, StorageError, StorageResult};
+use crate::storage::{FoundSession, SessionStore, StorageError, StorageResult};
 
 macro_rules! session_columns {
     () => {
@@ -45,6 +45,14 @@ struct SessionRow {
     user_agent: Option<String>,
     ip: Option<String>,
     clients: String,
+}
+
+/// A session with its user's active flag (`NULL` when the user is gone).
+#[derive(sqlx::FromRow)]
+struct FoundRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    user_active: Option<bool>,
 }
 
 fn clients_to_column(clients: &[ClientId]) -> String {
@@ -144,6 +152,33 @@ macro_rules! impl_session_store {
                 .await
                 .map_err(map_err)?;
                 row.map(SsoSession::try_from).transpose()
+            }
+
+            async fn find_live_with_user(
+                &self,
+                secret_hash: &str,
+                now: UnixTime,
+            ) -> StorageResult<Option<FoundSession>> {
+                let row: Option<FoundRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    session_columns!(),
+                    ", (SELECT users.is_active FROM users WHERE users.id = sso_sessions.user_id) \
+                       AS user_active \
+                     FROM sso_sessions WHERE secret_hash = $1 AND ",
+                    live!("$2")
+                ))
+                .bind(secret_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+                row.map(|r| {
+                    Ok(FoundSession {
+                        session: SsoSession::try_from(r.session)?,
+                        user_active: Some(r.user_active.unwrap_or(false)),
+                    })
+                })
+                .transpose()
             }
 
             async fn get_live(

@@ -58,6 +58,15 @@ impl TryFrom<UserRow> for User {
     }
 }
 
+/// A user with one of its (role, permission) pairs; a user without roles has one row.
+#[derive(sqlx::FromRow)]
+struct UserClaimsRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    role_name: Option<String>,
+    permission: Option<String>,
+}
+
 fn attributes_json(map: &serde_json::Map<String, serde_json::Value>) -> String {
     serde_json::Value::Object(map.clone()).to_string()
 }
@@ -297,6 +306,30 @@ macro_rules! impl_user_store {
                 .map_err(map_err)?;
                 Ok(fold_claims(rows))
             }
+
+            async fn find_with_claims(
+                &self,
+                id: &UserId,
+            ) -> StorageResult<Option<(User, UserClaims)>> {
+                // The joins of `claims`, in a derived table so that the user's columns keep
+                // their plain names.
+                let rows: Vec<UserClaimsRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    ", c.role_name, c.permission FROM users \
+                     LEFT JOIN (SELECT ur.user_id, r.name AS role_name, rp.permission \
+                       FROM user_roles ur \
+                       LEFT JOIN roles r ON r.id = ur.role_id \
+                       LEFT JOIN role_permissions rp ON rp.role_id = r.id) c \
+                       ON c.user_id = users.id \
+                     WHERE users.id = $1"
+                ))
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                fold_user_claims(rows)
+            }
         }
     };
 }
@@ -314,6 +347,27 @@ fn fold_claims(rows: Vec<(bool, Option<String>, Option<String>)>) -> Option<User
         roles: roles.into_iter().collect(),
         permissions: permissions.into_iter().collect(),
     })
+}
+
+fn fold_user_claims(rows: Vec<UserClaimsRow>) -> StorageResult<Option<(User, UserClaims)>> {
+    let mut roles = BTreeSet::new();
+    let mut permissions = BTreeSet::new();
+    let mut user = None;
+    for row in rows {
+        roles.extend(row.role_name);
+        permissions.extend(row.permission);
+        if user.is_none() {
+            user = Some(User::try_from(row.user)?);
+        }
+    }
+    Ok(user.map(|user| {
+        let claims = UserClaims {
+            is_active: user.is_active,
+            roles: roles.into_iter().collect(),
+            permissions: permissions.into_iter().collect(),
+        };
+        (user, claims)
+    }))
 }
 
 impl_user_store!(Sqlite);

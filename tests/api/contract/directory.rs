@@ -68,6 +68,21 @@ pub(super) async fn user_store_contract(backend: Backend) {
     let claims = s.users.claims(&alice.id).await.unwrap().unwrap();
     assert_eq!(claims.roles, ["manager", "viewer"]);
     assert_eq!(claims.permissions, ["orders.approve", "orders.view"]);
+    let (found, with) = s.users.find_with_claims(&alice.id).await.unwrap().unwrap();
+    assert_eq!(found.id, alice.id);
+    assert_eq!(found.email.as_str(), "alice@example.com");
+    assert_eq!(found.attributes["tenant"].as_str(), Some("acme"));
+    assert_eq!(
+        (with.is_active, &with.roles, &with.permissions),
+        (claims.is_active, &claims.roles, &claims.permissions),
+        "the claims `claims` answers"
+    );
+    assert!(s
+        .users
+        .find_with_claims(&UserId::generate())
+        .await
+        .unwrap()
+        .is_none());
     assert!(s.users.revoke_role(&alice.id, &manager.id).await.unwrap());
     assert_eq!(s.users.role_names(&alice.id).await.unwrap(), ["viewer"]);
 
@@ -185,9 +200,25 @@ pub(super) async fn user_store_contract(backend: Backend) {
         .unwrap();
     assert_eq!(paged[0].email.as_str(), "bob@example.com");
 
+    // A user without roles: one row, no role, no permission.
+    let carol = user("carol@example.com", 102);
+    s.users
+        .create(&NewUserRecord {
+            user: carol.clone(),
+            role_ids: vec![],
+        })
+        .await
+        .unwrap();
+    let (found, with) = s.users.find_with_claims(&carol.id).await.unwrap().unwrap();
+    assert_eq!(
+        (found.id, with.is_active, with.roles, with.permissions),
+        (carol.id, carol.is_active, vec![], vec![])
+    );
+
     assert!(s.users.delete(&alice.id).await.unwrap());
     assert!(!s.users.delete(&alice.id).await.unwrap());
     assert!(s.users.claims(&alice.id).await.unwrap().is_none());
+    assert!(s.users.find_with_claims(&alice.id).await.unwrap().is_none());
 }
 
 pub(super) async fn role_store_contract(backend: Backend) {

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use latchkey::domain::*;
 use latchkey::services::Stores;
-use latchkey::storage::{NewUserRecord, StorageError};
+use latchkey::storage::{NewUserRecord, StorageError, UserPatch};
 
 use super::{stores, user};
 use crate::helpers::{Backend, TestDatabase};
@@ -124,6 +124,48 @@ pub(super) async fn session_store_creates_and_finds_a_session(backend: Backend) 
         Some(&one),
         "unchanged by the refused creations"
     );
+}
+
+/// `find_live_with_user` finds what `find_live` finds; SQL reads the user's active flag in the
+/// same statement, Redis leaves it to the caller.
+pub(super) async fn session_store_finds_a_session_with_its_users_standing(backend: Backend) {
+    let (s, _db) = session_stores(backend).await;
+    let alice = person(&s).await;
+    let one = created(&s, session(&alice, 1000, 1600, 5000)).await;
+    let standing = |active: bool| (!backend.redis).then_some(active);
+
+    let found = s
+        .sessions
+        .find_live_with_user(&one.secret_hash, 1001)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.session, one);
+    assert_eq!(found.user_active, standing(true));
+    for (hash, at) in [("secret-unknown", 1001), (one.secret_hash.as_str(), 1600)] {
+        assert!(
+            s.sessions
+                .find_live_with_user(hash, at)
+                .await
+                .unwrap()
+                .is_none(),
+            "{hash} at {at}"
+        );
+    }
+
+    let patch = UserPatch {
+        is_active: Some(false),
+        ..Default::default()
+    };
+    assert!(s.users.update(&alice, &patch, 1002).await.unwrap());
+    let found = s
+        .sessions
+        .find_live_with_user(&one.secret_hash, 1003)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.session, one, "the session itself is still live");
+    assert_eq!(found.user_active, standing(false));
 }
 
 pub(super) async fn session_store_expires_sessions_by_the_callers_clock(backend: Backend) {
