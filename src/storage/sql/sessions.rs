@@ -140,18 +140,11 @@ macro_rules! impl_session_store {
                 secret_hash: &str,
                 now: UnixTime,
             ) -> StorageResult<Option<SsoSession>> {
-                let row: Option<SessionRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    session_columns!(),
-                    " FROM sso_sessions WHERE secret_hash = $1 AND ",
-                    live!("$2")
-                ))
-                .bind(secret_hash)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)?;
-                row.map(SsoSession::try_from).transpose()
+                // One lookup statement for both: the user's flag costs a key lookup.
+                Ok(self
+                    .find_live_with_user(secret_hash, now)
+                    .await?
+                    .map(|found| found.session))
             }
 
             async fn find_live_with_user(
