@@ -8,13 +8,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use minijinja::context;
 use secrecy::SecretString;
 
-use super::browser::{current_session, read_form, unavailable};
+use super::browser::{current_session, read_form, unavailable, SignInFrom};
 use super::cookies;
 use super::csrf::{form_is_genuine, form_page};
 use super::Pages;
 use crate::domain::LoginName;
 use crate::http::body::read_limited;
-use crate::http::origin::origin;
 use crate::http::AppState;
 use crate::services::{
     AuthnError, AuthorizationResponse, AuthorizeError, AuthorizeParams, Next, PendingRequest,
@@ -303,21 +302,19 @@ pub async fn post_login(
     }
     let name = LoginName::parse(f.get("username").map(String::as_str).unwrap_or(""));
     let password = SecretString::from(f.remove("password").unwrap_or_default());
-    let remember = f.get("remember").is_some_and(|v| v == "on" || v == "true");
-    let old = match current_session(&req, &state).await {
-        Ok(s) => s,
+    let from = match SignInFrom::read(&req, &state, &f).await {
+        Ok(from) => from,
         Err(page) => return page,
     };
-    let from = origin(&req, &state.trusted_proxies);
     let started = state
         .sign_in
         .with_password(
             &name,
             password,
-            remember,
+            from.remember,
             pending.as_ref().map(|p| &p.client_id),
-            &from,
-            old.as_ref().map(|s| &s.id),
+            &from.origin,
+            from.replacing.as_ref(),
         )
         .await;
     let started = match started {

@@ -6,8 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::cookies;
 use super::Pages;
-use crate::domain::SsoSession;
+use crate::domain::{RequestOrigin, SessionId, SsoSession};
 use crate::http::body::read_limited;
+use crate::http::origin::origin;
 use crate::http::AppState;
 
 /// The browser's live session, if its cookie names one. `Err` is a page: the store failed.
@@ -27,6 +28,35 @@ pub async fn current_session(
             tracing::error!(error = %e, "the session store failed");
             unavailable(&state.pages)
         })
+}
+
+/// What every sign-in form hands to the sign-in service besides the credential: the "keep
+/// me signed in" box, the browser's current session (the new one replaces it) and where the
+/// request came from.
+pub struct SignInFrom {
+    pub remember: bool,
+    pub replacing: Option<SessionId>,
+    pub origin: RequestOrigin,
+}
+
+impl SignInFrom {
+    /// Reads them from the request and its posted form. `Err` is a page: the session store
+    /// failed.
+    pub async fn read(
+        req: &HttpRequest,
+        state: &AppState,
+        form: &std::collections::HashMap<String, String>,
+    ) -> Result<Self, HttpResponse> {
+        let remember = form
+            .get("remember")
+            .is_some_and(|v| v == "on" || v == "true");
+        let replacing = current_session(req, state).await?.map(|s| s.id);
+        Ok(Self {
+            remember,
+            replacing,
+            origin: origin(req, &state.trusted_proxies),
+        })
+    }
 }
 
 pub fn unavailable(pages: &Pages) -> HttpResponse {

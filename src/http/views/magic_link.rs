@@ -16,7 +16,7 @@ use minijinja::context;
 use secrecy::SecretString;
 
 use super::authorize::{continue_after_sign_in, sign_in_failure, with_retry_after};
-use super::browser::{current_session, read_form, unavailable};
+use super::browser::{read_form, unavailable, SignInFrom};
 use super::cookies;
 use super::csrf::{form_is_genuine, form_page};
 use super::error::expired_page;
@@ -258,19 +258,22 @@ pub async fn post_magic_code(
     }
     let code = f.remove("code").unwrap_or_default();
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-    let remember = f.get("remember").is_some_and(|v| v == "on" || v == "true");
-    let old = match current_session(&req, &state).await {
-        Ok(s) => s,
+    let from = match SignInFrom::read(&req, &state, &f).await {
+        Ok(from) => from,
         Err(page) => return page,
     };
     let credential = MagicCredential::Code {
         email: LoginName::parse(&email),
         code: SecretString::from(code),
     };
-    let from = origin(&req, &state.trusted_proxies);
     let started = state
         .sign_in
-        .with_magic_link(credential, remember, &from, old.as_ref().map(|s| &s.id))
+        .with_magic_link(
+            credential,
+            from.remember,
+            &from.origin,
+            from.replacing.as_ref(),
+        )
         .await;
     match started {
         Ok(started) => {
@@ -361,19 +364,17 @@ pub async fn post_magic_link(
         .await;
     }
     let pending = pending_of_cookie(&req, &state).await;
-    let remember = f.get("remember").is_some_and(|v| v == "on" || v == "true");
-    let old = match current_session(&req, &state).await {
-        Ok(s) => s,
+    let from = match SignInFrom::read(&req, &state, &f).await {
+        Ok(from) => from,
         Err(page) => return page,
     };
-    let from = origin(&req, &state.trusted_proxies);
     let started = state
         .sign_in
         .with_magic_link(
             MagicCredential::Token(SecretString::from(token)),
-            remember,
-            &from,
-            old.as_ref().map(|s| &s.id),
+            from.remember,
+            &from.origin,
+            from.replacing.as_ref(),
         )
         .await;
     match started {
