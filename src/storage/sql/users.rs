@@ -293,26 +293,16 @@ macro_rules! impl_user_store {
             }
 
             async fn claims(&self, id: &UserId) -> StorageResult<Option<UserClaims>> {
-                let rows: Vec<(bool, Option<String>, Option<String>)> = sqlx::query_as(
-                    "SELECT u.is_active, r.name, rp.permission FROM users u \
-                     LEFT JOIN user_roles ur ON ur.user_id = u.id \
-                     LEFT JOIN roles r ON r.id = ur.role_id \
-                     LEFT JOIN role_permissions rp ON rp.role_id = r.id \
-                     WHERE u.id = $1",
-                )
-                .bind(id.as_str())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_err)?;
-                Ok(fold_claims(rows))
+                // The same read as `find_with_claims` (the user's row costs nothing more).
+                Ok(self.find_with_claims(id).await?.map(|(_, claims)| claims))
             }
 
             async fn find_with_claims(
                 &self,
                 id: &UserId,
             ) -> StorageResult<Option<(User, UserClaims)>> {
-                // The joins of `claims`, in a derived table so that the user's columns keep
-                // their plain names.
+                // The roles and permissions joined in a derived table, so that the user's
+                // columns keep their plain names; a user without roles has one row.
                 let rows: Vec<UserClaimsRow> = sqlx::query_as(concat!(
                     "SELECT ",
                     user_columns!(),
@@ -332,21 +322,6 @@ macro_rules! impl_user_store {
             }
         }
     };
-}
-
-fn fold_claims(rows: Vec<(bool, Option<String>, Option<String>)>) -> Option<UserClaims> {
-    let is_active = rows.first()?.0;
-    let mut roles = BTreeSet::new();
-    let mut permissions = BTreeSet::new();
-    for (_, role, permission) in rows {
-        roles.extend(role);
-        permissions.extend(permission);
-    }
-    Some(UserClaims {
-        is_active,
-        roles: roles.into_iter().collect(),
-        permissions: permissions.into_iter().collect(),
-    })
 }
 
 fn fold_user_claims(rows: Vec<UserClaimsRow>) -> StorageResult<Option<(User, UserClaims)>> {
