@@ -115,6 +115,30 @@ async fn pending_of_cookie(req: &HttpRequest, state: &AppState) -> Option<Pendin
     pending(state, Some(&sealed)).await
 }
 
+/// Signs in with the link or code, then continues the pending request (or opens the account
+/// page); the magic-link cookie is no longer needed either way.
+async fn sign_in(
+    req: &HttpRequest,
+    state: &AppState,
+    credential: MagicCredential,
+    from: &SignInFrom,
+    pending: Option<&PendingRequest>,
+) -> Result<HttpResponse, AuthnError> {
+    let started = state
+        .sign_in
+        .with_magic_link(
+            credential,
+            from.remember,
+            &from.origin,
+            from.replacing.as_ref(),
+        )
+        .await?;
+    let sealed = pending.map(|p| p.sealed.as_str());
+    let mut answer = continue_after_sign_in(req, state, &started, sealed).await;
+    let _ = answer.add_cookie(&cookies::clear_magic_cookie(state));
+    Ok(answer)
+}
+
 /// `GET /login/magic`: the form that asks for a link.
 pub async fn get_magic(
     req: HttpRequest,
@@ -266,23 +290,8 @@ pub async fn post_magic_code(
         email: LoginName::parse(&email),
         code: SecretString::from(code),
     };
-    let started = state
-        .sign_in
-        .with_magic_link(
-            credential,
-            from.remember,
-            &from.origin,
-            from.replacing.as_ref(),
-        )
-        .await;
-    match started {
-        Ok(started) => {
-            // The request continues from the form; the cookie is no longer needed.
-            let sealed = pending.as_ref().map(|p| p.sealed.as_str());
-            let mut r = continue_after_sign_in(&req, &state, &started, sealed).await;
-            let _ = r.add_cookie(&cookies::clear_magic_cookie(&state));
-            r
-        }
+    match sign_in(&req, &state, credential, &from, pending.as_ref()).await {
+        Ok(answer) => answer,
         Err(AuthnError::InvalidCredentials | AuthnError::InvalidLink) => again(
             StatusCode::UNAUTHORIZED,
             "The code is not correct or has expired.",
@@ -368,22 +377,9 @@ pub async fn post_magic_link(
         Ok(from) => from,
         Err(page) => return page,
     };
-    let started = state
-        .sign_in
-        .with_magic_link(
-            MagicCredential::Token(SecretString::from(token)),
-            from.remember,
-            &from.origin,
-            from.replacing.as_ref(),
-        )
-        .await;
-    match started {
-        Ok(started) => {
-            let sealed = pending.as_ref().map(|p| p.sealed.as_str());
-            let mut r = continue_after_sign_in(&req, &state, &started, sealed).await;
-            let _ = r.add_cookie(&cookies::clear_magic_cookie(&state));
-            r
-        }
+    let credential = MagicCredential::Token(SecretString::from(token));
+    match sign_in(&req, &state, credential, &from, pending.as_ref()).await {
+        Ok(answer) => answer,
         Err(AuthnError::InvalidCredentials | AuthnError::InvalidLink) => expired_page(&state.pages),
         Err(e) => {
             let (status, message) = sign_in_failure(&e);
