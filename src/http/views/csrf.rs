@@ -10,14 +10,14 @@ use super::cookies;
 use crate::http::AppState;
 
 /// The browser's binding: its CSRF cookie, or a new value to set with the page.
-pub struct CsrfBinding {
+struct CsrfBinding {
     value: String,
     is_new: bool,
 }
 
 impl CsrfBinding {
     /// The binding of the browser that sent `req`, or a new one.
-    pub fn of(req: &HttpRequest, state: &AppState) -> Self {
+    fn of(req: &HttpRequest, state: &AppState) -> Self {
         match cookies::read(req, cookies::csrf_name(state)) {
             Some(value) if value.len() <= 128 => Self {
                 value,
@@ -31,12 +31,12 @@ impl CsrfBinding {
     }
 
     /// The token for this browser's forms.
-    pub fn token(&self, state: &AppState) -> String {
+    fn token(&self, state: &AppState) -> String {
         state.sign_in.sessions().csrf_token(&self.value)
     }
 
     /// The cookie to set with the page, when the binding is new.
-    pub fn cookie<'c>(&self, state: &AppState) -> Option<actix_web::cookie::Cookie<'c>> {
+    fn cookie<'c>(&self, state: &AppState) -> Option<actix_web::cookie::Cookie<'c>> {
         self.is_new
             .then(|| cookies::csrf_cookie(state, &self.value))
     }
