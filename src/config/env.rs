@@ -386,6 +386,61 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         Kind::Int,
     ),
     ("LATCHKEY_LOG_LEVEL", "log.level", Kind::Str),
+    (
+        "LATCHKEY_FEDERATION_GOOGLE_CLIENT_ID",
+        "federation.google.client_id",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_FEDERATION_GOOGLE_CLIENT_SECRET",
+        "federation.google.client_secret",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_FEDERATION_GOOGLE_ISSUER",
+        "federation.google.issuer",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_FEDERATION_GOOGLE_EXTRA_AUDIENCES",
+        "federation.google.extra_audiences",
+        Kind::List,
+    ),
+    (
+        "LATCHKEY_FEDERATION_GOOGLE_LINK_EXISTING",
+        "federation.google.link_existing",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_FEDERATION_GITHUB_CLIENT_ID",
+        "federation.github.client_id",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_FEDERATION_GITHUB_CLIENT_SECRET",
+        "federation.github.client_secret",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_FEDERATION_GITHUB_AUTHORIZE_URL",
+        "federation.github.authorize_url",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_FEDERATION_GITHUB_TOKEN_URL",
+        "federation.github.token_url",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_FEDERATION_GITHUB_API_URL",
+        "federation.github.api_url",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_FEDERATION_GITHUB_LINK_EXISTING",
+        "federation.github.link_existing",
+        Kind::Str,
+    ),
 ];
 
 /// Variables read before the others (not config keys).

@@ -8,6 +8,7 @@ mod branding;
 mod database;
 mod duration;
 mod env;
+mod federation;
 mod keys;
 mod log;
 mod mail;
@@ -30,6 +31,8 @@ pub use admin::AdminSettings;
 use admin::AdminToml;
 pub use branding::{asset_origin, is_hex_color, BrandingSettings};
 pub use database::{redact_url_password, DatabaseSettings};
+pub use federation::FederationSettings;
+use federation::FederationToml;
 pub use keys::KeySettings;
 use keys::KeysToml;
 pub use log::{LogFormat, LogSettings};
@@ -78,7 +81,7 @@ fn host_of(authority: &str) -> &str {
 }
 
 /// `localhost`, or an IP address on the loopback interface.
-fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host
@@ -103,6 +106,7 @@ pub struct Settings {
     pub throttle: ThrottleSettings,
     pub sessions: SessionSettings,
     pub branding: BrandingSettings,
+    pub federation: FederationSettings,
 }
 
 /// The settings as written (file, then environment); `validate()` makes them `Settings`.
@@ -123,6 +127,7 @@ struct SettingsToml {
     throttle: ThrottleSettings,
     sessions: SessionsToml,
     branding: BrandingSettings,
+    federation: FederationToml,
 }
 
 impl SettingsToml {
@@ -141,6 +146,7 @@ impl SettingsToml {
         self.passwords.validate()?;
         let sessions = self.sessions.validate()?;
         self.branding.validate()?;
+        let federation = self.federation.validate()?;
         Ok(Settings {
             server,
             database: self.database,
@@ -156,6 +162,7 @@ impl SettingsToml {
             throttle: self.throttle,
             sessions,
             branding: self.branding,
+            federation,
         })
     }
 }

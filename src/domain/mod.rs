@@ -7,6 +7,7 @@ mod account_policy;
 mod client;
 mod email;
 mod error;
+mod federation;
 mod grant;
 mod key;
 mod login_name;
@@ -34,6 +35,10 @@ pub use client::{
 };
 pub use email::Email;
 pub use error::ValidationError;
+pub use federation::{
+    ClaimNames, ExternalIdentity, LinkId, LinkPolicy, ProviderConfig, ProviderId, ProviderKind,
+    SocialLink, Upstream, UpstreamTokens, MAX_PROFILE_BYTES,
+};
 pub use grant::GrantType;
 pub use key::{KeyId, KeyState, SigningAlg, StoredKey};
 pub use login_name::LoginName;

@@ -12,7 +12,7 @@ pub use logging::RedactedRootSpan;
 pub use views::Branding;
 
 use api::{accounts, admin, discovery, error, health, revocation, session, token, userinfo};
-use views::{account, authorize, links, logout, magic_link, self_service};
+use views::{account, authorize, federation, links, logout, magic_link, self_service};
 
 use std::sync::Arc;
 
@@ -21,8 +21,8 @@ use actix_web::web;
 
 use crate::crypto::KeyRing;
 use crate::services::{
-    AccountService, AuthorizeService, IntrospectionService, LogoutService, RevocationService,
-    SignInService, TokenService,
+    AccountService, AuthorizeService, FederationService, IntrospectionService, LogoutService,
+    RevocationService, SignInService, TokenService,
 };
 use crate::storage::HealthCheck;
 use std::net::IpAddr;
@@ -47,6 +47,8 @@ pub struct AppState {
     pub logout: Arc<LogoutService>,
     /// Cookies are `Secure` with the `__Host-` prefix (an https issuer).
     pub secure_cookies: bool,
+    /// Federated sign-in (the providers may be none).
+    pub federation: Option<Arc<FederationService>>,
     /// The HTML pages' templates, parsed.
     pages: views::Pages,
 }
@@ -82,6 +84,7 @@ impl AppState {
             sign_in,
             logout,
             secure_cookies: issuer.starts_with("https://"),
+            federation: None,
             pages: views::Pages::load(&views::Branding::default()),
         }
     }
@@ -95,6 +98,12 @@ impl AppState {
     /// Themes the hosted pages (`[branding]`).
     pub fn with_branding(mut self, branding: &views::Branding) -> Self {
         self.pages = views::Pages::load(branding);
+        self
+    }
+
+    /// Federated sign-in with the configured providers.
+    pub fn with_federation(mut self, federation: Arc<FederationService>) -> Self {
+        self.federation = Some(federation);
         self
     }
 
@@ -175,6 +184,21 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors: &CorsPolicy) {
         Endpoint::new("/login/magic/link")
             .get(magic_link::get_magic_link)
             .post(magic_link::post_magic_link)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/federation/{provider}/start")
+            .get(federation::start)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/federation/{provider}/callback")
+            .get(federation::callback)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/federation/link")
+            .post(federation::post_link)
             .finish(),
     )
     .service(

@@ -35,6 +35,11 @@ pub mod events {
     pub const ADMIN_KEY_REMOVED: &str = "admin_key_removed";
     pub const ADMIN_CLIENT_CREATED: &str = "admin_client_created";
     pub const ADMIN_CLIENT_UPDATED: &str = "admin_client_updated";
+    pub const FEDERATION_SIGNUP: &str = "federation_signup";
+    pub const FEDERATION_LINKED: &str = "federation_linked";
+    pub const FEDERATION_UNLINKED: &str = "federation_unlinked";
+    pub const FEDERATION_LINK_REFUSED: &str = "federation_link_refused";
+    pub const FEDERATION_FAILED: &str = "federation_failed";
 }
 
 /// Who did what, from where.

@@ -9,6 +9,7 @@ mod authn;
 mod authorize;
 mod backchannel;
 mod client_registry;
+mod federation;
 mod introspection;
 mod keys;
 mod logout;
@@ -41,6 +42,11 @@ pub use authorize::{
 };
 pub use backchannel::{BackchannelLogout, BackchannelSettings, LogoutDelivery};
 pub use client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
+pub use federation::{
+    Arrived, CallbackParams, FederationError, FederationService, FederationSettings, PendingLink,
+    ProviderInfo, Resolution, Started as FederationStarted, UpstreamError, UpstreamProviders,
+    UpstreamStart, VerifiedIdToken,
+};
 pub use introspection::{Introspection, IntrospectionCaller, IntrospectionService};
 pub use keys::{KeyError, KeyPolicy, KeyService, KeyView, RotationView, TickReport};
 pub use logout::{LogoutError, LogoutNext, LogoutParams, LogoutService};
@@ -71,7 +77,8 @@ use std::sync::Arc;
 
 use crate::storage::{
     AccountTokenStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck,
-    RefreshTokenStore, RevocationStore, RoleStore, SessionStore, SigningKeyStore, UserStore,
+    OneTimeStore, RefreshTokenStore, RevocationStore, RoleStore, SessionStore, SigningKeyStore,
+    SocialLinkStore, UserStore,
 };
 
 /// Every store a service may need, as trait objects.
@@ -90,4 +97,6 @@ pub struct Stores {
     pub sessions: Arc<dyn SessionStore>,
     pub authorization_codes: Arc<dyn AuthorizationCodeStore>,
     pub consents: Arc<dyn ConsentStore>,
+    pub social_links: Arc<dyn SocialLinkStore>,
+    pub one_time: Arc<dyn OneTimeStore>,
 }

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 use super::authn::{AuthMethod, Authenticator, AuthnError, MagicCredential, SignedIn};
 use super::sessions::{SessionService, StartedSession};
-use crate::domain::{Amr, ClientId, LoginName, RequestOrigin, SessionId};
+use crate::domain::{Amr, ClientId, LoginName, ProviderId, RequestOrigin, SessionId, User};
 use crate::storage::UserStore;
 
 /// The client id the audit trail names for sign-ins on the account pages (no application
@@ -79,6 +79,29 @@ impl SignInService {
             .await
     }
 
+    /// Signs in the user an upstream provider's identity belongs to (found or created by the
+    /// federation service), then starts a session.
+    pub async fn with_federation(
+        &self,
+        user: User,
+        provider: &ProviderId,
+        remember: bool,
+        client: Option<&ClientId>,
+        origin: &RequestOrigin,
+        replacing: Option<&SessionId>,
+    ) -> Result<StartedSession, AuthnError> {
+        let client_id = match client {
+            Some(c) => c.clone(),
+            None => pages_client()?,
+        };
+        let signed_in = self
+            .authn
+            .sign_in_federated(user, provider, client_id.as_str(), origin)
+            .await?;
+        self.finish(signed_in, remember, &client_id, origin, replacing)
+            .await
+    }
+
     async fn finish(
         &self,
         signed_in: SignedIn,
@@ -126,6 +149,7 @@ pub fn amr_of(methods: &[AuthMethod]) -> Vec<Amr> {
         .map(|m| match m {
             AuthMethod::Password => Amr::Pwd,
             AuthMethod::MagicLink | AuthMethod::MagicCode => Amr::Otp,
+            AuthMethod::Federated => Amr::Fed,
         })
         .collect();
     amr.sort_unstable();

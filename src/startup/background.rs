@@ -7,7 +7,8 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::services::{
-    AccountService, ClientRegistry, KeyService, RevocationService, SessionService,
+    AccountService, ClientRegistry, FederationService, KeyService, RevocationService,
+    SessionService,
 };
 
 /// Each instance re-reads the keys periodically, so a rotation made elsewhere (CLI, another
@@ -62,6 +63,7 @@ pub(super) fn spawn_housekeeping(
     authorization_codes: Arc<dyn crate::storage::AuthorizationCodeStore>,
     revocations: Arc<RevocationService>,
     accounts: Arc<AccountService>,
+    federation: Arc<FederationService>,
     clock: Arc<dyn Clock>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -91,6 +93,25 @@ pub(super) fn spawn_housekeeping(
                 Ok(n) => info!(tokens = n, "purged expired account tokens"),
                 Err(e) => warn!(error = %e, "account-token housekeeping failed"),
             }
+            match federation.purge_expired().await {
+                Ok(0) => {}
+                Ok(n) => info!(values = n, "purged expired federation states"),
+                Err(e) => warn!(error = %e, "federation housekeeping failed"),
+            }
+        }
+    })
+}
+
+/// Refreshes the upstream providers' discovery documents and key sets every 30 minutes
+/// (federated sign-in), so that sign-ins rarely wait for them.
+pub(super) fn spawn_federation_refresh(
+    federation: Arc<FederationService>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1800));
+        loop {
+            tick.tick().await;
+            federation.refresh_providers().await;
         }
     })
 }

@@ -18,7 +18,8 @@ use crate::http::{self, AdminApi, AppState};
 use crate::services::{AdminCredential, AdminGate};
 use background::{
     spawn_client_cache_refresh, spawn_client_origins_refresh, spawn_denylist_sync,
-    spawn_housekeeping, spawn_key_lifecycle, spawn_key_reload, spawn_session_expiry,
+    spawn_federation_refresh, spawn_housekeeping, spawn_key_lifecycle, spawn_key_reload,
+    spawn_session_expiry,
 };
 
 pub use services::{
@@ -91,6 +92,7 @@ impl Application {
             )
             .with_trusted_proxies(settings.trusted_proxies())
             .with_branding(&branding)
+            .with_federation(services.federation.clone())
         };
         let mut state = new_state();
         let mut admin_state = None;
@@ -140,6 +142,7 @@ impl Application {
                 services.stores.authorization_codes.clone(),
                 services.revocations.clone(),
                 services.accounts.clone(),
+                services.federation.clone(),
                 services.clock.clone(),
             ),
             spawn_denylist_sync(
@@ -154,6 +157,9 @@ impl Application {
         }
         background.push(spawn_client_origins_refresh(services.clients.clone()));
         background.push(spawn_session_expiry(services.sessions.clone()));
+        if !settings.federation.providers.is_empty() {
+            background.push(spawn_federation_refresh(services.federation.clone()));
+        }
         if let Some(admin_server) = admin_server {
             info!(address = ?settings.admin.bind, port = ?admin_port, "admin API listening");
             background.push(tokio::spawn(async move {

@@ -15,13 +15,14 @@ use crate::crypto::{
     RefreshTokenCodec,
 };
 use crate::domain::{AccountPolicy, VerificationPolicy};
+use crate::federation::Providers;
 use crate::outbound::HttpLogoutDelivery;
 use crate::services::{
     AccessTokenVerifier, AccountService, AdminService, AuditLog, Authenticator, AuthnSettings,
     AuthorizeService, AuthorizeSettings, BackchannelLogout, BackchannelSettings, ClientRegistry,
-    IntrospectionService, KeyPolicy, KeyService, LogoutService, Mailer, PasswordRules,
-    RevocationService, SessionPolicy, SessionService, SignInService, Stores, TokenService,
-    TokenServiceSettings,
+    FederationService, FederationSettings, IntrospectionService, KeyPolicy, KeyService,
+    LogoutService, Mailer, PasswordRules, ProviderInfo, RevocationService, SessionPolicy,
+    SessionService, SignInService, Stores, TokenService, TokenServiceSettings,
 };
 use crate::storage::group_commit::GroupCommitLog;
 use crate::storage::memory::EmbeddedDenylist;
@@ -72,6 +73,8 @@ where
         + crate::storage::SessionStore
         + crate::storage::AuthorizationCodeStore
         + crate::storage::ConsentStore
+        + crate::storage::SocialLinkStore
+        + crate::storage::OneTimeStore
         + 'static,
 {
     Stores {
@@ -86,6 +89,8 @@ where
         sessions: s.clone(),
         authorization_codes: s.clone(),
         consents: s.clone(),
+        social_links: s.clone(),
+        one_time: s.clone(),
         health: s,
     }
 }
@@ -298,6 +303,7 @@ pub struct Services {
     pub authorize: Arc<AuthorizeService>,
     pub sign_in: Arc<SignInService>,
     pub logout: Arc<LogoutService>,
+    pub federation: Arc<FederationService>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -321,8 +327,13 @@ pub async fn build_services(
     let account_codec = Arc::new(AccountTokenCodec::new(&master));
     let ring = Arc::new(KeyRing::default());
     let keys = Arc::new(
-        KeyService::new(stores.keys.clone(), master, ring.clone(), clock.clone())
-            .with_policy(key_policy(settings)),
+        KeyService::new(
+            stores.keys.clone(),
+            master.clone(),
+            ring.clone(),
+            clock.clone(),
+        )
+        .with_policy(key_policy(settings)),
     );
     if with_keys {
         keys.ensure_signing_keys()
@@ -445,6 +456,35 @@ pub async fn build_services(
     sessions.set_end_listener(Arc::new(backchannel));
     let ender: Arc<dyn crate::services::UserSessionEnder> = sessions.clone();
     revocations.set_session_ender(Arc::downgrade(&ender));
+    let federation = Arc::new(FederationService::new(
+        Arc::new(
+            Providers::new(&settings.federation.providers).context("the federation HTTP client")?,
+        ),
+        stores.social_links.clone(),
+        stores.one_time.clone(),
+        stores.users.clone(),
+        seal.clone(),
+        master,
+        audit.clone(),
+        clock.clone(),
+        FederationSettings {
+            issuer: settings.issuer().to_owned(),
+            providers: settings
+                .federation
+                .providers
+                .iter()
+                .map(|p| ProviderInfo {
+                    id: p.id.clone(),
+                    kind: p.kind,
+                    display_name: p.display_name.clone(),
+                    link_existing: p.link_existing,
+                    store_tokens: p.store_tokens,
+                })
+                .collect(),
+            signup: settings.accounts.signup,
+            state_ttl: 600,
+        },
+    ));
     let logout = Arc::new(LogoutService::new(
         registry.clone(),
         sessions.clone(),
@@ -504,6 +544,7 @@ pub async fn build_services(
         authorize,
         sign_in,
         logout,
+        federation,
         clock,
     })
 }

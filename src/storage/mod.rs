@@ -12,9 +12,10 @@ use crate::clock::UnixTime;
 use crate::domain::{
     AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, AuthorizationCode, Client,
     ClientId, CodeOutcome, CodeRedemption, CodeUse, Consent, Email, FamilyId, FamilyRecord, KeyId,
-    LoggedAuditEvent, LoggedRevocation, NewFamily, NextGeneration, Permission, PresentedToken,
-    Revocation, Role, RoleId, RoleName, RotateOutcome, Scope, SessionId, SlidingWindow, SsoSession,
-    StoredKey, TokenIdentity, User, UserClaims, UserFilter, UserId, WindowCounts,
+    LinkId, LoggedAuditEvent, LoggedRevocation, NewFamily, NextGeneration, Permission,
+    PresentedToken, ProviderId, Revocation, Role, RoleId, RoleName, RotateOutcome, Scope,
+    SessionId, SlidingWindow, SocialLink, SsoSession, StoredKey, TokenIdentity, User, UserClaims,
+    UserFilter, UserId, WindowCounts,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -543,4 +544,68 @@ pub trait ConsentStore: Send + Sync {
     async fn list_for_user(&self, user_id: &UserId) -> StorageResult<Vec<Consent>>;
     /// Forgets the consent; `Ok(false)` if there was none.
     async fn revoke(&self, user_id: &UserId, client_id: &ClientId) -> StorageResult<bool>;
+}
+
+/// What removing a link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlink {
+    Removed,
+    /// No such link for this user.
+    NotFound,
+    /// It is the user's last way to sign in (no password, no other link): kept.
+    LastWayToSignIn,
+}
+
+/// Local users' identities at upstream providers (federated sign-in).
+#[async_trait]
+pub trait SocialLinkStore: Send + Sync {
+    async fn find(&self, provider: &ProviderId, subject: &str)
+        -> StorageResult<Option<SocialLink>>;
+    /// The user's links, oldest first.
+    async fn list_for_user(&self, user_id: &UserId) -> StorageResult<Vec<SocialLink>>;
+    /// Creates the user (with its roles) and its link in one transaction: neither exists
+    /// without the other. `Conflict("users_email_key")` or
+    /// `Conflict("social_links_provider_subject_key")` when either is taken.
+    async fn create_user_with_link(
+        &self,
+        new: &NewUserRecord,
+        link: &SocialLink,
+        tokens_enc: Option<&[u8]>,
+    ) -> StorageResult<()>;
+    /// Links an identity to an existing user; `Conflict("social_links_provider_subject_key")`
+    /// when the identity is linked already.
+    async fn link(&self, link: &SocialLink, tokens_enc: Option<&[u8]>) -> StorageResult<()>;
+    /// Records a sign-in through the link: the time, and the profile as the provider gave it
+    /// this time (tokens replaced when kept).
+    async fn record_use(
+        &self,
+        link: &SocialLink,
+        tokens_enc: Option<&[u8]>,
+        now: UnixTime,
+    ) -> StorageResult<()>;
+    /// Removes one of the user's links, unless it is their last way to sign in (no password
+    /// and no other link), decided in the same transaction.
+    async fn unlink(&self, user_id: &UserId, link_id: &LinkId) -> StorageResult<Unlink>;
+}
+
+/// Single-use values, by the SHA-256 of the value (federated sign-in's `state`, exchanged ID
+/// tokens).
+#[async_trait]
+pub trait OneTimeStore: Send + Sync {
+    /// Remembers a value until `expires_at`, to be taken once.
+    async fn put(&self, purpose: &str, key_hash: &str, expires_at: UnixTime) -> StorageResult<()>;
+    /// Takes a value put earlier and not yet expired; `Ok(false)` if there is none (never put,
+    /// taken already, or expired). One conditional DELETE: two takers cannot both succeed.
+    async fn take(&self, purpose: &str, key_hash: &str, now: UnixTime) -> StorageResult<bool>;
+    /// Remembers a value seen for the first time (`Ok(true)`); `Ok(false)` if it was seen
+    /// before and has not expired (a replay).
+    async fn first_use(
+        &self,
+        purpose: &str,
+        key_hash: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StorageResult<bool>;
+    /// Deletes expired values; how many.
+    async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64>;
 }

@@ -197,7 +197,7 @@ pub async fn allow_consent(app: &TestApp, browser: &mut Browser, page: Page) -> 
     page.location.unwrap()
 }
 
-async fn exchange(app: &TestApp, code: &str, verifier: &str) -> (u16, Value) {
+pub async fn exchange(app: &TestApp, code: &str, verifier: &str) -> (u16, Value) {
     app.token_json(&[
         ("grant_type", "authorization_code"),
         ("code", code),

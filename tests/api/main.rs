@@ -19,6 +19,7 @@ mod client_credentials;
 mod contract;
 mod denylist_contract;
 mod example_resource_server;
+mod federation;
 mod hardening;
 mod introspection;
 mod jwks;

@@ -93,6 +93,10 @@ fn bad_request(pages: &Pages, text: &str) -> HttpResponse {
 
 /// An error of the request: a page when the client cannot be trusted, else the response
 /// the client gets.
+pub(super) fn refused_page(state: &AppState, e: AuthorizeError) -> HttpResponse {
+    refused(state, e)
+}
+
 fn refused(state: &AppState, e: AuthorizeError) -> HttpResponse {
     match e {
         AuthorizeError::Untrusted(text) => bad_request(&state.pages, &text),
@@ -120,7 +124,15 @@ fn answer(
                 "",
             )
         }
-        Next::SignIn(pending) => sign_in_page(req, state, Some(&pending), error, None),
+        // `idp_hint`: the application's own "Sign in with ..." button skips this page.
+        Next::SignIn(pending) => match error
+            .is_none()
+            .then(|| super::browser::hinted(state, &pending))
+            .flatten()
+        {
+            Some(redirect) => redirect,
+            None => sign_in_page(req, state, Some(&pending), error, None),
+        },
         Next::Consent(pending) => consent_page(req, state, &pending),
         Next::Respond(r) => respond(state, r, None),
     };
@@ -196,6 +208,7 @@ fn sign_in_page(
             error => message,
             signup_open => super::self_service::signup_open(state),
             magic_links => state.accounts.policy().magic_links,
+            providers => super::browser::buttons(state),
         },
         pending.map(|p| p.redirect_uri.as_str()),
     )

@@ -1,7 +1,7 @@
 //! What the hosted pages share: the browser's SSO session from its cookie, posted forms,
 //! and the wording of service messages.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::cookies;
@@ -10,6 +10,7 @@ use crate::domain::{RequestOrigin, SessionId, SsoSession};
 use crate::http::body::read_limited;
 use crate::http::origin::origin;
 use crate::http::AppState;
+use minijinja::context;
 
 /// The browser's live session, if its cookie names one. `Err` is a page: the store failed.
 pub async fn current_session(
@@ -96,4 +97,39 @@ pub fn sentence(text: &str) -> String {
         s.push('.');
     }
     s
+}
+
+/// The sign-in page's buttons: one per configured provider.
+pub(super) fn buttons(state: &AppState) -> Vec<minijinja::Value> {
+    state
+        .federation
+        .as_deref()
+        .map(|f| {
+            f.providers()
+                .iter()
+                .map(|p| context! { id => p.id.as_str(), name => p.display_name.as_str() })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// For a request whose `idp_hint` names a configured provider: the redirect that starts the
+/// sign-in there (the pending request goes along).
+pub(super) fn hinted(
+    state: &AppState,
+    pending: &crate::services::PendingRequest,
+) -> Option<HttpResponse> {
+    let hint = pending.idp_hint.as_deref()?;
+    let provider = state.federation.as_deref()?.provider(hint).ok()?;
+    let location = format!(
+        "/federation/{}/start?request={}",
+        provider.id,
+        url::form_urlencoded::byte_serialize(pending.sealed.as_bytes()).collect::<String>()
+    );
+    Some(
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, location))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish(),
+    )
 }

@@ -99,3 +99,26 @@ pub fn clear_magic_cookie<'c>(state: &AppState) -> Cookie<'c> {
     c.set_max_age(CookieDuration::ZERO);
     c
 }
+
+/// The cookie that binds an upstream sign-in (federation) to this browser: its state, nonce
+/// and PKCE verifier, sealed. `SameSite=Lax` so that the provider's redirect back (a
+/// top-level GET) carries it.
+pub fn federation_name(state: &AppState) -> &'static str {
+    if state.secure_cookies {
+        "__Host-latchkey_federation"
+    } else {
+        "latchkey_federation"
+    }
+}
+
+pub fn federation_cookie<'c>(state: &AppState, sealed: &str, max_age: i64) -> Cookie<'c> {
+    let mut c = base(state, federation_name(state), sealed.to_owned());
+    c.set_max_age(CookieDuration::seconds(max_age));
+    c
+}
+
+pub fn clear_federation_cookie<'c>(state: &AppState) -> Cookie<'c> {
+    let mut c = base(state, federation_name(state), String::new());
+    c.set_max_age(CookieDuration::ZERO);
+    c
+}

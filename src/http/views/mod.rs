@@ -12,6 +12,7 @@ mod browser;
 mod cookies;
 mod csrf;
 pub(super) mod error;
+pub(super) mod federation;
 pub(super) mod links;
 pub(super) mod logout;
 pub(super) mod magic_link;
@@ -50,6 +51,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "magic_request.html",
     "magic_code.html",
     "magic_landing.html",
+    "federation_error.html",
+    "federation_link.html",
 ];
 
 /// The script of the form-post response page (submits the form on load), served from
@@ -341,7 +344,7 @@ mod tests {
             ),
             (
                 "sign_in.html",
-                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, login_hint => HOSTILE, csrf => HOSTILE, error => HOSTILE, signup_open => true, magic_links => true },
+                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, login_hint => HOSTILE, csrf => HOSTILE, error => HOSTILE, signup_open => true, magic_links => true, providers => vec![context! { id => HOSTILE, name => HOSTILE }] },
             ),
             (
                 "consent.html",
@@ -384,6 +387,14 @@ mod tests {
             (
                 "magic_landing.html",
                 context! { title => HOSTILE, client_name => HOSTILE, token => HOSTILE, email => HOSTILE, error => HOSTILE, csrf => HOSTILE },
+            ),
+            (
+                "federation_error.html",
+                context! { title => HOSTILE, text => HOSTILE, back => HOSTILE },
+            ),
+            (
+                "federation_link.html",
+                context! { title => HOSTILE, provider_name => HOSTILE, email => HOSTILE, pending => HOSTILE, request => HOSTILE, error => HOSTILE, csrf => HOSTILE },
             ),
             (
                 "form_post.html",

@@ -7,6 +7,7 @@
 //! network) before the credential is checked, and held until its outcome is counted; right
 //! credentials forgive the account and network pair's failures.
 
+mod federated;
 mod magic_link;
 mod outcome;
 mod password;

@@ -11,6 +11,8 @@ pub enum AuthMethod {
     MagicLink,
     /// The code of a mailed sign-in link, with the address it was sent to.
     MagicCode,
+    /// An identity asserted by an upstream provider (federated sign-in).
+    Federated,
 }
 
 impl AuthMethod {
@@ -19,6 +21,7 @@ impl AuthMethod {
             AuthMethod::Password => "password",
             AuthMethod::MagicLink => "magic_link",
             AuthMethod::MagicCode => "magic_code",
+            AuthMethod::Federated => "federated",
         }
     }
 }

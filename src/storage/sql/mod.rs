@@ -15,6 +15,7 @@ mod refresh_tokens;
 mod revocations;
 mod roles;
 mod sessions;
+mod social_links;
 mod users;
 
 use std::str::FromStr;
@@ -187,7 +188,7 @@ fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StorageError {
 
 /// Maps a sqlx error; unique and foreign-key violations become `Conflict(constraint)`, with
 /// SQLite's "UNIQUE constraint failed: users.email" named like PostgreSQL's `users_email_key`.
-fn map_err(e: sqlx::Error) -> StorageError {
+pub(super) fn map_err(e: sqlx::Error) -> StorageError {
     if let sqlx::Error::Database(db) = &e {
         if db.is_unique_violation() || db.is_foreign_key_violation() {
             let name = match db.constraint() {

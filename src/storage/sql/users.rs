@@ -67,7 +67,7 @@ struct UserClaimsRow {
     permission: Option<String>,
 }
 
-fn attributes_json(map: &serde_json::Map<String, serde_json::Value>) -> String {
+pub(super) fn attributes_json(map: &serde_json::Map<String, serde_json::Value>) -> String {
     serde_json::Value::Object(map.clone()).to_string()
 }
 
@@ -85,42 +85,54 @@ fn like_pattern(s: &str) -> String {
     out
 }
 
+/// Inserts a new user and its roles in the open transaction `$tx` (an expression statement
+/// with `?`). Also used where a user is created together with other rows (a federated
+/// sign-up creates the user and its link in one transaction).
+macro_rules! insert_user {
+    ($tx:ident, $new:expr) => {
+        let new: &$crate::storage::NewUserRecord = $new;
+        let u = &new.user;
+        sqlx::query(concat!(
+            "INSERT INTO users (",
+            $crate::storage::sql::users::user_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))
+        .bind(u.id.as_str())
+        .bind(u.email.as_str())
+        .bind(u.username.as_deref())
+        .bind(u.display_name.as_deref())
+        .bind(u.is_active)
+        .bind(u.email_verified)
+        .bind(u.password_hash.as_deref())
+        .bind($crate::storage::sql::users::attributes_json(&u.attributes))
+        .bind(u.created_at)
+        .bind(u.updated_at)
+        .bind(u.last_login_at)
+        .bind(u.must_change_password)
+        .bind(u.password_changed_at)
+        .execute(&mut *$tx)
+        .await
+        .map_err($crate::storage::sql::map_err)?;
+        for role_id in &new.role_ids {
+            sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)")
+                .bind(u.id.as_str())
+                .bind(role_id.as_str())
+                .execute(&mut *$tx)
+                .await
+                .map_err($crate::storage::sql::map_err)?;
+        }
+    };
+}
+pub(super) use insert_user;
+pub(super) use user_columns;
+
 macro_rules! impl_user_store {
     ($db:ty) => {
         #[async_trait]
         impl UserStore for SqlStore<$db> {
             async fn create(&self, new: &NewUserRecord) -> StorageResult<()> {
-                let u = &new.user;
                 let mut tx = self.begin_write().await?;
-                sqlx::query(concat!(
-                    "INSERT INTO users (",
-                    user_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-                ))
-                .bind(u.id.as_str())
-                .bind(u.email.as_str())
-                .bind(u.username.as_deref())
-                .bind(u.display_name.as_deref())
-                .bind(u.is_active)
-                .bind(u.email_verified)
-                .bind(u.password_hash.as_deref())
-                .bind(attributes_json(&u.attributes))
-                .bind(u.created_at)
-                .bind(u.updated_at)
-                .bind(u.last_login_at)
-                .bind(u.must_change_password)
-                .bind(u.password_changed_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                for role_id in &new.role_ids {
-                    sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)")
-                        .bind(u.id.as_str())
-                        .bind(role_id.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                }
+                insert_user!(tx, new);
                 tx.commit().await.map_err(map_err)
             }
 

@@ -1,0 +1,372 @@
+//! Federated sign-in: the upstream leg (state, PKCE, nonce; the state single use and bound to
+//! the browser by a sealed cookie) and the linking rules that decide which local user an
+//! upstream identity signs in (`link.rs`).
+
+mod link;
+mod upstream;
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use super::audit::{detail, events, AuditContext, AuditLog};
+use crate::clock::{Clock, UnixTime};
+use crate::crypto::{sha256_hex, BrowserSeal, MasterKey};
+use crate::domain::{
+    ExternalIdentity, LinkPolicy, ProviderId, ProviderKind, RequestOrigin, SignupMode, UserId,
+};
+use crate::storage::{OneTimeStore, SocialLinkStore, StorageError, UserStore};
+pub use link::{PendingLink, Resolution};
+pub use upstream::{UpstreamError, UpstreamProviders, UpstreamStart, VerifiedIdToken};
+
+/// A provider as the pages and the service need it (no secrets).
+#[derive(Debug, Clone)]
+pub struct ProviderInfo {
+    pub id: ProviderId,
+    pub kind: ProviderKind,
+    pub display_name: String,
+    pub link_existing: LinkPolicy,
+    pub store_tokens: bool,
+}
+
+/// The service's settings.
+#[derive(Debug, Clone)]
+pub struct FederationSettings {
+    /// Latchkey's issuer: callbacks are `{issuer}/federation/{provider}/callback`.
+    pub issuer: String,
+    pub providers: Vec<ProviderInfo>,
+    /// Who may sign up (federated sign-up follows it).
+    pub signup: SignupMode,
+    /// How long a user may take at the provider.
+    pub state_ttl: i64,
+}
+
+/// The cookie's seal purpose (bound into the AEAD).
+const COOKIE_PURPOSE: &str = "latchkey federation state v1";
+/// The one-time store's purposes.
+const STATE: &str = "federation_state";
+
+#[derive(Debug, thiserror::Error)]
+pub enum FederationError {
+    #[error("no such provider")]
+    UnknownProvider,
+    /// No cookie, another browser's cookie, another provider, a wrong or old state.
+    #[error("the answer does not belong to a sign-in started in this browser")]
+    StateMismatch,
+    /// The state was used already.
+    #[error("this sign-in was completed already")]
+    StateReplayed,
+    /// The provider sent `error=...` back (e.g. the user said no).
+    #[error("the provider did not sign you in: {0}")]
+    Denied(String),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("sign-up is closed")]
+    SignupClosed,
+    #[error("sign-up is by invitation only")]
+    InviteRequired,
+    /// GitHub gave no verified email, and no local user is linked: nothing to create a user
+    /// from.
+    #[error("the provider gave no verified email address")]
+    NoVerifiedEmail,
+    /// The identity is linked to another user already.
+    #[error("this identity is linked to another account")]
+    LinkedElsewhere,
+    #[error("storage unavailable")]
+    Unavailable(#[source] StorageError),
+    #[error("internal error: {0}")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+impl From<StorageError> for FederationError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Backend(_) => FederationError::Unavailable(e),
+            other => FederationError::Unexpected(other.into()),
+        }
+    }
+}
+
+/// What the browser carries between the start and the callback (sealed, in a cookie).
+#[derive(Serialize, Deserialize)]
+struct Flow {
+    /// The provider.
+    p: String,
+    /// The state sent to the provider.
+    s: String,
+    /// The nonce.
+    n: String,
+    /// The PKCE verifier.
+    v: String,
+    /// The pending authorization request (sealed), if any.
+    r: Option<String>,
+    /// Linking to a signed-in user (the account page) instead of signing in.
+    l: Option<String>,
+    /// Expiry (Unix seconds).
+    e: UnixTime,
+}
+
+/// An upstream sign-in started: where to send the browser, and the cookie that binds the
+/// answer to it.
+pub struct Started {
+    pub redirect: String,
+    pub cookie: String,
+    pub max_age: i64,
+}
+
+/// The provider's answer, checked.
+pub struct Arrived {
+    pub identity: ExternalIdentity,
+    /// The pending authorization request to continue.
+    pub request: Option<String>,
+    /// Set when the flow links an identity to this signed-in user.
+    pub link_to: Option<UserId>,
+}
+
+/// The callback's parameters, as they came.
+#[derive(Debug, Default)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+}
+
+pub struct FederationService {
+    upstream: Arc<dyn UpstreamProviders>,
+    links: Arc<dyn SocialLinkStore>,
+    one_time: Arc<dyn OneTimeStore>,
+    users: Arc<dyn UserStore>,
+    seal: Arc<BrowserSeal>,
+    master: Arc<MasterKey>,
+    audit: Arc<AuditLog>,
+    clock: Arc<dyn Clock>,
+    settings: FederationSettings,
+}
+
+fn random_token() -> Result<String, FederationError> {
+    Ok(crate::crypto::random_token(32))
+}
+
+fn key_hash(purpose: &str, value: &str) -> String {
+    sha256_hex(format!("{purpose}:{value}").as_bytes())
+}
+
+impl FederationService {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        upstream: Arc<dyn UpstreamProviders>,
+        links: Arc<dyn SocialLinkStore>,
+        one_time: Arc<dyn OneTimeStore>,
+        users: Arc<dyn UserStore>,
+        seal: Arc<BrowserSeal>,
+        master: Arc<MasterKey>,
+        audit: Arc<AuditLog>,
+        clock: Arc<dyn Clock>,
+        settings: FederationSettings,
+    ) -> Self {
+        Self {
+            upstream,
+            links,
+            one_time,
+            users,
+            seal,
+            master,
+            audit,
+            clock,
+            settings,
+        }
+    }
+
+    /// The configured providers, in the order the sign-in page shows them.
+    pub fn providers(&self) -> &[ProviderInfo] {
+        &self.settings.providers
+    }
+
+    pub fn provider(&self, raw: &str) -> Result<&ProviderInfo, FederationError> {
+        self.settings
+            .providers
+            .iter()
+            .find(|p| p.id.as_str() == raw)
+            .ok_or(FederationError::UnknownProvider)
+    }
+
+    /// Latchkey's callback URL for a provider (what operators register at the provider).
+    pub fn callback_url(&self, provider: &ProviderId) -> String {
+        format!("{}/federation/{provider}/callback", self.settings.issuer)
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    /// Starts an upstream sign-in: a new state (remembered, single use), nonce and PKCE
+    /// verifier, sealed into the cookie; `request` is the pending authorization request,
+    /// `link_to` the signed-in user an identity is being added to.
+    pub async fn begin(
+        &self,
+        provider: &str,
+        request: Option<String>,
+        link_to: Option<&UserId>,
+    ) -> Result<Started, FederationError> {
+        let provider = self.provider(provider)?.id.clone();
+        let (state, nonce) = (random_token()?, random_token()?);
+        let verifier = SecretString::from(format!("{}{}", random_token()?, random_token()?));
+        let expires = self.clock.now() + self.settings.state_ttl;
+        let redirect = self
+            .upstream
+            .authorization_url(
+                &provider,
+                &UpstreamStart {
+                    redirect_uri: &self.callback_url(&provider),
+                    state: &state,
+                    nonce: &nonce,
+                    pkce_verifier: &verifier,
+                },
+            )
+            .await?;
+        self.one_time
+            .put(STATE, &key_hash(STATE, &state), expires)
+            .await?;
+        let flow = Flow {
+            p: provider.into_string(),
+            s: state,
+            n: nonce,
+            v: verifier.expose_secret().to_owned(),
+            r: request,
+            l: link_to.map(|u| u.as_str().to_owned()),
+            e: expires,
+        };
+        let plain = serde_json::to_vec(&flow).map_err(|e| FederationError::Unexpected(e.into()))?;
+        let cookie = self
+            .seal
+            .seal(COOKIE_PURPOSE, &plain)
+            .map_err(|_| FederationError::Unexpected(anyhow::anyhow!("sealing failed")))?;
+        Ok(Started {
+            redirect,
+            cookie,
+            max_age: self.settings.state_ttl,
+        })
+    }
+
+    /// The provider's answer: checks it belongs to a sign-in this browser started (the cookie
+    /// and the state, constant time) and was not used before (the state is taken), then asks
+    /// the provider who signed in.
+    pub async fn callback(
+        &self,
+        provider: &str,
+        params: CallbackParams,
+        cookie: Option<&str>,
+        origin: &RequestOrigin,
+    ) -> Result<Arrived, FederationError> {
+        let provider = self.provider(provider)?.id.clone();
+        let result = self.check_callback(&provider, params, cookie).await;
+        if let Err(e) = &result {
+            self.audit
+                .record(
+                    events::FEDERATION_FAILED,
+                    AuditContext {
+                        user_id: None,
+                        client_id: None,
+                        origin: Some(origin),
+                    },
+                    detail([
+                        ("provider", serde_json::json!(provider.as_str())),
+                        ("reason", serde_json::json!(e.to_string())),
+                    ]),
+                )
+                .await;
+        }
+        result
+    }
+
+    async fn check_callback(
+        &self,
+        provider: &ProviderId,
+        params: CallbackParams,
+        cookie: Option<&str>,
+    ) -> Result<Arrived, FederationError> {
+        let flow: Flow = cookie
+            .and_then(|c| self.seal.open(COOKIE_PURPOSE, c))
+            .and_then(|plain| serde_json::from_slice(&plain).ok())
+            .ok_or(FederationError::StateMismatch)?;
+        let state = params.state.unwrap_or_default();
+        let same_state: bool = flow.s.as_bytes().ct_eq(state.as_bytes()).into();
+        if !same_state || flow.p != provider.as_str() || flow.e <= self.clock.now() {
+            return Err(FederationError::StateMismatch);
+        }
+        if !self
+            .one_time
+            .take(STATE, &key_hash(STATE, &state), self.clock.now())
+            .await?
+        {
+            return Err(FederationError::StateReplayed);
+        }
+        if let Some(error) = params.error {
+            let error: String = error
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(64)
+                .collect();
+            return Err(FederationError::Denied(error));
+        }
+        let code = params
+            .code
+            .filter(|c| !c.is_empty() && c.len() <= 2048)
+            .ok_or_else(|| FederationError::Denied("no code".into()))?;
+        let verifier = SecretString::from(flow.v);
+        let identity = self
+            .upstream
+            .complete(
+                provider,
+                &code,
+                &UpstreamStart {
+                    redirect_uri: &self.callback_url(provider),
+                    state: &flow.s,
+                    nonce: &flow.n,
+                    pkce_verifier: &verifier,
+                },
+            )
+            .await?;
+        Ok(Arrived {
+            identity,
+            request: flow.r,
+            link_to: flow.l.map(UserId::from_trusted),
+        })
+    }
+
+    /// Deletes expired single-use values.
+    pub async fn purge_expired(&self) -> Result<u64, StorageError> {
+        self.one_time.purge_expired(self.clock.now()).await
+    }
+
+    /// Refreshes the providers' discovery documents and key sets.
+    pub async fn refresh_providers(&self) {
+        self.upstream.refresh().await;
+    }
+
+    fn audit_ctx<'a>(
+        &self,
+        user: Option<&'a UserId>,
+        origin: &'a RequestOrigin,
+    ) -> AuditContext<'a> {
+        AuditContext {
+            user_id: user,
+            client_id: None,
+            origin: Some(origin),
+        }
+    }
+
+    /// The upstream tokens to keep on a link (encrypted), when the provider keeps them.
+    fn sealed_tokens(&self, identity: &ExternalIdentity, link_id: &str) -> Option<Vec<u8>> {
+        let tokens = identity.tokens.as_ref()?;
+        let plain = serde_json::json!({
+            "access_token": tokens.access_token.expose_secret(),
+            "refresh_token": tokens.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()),
+        });
+        self.master
+            .encrypt(plain.to_string().as_bytes(), link_id.as_bytes())
+            .ok()
+    }
+}
