@@ -35,6 +35,7 @@ pub mod events {
     pub const ADMIN_KEY_REMOVED: &str = "admin_key_removed";
     pub const ADMIN_CLIENT_CREATED: &str = "admin_client_created";
     pub const ADMIN_CLIENT_UPDATED: &str = "admin_client_updated";
+    pub const REFRESH_TOKEN_RETRY: &str = "refresh_token_retry";
 }
 
 /// Who did what, from where.
