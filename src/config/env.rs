@@ -151,6 +151,16 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         Kind::Int,
     ),
     (
+        "LATCHKEY_TOKENS_REFRESH_GRACE_SECS",
+        "tokens.refresh_grace_secs",
+        Kind::Int,
+    ),
+    (
+        "LATCHKEY_TOKENS_REFRESH_GRACE_USES",
+        "tokens.refresh_grace_uses",
+        Kind::Int,
+    ),
+    (
         "LATCHKEY_DEFAULT_AUDIENCE",
         "tokens.default_audience",
         Kind::Str,

@@ -319,6 +319,54 @@ mod tests {
     }
 
     #[test]
+    fn the_refresh_grace_window_is_off_by_default_and_bounded() {
+        let s = Settings::load(None, env(&[])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (s.tokens.refresh_grace, s.tokens.refresh_grace_uses),
+            (Duration::ZERO, 1)
+        );
+        let s = Settings::load(
+            None,
+            env(&[
+                ("LATCHKEY_TOKENS_REFRESH_GRACE_SECS", "30"),
+                ("LATCHKEY_TOKENS_REFRESH_GRACE_USES", "3"),
+            ]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (s.tokens.refresh_grace, s.tokens.refresh_grace_uses),
+            (Duration::from_secs(30), 3)
+        );
+        for (var, value, key) in [
+            (
+                "LATCHKEY_TOKENS_REFRESH_GRACE_SECS",
+                "301",
+                "tokens.refresh_grace_secs",
+            ),
+            (
+                "LATCHKEY_TOKENS_REFRESH_GRACE_SECS",
+                "-1",
+                "tokens.refresh_grace_secs",
+            ),
+            (
+                "LATCHKEY_TOKENS_REFRESH_GRACE_USES",
+                "0",
+                "tokens.refresh_grace_uses",
+            ),
+            (
+                "LATCHKEY_TOKENS_REFRESH_GRACE_USES",
+                "101",
+                "tokens.refresh_grace_uses",
+            ),
+        ] {
+            let e = Settings::load(None, env(&[(var, value)]))
+                .err()
+                .map(|e| e.to_string());
+            assert!(e.unwrap_or_default().contains(key), "{var}={value}");
+        }
+    }
+
+    #[test]
     fn debug_output_hides_secrets() {
         let s = Settings::load(
             None,
@@ -349,11 +397,16 @@ mod tests {
         let good = dir.join("good.toml");
         std::fs::write(
             &good,
-            "[tokens]\naccess_token_ttl_secs = 120\n[keys]\nsigning_alg = \"EdDSA\"\n",
+            "[tokens]\naccess_token_ttl_secs = 120\nrefresh_grace_secs = 20\n\
+             refresh_grace_uses = 2\n[keys]\nsigning_alg = \"EdDSA\"\n",
         )
         .unwrap_or_default();
         let s = Settings::load(Some(&good), env(&[])).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.tokens.access_token_ttl, Duration::from_secs(120));
+        assert_eq!(
+            (s.tokens.refresh_grace, s.tokens.refresh_grace_uses),
+            (Duration::from_secs(20), 2)
+        );
         assert_eq!(s.keys.signing_alg, SigningAlg::EdDSA);
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, "[tokens]\naccess_token_ttl = 120\n").unwrap_or_default();

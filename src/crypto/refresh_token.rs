@@ -12,13 +12,22 @@
 //!   storing the hash of every generation, and a forged token naming a family (family ids
 //!   appear in access tokens as `sid`) can never revoke it. Tokens whose tag does not verify
 //!   are rejected before any database work.
+//!
+//! For a client with a refresh grace window, a rotation also keeps the successor it issues,
+//! sealed (AES-256-GCM under another key derived from the master key, the family and the
+//! successor's generation bound as associated data), so that a retry of the previous token
+//! within the window can answer that same successor.
 
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::hmac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use super::{random_token, sha256_hex, MasterKey};
 use crate::domain::{FamilyId, PresentedToken, RefreshTokenText};
+
+/// A sealed successor is at most this long (base64 of nonce, token, tag); longer is not ours.
+const MAX_SEALED_SUCCESSOR_LEN: usize = 4 * (NONCE_LEN + MAX_REFRESH_TOKEN_LEN + 16) / 3 + 4;
 
 const PREFIX: &str = "lkrt_";
 const TAG_BYTES: usize = 16;
@@ -33,9 +42,10 @@ pub struct MintedRefreshToken {
     pub secret_hash: String,
 }
 
-/// Mints and parses refresh tokens.
+/// Mints and parses refresh tokens, and seals the successors kept for grace-window retries.
 pub struct RefreshTokenCodec {
     tag_key: hmac::Key,
+    successor_key: LessSafeKey,
 }
 
 impl std::fmt::Debug for RefreshTokenCodec {
@@ -47,9 +57,78 @@ impl std::fmt::Debug for RefreshTokenCodec {
 impl RefreshTokenCodec {
     pub fn new(master: &MasterKey) -> Self {
         let k = master.derive_key("latchkey refresh-token tag v1");
+        let sealing = master.derive_key("latchkey refresh-token successor seal v1");
+        let successor_key = match UnboundKey::new(&AES_256_GCM, &sealing) {
+            Ok(k) => LessSafeKey::new(k),
+            // A 32-byte key is always accepted by AES-256-GCM.
+            Err(_) => std::process::abort(),
+        };
         Self {
             tag_key: hmac::Key::new(hmac::HMAC_SHA256, &k),
+            successor_key,
         }
+    }
+
+    /// The associated data of a sealed successor: what it is, its family and generation.
+    fn successor_aad(family_id: &FamilyId, generation: i64) -> Vec<u8> {
+        format!(
+            "latchkey refresh successor v1|{}|{generation}",
+            family_id.as_str()
+        )
+        .into_bytes()
+    }
+
+    /// The successor `successor` (of generation `generation` in `family_id`) sealed for the
+    /// family row, URL-safe base64; `None` if the random nonce could not be drawn.
+    pub fn seal_successor(
+        &self,
+        family_id: &FamilyId,
+        generation: i64,
+        successor: &RefreshTokenText,
+    ) -> Option<String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).ok()?;
+        let mut in_out = successor.expose_secret().as_bytes().to_vec();
+        self.successor_key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(Self::successor_aad(family_id, generation)),
+                &mut in_out,
+            )
+            .ok()?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&in_out);
+        Some(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// What [`Self::seal_successor`] sealed for this family and generation; `None` if it was
+    /// sealed for another one, under another master key, or changed.
+    pub fn open_successor(
+        &self,
+        family_id: &FamilyId,
+        generation: i64,
+        sealed: &str,
+    ) -> Option<RefreshTokenText> {
+        if sealed.len() > MAX_SEALED_SUCCESSOR_LEN {
+            return None;
+        }
+        let raw = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if raw.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut in_out = ciphertext.to_vec();
+        let plain = self
+            .successor_key
+            .open_in_place(
+                nonce,
+                Aad::from(Self::successor_aad(family_id, generation)),
+                &mut in_out,
+            )
+            .ok()?;
+        let text = std::str::from_utf8(plain).ok()?;
+        Some(RefreshTokenText::new(text.to_owned()))
     }
 
     fn tag(&self, family_hex: &str, generation: i64, secret: &str) -> [u8; TAG_BYTES] {
@@ -148,6 +227,40 @@ mod tests {
                 .expose_secret(),
             value,
             "secrets are random"
+        );
+    }
+
+    #[test]
+    fn a_sealed_successor_opens_only_for_its_family_and_generation() {
+        let c = codec();
+        let family = FamilyId::generate();
+        let successor = c.mint(family.as_str(), 4).value;
+        let sealed = c
+            .seal_successor(&family, 4, &successor)
+            .unwrap_or_else(|| panic!("seals"));
+        assert!(!sealed.contains(successor.expose_secret()));
+        assert!(sealed.len() <= MAX_SEALED_SUCCESSOR_LEN);
+        let opened = c
+            .open_successor(&family, 4, &sealed)
+            .unwrap_or_else(|| panic!("opens"));
+        assert_eq!(opened.expose_secret(), successor.expose_secret());
+        assert!(c.open_successor(&family, 5, &sealed).is_none());
+        assert!(c
+            .open_successor(&FamilyId::generate(), 4, &sealed)
+            .is_none());
+        assert!(codec().open_successor(&family, 4, &sealed).is_none());
+        let mut bytes = sealed.clone().into_bytes();
+        let last = bytes.len() - 1;
+        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).unwrap_or_default();
+        assert!(c.open_successor(&family, 4, &tampered).is_none());
+        for bad in ["", "%%%", "AAAA"] {
+            assert!(c.open_successor(&family, 4, bad).is_none(), "{bad}");
+        }
+        assert_ne!(
+            c.seal_successor(&family, 4, &successor),
+            Some(sealed),
+            "a fresh nonce each time"
         );
     }
 

@@ -101,12 +101,24 @@ impl ClientKind {
 /// retired signing keys are kept this long after the fact.
 pub const MAX_ACCESS_TOKEN_TTL: i64 = 86_400;
 
-/// Per-client token lifetimes in seconds; `None` uses the server default.
+/// The longest refresh grace window a client may be given (five minutes): a used refresh
+/// token is accepted again that long, and its successor kept (sealed) as long.
+pub const MAX_REFRESH_GRACE_SECS: i64 = 300;
+/// The most retries a refresh grace window may admit.
+pub const MAX_REFRESH_GRACE_USES: i64 = 100;
+
+/// Per-client token lifetimes in seconds, and the refresh grace window; `None` uses the server
+/// default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClientTokenSettings {
     pub access_token_ttl: Option<i64>,
     pub refresh_idle_ttl: Option<i64>,
     pub refresh_absolute_ttl: Option<i64>,
+    /// How long after a refresh token's first use presenting it again (by the same client) is
+    /// a retry that answers the same successor, not reuse; 0: never (strict rotation).
+    pub refresh_grace_secs: Option<i64>,
+    /// How many retries that window admits.
+    pub refresh_grace_uses: Option<i64>,
 }
 
 impl ClientTokenSettings {
@@ -133,6 +145,24 @@ impl ClientTokenSettings {
                     ));
                 }
             }
+        }
+        if self
+            .refresh_grace_secs
+            .is_some_and(|v| !(0..=MAX_REFRESH_GRACE_SECS).contains(&v))
+        {
+            return Err(ValidationError::new(
+                "refresh_grace_secs",
+                "must be between 0 (no grace window) and 300 seconds",
+            ));
+        }
+        if self
+            .refresh_grace_uses
+            .is_some_and(|v| !(1..=MAX_REFRESH_GRACE_USES).contains(&v))
+        {
+            return Err(ValidationError::new(
+                "refresh_grace_uses",
+                "must be between 1 and 100",
+            ));
         }
         Ok(())
     }
@@ -388,6 +418,35 @@ mod tests {
             long_refresh.validate().is_ok(),
             "only access tokens are capped"
         );
+    }
+
+    #[test]
+    fn a_refresh_grace_window_is_at_most_five_minutes_and_a_hundred_retries() {
+        let grace = |secs, uses| ClientTokenSettings {
+            refresh_grace_secs: secs,
+            refresh_grace_uses: uses,
+            ..Default::default()
+        };
+        for ok in [
+            grace(Some(0), None),
+            grace(Some(30), Some(1)),
+            grace(Some(MAX_REFRESH_GRACE_SECS), Some(MAX_REFRESH_GRACE_USES)),
+            grace(None, Some(5)),
+        ] {
+            assert!(ok.validate().is_ok(), "{ok:?}");
+        }
+        for (bad, field) in [
+            (grace(Some(-1), None), "refresh_grace_secs"),
+            (grace(Some(301), None), "refresh_grace_secs"),
+            (grace(Some(10), Some(0)), "refresh_grace_uses"),
+            (grace(Some(10), Some(101)), "refresh_grace_uses"),
+        ] {
+            let err = bad.validate().err();
+            assert!(
+                err.is_some_and(|e| e.to_string().contains(field)),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

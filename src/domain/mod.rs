@@ -31,7 +31,7 @@ pub use account::{
 pub use account_policy::{AccountPolicy, SignupMode, VerificationPolicy};
 pub use client::{
     Audience, Client, ClientId, ClientKind, ClientOidcSettings, ClientTokenSettings,
-    MAX_ACCESS_TOKEN_TTL,
+    MAX_ACCESS_TOKEN_TTL, MAX_REFRESH_GRACE_SECS, MAX_REFRESH_GRACE_USES,
 };
 pub use email::Email;
 pub use error::ValidationError;
@@ -48,7 +48,7 @@ pub use principal::{PresentedAccessToken, Principal, Subject};
 pub use redirect_uri::{check_redirect_uri, is_loopback_host, matches_redirect_uri, RedirectUse};
 pub use refresh::{
     FamilyId, FamilyInfo, FamilyRecord, FamilySignIn, NewFamily, NextGeneration, PresentedToken,
-    RefreshRejection, RotateOutcome,
+    RefreshRejection, RetriedFamily, RetryGrace, RotateOutcome,
 };
 pub use revocation::{LoggedRevocation, Revocation, RevocationKind, TokenIdentity};
 pub use role::{Role, RoleId};

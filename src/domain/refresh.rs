@@ -81,6 +81,32 @@ impl std::fmt::Debug for NextGeneration {
     }
 }
 
+/// A rotation for a client with a refresh grace window (README, Tokens): what the family keeps
+/// of the presented token until `until`, so that presenting it again within the window (by
+/// the same client, at most `uses` times) answers the same successor instead of counting as
+/// reuse.
+#[derive(Clone)]
+pub struct RetryGrace {
+    /// The end of the window: the presented token's first use plus the client's grace seconds.
+    pub until: UnixTime,
+    /// The retries the client admits now (its `refresh_grace_uses`); a retry is admitted while
+    /// the family has used fewer.
+    pub uses: i64,
+    /// The successor refresh token (the one this rotation issues), sealed under a key derived
+    /// from the master key and bound to the family and the successor's generation.
+    pub sealed_successor: String,
+}
+
+impl std::fmt::Debug for RetryGrace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetryGrace")
+            .field("until", &self.until)
+            .field("uses", &self.uses)
+            .field("sealed_successor", &"[redacted]")
+            .finish()
+    }
+}
+
 /// The presented token, as the store needs it: its family, generation and secret hash.
 #[derive(Clone)]
 pub struct PresentedToken {
@@ -117,6 +143,11 @@ pub struct FamilyRecord {
     pub absolute_expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
     pub user_active: bool,
+    /// Within a refresh grace window: the hash of the previous generation's secret, the end of
+    /// the window and the retries it has admitted.
+    pub previous_token_hash: Option<String>,
+    pub grace_until: Option<UnixTime>,
+    pub grace_retries: i64,
 }
 
 impl std::fmt::Debug for FamilyRecord {
@@ -143,6 +174,19 @@ impl FamilyRecord {
             && self.expires_at > now
             && self.absolute_expires_at > now
             && self.user_active
+    }
+
+    /// Is `presented` the previous generation, its grace window still open at `now`?
+    pub fn in_grace_window(&self, presented: &PresentedToken, now: UnixTime) -> bool {
+        presented.family_id == self.id
+            && presented.generation.checked_add(1) == Some(self.generation)
+            && self.grace_until.is_some_and(|until| until > now)
+            && self.previous_token_hash.as_ref().is_some_and(|h| {
+                bool::from(subtle::ConstantTimeEq::ct_eq(
+                    presented.token_hash.as_bytes(),
+                    h.as_bytes(),
+                ))
+            })
     }
 }
 
@@ -188,4 +232,28 @@ pub enum RotateOutcome {
         absolute_expires_at: UnixTime,
     },
     Rejected(RefreshRejection),
+    /// The previous generation, presented again inside its grace window by the same client
+    /// with retries left: nothing rotated, the retry was counted, and the successor the first
+    /// use issued is answered again.
+    Retried(RetriedFamily),
+}
+
+/// A retry inside a refresh grace window (`RotateOutcome::Retried`).
+#[derive(Clone)]
+pub struct RetriedFamily {
+    /// The family as a rotation would answer it; `generation` is the successor's.
+    pub info: FamilyInfo,
+    /// The successor refresh token, sealed (`RetryGrace::sealed_successor`).
+    pub sealed_successor: String,
+    /// Retries admitted so far in this window, this one included (1 for the first retry).
+    pub retries: i64,
+}
+
+impl std::fmt::Debug for RetriedFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetriedFamily")
+            .field("info", &self.info)
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
 }

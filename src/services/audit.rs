@@ -40,6 +40,7 @@ pub mod events {
     pub const FEDERATION_UNLINKED: &str = "federation_unlinked";
     pub const FEDERATION_LINK_REFUSED: &str = "federation_link_refused";
     pub const FEDERATION_FAILED: &str = "federation_failed";
+    pub const REFRESH_TOKEN_RETRY: &str = "refresh_token_retry";
 }
 
 /// Who did what, from where.

@@ -509,6 +509,7 @@ pub async fn build_services(
         revocations.clone(),
         authn,
         throttle.clone(),
+        audit.clone(),
         clock.clone(),
         TokenServiceSettings {
             issuer: settings.issuer().to_owned(),
@@ -516,6 +517,8 @@ pub async fn build_services(
             access_token_ttl: secs(settings.tokens.access_token_ttl),
             refresh_idle_ttl: secs(settings.tokens.refresh_idle_ttl),
             refresh_absolute_ttl: secs(settings.tokens.refresh_absolute_ttl),
+            refresh_grace_secs: secs(settings.tokens.refresh_grace),
+            refresh_grace_uses: settings.tokens.refresh_grace_uses,
         },
     ));
     let admin = Arc::new(AdminService::new(

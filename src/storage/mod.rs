@@ -13,9 +13,9 @@ use crate::domain::{
     AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, AuthorizationCode, Client,
     ClientId, CodeOutcome, CodeRedemption, CodeUse, Consent, Email, FamilyId, FamilyRecord, KeyId,
     LinkId, LoggedAuditEvent, LoggedRevocation, NewFamily, NextGeneration, Permission,
-    PresentedToken, ProviderId, Revocation, Role, RoleId, RoleName, RotateOutcome, Scope,
-    SessionId, SlidingWindow, SocialLink, SsoSession, StoredKey, TokenIdentity, User, UserClaims,
-    UserFilter, UserId, WindowCounts,
+    PresentedToken, ProviderId, RetryGrace, Revocation, Role, RoleId, RoleName, RotateOutcome,
+    Scope, SessionId, SlidingWindow, SocialLink, SsoSession, StoredKey, TokenIdentity, User,
+    UserClaims, UserFilter, UserId, WindowCounts,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -173,7 +173,8 @@ pub trait SigningKeyStore: Send + Sync {
     async fn mark_removed(&self, kid: &KeyId, now: UnixTime) -> StorageResult<bool>;
 }
 
-/// Refresh-token families, one row each, holding the hash of the current generation's token.
+/// Refresh-token families, one row each, holding the hash of the current generation's token
+/// (and, inside a refresh grace window, what the last rotation kept of the previous one).
 #[async_trait]
 pub trait RefreshTokenStore: Send + Sync {
     /// Creates a family with its first (generation 0) token, unless the revocation log holds
@@ -183,10 +184,16 @@ pub trait RefreshTokenStore: Send + Sync {
     async fn start_family(&self, family: &NewFamily) -> StorageResult<bool>;
     /// One atomic step: if `presented` is the current, unexpired token of a live family of
     /// `client_id` whose user is active, replace it by `next` (generation + 1, its expiry capped
-    /// at the family's absolute expiry). If it is an older generation of the family, revoke the
-    /// family (reuse). Otherwise say why it was rejected. When `requested_scope` is not within
-    /// the family's scope nothing changes and the outcome is `ScopeExceeded`; when
-    /// `requested_audience` is not the family's audience, `AudienceMismatch`.
+    /// at the family's absolute expiry), and keep what `grace` says of the presented token for
+    /// its grace window (or nothing: without `grace` the previous window ends). If it is the
+    /// previous generation, inside the window the last rotation kept, presented by the same
+    /// client and with fewer retries than `grace.uses` admitted, count the retry and answer the
+    /// kept successor (`Retried`), changing nothing else. If it is an older generation of the
+    /// family (or that retry is not admitted), revoke the family (reuse). Otherwise say why it
+    /// was rejected. When `requested_scope` is not within the family's scope nothing changes
+    /// and the outcome is `ScopeExceeded`; when `requested_audience` is not the family's
+    /// audience, `AudienceMismatch`.
+    #[allow(clippy::too_many_arguments)]
     async fn rotate(
         &self,
         presented: &PresentedToken,
@@ -194,11 +201,13 @@ pub trait RefreshTokenStore: Send + Sync {
         requested_scope: Option<&Scope>,
         requested_audience: Option<&str>,
         next: &NextGeneration,
+        grace: Option<&RetryGrace>,
         now: UnixTime,
     ) -> StorageResult<RotateOutcome>;
     /// The family and its user's active flag; `None` if there is no such family.
     async fn find_family(&self, family_id: &FamilyId) -> StorageResult<Option<FamilyRecord>>;
-    /// Revokes one family; `Ok(false)` if it does not exist or was already revoked.
+    /// Revokes one family; `Ok(false)` if it does not exist or was already revoked. Revoking
+    /// (this and the methods below) also ends a family's grace window.
     async fn revoke_family(
         &self,
         family_id: &FamilyId,
@@ -231,7 +240,8 @@ pub trait RefreshTokenStore: Send + Sync {
         reason: &str,
         now: UnixTime,
     ) -> StorageResult<Vec<(FamilyId, UnixTime)>>;
-    /// Deletes families past their absolute expiry; returns how many.
+    /// Deletes families past their absolute expiry (returns how many), and clears what a
+    /// rotation kept for a grace window that has ended.
     async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64>;
 }
 

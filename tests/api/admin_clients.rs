@@ -73,6 +73,11 @@ async fn admin_api_registers_a_client_for_browser_sign_in(backend: Backend) {
     assert_eq!(spa["first_party"], true);
     assert_eq!(spa["backchannel_logout_uri"], Value::Null);
     assert_eq!(spa["id_token_signed_response_alg"], "RS256");
+    assert_eq!(
+        (&spa["refresh_grace_secs"], &spa["refresh_grace_uses"]),
+        (&Value::Null, &Value::Null),
+        "no grace window of its own: the server default"
+    );
     assert!(spa.get("client_secret").is_none());
 
     let (status, web) = call(
@@ -89,11 +94,17 @@ async fn admin_api_registers_a_client_for_browser_sign_in(backend: Backend) {
             "backchannel_logout_uri": "https://portal.example.com/backchannel",
             "id_token_signed_response_alg": "ES256",
             "access_token_ttl": 300,
+            "refresh_grace_secs": 20,
+            "refresh_grace_uses": 2,
         })),
     )
     .await;
     assert_eq!(status, 201, "{web}");
     assert!(str_of(&web, "client_secret").len() >= 43);
+    assert_eq!(
+        (&web["refresh_grace_secs"], &web["refresh_grace_uses"]),
+        (&json!(20), &json!(2))
+    );
     assert_eq!(web["first_party"], false);
     assert_eq!(web["post_logout_redirect_uris"], json!([]));
     assert_eq!(
@@ -194,6 +205,8 @@ async fn admin_api_patch_changes_client_settings(backend: Backend) {
         "access_token_ttl": 120,
         "refresh_idle_ttl": 3600,
         "refresh_absolute_ttl": 7200,
+        "refresh_grace_secs": 30,
+        "refresh_grace_uses": 4,
     }))
     .await;
     assert_eq!(
@@ -218,12 +231,17 @@ async fn admin_api_patch_changes_client_settings(backend: Backend) {
     assert_eq!(v["access_token_ttl"], 120);
     assert_eq!(v["refresh_idle_ttl"], 3600);
     assert_eq!(v["refresh_absolute_ttl"], 7200);
+    assert_eq!(
+        (&v["refresh_grace_secs"], &v["refresh_grace_uses"]),
+        (&json!(30), &json!(4))
+    );
     assert_eq!(v["created_at"], spa["created_at"]);
 
     let v = patch(json!({
         "backchannel_logout_uri": null,
         "default_audience": null,
         "access_token_ttl": null,
+        "refresh_grace_uses": null,
         "post_logout_redirect_uris": [],
     }))
     .await;
@@ -231,6 +249,12 @@ async fn admin_api_patch_changes_client_settings(backend: Backend) {
     assert_eq!(v["default_audience"], Value::Null);
     assert_eq!(v["access_token_ttl"], Value::Null);
     assert_eq!(v["refresh_idle_ttl"], 3600, "absent stays");
+    assert_eq!(v["refresh_grace_secs"], 30);
+    assert_eq!(
+        v["refresh_grace_uses"],
+        Value::Null,
+        "back to the server default"
+    );
     assert_eq!(v["post_logout_redirect_uris"], json!([]));
 
     let unchanged = patch(json!({})).await;
@@ -247,6 +271,7 @@ async fn admin_api_patch_changes_client_settings(backend: Backend) {
     assert!(fields.contains(&&json!([
         "default_audience",
         "access_token_ttl",
+        "refresh_grace_uses",
         "post_logout_redirect_uris",
         "backchannel_logout_uri"
     ])));
@@ -294,6 +319,22 @@ async fn admin_api_refuses_bad_client_settings_and_unknown_clients(backend: Back
             "control characters",
         ),
         (json!({"grant_types": ["implicit"]}), "unknown grant type"),
+        (
+            json!({"redirect_uris": ["https://a.example.com/cb"], "refresh_grace_secs": 301}),
+            "refresh_grace_secs",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example.com/cb"], "refresh_grace_secs": -1}),
+            "refresh_grace_secs",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example.com/cb"], "refresh_grace_uses": 0}),
+            "refresh_grace_uses",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example.com/cb"], "refresh_grace_uses": 101}),
+            "refresh_grace_uses",
+        ),
     ] {
         let (status, body) = create(base(extra.clone())).await;
         assert_eq!(status, 400, "{extra}: {body}");

@@ -33,6 +33,7 @@ mod openidconnect_interop;
 mod password_grant;
 mod password_policy;
 mod redis_outage;
+mod refresh_grace;
 mod refresh_grant;
 mod revocation;
 mod revocation_feed;

@@ -12,6 +12,7 @@ scenarios!(
     a_token_revoked_on_one_instance_is_rejected_by_another_within_a_second,
     revocations_survive_a_restart,
     a_client_re_keyed_on_one_instance_loses_its_tokens_on_another_within_a_second,
+    a_refresh_retried_on_another_instance_answers_the_same_successor,
 );
 
 async fn a_token_revoked_on_one_instance_is_rejected_by_another_within_a_second(backend: Backend) {
@@ -95,6 +96,54 @@ async fn a_client_re_keyed_on_one_instance_loses_its_tokens_on_another_within_a_
         assert!(
             revoked_at.elapsed() < Duration::from_secs(1),
             "B still accepts the token a second after A re-keyed its client"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_refresh_retried_on_another_instance_answers_the_same_successor(backend: Backend) {
+    let a = spawn_app(backend).await;
+    a.fixture().await;
+    let rs = resource_server(&a).await;
+    a.admin()
+        .update_client(
+            "web",
+            latchkey::services::ClientUpdate {
+                refresh_grace_secs: Some(Some(30)),
+                refresh_grace_uses: Some(Some(2)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let b = spawn_instance_like(&a, &[]).await;
+    let t0 = str_of(&a.login("alice@example.com").await, "refresh_token").to_owned();
+    let (status, lost) = a.refresh(&t0).await;
+    assert_eq!(status, 200, "{lost}");
+    // The retry lands on the other instance (a load balancer): same successor, and its access
+    // token is good on both.
+    let (status, retried) = b.refresh(&t0).await;
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(
+        str_of(&retried, "refresh_token"),
+        str_of(&lost, "refresh_token")
+    );
+    let access = str_of(&retried, "access_token").to_owned();
+    assert!(a.is_active(&rs, &access).await);
+    assert!(b.is_active(&rs, &access).await);
+    // The chain moves on on B; the first token, back on A, is reuse: the family dies
+    // everywhere.
+    let (status, next) = b.refresh(str_of(&retried, "refresh_token")).await;
+    assert_eq!(status, 200, "{next}");
+    let (status, _) = a.refresh(&t0).await;
+    assert_eq!(status, 400);
+    let (status, _) = b.refresh(str_of(&next, "refresh_token")).await;
+    assert_eq!(status, 400);
+    let revoked_at = Instant::now();
+    while b.is_active(&rs, &access).await {
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "B still accepts the retry's access token a second after A revoked the family"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

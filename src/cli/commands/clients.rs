@@ -52,6 +52,16 @@ pub enum ClientsCmd {
         refresh_idle_ttl: Option<i64>,
         #[arg(long)]
         refresh_absolute_ttl: Option<i64>,
+        /// Refresh grace window in seconds (0..300; default: tokens.refresh_grace_secs, 0 =
+        /// strict rotation): presenting a used refresh token again within N seconds of its
+        /// first use, by this client, answers the same successor instead of revoking the
+        /// session (lost responses on mobile networks, several tabs refreshing at once).
+        #[arg(long, value_name = "N")]
+        refresh_grace_secs: Option<i64>,
+        /// How many such retries one window admits (1..100; default: tokens.refresh_grace_uses,
+        /// 1).
+        #[arg(long, value_name = "K")]
+        refresh_grace_uses: Option<i64>,
         /// Where RP-initiated logout may send the user back (repeatable).
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
@@ -118,6 +128,18 @@ pub enum ClientsCmd {
         /// Back to the server's refresh-token absolute lifetime.
         #[arg(long)]
         no_refresh_absolute_ttl: bool,
+        /// Refresh grace window in seconds (0..300; 0 = strict rotation, see `create --help`).
+        #[arg(long, value_name = "N", conflicts_with = "no_refresh_grace_secs")]
+        refresh_grace_secs: Option<i64>,
+        /// Back to the server's refresh grace window (tokens.refresh_grace_secs).
+        #[arg(long)]
+        no_refresh_grace_secs: bool,
+        /// Retries one grace window admits (1..100).
+        #[arg(long, value_name = "K", conflicts_with = "no_refresh_grace_uses")]
+        refresh_grace_uses: Option<i64>,
+        /// Back to the server's retries per grace window (tokens.refresh_grace_uses).
+        #[arg(long)]
+        no_refresh_grace_uses: bool,
         /// Post-logout redirect URI (repeatable; replaces the list).
         #[arg(
             long = "post-logout-redirect-uri",
@@ -207,6 +229,8 @@ pub(super) async fn clients(
             access_token_ttl,
             refresh_idle_ttl,
             refresh_absolute_ttl,
+            refresh_grace_secs,
+            refresh_grace_uses,
             post_logout_redirect_uris,
             allowed_origins,
             first_party,
@@ -240,6 +264,8 @@ pub(super) async fn clients(
                             access_token_ttl,
                             refresh_idle_ttl,
                             refresh_absolute_ttl,
+                            refresh_grace_secs,
+                            refresh_grace_uses,
                         },
                     },
                     oidc,
@@ -273,6 +299,10 @@ pub(super) async fn clients(
             no_refresh_idle_ttl,
             refresh_absolute_ttl,
             no_refresh_absolute_ttl,
+            refresh_grace_secs,
+            no_refresh_grace_secs,
+            refresh_grace_uses,
+            no_refresh_grace_uses,
             post_logout_redirect_uris,
             no_post_logout_redirect_uris,
             allowed_origins,
@@ -294,6 +324,8 @@ pub(super) async fn clients(
                 access_token_ttl: optional(access_token_ttl, no_access_token_ttl),
                 refresh_idle_ttl: optional(refresh_idle_ttl, no_refresh_idle_ttl),
                 refresh_absolute_ttl: optional(refresh_absolute_ttl, no_refresh_absolute_ttl),
+                refresh_grace_secs: optional(refresh_grace_secs, no_refresh_grace_secs),
+                refresh_grace_uses: optional(refresh_grace_uses, no_refresh_grace_uses),
                 post_logout_redirect_uris: list(
                     post_logout_redirect_uris,
                     no_post_logout_redirect_uris,

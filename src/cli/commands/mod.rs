@@ -47,9 +47,9 @@ pub enum Command {
     /// Manage roles and their permissions.
     #[command(subcommand)]
     Roles(RolesCmd),
-    /// Manage OAuth clients.
+    /// Manage OAuth clients (boxed: its many settings make it the largest command by far).
     #[command(subcommand)]
-    Clients(ClientsCmd),
+    Clients(Box<ClientsCmd>),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
@@ -121,7 +121,7 @@ pub async fn run(
         }
         Command::Users(cmd) => users::users(cmd, &settings, clock).await,
         Command::Roles(cmd) => roles::roles(cmd, &settings, clock).await,
-        Command::Clients(cmd) => clients::clients(cmd, &settings, clock).await,
+        Command::Clients(cmd) => clients::clients(*cmd, &settings, clock).await,
         Command::Keys(cmd) => keys::keys(cmd, &settings, clock).await,
         Command::Audit(cmd) => audit::audit(cmd, &settings, clock).await,
     }

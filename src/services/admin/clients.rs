@@ -126,6 +126,8 @@ impl AdminService {
             (&mut ttl.access_token_ttl, update.access_token_ttl),
             (&mut ttl.refresh_idle_ttl, update.refresh_idle_ttl),
             (&mut ttl.refresh_absolute_ttl, update.refresh_absolute_ttl),
+            (&mut ttl.refresh_grace_secs, update.refresh_grace_secs),
+            (&mut ttl.refresh_grace_uses, update.refresh_grace_uses),
         ] {
             if let Some(v) = value {
                 *field = v;

@@ -78,6 +78,10 @@ pub struct ClientView {
     pub access_token_ttl: Option<i64>,
     pub refresh_idle_ttl: Option<i64>,
     pub refresh_absolute_ttl: Option<i64>,
+    /// The refresh grace window (seconds; `null`: the server default, 0: none) and the
+    /// retries it admits (`null`: the server default).
+    pub refresh_grace_secs: Option<i64>,
+    pub refresh_grace_uses: Option<i64>,
     /// Where RP-initiated logout may send the user back (OIDC Dynamic Registration's name).
     pub post_logout_redirect_uris: Vec<String>,
     /// Browser origins allowed to call the client-facing endpoints for this client (CORS).
@@ -106,6 +110,8 @@ impl From<&Client> for ClientView {
             access_token_ttl: c.token_settings.access_token_ttl,
             refresh_idle_ttl: c.token_settings.refresh_idle_ttl,
             refresh_absolute_ttl: c.token_settings.refresh_absolute_ttl,
+            refresh_grace_secs: c.token_settings.refresh_grace_secs,
+            refresh_grace_uses: c.token_settings.refresh_grace_uses,
             post_logout_redirect_uris: c.oidc.post_logout_redirect_uris.clone(),
             allowed_origins: c.oidc.allowed_origins.clone(),
             first_party: c.oidc.first_party,
@@ -185,6 +191,8 @@ pub struct ClientUpdate {
     pub access_token_ttl: Option<Option<i64>>,
     pub refresh_idle_ttl: Option<Option<i64>>,
     pub refresh_absolute_ttl: Option<Option<i64>>,
+    pub refresh_grace_secs: Option<Option<i64>>,
+    pub refresh_grace_uses: Option<Option<i64>>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub allowed_origins: Option<Vec<String>>,
     pub first_party: Option<bool>,
@@ -206,6 +214,8 @@ impl ClientUpdate {
             ("access_token_ttl", self.access_token_ttl.is_some()),
             ("refresh_idle_ttl", self.refresh_idle_ttl.is_some()),
             ("refresh_absolute_ttl", self.refresh_absolute_ttl.is_some()),
+            ("refresh_grace_secs", self.refresh_grace_secs.is_some()),
+            ("refresh_grace_uses", self.refresh_grace_uses.is_some()),
             (
                 "post_logout_redirect_uris",
                 self.post_logout_redirect_uris.is_some(),

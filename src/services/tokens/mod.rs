@@ -15,6 +15,7 @@ use std::sync::Arc;
 use tracing::{info, instrument};
 
 use super::access_tokens::AccessTokenClaims;
+use super::audit::AuditLog;
 use super::authn::{Authenticator, SignedIn};
 use super::client_registry::{ClientCredentials, ClientRegistry};
 use super::revocation::RevocationService;
@@ -37,6 +38,9 @@ pub struct TokenServiceSettings {
     pub access_token_ttl: i64,
     pub refresh_idle_ttl: i64,
     pub refresh_absolute_ttl: i64,
+    /// The refresh grace window of clients that set none (0: none) and its retries.
+    pub refresh_grace_secs: i64,
+    pub refresh_grace_uses: i64,
 }
 
 /// Whom an access token is about: the user (with their claims and session) or the client.
@@ -60,6 +64,8 @@ pub struct TokenService {
     revocations: Arc<RevocationService>,
     authn: Arc<Authenticator>,
     throttle: Arc<Throttle>,
+    /// Records retries inside a refresh grace window.
+    audit: Arc<AuditLog>,
     clock: Arc<dyn Clock>,
     settings: TokenServiceSettings,
 }
@@ -77,6 +83,7 @@ impl TokenService {
         revocations: Arc<RevocationService>,
         authn: Arc<Authenticator>,
         throttle: Arc<Throttle>,
+        audit: Arc<AuditLog>,
         clock: Arc<dyn Clock>,
         settings: TokenServiceSettings,
     ) -> Self {
@@ -91,6 +98,7 @@ impl TokenService {
             revocations,
             authn,
             throttle,
+            audit,
             clock,
             settings,
         }
@@ -117,8 +125,14 @@ impl TokenService {
                     .await
             }
             GrantRequest::RefreshToken { refresh_token } => {
-                self.refresh_grant(&client, refresh_token, requested_scope, requested_audience)
-                    .await
+                self.refresh_grant(
+                    &client,
+                    refresh_token,
+                    requested_scope,
+                    requested_audience,
+                    &req.origin,
+                )
+                .await
             }
             GrantRequest::AuthorizationCode {
                 code,

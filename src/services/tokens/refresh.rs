@@ -1,15 +1,18 @@
 //! The refresh-token grant (RFC 6749 §6) and the refresh-token families it rotates.
 
 use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
 use tracing::warn;
 
+use super::super::audit::{detail, events, AuditContext};
 use super::super::throttle::RequestLimit;
 use super::id_token::SignInFacts;
 use super::{IssuedTokens, Subject, TokenError, TokenService};
 use crate::clock::UnixTime;
 use crate::domain::{
     Audience, Client, FamilyId, FamilySignIn, NewFamily, NextGeneration, RefreshRejection,
-    RefreshTokenText, RotateOutcome, Scope, UserClaims, UserId,
+    RefreshTokenText, RequestOrigin, RetriedFamily, RetryGrace, RotateOutcome, Scope, UserClaims,
+    UserId,
 };
 
 impl TokenService {
@@ -19,6 +22,7 @@ impl TokenService {
         presented: SecretString,
         requested_scope: Option<Scope>,
         requested_audience: Option<Audience>,
+        origin: &RequestOrigin,
     ) -> Result<IssuedTokens, TokenError> {
         // A value that is not a token Latchkey issued (bad format or tag) is refused before any
         // database work.
@@ -46,6 +50,26 @@ impl TokenService {
             token_hash: minted.secret_hash,
             expires_at: now + self.refresh_idle_ttl(client),
         };
+        // A client with a grace window keeps the successor (sealed) for retries of `presented`.
+        let grace = match self.refresh_grace(client) {
+            Some((secs, uses)) => Some(RetryGrace {
+                until: now + secs,
+                uses,
+                sealed_successor: self
+                    .refresh_codec
+                    .seal_successor(
+                        &presented.family_id,
+                        presented.generation.saturating_add(1),
+                        &minted.value,
+                    )
+                    .ok_or_else(|| {
+                        TokenError::Unexpected(anyhow::anyhow!(
+                            "could not seal the successor refresh token"
+                        ))
+                    })?,
+            }),
+            None => None,
+        };
         let outcome = self
             .refresh_tokens
             .rotate(
@@ -54,11 +78,29 @@ impl TokenService {
                 requested_scope.as_ref(),
                 requested_audience.as_deref(),
                 &next,
+                grace.as_ref(),
                 now,
             )
             .await?;
-        let mut family = match outcome {
-            RotateOutcome::Rotated(f) => f,
+        let (mut family, refresh_token) = match outcome {
+            RotateOutcome::Rotated(f) => (f, minted.value),
+            RotateOutcome::Retried(retried) => {
+                // The same successor the first use issued: the app ends up with one chain.
+                let Some(successor) = self.refresh_codec.open_successor(
+                    &retried.info.family_id,
+                    retried.info.generation,
+                    &retried.sealed_successor,
+                ) else {
+                    warn!(
+                        client_id = client.id.as_str(),
+                        family_id = retried.info.family_id.as_str(),
+                        "a kept refresh-token successor does not open (another master key?)"
+                    );
+                    return Err(TokenError::InvalidGrant("invalid refresh token".into()));
+                };
+                self.record_retry(client, &retried, grace.as_ref(), origin);
+                (retried.info, successor)
+            }
             RotateOutcome::Reused { family_id, .. } => {
                 warn!(
                     client_id = client.id.as_str(),
@@ -157,10 +199,59 @@ impl TokenService {
             access_token,
             token_type: "Bearer",
             expires_in,
-            refresh_token: Some(minted.value),
+            refresh_token: Some(refresh_token),
             id_token,
             scope: scope.to_wire(),
         })
+    }
+
+    /// The client's refresh grace window now, `(seconds, retries)`; `None`: strict rotation.
+    fn refresh_grace(&self, client: &Client) -> Option<(i64, i64)> {
+        let settings = &client.token_settings;
+        let secs = settings
+            .refresh_grace_secs
+            .unwrap_or(self.settings.refresh_grace_secs);
+        let uses = settings
+            .refresh_grace_uses
+            .unwrap_or(self.settings.refresh_grace_uses);
+        (secs > 0 && uses > 0).then_some((secs, uses))
+    }
+
+    /// A retry inside a grace window is its own audit event (not reuse), written after the
+    /// answer so that a retry costs no more than a refresh.
+    fn record_retry(
+        &self,
+        client: &Client,
+        retried: &RetriedFamily,
+        grace: Option<&RetryGrace>,
+        origin: &RequestOrigin,
+    ) {
+        let audit = self.audit.clone();
+        let user_id = retried.info.user_id.clone();
+        let client_id = client.id.as_str().to_owned();
+        let origin = origin.clone();
+        let uses = grace.map_or(0, |g| g.uses);
+        let event = detail([
+            ("family_id", json!(retried.info.family_id.as_str())),
+            ("retry", json!(retried.retries)),
+            (
+                "retries_left",
+                json!(uses.saturating_sub(retried.retries).max(0)),
+            ),
+        ]);
+        tokio::spawn(async move {
+            audit
+                .record(
+                    events::REFRESH_TOKEN_RETRY,
+                    AuditContext {
+                        user_id: Some(&user_id),
+                        client_id: Some(&client_id),
+                        origin: Some(&origin),
+                    },
+                    event,
+                )
+                .await;
+        });
     }
 
     pub(super) fn refresh_idle_ttl(&self, client: &Client) -> i64 {

@@ -15,7 +15,8 @@ macro_rules! client_columns {
     () => {
         "id, name, kind, secret_hash, is_enabled, grant_types, scopes, redirect_uris, audiences, \
          default_audience, access_token_ttl, refresh_idle_ttl, refresh_absolute_ttl, created_at, updated_at, \
-         post_logout_redirect_uris, allowed_origins, first_party, backchannel_logout_uri, id_token_alg"
+         post_logout_redirect_uris, allowed_origins, first_party, backchannel_logout_uri, id_token_alg, \
+         refresh_grace_secs, refresh_grace_uses"
     };
 }
 
@@ -41,6 +42,8 @@ struct ClientRow {
     first_party: bool,
     backchannel_logout_uri: Option<String>,
     id_token_alg: String,
+    refresh_grace_secs: Option<i64>,
+    refresh_grace_uses: Option<i64>,
 }
 
 fn json_list(raw: &str, what: &str) -> StorageResult<Vec<String>> {
@@ -79,6 +82,8 @@ impl TryFrom<ClientRow> for Client {
                 access_token_ttl: r.access_token_ttl,
                 refresh_idle_ttl: r.refresh_idle_ttl,
                 refresh_absolute_ttl: r.refresh_absolute_ttl,
+                refresh_grace_secs: r.refresh_grace_secs,
+                refresh_grace_uses: r.refresh_grace_uses,
             },
             oidc: ClientOidcSettings {
                 post_logout_redirect_uris: json_list(
@@ -109,7 +114,7 @@ macro_rules! impl_client_store {
                 sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
                 ))
                 .bind(c.id.as_str())
                 .bind(&c.name)
@@ -131,6 +136,8 @@ macro_rules! impl_client_store {
                 .bind(c.oidc.first_party)
                 .bind(c.oidc.backchannel_logout_uri.as_deref())
                 .bind(c.oidc.id_token_alg.as_str())
+                .bind(c.token_settings.refresh_grace_secs)
+                .bind(c.token_settings.refresh_grace_uses)
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;
@@ -189,7 +196,8 @@ macro_rules! impl_client_store {
                     "UPDATE clients SET name = $2, grant_types = $3, scopes = $4, redirect_uris = $5, \
                      audiences = $6, default_audience = $7, access_token_ttl = $8, refresh_idle_ttl = $9, \
                      refresh_absolute_ttl = $10, post_logout_redirect_uris = $11, allowed_origins = $12, \
-                     first_party = $13, backchannel_logout_uri = $14, id_token_alg = $15, updated_at = $16 \
+                     first_party = $13, backchannel_logout_uri = $14, id_token_alg = $15, updated_at = $16, \
+                     refresh_grace_secs = $17, refresh_grace_uses = $18 \
                      WHERE id = $1",
                 )
                 .bind(c.id.as_str())
@@ -208,6 +216,8 @@ macro_rules! impl_client_store {
                 .bind(c.oidc.backchannel_logout_uri.as_deref())
                 .bind(c.oidc.id_token_alg.as_str())
                 .bind(c.updated_at)
+                .bind(c.token_settings.refresh_grace_secs)
+                .bind(c.token_settings.refresh_grace_uses)
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;

@@ -1,7 +1,9 @@
 //! Refresh-token families, one row per family. Rotation is one atomic step per backend: on
 //! PostgreSQL a single conditional UPDATE of the family row by primary key (which also reads
 //! the user's roles, one round trip); on SQLite the same UPDATE inside a `BEGIN IMMEDIATE`
-//! transaction, with the scope check in Rust. When the step does not match, a second read
+//! transaction, with the scope check in Rust. The same statement admits a retry inside a
+//! refresh grace window (the previous generation, presented again): it then only counts the
+//! retry and answers the sealed successor. When the step does not match, a second read
 //! diagnoses why, and revokes the family when an older generation was presented (reuse).
 
 use async_trait::async_trait;
@@ -12,7 +14,8 @@ use crate::clock::UnixTime;
 use crate::crypto::constant_time_eq;
 use crate::domain::{
     ClientId, FamilyId, FamilyInfo, FamilyRecord, FamilySignIn, NewFamily, NextGeneration,
-    PresentedToken, RefreshRejection, RotateOutcome, Scope, SessionId, UserId,
+    PresentedToken, RefreshRejection, RetriedFamily, RetryGrace, RotateOutcome, Scope, SessionId,
+    UserId,
 };
 use crate::storage::{RefreshTokenStore, StorageResult};
 
@@ -31,6 +34,9 @@ struct FamilyRow {
     absolute_expires_at: i64,
     revoked_at: Option<i64>,
     is_active: bool,
+    prev_token_hash: Option<String>,
+    grace_until: Option<i64>,
+    grace_retries: i64,
 }
 
 impl From<FamilyRow> for FamilyRecord {
@@ -49,13 +55,17 @@ impl From<FamilyRow> for FamilyRecord {
             absolute_expires_at: r.absolute_expires_at,
             revoked_at: r.revoked_at,
             user_active: r.is_active,
+            previous_token_hash: r.prev_token_hash,
+            grace_until: r.grace_until,
+            grace_retries: r.grace_retries,
         }
     }
 }
 
 const SELECT_FAMILY: &str = "SELECT f.id, f.client_id, f.user_id, f.scope, f.audience, \
      f.generation, f.token_hash, f.expires_at, f.issued_at, f.created_at, \
-     f.absolute_expires_at, f.revoked_at, u.is_active \
+     f.absolute_expires_at, f.revoked_at, u.is_active, f.prev_token_hash, f.grace_until, \
+     f.grace_retries \
      FROM refresh_token_families f JOIN users u ON u.id = f.user_id WHERE f.id = $1";
 
 /// The rotated family, as the atomic step returns it.
@@ -72,6 +82,10 @@ struct RotatedRow {
     auth_time: Option<i64>,
     amr: Option<String>,
     offline_access: bool,
+    /// 0 after a rotation; after a retry, the retries admitted in the window so far.
+    grace_retries: i64,
+    /// After a retry: the sealed successor (NULL after a rotation).
+    retried_successor: Option<String>,
 }
 
 fn split_sorted(joined: Option<String>) -> Vec<String> {
@@ -104,27 +118,68 @@ macro_rules! claims_columns {
 
 /// The conditional UPDATE both backends run. It is the linearisation point: of two concurrent
 /// rotations of one token, exactly one matches `generation = $2` (the other re-checks after
-/// the winner commits, and matches nothing). `$8` is PostgreSQL's scope check (SQLite checks
-/// in Rust and binds NULL); `$9` is the requested audience, which must be the family's.
+/// the winner commits, and matches nothing, or, inside a grace window, the retry branch). `$8`
+/// is PostgreSQL's scope check (SQLite checks in Rust and binds NULL); `$9` is the requested
+/// audience, which must be the family's.
+///
+/// Two branches, told apart by the old row's generation (every `CASE` reads the old row):
+/// - rotation, `generation = $2` and the current hash: the next generation (`$5`, `$6`) is
+///   stored, and the grace columns are set to what this rotation keeps of the presented token
+///   (`$10` its hash, `$11` the end of its window, `$12` the sealed successor), or to NULL for
+///   a client without a grace window: the previous generation's window ends here.
+/// - retry, `generation = $2 + 1` and the previous hash, window open, fewer than `$13`
+///   retries: only `grace_retries` moves; the sealed successor is returned.
+///
+/// Without a grace window it is the same single statement as a plain rotation, with a few more
+/// column assignments.
 macro_rules! rotate_sql {
     ($scope_check:literal) => {
         concat!(
-            "UPDATE refresh_token_families SET generation = generation + 1, token_hash = $5, \
-               expires_at = CASE WHEN $6 < absolute_expires_at THEN $6 ELSE absolute_expires_at END, \
-               issued_at = $4 \
-             WHERE id = $1 AND generation = $2 AND token_hash = $3 AND client_id = $7 \
+            "UPDATE refresh_token_families SET \
+               generation = CASE WHEN generation = $2 THEN generation + 1 ELSE generation END, \
+               token_hash = CASE WHEN generation = $2 THEN $5 ELSE token_hash END, \
+               expires_at = CASE WHEN generation <> $2 THEN expires_at \
+                 WHEN $6 < absolute_expires_at THEN $6 ELSE absolute_expires_at END, \
+               issued_at = CASE WHEN generation = $2 THEN $4 ELSE issued_at END, \
+               prev_token_hash = CASE WHEN generation = $2 THEN $10 ELSE prev_token_hash END, \
+               grace_until = CASE WHEN generation = $2 THEN $11 ELSE grace_until END, \
+               grace_successor = CASE WHEN generation = $2 THEN $12 ELSE grace_successor END, \
+               grace_retries = CASE WHEN generation = $2 THEN 0 ELSE grace_retries + 1 END \
+             WHERE id = $1 AND client_id = $7 \
+               AND ((generation = $2 AND token_hash = $3) \
+                    OR (generation - 1 = $2 AND prev_token_hash = $3 AND grace_until > $4 \
+                        AND grace_retries < $13)) \
                AND revoked_at IS NULL AND expires_at > $4 AND absolute_expires_at > $4 \
                AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_token_families.user_id AND u.is_active) \
                AND ($9 IS NULL OR audience = $9) ",
             $scope_check,
             " RETURNING user_id, scope, audience, generation, expires_at, sso_session_id, auth_time, amr, \
-               offline_access, ",
+               offline_access, grace_retries, \
+               CASE WHEN grace_retries > 0 THEN grace_successor END AS retried_successor, ",
             claims_columns!("refresh_token_families.user_id")
         )
     };
 }
 
 impl RotatedRow {
+    /// A rotation, or a retry inside a grace window.
+    fn into_outcome(self, family_id: &FamilyId) -> StorageResult<RotateOutcome> {
+        let retries = self.grace_retries;
+        let successor = self.retried_successor.clone();
+        let info = self.into_info(family_id)?;
+        if retries == 0 {
+            return Ok(RotateOutcome::Rotated(info));
+        }
+        // The retry branch matched the kept hash, which is only ever kept with its successor.
+        let sealed_successor =
+            successor.ok_or_else(|| corrupt("a refresh grace window without its successor"))?;
+        Ok(RotateOutcome::Retried(RetriedFamily {
+            info,
+            sealed_successor,
+            retries,
+        }))
+    }
+
     fn into_info(self, family_id: &FamilyId) -> StorageResult<FamilyInfo> {
         Ok(FamilyInfo {
             scope: Scope::parse(&self.scope).map_err(corrupt)?,
@@ -148,7 +203,8 @@ impl RotatedRow {
     }
 }
 
-/// Why did the atomic step not match? `None` means reuse (an older generation).
+/// Why did the atomic step not match? `None` means reuse (an older generation, or, inside a
+/// grace window, the previous one with its retries used up or from another client).
 fn classify(
     f: &FamilyRecord,
     presented: &PresentedToken,
@@ -157,25 +213,42 @@ fn classify(
     requested_audience: Option<&str>,
     now: UnixTime,
 ) -> Option<RefreshRejection> {
+    // What refuses the current token (or a retry) whatever its generation.
+    let refusal = || {
+        if f.expires_at <= now || f.absolute_expires_at <= now {
+            Some(RefreshRejection::Expired)
+        } else if !f.user_active {
+            Some(RefreshRejection::UserInactive)
+        } else if requested
+            .is_some_and(|r| !Scope::parse(&f.scope).is_ok_and(|s| r.is_subset_of(&s)))
+        {
+            Some(RefreshRejection::ScopeExceeded)
+        } else if requested_audience.is_some_and(|a| a != f.audience) {
+            Some(RefreshRejection::AudienceMismatch)
+        } else {
+            None
+        }
+    };
+    let in_grace_window = f.revoked_at.is_none() && f.in_grace_window(presented, now);
     Some(if f.client_id != client_id.as_str() {
+        if in_grace_window {
+            // A retry of a token that was just rotated, by another client: it has leaked.
+            return None; // reuse
+        }
         RefreshRejection::WrongClient
     } else if f.revoked_at.is_some() {
         RefreshRejection::Revoked
     } else if presented.generation < f.generation {
-        return None; // reuse
+        // A retry refused for what would refuse the current token leaves the family alone;
+        // otherwise its retries are used up (or the client has no grace window now): reuse.
+        return if in_grace_window { refusal() } else { None };
     } else if presented.generation > f.generation
         || !constant_time_eq(presented.token_hash.as_bytes(), f.token_hash.as_bytes())
     {
         // Only reachable with a valid tag over a secret we never stored: refuse, do nothing.
         RefreshRejection::Unknown
-    } else if f.expires_at <= now || f.absolute_expires_at <= now {
-        RefreshRejection::Expired
-    } else if !f.user_active {
-        RefreshRejection::UserInactive
-    } else if requested.is_some_and(|r| !Scope::parse(&f.scope).is_ok_and(|s| r.is_subset_of(&s))) {
-        RefreshRejection::ScopeExceeded
-    } else if requested_audience.is_some_and(|a| a != f.audience) {
-        RefreshRejection::AudienceMismatch
+    } else if let Some(why) = refusal() {
+        why
     } else {
         // Nothing is wrong now: a concurrent step changed it in between. Refuse, but do not
         // treat it as reuse.
@@ -184,6 +257,7 @@ fn classify(
 }
 
 impl SqlStore<Postgres> {
+    #[allow(clippy::too_many_arguments)]
     async fn rotate_atomic(
         &self,
         presented: &PresentedToken,
@@ -191,8 +265,9 @@ impl SqlStore<Postgres> {
         requested_scope: Option<&Scope>,
         requested_audience: Option<&str>,
         next: &NextGeneration,
+        grace: Option<&RetryGrace>,
         now: UnixTime,
-    ) -> StorageResult<Option<FamilyInfo>> {
+    ) -> StorageResult<Option<RotateOutcome>> {
         let row: Option<RotatedRow> = sqlx::query_as(rotate_sql!(
             "AND ($8::text IS NULL OR string_to_array($8::text, ' ') <@ string_to_array(scope, ' '))"
         ))
@@ -205,14 +280,20 @@ impl SqlStore<Postgres> {
         .bind(client_id.as_str())
         .bind(requested_scope.map(Scope::to_wire))
         .bind(requested_audience)
+        .bind(grace.map(|_| presented.token_hash.as_str()))
+        .bind(grace.map(|g| g.until))
+        .bind(grace.map(|g| g.sealed_successor.as_str()))
+        .bind(grace.map_or(0, |g| g.uses))
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        row.map(|r| r.into_info(&presented.family_id)).transpose()
+        row.map(|r| r.into_outcome(&presented.family_id))
+            .transpose()
     }
 }
 
 impl SqlStore<Sqlite> {
+    #[allow(clippy::too_many_arguments)]
     async fn rotate_atomic(
         &self,
         presented: &PresentedToken,
@@ -220,8 +301,9 @@ impl SqlStore<Sqlite> {
         requested_scope: Option<&Scope>,
         requested_audience: Option<&str>,
         next: &NextGeneration,
+        grace: Option<&RetryGrace>,
         now: UnixTime,
-    ) -> StorageResult<Option<FamilyInfo>> {
+    ) -> StorageResult<Option<RotateOutcome>> {
         // BEGIN IMMEDIATE holds the single write lock for the whole step, so the scope check
         // in Rust can still undo the update.
         let mut tx = self.begin_write().await?;
@@ -235,19 +317,28 @@ impl SqlStore<Sqlite> {
             .bind(client_id.as_str())
             .bind(Option::<String>::None)
             .bind(requested_audience)
+            .bind(grace.map(|_| presented.token_hash.as_str()))
+            .bind(grace.map(|g| g.until))
+            .bind(grace.map(|g| g.sealed_successor.as_str()))
+            .bind(grace.map_or(0, |g| g.uses))
             .fetch_optional(&mut *tx)
             .await
             .map_err(map_err)?;
         let Some(row) = row else {
             return Ok(None);
         };
-        let info = row.into_info(&presented.family_id)?;
-        if requested_scope.is_some_and(|s| !s.is_subset_of(&info.scope)) {
+        let outcome = row.into_outcome(&presented.family_id)?;
+        let scope = match &outcome {
+            RotateOutcome::Rotated(info) => &info.scope,
+            RotateOutcome::Retried(retried) => &retried.info.scope,
+            RotateOutcome::Reused { .. } | RotateOutcome::Rejected(_) => return Ok(None),
+        };
+        if requested_scope.is_some_and(|s| !s.is_subset_of(scope)) {
             tx.rollback().await.map_err(map_err)?;
             return Ok(None);
         }
         tx.commit().await.map_err(map_err)?;
-        Ok(Some(info))
+        Ok(Some(outcome))
     }
 }
 
@@ -292,13 +383,14 @@ macro_rules! impl_refresh_store {
                 requested_scope: Option<&Scope>,
                 requested_audience: Option<&str>,
                 next: &NextGeneration,
+                grace: Option<&RetryGrace>,
                 now: UnixTime,
             ) -> StorageResult<RotateOutcome> {
-                if let Some(info) = self
-                    .rotate_atomic(presented, client_id, requested_scope, requested_audience, next, now)
+                if let Some(outcome) = self
+                    .rotate_atomic(presented, client_id, requested_scope, requested_audience, next, grace, now)
                     .await?
                 {
-                    return Ok(RotateOutcome::Rotated(info));
+                    return Ok(outcome);
                 }
                 let Some(f) = self.find_family(&presented.family_id).await? else {
                     return Ok(RotateOutcome::Rejected(RefreshRejection::Unknown));
@@ -324,7 +416,8 @@ macro_rules! impl_refresh_store {
 
             async fn revoke_family(&self, family_id: &FamilyId, reason: &str, now: UnixTime) -> StorageResult<bool> {
                 let r = sqlx::query(
-                    "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3 \
+                    "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3, \
+                     prev_token_hash = NULL, grace_until = NULL, grace_successor = NULL \
                      WHERE id = $1 AND revoked_at IS NULL",
                 )
                 .bind(family_id.as_str())
@@ -344,7 +437,8 @@ macro_rules! impl_refresh_store {
                 now: UnixTime,
             ) -> StorageResult<Vec<(FamilyId, UnixTime)>> {
                 let revoked: Vec<(String, UnixTime)> = sqlx::query_as(
-                    "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3 \
+                    "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3, \
+                     prev_token_hash = NULL, grace_until = NULL, grace_successor = NULL \
                      WHERE user_id = $1 AND revoked_at IS NULL AND absolute_expires_at > $2 \
                      AND ($4 IS NULL OR id <> $4) \
                      RETURNING id, absolute_expires_at",
@@ -369,7 +463,8 @@ macro_rules! impl_refresh_store {
                 now: UnixTime,
             ) -> StorageResult<u64> {
                 let r = sqlx::query(
-                    "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3 \
+                    "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3, \
+                     prev_token_hash = NULL, grace_until = NULL, grace_successor = NULL \
                      WHERE client_id = $1 AND revoked_at IS NULL AND absolute_expires_at > $2",
                 )
                 .bind(client_id.as_str())
@@ -389,7 +484,8 @@ macro_rules! impl_refresh_store {
                 now: UnixTime,
             ) -> StorageResult<Vec<(FamilyId, UnixTime)>> {
                 let revoked: Vec<(String, UnixTime)> = sqlx::query_as(
-                    "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3 \
+                    "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3, \
+                     prev_token_hash = NULL, grace_until = NULL, grace_successor = NULL \
                      WHERE sso_session_id = $1 AND revoked_at IS NULL AND absolute_expires_at > $2 \
                      AND ($4 OR NOT offline_access) \
                      RETURNING id, absolute_expires_at",
@@ -413,6 +509,17 @@ macro_rules! impl_refresh_store {
                     .execute(&self.pool)
                     .await
                     .map_err(map_err)?;
+                // A sealed successor does not outlive its grace window (the next rotation or
+                // revocation of a family clears it sooner).
+                sqlx::query(
+                    "UPDATE refresh_token_families \
+                     SET prev_token_hash = NULL, grace_until = NULL, grace_successor = NULL \
+                     WHERE grace_until <= $1",
+                )
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
                 Ok(r.rows_affected())
             }
         }

@@ -63,6 +63,10 @@ pub(super) async fn cli_registers_clients_for_browser_sign_in(backend: Backend) 
             "--allowed-origin",
             "http://127.0.0.1:5173",
             "--first-party",
+            "--refresh-grace-secs",
+            "20",
+            "--refresh-grace-uses",
+            "2",
             "--json",
         ],
         None,
@@ -88,6 +92,10 @@ pub(super) async fn cli_registers_clients_for_browser_sign_in(backend: Backend) 
     assert_eq!(spa["backchannel_logout_uri"], Value::Null);
     assert_eq!(spa["id_token_signed_response_alg"], "RS256");
     assert!(spa.get("client_secret").is_none(), "a public client");
+    assert_eq!(
+        (&spa["refresh_grace_secs"], &spa["refresh_grace_uses"]),
+        (&json!(20), &json!(2))
+    );
 
     let shown = cli.ok(
         &["clients", "show", str_of(&spa, "client_id"), "--json"],
@@ -100,6 +108,8 @@ pub(super) async fn cli_registers_clients_for_browser_sign_in(backend: Backend) 
         "first_party",
         "backchannel_logout_uri",
         "id_token_signed_response_alg",
+        "refresh_grace_secs",
+        "refresh_grace_uses",
     ] {
         assert_eq!(shown[field], spa[field], "{field} is stored");
     }
@@ -279,6 +289,17 @@ pub(super) async fn cli_updates_each_client_setting(backend: Backend) {
         ),
         (&json!(300), &json!(3600), &json!(86400))
     );
+    let v = update(&["--refresh-grace-secs", "30", "--refresh-grace-uses", "3"]);
+    assert_eq!(
+        (&v["refresh_grace_secs"], &v["refresh_grace_uses"]),
+        (&json!(30), &json!(3))
+    );
+    let v = update(&["--refresh-grace-secs", "0"]);
+    assert_eq!(
+        (&v["refresh_grace_secs"], &v["refresh_grace_uses"]),
+        (&json!(0), &json!(3)),
+        "0: strict rotation for this client, whatever the server default"
+    );
 
     // Clearing: lists emptied, optional settings back to their defaults.
     let v = update(&[
@@ -290,6 +311,8 @@ pub(super) async fn cli_updates_each_client_setting(backend: Backend) {
         "--no-access-token-ttl",
         "--no-refresh-idle-ttl",
         "--no-refresh-absolute-ttl",
+        "--no-refresh-grace-secs",
+        "--no-refresh-grace-uses",
     ]);
     assert_eq!(v["post_logout_redirect_uris"], json!([]));
     assert_eq!(v["allowed_origins"], json!([]));
@@ -299,6 +322,8 @@ pub(super) async fn cli_updates_each_client_setting(backend: Backend) {
     assert_eq!(v["access_token_ttl"], Value::Null);
     assert_eq!(v["refresh_idle_ttl"], Value::Null);
     assert_eq!(v["refresh_absolute_ttl"], Value::Null);
+    assert_eq!(v["refresh_grace_secs"], Value::Null);
+    assert_eq!(v["refresh_grace_uses"], Value::Null);
 
     // Everything stuck, and the rest was left alone.
     let shown = cli.ok(&["clients", "show", "app", "--json"], None);
@@ -352,6 +377,37 @@ pub(super) async fn cli_updates_each_client_setting(backend: Backend) {
         &cli.run(&["clients", "update", "app", "--no-redirect-uris"], None),
         2,
         &["authorization_code grant needs at least one redirect URI"],
+    );
+    for (flag, value) in [
+        ("--refresh-grace-secs", "301"),
+        ("--refresh-grace-secs", "-1"),
+        ("--refresh-grace-uses", "0"),
+        ("--refresh-grace-uses", "101"),
+    ] {
+        let field = flag.trim_start_matches("--").replace('-', "_");
+        refused(
+            &cli.run(
+                &["clients", "update", "app", &format!("{flag}={value}")],
+                None,
+            ),
+            2,
+            &[field.as_str()],
+        );
+    }
+    refused(
+        &cli.run(
+            &[
+                "clients",
+                "update",
+                "app",
+                "--refresh-grace-secs",
+                "10",
+                "--no-refresh-grace-secs",
+            ],
+            None,
+        ),
+        2,
+        &[],
     );
 }
 

@@ -336,6 +336,8 @@ pub(super) async fn client_store_update_replaces_the_settings(backend: Backend) 
         access_token_ttl: None,
         refresh_idle_ttl: Some(3600),
         refresh_absolute_ttl: Some(86_400),
+        refresh_grace_secs: Some(30),
+        refresh_grace_uses: Some(3),
     };
     changed.oidc = ClientOidcSettings {
         post_logout_redirect_uris: vec![],

@@ -46,6 +46,8 @@ pub struct CreateClientRequest {
     access_token_ttl: Option<i64>,
     refresh_idle_ttl: Option<i64>,
     refresh_absolute_ttl: Option<i64>,
+    refresh_grace_secs: Option<i64>,
+    refresh_grace_uses: Option<i64>,
     #[serde(default)]
     post_logout_redirect_uris: Vec<String>,
     #[serde(default)]
@@ -79,6 +81,10 @@ pub struct UpdateClientRequest {
     refresh_idle_ttl: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     refresh_absolute_ttl: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    refresh_grace_secs: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    refresh_grace_uses: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
     post_logout_redirect_uris: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
@@ -103,6 +109,8 @@ impl From<UpdateClientRequest> for ClientUpdate {
             access_token_ttl: r.access_token_ttl,
             refresh_idle_ttl: r.refresh_idle_ttl,
             refresh_absolute_ttl: r.refresh_absolute_ttl,
+            refresh_grace_secs: r.refresh_grace_secs,
+            refresh_grace_uses: r.refresh_grace_uses,
             post_logout_redirect_uris: r.post_logout_redirect_uris,
             allowed_origins: r.allowed_origins,
             first_party: r.first_party,
@@ -163,6 +171,8 @@ pub async fn post_client(
             access_token_ttl: r.access_token_ttl,
             refresh_idle_ttl: r.refresh_idle_ttl,
             refresh_absolute_ttl: r.refresh_absolute_ttl,
+            refresh_grace_secs: r.refresh_grace_secs,
+            refresh_grace_uses: r.refresh_grace_uses,
         },
     };
     let oidc = ClientOidcInput {
