@@ -70,6 +70,22 @@ impl CliError {
             message: message.into(),
         }
     }
+
+    /// Exit code 3, as for an unknown user.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            code: 3,
+            message: message.into(),
+        }
+    }
+
+    /// Exit code 4, as for a conflict.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            code: 4,
+            message: message.into(),
+        }
+    }
 }
 
 pub fn main() -> ExitCode {

@@ -62,10 +62,7 @@ impl GithubProvider {
         })
     }
 
-    fn client(
-        &self,
-        redirect_uri: &str,
-    ) -> Result<GithubClient, UpstreamError> {
+    fn client(&self, redirect_uri: &str) -> Result<GithubClient, UpstreamError> {
         Ok(
             BasicClient::new(ClientId::new(self.config.client_id.clone()))
                 .set_client_secret(ClientSecret::new(

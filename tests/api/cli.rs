@@ -21,6 +21,7 @@ scenarios!(
     cli_registers_clients_for_browser_sign_in,
     cli_updates_each_client_setting,
     cli_refuses_bad_redirect_uris_with_exit_code_2,
+    cli_lists_providers_and_unlinks_only_what_leaves_a_way_in,
 );
 
 struct Cli<'a> {
@@ -698,4 +699,79 @@ async fn cli_invites_flags_forced_changes_and_tails_the_audit_trail(backend: Bac
         .code,
         3
     );
+}
+
+/// `federation list` prints each provider's callback URL; `users links` and `users unlink`
+/// show and remove a user's links, but not the last way a user without a password signs in.
+async fn cli_lists_providers_and_unlinks_only_what_leaves_a_way_in(backend: Backend) {
+    use latchkey::domain::{ExternalIdentity, ProviderId, SocialLink};
+    let db = fresh_database(backend).await;
+    let master = latchkey::crypto::MasterKey::generate_base64();
+    let cli = Cli {
+        db: &db,
+        master_key: master.clone(),
+    };
+    let google = [
+        ("LATCHKEY_ISSUER", "https://id.example.com"),
+        ("LATCHKEY_FEDERATION_GOOGLE_CLIENT_ID", "g-client"),
+        ("LATCHKEY_FEDERATION_GOOGLE_CLIENT_SECRET", "g-secret"),
+    ];
+    let run = cli.run_with(&["federation", "list", "--json"], None, &google);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let list = run.json();
+    assert_eq!(list[0]["id"], "google");
+    assert_eq!(
+        list[0]["callback_url"],
+        "https://id.example.com/federation/google/callback"
+    );
+    assert!(!run.stdout.contains("g-secret"));
+    let run = cli.run_with(&["federation", "list"], None, &google);
+    assert!(
+        run.stdout
+            .contains("https://id.example.com/federation/google/callback"),
+        "{}",
+        run.stdout
+    );
+
+    // A user without a password and two links: one may go, the last may not.
+    let created = cli.ok(
+        &["users", "create", "--email", "fed@example.com", "--json"],
+        None,
+    );
+    let user_id = latchkey::domain::UserId::parse(str_of(&created, "id")).unwrap();
+    let app = spawn_app_on(db, &[("LATCHKEY_MASTER_KEY", &master)]).await;
+    for (provider, sub) in [("google", "g-1"), ("github", "42")] {
+        let identity = ExternalIdentity {
+            provider: ProviderId::parse(provider).unwrap(),
+            subject: sub.into(),
+            email: None,
+            email_verified: false,
+            display_name: None,
+            avatar_url: None,
+            profile: serde_json::json!({}),
+            tokens: None,
+        };
+        app.services
+            .stores
+            .social_links
+            .link(&SocialLink::new(&identity, &user_id, 1_700_000_000), None)
+            .await
+            .unwrap();
+    }
+    let cli = Cli {
+        db: &app.db,
+        master_key: master.clone(),
+    };
+    let links = cli.ok(&["users", "links", "fed@example.com", "--json"], None);
+    assert_eq!(links.as_array().map(Vec::len), Some(2), "{links}");
+    cli.ok(
+        &["users", "unlink", "fed@example.com", "github", "--json"],
+        None,
+    );
+    let run = cli.run(&["users", "unlink", "fed@example.com", "google"], None);
+    assert_eq!(run.code, 4, "the last way in stays: {}", run.stderr);
+    let run = cli.run(&["users", "unlink", "fed@example.com", "nothing"], None);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let links = cli.ok(&["users", "links", "fed@example.com", "--json"], None);
+    assert_eq!(links.as_array().map(Vec::len), Some(1), "{links}");
 }

@@ -2,6 +2,7 @@
 
 mod audit;
 mod clients;
+mod federation;
 mod keys;
 mod roles;
 mod users;
@@ -21,6 +22,7 @@ use crate::startup::{connect_stores, Application};
 
 pub use audit::AuditCmd;
 pub use clients::ClientsCmd;
+pub use federation::FederationCmd;
 pub use keys::KeysCmd;
 pub use roles::RolesCmd;
 pub use users::UsersCmd;
@@ -56,6 +58,9 @@ pub enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// The upstream identity providers (federated sign-in).
+    #[command(subcommand)]
+    Federation(FederationCmd),
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +129,7 @@ pub async fn run(
         Command::Clients(cmd) => clients::clients(*cmd, &settings, clock).await,
         Command::Keys(cmd) => keys::keys(cmd, &settings, clock).await,
         Command::Audit(cmd) => audit::audit(cmd, &settings, clock).await,
+        Command::Federation(cmd) => federation::federation(cmd, &settings),
     }
 }
 

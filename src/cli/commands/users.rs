@@ -12,6 +12,52 @@ use crate::config::Settings;
 use crate::domain::{Email, RoleName, UserFilter};
 use crate::services::{NewUserInput, UserUpdate};
 use crate::startup::build_services;
+use crate::storage::Unlink;
+
+/// One link as `users links` prints it.
+#[derive(serde::Serialize)]
+struct LinkLine {
+    id: String,
+    provider: String,
+    subject: String,
+    email: Option<String>,
+    email_verified: bool,
+    display_name: Option<String>,
+    created_at: String,
+    last_used_at: Option<String>,
+}
+
+impl From<&crate::domain::SocialLink> for LinkLine {
+    fn from(l: &crate::domain::SocialLink) -> Self {
+        Self {
+            id: l.id.as_str().to_owned(),
+            provider: l.provider.as_str().to_owned(),
+            subject: l.subject.clone(),
+            email: l.email.clone(),
+            email_verified: l.email_verified,
+            display_name: l.display_name.clone(),
+            created_at: crate::clock::rfc3339(l.created_at),
+            last_used_at: l.last_used_at.map(crate::clock::rfc3339),
+        }
+    }
+}
+
+impl crate::cli::output::Human for LinkLine {
+    fn human(&self) -> String {
+        format!(
+            "{}  {}  {}  {}{}",
+            self.id,
+            self.provider,
+            self.subject,
+            self.email.as_deref().unwrap_or("-"),
+            if self.email_verified {
+                " (verified)"
+            } else {
+                ""
+            }
+        )
+    }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCmd {
@@ -119,6 +165,20 @@ pub enum UsersCmd {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// The user's links to upstream identity providers (federated sign-in).
+    Links {
+        user: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Remove one of the user's links: LINK is the link's id, or the provider's id when the
+    /// user has one link there. Refused when it is the user's last way to sign in.
+    Unlink {
+        user: String,
+        link: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
     /// Invite someone to sign up (needed when `accounts.signup = "invite"`): mails them a
     /// link and prints it.
     Invite {
@@ -197,6 +257,59 @@ pub(super) async fn users(
             emit(out.json, &admin.list_users(&filter).await?);
         }
         UsersCmd::Show { user, out } => emit(out.json, &admin.show_user(&user).await?),
+        UsersCmd::Links { user, out } => {
+            let user = admin.find_user(&user).await?;
+            let links = services
+                .federation
+                .links_of(&user.id)
+                .await
+                .map_err(|e| CliError::from(anyhow::anyhow!(e)))?;
+            emit(
+                out.json,
+                &links.iter().map(LinkLine::from).collect::<Vec<_>>(),
+            );
+        }
+        UsersCmd::Unlink { user, link, out } => {
+            let user = admin.find_user(&user).await?;
+            let links = services
+                .federation
+                .links_of(&user.id)
+                .await
+                .map_err(|e| CliError::from(anyhow::anyhow!(e)))?;
+            let by_provider: Vec<_> = links
+                .iter()
+                .filter(|l| l.provider.as_str() == link)
+                .collect();
+            let chosen = match links.iter().find(|l| l.id.as_str() == link) {
+                Some(l) => l,
+                None if by_provider.len() == 1 => by_provider[0],
+                None if by_provider.len() > 1 => {
+                    return Err(CliError::usage(format!(
+                        "the user has {} links to {link}: name one by its id",
+                        by_provider.len()
+                    )))
+                }
+                None => return Err(CliError::not_found(format!("no link {link} for this user"))),
+            };
+            let origin = crate::domain::RequestOrigin::new(
+                std::net::Ipv4Addr::LOCALHOST.into(),
+                Some("latchkey-cli"),
+            );
+            match services
+                .federation
+                .unlink(&user.id, &chosen.id, &origin)
+                .await
+                .map_err(|e| CliError::from(anyhow::anyhow!(e)))?
+            {
+                Unlink::Removed => done(out.json, "unlinked"),
+                Unlink::NotFound => {
+                    return Err(CliError::not_found(format!("no link {link} for this user")))
+                }
+                Unlink::LastWayToSignIn => return Err(CliError::conflict(
+                    "refused: it is the user's last way to sign in (no password, no other link)",
+                )),
+            }
+        }
         UsersCmd::Set {
             user,
             active,
