@@ -67,7 +67,7 @@ pub use sessions::{
 pub use sign_in::{amr_of, pages_client, SignInService, ACCOUNT_PAGES_CLIENT};
 pub use throttle::{
     client_key, AdminAttempt, FailureOutcome, LimitedAction, LoginGuard, RequestLimit, Throttle,
-    ThrottlePolicy, Throttled,
+    ThrottlePolicy, Throttled, FEDERATION_STARTS_PER_HOUR,
 };
 pub use tokens::{
     GrantRequest, IssuedTokens, TokenError, TokenRequest, TokenService, TokenServiceSettings,

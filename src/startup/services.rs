@@ -466,6 +466,7 @@ pub async fn build_services(
         seal.clone(),
         master,
         audit.clone(),
+        throttle.clone(),
         clock.clone(),
         FederationSettings {
             issuer: settings.issuer().to_owned(),

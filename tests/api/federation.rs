@@ -23,6 +23,7 @@ scenarios!(
     id_tokens_that_fail_a_check_are_refused_and_create_nothing,
     github_uses_the_primary_verified_email_only,
     closed_sign_up_and_disabled_users_are_refused,
+    starting_sign_ins_is_limited_per_network,
 );
 
 async fn app_with_idp(backend: Backend, extra: &[(&str, &str)]) -> (TestApp, FakeIdp) {
@@ -441,4 +442,26 @@ async fn closed_sign_up_and_disabled_users_are_refused(backend: Backend) {
     assert_eq!(page.status, 403, "{}", page.html);
     assert!(page.html.contains("disabled"), "{}", page.html);
     assert!(!browser.has_cookie("latchkey_session"));
+}
+
+/// Each start keeps a single-use state until it expires: one network may start
+/// `FEDERATION_STARTS_PER_HOUR` an hour, then gets a 429 page with `Retry-After`.
+async fn starting_sign_ins_is_limited_per_network(backend: Backend) {
+    let (app, _idp) = app_with_idp(backend, &[]).await;
+    let cap = latchkey::services::FEDERATION_STARTS_PER_HOUR;
+    let mut browser = Browser::new();
+    for i in 0..cap {
+        let page = browser.get(&app.url("/federation/google/start")).await;
+        assert_eq!(page.status, 303, "start {i}: {}", page.html);
+    }
+    let r = app
+        .http
+        .get(app.url("/federation/github/start"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Back to sign in"), "{html}");
 }

@@ -119,6 +119,11 @@ fn explain(e: &FederationError) -> (StatusCode, &'static str, String) {
             "Already linked",
             "This identity is linked to another account.".into(),
         ),
+        E::Throttled(_) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ins",
+            "Too many sign-ins were started from your network. Please try again later.".into(),
+        ),
         E::Unavailable(_) | E::Unexpected(_) => {
             if let E::Unexpected(cause) = e {
                 tracing::error!(error = ?cause, "federated sign-in failed");
@@ -139,6 +144,7 @@ fn explained(state: &AppState, e: &FederationError, request: Option<&str>) -> Ht
 
 /// `GET /federation/{provider}/start`: to the provider.
 pub async fn start(
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<StartQuery>,
     state: web::Data<AppState>,
@@ -152,7 +158,8 @@ pub async fn start(
             return super::authorize::refused_page(&state, e);
         }
     }
-    to_provider(&state, fed, &path, request, None).await
+    let from = origin(&req, &state.trusted_proxies);
+    to_provider(&state, fed, &path, request, None, &from).await
 }
 
 /// Sends the browser to the provider with the binding cookie.
@@ -162,9 +169,10 @@ pub(super) async fn to_provider(
     provider: &str,
     request: Option<String>,
     link_to: Option<&crate::domain::UserId>,
+    from: &crate::domain::RequestOrigin,
 ) -> HttpResponse {
     let back = request.clone();
-    match fed.begin(provider, request, link_to).await {
+    match fed.begin(provider, request, link_to, from).await {
         Ok(started) => {
             let mut r = HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, started.redirect))
@@ -176,6 +184,22 @@ pub(super) async fn to_provider(
                 &started.cookie,
                 started.max_age,
             ));
+            r
+        }
+        Err(FederationError::Throttled(t)) => {
+            let mut r = failure(
+                state,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins",
+                &format!(
+                    "Too many sign-ins were started from your network. Please wait {} seconds and try again.",
+                    t.retry_after_secs
+                ),
+                back.as_deref(),
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&t.retry_after_secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
             r
         }
         Err(e) => explained(state, &e, back.as_deref()),

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::audit::{detail, events, AuditContext, AuditLog};
+use super::throttle::{LimitedAction, Throttle, Throttled};
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{sha256_hex, BrowserSeal, MasterKey};
 use crate::domain::{
@@ -74,6 +75,9 @@ pub enum FederationError {
     /// The identity is linked to another user already.
     #[error("this identity is linked to another account")]
     LinkedElsewhere,
+    /// Too many sign-ins started from this network.
+    #[error("too many sign-ins started; retry in {} s", .0.retry_after_secs)]
+    Throttled(Throttled),
     #[error("storage unavailable")]
     Unavailable(#[source] StorageError),
     #[error("internal error: {0}")]
@@ -141,6 +145,7 @@ pub struct FederationService {
     seal: Arc<BrowserSeal>,
     master: Arc<MasterKey>,
     audit: Arc<AuditLog>,
+    throttle: Arc<Throttle>,
     clock: Arc<dyn Clock>,
     settings: FederationSettings,
 }
@@ -163,6 +168,7 @@ impl FederationService {
         seal: Arc<BrowserSeal>,
         master: Arc<MasterKey>,
         audit: Arc<AuditLog>,
+        throttle: Arc<Throttle>,
         clock: Arc<dyn Clock>,
         settings: FederationSettings,
     ) -> Self {
@@ -174,6 +180,7 @@ impl FederationService {
             seal,
             master,
             audit,
+            throttle,
             clock,
             settings,
         }
@@ -203,14 +210,20 @@ impl FederationService {
 
     /// Starts an upstream sign-in: a new state (remembered, single use), nonce and PKCE
     /// verifier, sealed into the cookie; `request` is the pending authorization request,
-    /// `link_to` the signed-in user an identity is being added to.
+    /// `link_to` the signed-in user an identity is being added to. Limited per network
+    /// (each start keeps a state until it expires).
     pub async fn begin(
         &self,
         provider: &str,
         request: Option<String>,
         link_to: Option<&UserId>,
+        origin: &RequestOrigin,
     ) -> Result<Started, FederationError> {
         let provider = self.provider(provider)?.id.clone();
+        self.throttle
+            .limit(LimitedAction::FederationStart, None, origin.ip)
+            .await
+            .map_err(FederationError::Throttled)?;
         let (state, nonce) = (random_token()?, random_token()?);
         let verifier = SecretString::from(format!("{}{}", random_token()?, random_token()?));
         let expires = self.clock.now() + self.settings.state_ttl;

@@ -54,7 +54,7 @@ mod requests;
 
 pub use admin::AdminAttempt;
 pub use login::{FailureOutcome, LoginGuard};
-pub use requests::{client_key, LimitedAction, RequestLimit};
+pub use requests::{client_key, LimitedAction, RequestLimit, FEDERATION_STARTS_PER_HOUR};
 
 use login::InFlight;
 use requests::Lease;

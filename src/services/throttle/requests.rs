@@ -16,7 +16,13 @@ pub enum LimitedAction {
     VerificationResend,
     PasswordReset,
     MagicLink,
+    /// Starting a federated sign-in (each start keeps a single-use state until it expires).
+    FederationStart,
 }
+
+/// Federated sign-ins one network may start per hour: far above what people behind one
+/// address do, low enough that a flood cannot fill the state table.
+pub const FEDERATION_STARTS_PER_HOUR: u64 = 120;
 
 impl LimitedAction {
     fn code(self) -> &'static str {
@@ -25,6 +31,7 @@ impl LimitedAction {
             LimitedAction::VerificationResend => "vr",
             LimitedAction::PasswordReset => "pr",
             LimitedAction::MagicLink => "ml",
+            LimitedAction::FederationStart => "fs",
         }
     }
 }
@@ -190,6 +197,7 @@ impl Throttle {
         let net = client_network(ip);
         let (ip_window, ip_cap) = match action {
             LimitedAction::SignUp => (HOUR, p.signup_per_ip_per_hour),
+            LimitedAction::FederationStart => (HOUR, FEDERATION_STARTS_PER_HOUR),
             _ => (DAY, p.ip_daily_cap),
         };
         let ip_key = key(&format!("{code}i"), &[&net]);
