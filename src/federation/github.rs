@@ -111,13 +111,7 @@ impl GithubProvider {
             ))
             .request_async(&self.http)
             .await
-            .map_err(|e| match e {
-                oauth2::RequestTokenError::ServerResponse(r) => {
-                    UpstreamError::Refused(r.error().to_string())
-                }
-                // GitHub answers a bad code with 200 and {"error": ...}: not a token.
-                other => unavailable("token endpoint", other),
-            })?;
+            .map_err(super::http::token_error)?;
         let access = token.access_token().secret();
         let user = self.api(&format!("{}/user", self.api_url), access).await?;
         let emails = self

@@ -108,3 +108,21 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Http {
         Box::pin(self.send(request))
     }
 }
+
+/// What a failed code exchange means: the provider refused the code (an OAuth error answer),
+/// or it could not be used (down, slow, malformed; GitHub answers a bad code with 200 and
+/// `{"error": ...}`, which is not a token either).
+pub fn token_error<RE, T>(
+    e: oauth2::RequestTokenError<RE, oauth2::StandardErrorResponse<T>>,
+) -> crate::services::UpstreamError
+where
+    RE: std::error::Error + 'static,
+    T: oauth2::ErrorResponseType + std::fmt::Display + 'static,
+{
+    match e {
+        oauth2::RequestTokenError::ServerResponse(r) => {
+            crate::services::UpstreamError::Refused(r.error().to_string())
+        }
+        other => crate::services::UpstreamError::Unavailable(format!("token endpoint: {other}")),
+    }
+}

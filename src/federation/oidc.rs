@@ -223,12 +223,7 @@ impl OidcProvider {
             ))
             .request_async(&self.http)
             .await
-            .map_err(|e| match e {
-                oauth2::RequestTokenError::ServerResponse(r) => {
-                    UpstreamError::Refused(r.error().to_string())
-                }
-                other => unavailable("token endpoint", other),
-            })?;
+            .map_err(super::http::token_error)?;
         let id_token = token
             .id_token()
             .ok_or_else(|| UpstreamError::InvalidToken("no ID token in the answer".into()))?;
@@ -278,11 +273,14 @@ impl OidcProvider {
         audiences: &[String],
         nonce: Option<&Nonce>,
     ) -> Result<(Value, i64), UpstreamError> {
-        let claims = match self.check(d, id_token, audiences, nonce) {
+        // The claims as JSON (read before the checks to find the audience the token names,
+        // trusted only once they pass).
+        let payload = payload_of(&id_token.to_string())?;
+        let claims = match self.check(d, id_token, &payload, audiences, nonce) {
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => match self.refetch_jwks(d).await {
-                Some(fresh) => self.check(&fresh, id_token, audiences, nonce),
+                Some(fresh) => self.check(&fresh, id_token, &payload, audiences, nonce),
                 None => Err(ClaimsVerificationError::SignatureVerification(
                     SignatureVerificationError::NoMatchingKey,
                 )),
@@ -295,7 +293,6 @@ impl OidcProvider {
             return Err(UpstreamError::InvalidToken("issued in the future".into()));
         }
         // azp (OIDC Core §3.1.3.7, 4-5): required with several audiences, and one of ours.
-        let payload = payload_of(&id_token.to_string())?;
         let aud_count = match payload.get("aud") {
             Some(Value::Array(a)) => a.len(),
             _ => 1,
@@ -321,11 +318,11 @@ impl OidcProvider {
         &self,
         d: &Discovered,
         id_token: &CoreIdToken,
+        payload: &Value,
         audiences: &[String],
         nonce: Option<&Nonce>,
     ) -> Result<(i64, i64), ClaimsVerificationError> {
         // The audience the token names among ours; the others may appear beside it.
-        let payload = payload_of(&id_token.to_string()).unwrap_or(Value::Null);
         let named: Vec<String> = match payload.get("aud") {
             Some(Value::String(a)) => vec![a.clone()],
             Some(Value::Array(a)) => a

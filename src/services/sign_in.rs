@@ -48,10 +48,7 @@ impl SignInService {
         origin: &RequestOrigin,
         replacing: Option<&SessionId>,
     ) -> Result<StartedSession, AuthnError> {
-        let client_id = match client {
-            Some(c) => c.clone(),
-            None => pages_client()?,
-        };
+        let client_id = client_or_pages(client)?;
         let signed_in = self
             .authn
             .sign_in_with_password(name, password, &client_id, origin)
@@ -90,10 +87,7 @@ impl SignInService {
         origin: &RequestOrigin,
         replacing: Option<&SessionId>,
     ) -> Result<StartedSession, AuthnError> {
-        let client_id = match client {
-            Some(c) => c.clone(),
-            None => pages_client()?,
-        };
+        let client_id = client_or_pages(client)?;
         let signed_in = self
             .authn
             .sign_in_federated(user, provider, client_id.as_str(), origin)
@@ -133,6 +127,14 @@ impl SignInService {
             .record_sign_in(&signed_in, client_id.as_str(), origin)
             .await;
         Ok(started)
+    }
+}
+
+/// The application a sign-in continues to, or the pages' own client id when there is none.
+fn client_or_pages(client: Option<&ClientId>) -> Result<ClientId, AuthnError> {
+    match client {
+        Some(c) => Ok(c.clone()),
+        None => pages_client(),
     }
 }
 
