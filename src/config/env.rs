@@ -397,6 +397,21 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     ),
     ("LATCHKEY_LOG_LEVEL", "log.level", Kind::Str),
     (
+        "LATCHKEY_FEDERATION_TIMEOUT",
+        "federation.timeout",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_FEDERATION_GOOGLE_STORE_TOKENS",
+        "federation.google.store_tokens",
+        Kind::Bool,
+    ),
+    (
+        "LATCHKEY_FEDERATION_GITHUB_STORE_TOKENS",
+        "federation.github.store_tokens",
+        Kind::Bool,
+    ),
+    (
         "LATCHKEY_FEDERATION_GOOGLE_CLIENT_ID",
         "federation.google.client_id",
         Kind::Str,

@@ -3,6 +3,7 @@
 //! section is present; a section that cannot work stops start-up.
 
 use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -17,17 +18,44 @@ const GITHUB_API_URL: &str = "https://api.github.com";
 
 /// The providers, in the order the sign-in page shows them (Google, GitHub, then the
 /// generic ones as written).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FederationSettings {
     pub providers: Vec<ProviderConfig>,
+    /// The longest any one request to a provider may take (connect, send, answer).
+    pub timeout: Duration,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The default of `federation.timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Default for FederationSettings {
+    fn default() -> Self {
+        Self {
+            providers: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct FederationToml {
+    #[serde(deserialize_with = "super::sessions::human_duration")]
+    timeout: Duration,
     google: Option<OidcToml>,
     github: Option<GithubToml>,
     oidc: Vec<OidcToml>,
+}
+
+impl Default for FederationToml {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            google: None,
+            github: None,
+            oidc: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -217,6 +245,12 @@ impl GithubToml {
 
 impl FederationToml {
     pub(super) fn validate(self) -> Result<FederationSettings, ConfigError> {
+        if self.timeout < Duration::from_secs(1) || self.timeout > Duration::from_secs(60) {
+            return Err(invalid(format!(
+                "federation.timeout must be between 1s and 60s, got {}s",
+                self.timeout.as_secs_f64()
+            )));
+        }
         let mut providers = Vec::new();
         if let Some(google) = self.google {
             providers.push(google.validate("federation.google", ProviderKind::Google)?);
@@ -236,7 +270,10 @@ impl FederationToml {
                 )));
             }
         }
-        Ok(FederationSettings { providers })
+        Ok(FederationSettings {
+            providers,
+            timeout: self.timeout,
+        })
     }
 }
 

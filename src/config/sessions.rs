@@ -95,7 +95,7 @@ impl SessionsToml {
 }
 
 /// Whole seconds, or a string: a number and a unit (`90s`, `30m`, `8h`, `14d`).
-fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(super) fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {

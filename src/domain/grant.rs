@@ -9,24 +9,29 @@ pub enum GrantType {
     AuthorizationCode,
     /// Passwordless sign-in with an emailed link or code (Latchkey's extension grant).
     MagicLink,
+    /// RFC 8693 token exchange: a native app trades an upstream provider's ID token for
+    /// Latchkey's tokens.
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 6] = [
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::AuthorizationCode,
         GrantType::MagicLink,
+        GrantType::TokenExchange,
     ];
 
     /// Grants the token endpoint serves today.
-    pub const SERVED: [GrantType; 5] = [
+    pub const SERVED: [GrantType; 6] = [
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::AuthorizationCode,
         GrantType::MagicLink,
+        GrantType::TokenExchange,
     ];
 
     /// Whether a client may be registered for this grant (every grant the token endpoint
@@ -38,6 +43,9 @@ impl GrantType {
     /// The `grant_type` value of the magic-link grant at the token endpoint.
     pub const MAGIC_LINK_URN: &'static str = "urn:latchkey:params:oauth:grant-type:magic-link";
 
+    /// The `grant_type` value of RFC 8693 token exchange.
+    pub const TOKEN_EXCHANGE_URN: &'static str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::Password => "password",
@@ -45,14 +53,17 @@ impl GrantType {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::MagicLink => Self::MAGIC_LINK_URN,
+            GrantType::TokenExchange => Self::TOKEN_EXCHANGE_URN,
         }
     }
 
-    /// A grant type by its wire name (`magic_link` is accepted for the magic-link URN, so
-    /// that operators can type it).
+    /// A grant type by its wire name (`magic_link` and `token_exchange` are accepted for
+    /// the URNs, so that operators can type them).
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        if raw == "magic_link" {
-            return Ok(GrantType::MagicLink);
+        match raw {
+            "magic_link" => return Ok(GrantType::MagicLink),
+            "token_exchange" => return Ok(GrantType::TokenExchange),
+            _ => {}
         }
         Self::ALL
             .into_iter()

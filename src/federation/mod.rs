@@ -16,8 +16,6 @@ use crate::services::{UpstreamError, UpstreamProviders, UpstreamStart, VerifiedI
 use github::GithubProvider;
 use oidc::OidcProvider;
 
-/// The timeout of one upstream call.
-const TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest answer read from a provider.
 const MAX_ANSWER_BYTES: usize = 512 * 1024;
 
@@ -32,10 +30,6 @@ pub struct Providers {
 }
 
 impl Providers {
-    pub fn new(configs: &[ProviderConfig]) -> anyhow::Result<Self> {
-        Self::with_timeout(configs, TIMEOUT)
-    }
-
     pub fn with_timeout(configs: &[ProviderConfig], timeout: Duration) -> anyhow::Result<Self> {
         let http = http::Http::new(timeout, MAX_ANSWER_BYTES)?;
         let mut providers = Vec::new();
@@ -109,7 +103,7 @@ impl UpstreamProviders for Providers {
             .providers
             .iter()
             .find_map(|(_, p)| match p {
-                Provider::Oidc(o) if o.issuer() == iss => Some(o),
+                Provider::Oidc(o) if o.is_issuer(iss) => Some(o),
                 _ => None,
             })
             .ok_or_else(|| UpstreamError::InvalidToken("no provider has this issuer".into()))?;

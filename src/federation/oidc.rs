@@ -35,6 +35,9 @@ const DISCOVERY_STALE_MAX: Duration = Duration::from_secs(24 * 3600);
 const JWKS_REFETCH_MIN: Duration = Duration::from_secs(30);
 /// How far in the future an ID token's `iat` may be (clock skew).
 const IAT_SKEW_SECS: i64 = 300;
+/// Google's issuer, and the other form of it Google's ID tokens may carry.
+const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+const GOOGLE_ISSUER_ALIAS: &str = "accounts.google.com";
 
 const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 10] = [
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
@@ -107,8 +110,10 @@ impl OidcProvider {
         })
     }
 
-    pub fn issuer(&self) -> &str {
-        &self.issuer
+    /// Whether an ID token's `iss` names this provider: its issuer, or, for Google, the
+    /// scheme-less form Google also puts in ID tokens (`accounts.google.com`).
+    pub fn is_issuer(&self, iss: &str) -> bool {
+        iss == self.issuer || (self.issuer == GOOGLE_ISSUER && iss == GOOGLE_ISSUER_ALIAS)
     }
 
     /// The discovery document (with its key set), fetched when there is none or it is old.
@@ -345,6 +350,11 @@ impl OidcProvider {
         )
         .set_allowed_algs(ALLOWED_ALGS)
         .set_other_audience_verifier_fn(move |aud| others.iter().any(|o| o == aud.as_str()));
+        // Google's scheme-less issuer is not a URL the verifier can compare: it is checked
+        // here instead (and only for Google's own issuer).
+        let aliased = self.is_issuer(GOOGLE_ISSUER_ALIAS)
+            && payload.get("iss").and_then(Value::as_str) == Some(GOOGLE_ISSUER_ALIAS);
+        let verifier = verifier.require_issuer_match(!aliased);
         let claims = match nonce {
             Some(n) => id_token.claims(&verifier, n)?,
             None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(()))?,

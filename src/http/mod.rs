@@ -202,6 +202,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors: &CorsPolicy) {
             .finish(),
     )
     .service(
+        Endpoint::new("/federation/link/proof")
+            .post(federation::post_link_proof)
+            .finish(),
+    )
+    .service(
         Endpoint::new("/signup")
             .get(self_service::get_signup)
             .post(self_service::post_signup)
@@ -232,6 +237,16 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors: &CorsPolicy) {
     .service(
         Endpoint::new("/account/consents/revoke")
             .post(account::post_revoke_consent)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/account/links/add")
+            .post(account::post_add_link)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/account/links/remove")
+            .post(account::post_remove_link)
             .finish(),
     )
     .service(
@@ -362,6 +377,17 @@ fn account_routes(cfg: &mut web::ServiceConfig, origins: &CorsPolicy) {
             .get(accounts::get_me)
             .patch(accounts::patch_me)
             .delete(accounts::delete_me)
+            .with_cors(origins),
+    )
+    .service(
+        Endpoint::new("/api/v1/me/links")
+            .get(api::links::get_links)
+            .post(api::links::post_link)
+            .with_cors(origins),
+    )
+    .service(
+        Endpoint::new("/api/v1/me/links/{id}")
+            .delete(api::links::delete_link)
             .with_cors(origins),
     );
 }

@@ -23,8 +23,8 @@ mod tokens;
 
 pub use access_tokens::{AccessTokenClaims, AccessTokenRejection, AccessTokenVerifier};
 pub use accounts::{
-    AccountError, AccountService, InviteView, PasswordChange, ProfileUpdate, ProfileView,
-    SignupInput, SignupProof, VerifiedEmail,
+    AccountError, AccountService, Invitation, InviteView, PasswordChange, ProfileUpdate,
+    ProfileView, SignupInput, SignupProof, VerifiedEmail,
 };
 pub use admin::{
     AdminError, AdminService, ClientOidcInput, ClientUpdate, ClientView, CreatedClient,
@@ -43,9 +43,9 @@ pub use authorize::{
 pub use backchannel::{BackchannelLogout, BackchannelSettings, LogoutDelivery};
 pub use client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
 pub use federation::{
-    Arrived, CallbackParams, FederationError, FederationService, FederationSettings, PendingLink,
-    ProviderInfo, Resolution, Started as FederationStarted, UpstreamError, UpstreamProviders,
-    UpstreamStart, VerifiedIdToken,
+    Arrived, CallbackParams, Continuation, FederationError, FederationService, FederationSettings,
+    PendingLink, PendingView, ProviderInfo, Resolution, Started as FederationStarted,
+    UpstreamError, UpstreamProviders, UpstreamStart, VerifiedIdToken,
 };
 pub use introspection::{Introspection, IntrospectionCaller, IntrospectionService};
 pub use keys::{KeyError, KeyPolicy, KeyService, KeyView, RotationView, TickReport};
@@ -71,6 +71,7 @@ pub use throttle::{
 };
 pub use tokens::{
     GrantRequest, IssuedTokens, TokenError, TokenRequest, TokenService, TokenServiceSettings,
+    ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE,
 };
 
 use std::sync::Arc;

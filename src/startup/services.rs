@@ -458,11 +458,13 @@ pub async fn build_services(
     revocations.set_session_ender(Arc::downgrade(&ender));
     let federation = Arc::new(FederationService::new(
         Arc::new(
-            Providers::new(&settings.federation.providers).context("the federation HTTP client")?,
+            Providers::with_timeout(&settings.federation.providers, settings.federation.timeout)
+                .context("the federation HTTP client")?,
         ),
         stores.social_links.clone(),
         stores.one_time.clone(),
         stores.users.clone(),
+        accounts.clone(),
         seal.clone(),
         master,
         audit.clone(),
@@ -499,29 +501,32 @@ pub async fn build_services(
         stores.users.clone(),
         sessions.clone(),
     ));
-    let tokens = Arc::new(TokenService::new(
-        stores.users.clone(),
-        stores.refresh_tokens.clone(),
-        stores.authorization_codes.clone(),
-        stores.sessions.clone(),
-        registry.clone(),
-        ring,
-        refresh_codec,
-        revocations.clone(),
-        authn,
-        throttle.clone(),
-        audit.clone(),
-        clock.clone(),
-        TokenServiceSettings {
-            issuer: settings.issuer().to_owned(),
-            default_audience: settings.default_audience().to_owned(),
-            access_token_ttl: secs(settings.tokens.access_token_ttl),
-            refresh_idle_ttl: secs(settings.tokens.refresh_idle_ttl),
-            refresh_absolute_ttl: secs(settings.tokens.refresh_absolute_ttl),
-            refresh_grace_secs: secs(settings.tokens.refresh_grace),
-            refresh_grace_uses: settings.tokens.refresh_grace_uses,
-        },
-    ));
+    let tokens = Arc::new(
+        TokenService::new(
+            stores.users.clone(),
+            stores.refresh_tokens.clone(),
+            stores.authorization_codes.clone(),
+            stores.sessions.clone(),
+            registry.clone(),
+            ring,
+            refresh_codec,
+            revocations.clone(),
+            authn,
+            throttle.clone(),
+            audit.clone(),
+            clock.clone(),
+            TokenServiceSettings {
+                issuer: settings.issuer().to_owned(),
+                default_audience: settings.default_audience().to_owned(),
+                access_token_ttl: secs(settings.tokens.access_token_ttl),
+                refresh_idle_ttl: secs(settings.tokens.refresh_idle_ttl),
+                refresh_absolute_ttl: secs(settings.tokens.refresh_absolute_ttl),
+                refresh_grace_secs: secs(settings.tokens.refresh_grace),
+                refresh_grace_uses: settings.tokens.refresh_grace_uses,
+            },
+        )
+        .with_federation(federation.clone()),
+    );
     let admin = Arc::new(AdminService::new(
         stores.clone(),
         hasher,

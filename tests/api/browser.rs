@@ -33,6 +33,7 @@ crate::scenarios!(cells [sqlite_embedded, postgres_redis]:
     openid_client_confidential_client_with_client_secret_basic,
     the_sign_in_page_lets_its_form_end_at_the_client,
     the_hosted_pages_work_without_javascript,
+    example_spa_signs_in_through_google,
 );
 
 /// Chromium applies the page's CSP `form-action` to the redirect that answers a form post:
@@ -514,4 +515,130 @@ async fn the_hosted_pages_work_without_javascript(backend: Backend) {
         ],
     );
     rp.stop().await;
+}
+
+/// The example SPA signs a user in through "Continue with Google" (a fake Google on
+/// loopback speaking OpenID Connect), and a second person proves their existing account on
+/// the proof page before Google is linked to it; the pages are screenshotted.
+async fn example_spa_signs_in_through_google(backend: Backend) {
+    use crate::federation::fake_idp::FakeIdp;
+    require_tools();
+    let shots = screenshot_dir(&format!("federation-{}", cell(backend)));
+    let spa = start_spa().await;
+    let origin = spa.url.trim_end_matches('/').to_owned();
+    let idp = FakeIdp::start().await;
+    let env = idp.env();
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let app = spawn_app_with(backend, &pairs).await;
+    let issuer = app.settings.issuer().to_owned();
+    // An existing account whose address Google will assert without verifying it.
+    let bob = app
+        .admin()
+        .create_user(NewUserInput {
+            email: "bob@example.com".into(),
+            password: Some(SecretString::from(PASSWORD)),
+            username: None,
+            display_name: Some("Bob Example".into()),
+            roles: vec![],
+            active: true,
+            email_verified: true,
+            attributes: None,
+        })
+        .await
+        .unwrap()
+        .id;
+    let client = cli(
+        &app,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "spa",
+            "--client-id",
+            "spa",
+            "--public",
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--redirect-uri",
+            &format!("{origin}/callback"),
+            "--post-logout-redirect-uri",
+            &format!("{origin}/"),
+            "--allowed-origin",
+            &origin,
+            "--first-party",
+            "--json",
+        ],
+    );
+    assert_eq!(str_of(&client, "client_id"), "spa", "{client}");
+    wait_for_cors(&app, &origin).await;
+    idp.queue(vec![
+        serde_json::json!({"sub": "g-gina", "email": "gina@example.com", "email_verified": true,
+                           "name": "Gina Google"}),
+        serde_json::json!({"sub": "g-bob", "email": "bob@example.com", "email_verified": false,
+                           "name": "Bob at Google"}),
+    ]);
+    let spa_url = format!("{origin}/?issuer={issuer}&client_id=spa&api=http://127.0.0.1:9");
+    let result = run_script(
+        "federation_flow.mjs",
+        &[
+            ("SPA_URL", spa_url),
+            ("LK_ISSUER", issuer.clone()),
+            ("LK_PROOF_PASSWORD", PASSWORD.into()),
+            ("SCREENSHOT_DIR", shots.display().to_string()),
+        ],
+    )
+    .await;
+    let spa_log = spa.output();
+    // Gina is a new user, signed in by Google: `fed` in the ID token.
+    let claims = &result["claims"];
+    assert_eq!(claims["email"], "gina@example.com", "{claims}\n{spa_log}");
+    assert_eq!(claims["amr"], serde_json::json!(["fed"]), "{claims}");
+    let gina = app
+        .services
+        .stores
+        .users
+        .find_by_email(&latchkey::domain::Email::parse("gina@example.com").unwrap())
+        .await
+        .unwrap()
+        .expect("gina was created");
+    assert_eq!(claims["sub"], gina.id.as_str(), "{claims}");
+    // Bob proved his account: Google is linked to it, and the account page shows it.
+    let proof = str_of(&result, "proof_text");
+    assert!(proof.contains("bob@example.com"), "{proof}");
+    let account = str_of(&result, "account_text");
+    assert!(account.contains("Google"), "{account}");
+    let link = app
+        .services
+        .stores
+        .social_links
+        .find(
+            &latchkey::domain::ProviderId::parse("google").unwrap(),
+            "g-bob",
+        )
+        .await
+        .unwrap()
+        .expect("bob's Google link");
+    assert_eq!(link.user_id.as_str(), bob);
+    assert_screenshots(
+        &shots,
+        &result["screenshots"],
+        &[
+            "sign-in-with-providers-desktop",
+            "sign-in-with-providers-phone",
+            "spa-signed-in-with-google",
+            "federation-proof-desktop",
+            "federation-proof-phone",
+            "account-with-links-desktop",
+            "account-with-links-phone",
+        ],
+    );
+    eprintln!(
+        "federation flow ({}): {} ms in the browser; screenshots in {}",
+        cell(backend),
+        result["elapsed_ms"],
+        shots.display()
+    );
+    drop(spa);
 }

@@ -119,6 +119,15 @@ pub async fn fresh_database(backend: Backend) -> TestDatabase {
 
 /// Settings for a test app on `db`, with cheap argon2 and any extra `LATCHKEY_*` overrides.
 pub fn test_settings(db: &TestDatabase, extra: &[(&str, &str)]) -> Settings {
+    test_settings_from(db, None, extra)
+}
+
+/// As [`test_settings`], over a configuration file.
+pub fn test_settings_from(
+    db: &TestDatabase,
+    file: Option<&std::path::Path>,
+    extra: &[(&str, &str)],
+) -> Settings {
     let mut env: Vec<(String, String)> = vec![
         ("LATCHKEY_BIND".into(), "127.0.0.1:0".into()),
         ("LATCHKEY_DATABASE_URL".into(), db.url.clone()),
@@ -135,7 +144,7 @@ pub fn test_settings(db: &TestDatabase, extra: &[(&str, &str)]) -> Settings {
         env.retain(|(ek, _)| ek != k);
         env.push((k.to_string(), v.to_string()));
     }
-    Settings::load(None, env).unwrap_or_else(|e| panic!("test settings: {e}"))
+    Settings::load(file, env).unwrap_or_else(|e| panic!("test settings: {e}"))
 }
 
 pub struct TestApp {
@@ -158,6 +167,24 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
 
 pub async fn spawn_app_on(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
     let settings = test_settings(&db, extra);
+    spawn_app_with_settings(db, settings).await
+}
+
+/// A test app whose configuration file is `toml` (then the `LATCHKEY_*` overrides).
+pub async fn spawn_app_with_config(
+    backend: Backend,
+    toml: &str,
+    extra: &[(&str, &str)],
+) -> TestApp {
+    let db = fresh_database(backend).await;
+    let file = std::env::temp_dir().join(format!("latchkey-test-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&file, toml).unwrap();
+    let settings = test_settings_from(&db, Some(&file), extra);
+    let _ = std::fs::remove_file(&file);
+    spawn_app_with_settings(db, settings).await
+}
+
+async fn spawn_app_with_settings(db: TestDatabase, settings: Settings) -> TestApp {
     let clock = Arc::new(MockClock::starting_now());
     let (app, services) = Application::build(&settings, clock.clone())
         .await

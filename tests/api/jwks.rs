@@ -130,7 +130,8 @@ async fn jwks_and_discovery_are_cacheable_and_open_to_any_origin(backend: Backen
             "refresh_token",
             "client_credentials",
             "authorization_code",
-            "urn:latchkey:params:oauth:grant-type:magic-link"
+            "urn:latchkey:params:oauth:grant-type:magic-link",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
     assert_eq!(

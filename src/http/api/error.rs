@@ -8,7 +8,9 @@ use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::services::{AccountError, AdminError, KeyError, RevocationError, TokenError};
+use crate::services::{
+    AccountError, AdminError, FederationError, KeyError, RevocationError, TokenError, UpstreamError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -36,6 +38,9 @@ pub enum ApiError {
     /// The admin API's client operations.
     #[error(transparent)]
     Admin(#[from] AdminError),
+    /// Linking identities of upstream providers (`/api/v1/me/links`).
+    #[error(transparent)]
+    Federation(#[from] FederationError),
 }
 
 #[derive(serde::Serialize)]
@@ -110,6 +115,7 @@ impl ResponseError for ApiError {
                 AccountError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 AccountError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            ApiError::Federation(e) => federation_status(e),
         }
     }
 
@@ -217,6 +223,7 @@ impl ResponseError for ApiError {
                     body(status, "server_error", None)
                 }
             },
+            ApiError::Federation(e) => federation_response(status, e),
             ApiError::Admin(e) => match e {
                 AdminError::Validation(_) | AdminError::PasswordPolicy(_) => {
                     body(status, "invalid_request", Some(&e.to_string()))
@@ -229,6 +236,53 @@ impl ResponseError for ApiError {
                 }
             },
         }
+    }
+}
+
+fn federation_status(e: &FederationError) -> StatusCode {
+    use FederationError as E;
+    match e {
+        E::UnknownProvider => StatusCode::NOT_FOUND,
+        E::LinkedElsewhere => StatusCode::CONFLICT,
+        E::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+        E::Upstream(UpstreamError::Unavailable(_)) | E::Unavailable(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        E::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// Linking an identity: a token that fails a check is `invalid_grant` (as at the token
+/// endpoint), an identity of another account `conflict`.
+fn federation_response(status: StatusCode, e: &FederationError) -> HttpResponse {
+    use FederationError as E;
+    match e {
+        E::UnknownProvider => body(
+            status,
+            "not_found",
+            Some("federated sign-in is not configured"),
+        ),
+        E::LinkedElsewhere => body(status, "conflict", Some(&e.to_string())),
+        E::Throttled(t) => with_header(
+            body(status, "too_many_requests", Some(&e.to_string())),
+            header::RETRY_AFTER,
+            &t.retry_after_secs.max(1).to_string(),
+        ),
+        E::Upstream(UpstreamError::Unavailable(_)) | E::Unavailable(_) => with_header(
+            body(
+                status,
+                "temporarily_unavailable",
+                Some("the identity provider or the storage cannot answer now"),
+            ),
+            header::RETRY_AFTER,
+            "1",
+        ),
+        E::Unexpected(cause) => {
+            tracing::error!(error = ?cause, "linking an identity failed");
+            body(status, "server_error", None)
+        }
+        _ => body(status, "invalid_grant", Some(&e.to_string())),
     }
 }
 

@@ -7,6 +7,7 @@ pub(super) mod discovery;
 pub(super) mod error;
 pub(super) mod extract;
 pub(super) mod health;
+pub(super) mod links;
 pub(super) mod revocation;
 pub(super) mod session;
 pub(super) mod token;

@@ -49,6 +49,17 @@ pub async fn post_token(
                 code: SecretString::from(required(&mut params, "code")?),
             },
         }),
+        GrantType::TOKEN_EXCHANGE_URN => {
+            if params.take("actor_token").is_some() {
+                return Err(invalid_request("actor_token is not supported"));
+            }
+            GrantRequest::TokenExchange {
+                subject_token: SecretString::from(required(&mut params, "subject_token")?),
+                subject_token_type: required(&mut params, "subject_token_type")?,
+                requested_token_type: params.take("requested_token_type"),
+                nonce: params.take("nonce"),
+            }
+        }
         other => return Err(unsupported_grant_type(other)),
     };
     let client = client_credentials(&req, &mut params)?;
@@ -100,6 +111,8 @@ struct TokenResponse<'a> {
     id_token: Option<&'a str>,
     #[serde(skip_serializing_if = "str::is_empty")]
     scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_token_type: Option<&'static str>,
 }
 
 impl<'a> TokenResponse<'a> {
@@ -111,6 +124,7 @@ impl<'a> TokenResponse<'a> {
             refresh_token: issued.refresh_token.as_ref().map(|t| t.expose_secret()),
             id_token: issued.id_token.as_ref().map(|t| t.expose_secret()),
             scope: &issued.scope,
+            issued_token_type: issued.issued_token_type,
         }
     }
 }
@@ -170,6 +184,7 @@ mod tests {
             refresh_token: Some(RefreshTokenText::new("lkrt_x")),
             id_token: None,
             scope: "openid profile".into(),
+            issued_token_type: None,
         };
         let body = |i: &IssuedTokens| serde_json::to_string(&TokenResponse::of(i)).ok();
         assert_eq!(

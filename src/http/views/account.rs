@@ -100,6 +100,38 @@ async fn account_page(
             granted => when(c.granted_at),
         });
     }
+    let links = match state.federation.as_deref() {
+        Some(fed) => fed.links_of(&session.user_id).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let links: Vec<minijinja::Value> = links
+        .iter()
+        .map(|l| {
+            let provider_name = state
+                .federation
+                .as_deref()
+                .and_then(|f| f.provider(l.provider.as_str()).ok())
+                .map_or_else(
+                    || l.provider.as_str().to_owned(),
+                    |p| p.display_name.clone(),
+                );
+            context! {
+                id => l.id.as_str(),
+                provider_name,
+                email => l.email.clone(),
+                display_name => l.display_name.clone(),
+                linked => when(l.created_at),
+            }
+        })
+        .collect();
+    let providers: Vec<minijinja::Value> = state
+        .federation
+        .as_deref()
+        .map(|f| f.providers())
+        .unwrap_or_default()
+        .iter()
+        .map(|p| context! { id => p.id.as_str(), name => p.display_name.as_str() })
+        .collect();
     let (status, done, errors) = match notice {
         None => (StatusCode::OK, None, Vec::new()),
         Some(Notice::Done(text)) => (StatusCode::OK, Some(text), Vec::new()),
@@ -118,6 +150,8 @@ async fn account_page(
             has_password => profile.has_password,
             sessions,
             apps,
+            links,
+            providers,
             done,
             errors,
         },
@@ -332,6 +366,92 @@ pub async fn post_revoke_consent(
             }
         },
         _ => Notice::Failed(StatusCode::BAD_REQUEST, vec!["No such application.".into()]),
+    };
+    account_page(&req, &state, &session, Some(notice)).await
+}
+
+/// `POST /account/links/add`: to the provider, to link the identity the user signs in with
+/// there to this account (the callback checks the same user is still signed in).
+pub async fn post_add_link(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (session, form) = match signed_in_form(&req, payload, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let Some(fed) = state.federation.as_deref() else {
+        return account_page(
+            &req,
+            &state,
+            &session,
+            Some(Notice::Failed(
+                StatusCode::NOT_FOUND,
+                vec!["No such provider.".into()],
+            )),
+        )
+        .await;
+    };
+    let provider = form.get("provider").cloned().unwrap_or_default();
+    if fed.provider(&provider).is_err() {
+        return account_page(
+            &req,
+            &state,
+            &session,
+            Some(Notice::Failed(
+                StatusCode::NOT_FOUND,
+                vec!["No such provider.".into()],
+            )),
+        )
+        .await;
+    }
+    let from = crate::http::origin::origin(&req, &state.trusted_proxies);
+    let then = crate::services::Continuation {
+        link_to: Some(session.user_id.clone()),
+        ..Default::default()
+    };
+    super::federation::to_provider(&state, fed, &provider, then, &from).await
+}
+
+/// `POST /account/links/remove`: removes a link, unless it is the last way to sign in.
+pub async fn post_remove_link(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (session, form) = match signed_in_form(&req, payload, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let link = form
+        .get("link_id")
+        .and_then(|l| crate::domain::LinkId::parse(l).ok());
+    let notice = match (state.federation.as_deref(), link) {
+        (Some(fed), Some(link)) => {
+            let from = crate::http::origin::origin(&req, &state.trusted_proxies);
+            match fed.unlink(&session.user_id, &link, &from).await {
+                Ok(crate::storage::Unlink::Removed) => Notice::Done("The account was unlinked."),
+                Ok(crate::storage::Unlink::NotFound) => {
+                    Notice::Failed(StatusCode::NOT_FOUND, vec!["No such linked account.".into()])
+                }
+                Ok(crate::storage::Unlink::LastWayToSignIn) => Notice::Failed(
+                    StatusCode::CONFLICT,
+                    vec!["This is your only way to sign in. Set a password or link another account first.".into()],
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "removing a link failed");
+                    Notice::Failed(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        vec!["This is not possible right now. Please try again.".into()],
+                    )
+                }
+            }
+        }
+        _ => Notice::Failed(
+            StatusCode::BAD_REQUEST,
+            vec!["No such linked account.".into()],
+        ),
     };
     account_page(&req, &state, &session, Some(notice)).await
 }

@@ -16,11 +16,15 @@ use super::csrf::{form_is_genuine, form_page};
 use crate::domain::LoginName;
 use crate::http::origin::origin;
 use crate::http::AppState;
-use crate::services::{CallbackParams, FederationError, FederationService, Resolution};
+use crate::services::{
+    CallbackParams, Continuation, FederationError, FederationService, PendingLink, Resolution,
+};
 
 #[derive(serde::Deserialize)]
 pub struct StartQuery {
     request: Option<String>,
+    /// The invitation a sign-up starts from (the invitation page's buttons).
+    invitation: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -73,7 +77,7 @@ fn explain(e: &FederationError) -> (StatusCode, &'static str, String) {
             "This sign-in cannot be completed",
             "It was not started in this browser, or it took too long. Please start again.".into(),
         ),
-        E::StateReplayed => (
+        E::StateReplayed | E::TokenReplayed => (
             StatusCode::BAD_REQUEST,
             "This sign-in was used already",
             "Please start again.".into(),
@@ -109,10 +113,25 @@ fn explain(e: &FederationError) -> (StatusCode, &'static str, String) {
             "No account here yet",
             "There is no account for this identity, and new accounts need an invitation.".into(),
         ),
+        E::InvitationInvalid => (
+            StatusCode::BAD_REQUEST,
+            "This invitation cannot be used",
+            "The invitation is invalid, has expired or was used already. Ask for a new one.".into(),
+        ),
+        E::InvitationMismatch => (
+            StatusCode::FORBIDDEN,
+            "This invitation is for another address",
+            "The provider's verified email address is not the one the invitation was sent to. Sign in there with the invited address, or accept the invitation with a password.".into(),
+        ),
         E::NoVerifiedEmail => (
             StatusCode::FORBIDDEN,
             "No verified email address",
             "The provider did not give a verified email address, which a new account needs. Verify your address there and try again.".into(),
+        ),
+        E::ProofFailed => (
+            StatusCode::FORBIDDEN,
+            "Not linked to this account",
+            "The account you signed in with there is not linked to this account. Use its password, or another provider linked to it.".into(),
         ),
         E::LinkedElsewhere => (
             StatusCode::CONFLICT,
@@ -152,14 +171,21 @@ pub async fn start(
     let Some(fed) = federation(&state) else {
         return explained(&state, &FederationError::UnknownProvider, None);
     };
-    let request = query.into_inner().request.filter(|r| !r.is_empty());
+    let query = query.into_inner();
+    let request = query.request.filter(|r| !r.is_empty());
+    let invitation = query.invitation.filter(|i| !i.is_empty());
     if let Some(r) = &request {
         if let Err(e) = state.authorize.describe(r).await {
             return super::authorize::refused_page(&state, e);
         }
     }
     let from = origin(&req, &state.trusted_proxies);
-    to_provider(&state, fed, &path, request, None, &from).await
+    let then = Continuation {
+        request,
+        invitation,
+        ..Continuation::default()
+    };
+    to_provider(&state, fed, &path, then, &from).await
 }
 
 /// Sends the browser to the provider with the binding cookie.
@@ -167,12 +193,11 @@ pub(super) async fn to_provider(
     state: &AppState,
     fed: &FederationService,
     provider: &str,
-    request: Option<String>,
-    link_to: Option<&crate::domain::UserId>,
+    then: Continuation,
     from: &crate::domain::RequestOrigin,
 ) -> HttpResponse {
-    let back = request.clone();
-    match fed.begin(provider, request, link_to, from).await {
+    let back = then.request.clone();
+    match fed.begin(provider, then, from).await {
         Ok(started) => {
             let mut r = HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, started.redirect))
@@ -255,9 +280,26 @@ pub async fn callback(
         let _ = r.add_cookie(&cookies::clear_federation_cookie(&state));
         return r;
     }
-    let resolution = match fed.resolve(&arrived.identity, &from).await {
-        Ok(r) => r,
-        Err(e) => return explained(&state, &e, request.as_deref()),
+    // Proving the local account of a pending link through an identity already linked to it.
+    let resolution = if let Some(pending) = &arrived.proof {
+        match fed
+            .link_after_linked_proof(pending, &arrived.identity, &from)
+            .await
+        {
+            Ok(user) => Resolution::SignIn {
+                user,
+                new_user: false,
+            },
+            Err(e) => return explained(&state, &e, request.as_deref()),
+        }
+    } else {
+        match fed
+            .resolve(&arrived.identity, arrived.invitation.as_deref(), &from)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return explained(&state, &e, request.as_deref()),
+        }
     };
     let mut r = match resolution {
         Resolution::SignIn { user, .. } => {
@@ -298,24 +340,113 @@ pub async fn callback(
                 }
             }
         }
-        Resolution::NeedsProof(pending) => form_page(
+        Resolution::NeedsProof(pending) => proof_page(
             &req,
             &state,
             StatusCode::OK,
-            "federation_link.html",
-            context! {
-                title => format!("Link your {} account", pending.provider_name),
-                provider_name => pending.provider_name,
-                email => pending.email.as_str(),
-                pending => pending.sealed,
-                request => request.as_deref(),
-                error => None::<&str>,
-            },
+            &pending,
+            &arrived.identity.provider,
+            request.as_deref(),
             None,
         ),
     };
     let _ = r.add_cookie(&cookies::clear_federation_cookie(&state));
     r
+}
+
+/// The page where the user proves they own the local account: its password, or a sign-in
+/// at another configured provider (one linked to the account proves it).
+fn proof_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    pending: &PendingLink,
+    asking: &crate::domain::ProviderId,
+    request: Option<&str>,
+    error: Option<&str>,
+) -> HttpResponse {
+    let others: Vec<minijinja::Value> = state
+        .federation
+        .as_deref()
+        .map(|f| f.providers())
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| &p.id != asking)
+        .map(|p| context! { id => p.id.as_str(), name => p.display_name.as_str() })
+        .collect();
+    form_page(
+        req,
+        state,
+        status,
+        "federation_link.html",
+        context! {
+            title => format!("Link your {} account", pending.provider_name),
+            provider_name => pending.provider_name.as_str(),
+            email => pending.email.as_str(),
+            pending => pending.sealed.as_str(),
+            request,
+            providers => others,
+            error,
+        },
+        None,
+    )
+}
+
+/// `POST /federation/link/proof`: the proof page's other way: sign in at a provider already
+/// linked to the local account.
+pub async fn post_link_proof(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(fed) = federation(&state) else {
+        return explained(&state, &FederationError::UnknownProvider, None);
+    };
+    let Some(mut f) = read_form(&req, payload, &state).await else {
+        return failure(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "This form cannot be used",
+            "The form could not be read.",
+            None,
+        );
+    };
+    let request = f.remove("request").filter(|r| !r.is_empty());
+    let sealed = f.remove("pending").unwrap_or_default();
+    let Some(pending) = fed.describe_pending(&sealed) else {
+        return explained(&state, &FederationError::StateMismatch, request.as_deref());
+    };
+    if !form_is_genuine(&req, &state, f.get("csrf").map(String::as_str)) {
+        let page = PendingLink {
+            email: pending.email,
+            provider_name: pending.provider_name,
+            sealed,
+        };
+        return proof_page(
+            &req,
+            &state,
+            StatusCode::FORBIDDEN,
+            &page,
+            &pending.provider,
+            request.as_deref(),
+            Some("This form has expired. Please try again."),
+        );
+    }
+    let provider = f.remove("provider").unwrap_or_default();
+    if provider == pending.provider.as_str() {
+        return explained(
+            &state,
+            &FederationError::UnknownProvider,
+            request.as_deref(),
+        );
+    }
+    let from = origin(&req, &state.trusted_proxies);
+    let then = Continuation {
+        request,
+        proof: Some(sealed),
+        ..Continuation::default()
+    };
+    to_provider(&state, fed, &provider, then, &from).await
 }
 
 /// `POST /federation/link`: the user signs in to the local account with its password; the
@@ -339,24 +470,24 @@ pub async fn post_link(
     };
     let request = f.remove("request").filter(|r| !r.is_empty());
     let sealed = f.remove("pending").unwrap_or_default();
-    let Some((user_id, email, provider_name)) = fed.describe_pending(&sealed) else {
+    let Some(view) = fed.describe_pending(&sealed) else {
         return explained(&state, &FederationError::StateMismatch, request.as_deref());
     };
+    let (user_id, email) = (view.user_id.clone(), view.email.clone());
+    let page = PendingLink {
+        email: view.email,
+        provider_name: view.provider_name,
+        sealed: sealed.clone(),
+    };
     let again = |status, message: &str| {
-        form_page(
+        proof_page(
             &req,
             &state,
             status,
-            "federation_link.html",
-            context! {
-                title => format!("Link your {provider_name} account"),
-                provider_name => provider_name.as_str(),
-                email => email.as_str(),
-                pending => sealed.as_str(),
-                request => request.as_deref(),
-                error => Some(message),
-            },
-            None,
+            &page,
+            &view.provider,
+            request.as_deref(),
+            Some(message),
         )
     };
     if !form_is_genuine(&req, &state, f.get("csrf").map(String::as_str)) {

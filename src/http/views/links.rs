@@ -68,7 +68,11 @@ pub async fn get_invitation(
         state.pages.render(
             StatusCode::OK,
             "invitation.html",
-            context! { title => "Accept your invitation", token },
+            context! {
+                title => "Accept your invitation",
+                token,
+                providers => super::browser::buttons(&state),
+            },
         )
     })
     .await

@@ -320,7 +320,7 @@ mod tests {
             ),
             (
                 "invitation.html",
-                context! { title => HOSTILE, token => HOSTILE },
+                context! { title => HOSTILE, token => HOSTILE, providers => vec![context! { id => HOSTILE, name => HOSTILE }] },
             ),
             (
                 "verify_email.html",
@@ -374,6 +374,8 @@ mod tests {
                     has_password => true, done => HOSTILE, errors => vec![HOSTILE], csrf => HOSTILE,
                     sessions => vec![context! { id => HOSTILE, device => HOSTILE, user_agent => HOSTILE, ip => HOSTILE, started => HOSTILE, last_seen => HOSTILE, current => true }],
                     apps => vec![context! { client_id => HOSTILE, name => HOSTILE, scopes => HOSTILE, granted => HOSTILE }],
+                    links => vec![context! { id => HOSTILE, provider_name => HOSTILE, email => HOSTILE, display_name => HOSTILE, linked => HOSTILE }],
+                    providers => vec![context! { id => HOSTILE, name => HOSTILE }],
                 },
             ),
             (
@@ -394,7 +396,7 @@ mod tests {
             ),
             (
                 "federation_link.html",
-                context! { title => HOSTILE, provider_name => HOSTILE, email => HOSTILE, pending => HOSTILE, request => HOSTILE, error => HOSTILE, csrf => HOSTILE },
+                context! { title => HOSTILE, provider_name => HOSTILE, email => HOSTILE, pending => HOSTILE, request => HOSTILE, error => HOSTILE, csrf => HOSTILE, providers => vec![context! { id => HOSTILE, name => HOSTILE }] },
             ),
             (
                 "form_post.html",

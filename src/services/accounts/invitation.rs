@@ -8,7 +8,7 @@ use super::{link, minutes, AccountError, AccountService};
 use crate::clock::rfc3339;
 use crate::domain::SignupMode;
 use crate::domain::{
-    AccountToken, AccountTokenPurpose, Email, RequestOrigin, RoleName, ValidationError,
+    AccountToken, AccountTokenPurpose, Email, RequestOrigin, RoleId, RoleName, ValidationError,
 };
 
 /// An invitation as created by an operator.
@@ -20,7 +20,58 @@ pub struct InviteView {
     pub expires_at: String,
 }
 
+/// A live invitation, for a sign-up that does not go through the invitation form (a
+/// federated sign-up started from the invitation page).
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    pub email: Email,
+    /// The roles it grants (those that still exist).
+    pub role_ids: Vec<RoleId>,
+    token_hash: String,
+}
+
 impl AccountService {
+    /// The live invitation a presented link secret belongs to (not used yet).
+    pub async fn invitation(&self, presented: &str) -> Result<Invitation, AccountError> {
+        let i = &self.inner;
+        let token = i.live_token(AccountTokenPurpose::Invite, presented).await?;
+        let mut role_ids = Vec::new();
+        for name in token
+            .data
+            .get("roles")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+        {
+            let Ok(name) = RoleName::parse(name) else {
+                continue;
+            };
+            if let Some(role) = i.stores.roles.find_by_name(&name).await? {
+                role_ids.push(role.id);
+            }
+        }
+        Ok(Invitation {
+            email: token.email,
+            role_ids,
+            token_hash: token.token_hash,
+        })
+    }
+
+    /// Uses an invitation up; `false` if it was used (or expired) meanwhile.
+    pub async fn use_invitation(&self, invitation: &Invitation) -> Result<bool, AccountError> {
+        let i = &self.inner;
+        Ok(i.stores
+            .account_tokens
+            .consume(
+                AccountTokenPurpose::Invite,
+                &invitation.token_hash,
+                i.clock.now(),
+            )
+            .await?
+            .is_some())
+    }
+
     /// An operator invites `email` (with roles granted at sign-up). The mail is queued; the
     /// link is returned too, for delivery by other means. The address is parsed by the
     /// caller; a malformed one is refused after the sign-up mode is checked.

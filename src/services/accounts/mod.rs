@@ -37,7 +37,7 @@ use crate::domain::{
 use crate::storage::StorageError;
 use deferred::MAX_DEFERRED;
 pub use error::AccountError;
-pub use invitation::InviteView;
+pub use invitation::{Invitation, InviteView};
 pub use password::PasswordChange;
 pub use profile::{ProfileUpdate, ProfileView};
 pub use signup::SignupInput;

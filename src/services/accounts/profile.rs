@@ -156,6 +156,36 @@ impl AccountService {
     }
 }
 
+impl AccountService {
+    /// The caller proves the account's password before a new way to sign in (a provider's
+    /// identity) is added to it through the API; the user's id. An account without a
+    /// password adds identities on the account page instead.
+    pub async fn confirm_before_linking(
+        &self,
+        caller: &Principal,
+        password: SecretString,
+        origin: &RequestOrigin,
+    ) -> Result<UserId, AccountError> {
+        let i = &self.inner;
+        let user = i.caller(caller).await?;
+        if user.password_hash.is_none() {
+            return Err(AccountError::InvalidRequest(
+                "this account has no password: add sign-in methods on the account page".into(),
+            ));
+        }
+        i.authn
+            .confirm_password(
+                &user,
+                password,
+                Some(caller.client_id.as_str()),
+                origin,
+                Confirmation::IdentityLink,
+            )
+            .await?;
+        Ok(user.id)
+    }
+}
+
 impl Inner {
     /// The user the caller speaks for.
     pub(super) async fn caller(&self, caller: &Principal) -> Result<User, AccountError> {

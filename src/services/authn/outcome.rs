@@ -32,6 +32,8 @@ pub enum Confirmation {
     EmailVerification,
     PasswordChange,
     AccountDeletion,
+    /// Before a provider's identity is linked to the account through the API.
+    IdentityLink,
 }
 
 impl Confirmation {
@@ -40,6 +42,7 @@ impl Confirmation {
             Confirmation::EmailVerification => "email_verification",
             Confirmation::PasswordChange => "password_change",
             Confirmation::AccountDeletion => "account_deletion",
+            Confirmation::IdentityLink => "identity_link",
         }
     }
 }

@@ -35,6 +35,15 @@ pub struct PendingLink {
     pub sealed: String,
 }
 
+/// A pending link, opened: the local account it is for and the provider asking.
+#[derive(Debug)]
+pub struct PendingView {
+    pub user_id: UserId,
+    pub email: Email,
+    pub provider: ProviderId,
+    pub provider_name: String,
+}
+
 const PENDING_PURPOSE: &str = "latchkey federation pending link v1";
 /// How long the proof page's form is good for.
 const PENDING_TTL: i64 = 600;
@@ -61,13 +70,15 @@ fn conflict_of(e: &StorageError) -> Option<&str> {
 }
 
 impl FederationService {
-    /// Applies the linking rules to an identity the provider asserted.
+    /// Applies the linking rules to an identity the provider asserted; `invitation` is the
+    /// invitation a sign-up started from (its link secret), if any.
     pub async fn resolve(
         &self,
         identity: &ExternalIdentity,
+        invitation: Option<&str>,
         origin: &RequestOrigin,
     ) -> Result<Resolution, FederationError> {
-        match self.resolve_once(identity, origin).await {
+        match self.resolve_once(identity, invitation, origin).await {
             // A concurrent first sign-in of the same identity created it in between: the
             // link exists now.
             Err(FederationError::Unexpected(_)) | Err(FederationError::LinkedElsewhere)
@@ -77,7 +88,7 @@ impl FederationService {
                     .await?
                     .is_some() =>
             {
-                self.resolve_once(identity, origin).await
+                self.resolve_once(identity, invitation, origin).await
             }
             other => other,
         }
@@ -86,6 +97,7 @@ impl FederationService {
     async fn resolve_once(
         &self,
         identity: &ExternalIdentity,
+        invitation: Option<&str>,
         origin: &RequestOrigin,
     ) -> Result<Resolution, FederationError> {
         let info = self.provider(identity.provider.as_str())?.clone();
@@ -150,16 +162,40 @@ impl FederationService {
                 )?));
             }
         }
-        // 3. A new user, as sign-up would create one.
-        match self.settings.signup {
-            SignupMode::Closed => return Err(FederationError::SignupClosed),
-            SignupMode::Invite => return Err(FederationError::InviteRequired),
-            SignupMode::Open => {}
+        // 3. A new user, as sign-up would create one: with an invitation (required when
+        // sign-up is by invitation), for the invited address only, as the provider verified
+        // it; the invitation is used up before the user is created.
+        let invitation = match invitation {
+            Some(token) => Some(
+                self.accounts
+                    .invitation(token)
+                    .await
+                    .map_err(|_| FederationError::InvitationInvalid)?,
+            ),
+            None => None,
+        };
+        match (self.settings.signup, &invitation) {
+            (SignupMode::Closed, _) => return Err(FederationError::SignupClosed),
+            (SignupMode::Invite, None) => return Err(FederationError::InviteRequired),
+            _ => {}
         }
         let email = identity
             .email
             .clone()
             .ok_or(FederationError::NoVerifiedEmail)?;
+        if let Some(inv) = &invitation {
+            if inv.email != email || !identity.email_verified {
+                return Err(FederationError::InvitationMismatch);
+            }
+            if !self
+                .accounts
+                .use_invitation(inv)
+                .await
+                .map_err(|_| FederationError::InvitationInvalid)?
+            {
+                return Err(FederationError::InvitationInvalid);
+            }
+        }
         let user = User {
             id: UserId::generate(),
             email,
@@ -178,6 +214,7 @@ impl FederationService {
             must_change_password: false,
             password_changed_at: None,
         };
+        let invited = invitation.is_some();
         let link = SocialLink::new(identity, &user.id, now);
         let tokens = self.sealed_tokens(identity, link.id.as_str());
         match self
@@ -185,7 +222,7 @@ impl FederationService {
             .create_user_with_link(
                 &NewUserRecord {
                     user: user.clone(),
-                    role_ids: Vec::new(),
+                    role_ids: invitation.map(|i| i.role_ids).unwrap_or_default(),
                 },
                 &link,
                 tokens.as_deref(),
@@ -205,6 +242,7 @@ impl FederationService {
                 detail([
                     ("provider", json!(identity.provider.as_str())),
                     ("email_verified", json!(identity.email_verified)),
+                    ("invited", json!(invited)),
                 ]),
             )
             .await;
@@ -275,13 +313,18 @@ impl FederationService {
         })
     }
 
-    /// The local account a pending link is for (its id and address) and the provider's name,
-    /// for the proof page; `None` when the form is not genuine or too old.
-    pub fn describe_pending(&self, sealed: &str) -> Option<(UserId, Email, String)> {
+    /// The local account a pending link is for (its id and address) and the provider, for
+    /// the proof page; `None` when the form is not genuine or too old.
+    pub fn describe_pending(&self, sealed: &str) -> Option<PendingView> {
         let p = self.open_pending(sealed)?;
-        let name = self.provider(&p.provider).ok()?.display_name.clone();
+        let info = self.provider(&p.provider).ok()?;
         let email = Email::parse(&p.local_email).ok()?;
-        Some((UserId::from_trusted(p.user), email, name))
+        Some(PendingView {
+            user_id: UserId::from_trusted(p.user),
+            email,
+            provider: info.id.clone(),
+            provider_name: info.display_name.clone(),
+        })
     }
 
     fn open_pending(&self, sealed: &str) -> Option<Pending> {
@@ -316,6 +359,35 @@ impl FederationService {
         };
         self.add_link(&identity, proven, false, origin).await?;
         Ok(())
+    }
+
+    /// The proof page's other way: the user signed in at a provider whose identity is
+    /// already linked to the local account the pending link is for. That proves the account,
+    /// so the pending identity is linked to it; the user who signs in.
+    pub async fn link_after_linked_proof(
+        &self,
+        sealed: &str,
+        proof: &ExternalIdentity,
+        origin: &RequestOrigin,
+    ) -> Result<User, FederationError> {
+        let p = self
+            .open_pending(sealed)
+            .ok_or(FederationError::StateMismatch)?;
+        let owner = self
+            .links
+            .find(&proof.provider, &proof.subject)
+            .await?
+            .map(|l| l.user_id);
+        if owner.as_ref().map(UserId::as_str) != Some(p.user.as_str()) {
+            return Err(FederationError::ProofFailed);
+        }
+        let user = self
+            .users
+            .find_by_id(&UserId::from_trusted(p.user.clone()))
+            .await?
+            .ok_or(FederationError::ProofFailed)?;
+        self.link_after_proof(sealed, &user.id, origin).await?;
+        Ok(user)
     }
 
     /// Adds an identity to a signed-in user (the account page's "link" flow). An identity

@@ -3,6 +3,7 @@
 //! upstream identity signs in (`link.rs`).
 
 mod link;
+mod native;
 mod upstream;
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use super::accounts::AccountService;
 use super::audit::{detail, events, AuditContext, AuditLog};
 use super::throttle::{LimitedAction, Throttle, Throttled};
 use crate::clock::{Clock, UnixTime};
@@ -19,7 +21,7 @@ use crate::domain::{
     ExternalIdentity, LinkPolicy, ProviderId, ProviderKind, RequestOrigin, SignupMode, UserId,
 };
 use crate::storage::{OneTimeStore, SocialLinkStore, StorageError, UserStore};
-pub use link::{PendingLink, Resolution};
+pub use link::{PendingLink, PendingView, Resolution};
 pub use upstream::{UpstreamError, UpstreamProviders, UpstreamStart, VerifiedIdToken};
 
 /// A provider as the pages and the service need it (no secrets).
@@ -59,6 +61,9 @@ pub enum FederationError {
     /// The state was used already.
     #[error("this sign-in was completed already")]
     StateReplayed,
+    /// A native app's ID token was exchanged already.
+    #[error("this ID token was exchanged already")]
+    TokenReplayed,
     /// The provider sent `error=...` back (e.g. the user said no).
     #[error("the provider did not sign you in: {0}")]
     Denied(String),
@@ -68,10 +73,19 @@ pub enum FederationError {
     SignupClosed,
     #[error("sign-up is by invitation only")]
     InviteRequired,
+    /// The invitation the sign-up started from is unknown, expired or used.
+    #[error("the invitation is invalid, expired or used")]
+    InvitationInvalid,
+    /// The provider's verified address is not the one the invitation was sent to.
+    #[error("the invitation is for another email address")]
+    InvitationMismatch,
     /// GitHub gave no verified email, and no local user is linked: nothing to create a user
     /// from.
     #[error("the provider gave no verified email address")]
     NoVerifiedEmail,
+    /// The provider signed in an identity that is not linked to the account to prove.
+    #[error("this identity is not linked to that account")]
+    ProofFailed,
     /// The identity is linked to another user already.
     #[error("this identity is linked to another account")]
     LinkedElsewhere,
@@ -108,6 +122,12 @@ struct Flow {
     r: Option<String>,
     /// Linking to a signed-in user (the account page) instead of signing in.
     l: Option<String>,
+    /// The invitation a sign-up started from (its link secret), if any.
+    #[serde(default)]
+    i: Option<String>,
+    /// A pending link (sealed) whose local account this sign-in proves, if any.
+    #[serde(default)]
+    k: Option<String>,
     /// Expiry (Unix seconds).
     e: UnixTime,
 }
@@ -127,6 +147,25 @@ pub struct Arrived {
     pub request: Option<String>,
     /// Set when the flow links an identity to this signed-in user.
     pub link_to: Option<UserId>,
+    /// The invitation a sign-up started from (its link secret).
+    pub invitation: Option<String>,
+    /// The pending link (sealed) this sign-in proves the local account for.
+    pub proof: Option<String>,
+}
+
+/// What an upstream sign-in continues with once the provider answers.
+#[derive(Debug, Default)]
+pub struct Continuation {
+    /// The pending authorization request (sealed), if any.
+    pub request: Option<String>,
+    /// Adding an identity to this signed-in user (the account page).
+    pub link_to: Option<UserId>,
+    /// The invitation a sign-up starts from (its link secret): checked now, used when the
+    /// account is created.
+    pub invitation: Option<String>,
+    /// A pending link (sealed, from the proof page): the sign-in at this provider proves the
+    /// local account, through an identity already linked to it.
+    pub proof: Option<String>,
 }
 
 /// The callback's parameters, as they came.
@@ -142,6 +181,8 @@ pub struct FederationService {
     links: Arc<dyn SocialLinkStore>,
     one_time: Arc<dyn OneTimeStore>,
     users: Arc<dyn UserStore>,
+    /// Invitations (invite-only sign-up through a provider).
+    accounts: Arc<AccountService>,
     seal: Arc<BrowserSeal>,
     master: Arc<MasterKey>,
     audit: Arc<AuditLog>,
@@ -165,6 +206,7 @@ impl FederationService {
         links: Arc<dyn SocialLinkStore>,
         one_time: Arc<dyn OneTimeStore>,
         users: Arc<dyn UserStore>,
+        accounts: Arc<AccountService>,
         seal: Arc<BrowserSeal>,
         master: Arc<MasterKey>,
         audit: Arc<AuditLog>,
@@ -177,6 +219,7 @@ impl FederationService {
             links,
             one_time,
             users,
+            accounts,
             seal,
             master,
             audit,
@@ -209,17 +252,26 @@ impl FederationService {
     }
 
     /// Starts an upstream sign-in: a new state (remembered, single use), nonce and PKCE
-    /// verifier, sealed into the cookie; `request` is the pending authorization request,
-    /// `link_to` the signed-in user an identity is being added to. Limited per network
-    /// (each start keeps a state until it expires).
+    /// verifier, sealed into the cookie with what the sign-in continues with. Limited per
+    /// network (each start keeps a state until it expires).
     pub async fn begin(
         &self,
         provider: &str,
-        request: Option<String>,
-        link_to: Option<&UserId>,
+        then: Continuation,
         origin: &RequestOrigin,
     ) -> Result<Started, FederationError> {
         let provider = self.provider(provider)?.id.clone();
+        if let Some(token) = &then.invitation {
+            self.accounts
+                .invitation(token)
+                .await
+                .map_err(|_| FederationError::InvitationInvalid)?;
+        }
+        if let Some(pending) = &then.proof {
+            if self.describe_pending(pending).is_none() {
+                return Err(FederationError::StateMismatch);
+            }
+        }
         self.throttle
             .limit(LimitedAction::FederationStart, None, origin.ip)
             .await
@@ -247,8 +299,10 @@ impl FederationService {
             s: state,
             n: nonce,
             v: verifier.expose_secret().to_owned(),
-            r: request,
-            l: link_to.map(|u| u.as_str().to_owned()),
+            r: then.request,
+            l: then.link_to.map(UserId::into_string),
+            i: then.invitation,
+            k: then.proof,
             e: expires,
         };
         let plain = serde_json::to_vec(&flow).map_err(|e| FederationError::Unexpected(e.into()))?;
@@ -346,6 +400,8 @@ impl FederationService {
             identity,
             request: flow.r,
             link_to: flow.l.map(UserId::from_trusted),
+            invitation: flow.i,
+            proof: flow.k,
         })
     }
 

@@ -175,6 +175,7 @@ impl TokenService {
             refresh_token,
             id_token,
             scope: scope.to_wire(),
+            issued_token_type: None,
         })
     }
 }

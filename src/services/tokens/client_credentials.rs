@@ -37,6 +37,7 @@ impl TokenService {
             refresh_token: None,
             id_token: None,
             scope: scope.to_wire(),
+            issued_token_type: None,
         })
     }
 }

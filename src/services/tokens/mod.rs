@@ -9,6 +9,7 @@ mod magic_link;
 mod password;
 mod refresh;
 mod request;
+mod token_exchange;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use super::access_tokens::AccessTokenClaims;
 use super::audit::AuditLog;
 use super::authn::{Authenticator, SignedIn};
 use super::client_registry::{ClientCredentials, ClientRegistry};
+use super::federation::FederationService;
 use super::revocation::RevocationService;
 use super::throttle::{client_key, RequestLimit, Throttle};
 use crate::clock::{Clock, UnixTime};
@@ -29,6 +31,7 @@ use crate::domain::{
 use crate::storage::{AuthorizationCodeStore, RefreshTokenStore, SessionStore, UserStore};
 pub use error::TokenError;
 pub use request::{GrantRequest, IssuedTokens, TokenRequest};
+pub use token_exchange::{ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE};
 
 /// Token lifetimes and defaults the service applies.
 #[derive(Debug, Clone)]
@@ -66,6 +69,8 @@ pub struct TokenService {
     throttle: Arc<Throttle>,
     /// Records retries inside a refresh grace window.
     audit: Arc<AuditLog>,
+    /// Native apps' ID tokens (token exchange), when providers are configured.
+    federation: Option<Arc<FederationService>>,
     clock: Arc<dyn Clock>,
     settings: TokenServiceSettings,
 }
@@ -99,9 +104,16 @@ impl TokenService {
             authn,
             throttle,
             audit,
+            federation: None,
             clock,
             settings,
         }
+    }
+
+    /// Serves the token-exchange grant with the federation service's providers.
+    pub fn with_federation(mut self, federation: Arc<FederationService>) -> Self {
+        self.federation = Some(federation);
+        self
     }
 
     #[instrument(name = "token.exchange", skip_all, fields(grant_type, client_id))]
@@ -148,6 +160,28 @@ impl TokenService {
                 let _ = requested_audience;
                 self.authorization_code_grant(&client, code, redirect_uri, code_verifier)
                     .await
+            }
+            GrantRequest::TokenExchange {
+                subject_token,
+                subject_token_type,
+                requested_token_type,
+                nonce,
+            } => {
+                let scope = self.client_scope(&client, requested_scope)?;
+                let audience = self.audience_for(&client, requested_audience)?;
+                self.token_exchange_grant(
+                    &client,
+                    token_exchange::Exchange {
+                        subject_token,
+                        subject_token_type,
+                        requested_token_type,
+                        nonce,
+                    },
+                    scope,
+                    audience,
+                    &req.origin,
+                )
+                .await
             }
             GrantRequest::ClientCredentials => {
                 self.client_credentials_grant(&client, requested_scope, requested_audience)
@@ -290,6 +324,7 @@ impl TokenService {
             refresh_token,
             id_token: None,
             scope: scope.to_wire(),
+            issued_token_type: None,
         })
     }
 

@@ -202,6 +202,7 @@ impl TokenService {
             refresh_token: Some(refresh_token),
             id_token,
             scope: scope.to_wire(),
+            issued_token_type: None,
         })
     }
 

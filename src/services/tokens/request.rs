@@ -28,6 +28,16 @@ pub enum GrantRequest {
     },
     /// `urn:latchkey:params:oauth:grant-type:magic-link`: `token`, or `email` + `code`.
     MagicLink(MagicCredential),
+    /// RFC 8693 token exchange of an upstream provider's ID token (a native app's sign-in).
+    TokenExchange {
+        subject_token: SecretString,
+        /// `subject_token_type`, as sent (only the ID token type is accepted).
+        subject_token_type: String,
+        /// `requested_token_type`, if sent (only the access token type can be issued).
+        requested_token_type: Option<String>,
+        /// The nonce the app gave the provider's SDK, checked against the token's.
+        nonce: Option<String>,
+    },
 }
 
 impl GrantRequest {
@@ -38,6 +48,7 @@ impl GrantRequest {
             GrantRequest::ClientCredentials => GrantType::ClientCredentials,
             GrantRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             GrantRequest::MagicLink(_) => GrantType::MagicLink,
+            GrantRequest::TokenExchange { .. } => GrantType::TokenExchange,
         }
     }
 }
@@ -68,6 +79,8 @@ pub struct IssuedTokens {
     pub id_token: Option<IdTokenText>,
     /// Empty when no scope was granted.
     pub scope: String,
+    /// RFC 8693 `issued_token_type` (token exchange only).
+    pub issued_token_type: Option<&'static str>,
 }
 
 #[cfg(test)]
@@ -86,6 +99,12 @@ mod tests {
                 refresh_token: secret("lkrt_hunter2-refresh"),
             },
             GrantRequest::MagicLink(MagicCredential::Token(secret("hunter2-link"))),
+            GrantRequest::TokenExchange {
+                subject_token: secret("hunter2-id-token"),
+                subject_token_type: "urn:ietf:params:oauth:token-type:id_token".into(),
+                requested_token_type: None,
+                nonce: None,
+            },
             GrantRequest::MagicLink(MagicCredential::Code {
                 email: LoginName::parse("alice@example.com"),
                 code: secret("hunter2-code"),

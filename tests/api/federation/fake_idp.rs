@@ -26,6 +26,10 @@ pub enum Tamper {
     AlgNone,
     WrongNonce,
     ServerError,
+    /// The token endpoint answers after 3 seconds.
+    Slow,
+    /// The token endpoint answers 200 with a body that is not JSON.
+    Garbage,
 }
 
 struct Pending {
@@ -40,6 +44,9 @@ pub struct State {
     pub next: Value,
     /// GitHub's `/user/emails`.
     pub emails: Value,
+    /// People who sign in next, one per authorization, before `next` (for a browser test
+    /// that signs in twice in one script).
+    queue: std::collections::VecDeque<Value>,
     pub tamper: Tamper,
     codes: HashMap<String, Pending>,
     key_pem: String,
@@ -74,6 +81,7 @@ impl FakeIdp {
             base: base.clone(),
             next: json!({}),
             emails: json!([]),
+            queue: std::collections::VecDeque::new(),
             tamper: Tamper::None,
             codes: HashMap::new(),
             key_pem,
@@ -149,12 +157,48 @@ impl FakeIdp {
         s.tamper = Tamper::None;
     }
 
+    /// The next sign-ins are these people, in order.
+    pub fn queue(&self, people: Vec<Value>) {
+        let mut s = self.state.lock().unwrap();
+        s.queue = people.into();
+        s.tamper = Tamper::None;
+    }
+
     pub fn set_emails(&self, emails: Value) {
         self.state.lock().unwrap().emails = emails;
     }
 
     pub fn tamper(&self, t: Tamper) {
         self.state.lock().unwrap().tamper = t;
+    }
+
+    /// An ID token as the provider's mobile SDK would hand it to a native app: issued to
+    /// `aud`, carrying `claims` (merged over the standard ones) and the app's nonce, signed
+    /// with the provider's key (or another key, with `Tamper::BadSignature`).
+    pub fn native_id_token(&self, aud: &str, claims: Value, tamper: Tamper) -> String {
+        let s = self.state.lock().unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let base = merge(
+            &json!({"iss": s.base, "aud": aud, "iat": now, "exp": now + 300}),
+            claims,
+        );
+        match tamper {
+            Tamper::BadSignature => sign(&s.other_key_pem, &base),
+            Tamper::Expired => sign(
+                &s.key_pem,
+                &merge(&base, json!({"exp": now - 600, "iat": now - 900})),
+            ),
+            Tamper::WrongIssuer => sign(
+                &s.key_pem,
+                &merge(&base, json!({"iss": "https://evil.example"})),
+            ),
+            Tamper::AlgNone => format!(
+                "{}.{}.",
+                URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+                URL_SAFE_NO_PAD.encode(base.to_string())
+            ),
+            _ => sign(&s.key_pem, &base),
+        }
     }
 }
 
@@ -190,6 +234,12 @@ async fn authorize(req: HttpRequest, s: Shared) -> HttpResponse {
     );
     let code = URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes());
     let redirect = q["redirect_uri"].clone();
+    {
+        let mut s = s.lock().unwrap();
+        if let Some(next) = s.queue.pop_front() {
+            s.next = next;
+        }
+    }
     s.lock().unwrap().codes.insert(
         code.clone(),
         Pending {
@@ -219,9 +269,18 @@ async fn token(
     s: Shared,
 ) -> HttpResponse {
     let f = body.into_inner();
+    let tamper = s.lock().unwrap().tamper;
+    if tamper == Tamper::Slow {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    }
     let mut s = s.lock().unwrap();
     if s.tamper == Tamper::ServerError {
         return HttpResponse::InternalServerError().body("down");
+    }
+    if s.tamper == Tamper::Garbage {
+        return HttpResponse::Ok()
+            .content_type("application/json")
+            .body("{not json");
     }
     let basic = format!(
         "Basic {}",
@@ -279,7 +338,9 @@ async fn token(
             URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         ),
-        Tamper::None | Tamper::ServerError => sign(&s.key_pem, &claims),
+        Tamper::None | Tamper::ServerError | Tamper::Slow | Tamper::Garbage => {
+            sign(&s.key_pem, &claims)
+        }
     };
     s.tamper = Tamper::None;
     HttpResponse::Ok().json(json!({
