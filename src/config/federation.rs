@@ -9,7 +9,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{invalid, is_loopback_host, ConfigError};
-use crate::domain::{ClaimNames, LinkPolicy, ProviderConfig, ProviderId, ProviderKind, Upstream};
+use crate::domain::{
+    ClaimNames, LinkPolicy, ProviderConfig, ProviderId, ProviderKind, Upstream, RFC_8176_VALUES,
+};
 
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 const GITHUB_AUTHORIZE_URL: &str = "https://github.com/login/oauth/authorize";
@@ -164,6 +166,12 @@ impl OidcToml {
                 if matches!(id.as_str(), "google" | "github") {
                     return Err(invalid(format!(
                         "{section}.id: \"{id}\" is reserved for [federation.{id}]"
+                    )));
+                }
+                // The id joins `fed` in ID tokens' `amr`: it must not read as a method.
+                if RFC_8176_VALUES.contains(&id.as_str()) {
+                    return Err(invalid(format!(
+                        "{section}.id: \"{id}\" is an authentication method value (RFC 8176); choose another id"
                     )));
                 }
                 id
@@ -345,6 +353,12 @@ mod tests {
                 "[federation.google]\nclient_id = \"g\"\nclient_secret = \"s\"\nlink_existing = \"always\"\n",
                 "link_existing",
             ),
+            (
+                "[[federation.oidc]]\nid = \"mfa\"\nissuer = \"https://a.example\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
+                "RFC 8176",
+            ),
+            ("[federation]\ntimeout = \"0s\"\n", "federation.timeout"),
+            ("[federation]\ntimeout = \"2m\"\n", "federation.timeout"),
         ] {
             let e = load(toml).err().unwrap_or_default();
             assert!(e.contains(says), "{toml}: {e}");

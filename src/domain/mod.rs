@@ -56,7 +56,7 @@ pub use scope::{Scope, OIDC_SCOPES};
 pub use secrets::{AccessTokenText, IdTokenText, MailedSecret, RefreshTokenText};
 pub use sso::{
     Amr, AuthorizationCode, CodeRedemption, CodeUse, Consent, SessionId, SsoSession, ACR_MFA,
-    ACR_ONE_FACTOR,
+    ACR_ONE_FACTOR, RFC_8176_VALUES,
 };
 pub use throttle::{client_network, login_backoff, seconds_until, SlidingWindow, WindowCounts};
 pub use user::{User, UserClaims, UserFilter, UserId};

@@ -1,7 +1,7 @@
 //! Latchkey's own single sign-on session (the browser's cookie), authorization codes, and
 //! consents: what the authorization code flow stores.
 
-use super::{ClientId, FamilyId, Scope, UserId};
+use super::{ClientId, FamilyId, ProviderId, Scope, UserId};
 use crate::clock::UnixTime;
 
 crate::string_newtype! {
@@ -30,8 +30,9 @@ impl SessionId {
     }
 }
 
-/// An authentication method reference (OIDC Core `amr`, RFC 8176 values).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// An authentication method reference (OIDC Core `amr`, RFC 8176 values, and the provider of
+/// a federated sign-in).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Amr {
     /// A password.
     Pwd,
@@ -46,12 +47,23 @@ pub enum Amr {
     Mfa,
     /// Federated: signed in at another identity provider.
     Fed,
+    /// Which provider, beside `fed`: its id (`google`, `github`, a generic provider's id).
+    /// Provider ids never take an RFC 8176 value (the configuration refuses them).
+    Idp(ProviderId),
 }
+
+/// The values of RFC 8176's registry: no provider may take one as its id, so that an `amr`
+/// holding a provider's id never claims a method that was not used.
+pub const RFC_8176_VALUES: [&str; 22] = [
+    "face", "fed", "fpt", "geo", "hwk", "iris", "kba", "mca", "mfa", "otp", "pin", "pop", "pwd",
+    "rba", "retina", "sc", "sms", "swk", "tel", "user", "vbm", "wia",
+];
 
 impl Amr {
     pub const ALL: [Amr; 6] = [Amr::Pwd, Amr::Otp, Amr::Hwk, Amr::Swk, Amr::Mfa, Amr::Fed];
 
-    pub fn as_str(self) -> &'static str {
+    /// The value in ID tokens.
+    pub fn as_str(&self) -> &str {
         match self {
             Amr::Pwd => "pwd",
             Amr::Otp => "otp",
@@ -59,11 +71,30 @@ impl Amr {
             Amr::Swk => "swk",
             Amr::Mfa => "mfa",
             Amr::Fed => "fed",
+            Amr::Idp(p) => p.as_str(),
         }
     }
 
+    /// One of the fixed methods by its value (not a provider).
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.as_str() == raw)
+    }
+
+    /// The value as stored: a provider as `idp:<id>`, so that it can never be read back as a
+    /// method.
+    pub fn stored(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Amr::Idp(p) => format!("idp:{p}").into(),
+            other => other.as_str().into(),
+        }
+    }
+
+    /// A value as [`Amr::stored`] wrote it.
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        match raw.strip_prefix("idp:") {
+            Some(id) => ProviderId::parse(id).ok().map(Amr::Idp),
+            None => Self::parse(raw),
+        }
     }
 
     /// The `acr` value for a set of methods: multi-factor, or one factor.
@@ -193,4 +224,29 @@ pub struct Consent {
     pub client_id: ClientId,
     pub scope: Scope,
     pub granted_at: UnixTime,
+}
+
+#[cfg(test)]
+mod amr_tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_is_stored_apart_from_the_methods_and_read_back() {
+        let google = Amr::Idp(ProviderId::parse("google").unwrap());
+        assert_eq!(google.as_str(), "google");
+        assert_eq!(google.stored(), "idp:google");
+        assert_eq!(Amr::from_stored("idp:google"), Some(google.clone()));
+        assert_eq!(Amr::from_stored("fed"), Some(Amr::Fed));
+        // A bare provider id is not a method, and a stored method is never a provider.
+        assert_eq!(Amr::from_stored("google"), None);
+        assert_eq!(Amr::from_stored("idp:"), None);
+        assert_eq!(Amr::parse("idp:google"), None);
+        // `fed` comes before the provider once sorted.
+        let mut amr = vec![google.clone(), Amr::Fed];
+        amr.sort_unstable();
+        assert_eq!(amr, vec![Amr::Fed, google]);
+        assert!(RFC_8176_VALUES
+            .iter()
+            .all(|v| Amr::from_stored(v).is_none() || Amr::parse(v).is_some()));
+    }
 }

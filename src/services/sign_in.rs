@@ -92,13 +92,35 @@ impl SignInService {
             .authn
             .sign_in_federated(user, provider, client_id.as_str(), origin)
             .await?;
-        self.finish(signed_in, remember, &client_id, origin, replacing)
-            .await
+        self.finish_with(
+            signed_in,
+            Some(provider),
+            remember,
+            &client_id,
+            origin,
+            replacing,
+        )
+        .await
     }
 
     async fn finish(
         &self,
         signed_in: SignedIn,
+        remember: bool,
+        client_id: &ClientId,
+        origin: &RequestOrigin,
+        replacing: Option<&SessionId>,
+    ) -> Result<StartedSession, AuthnError> {
+        self.finish_with(signed_in, None, remember, client_id, origin, replacing)
+            .await
+    }
+
+    /// Records the sign-in and starts the session; `provider` is the upstream provider of a
+    /// federated sign-in (it joins `fed` in `amr`).
+    async fn finish_with(
+        &self,
+        signed_in: SignedIn,
+        provider: Option<&ProviderId>,
         remember: bool,
         client_id: &ClientId,
         origin: &RequestOrigin,
@@ -118,7 +140,10 @@ impl SignInService {
             // The password changed while this sign-in was checked: it does not complete.
             return Err(AuthnError::InvalidCredentials);
         }
-        let amr = amr_of(&signed_in.methods);
+        let mut amr = amr_of(&signed_in.methods);
+        if let Some(p) = provider {
+            amr.push(Amr::Idp(p.clone()));
+        }
         let started = self
             .sessions
             .start(&user.id, amr, remember, origin, replacing)

@@ -594,7 +594,11 @@ async fn example_spa_signs_in_through_google(backend: Backend) {
     // Gina is a new user, signed in by Google: `fed` in the ID token.
     let claims = &result["claims"];
     assert_eq!(claims["email"], "gina@example.com", "{claims}\n{spa_log}");
-    assert_eq!(claims["amr"], serde_json::json!(["fed"]), "{claims}");
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["fed", "google"]),
+        "{claims}"
+    );
     let gina = app
         .services
         .stores

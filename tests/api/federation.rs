@@ -156,7 +156,7 @@ async fn an_application_sends_the_user_straight_to_google_and_gets_fed_in_amr(ba
     let (status, body) = exchange(&app, &q["code"], VERIFIER).await;
     assert_eq!(status, 200, "{body}");
     let (_, id) = jwt_parts(str_of(&body, "id_token"));
-    assert_eq!(id["amr"], json!(["fed"]));
+    assert_eq!(id["amr"], json!(["fed", "google"]));
     assert_eq!(id["email"], "gina@example.com");
     // An unknown hint shows the usual page.
     let page = Browser::new()

@@ -30,7 +30,7 @@ struct IdTokenClaims<'a> {
     at_hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
-    amr: Vec<&'static str>,
+    amr: Vec<&'a str>,
     acr: &'static str,
     #[serde(flatten)]
     profile: serde_json::Map<String, serde_json::Value>,

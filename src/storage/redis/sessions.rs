@@ -230,7 +230,7 @@ fn to_fields(s: &SsoSession) -> Vec<(&'static str, String)> {
             "amr",
             s.amr
                 .iter()
-                .map(|a| a.as_str())
+                .map(|a| a.stored())
                 .collect::<Vec<_>>()
                 .join(" "),
         ),
@@ -292,7 +292,7 @@ impl Fields {
             .text("amr")?
             .split(' ')
             .filter(|s| !s.is_empty())
-            .map(|s| Amr::parse(s).ok_or_else(|| corrupt("amr")))
+            .map(|s| Amr::from_stored(s).ok_or_else(|| corrupt("amr")))
             .collect::<StorageResult<Vec<_>>>()?;
         let clients: Vec<String> =
             serde_json::from_str(&self.text("clients")?).map_err(|_| corrupt("clients"))?;

@@ -222,13 +222,13 @@ fn corrupt(what: impl std::fmt::Display) -> StorageError {
 /// `amr` values as stored (refresh-token families, SSO sessions, authorization codes):
 /// space-joined.
 fn amr_to_column(amr: &[Amr]) -> String {
-    amr.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(" ")
+    amr.iter().map(|a| a.stored()).collect::<Vec<_>>().join(" ")
 }
 
 fn amr_from_column(raw: &str) -> StorageResult<Vec<Amr>> {
     raw.split(' ')
         .filter(|s| !s.is_empty())
-        .map(|s| Amr::parse(s).ok_or_else(|| corrupt("amr")))
+        .map(|s| Amr::from_stored(s).ok_or_else(|| corrupt("amr")))
         .collect()
 }
 
