@@ -483,3 +483,22 @@ async fn a_failed_sign_in_keeps_the_name_and_consent_lists_who_you_are_first(bac
         .expect("orders.read is listed");
     assert!(who < email && email < orders, "{}", consent.html);
 }
+
+/// Signs in on the sign-in page on its own (no application asking).
+pub async fn sign_in_alone(app: &TestApp, b: &mut Browser, who: &str) {
+    let page = b.get(&app.url("/login")).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let csrf = page.field("csrf");
+    let page = b
+        .post(
+            &app.url("/login"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("username", who),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    assert_eq!(page.location.as_deref(), Some("/account"));
+}

@@ -18,7 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::authorization_code::{
-    authorize_url, browser_client, query_of, Browser, Page, CHALLENGE, REDIRECT, VERIFIER,
+    authorize_url, browser_client, query_of, sign_in_alone, Browser, Page, CHALLENGE, REDIRECT,
+    VERIFIER,
 };
 use crate::helpers::{
     assert_oauth_error, create_user, json_answer, jwt_parts, public_client, resource_server,
@@ -220,25 +221,6 @@ async fn code_as(app: &TestApp, b: &mut Browser, url: &str, who: &str) -> String
 
 async fn code_via(app: &TestApp, b: &mut Browser, url: &str) -> String {
     code_as(app, b, url, ALICE).await
-}
-
-/// Signs in on the sign-in page on its own (no application asking).
-async fn sign_in_alone(app: &TestApp, b: &mut Browser, who: &str) {
-    let page = b.get(&app.url("/login")).await;
-    assert_eq!(page.status, 200, "{}", page.html);
-    let csrf = page.field("csrf");
-    let page = b
-        .post(
-            &app.url("/login"),
-            &[
-                ("csrf", csrf.as_str()),
-                ("username", who),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, 303, "{}", page.html);
-    assert_eq!(page.location.as_deref(), Some("/account"));
 }
 
 /// The code grant as a public client.

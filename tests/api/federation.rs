@@ -7,7 +7,8 @@ pub mod fake_idp;
 use serde_json::json;
 
 use crate::authorization_code::{
-    allow_consent, authorize_url, browser_client, exchange, query_of, Browser, Page, VERIFIER,
+    allow_consent, authorize_url, browser_client, exchange, query_of, sign_in_alone, Browser, Page,
+    VERIFIER,
 };
 use crate::helpers::*;
 use crate::scenarios;
@@ -727,24 +728,6 @@ async fn token_exchange_follows_the_linking_rules_and_the_client_s_grants(backen
     assert!(user_by_email(&app, "closed@example.com").await.is_none());
 }
 
-/// Signs in on the hosted sign-in page with the password (no application asking).
-async fn sign_in_with_password(app: &TestApp, b: &mut Browser, who: &str) {
-    let page = b.get(&app.url("/login")).await;
-    assert_eq!(page.status, 200, "{}", page.html);
-    let csrf = page.field("csrf");
-    let page = b
-        .post(
-            &app.url("/login"),
-            &[
-                ("csrf", csrf.as_str()),
-                ("username", who),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, 303, "{}", page.html);
-}
-
 async fn me_links(app: &TestApp, token: &str) -> (u16, serde_json::Value) {
     let r = app
         .http
@@ -887,7 +870,7 @@ async fn the_account_page_links_and_unlinks_providers(backend: Backend) {
     let (app, idp) = app_with_idp(backend, &[]).await;
     create_user(app.admin(), "carol@example.com", &[]).await;
     let mut browser = Browser::new();
-    sign_in_with_password(&app, &mut browser, "carol@example.com").await;
+    sign_in_alone(&app, &mut browser, "carol@example.com").await;
     let account = browser.get(&app.url("/account")).await;
     assert_eq!(account.status, 200, "{}", account.html);
     assert!(account.html.contains("Link Google"), "{}", account.html);

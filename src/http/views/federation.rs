@@ -17,7 +17,8 @@ use crate::domain::LoginName;
 use crate::http::origin::origin;
 use crate::http::AppState;
 use crate::services::{
-    CallbackParams, Continuation, FederationError, FederationService, PendingLink, Resolution,
+    CallbackParams, Continuation, FederationError, FederationService, PendingLink, PendingView,
+    Resolution,
 };
 
 #[derive(serde::Deserialize)]
@@ -392,6 +393,45 @@ fn proof_page(
     )
 }
 
+/// What both of the proof page's forms carry: the form, the pending authorization request,
+/// and the pending link (sealed, and opened); a page when any of it cannot be used.
+type ProofForm<'a> = (
+    &'a FederationService,
+    std::collections::HashMap<String, String>,
+    Option<String>,
+    String,
+    PendingView,
+);
+
+async fn proof_form<'a>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &'a AppState,
+) -> Result<ProofForm<'a>, HttpResponse> {
+    let Some(fed) = federation(state) else {
+        return Err(explained(state, &FederationError::UnknownProvider, None));
+    };
+    let Some(mut f) = read_form(req, payload, state).await else {
+        return Err(failure(
+            state,
+            StatusCode::BAD_REQUEST,
+            "This form cannot be used",
+            "The form could not be read.",
+            None,
+        ));
+    };
+    let request = f.remove("request").filter(|r| !r.is_empty());
+    let sealed = f.remove("pending").unwrap_or_default();
+    let Some(pending) = fed.describe_pending(&sealed) else {
+        return Err(explained(
+            state,
+            &FederationError::StateMismatch,
+            request.as_deref(),
+        ));
+    };
+    Ok((fed, f, request, sealed, pending))
+}
+
 /// `POST /federation/link/proof`: the proof page's other way: sign in at a provider already
 /// linked to the local account.
 pub async fn post_link_proof(
@@ -399,22 +439,9 @@ pub async fn post_link_proof(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let Some(fed) = federation(&state) else {
-        return explained(&state, &FederationError::UnknownProvider, None);
-    };
-    let Some(mut f) = read_form(&req, payload, &state).await else {
-        return failure(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "This form cannot be used",
-            "The form could not be read.",
-            None,
-        );
-    };
-    let request = f.remove("request").filter(|r| !r.is_empty());
-    let sealed = f.remove("pending").unwrap_or_default();
-    let Some(pending) = fed.describe_pending(&sealed) else {
-        return explained(&state, &FederationError::StateMismatch, request.as_deref());
+    let (fed, mut f, request, sealed, pending) = match proof_form(&req, payload, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
     if !form_is_genuine(&req, &state, f.get("csrf").map(String::as_str)) {
         let page = PendingLink {
@@ -456,22 +483,9 @@ pub async fn post_link(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let Some(fed) = federation(&state) else {
-        return explained(&state, &FederationError::UnknownProvider, None);
-    };
-    let Some(mut f) = read_form(&req, payload, &state).await else {
-        return failure(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "This form cannot be used",
-            "The form could not be read.",
-            None,
-        );
-    };
-    let request = f.remove("request").filter(|r| !r.is_empty());
-    let sealed = f.remove("pending").unwrap_or_default();
-    let Some(view) = fed.describe_pending(&sealed) else {
-        return explained(&state, &FederationError::StateMismatch, request.as_deref());
+    let (fed, mut f, request, sealed, view) = match proof_form(&req, payload, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
     let (user_id, email) = (view.user_id.clone(), view.email.clone());
     let page = PendingLink {
