@@ -17,6 +17,16 @@
 
 use crate::domain::UserFilter;
 
+/// The columns of a user row (`UserRow` in `users.rs` reads them), in the order
+/// `INSERT INTO users` binds them.
+macro_rules! user_columns {
+    () => {
+        "id, email, username, display_name, is_active, email_verified, password_hash, attributes, \
+         created_at, updated_at, last_login_at, must_change_password, password_changed_at"
+    };
+}
+pub(super) use user_columns;
+
 /// A value to bind, in order, to `$1`, `$2`, ...
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bind {
@@ -93,7 +103,7 @@ pub fn users_page(f: &UserFilter) -> ListingQuery {
 
 /// `user_columns!()` with each column prefixed by `users.` (the role walk joins two tables).
 fn qualified_user_columns() -> String {
-    super::users::user_columns!()
+    user_columns!()
         .split(',')
         .map(|c| format!("users.{}", c.trim()))
         .collect::<Vec<_>>()

@@ -9,13 +9,6 @@ use crate::clock::UnixTime;
 use crate::domain::{Email, RoleId, User, UserClaims, UserFilter, UserId};
 use crate::storage::{NewUserRecord, StorageError, StorageResult, UserPatch, UserStore};
 
-macro_rules! user_columns {
-    () => {
-        "id, email, username, display_name, is_active, email_verified, password_hash, attributes, \
-         created_at, updated_at, last_login_at, must_change_password, password_changed_at"
-    };
-}
-
 #[derive(sqlx::FromRow)]
 struct UserRow {
     id: String,
@@ -113,8 +106,8 @@ macro_rules! insert_user {
         }
     };
 }
+pub(super) use super::user_listing::user_columns;
 pub(super) use insert_user;
-pub(super) use user_columns;
 
 macro_rules! impl_user_store {
     ($db:ty) => {

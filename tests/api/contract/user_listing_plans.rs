@@ -2,8 +2,11 @@
 //! keyset page, walks an index in the listing's order. `EXPLAIN` (PostgreSQL, with sequential
 //! scans disabled so that a missing index shows as one) and `EXPLAIN QUERY PLAN` (SQLite, with
 //! and without statistics) on the exact statements the store runs
-//! (`latchkey::storage::sql::user_listing`); a full scan of the users or a sort fails the test,
-//! so an index cannot silently disappear.
+//! (`latchkey::storage::sql::user_listing`); a full scan of the users fails the test, and so
+//! does a sort for a single filter (its index gives the order), so an index cannot silently
+//! disappear. Two filters together may be served by either one's index, the other checked per
+//! row, or by the more selective one's rows sorted: the planners choose by their statistics,
+//! and either way nothing reads the whole table.
 
 use latchkey::domain::{RoleName, UserCursor, UserFilter, UserId};
 use latchkey::storage::sql::user_listing::{users_page, Bind, ListingQuery};
@@ -12,8 +15,10 @@ use sqlx::Row;
 use super::stores;
 use crate::helpers::{Backend, Database};
 
-/// Each filter the listing has, with the index SQLite must walk for it.
-fn filters() -> Vec<(&'static str, UserFilter, &'static str)> {
+/// Each filter the listing has, with the index SQLite must walk for it (`None`: a combination,
+/// see above, or an email substring, which no b-tree index serves: when the planner expects few
+/// matches it may collect them and sort, which reads no more than the walk would).
+fn filters() -> Vec<(&'static str, UserFilter, Option<&'static str>)> {
     let role = |r: &str| Some(RoleName::parse(r).unwrap());
     let f = |active, verified, r: Option<RoleName>, email: Option<&str>| UserFilter {
         active,
@@ -25,46 +30,46 @@ fn filters() -> Vec<(&'static str, UserFilter, &'static str)> {
         after: None,
     };
     vec![
-        ("none", f(None, None, None, None), "users_created_idx"),
+        ("none", f(None, None, None, None), Some("users_created_idx")),
         (
             "active",
             f(Some(true), None, None, None),
-            "users_active_created_idx",
+            Some("users_active_created_idx"),
         ),
         (
             "inactive",
             f(Some(false), None, None, None),
-            "users_active_created_idx",
+            Some("users_active_created_idx"),
         ),
         (
             "unverified",
             f(None, Some(false), None, None),
-            "users_verified_created_idx",
+            Some("users_verified_created_idx"),
         ),
         (
             "active and verified",
             f(Some(true), Some(true), None, None),
-            "users_active_verified_created_idx",
+            Some("users_active_verified_created_idx"),
         ),
         (
             "role",
             f(None, None, role("staff"), None),
-            "user_roles_role_created_idx",
+            Some("user_roles_role_created_idx"),
         ),
         (
             "common role",
             f(None, None, role("member"), None),
-            "user_roles_role_created_idx",
+            Some("user_roles_role_created_idx"),
         ),
         (
             "role and inactive",
             f(Some(false), None, role("member"), None),
-            "user_roles_role_created_idx",
+            None,
         ),
         (
             "email substring",
             f(None, None, None, Some("seed-0001")),
-            "users_created_idx",
+            None,
         ),
     ]
 }
@@ -101,7 +106,7 @@ const SEED_POSTGRES: &[&str] = &[
     "INSERT INTO users (id, email, is_active, email_verified, attributes, created_at, updated_at) \
      SELECT md5('u' || i)::uuid::text, 'seed-' || lpad(i::text, 6, '0') || '@example.com', \
      i % 50 <> 0, i % 10 <> 0, '{}', 1700000000 + i / 4, 1700000000 + i / 4 \
-     FROM generate_series(1, 3000) i",
+     FROM generate_series(1, 50000) i",
     "INSERT INTO user_roles (user_id, role_id, user_created_at) \
      SELECT id, '00000000-0000-4000-8000-000000000001', created_at FROM users",
     "INSERT INTO user_roles (user_id, role_id, user_created_at) \
@@ -111,20 +116,20 @@ const SEED_POSTGRES: &[&str] = &[
     "ANALYZE user_roles",
 ];
 
-/// A full scan of a users table, or a sort (the order not served by an index).
-fn full_scan_or_sort(plan: &[String], db: Database) -> Option<String> {
+/// A full scan of a users table, or (`single`: one filter, whose index gives the order) a sort.
+fn full_scan_or_sort(plan: &[String], db: Database, single: bool) -> Option<String> {
     plan.iter()
         .find(|line| match db {
             Database::Sqlite => {
                 (line.contains("SCAN users") && !line.contains("INDEX"))
                     || line.contains("SCAN ur")
                     || line.contains("SCAN user_roles")
-                    || line.contains("TEMP B-TREE")
+                    || (single && line.contains("TEMP B-TREE"))
             }
             Database::Postgres => {
                 line.contains("Seq Scan on users")
                     || line.contains("Seq Scan on user_roles")
-                    || line.contains("Sort")
+                    || (single && line.contains("Sort"))
             }
         })
         .cloned()
@@ -190,9 +195,12 @@ pub(super) async fn user_listing_walks_an_index_for_every_filter(backend: Backen
                     for (page, f) in [("first page", f.clone()), ("after", with_cursor(&f))] {
                         let plan = sqlite_plan(&pool, &users_page(&f)).await;
                         let what = format!("{name}, {page}, analyzed {analyzed}: {plan:#?}");
-                        if let Some(bad) = full_scan_or_sort(&plan, Database::Sqlite) {
+                        if let Some(bad) =
+                            full_scan_or_sort(&plan, Database::Sqlite, index.is_some())
+                        {
                             panic!("full scan or sort ({bad}) in {what}");
                         }
+                        let Some(index) = index else { continue };
                         assert!(
                             plan.iter().any(|l| l.contains(index)),
                             "{index} not walked in {what}"
@@ -214,10 +222,11 @@ pub(super) async fn user_listing_walks_an_index_for_every_filter(backend: Backen
             for s in SEED_POSTGRES {
                 sqlx::query(s).execute(&pool).await.unwrap();
             }
-            for (name, f, _) in filters() {
+            for (name, f, index) in filters() {
                 for (page, f) in [("first page", f.clone()), ("after", with_cursor(&f))] {
                     let plan = postgres_plan(&pool, &users_page(&f)).await;
-                    if let Some(bad) = full_scan_or_sort(&plan, Database::Postgres) {
+                    if let Some(bad) = full_scan_or_sort(&plan, Database::Postgres, index.is_some())
+                    {
                         panic!("full scan or sort ({bad}) in {name}, {page}: {plan:#?}");
                     }
                     assert!(
