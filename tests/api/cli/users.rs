@@ -91,7 +91,7 @@ pub(super) async fn cli_pages_users_with_after_and_offset(backend: Backend) {
     };
     refused(&["--after", "not-a-uuid"], "--after");
     refused(
-        &["--after", &latchkey::domain::UserId::generate().to_string()],
+        &["--after", latchkey::domain::UserId::generate().as_str()],
         "after",
     );
     refused(&["--after", &all[0], "--offset", "1"], "--offset");
