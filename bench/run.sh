@@ -13,8 +13,8 @@
 #   PASSES=3                 passes per scenario; the median pass (by requests/s) is reported
 #   DURATION=10s THREADS=2 CONNECTIONS=64 WRK_TIMEOUT=10s
 #   BACKENDS="sqlite postgres postgres-redis"   (<db>-redis: the Redis denylist at REDIS_URL)
-#   SCENARIOS="password refresh client_credentials jwks introspect revoke me reset_request
-#              authorize_code sign_in_page authorize_code_100k"
+#   SCENARIOS="password refresh refresh_retry client_credentials jwks introspect revoke me
+#              reset_request authorize_code sign_in_page authorize_code_100k"
 #                            The browser sign-in (the authorization code flow, issue 12):
 #                            authorize_code: the signed-in round trip (bench/wrk/authorize_code.lua)
 #                             - GET /oauth2/authorize with the SSO session cookie of one sign-in
@@ -55,6 +55,13 @@
 #   SERVER_ENV=               "LATCHKEY_NAME=value ..." more server settings (diagnosis, e.g.
 #                             LATCHKEY_WORKERS=1); recorded in machine.txt
 #   SEED_TOKENS=200           logins made before each refresh pass, split between wrk threads
+#   REFRESH_RETRIES=9         refresh_retry (issue 14's grace window): a second public client,
+#                             web-grace (--refresh-grace-secs 300 --refresh-grace-uses 100),
+#                             whose chains each rotate once and then present the token just
+#                             used REFRESH_RETRIES more times (retries answered with the same
+#                             successor; bench/wrk/refresh_retry.lua); SEED_TOKENS chains. After
+#                             each pass the refresh_token_retry audit rows are counted against
+#                             the retries wrk saw answered with the same successor
 #   RESET_USERS=250           users created for reset_request (reset-NNNNN@example.com); it
 #                             cycles over twice as many addresses, every other one without an
 #                             account (nobody-NNNNN@example.com)
@@ -93,7 +100,7 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
 BACKENDS=${BACKENDS:-"sqlite postgres postgres-redis"}
-SCENARIOS=${SCENARIOS:-"password refresh client_credentials jwks introspect revoke me reset_request authorize_code sign_in_page authorize_code_100k"}
+SCENARIOS=${SCENARIOS:-"password refresh refresh_retry client_credentials jwks introspect revoke me reset_request authorize_code sign_in_page authorize_code_100k"}
 # authorize_code is the pair of its two ID token algorithms.
 SCENARIOS=$(for s in $SCENARIOS; do
   case "$s" in authorize_code) echo authorize_code_rs256 authorize_code_es256 ;; *) echo "$s" ;; esac
@@ -106,6 +113,7 @@ PORT=${PORT:-18090}
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB_MAX_CONNECTIONS=${DB_MAX_CONNECTIONS:-}
 SEED_TOKENS=${SEED_TOKENS:-200}
+REFRESH_RETRIES=${REFRESH_RETRIES:-9}
 PG_DB_SETTINGS=${PG_DB_SETTINGS:-}
 SERVER_ENV=${SERVER_ENV:-}
 LOAD_ENV=${LOAD_ENV-"LATCHKEY_THROTTLE_USER_REQUESTS_PER_MINUTE=100000000 LATCHKEY_THROTTLE_CLIENT_REQUESTS_PER_MINUTE=100000000 LATCHKEY_THROTTLE_REVOCATIONS_PER_CLIENT_PER_MINUTE=100000000 LATCHKEY_THROTTLE_INTROSPECTIONS_PER_CLIENT_PER_MINUTE=100000000"}
@@ -360,6 +368,13 @@ create_fixtures() { # dir -> sets CLIENT_SECRET
     done
     log "created $RESET_USERS users for reset_request in $((SECONDS - t0)) s"
   fi
+  if [[ " $SCENARIOS " == *" refresh_retry "* ]]; then
+    # The grace-window client (issue 14), only when asked for: older binaries lack the flags.
+    (cd "$dir" && "$BIN" clients create --name web-grace --client-id web-grace --public \
+      --grant password --grant refresh_token --scope openid --scope profile \
+      --refresh-grace-secs 300 --refresh-grace-uses 100 --json) >"$dir/web-grace.json" 2>>"$dir/fixtures.err" ||
+      { cat "$dir/fixtures.err" >&2; die "fixtures failed"; }
+  fi
   if browser_scenarios; then
     # The browser sign-in's first-party public clients, one per ID token algorithm.
     local alg
@@ -574,17 +589,30 @@ reset_accounting() { # dir pass outbox0 audit0 requests audit_user0 failed0
     "$failed failed background steps, $unaudited audit events not stored"
 }
 
-login() { # prints the JSON response
+login() { # [client_id] -> prints the JSON response
   curl -sS -X POST "$BASE/oauth2/token" \
     --data-urlencode grant_type=password --data-urlencode "username=$USER_EMAIL" \
-    --data-urlencode "password=$USER_PASSWORD" --data-urlencode client_id=web
+    --data-urlencode "password=$USER_PASSWORD" --data-urlencode "client_id=${1:-${LOGIN_CLIENT_ID:-web}}"
 }
 
-seed_refresh_tokens() { # file count
+# The public client a refresh scenario's tokens belong to.
+refresh_client() { # scenario
+  case "$1" in
+    refresh_retry) echo web-grace ;;
+    *) echo web ;;
+  esac
+}
+
+refresh_once() { # client token -> prints the JSON response
+  curl -sS -X POST "$BASE/oauth2/token" --data-urlencode grant_type=refresh_token \
+    --data-urlencode "refresh_token=$2" --data-urlencode "client_id=$1"
+}
+
+seed_refresh_tokens() { # file count [client_id]
   local file=$1 n=$2 got
   export -f login
   export BASE USER_EMAIL USER_PASSWORD
-  seq "$n" | xargs -P 8 -I{} bash -c 'login; echo' |
+  seq "$n" | LOGIN_CLIENT_ID="${3:-web}" xargs -P 8 -I{} bash -c 'login; echo' |
     grep -o '"refresh_token":"lkrt_[^"]*"' | sed 's/.*:"\(.*\)"/\1/' >"$file" || true
   got=$(sort -u "$file" | wc -l)
   [ "$got" -eq "$n" ] || die "seeding refresh tokens: wanted $n, got $got"
@@ -621,6 +649,17 @@ sanity_check() { # scenario dir
       code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' -X POST "$BASE/oauth2/token" \
         --data-urlencode grant_type=refresh_token --data-urlencode "refresh_token=$rt" \
         --data-urlencode client_id=web) ;;
+    refresh_retry)
+      # A rotation, then the used token again: a retry must answer 200 and the same successor.
+      local first again
+      rt=$(login web-grace | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p')
+      first=$(refresh_once web-grace "$rt" | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p')
+      code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' -X POST "$BASE/oauth2/token" \
+        --data-urlencode grant_type=refresh_token --data-urlencode "refresh_token=$rt" \
+        --data-urlencode client_id=web-grace)
+      again=$(sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' "$dir/sanity-$s.json")
+      [ "$code" != 200 ] || { [ -n "$first" ] && [ "$first" = "$again" ]; } ||
+        code="a retry answered another refresh token than the first use" ;;
     client_credentials) code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' -X POST \
         "$BASE/oauth2/token" --data-urlencode grant_type=client_credentials \
         --data-urlencode client_id=billing --data-urlencode "client_secret=$CLIENT_SECRET") ;;
@@ -705,6 +744,10 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
       script="$BENCH/wrk/refresh.lua"
       seed_refresh_tokens "$dir/$s.pass$pass.tokens" "$SEED_TOKENS"
       ;;
+    refresh_retry)
+      script="$BENCH/wrk/refresh_retry.lua"
+      seed_refresh_tokens "$dir/$s.pass$pass.tokens" "$SEED_TOKENS" web-grace
+      ;;
     client_credentials) script="$BENCH/wrk/client_credentials.lua" ;;
     jwks) url="$BASE/.well-known/jwks.json" ;;
     introspect) script="$BENCH/wrk/introspect.lua"; url="$BASE/oauth2/introspect" ;;
@@ -724,7 +767,8 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
     sign_in_page) script="$BENCH/wrk/sign_in_page.lua"; url="$BASE/login" ;;
   esac
   wait_quiet "$s pass $pass"
-  local ob0="" au0="" auu0="" failed0=""
+  local ob0="" au0="" auu0="" failed0="" ar0=""
+  [ "$s" != refresh_retry ] || ar0=$(audit_count "$dir" refresh_token_retry)
   if [ "$s" = reset_request ]; then
     ob0=$(outbox_count "$dir"); au0=$(audit_count "$dir" password_reset_requested)
     auu0=$(audit_user_count "$dir"); failed0=$(grep -c 'account background step failed' "$dir/server.log" || true)
@@ -736,6 +780,7 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
   SAMPLER_PIDS+=($!)
   LK_USERNAME="$USER_EMAIL" LK_PASSWORD="$USER_PASSWORD" LK_CLIENT_SECRET="$CLIENT_SECRET" \
     LK_TOKENS_FILE="$dir/$s.pass$pass.tokens" LK_WRK_THREADS="$THREADS" \
+    LK_CLIENT_ID="$(refresh_client "$s")" LK_RETRIES="$REFRESH_RETRIES" \
     LK_ACCESS_TOKEN="${ACCESS_TOKEN:-}" LK_BASIC="$(basic_for "$s")" LK_RESET_USERS="$RESET_USERS" \
     LK_SPA_CLIENT_ID="$(spa_client "$s")" LK_REDIRECT_URI="$SPA_REDIRECT_URI" LK_SESSION_COOKIE="${SESSION_COOKIE:-}" \
     LK_CODE_VERIFIER="$CODE_VERIFIER" LK_CODE_CHALLENGE="${CODE_CHALLENGE:-}" LK_CSRF_COOKIE="${CSRF_COOKIE:-}" \
@@ -756,11 +801,29 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
   echo "$pass $(parse_wrk "$raw") $hwm $cpu $(chain_stats "$s" "$raw")" >>"$dir/$s.passes"
   log "$s pass $pass: $(awk '{ printf "%s req/s, p50 %s ms, p99 %s ms, non-2xx %s, socket errors %s, VmHWM %s kB, cpu server/pg/other %s/%s/%s", $2, $3, $4, $5, $6, $8, $9, $10, $11 }' <<<"$(tail -n1 "$dir/$s.passes")")"
   if grep -q -- '-chain: ' "$raw" && [ "$s" != reset_request ]; then log "$s pass $pass: $(grep -- '-chain: ' "$raw")"; fi
+  if [ "$s" = refresh_retry ]; then retry_accounting "$dir" "$pass" "$raw" "$ar0"; fi
   if [ "$s" = reset_request ]; then
     reset_accounting "$dir" "$pass" "$ob0" "$au0" "$(tail -n1 "$dir/$s.passes" | cut -d' ' -f7)" "$auu0" "$failed0"
     # The peak includes the background work that went on after wrk.
     sed -i '$ s/^\(\([^ ]* \)\{7\}\)[^ ]*/\1'"$(status_kb "$SERVER_PID" VmHWM)"'/' "$dir/$s.passes"
   fi
+}
+
+# After a refresh_retry pass: the refresh_token_retry audit rows the pass wrote (written just
+# after each answer: waits up to 10 s for the count to settle) against the retries wrk saw
+# answered with the same successor; appended to $dir/refresh_retry.audit and to the notes.
+retry_accounting() { # dir pass raw audit_before
+  local dir=$1 pass=$2 raw=$3 a0=${4:-0} a prev="" same line
+  line=$(grep -- '^retry-chain: ' "$raw" || true)
+  same=$(printf '%s' "$line" | sed -n 's/.*same successor \([0-9]*\),.*/\1/p')
+  for _ in $(seq 20); do
+    a=$(audit_count "$dir" refresh_token_retry)
+    [ "$a" != "$prev" ] || break
+    prev=$a; sleep 0.5
+  done
+  echo "$pass ${same:-?} $(( ${a:-0} - a0 )) $line" >>"$dir/refresh_retry.audit"
+  log "refresh_retry pass $pass: ${same:-?} retries answered with the same successor, $(( ${a:-0} - a0 )) refresh_token_retry audit rows"
+  echo "$BACKEND refresh_retry pass $pass: $line; refresh_token_retry audit rows +$(( ${a:-0} - a0 ))" >>"$OUT/notes"
 }
 
 # The browser scenarios' own counts, columns 12 and 13 of a pass's row: completed round trips

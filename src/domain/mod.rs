@@ -59,4 +59,4 @@ pub use sso::{
     ACR_ONE_FACTOR, RFC_8176_VALUES,
 };
 pub use throttle::{client_network, login_backoff, seconds_until, SlidingWindow, WindowCounts};
-pub use user::{User, UserClaims, UserFilter, UserId};
+pub use user::{User, UserClaims, UserCursor, UserFilter, UserId};

@@ -117,6 +117,7 @@ pub struct UserClaims {
     pub permissions: Vec<String>,
 }
 
+/// Users are listed in `(created_at, id)` order; `UserFilter`s select and page through it.
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
     pub active: Option<bool>,
@@ -126,4 +127,23 @@ pub struct UserFilter {
     pub email_contains: Option<String>,
     pub limit: i64,
     pub offset: i64,
+    /// Keyset paging: only the users after this one in the listing order.
+    pub after: Option<UserCursor>,
+}
+
+/// A position in the user listing's order: a user's creation time and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCursor {
+    pub created_at: UnixTime,
+    pub id: UserId,
+}
+
+impl UserCursor {
+    /// The position of `user`: a page `after` it starts with the next user.
+    pub fn of(user: &User) -> Self {
+        Self {
+            created_at: user.created_at,
+            id: user.id.clone(),
+        }
+    }
 }

@@ -56,7 +56,11 @@ pub trait UserStore: Send + Sync {
     async fn create(&self, new: &NewUserRecord) -> StorageResult<()>;
     async fn find_by_id(&self, id: &UserId) -> StorageResult<Option<User>>;
     async fn find_by_email(&self, email: &Email) -> StorageResult<Option<User>>;
+    /// One page of users in `(created_at, id)` order: after `filter.after` (keyset) or
+    /// skipping `filter.offset`; every filter but `email_contains` walks an index in that order.
     async fn list(&self, filter: &UserFilter) -> StorageResult<Vec<User>>;
+    /// The role names of each of `ids` (a listed page's, in one query), by user then name.
+    async fn role_names_of(&self, ids: &[UserId]) -> StorageResult<Vec<(UserId, String)>>;
     /// Applies the patch; `Ok(false)` when the user does not exist.
     async fn update(&self, id: &UserId, patch: &UserPatch, now: UnixTime) -> StorageResult<bool>;
     /// Sets the password hash and `password_changed_at`, and in the same transaction deletes

@@ -7,13 +7,16 @@ use crate::helpers::{fresh_database, spawn_app_on, str_of, Backend, TestDatabase
 use crate::scenarios;
 
 mod clients;
+mod users;
 
 use clients::*;
+use users::*;
 
 scenarios!(
     cli_covers_the_operator_lifecycle_with_json_and_exit_codes,
     cli_changes_take_effect_for_new_tokens,
     cli_invites_flags_forced_changes_and_tails_the_audit_trail,
+    cli_pages_users_with_after_and_offset,
 );
 
 scenarios!(

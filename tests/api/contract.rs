@@ -19,6 +19,7 @@ mod refresh_tokens;
 mod revocations;
 mod sessions;
 mod signing_keys;
+mod user_listing_plans;
 
 use account_token_codes::*;
 use account_tokens::*;
@@ -30,10 +31,12 @@ use refresh_tokens::*;
 use revocations::*;
 use sessions::*;
 use signing_keys::*;
+use user_listing_plans::*;
 
 scenarios!(
     databases:
     user_store_contract,
+    user_listing_walks_an_index_for_every_filter,
     role_store_contract,
     client_store_contract,
     client_store_update_replaces_the_settings,

@@ -9,6 +9,7 @@ mod helpers;
 
 mod accounts;
 mod admin_clients;
+mod admin_users;
 mod architecture;
 mod audience;
 mod authorization_code;

@@ -9,7 +9,7 @@ use crate::cli::output::{emit, json};
 use crate::cli::CliError;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::{Email, RoleName, UserFilter};
+use crate::domain::{Email, RoleName, UserFilter, UserId};
 use crate::services::{NewUserInput, UserUpdate};
 use crate::startup::build_services;
 use crate::storage::Unlink;
@@ -98,10 +98,16 @@ pub enum UsersCmd {
         /// Case-insensitive substring of the email.
         #[arg(long)]
         email_contains: Option<String>,
+        /// Users per page (1 to 10000).
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Skip this many users (the cost grows with it: prefer --after for deep pages).
         #[arg(long, default_value_t = 0)]
         offset: i64,
+        /// Keyset paging: the users after this one (the id of the last user of the previous
+        /// page), in creation order; not with --offset.
+        #[arg(long, conflicts_with = "offset")]
+        after: Option<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -240,8 +246,14 @@ pub(super) async fn users(
             email_contains,
             limit,
             offset,
+            after,
             out,
         } => {
+            let after = after
+                .as_deref()
+                .map(UserId::parse)
+                .transpose()
+                .map_err(|_| CliError::usage("--after takes a user id (a UUID)"))?;
             let filter = UserFilter {
                 active,
                 verified,
@@ -253,8 +265,9 @@ pub(super) async fn users(
                 email_contains,
                 limit: limit.clamp(1, 10_000),
                 offset: offset.max(0),
+                after: None,
             };
-            emit(out.json, &admin.list_users(&filter).await?);
+            emit(out.json, &admin.list_users(&filter, after.as_ref()).await?);
         }
         UsersCmd::Show { user, out } => emit(out.json, &admin.show_user(&user).await?),
         UsersCmd::Links { user, out } => {

@@ -1,11 +1,15 @@
 //! Users as an operator manages them: creation, listing, updates, passwords, roles, logging
 //! out everywhere and deletion.
 
+use std::collections::HashMap;
+
 use secrecy::{ExposeSecret, SecretString};
 
 use super::views::{NewUserInput, UserUpdate, UserView};
 use super::{AdminError, AdminService};
-use crate::domain::{Email, PasswordContext, User, UserFilter, UserId, ValidationError};
+use crate::domain::{
+    Email, PasswordContext, User, UserCursor, UserFilter, UserId, ValidationError,
+};
 use crate::storage::{NewUserRecord, UserPatch};
 
 fn attributes_object(
@@ -145,13 +149,49 @@ impl AdminService {
         self.view(user).await
     }
 
-    pub async fn list_users(&self, filter: &UserFilter) -> Result<Vec<UserView>, AdminError> {
-        let users = self.stores.users.list(filter).await?;
-        let mut out = Vec::with_capacity(users.len());
-        for u in users {
-            out.push(self.view(u).await?);
+    /// One page of users in creation order (then id): after the user `after` (keyset paging:
+    /// the id of the last user of the previous page) or past `filter.offset` users, not both.
+    pub async fn list_users(
+        &self,
+        filter: &UserFilter,
+        after: Option<&UserId>,
+    ) -> Result<Vec<UserView>, AdminError> {
+        let mut filter = filter.clone();
+        if let Some(s) = &filter.email_contains {
+            if s.len() > 320 || s.chars().any(|c| c.is_ascii_control()) {
+                return Err(ValidationError::new(
+                    "email_contains",
+                    "must be at most 320 bytes, without control characters",
+                )
+                .into());
+            }
         }
-        Ok(out)
+        if let Some(id) = after {
+            if filter.offset > 0 {
+                return Err(ValidationError::new("after", "cannot be combined with offset").into());
+            }
+            let Some(last) = self.stores.users.find_by_id(id).await? else {
+                return Err(ValidationError::new(
+                    "after",
+                    "names no user (give the id of the last user of the previous page)",
+                )
+                .into());
+            };
+            filter.after = Some(UserCursor::of(&last));
+        }
+        let users = self.stores.users.list(&filter).await?;
+        let ids: Vec<UserId> = users.iter().map(|u| u.id.clone()).collect();
+        let mut roles: HashMap<UserId, Vec<String>> = HashMap::new();
+        for (id, name) in self.stores.users.role_names_of(&ids).await? {
+            roles.entry(id).or_default().push(name);
+        }
+        Ok(users
+            .into_iter()
+            .map(|u| {
+                let r = roles.remove(&u.id).unwrap_or_default();
+                UserView::new(u, r)
+            })
+            .collect())
     }
 
     pub async fn show_user(&self, ident: &str) -> Result<UserView, AdminError> {

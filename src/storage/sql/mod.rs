@@ -16,6 +16,7 @@ mod revocations;
 mod roles;
 mod sessions;
 mod social_links;
+pub mod user_listing;
 mod users;
 
 use std::str::FromStr;

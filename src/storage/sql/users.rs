@@ -3,17 +3,11 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 
+use super::user_listing::{self, Bind};
 use super::{corrupt, map_err, SqlStore};
 use crate::clock::UnixTime;
 use crate::domain::{Email, RoleId, User, UserClaims, UserFilter, UserId};
 use crate::storage::{NewUserRecord, StorageError, StorageResult, UserPatch, UserStore};
-
-macro_rules! user_columns {
-    () => {
-        "id, email, username, display_name, is_active, email_verified, password_hash, attributes, \
-         created_at, updated_at, last_login_at, must_change_password, password_changed_at"
-    };
-}
 
 #[derive(sqlx::FromRow)]
 struct UserRow {
@@ -71,20 +65,6 @@ pub(super) fn attributes_json(map: &serde_json::Map<String, serde_json::Value>) 
     serde_json::Value::Object(map.clone()).to_string()
 }
 
-/// Escapes LIKE metacharacters so a filter matches literally.
-fn like_pattern(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('%');
-    for c in s.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 /// Inserts a new user and its roles in the open transaction `$tx` (an expression statement
 /// with `?`). Also used where a user is created together with other rows (a federated
 /// sign-up creates the user and its link in one transaction).
@@ -114,17 +94,20 @@ macro_rules! insert_user {
         .await
         .map_err($crate::storage::sql::map_err)?;
         for role_id in &new.role_ids {
-            sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)")
-                .bind(u.id.as_str())
-                .bind(role_id.as_str())
-                .execute(&mut *$tx)
-                .await
-                .map_err($crate::storage::sql::map_err)?;
+            sqlx::query(
+                "INSERT INTO user_roles (user_id, role_id, user_created_at) VALUES ($1, $2, $3)",
+            )
+            .bind(u.id.as_str())
+            .bind(role_id.as_str())
+            .bind(u.created_at)
+            .execute(&mut *$tx)
+            .await
+            .map_err($crate::storage::sql::map_err)?;
         }
     };
 }
+pub(super) use super::user_listing::user_columns;
 pub(super) use insert_user;
-pub(super) use user_columns;
 
 macro_rules! impl_user_store {
     ($db:ty) => {
@@ -160,26 +143,38 @@ macro_rules! impl_user_store {
             }
 
             async fn list(&self, f: &UserFilter) -> StorageResult<Vec<User>> {
-                let rows: Vec<UserRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    user_columns!(),
-                    " FROM users WHERE ($1 IS NULL OR is_active = $1) \
-                     AND ($2 IS NULL OR email_verified = $2) \
-                     AND ($3 IS NULL OR EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
-                          WHERE ur.user_id = users.id AND r.name = $3)) \
-                     AND ($4 IS NULL OR email LIKE $4 ESCAPE '\\') \
-                     ORDER BY created_at, id LIMIT $5 OFFSET $6"
-                ))
-                .bind(f.active)
-                .bind(f.verified)
-                .bind(f.role.as_ref().map(|r| r.as_str().to_owned()))
-                .bind(f.email_contains.as_deref().map(like_pattern))
-                .bind(f.limit)
-                .bind(f.offset)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_err)?;
+                let q = user_listing::users_page(f);
+                let mut query = sqlx::query_as::<_, UserRow>(&q.sql);
+                for b in q.binds {
+                    query = match b {
+                        Bind::Bool(v) => query.bind(v),
+                        Bind::Int(v) => query.bind(v),
+                        Bind::Text(v) => query.bind(v),
+                    };
+                }
+                let rows = query.fetch_all(&self.pool).await.map_err(map_err)?;
                 rows.into_iter().map(User::try_from).collect()
+            }
+
+            async fn role_names_of(&self, ids: &[UserId]) -> StorageResult<Vec<(UserId, String)>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let params: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT ur.user_id, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+                     WHERE ur.user_id IN ({}) ORDER BY ur.user_id, r.name",
+                    params.join(", ")
+                );
+                let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+                for id in ids {
+                    query = query.bind(id.as_str());
+                }
+                let rows = query.fetch_all(&self.pool).await.map_err(map_err)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, name)| (UserId::from_trusted(id), name))
+                    .collect())
             }
 
             async fn update(&self, id: &UserId, p: &UserPatch, now: UnixTime) -> StorageResult<bool> {
@@ -272,7 +267,8 @@ macro_rules! impl_user_store {
 
             async fn grant_role(&self, id: &UserId, role_id: &RoleId) -> StorageResult<bool> {
                 let r = sqlx::query(
-                    "INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2) \
+                    "INSERT INTO user_roles (user_id, role_id, user_created_at) \
+                     SELECT id, $2, created_at FROM users WHERE id = $1 \
                      ON CONFLICT (user_id, role_id) DO NOTHING",
                 )
                 .bind(id.as_str())

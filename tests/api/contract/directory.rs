@@ -200,6 +200,51 @@ pub(super) async fn user_store_contract(backend: Backend) {
         .unwrap();
     assert_eq!(paged[0].email.as_str(), "bob@example.com");
 
+    // Keyset paging in (created_at, id) order; a role granted after a later user's keeps its
+    // user's place in the role's order.
+    assert!(s.users.revoke_role(&alice.id, &viewer.id).await.unwrap());
+    assert!(s.users.grant_role(&alice.id, &viewer.id).await.unwrap());
+    let viewers = s
+        .users
+        .list(&UserFilter {
+            role: Some(RoleName::parse("viewer").unwrap()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        viewers.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+        ["alice@example.com", "bob@example.com"]
+    );
+    for role in [None, Some(RoleName::parse("viewer").unwrap())] {
+        let after_alice = s
+            .users
+            .list(&UserFilter {
+                role,
+                limit: 10,
+                after: Some(UserCursor::of(&viewers[0])),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(after_alice.len(), 1);
+        assert_eq!(after_alice[0].email.as_str(), "bob@example.com");
+    }
+    let mut roles = s
+        .users
+        .role_names_of(&[alice.id.clone(), viewers[1].id.clone(), UserId::generate()])
+        .await
+        .unwrap();
+    roles.sort();
+    let mut expected = vec![
+        (alice.id.clone(), "viewer".to_owned()),
+        (viewers[1].id.clone(), "viewer".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(roles, expected);
+    assert!(s.users.role_names_of(&[]).await.unwrap().is_empty());
+
     // A user without roles: one row, no role, no permission.
     let carol = user("carol@example.com", 102);
     s.users

@@ -1,10 +1,12 @@
-//! The admin API (`/admin/v1/...`) for signing keys (here) and OAuth clients (`clients.rs`).
+//! The admin API (`/admin/v1/...`) for signing keys (here), OAuth clients (`clients.rs`) and
+//! the user listing (`users.rs`).
 //! Disabled (404) unless the operator configured an admin token; every request carries it as
 //! `Authorization: Bearer`. Failed authentications are throttled per network and audited;
 //! every write is audited with what it changed. With `admin.bind` it is served on a listener
 //! of its own.
 
 mod clients;
+mod users;
 
 use std::sync::Arc;
 
@@ -98,7 +100,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .get(clients::get_client)
                 .patch(clients::patch_client)
                 .finish(),
-        );
+        )
+        .service(admin("/admin/v1/users").get(users::get_users).finish());
 }
 
 /// An admin resource: another method gets the regular `405`/`OPTIONS` answers, or `404`
