@@ -8,7 +8,9 @@ use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::services::{AccountError, AdminError, KeyError, RevocationError, TokenError};
+use crate::services::{
+    storage_unavailable, AccountError, AdminError, KeyError, RevocationError, TokenError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -54,8 +56,19 @@ fn body(status: StatusCode, error: &str, description: Option<&str>) -> HttpRespo
         })
 }
 
+impl ApiError {
+    /// The database could not be had in time (busy, pool exhausted) or reached: whatever
+    /// error carries it, the answer is 503 with `Retry-After`, never a 500 that says nothing.
+    fn database_unavailable(&self) -> bool {
+        storage_unavailable(self)
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
+        if self.database_unavailable() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self {
             ApiError::Token(TokenError::InvalidClient) => StatusCode::UNAUTHORIZED,
             ApiError::Token(TokenError::Unexpected(_)) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -115,6 +128,18 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        if self.database_unavailable() {
+            tracing::warn!(error = ?self, "the database is unavailable; answering 503");
+            return with_header(
+                body(
+                    status,
+                    "temporarily_unavailable",
+                    Some("the service is temporarily unavailable; retry shortly"),
+                ),
+                header::RETRY_AFTER,
+                DATABASE_RETRY_AFTER_SECS,
+            );
+        }
         match self {
             ApiError::Token(e) => {
                 let (code, desc): (&str, Option<String>) = match e {
@@ -231,6 +256,10 @@ impl ResponseError for ApiError {
         }
     }
 }
+
+/// `Retry-After` when the database could not be had: a busy or exhausted pool clears in
+/// moments, and a restarting database soon after.
+pub(crate) const DATABASE_RETRY_AFTER_SECS: &str = "1";
 
 fn with_header(mut resp: HttpResponse, name: header::HeaderName, value: &str) -> HttpResponse {
     if let Ok(v) = header::HeaderValue::from_str(value) {

@@ -187,7 +187,8 @@ fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StorageError {
 }
 
 /// Maps a sqlx error; unique and foreign-key violations become `Conflict(constraint)`, with
-/// SQLite's "UNIQUE constraint failed: users.email" named like PostgreSQL's `users_email_key`.
+/// SQLite's "UNIQUE constraint failed: users.email" named like PostgreSQL's `users_email_key`;
+/// a database that could not be had in time or could not be reached becomes `Unavailable`.
 pub(super) fn map_err(e: sqlx::Error) -> StorageError {
     if let sqlx::Error::Database(db) = &e {
         if db.is_unique_violation() || db.is_foreign_key_violation() {
@@ -198,8 +199,44 @@ pub(super) fn map_err(e: sqlx::Error) -> StorageError {
             return StorageError::Conflict(name);
         }
     }
+    if is_unavailable(&e) {
+        return StorageError::Unavailable(Box::new(e));
+    }
     backend(e)
 }
+
+/// Errors that say "not now" rather than "not this": the pool's acquire timeout, a closed
+/// pool or a broken connection, SQLite's busy timeout (`SQLITE_BUSY`, `SQLITE_LOCKED` and
+/// their extended codes), and PostgreSQL's connection exceptions (class 08), shutdowns and
+/// refused connections (57P01-57P03) and too many connections (53300).
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => {
+            if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                let code = sqlx::error::DatabaseError::code(sqlite)
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .unwrap_or_default();
+                // The primary result code is the low byte of the extended one.
+                return matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED);
+            }
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                return code.starts_with("08")
+                    || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
 
 fn sqlite_constraint_name(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("UNIQUE constraint failed: ") {
