@@ -182,6 +182,42 @@ fn private_sqlite_files(file: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Housekeeping deletes at most this many rows per statement: each batch is a short
+/// transaction of its own (a few milliseconds on SQLite), so a write that arrives during a
+/// purge waits for one batch at most, never for the whole purge.
+pub(super) const PURGE_BATCH: u32 = 1000;
+
+/// The least pause between two batches. SQLite's busy handler polls a waiting writer every
+/// 1-25 ms in its first 100 ms: a pause longer than the last of those gaps lets every writer
+/// that queued behind a batch in before the next one.
+const PURGE_PAUSE: Duration = Duration::from_millis(30);
+
+/// Runs `batch` (which deletes or updates at most `PURGE_BATCH` rows and answers how many it
+/// did) until a batch does less than a full one, pausing between batches at least
+/// `PURGE_PAUSE` and at least as long as the batch took (housekeeping never holds the
+/// database more than half the time). Answers the rows done in all.
+async fn in_batches<F, Fut>(mut batch: F) -> StorageResult<u64>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = StorageResult<u64>>,
+{
+    let mut total = 0u64;
+    loop {
+        let started = std::time::Instant::now();
+        let done = batch(PURGE_BATCH).await?;
+        total += done;
+        if done < u64::from(PURGE_BATCH) {
+            return Ok(total);
+        }
+        pause_after(started).await;
+    }
+}
+
+/// The pause after a batch that began at `started`.
+async fn pause_after(started: std::time::Instant) {
+    tokio::time::sleep(PURGE_PAUSE.max(started.elapsed())).await;
+}
+
 fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StorageError {
     StorageError::Backend(Box::new(e))
 }
