@@ -8,7 +8,7 @@ PORT=${PORT:-18190}
 BASE="http://127.0.0.1:$PORT"
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 EMAIL=scale@example.com
-PASSWORD="scale bench password 1"
+PASSWORD="correct horse battery staple 7"
 LOAD_ENV=${LOAD_ENV-"LATCHKEY_THROTTLE_USER_REQUESTS_PER_MINUTE=100000000 LATCHKEY_THROTTLE_CLIENT_REQUESTS_PER_MINUTE=100000000"}
 LOCK=/tmp/LK_BENCH_MEASURING
 export EMAIL PASSWORD
@@ -76,7 +76,7 @@ login_tokens() { # n file: n password grants, one refresh token per line
   for i in $(seq "$n"); do
     curl -fs "$BASE/oauth2/token" -d grant_type=password --data-urlencode "username=$EMAIL" \
       --data-urlencode "password=$PASSWORD" -d client_id=web |
-      sed -n 's/.*"refresh_token": *"\([^"]*\)".*/\1/p' >>"$file"
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["refresh_token"])' >>"$file"
   done
   [ "$(wc -l <"$file")" = "$n" ] || die "logins failed"
 }

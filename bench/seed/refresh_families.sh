@@ -40,7 +40,6 @@ values="'$prefix' || i, '$client', '$user', 'openid', '', 1, '$prefix' || i || '
 case "$(seed_db_kind "$url")" in
   sqlite)
     seed_sql "$url" <<SQL
-PRAGMA journal_mode = WAL;
 BEGIN;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $count)
 INSERT INTO refresh_token_families ($columns) SELECT $values, 0 FROM n;

@@ -33,7 +33,6 @@ prefix="seed-$SEED_TAG-"
 case "$(seed_db_kind "$url")" in
   sqlite)
     seed_sql "$url" <<SQL
-PRAGMA journal_mode = WAL;
 BEGIN;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $count)
 INSERT INTO revocations (kind, subject, not_after, revoked_at, expires_at)

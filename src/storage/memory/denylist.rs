@@ -5,7 +5,7 @@
 //! `max_staleness`, the index refuses to answer (fail closed).
 //!
 //! Each entry is what a check needs and no more: a fixed-size digest of the id and its
-//! expiry (and a watermark for users and clients), about 36 bytes per entry all told
+//! expiry (and a watermark for users and clients), in a hash table with a queue by expiry
 //! (`expiring.rs`); entries leave in time order, so an idle index costs nothing. The log is
 //! read in the background at start: the server answers at once, and a check that comes
 //! before the first read is complete waits for it (at most `FIRST_SYNC_WAIT`, then it fails
@@ -22,7 +22,9 @@ use crate::clock::UnixTime;
 use crate::domain::{Revocation, TokenIdentity};
 use crate::storage::{DenylistError, RevocationStore, TokenDenylist};
 
-const BATCH: u32 = 10_000;
+/// Log entries read at a time. Small, so that reading the whole log at start leaves little
+/// memory behind in the allocator (the rows of one batch, in each thread that decodes them).
+const BATCH: u32 = 2_000;
 
 /// How long a check made before the first complete read of the log waits for it.
 const FIRST_SYNC_WAIT: Duration = Duration::from_secs(5);

@@ -141,8 +141,13 @@ pub(super) struct Expiring<V: Value> {
     /// Expiry bucket -> the digests whose expiry fell in it when they were added or raised.
     /// Every entry has its digest in the bucket of its current expiry (and maybe in earlier
     /// ones, from before a raise: those find it still live and leave it).
-    queue: BTreeMap<u32, Vec<Digest>>,
+    /// Each bucket grows by a chunk of `CHUNK` digests at a time: no large reallocation, and
+    /// at most one chunk per bucket partly empty.
+    queue: BTreeMap<u32, Vec<Vec<Digest>>>,
 }
+
+/// Digests per chunk of a queue bucket (4 KiB).
+const CHUNK: usize = 512;
 
 impl<V: Value> Default for Expiring<V> {
     fn default() -> Self {
@@ -168,12 +173,15 @@ impl<V: Value> Expiring<V> {
             }
         };
         if let Some(expires_at) = queued {
-            let slot = self.queue.entry(bucket(expires_at)).or_default();
-            // Grow by an eighth rather than double: the queue holds a digest per entry.
-            if slot.len() == slot.capacity() {
-                slot.reserve_exact((slot.len() / 8).max(64));
+            let chunks = self.queue.entry(bucket(expires_at)).or_default();
+            match chunks.last_mut() {
+                Some(chunk) if chunk.len() < CHUNK => chunk.push(digest),
+                _ => {
+                    let mut chunk = Vec::with_capacity(CHUNK);
+                    chunk.push(digest);
+                    chunks.push(chunk);
+                }
             }
-            slot.push(digest);
         }
     }
 
@@ -195,7 +203,7 @@ impl<V: Value> Expiring<V> {
             if ends > now + 1 {
                 break;
             }
-            for digest in first.remove() {
+            for digest in first.remove().into_iter().flatten() {
                 if self
                     .live
                     .get(&digest)
