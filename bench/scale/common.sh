@@ -4,7 +4,7 @@
 die() { echo "scale: $*" >&2; exit 1; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-PORT=${PORT:-18190}
+PORT=${PORT:-18377}
 BASE="http://127.0.0.1:$PORT"
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 EMAIL=scale@example.com

@@ -6,7 +6,7 @@
 # entries cost), and the CPU the idle server uses over IDLE seconds.
 #
 # Usage: bench/scale/denylist.sh OUTDIR LABEL=BINARY [LABEL=BINARY ...]
-# Environment: ENTRIES=1000000 KINDS="access_token user" IDLE=30 ROUNDS=1 PORT=18190
+# Environment: ENTRIES=1000000 KINDS="access_token user" IDLE=30 ROUNDS=1 PORT=18377
 # SQLite database (the log is read the same way from PostgreSQL). Binaries alternate per
 # round. Holds /tmp/LK_BENCH_MEASURING while servers run.
 set -uo pipefail

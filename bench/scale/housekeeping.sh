@@ -7,7 +7,7 @@
 #
 # Usage: bench/scale/housekeeping.sh OUTDIR LABEL=BINARY [LABEL=BINARY ...]
 #   e.g. bench/scale/housekeeping.sh /tmp/hk before=/work/before/latchkey after=target/release/latchkey
-# Environment: BACKEND=sqlite (or postgres) ROWS=1000000 THREADS=8 SETTLE=10 ROUNDS=1 PORT=18190
+# Environment: BACKEND=sqlite (or postgres) ROWS=1000000 THREADS=8 SETTLE=10 ROUNDS=1 PORT=18377
 # The binaries alternate in each round (A B, then B A). Holds /tmp/LK_BENCH_MEASURING while
 # the servers run (waits while another session holds it).
 set -uo pipefail

@@ -6,7 +6,7 @@
 #
 # Usage: bench/scale/redis_refill.sh OUTDIR LABEL=BINARY [LABEL=BINARY ...]
 # Environment: ENTRIES=1000000 KINDS="access_token user" BACKEND=sqlite ROUNDS=1
-#   REDIS_PORT=6390 (a private redis-server is started there and stopped at the end) PORT=18190
+#   REDIS_PORT=6390 (a private redis-server is started there and stopped at the end) PORT=18377
 # Binaries alternate per round. Holds /tmp/LK_BENCH_MEASURING while servers run.
 set -uo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/common.sh"
