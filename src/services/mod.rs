@@ -76,6 +76,13 @@ pub use tokens::{
 
 use std::sync::Arc;
 
+/// Whether `e` was caused by a database that could not be had in time or reached (the
+/// storage's `Unavailable`), wherever a service wrapped it: the error mappings answer those
+/// with 503 and `Retry-After`, never 500.
+pub fn storage_unavailable(e: &(dyn std::error::Error + 'static)) -> bool {
+    crate::storage::StorageError::unavailable_in(e)
+}
+
 use crate::storage::{
     AccountTokenStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck,
     OneTimeStore, RefreshTokenStore, RevocationStore, RoleStore, SessionStore, SigningKeyStore,

@@ -47,10 +47,15 @@ impl Application {
         let port = listener.local_addr()?.port();
         let settings = &settings.with_bound_port(port);
         let services = build_services(settings, clock, true).await?;
-        // Read the revocation log before serving; if the denylist cannot be reached yet the
-        // service starts not ready and every check fails closed until it can.
-        if let Err(e) = services.revocations.sync().await {
-            warn!(error = %e, "denylist not synchronised at start; token checks fail closed until it is");
+        // The Redis denylist is brought up to date with the log before serving; if Redis
+        // cannot be reached yet the service starts not ready and every check fails closed
+        // until it can. The embedded denylist reads the log in the background (the first
+        // tick of the sync task): health, discovery and JWKS answer at once, and a token
+        // check waits for the first read (bounded), then fails closed.
+        if settings.redis.url.is_some() {
+            if let Err(e) = services.revocations.sync().await {
+                warn!(error = %e, "denylist not synchronised at start; token checks fail closed until it is");
+            }
         }
         let admin_listener = match &settings.admin.bind {
             Some(bind) => Some(

@@ -15,7 +15,15 @@ use crate::storage::{RevocationStore, StorageError, StorageResult};
 struct Job {
     entries: Vec<Revocation>,
     now: UnixTime,
-    done: oneshot::Sender<Result<(), String>>,
+    done: oneshot::Sender<Result<(), Failed>>,
+}
+
+/// A batch's failure, told to every job in it: the message, and whether the database was
+/// unavailable (so that each caller still answers 503 rather than 500).
+#[derive(Clone)]
+struct Failed {
+    unavailable: bool,
+    message: String,
 }
 
 /// A `RevocationStore` whose `append` joins a batch; reads go straight to the inner store.
@@ -26,6 +34,17 @@ pub struct GroupCommitLog {
 
 fn failed(msg: impl Into<String>) -> StorageError {
     StorageError::Backend(Box::new(std::io::Error::other(msg.into())))
+}
+
+impl From<Failed> for StorageError {
+    fn from(f: Failed) -> Self {
+        let cause = Box::new(std::io::Error::other(f.message));
+        if f.unavailable {
+            StorageError::Unavailable(cause)
+        } else {
+            StorageError::Backend(cause)
+        }
+    }
 }
 
 impl GroupCommitLog {
@@ -52,10 +71,10 @@ impl GroupCommitLog {
                     .iter()
                     .flat_map(|j| j.entries.iter().cloned())
                     .collect();
-                let result = writer
-                    .append(&entries, now)
-                    .await
-                    .map_err(|e| format!("appending to the revocation log: {e}"));
+                let result = writer.append(&entries, now).await.map_err(|e| Failed {
+                    unavailable: matches!(e, StorageError::Unavailable(_)),
+                    message: format!("appending to the revocation log: {e}"),
+                });
                 for job in batch {
                     let _ = job.done.send(result.clone());
                 }
@@ -83,7 +102,7 @@ impl RevocationStore for GroupCommitLog {
         result
             .await
             .map_err(|_| failed("the revocation log writer has stopped"))?
-            .map_err(failed)
+            .map_err(StorageError::from)
     }
 
     async fn since(

@@ -28,6 +28,28 @@ pub enum StorageError {
     Corrupt(String),
     #[error("storage backend error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database could not be had in time (SQLite's busy timeout, the pool's acquire
+    /// timeout) or the connection to it failed: nothing was done, and the caller may retry.
+    #[error("storage temporarily unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StorageError {
+    /// Whether `e`, or an error it was caused by, is a `StorageError::Unavailable`: the error
+    /// mappings answer those with 503 and `Retry-After` whatever wrapped them on the way.
+    pub fn unavailable_in(e: &(dyn std::error::Error + 'static)) -> bool {
+        let mut next = Some(e);
+        while let Some(err) = next {
+            if matches!(
+                err.downcast_ref::<StorageError>(),
+                Some(StorageError::Unavailable(_))
+            ) {
+                return true;
+            }
+            next = err.source();
+        }
+        false
+    }
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;

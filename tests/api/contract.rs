@@ -55,6 +55,7 @@ scenarios!(
     refresh_token_store_ends_a_grace_window_when_it_passes_or_the_chain_moves_on,
     refresh_token_store_concurrent_retries_share_one_successor,
     revocation_store_keeps_commit_order_and_forgets_expired_entries,
+    revocation_store_purges_past_one_batch_and_keeps_live_entries,
     revocation_store_concurrent_appends_never_let_a_cursor_skip_an_entry,
     account_token_store_finds_and_consumes_a_token_once,
     account_token_store_keeps_purposes_apart,

@@ -18,6 +18,7 @@ mod browser_security;
 mod cli;
 mod client_credentials;
 mod contract;
+mod database_busy;
 mod denylist_contract;
 mod example_resource_server;
 mod federation;

@@ -9,7 +9,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::services::{
-    AccountError, AdminError, FederationError, KeyError, RevocationError, TokenError, UpstreamError,
+    storage_unavailable, AccountError, AdminError, FederationError, KeyError, RevocationError,
+    TokenError, UpstreamError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +60,19 @@ fn body(status: StatusCode, error: &str, description: Option<&str>) -> HttpRespo
         })
 }
 
+impl ApiError {
+    /// The database could not be had in time (busy, pool exhausted) or reached: whatever
+    /// error carries it, the answer is 503 with `Retry-After`, never a 500 that says nothing.
+    fn database_unavailable(&self) -> bool {
+        storage_unavailable(self)
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
+        if self.database_unavailable() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self {
             ApiError::Token(TokenError::InvalidClient) => StatusCode::UNAUTHORIZED,
             ApiError::Token(TokenError::Unexpected(_)) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -121,6 +133,18 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        if self.database_unavailable() {
+            tracing::warn!(error = ?self, "the database is unavailable; answering 503");
+            return with_header(
+                body(
+                    status,
+                    "temporarily_unavailable",
+                    Some("the service is temporarily unavailable; retry shortly"),
+                ),
+                header::RETRY_AFTER,
+                DATABASE_RETRY_AFTER_SECS,
+            );
+        }
         match self {
             ApiError::Token(e) => {
                 let (code, desc): (&str, Option<String>) = match e {
@@ -285,6 +309,10 @@ fn federation_response(status: StatusCode, e: &FederationError) -> HttpResponse 
         _ => body(status, "invalid_grant", Some(&e.to_string())),
     }
 }
+
+/// `Retry-After` when the database could not be had: a busy or exhausted pool clears in
+/// moments, and a restarting database soon after.
+pub(crate) const DATABASE_RETRY_AFTER_SECS: &str = "1";
 
 fn with_header(mut resp: HttpResponse, name: header::HeaderName, value: &str) -> HttpResponse {
     if let Ok(v) = header::HeaderValue::from_str(value) {

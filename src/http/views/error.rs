@@ -6,7 +6,8 @@ use minijinja::{context, Value};
 
 use super::Pages;
 use crate::domain::PolicyViolation;
-use crate::services::AccountError;
+use crate::http::api::error::DATABASE_RETRY_AFTER_SECS;
+use crate::services::{storage_unavailable, AccountError};
 
 /// The page of a link that is unknown, expired or used.
 pub fn expired_page(pages: &Pages) -> HttpResponse {
@@ -31,6 +32,10 @@ pub fn page_error(pages: &Pages, e: AccountError) -> HttpResponse {
             "Too many attempts",
             "Please wait a few minutes and try again.",
         ),
+        AccountError::Unexpected(cause) if storage_unavailable(cause.as_ref()) => {
+            tracing::warn!(error = ?cause, "the database is unavailable; answering 503");
+            unavailable_page(pages)
+        }
         AccountError::Unexpected(cause) => {
             tracing::error!(error = ?cause, "account page request failed");
             internal_error(pages)
@@ -46,6 +51,21 @@ pub fn page_error(pages: &Pages, e: AccountError) -> HttpResponse {
 /// What the password breaks, one line each, for a page's list.
 pub fn problems(violations: &[PolicyViolation]) -> Value {
     violations.iter().map(|v| v.message.clone()).collect()
+}
+
+/// The page of a request the database could not serve in time (busy, pool exhausted,
+/// unreachable): 503 with `Retry-After`.
+pub fn unavailable_page(pages: &Pages) -> HttpResponse {
+    let mut page = pages.message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Please try again",
+        "The service is busy right now. Please try again in a moment.",
+    );
+    page.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static(DATABASE_RETRY_AFTER_SECS),
+    );
+    page
 }
 
 /// The generic error page; a fixed one should even its template fail.

@@ -101,7 +101,9 @@ pub enum FederationError {
 impl From<StorageError> for FederationError {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::Backend(_) => FederationError::Unavailable(e),
+            StorageError::Backend(_) | StorageError::Unavailable(_) => {
+                FederationError::Unavailable(e)
+            }
             other => FederationError::Unexpected(other.into()),
         }
     }

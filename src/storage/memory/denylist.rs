@@ -3,18 +3,37 @@
 //! entries written by other processes arrive with the next `sync` (a background task runs it
 //! every `denylist.sync_interval_ms`). If the log could not be read for longer than
 //! `max_staleness`, the index refuses to answer (fail closed).
+//!
+//! Each entry is what a check needs and no more: a fixed-size digest of the id and its
+//! expiry (and a watermark for users and clients), in a hash table with a queue by expiry
+//! (`expiring.rs`); entries leave in time order, so an idle index costs nothing. The log is
+//! read in the background at start: the server answers at once, and a check that comes
+//! before the first read is complete waits for it (at most `FIRST_SYNC_WAIT`, then it fails
+//! closed).
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tokio::sync::watch;
 
+use super::expiring::{Digester, Expiring, Expiry, Watermark};
 use crate::clock::UnixTime;
 use crate::domain::{Revocation, TokenIdentity};
 use crate::storage::{DenylistError, RevocationStore, TokenDenylist};
 
-const BATCH: u32 = 5000;
+/// Log entries read at a time. Small, so that reading the whole log at start leaves little
+/// memory behind in the allocator (the rows of one batch, in each thread that decodes them).
+const BATCH: u32 = 2_000;
+
+/// How long a check made before the first complete read of the log waits for it.
+const FIRST_SYNC_WAIT: Duration = Duration::from_secs(5);
+
+/// The digests' kinds: ids of different kinds never share a digest.
+const ACCESS_TOKEN: u8 = 0;
+const FAMILY: u8 = 1;
+const USER: u8 = 2;
+const CLIENT: u8 = 3;
 
 #[derive(Default)]
 struct Index {
@@ -22,85 +41,77 @@ struct Index {
     cursor: i64,
     /// When the log was last read completely.
     synced: Option<Instant>,
-    /// jti -> expiry.
-    access_tokens: HashMap<String, UnixTime>,
-    /// family id -> expiry.
-    families: HashMap<String, UnixTime>,
-    /// user id -> (watermark, expiry).
-    users: HashMap<String, (UnixTime, UnixTime)>,
-    /// client id -> (watermark, expiry).
-    clients: HashMap<String, (UnixTime, UnixTime)>,
-}
-
-/// Raises a watermark (never lowers it) and keeps it at least until `expires_at`.
-fn raise(
-    marks: &mut HashMap<String, (UnixTime, UnixTime)>,
-    id: &str,
-    not_after: UnixTime,
-    expires_at: UnixTime,
-) {
-    let e = marks
-        .entry(id.to_owned())
-        .or_insert((not_after, expires_at));
-    *e = (e.0.max(not_after), e.1.max(expires_at));
-}
-
-/// Whether a live watermark for `id` covers a token issued at `iat`.
-fn under_watermark(
-    marks: &HashMap<String, (UnixTime, UnixTime)>,
-    id: &str,
-    iat: UnixTime,
-    now: UnixTime,
-) -> bool {
-    marks
-        .get(id)
-        .is_some_and(|(not_after, exp)| *exp > now && iat <= *not_after)
+    /// Revoked access tokens (by jti) and refresh-token families (by id): their expiry.
+    ids: Expiring<Expiry>,
+    /// User and client watermarks.
+    marks: Expiring<Watermark>,
 }
 
 impl Index {
-    fn apply(&mut self, r: &Revocation) {
+    fn apply(&mut self, digester: &Digester, r: &Revocation) {
         match r {
-            Revocation::AccessToken { jti, expires_at } => {
-                let e = self.access_tokens.entry(jti.clone()).or_insert(*expires_at);
-                *e = (*e).max(*expires_at);
-            }
+            Revocation::AccessToken { jti, expires_at } => self
+                .ids
+                .put(digester.digest(ACCESS_TOKEN, jti), Expiry::at(*expires_at)),
             Revocation::Family {
                 family_id,
                 expires_at,
-            } => {
-                let e = self
-                    .families
-                    .entry(family_id.clone())
-                    .or_insert(*expires_at);
-                *e = (*e).max(*expires_at);
-            }
+            } => self
+                .ids
+                .put(digester.digest(FAMILY, family_id), Expiry::at(*expires_at)),
             Revocation::User {
                 user_id,
                 not_after,
                 expires_at,
-            } => raise(&mut self.users, user_id, *not_after, *expires_at),
+            } => self.marks.put(
+                digester.digest(USER, user_id),
+                Watermark::new(*not_after, *expires_at),
+            ),
             Revocation::Client {
                 client_id,
                 not_after,
                 expires_at,
-            } => raise(&mut self.clients, client_id, *not_after, *expires_at),
+            } => self.marks.put(
+                digester.digest(CLIENT, client_id),
+                Watermark::new(*not_after, *expires_at),
+            ),
         }
     }
 
-    fn prune(&mut self, now: UnixTime) {
-        self.access_tokens.retain(|_, exp| *exp > now);
-        self.families.retain(|_, exp| *exp > now);
-        self.users.retain(|_, (_, exp)| *exp > now);
-        self.clients.retain(|_, (_, exp)| *exp > now);
+    /// Drops what has expired, in time order (only what expired is visited).
+    fn expire(&mut self, now: UnixTime) {
+        self.ids.expire(now);
+        self.marks.expire(now);
+    }
+
+    fn denies(&self, digester: &Digester, token: &TokenIdentity<'_>, now: UnixTime) -> bool {
+        let under_watermark = |kind: u8, id: &str| {
+            self.marks
+                .get(&digester.digest(kind, id), now)
+                .is_some_and(|w| token.iat <= w.not_after())
+        };
+        self.ids
+            .get(&digester.digest(ACCESS_TOKEN, token.jti), now)
+            .is_some()
+            || token
+                .sid
+                .is_some_and(|sid| self.ids.get(&digester.digest(FAMILY, sid), now).is_some())
+            || under_watermark(USER, token.sub)
+            || under_watermark(CLIENT, token.client_id)
     }
 }
 
 pub struct EmbeddedDenylist {
     log: Arc<dyn RevocationStore>,
     index: RwLock<Index>,
+    digester: Digester,
     max_staleness: Duration,
+    /// How long a check made before the first complete read of the log waits for it.
+    first_sync_wait: Duration,
     /// Serialises syncs so two never apply the same batch twice over.
     syncing: tokio::sync::Mutex<()>,
+    /// Becomes true when the log has been read completely once.
+    loaded: watch::Sender<bool>,
 }
 
 impl EmbeddedDenylist {
@@ -108,8 +119,11 @@ impl EmbeddedDenylist {
         Self {
             log,
             index: RwLock::new(Index::default()),
+            digester: Digester::new(),
             max_staleness,
+            first_sync_wait: FIRST_SYNC_WAIT,
             syncing: tokio::sync::Mutex::new(()),
+            loaded: watch::Sender::new(false),
         }
     }
 
@@ -129,6 +143,25 @@ impl EmbeddedDenylist {
     fn poisoned() -> DenylistError {
         DenylistError::Unavailable("denylist index lock poisoned".into())
     }
+
+    /// Waits (a bounded time) for the first complete read of the log; a check after it fails
+    /// closed by itself if the log was not read.
+    async fn first_load(&self) {
+        let mut loaded = self.loaded.subscribe();
+        let _ = tokio::time::timeout(self.first_sync_wait, loaded.wait_for(|done| *done)).await;
+    }
+
+    /// How many entries the index holds (ids, watermarks).
+    pub fn len(&self) -> (usize, usize) {
+        self.index
+            .read()
+            .map(|i| (i.ids.len(), i.marks.len()))
+            .unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == (0, 0)
+    }
 }
 
 #[async_trait]
@@ -140,7 +173,7 @@ impl TokenDenylist for EmbeddedDenylist {
     async fn add(&self, entries: &[Revocation]) -> Result<(), DenylistError> {
         let mut index = self.index.write().map_err(|_| Self::poisoned())?;
         for e in entries {
-            index.apply(e);
+            index.apply(&self.digester, e);
         }
         Ok(())
     }
@@ -150,13 +183,12 @@ impl TokenDenylist for EmbeddedDenylist {
         token: &TokenIdentity<'_>,
         now: UnixTime,
     ) -> Result<bool, DenylistError> {
+        if !*self.loaded.borrow() {
+            self.first_load().await;
+        }
         let index = self.index.read().map_err(|_| Self::poisoned())?;
         self.fresh(&index)?;
-        let live = |exp: Option<&UnixTime>| exp.is_some_and(|e| *e > now);
-        Ok(live(index.access_tokens.get(token.jti))
-            || token.sid.is_some_and(|sid| live(index.families.get(sid)))
-            || under_watermark(&index.users, token.sub, token.iat, now)
-            || under_watermark(&index.clients, token.client_id, token.iat, now))
+        Ok(index.denies(&self.digester, token, now))
     }
 
     async fn sync(&self, now: UnixTime) -> Result<(), DenylistError> {
@@ -178,13 +210,15 @@ impl TokenDenylist for EmbeddedDenylist {
             })?;
             let mut index = self.index.write().map_err(|_| Self::poisoned())?;
             for entry in &batch {
-                index.apply(&entry.revocation);
+                index.apply(&self.digester, &entry.revocation);
                 cursor = cursor.max(entry.seq);
             }
             index.cursor = cursor;
             if batch.len() < BATCH as usize {
-                index.prune(now);
+                index.expire(now);
                 index.synced = Some(Instant::now());
+                drop(index);
+                self.loaded.send_replace(true);
                 return Ok(());
             }
         }
@@ -241,9 +275,68 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_check_before_the_first_sync_waits_for_it() {
+        let log = Arc::new(FlakyLog::default());
+        let d = Arc::new(EmbeddedDenylist::new(log, Duration::from_secs(5)));
+        let check = tokio::spawn({
+            let d = d.clone();
+            async move { d.is_denied(&id(), 1).await.ok() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!check.is_finished(), "waits for the log");
+        d.sync(1).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(check.await.ok().flatten(), Some(false));
+    }
+
+    #[tokio::test]
+    async fn entries_are_checked_by_kind_and_expire() {
+        let d = EmbeddedDenylist::new(Arc::new(FlakyLog::default()), Duration::from_secs(5));
+        d.sync(1).await.unwrap_or_else(|e| panic!("{e}"));
+        d.add(&[
+            Revocation::AccessToken {
+                jti: "j".into(),
+                expires_at: 100,
+            },
+            Revocation::User {
+                user_id: "other".into(),
+                not_after: 10,
+                expires_at: 200,
+            },
+        ])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.is_denied(&id(), 50).await.ok(), Some(true), "by jti");
+        let other = TokenIdentity {
+            jti: "k",
+            sid: None,
+            sub: "other",
+            client_id: "c",
+            iat: 10,
+        };
+        assert_eq!(d.is_denied(&other, 50).await.ok(), Some(true), "watermark");
+        let later = TokenIdentity { iat: 11, ..other };
+        assert_eq!(
+            d.is_denied(&later, 50).await.ok(),
+            Some(false),
+            "issued after"
+        );
+        // A jti that is a user id elsewhere is not denied by it (kinds are apart).
+        let same_id = TokenIdentity {
+            jti: "other",
+            sub: "u",
+            ..id()
+        };
+        assert_eq!(d.is_denied(&same_id, 50).await.ok(), Some(false));
+        assert_eq!(d.is_denied(&id(), 100).await.ok(), Some(false), "expired");
+        d.sync(1_000).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(d.is_empty(), "expired entries leave");
+    }
+
+    #[tokio::test]
     async fn it_fails_closed_before_the_first_sync_and_when_the_log_is_stale() {
         let log = Arc::new(FlakyLog::default());
-        let d = EmbeddedDenylist::new(log.clone(), Duration::from_millis(50));
+        let mut d = EmbeddedDenylist::new(log.clone(), Duration::from_millis(50));
+        d.first_sync_wait = Duration::from_millis(20);
         assert!(d.is_denied(&id(), 1).await.is_err(), "never synced");
         assert!(d.ping().await.is_err());
         d.sync(1).await.unwrap_or_else(|e| panic!("{e}"));

@@ -1,6 +1,7 @@
 //! In-process adapters.
 
 mod denylist;
+mod expiring;
 mod rate_limit;
 
 pub use denylist::EmbeddedDenylist;

@@ -21,21 +21,32 @@ use crate::clock::UnixTime;
 use crate::domain::{Revocation, TokenIdentity};
 use crate::storage::{DenylistError, RevocationStore, TokenDenylist};
 
-const BATCH: u32 = 2000;
+/// Log entries read, and written to Redis, at a time: one pipeline of `SET`s (access tokens,
+/// families) and one script call (watermarks) per batch. While a batch is written the next
+/// one is read from the log.
+const BATCH: u32 = 10_000;
 
-/// A user or client watermark: raises the stored `not_after` to `ARGV[1]` if it is lower (or absent),
-/// and makes the key live at least until `ARGV[2]` (a Unix time).
+/// Watermarks raised per script call.
+const RAISE_CHUNK: usize = 2000;
+
+/// User and client watermarks, any number in one call: for each key `KEYS[i]`, raises the
+/// stored `not_after` to `ARGV[2i-1]` if it is lower (or absent), and makes the key live at
+/// least until `ARGV[2i]` (a Unix time).
 const RAISE: &str = r"
-local cur = redis.call('GET', KEYS[1])
-if (not cur) or tonumber(cur) < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+for i, key in ipairs(KEYS) do
+  local not_after = ARGV[2 * i - 1]
+  local expires_at = ARGV[2 * i]
+  local cur = redis.call('GET', key)
+  if (not cur) or tonumber(cur) < tonumber(not_after) then
+    redis.call('SET', key, not_after, 'KEEPTTL')
+  end
+  if cur then
+    redis.call('EXPIREAT', key, expires_at, 'GT')
+  else
+    redis.call('EXPIREAT', key, expires_at)
+  end
 end
-if cur then
-  redis.call('EXPIREAT', KEYS[1], ARGV[2], 'GT')
-else
-  redis.call('EXPIREAT', KEYS[1], ARGV[2])
-end
-return 1
+return #KEYS
 ";
 
 /// Moves the cursor forward, and only while it still exists: a sync that started from
@@ -163,21 +174,28 @@ impl RedisDenylist {
                 .await
                 .map_err(unavailable)?;
         }
-        for e in entries {
-            let key = match e {
-                Revocation::User { user_id, .. } => self.key("user", user_id),
-                Revocation::Client { client_id, .. } => self.key("client", client_id),
-                Revocation::AccessToken { .. } | Revocation::Family { .. } => continue,
-            };
-            if let Some(not_after) = e.not_after() {
-                self.raise
-                    .key(key)
-                    .arg(not_after)
-                    .arg(e.expires_at())
-                    .invoke_async::<i64>(&mut conn)
-                    .await
-                    .map_err(unavailable)?;
+        // Watermarks, a script call per `RAISE_CHUNK` (each call holds Redis briefly).
+        let marks: Vec<(String, UnixTime, UnixTime)> = entries
+            .iter()
+            .filter_map(|e| {
+                let key = match e {
+                    Revocation::User { user_id, .. } => self.key("user", user_id),
+                    Revocation::Client { client_id, .. } => self.key("client", client_id),
+                    Revocation::AccessToken { .. } | Revocation::Family { .. } => return None,
+                };
+                e.not_after()
+                    .map(|not_after| (key, not_after, e.expires_at()))
+            })
+            .collect();
+        for chunk in marks.chunks(RAISE_CHUNK) {
+            let mut raise = self.raise.prepare_invoke();
+            for (key, not_after, expires_at) in chunk {
+                raise.key(key).arg(*not_after).arg(*expires_at);
             }
+            raise
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map_err(unavailable)?;
         }
         Ok(())
     }
@@ -256,18 +274,24 @@ impl TokenDenylist for RedisDenylist {
             }
         };
         let mut cursor = stored.unwrap_or(0);
+        let mut batch = self
+            .log
+            .since(cursor, now, BATCH)
+            .await
+            .map_err(log_error)?;
         loop {
-            let batch = self
-                .log
-                .since(cursor, now, BATCH)
-                .await
-                .map_err(log_error)?;
             let entries: Vec<Revocation> = batch.iter().map(|e| e.revocation.clone()).collect();
-            self.write(&entries).await?;
+            let full = batch.len() == BATCH as usize;
             cursor = batch.last().map_or(cursor, |e| e.seq.max(cursor));
-            if batch.len() < BATCH as usize {
+            if !full {
+                self.write(&entries).await?;
                 break;
             }
+            // Write this batch while the next one is read.
+            let (written, next) =
+                tokio::join!(self.write(&entries), self.log.since(cursor, now, BATCH));
+            written?;
+            batch = next.map_err(log_error)?;
         }
         // (Not `last`: on PostgreSQL the sequence can be ahead of what has committed.)
         let done: i64 = match &marker {

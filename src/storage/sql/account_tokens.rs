@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 
-use super::{corrupt, map_err, SqlStore};
+use super::{corrupt, in_batches, map_err, SqlStore};
 use crate::clock::UnixTime;
 use crate::domain::{AccountToken, AccountTokenPurpose, ClientId, CodeOutcome, Email, UserId};
 use crate::storage::{AccountTokenStore, StorageError, StorageResult};
@@ -230,15 +230,21 @@ macro_rules! impl_account_token_store {
             }
 
             async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64> {
-                let r = sqlx::query(
-                    "DELETE FROM account_tokens WHERE expires_at <= $1 OR used_at <= $2",
-                )
-                .bind(now)
-                .bind(now - KEEP_USED_SECS)
-                .execute(&self.pool)
+                in_batches(|limit| async move {
+                    sqlx::query(
+                        "DELETE FROM account_tokens WHERE id IN \
+                         (SELECT id FROM account_tokens \
+                          WHERE expires_at <= $1 OR used_at <= $2 LIMIT $3)",
+                    )
+                    .bind(now)
+                    .bind(now - KEEP_USED_SECS)
+                    .bind(i64::from(limit))
+                    .execute(&self.pool)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(map_err)
+                })
                 .await
-                .map_err(map_err)?;
-                Ok(r.rows_affected())
             }
         }
     };

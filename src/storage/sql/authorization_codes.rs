@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 
-use super::{amr_from_column, amr_to_column, corrupt, map_err, SqlStore};
+use super::{amr_from_column, amr_to_column, corrupt, in_batches, map_err, SqlStore};
 use crate::clock::UnixTime;
 use crate::domain::{
     AuthorizationCode, ClientId, CodeRedemption, CodeUse, FamilyId, Scope, SessionId, UserId,
@@ -158,12 +158,19 @@ macro_rules! impl_authorization_code_store {
             }
 
             async fn purge_expired(&self, before: UnixTime) -> StorageResult<u64> {
-                let r = sqlx::query("DELETE FROM authorization_codes WHERE expires_at < $1")
+                in_batches(|limit| async move {
+                    sqlx::query(
+                        "DELETE FROM authorization_codes WHERE code_hash IN \
+                         (SELECT code_hash FROM authorization_codes WHERE expires_at < $1 LIMIT $2)",
+                    )
                     .bind(before)
+                    .bind(i64::from(limit))
                     .execute(&self.pool)
                     .await
-                    .map_err(map_err)?;
-                Ok(r.rows_affected())
+                    .map(|r| r.rows_affected())
+                    .map_err(map_err)
+                })
+                .await
             }
         }
     };

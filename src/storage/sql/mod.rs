@@ -183,12 +183,49 @@ fn private_sqlite_files(file: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Housekeeping deletes at most this many rows per statement: each batch is a short
+/// transaction of its own (a few milliseconds on SQLite), so a write that arrives during a
+/// purge waits for one batch at most, never for the whole purge.
+pub(super) const PURGE_BATCH: u32 = 1000;
+
+/// The least pause between two batches. SQLite's busy handler polls a waiting writer every
+/// 1-25 ms in its first 100 ms: a pause longer than the last of those gaps lets every writer
+/// that queued behind a batch in before the next one.
+const PURGE_PAUSE: Duration = Duration::from_millis(30);
+
+/// Runs `batch` (which deletes or updates at most `PURGE_BATCH` rows and answers how many it
+/// did) until a batch does less than a full one, pausing between batches at least
+/// `PURGE_PAUSE` and at least as long as the batch took (housekeeping never holds the
+/// database more than half the time). Answers the rows done in all.
+async fn in_batches<F, Fut>(mut batch: F) -> StorageResult<u64>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = StorageResult<u64>>,
+{
+    let mut total = 0u64;
+    loop {
+        let started = std::time::Instant::now();
+        let done = batch(PURGE_BATCH).await?;
+        total += done;
+        if done < u64::from(PURGE_BATCH) {
+            return Ok(total);
+        }
+        pause_after(started).await;
+    }
+}
+
+/// The pause after a batch that began at `started`.
+async fn pause_after(started: std::time::Instant) {
+    tokio::time::sleep(PURGE_PAUSE.max(started.elapsed())).await;
+}
+
 fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StorageError {
     StorageError::Backend(Box::new(e))
 }
 
 /// Maps a sqlx error; unique and foreign-key violations become `Conflict(constraint)`, with
-/// SQLite's "UNIQUE constraint failed: users.email" named like PostgreSQL's `users_email_key`.
+/// SQLite's "UNIQUE constraint failed: users.email" named like PostgreSQL's `users_email_key`;
+/// a database that could not be had in time or could not be reached becomes `Unavailable`.
 pub(super) fn map_err(e: sqlx::Error) -> StorageError {
     if let sqlx::Error::Database(db) = &e {
         if db.is_unique_violation() || db.is_foreign_key_violation() {
@@ -199,8 +236,44 @@ pub(super) fn map_err(e: sqlx::Error) -> StorageError {
             return StorageError::Conflict(name);
         }
     }
+    if is_unavailable(&e) {
+        return StorageError::Unavailable(Box::new(e));
+    }
     backend(e)
 }
+
+/// Errors that say "not now" rather than "not this": the pool's acquire timeout, a closed
+/// pool or a broken connection, SQLite's busy timeout (`SQLITE_BUSY`, `SQLITE_LOCKED` and
+/// their extended codes), and PostgreSQL's connection exceptions (class 08), shutdowns and
+/// refused connections (57P01-57P03) and too many connections (53300).
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => {
+            if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                let code = sqlx::error::DatabaseError::code(sqlite)
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .unwrap_or_default();
+                // The primary result code is the low byte of the extended one.
+                return matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED);
+            }
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                return code.starts_with("08")
+                    || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
 
 fn sqlite_constraint_name(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("UNIQUE constraint failed: ") {

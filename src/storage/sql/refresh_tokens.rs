@@ -9,7 +9,10 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 
-use super::{amr_from_column, amr_to_column, corrupt, map_err, SqlStore};
+use super::{
+    amr_from_column, amr_to_column, corrupt, in_batches, map_err, pause_after, SqlStore,
+    PURGE_BATCH,
+};
 use crate::clock::UnixTime;
 use crate::crypto::constant_time_eq;
 use crate::domain::{
@@ -504,23 +507,60 @@ macro_rules! impl_refresh_store {
             }
 
             async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64> {
-                let r = sqlx::query("DELETE FROM refresh_token_families WHERE absolute_expires_at <= $1")
+                let purged = in_batches(|limit| async move {
+                    sqlx::query(
+                        "DELETE FROM refresh_token_families WHERE id IN \
+                         (SELECT id FROM refresh_token_families \
+                          WHERE absolute_expires_at <= $1 LIMIT $2)",
+                    )
                     .bind(now)
+                    .bind(i64::from(limit))
                     .execute(&self.pool)
                     .await
-                    .map_err(map_err)?;
+                    .map(|r| r.rows_affected())
+                    .map_err(map_err)
+                })
+                .await?;
                 // A sealed successor does not outlive its grace window (the next rotation or
-                // revocation of a family clears it sooner).
-                sqlx::query(
-                    "UPDATE refresh_token_families \
-                     SET prev_token_hash = NULL, grace_until = NULL, grace_successor = NULL \
-                     WHERE grace_until <= $1",
-                )
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(map_err)?;
-                Ok(r.rows_affected())
+                // revocation of a family clears it sooner). `grace_until` is not indexed (a
+                // rotation stays a HOT update on PostgreSQL), so the families to clear are
+                // found by a read, in key order (a read holds no write lock), and cleared by
+                // key, a batch at a time.
+                let mut after = String::new();
+                loop {
+                    let started = std::time::Instant::now();
+                    let ids: Vec<String> = sqlx::query_scalar(
+                        "SELECT id FROM refresh_token_families \
+                         WHERE id > $1 AND grace_until <= $2 ORDER BY id LIMIT $3",
+                    )
+                    .bind(&after)
+                    .bind(now)
+                    .bind(i64::from(PURGE_BATCH))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    let Some(last) = ids.last() else {
+                        break;
+                    };
+                    after = last.clone();
+                    let mut clear = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE refresh_token_families \
+                         SET prev_token_hash = NULL, grace_until = NULL, grace_successor = NULL \
+                         WHERE grace_until <= ",
+                    );
+                    clear.push_bind(now).push(" AND id IN (");
+                    let mut list = clear.separated(", ");
+                    for id in &ids {
+                        list.push_bind(id.clone());
+                    }
+                    clear.push(")");
+                    clear.build().execute(&self.pool).await.map_err(map_err)?;
+                    if ids.len() < PURGE_BATCH as usize {
+                        break;
+                    }
+                    pause_after(started).await;
+                }
+                Ok(purged)
             }
         }
     };

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite, Transaction};
 
-use super::{corrupt, map_err, SqlStore};
+use super::{corrupt, in_batches, map_err, SqlStore};
 use crate::clock::UnixTime;
 use crate::domain::{LoggedRevocation, Revocation, RevocationKind};
 use crate::storage::{RevocationStore, StorageResult};
@@ -126,12 +126,19 @@ macro_rules! impl_revocation_store {
             }
 
             async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64> {
-                let r = sqlx::query("DELETE FROM revocations WHERE expires_at <= $1")
+                in_batches(|limit| async move {
+                    sqlx::query(
+                        "DELETE FROM revocations WHERE seq IN \
+                         (SELECT seq FROM revocations WHERE expires_at <= $1 LIMIT $2)",
+                    )
                     .bind(now)
+                    .bind(i64::from(limit))
                     .execute(&self.pool)
                     .await
-                    .map_err(map_err)?;
-                Ok(r.rows_affected())
+                    .map(|r| r.rows_affected())
+                    .map_err(map_err)
+                })
+                .await
             }
         }
     };

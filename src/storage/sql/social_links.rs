@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 
-use super::{corrupt, map_err, SqlStore};
+use super::{corrupt, in_batches, map_err, SqlStore};
 use crate::clock::UnixTime;
 use crate::domain::{LinkId, ProviderId, SocialLink, UserId};
 use crate::storage::{
@@ -253,12 +253,19 @@ macro_rules! impl_social_link_store {
             }
 
             async fn purge_expired(&self, now: UnixTime) -> StorageResult<u64> {
-                let done = sqlx::query("DELETE FROM federation_one_time WHERE expires_at <= $1")
+                in_batches(|limit| async move {
+                    sqlx::query(
+                        "DELETE FROM federation_one_time WHERE key_hash IN \
+                         (SELECT key_hash FROM federation_one_time WHERE expires_at <= $1 LIMIT $2)",
+                    )
                     .bind(now)
+                    .bind(i64::from(limit))
                     .execute(&self.pool)
                     .await
-                    .map_err(map_err)?;
-                Ok(done.rows_affected())
+                    .map(|r| r.rows_affected())
+                    .map_err(map_err)
+                })
+                .await
             }
         }
     };

@@ -12,6 +12,25 @@ fn jti(j: &str, exp: i64) -> Revocation {
     }
 }
 
+/// Housekeeping deletes in batches (a short transaction each): a purge larger than one batch
+/// still deletes every expired entry, and only those.
+pub(super) async fn revocation_store_purges_past_one_batch_and_keeps_live_entries(
+    backend: Backend,
+) {
+    let (s, _db, _) = stores(backend).await;
+    let expired: Vec<Revocation> = (0..2_345).map(|i| jti(&format!("e{i}"), 2000)).collect();
+    s.revocations.append(&expired, 1000).await.unwrap();
+    s.revocations
+        .append(&[jti("live", 9000)], 1000)
+        .await
+        .unwrap();
+    assert_eq!(s.revocations.purge_expired(2000).await.unwrap(), 2_345);
+    let left = s.revocations.since(0, 1000, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].revocation, jti("live", 9000));
+    assert_eq!(s.revocations.purge_expired(2000).await.unwrap(), 0);
+}
+
 pub(super) async fn revocation_store_keeps_commit_order_and_forgets_expired_entries(
     backend: Backend,
 ) {
