@@ -325,7 +325,16 @@ async fn health_and_readiness_answer(backend: Backend) {
     let app = spawn_app(backend).await;
     let r = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let r: serde_json::Value = app.get_json("/readyz").await;
+    // The embedded denylist loads the revocation log after the server starts: readiness
+    // follows once it is loaded (moments, with an empty log).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let r = loop {
+        let r: serde_json::Value = app.get_json("/readyz").await;
+        if r["status"] == "ready" || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(
         r,
         serde_json::json!({"status": "ready", "checks": {
