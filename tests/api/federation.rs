@@ -1032,9 +1032,13 @@ async fn a_provider_already_linked_to_the_account_proves_it(backend: Backend) {
         erin
     );
 
-    // Google asserts the address without verifying it: the proof page offers GitHub.
+    // Google asserts the address without verifying it (with a large profile, which the
+    // pending link must not carry into the cookie): the proof page offers GitHub.
     let mut browser = Browser::new();
-    idp.sign_in_as(google("erin@example.com", false, "g-erin"));
+    idp.sign_in_as(merge(
+        &google("erin@example.com", false, "g-erin"),
+        json!({"bio": "b".repeat(6000)}),
+    ));
     let proof = through_provider(&mut browser, &app.url("/federation/google/start")).await;
     assert_eq!(proof.status, 200, "{}", proof.html);
     assert!(

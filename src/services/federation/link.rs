@@ -45,6 +45,8 @@ pub struct PendingView {
 }
 
 const PENDING_PURPOSE: &str = "latchkey federation pending link v1";
+/// The largest provider profile a pending link carries.
+const PENDING_PROFILE_BYTES: usize = 1024;
 /// How long the proof page's form is good for.
 const PENDING_TTL: i64 = 600;
 
@@ -297,7 +299,12 @@ impl FederationService {
             email_verified: identity.email_verified,
             display_name: identity.display_name.clone(),
             avatar_url: identity.avatar_url.clone(),
-            profile: serde_json::from_str(&identity.capped_profile()).unwrap_or(json!({})),
+            // Small, so that the pending link fits the federation cookie when the proof goes
+            // through another provider; the link's profile is refreshed at its next sign-in.
+            profile: Some(identity.profile.to_string())
+                .filter(|p| p.len() <= PENDING_PROFILE_BYTES)
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or(json!({})),
             expires: self.clock.now() + PENDING_TTL,
         };
         let plain =

@@ -48,6 +48,9 @@ pub struct FederationSettings {
 
 /// The cookie's seal purpose (bound into the AEAD).
 const COOKIE_PURPOSE: &str = "latchkey federation state v1";
+/// The largest sealed state the cookie may carry (its name and attributes take the rest of
+/// the 4096 bytes browsers keep).
+const MAX_COOKIE_BYTES: usize = 3800;
 /// The one-time store's purposes.
 const STATE: &str = "federation_state";
 
@@ -312,6 +315,14 @@ impl FederationService {
             .seal
             .seal(COOKIE_PURPOSE, &plain)
             .map_err(|_| FederationError::Unexpected(anyhow::anyhow!("sealing failed")))?;
+        // Browsers drop a cookie past 4 KiB: the sign-in would then fail at the callback for
+        // no visible reason.
+        if cookie.len() > MAX_COOKIE_BYTES {
+            return Err(FederationError::Unexpected(anyhow::anyhow!(
+                "the sign-in's state ({} bytes) does not fit a cookie",
+                cookie.len()
+            )));
+        }
         Ok(Started {
             redirect,
             cookie,
