@@ -24,7 +24,7 @@ use crate::services::{
     LogoutService, Mailer, PasswordRules, ProviderInfo, RevocationService, SessionPolicy,
     SessionService, SignInService, Stores, TokenService, TokenServiceSettings,
 };
-use crate::storage::group_commit::GroupCommitLog;
+use crate::storage::group_commit::{GroupCommitAudit, GroupCommitLog};
 use crate::storage::memory::EmbeddedDenylist;
 use crate::storage::redis::{RedisDenylist, RedisSessionStore, RedisSettings};
 use crate::storage::sql::{PgStore, SqliteStore};
@@ -35,6 +35,7 @@ use crate::storage::{SessionStore, TokenDenylist};
 pub async fn connect_stores(settings: &Settings) -> anyhow::Result<Stores> {
     let mut stores = connect_sql_stores(settings).await?;
     stores.revocations = Arc::new(GroupCommitLog::new(stores.revocations, 1000));
+    stores.audit = Arc::new(GroupCommitAudit::new(stores.audit, 500));
     Ok(stores)
 }
 

@@ -469,6 +469,13 @@ pub trait AccountTokenStore: Send + Sync {
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn append(&self, event: &AuditEvent) -> StorageResult<()>;
+    /// Several events in one transaction, in order.
+    async fn append_all(&self, events: &[AuditEvent]) -> StorageResult<()> {
+        for e in events {
+            self.append(e).await?;
+        }
+        Ok(())
+    }
     /// Matching events, oldest first: the newest `limit` of them, or, with `after_id`, the
     /// first `limit` after it.
     async fn list(&self, filter: &AuditFilter) -> StorageResult<Vec<LoggedAuditEvent>>;

@@ -72,6 +72,7 @@ scenarios!(
     audit_store_filters_by_user_and_by_event,
     audit_store_scrubs_a_users_ip_and_user_agent_only,
     audit_store_concurrent_appends_all_land_with_their_own_ids,
+    audit_store_appends_a_batch_in_order_in_one_step,
     session_store_creates_and_finds_a_session,
     session_store_finds_a_session_with_its_users_standing,
     session_store_expires_sessions_by_the_callers_clock,

@@ -62,6 +62,31 @@ macro_rules! impl_audit_store {
                 Ok(())
             }
 
+            async fn append_all(&self, events: &[AuditEvent]) -> StorageResult<()> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                // One multi-row INSERT per chunk, in one transaction (a group commit carries
+                // up to a few hundred events).
+                let mut tx = self.begin_write().await?;
+                for chunk in events.chunks(500) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO audit_events (at, event, user_id, client_id, ip, user_agent, detail) ",
+                    );
+                    insert.push_values(chunk, |mut row, e| {
+                        row.push_bind(e.at)
+                            .push_bind(e.event.clone())
+                            .push_bind(e.user_id.clone())
+                            .push_bind(e.client_id.clone())
+                            .push_bind(e.ip.clone())
+                            .push_bind(e.user_agent.clone())
+                            .push_bind(serde_json::Value::Object(e.detail.clone()).to_string());
+                    });
+                    insert.build().execute(&mut *tx).await.map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
             async fn list(&self, f: &AuditFilter) -> StorageResult<Vec<LoggedAuditEvent>> {
                 // Following (`after_id`): the first `limit` after it. Otherwise the newest
                 // `limit`. Either way returned oldest first.

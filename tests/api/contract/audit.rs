@@ -249,3 +249,25 @@ pub(super) async fn audit_store_concurrent_appends_all_land_with_their_own_ids(b
         .collect();
     assert_eq!(ats, expected);
 }
+
+/// `append_all` (what the group-commit writer calls): a batch lands whole and in order, also
+/// past one statement's chunk of 500, with each event's fields intact.
+pub(super) async fn audit_store_appends_a_batch_in_order_in_one_step(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let batch: Vec<_> = (0..1200)
+        .map(|i| {
+            event(
+                i,
+                if i % 2 == 0 { "login_failed" } else { "signup" },
+                Some("u-9"),
+            )
+        })
+        .collect();
+    s.audit.append_all(&batch).await.unwrap();
+    s.audit.append_all(&[]).await.unwrap();
+    let all = list(&s, filter(None, None, None, 2000)).await;
+    assert_eq!(ats(&all), (0..1200).collect::<Vec<i64>>());
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(all[1].event.event, "signup");
+    assert_eq!(all[1].event.user_id.as_deref(), Some("u-9"));
+}
