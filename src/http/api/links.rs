@@ -36,9 +36,7 @@ impl LinkView {
         let provider_name = state
             .federation
             .as_deref()
-            .and_then(|f| f.provider(l.provider.as_str()).ok())
-            .map(|p| p.display_name.clone())
-            .unwrap_or_else(|| l.provider.as_str().to_owned());
+            .map_or_else(|| l.provider.to_string(), |f| f.provider_name(&l.provider));
         Self {
             id: l.id.as_str().to_owned(),
             provider: l.provider.as_str().to_owned(),

@@ -110,11 +110,7 @@ async fn account_page(
             let provider_name = state
                 .federation
                 .as_deref()
-                .and_then(|f| f.provider(l.provider.as_str()).ok())
-                .map_or_else(
-                    || l.provider.as_str().to_owned(),
-                    |p| p.display_name.clone(),
-                );
+                .map_or_else(|| l.provider.to_string(), |f| f.provider_name(&l.provider));
             context! {
                 id => l.id.as_str(),
                 provider_name,
@@ -381,7 +377,9 @@ pub async fn post_add_link(
         Ok(v) => v,
         Err(page) => return page,
     };
-    let Some(fed) = state.federation.as_deref() else {
+    let provider = form.get("provider").cloned().unwrap_or_default();
+    let fed = state.federation.as_deref();
+    let Some(fed) = fed.filter(|f| f.provider(&provider).is_ok()) else {
         return account_page(
             &req,
             &state,
@@ -393,19 +391,6 @@ pub async fn post_add_link(
         )
         .await;
     };
-    let provider = form.get("provider").cloned().unwrap_or_default();
-    if fed.provider(&provider).is_err() {
-        return account_page(
-            &req,
-            &state,
-            &session,
-            Some(Notice::Failed(
-                StatusCode::NOT_FOUND,
-                vec!["No such provider.".into()],
-            )),
-        )
-        .await;
-    }
     let from = crate::http::origin::origin(&req, &state.trusted_proxies);
     let then = crate::services::Continuation {
         link_to: Some(session.user_id.clone()),

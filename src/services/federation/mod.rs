@@ -247,6 +247,12 @@ impl FederationService {
             .ok_or(FederationError::UnknownProvider)
     }
 
+    /// How a provider is shown (its display name; its id once it is no longer configured).
+    pub fn provider_name(&self, id: &ProviderId) -> String {
+        self.provider(id.as_str())
+            .map_or_else(|_| id.to_string(), |p| p.display_name.clone())
+    }
+
     /// Latchkey's callback URL for a provider (what operators register at the provider).
     pub fn callback_url(&self, provider: &ProviderId) -> String {
         format!("{}/federation/{provider}/callback", self.settings.issuer)
