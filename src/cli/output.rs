@@ -48,7 +48,7 @@ impl Human for UserView {
         format!(
             "{}  {}  active={} verified={} roles=[{}]{}",
             self.id,
-            self.email,
+            self.email.as_deref().unwrap_or("(no email)"),
             yes_no(self.is_active),
             yes_no(self.email_verified),
             self.roles.join(","),

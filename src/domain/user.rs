@@ -26,7 +26,9 @@ impl UserId {
 #[derive(Clone)]
 pub struct User {
     pub id: UserId,
-    pub email: Email,
+    /// `None` for a user who signed up through a provider that gave no verified address
+    /// (GitHub without one): such a user signs in through that provider only.
+    pub email: Option<Email>,
     pub username: Option<String>,
     pub display_name: Option<String>,
     pub is_active: bool,
@@ -72,13 +74,17 @@ impl User {
             }
             let preferred = self
                 .username
-                .clone()
-                .unwrap_or_else(|| self.email.as_str().to_owned());
-            claims.insert("preferred_username".into(), preferred.into());
+                .as_deref()
+                .or(self.email.as_ref().map(Email::as_str));
+            if let Some(preferred) = preferred {
+                claims.insert("preferred_username".into(), preferred.into());
+            }
             claims.insert("updated_at".into(), self.updated_at.into());
         }
-        if scope.contains("email") {
-            claims.insert("email".into(), self.email.as_str().into());
+        // A user without an address has neither claim (OIDC Core §5.1: claims without a
+        // value are omitted, not sent as null).
+        if let (true, Some(email)) = (scope.contains("email"), &self.email) {
+            claims.insert("email".into(), email.as_str().into());
             claims.insert("email_verified".into(), self.email_verified.into());
         }
         claims

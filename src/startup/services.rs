@@ -487,6 +487,7 @@ pub async fn build_services(
                 .collect(),
             signup: settings.accounts.signup,
             state_ttl: 600,
+            email_required: settings.accounts.email_verification == VerificationPolicy::Mandatory,
         },
     ));
     let logout = Arc::new(LogoutService::new(

@@ -71,6 +71,9 @@ pub struct UserPatch {
     pub username: Option<Option<String>>,
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
     pub must_change_password: Option<bool>,
+    /// A new address (`Some(None)`: none). Another user's address is
+    /// `Conflict("users_email_key")`.
+    pub email: Option<Option<Email>>,
 }
 
 #[async_trait]

@@ -519,7 +519,8 @@ async fn the_hosted_pages_work_without_javascript(backend: Backend) {
 
 /// The example SPA signs a user in through "Continue with Google" (a fake Google on
 /// loopback speaking OpenID Connect), and a second person proves their existing account on
-/// the proof page before Google is linked to it; the pages are screenshotted.
+/// the proof page before Google is linked to it; a GitHub account without a verified address
+/// gets an account without one. The pages are screenshotted.
 async fn example_spa_signs_in_through_google(backend: Backend) {
     use crate::federation::fake_idp::FakeIdp;
     require_tools();
@@ -578,7 +579,11 @@ async fn example_spa_signs_in_through_google(backend: Backend) {
                            "name": "Gina Google"}),
         serde_json::json!({"sub": "g-bob", "email": "bob@example.com", "email_verified": false,
                            "name": "Bob at Google"}),
+        serde_json::json!({"id": 77, "login": "quiet", "name": "Quiet Octo"}),
     ]);
+    idp.set_emails(serde_json::json!([
+        {"email": "quiet@example.com", "primary": true, "verified": false}
+    ]));
     let spa_url = format!("{origin}/?issuer={issuer}&client_id=spa&api=http://127.0.0.1:9");
     let result = run_script(
         "federation_flow.mjs",
@@ -625,6 +630,32 @@ async fn example_spa_signs_in_through_google(backend: Backend) {
         .unwrap()
         .expect("bob's Google link");
     assert_eq!(link.user_id.as_str(), bob);
+    // The GitHub account without a verified address has an account without one.
+    let no_email = str_of(&result, "no_email_text");
+    assert!(
+        no_email.contains("None: you sign in through GitHub"),
+        "{no_email}"
+    );
+    let quiet = app
+        .services
+        .stores
+        .social_links
+        .find(
+            &latchkey::domain::ProviderId::parse("github").unwrap(),
+            "77",
+        )
+        .await
+        .unwrap()
+        .expect("the GitHub link");
+    let quiet = app
+        .services
+        .stores
+        .users
+        .find_by_id(&quiet.user_id)
+        .await
+        .unwrap()
+        .expect("its user");
+    assert_eq!(quiet.email, None);
     assert_screenshots(
         &shots,
         &result["screenshots"],
@@ -636,6 +667,8 @@ async fn example_spa_signs_in_through_google(backend: Backend) {
             "federation-proof-phone",
             "account-with-links-desktop",
             "account-with-links-phone",
+            "account-without-email-desktop",
+            "account-without-email-phone",
         ],
     );
     eprintln!(

@@ -287,6 +287,50 @@ async fn cli_covers_the_operator_lifecycle_with_json_and_exit_codes(backend: Bac
         (u["is_active"].as_bool(), u["email_verified"].as_bool()),
         (Some(false), Some(true))
     );
+    // A new address is stored normalised and is not verified until proven.
+    let u = cli.ok(
+        &[
+            "users",
+            "set",
+            &id,
+            "--email",
+            "Alice2@Example.com",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(
+        (u["email"].as_str(), u["email_verified"].as_bool()),
+        (Some("alice2@example.com"), Some(false))
+    );
+    cli.ok(
+        &["users", "create", "--email", "taken@example.com", "--json"],
+        None,
+    );
+    let taken = cli.run(&["users", "set", &id, "--email", "taken@example.com"], None);
+    assert_eq!(taken.code, 4, "another user's address: conflict");
+    assert_eq!(
+        cli.run(&["users", "set", &id, "--email", "nope"], None)
+            .code,
+        2
+    );
+    let u = cli.ok(
+        &[
+            "users",
+            "set",
+            &id,
+            "--email",
+            "alice@example.com",
+            "--verified",
+            "true",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(
+        (u["email"].as_str(), u["email_verified"].as_bool()),
+        (Some("alice@example.com"), Some(true))
+    );
     assert_eq!(
         cli.run(
             &["users", "set-password", &id, "--password-stdin"],

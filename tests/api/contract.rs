@@ -20,6 +20,7 @@ mod revocations;
 mod sessions;
 mod signing_keys;
 mod user_listing_plans;
+mod users_without_email;
 
 use account_token_codes::*;
 use account_tokens::*;
@@ -32,6 +33,7 @@ use revocations::*;
 use sessions::*;
 use signing_keys::*;
 use user_listing_plans::*;
+use users_without_email::*;
 
 scenarios!(
     databases:
@@ -47,6 +49,8 @@ scenarios!(
     signing_key_store_activates_the_first_key_of_an_algorithm_once,
     signing_key_store_transitions_of_two_algorithms_run_side_by_side,
     existing_keys_survive_the_lifecycle_migration,
+    user_store_keeps_users_without_an_email,
+    users_and_their_references_survive_the_email_migration,
     refresh_token_store_rotates_once_and_revokes_on_reuse,
     refresh_token_store_concurrent_rotation_has_one_winner,
     refresh_token_store_rejections_and_purge,
@@ -114,7 +118,7 @@ async fn stores(backend: Backend) -> (Stores, TestDatabase, Settings) {
 fn user(email: &str, now: i64) -> User {
     User {
         id: UserId::generate(),
-        email: Email::parse(email).unwrap(),
+        email: Some(Email::parse(email).unwrap()),
         username: None,
         display_name: Some("Test".into()),
         is_active: true,

@@ -23,6 +23,7 @@ scenarios!(
     forged_replayed_and_foreign_callbacks_are_refused,
     id_tokens_that_fail_a_check_are_refused_and_create_nothing,
     github_uses_the_primary_verified_email_only,
+    a_github_account_without_a_verified_email_signs_up_without_one,
     closed_sign_up_and_disabled_users_are_refused,
     starting_sign_ins_is_limited_per_network,
     a_native_app_exchanges_a_google_id_token_once,
@@ -410,16 +411,129 @@ async fn github_uses_the_primary_verified_email_only(backend: Backend) {
     );
     assert!(user_by_email(&app, "other@example.com").await.is_none());
 
-    // No verified primary address: no automatic linking and no user.
-    create_user(app.admin(), "unverified@example.com", &[]).await;
+    // No verified primary address: no automatic linking with the local account that has
+    // that address, and a new user with no address at all.
+    let local = create_user(app.admin(), "unverified@example.com", &[]).await;
     idp.sign_in_as(json!({"id": 7, "login": "nomail"}));
     idp.set_emails(
         json!([{"email": "unverified@example.com", "primary": true, "verified": false}]),
     );
     let mut browser = Browser::new();
     let page = through_provider(&mut browser, &app.url("/federation/github/start")).await;
+    assert_eq!(page.location.as_deref(), Some("/account"), "{}", page.html);
+    let link = link_of(&app, "github", "7").await.expect("a link");
+    assert_ne!(
+        link.user_id.as_str(),
+        local,
+        "never joined to the unverified address"
+    );
+    let user = user_by_id(&app, &link.user_id).await;
+    assert_eq!(user.email, None);
+    assert!(!user.email_verified);
+    let stored = user_by_email(&app, "unverified@example.com").await.unwrap();
+    assert_eq!(stored.id.as_str(), local, "the local account is untouched");
+}
+
+async fn user_by_id(app: &TestApp, id: &latchkey::domain::UserId) -> latchkey::domain::User {
+    app.services
+        .stores
+        .users
+        .find_by_id(id)
+        .await
+        .unwrap()
+        .expect("the user")
+}
+
+/// A GitHub account without a verified address signs up with none (issue 13): it comes back
+/// to the same user, its ID token and userinfo carry no `email`, its account page says it has
+/// none, and an operator can give it one. With `email_verification = "mandatory"` no user is
+/// created (every account needs a verified address).
+async fn a_github_account_without_a_verified_email_signs_up_without_one(backend: Backend) {
+    let (app, idp) = app_with_idp(backend, &[]).await;
+    browser_client(&app, "spa").await;
+    idp.sign_in_as(json!({"id": 99, "login": "quiet", "name": "Quiet Octo"}));
+    idp.set_emails(json!([{"email": "quiet@example.com", "primary": true, "verified": false}]));
+    for round in 0..2 {
+        let mut browser = Browser::new();
+        let page = browser
+            .get(&authorize_url(&app, "spa", &[("idp_hint", "github")]))
+            .await;
+        assert_eq!(page.status, 303, "{}", page.html);
+        let page = through_provider(&mut browser, &app.url(&page.location.unwrap())).await;
+        // Consent the first time; the second time it was given already.
+        let location = match round {
+            0 => allow_consent(&app, &mut browser, page).await,
+            _ => page.location.expect("straight back to the app"),
+        };
+        let q = query_of(&location);
+        let (status, body) = exchange(&app, &q["code"], VERIFIER).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, id) = jwt_parts(str_of(&body, "id_token"));
+        assert_eq!(id["amr"], json!(["fed", "github"]));
+        assert_eq!(id["name"], "Quiet Octo");
+        for claim in ["email", "email_verified", "preferred_username"] {
+            assert!(id.get(claim).is_none(), "round {round}: {claim} in {id}");
+        }
+        let info = app
+            .http
+            .get(app.url("/oauth2/userinfo"))
+            .bearer_auth(str_of(&body, "access_token"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(info.status(), 200);
+        let info: serde_json::Value = info.json().await.unwrap();
+        assert!(info.get("email").is_none(), "{info}");
+        assert_eq!(info["sub"], id["sub"]);
+    }
+    let link = link_of(&app, "github", "99").await.expect("one link");
+    assert!(user_by_email(&app, "quiet@example.com").await.is_none());
+
+    // The account page says there is no address.
+    let mut browser = Browser::new();
+    let page = through_provider(&mut browser, &app.url("/federation/github/start")).await;
+    assert_eq!(page.location.as_deref(), Some("/account"), "{}", page.html);
+    let page = browser.get(&app.url("/account")).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(
+        page.html.contains("None: you sign in through GitHub"),
+        "{}",
+        page.html
+    );
+
+    // An operator gives it an address: stored, not verified until proven.
+    let view = app
+        .admin()
+        .update_user(
+            link.user_id.as_str(),
+            latchkey::services::UserUpdate {
+                email: Some("Quiet@Example.com".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(view.email.as_deref(), Some("quiet@example.com"));
+    assert!(!view.email_verified);
+    let user = user_by_email(&app, "quiet@example.com")
+        .await
+        .expect("found by it now");
+    assert_eq!(user.id, link.user_id);
+
+    // Every account must have a verified address: no user, the same page as before.
+    let (strict, idp) =
+        app_with_idp(backend, &[("LATCHKEY_EMAIL_VERIFICATION", "mandatory")]).await;
+    idp.sign_in_as(json!({"id": 100, "login": "quieter"}));
+    idp.set_emails(json!([]));
+    let mut browser = Browser::new();
+    let page = through_provider(&mut browser, &strict.url("/federation/github/start")).await;
     assert_eq!(page.status, 403, "{}", page.html);
-    assert!(link_of(&app, "github", "7").await.is_none());
+    assert!(
+        page.html.contains("No verified email address"),
+        "{}",
+        page.html
+    );
+    assert!(link_of(&strict, "github", "100").await.is_none());
 }
 
 async fn closed_sign_up_and_disabled_users_are_refused(backend: Backend) {
@@ -894,7 +1008,7 @@ async fn the_account_page_links_and_unlinks_providers(backend: Backend) {
         carol.id
     );
     // The email of the account did not change.
-    assert_eq!(carol.email.as_str(), "carol@example.com");
+    assert_eq!(carol.email.as_ref().unwrap().as_str(), "carol@example.com");
     let account = browser.get(&app.url("/account")).await;
     assert!(
         account.html.contains("carol@work.example"),

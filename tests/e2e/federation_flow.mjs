@@ -3,7 +3,8 @@
 // Google" (a fake Google on loopback, which signs in at once), comes back to Latchkey, and
 // then to the app signed in. Then, in a fresh browser, Google asserts the address of an
 // existing account without verifying it: the proof page asks for that account's password,
-// and the account page then lists the linked Google account.
+// and the account page then lists the linked Google account. Last, a GitHub account with no
+// verified address signs up without one: its account page says so.
 //
 // Inputs (environment): SPA_URL, LK_ISSUER, LK_PROOF_PASSWORD, SCREENSHOT_DIR.
 // Prints `E2E_RESULT <json>`.
@@ -48,5 +49,20 @@ run('federation_flow', async ({ browser, page }) => {
   await shots.both(other, 'account-with-links');
   await context.close();
 
-  return { claims, proof_text: proofText, account_text: account, screenshots: shots.taken };
+  log('a GitHub account without a verified address, in a fresh browser');
+  const third = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const quiet = await third.newPage();
+  await quiet.goto(new URL('/federation/github/start', issuer).href);
+  await quiet.waitForURL((u) => u.pathname === '/account');
+  const noEmail = await quiet.locator('main').innerText();
+  await shots.both(quiet, 'account-without-email');
+  await third.close();
+
+  return {
+    claims,
+    proof_text: proofText,
+    account_text: account,
+    no_email_text: noEmail,
+    screenshots: shots.taken,
+  };
 });

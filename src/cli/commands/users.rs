@@ -135,6 +135,10 @@ pub enum UsersCmd {
         /// lifts it).
         #[arg(long, num_args = 0..=1, default_missing_value = "true")]
         must_change_password: Option<bool>,
+        /// Give the user this address (such as a user who signed up through GitHub without a
+        /// verified one). Not verified unless --verified true is given too.
+        #[arg(long)]
+        email: Option<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -331,9 +335,11 @@ pub(super) async fn users(
             username,
             attributes,
             must_change_password,
+            email,
             out,
         } => {
             let update = UserUpdate {
+                email,
                 must_change_password,
                 active,
                 email_verified: verified,

@@ -51,7 +51,7 @@ impl AccountService {
             } else {
                 i.policy.magic_link_url.as_deref()
             };
-            let code = i.codec.mint_code(user.email.as_str());
+            let code = i.codec.mint_code(email.as_str());
             let secret = i
                 .issue(
                     AccountTokenPurpose::MagicLink,
@@ -64,7 +64,7 @@ impl AccountService {
             let link = template.map(|t| link(t, &secret)).unwrap_or_default();
             i.mailer.enqueue(Mail {
                 kind: MailKind::MagicLink,
-                to: user.email.clone(),
+                to: email.clone(),
                 display_name: greeting_name(&user),
                 vars: vec![
                     ("link", link),
@@ -95,7 +95,7 @@ impl AccountService {
             return Ok(None);
         }
         match i.token_user(&live).await {
-            Ok(user) if user.is_active => Ok(Some(user.email)),
+            Ok(user) if user.is_active => Ok(Some(live.email)),
             Ok(_) | Err(AccountError::InvalidToken) => Ok(None),
             Err(e) => Err(e),
         }

@@ -186,6 +186,7 @@ impl Inner {
             AccountTokenPurpose::MagicLink => self.policy.magic_link_ttl,
             AccountTokenPurpose::Invite => self.policy.invite_ttl,
         };
+        let email = mail_address(user)?;
         let now = self.clock.now();
         let secret = self.codec.mint();
         self.stores
@@ -196,7 +197,7 @@ impl Inner {
                 token_hash: secret.hash,
                 code_hash,
                 user_id: Some(user.id.clone()),
-                email: user.email.clone(),
+                email,
                 client_id,
                 data,
                 attempts: 0,
@@ -241,4 +242,12 @@ impl Inner {
             .await?
             .ok_or(AccountError::InvalidToken)
     }
+}
+
+/// The address mail for `user` goes to. Every caller found the user by it; a user without any
+/// (signed up through a provider that gave none) gets no mail.
+pub(super) fn mail_address(user: &User) -> Result<Email, AccountError> {
+    user.email
+        .clone()
+        .ok_or_else(|| AccountError::InvalidRequest("the account has no email address".into()))
 }

@@ -8,7 +8,10 @@ use super::super::audit::{detail, events};
 use super::super::authn::Confirmation;
 use super::super::mail::{Mail, MailKind};
 use super::super::throttle::LimitedAction;
-use super::{ctx, greeting_name, link, minutes, unexpected, AccountError, AccountService, Inner};
+use super::{
+    ctx, greeting_name, link, mail_address, minutes, unexpected, AccountError, AccountService,
+    Inner,
+};
 use crate::domain::{
     AccountTokenPurpose, Email, FamilyId, PasswordContext, Principal, RequestOrigin, SessionId,
     User, UserId,
@@ -60,7 +63,7 @@ impl AccountService {
                 .await?;
             i.mailer.enqueue(Mail {
                 kind: MailKind::PasswordReset,
-                to: user.email.clone(),
+                to: mail_address(&user)?,
                 display_name: greeting_name(&user),
                 vars: vec![
                     ("link", link(&i.policy.reset_url, &secret)),
@@ -87,7 +90,8 @@ impl AccountService {
             Some(id) => i.stores.users.find_by_id(id).await?,
             None => None,
         };
-        let Some(user) = user.filter(|u| u.is_active && u.email == found.email) else {
+        let Some(user) = user.filter(|u| u.is_active && u.email.as_ref() == Some(&found.email))
+        else {
             return Err(AccountError::InvalidToken);
         };
         i.check_new_password(&new_password, &password_context(&user))?;
@@ -252,7 +256,7 @@ impl AccountService {
 
 fn password_context(u: &User) -> PasswordContext<'_> {
     PasswordContext {
-        email: Some(u.email.as_str()),
+        email: u.email.as_ref().map(Email::as_str),
         username: u.username.as_deref(),
         display_name: u.display_name.as_deref(),
     }
@@ -307,9 +311,11 @@ impl Inner {
     }
 
     pub(super) fn notify_password_changed(&self, user: &User) {
+        // A user without an address has no mailbox to tell.
+        let Some(to) = user.email.clone() else { return };
         if let Err(e) = self.mailer.enqueue(Mail {
             kind: MailKind::PasswordChanged,
-            to: user.email.clone(),
+            to,
             display_name: greeting_name(user),
             vars: vec![],
         }) {

@@ -27,7 +27,9 @@ pub struct ProfileUpdate {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProfileView {
     pub id: String,
-    pub email: String,
+    /// `None` (JSON `null`) for a user who signed up through a provider that gave no
+    /// verified address.
+    pub email: Option<String>,
     pub email_verified: bool,
     pub username: Option<String>,
     pub display_name: Option<String>,
@@ -249,7 +251,7 @@ impl Inner {
             .collect();
         ProfileView {
             id: u.id.to_string(),
-            email: u.email.to_string(),
+            email: u.email.map(|e| e.into_string()),
             email_verified: u.email_verified,
             username: u.username,
             display_name: u.display_name,

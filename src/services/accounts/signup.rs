@@ -117,7 +117,7 @@ impl AccountService {
         let now = i.clock.now();
         let user = User {
             id: UserId::generate(),
-            email: given_email,
+            email: Some(given_email.clone()),
             username: None,
             display_name,
             is_active: true,
@@ -159,7 +159,7 @@ impl AccountService {
                 Ok(())
             }
             Err(StorageError::Conflict(c)) if c == "users_email_key" => {
-                let email = user.email.clone();
+                let email = given_email;
                 deferred.run("sign-up of an existing address", move |i| async move {
                     let existing = i.stores.users.find_by_email(&email).await?;
                     i.audit
@@ -172,7 +172,7 @@ impl AccountService {
                     if let Some(u) = existing {
                         i.mailer.enqueue(Mail {
                             kind: MailKind::SignupExisting,
-                            to: u.email.clone(),
+                            to: email,
                             display_name: greeting_name(&u),
                             vars: vec![("reset_link", String::new())],
                         })?;

@@ -7,7 +7,7 @@ use super::super::audit::events;
 use super::super::authn::Confirmation;
 use super::super::mail::{Mail, MailKind};
 use super::super::throttle::LimitedAction;
-use super::{ctx, greeting_name, link, minutes, AccountError, AccountService, Inner};
+use super::{ctx, greeting_name, link, mail_address, minutes, AccountError, AccountService, Inner};
 use crate::domain::{AccountToken, AccountTokenPurpose, Email, RequestOrigin, User, UserId};
 use crate::storage::UserPatch;
 
@@ -76,7 +76,7 @@ impl AccountService {
             )
             .await;
         Ok(VerifiedEmail {
-            email: user.email.to_string(),
+            email: live.email.to_string(),
             email_verified: true,
         })
     }
@@ -155,7 +155,7 @@ impl Inner {
             .await?;
         self.mailer.enqueue(Mail {
             kind: MailKind::VerifyEmail,
-            to: user.email.clone(),
+            to: mail_address(user)?,
             display_name: greeting_name(user),
             vars: vec![
                 ("link", link(&self.policy.verify_url, &secret)),
@@ -179,7 +179,7 @@ impl Inner {
             return Err(AccountError::InvalidToken);
         };
         match self.stores.users.find_by_id(user_id).await? {
-            Some(user) if user.email == token.email => Ok(user),
+            Some(user) if user.email.as_ref() == Some(&token.email) => Ok(user),
             _ => Err(AccountError::InvalidToken),
         }
     }

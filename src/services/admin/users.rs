@@ -126,7 +126,7 @@ impl AdminService {
         let now = self.clock.now();
         let user = User {
             id: UserId::generate(),
-            email,
+            email: Some(email),
             username,
             display_name,
             is_active: input.active,
@@ -205,9 +205,16 @@ impl AdminService {
         update: UserUpdate,
     ) -> Result<UserView, AdminError> {
         let user = self.find_user(ident).await?;
+        let email = update.email.as_deref().map(Email::parse).transpose()?;
+        // A changed address is not verified until the user proves it (or the operator says
+        // so); links mailed to the old address stop working, as they name it.
+        let changed = email
+            .as_ref()
+            .is_some_and(|e| user.email.as_ref() != Some(e));
         let patch = UserPatch {
             is_active: update.active,
-            email_verified: update.email_verified,
+            email_verified: update.email_verified.or(changed.then_some(false)),
+            email: email.map(Some),
             display_name: update
                 .display_name
                 .map(|d| d.as_deref().map(User::validate_display_name).transpose())
@@ -251,7 +258,7 @@ impl AdminService {
                 self.check_policy(
                     &p,
                     &PasswordContext {
-                        email: Some(user.email.as_str()),
+                        email: user.email.as_ref().map(Email::as_str),
                         username: user.username.as_deref(),
                         display_name: user.display_name.as_deref(),
                     },

@@ -9,7 +9,9 @@ use crate::domain::{Client, ClientKind, ClientTokenSettings, Role, User};
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct UserView {
     pub id: String,
-    pub email: String,
+    /// `None` (JSON `null`) for a user who signed up through a provider that gave no
+    /// verified address.
+    pub email: Option<String>,
     pub username: Option<String>,
     pub display_name: Option<String>,
     pub is_active: bool,
@@ -27,7 +29,7 @@ impl UserView {
     pub(super) fn new(u: User, roles: Vec<String>) -> Self {
         Self {
             id: u.id.to_string(),
-            email: u.email.to_string(),
+            email: u.email.map(|e| e.into_string()),
             username: u.username,
             display_name: u.display_name,
             is_active: u.is_active,
@@ -152,6 +154,8 @@ pub struct UserUpdate {
     pub attributes: Option<serde_json::Value>,
     /// The user may sign in only to change the password (`password_change_required`).
     pub must_change_password: Option<bool>,
+    /// A new address; unless `email_verified` is given too, it counts as not verified.
+    pub email: Option<String>,
 }
 
 pub struct NewClientInput {

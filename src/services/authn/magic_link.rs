@@ -97,7 +97,8 @@ impl Authenticator {
             Some(id) => self.users.find_by_id(id).await?,
             None => None,
         };
-        let Some(user) = user.filter(|u| u.is_active && u.email == token.email) else {
+        let Some(user) = user.filter(|u| u.is_active && u.email.as_ref() == Some(&token.email))
+        else {
             return Err(AuthnError::InvalidLink);
         };
         if !user.email_verified {

@@ -98,7 +98,8 @@ impl Authenticator {
         origin: &RequestOrigin,
         purpose: Confirmation,
     ) -> Result<(), AuthnError> {
-        let account = user.email.as_str();
+        // Throttled per account: by its address, or by its id when it has none.
+        let account = user.email.as_ref().map_or(user.id.as_str(), Email::as_str);
         let attempt = self.admit(account, origin).await?;
         let method = purpose.as_str();
         if password.expose_secret().len() > self.settings.password_max_length {

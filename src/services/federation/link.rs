@@ -159,7 +159,8 @@ impl FederationService {
                     .await;
                 return Ok(Resolution::NeedsProof(self.pending(
                     identity,
-                    &local,
+                    &local.id,
+                    email,
                     &info.display_name,
                 )?));
             }
@@ -181,12 +182,15 @@ impl FederationService {
             (SignupMode::Invite, None) => return Err(FederationError::InviteRequired),
             _ => {}
         }
-        let email = identity
-            .email
-            .clone()
-            .ok_or(FederationError::NoVerifiedEmail)?;
+        // No address (GitHub without a verified one): the user is created without one and
+        // signs in through this provider, unless every account must have a verified address.
+        let email = match identity.email.clone() {
+            Some(email) => Some(email),
+            None if self.settings.email_required => return Err(FederationError::NoVerifiedEmail),
+            None => None,
+        };
         if let Some(inv) = &invitation {
-            if inv.email != email || !identity.email_verified {
+            if email.as_ref() != Some(&inv.email) || !identity.email_verified {
                 return Err(FederationError::InvitationMismatch);
             }
             if !self
@@ -284,15 +288,18 @@ impl FederationService {
         Ok(link)
     }
 
+    /// A link that waits for the user to prove they own the local account `local` (found
+    /// by its address `local_email`).
     fn pending(
         &self,
         identity: &ExternalIdentity,
-        local: &User,
+        local: &UserId,
+        local_email: &Email,
         provider_name: &str,
     ) -> Result<PendingLink, FederationError> {
         let pending = Pending {
-            user: local.id.as_str().to_owned(),
-            local_email: local.email.as_str().to_owned(),
+            user: local.as_str().to_owned(),
+            local_email: local_email.as_str().to_owned(),
             provider: identity.provider.as_str().to_owned(),
             subject: identity.subject.clone(),
             email: identity.email.as_ref().map(|e| e.as_str().to_owned()),
@@ -314,7 +321,7 @@ impl FederationService {
             .seal(PENDING_PURPOSE, &plain)
             .map_err(|_| FederationError::Unexpected(anyhow::anyhow!("sealing failed")))?;
         Ok(PendingLink {
-            email: local.email.clone(),
+            email: local_email.clone(),
             provider_name: provider_name.to_owned(),
             sealed,
         })

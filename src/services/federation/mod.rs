@@ -44,6 +44,9 @@ pub struct FederationSettings {
     pub signup: SignupMode,
     /// How long a user may take at the provider.
     pub state_ttl: i64,
+    /// Every account needs a verified address (`accounts.email_verification = "mandatory"`):
+    /// an identity without one creates no user.
+    pub email_required: bool,
 }
 
 /// The cookie's seal purpose (bound into the AEAD).
@@ -82,8 +85,8 @@ pub enum FederationError {
     /// The provider's verified address is not the one the invitation was sent to.
     #[error("the invitation is for another email address")]
     InvitationMismatch,
-    /// GitHub gave no verified email, and no local user is linked: nothing to create a user
-    /// from.
+    /// GitHub gave no verified email, no local user is linked, and every account needs a
+    /// verified address (`accounts.email_verification = "mandatory"`).
     #[error("the provider gave no verified email address")]
     NoVerifiedEmail,
     /// The provider signed in an identity that is not linked to the account to prove.

@@ -76,11 +76,57 @@ impl SqlStore<Sqlite> {
         Ok(Self { pool })
     }
 
+    /// Applies the pending migrations on one connection with foreign keys off, as SQLite's
+    /// table rebuild needs (migration 0014: with them on, dropping the old `users` table
+    /// would cascade to every row that references it, and a transaction cannot switch them).
+    /// When any migration ran, `PRAGMA foreign_key_check` must then find nothing, else
+    /// start-up stops. The connection is closed afterwards, never reused with them off.
     pub async fn migrate(&self) -> StorageResult<()> {
-        sqlx::migrate!("migrations/sqlite")
-            .run(&self.pool)
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        conn.close_on_drop();
+        sqlx::query("PRAGMA foreign_keys = OFF")
+            .execute(&mut *conn)
             .await
-            .map_err(backend)
+            .map_err(backend)?;
+        let tracked: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE name = '_sqlx_migrations'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)?;
+        let before = match tracked {
+            0 => 0,
+            _ => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(backend)?,
+        };
+        sqlx::migrate!("migrations/sqlite")
+            .run(&mut *conn)
+            .await
+            .map_err(backend)?;
+        let after: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend)?;
+        if after != before {
+            let dangling: Vec<(String,)> =
+                sqlx::query_as("SELECT DISTINCT \"table\" FROM pragma_foreign_key_check")
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+            if !dangling.is_empty() {
+                let tables: Vec<String> = dangling.into_iter().map(|(t,)| t).collect();
+                return Err(StorageError::Backend(
+                    format!(
+                        "after the migrations, rows of {} reference rows that do not exist",
+                        tables.join(", ")
+                    )
+                    .into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// SQLite has one writer: take the write lock up front so that a read-then-write

@@ -12,7 +12,7 @@ use crate::storage::{NewUserRecord, StorageError, StorageResult, UserPatch, User
 #[derive(sqlx::FromRow)]
 struct UserRow {
     id: String,
-    email: String,
+    email: Option<String>,
     username: Option<String>,
     display_name: Option<String>,
     is_active: bool,
@@ -35,7 +35,12 @@ impl TryFrom<UserRow> for User {
             _ => return Err(corrupt(format!("attributes of user {}", r.id))),
         };
         Ok(User {
-            email: Email::parse(&r.email).map_err(corrupt)?,
+            email: r
+                .email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(corrupt)?,
             id: UserId::from_trusted(r.id),
             username: r.username,
             display_name: r.display_name,
@@ -78,7 +83,7 @@ macro_rules! insert_user {
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(u.id.as_str())
-        .bind(u.email.as_str())
+        .bind(u.email.as_ref().map($crate::domain::Email::as_str))
         .bind(u.username.as_deref())
         .bind(u.display_name.as_deref())
         .bind(u.is_active)
@@ -186,7 +191,8 @@ macro_rules! impl_user_store {
                        username = CASE WHEN $6 THEN $7 ELSE username END, \
                        attributes = COALESCE($8, attributes), \
                        updated_at = $9, \
-                       must_change_password = COALESCE($10, must_change_password) \
+                       must_change_password = COALESCE($10, must_change_password), \
+                       email = CASE WHEN $11 THEN $12 ELSE email END \
                      WHERE id = $1",
                 )
                 .bind(id.as_str())
@@ -199,6 +205,8 @@ macro_rules! impl_user_store {
                 .bind(p.attributes.as_ref().map(attributes_json))
                 .bind(now)
                 .bind(p.must_change_password)
+                .bind(p.email.is_some())
+                .bind(p.email.clone().flatten().map(Email::into_string))
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;

@@ -70,7 +70,7 @@ pub(super) async fn user_store_contract(backend: Backend) {
     assert_eq!(claims.permissions, ["orders.approve", "orders.view"]);
     let (found, with) = s.users.find_with_claims(&alice.id).await.unwrap().unwrap();
     assert_eq!(found.id, alice.id);
-    assert_eq!(found.email.as_str(), "alice@example.com");
+    assert_eq!(found.email.as_ref().unwrap().as_str(), "alice@example.com");
     assert_eq!(found.attributes["tenant"].as_str(), Some("acme"));
     assert_eq!(
         (with.is_active, &with.roles, &with.permissions),
@@ -198,7 +198,7 @@ pub(super) async fn user_store_contract(backend: Backend) {
         })
         .await
         .unwrap();
-    assert_eq!(paged[0].email.as_str(), "bob@example.com");
+    assert_eq!(paged[0].email.as_ref().unwrap().as_str(), "bob@example.com");
 
     // Keyset paging in (created_at, id) order; a role granted after a later user's keeps its
     // user's place in the role's order.
@@ -214,7 +214,10 @@ pub(super) async fn user_store_contract(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        viewers.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+        viewers
+            .iter()
+            .map(|u| u.email.as_ref().unwrap().as_str())
+            .collect::<Vec<_>>(),
         ["alice@example.com", "bob@example.com"]
     );
     for role in [None, Some(RoleName::parse("viewer").unwrap())] {
@@ -229,7 +232,10 @@ pub(super) async fn user_store_contract(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(after_alice.len(), 1);
-        assert_eq!(after_alice[0].email.as_str(), "bob@example.com");
+        assert_eq!(
+            after_alice[0].email.as_ref().unwrap().as_str(),
+            "bob@example.com"
+        );
     }
     let mut roles = s
         .users
