@@ -1,4 +1,5 @@
-//! Cryptography: password hashing, secrets, the master key, signing keys and the key ring.
+//! Cryptography: password hashing, secrets, the master key, signing keys and the key ring;
+//! second factors' TOTP (`totp`) and recovery codes (`recovery_code`).
 
 mod access_token;
 mod account_token;
@@ -8,9 +9,11 @@ mod keyring;
 mod master_key;
 mod password;
 mod pem;
+pub mod recovery_code;
 mod refresh_token;
 mod secrets;
 mod signing;
+pub mod totp;
 
 pub use access_token::{
     verify_access_token, verify_id_token_hint, AccessTokenError, IdTokenHint, RegisteredClaims,
@@ -30,3 +33,4 @@ pub use pem::{private_key_from_pem, PemError};
 pub use refresh_token::{MintedRefreshToken, RefreshTokenCodec, MAX_REFRESH_TOKEN_LEN};
 pub use secrets::{constant_time_eq, random_token, sha256_hex};
 pub use signing::{jwk_thumbprint, SigningError, SigningKey};
+pub use totp::TotpSecret;

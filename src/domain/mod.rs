@@ -11,6 +11,7 @@ mod federation;
 mod grant;
 mod key;
 mod login_name;
+mod mfa;
 mod names;
 mod password_policy;
 mod principal;
@@ -42,6 +43,7 @@ pub use federation::{
 pub use grant::GrantType;
 pub use key::{KeyId, KeyState, SigningAlg, StoredKey};
 pub use login_name::LoginName;
+pub use mfa::{FactorId, FactorKind, MfaFactor, MAX_FACTOR_NAME_CHARS};
 pub use names::{Permission, RoleName};
 pub use password_policy::{is_common_password, PasswordContext, PasswordPolicy, PolicyViolation};
 pub use principal::{PresentedAccessToken, Principal, Subject};

@@ -85,8 +85,8 @@ pub fn storage_unavailable(e: &(dyn std::error::Error + 'static)) -> bool {
 
 use crate::storage::{
     AccountTokenStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck,
-    OneTimeStore, RefreshTokenStore, RevocationStore, RoleStore, SessionStore, SigningKeyStore,
-    SocialLinkStore, UserStore,
+    MfaStore, OneTimeStore, RefreshTokenStore, RevocationStore, RoleStore, SessionStore,
+    SigningKeyStore, SocialLinkStore, UserStore,
 };
 
 /// Every store a service may need, as trait objects.
@@ -107,4 +107,6 @@ pub struct Stores {
     pub consents: Arc<dyn ConsentStore>,
     pub social_links: Arc<dyn SocialLinkStore>,
     pub one_time: Arc<dyn OneTimeStore>,
+    /// Second factors and recovery codes.
+    pub mfa: Arc<dyn MfaStore>,
 }

@@ -76,6 +76,7 @@ where
         + crate::storage::ConsentStore
         + crate::storage::SocialLinkStore
         + crate::storage::OneTimeStore
+        + crate::storage::MfaStore
         + 'static,
 {
     Stores {
@@ -92,6 +93,7 @@ where
         consents: s.clone(),
         social_links: s.clone(),
         one_time: s.clone(),
+        mfa: s.clone(),
         health: s,
     }
 }

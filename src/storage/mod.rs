@@ -3,10 +3,13 @@
 
 pub mod group_commit;
 pub mod memory;
+mod mfa;
 pub mod redis;
 pub mod sql;
 
 use async_trait::async_trait;
+
+pub use mfa::MfaStore;
 
 use crate::clock::UnixTime;
 use crate::domain::{

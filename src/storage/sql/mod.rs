@@ -11,6 +11,7 @@ mod authorization_codes;
 mod clients;
 mod consents;
 mod keys;
+mod mfa;
 mod refresh_tokens;
 mod revocations;
 mod roles;
