@@ -15,6 +15,7 @@ mod audit;
 mod authorization_codes;
 mod consents;
 mod directory;
+mod mfa;
 mod refresh_tokens;
 mod revocations;
 mod sessions;
@@ -28,6 +29,7 @@ use audit::*;
 use authorization_codes::*;
 use consents::*;
 use directory::*;
+use mfa::*;
 use refresh_tokens::*;
 use revocations::*;
 use sessions::*;
@@ -92,6 +94,15 @@ scenarios!(
     consent_store_grants_merges_lists_and_revokes,
     consent_store_concurrent_grants_keep_every_scope,
     consent_store_forgets_a_deleted_users_consents,
+    mfa_store_creates_finds_lists_and_confirms_factors,
+    mfa_store_a_new_pending_totp_factor_replaces_the_older_pending_one,
+    mfa_store_uses_each_totp_step_once,
+    mfa_store_concurrent_uses_of_one_totp_step_have_one_winner,
+    mfa_store_deletes_one_factor_or_all_of_a_user,
+    mfa_store_recovery_codes_are_replaced_as_a_set_and_used_once,
+    mfa_store_concurrent_uses_of_one_recovery_code_have_one_winner,
+    mfa_store_purges_only_old_unconfirmed_factors,
+    mfa_store_forgets_a_deleted_users_factors_and_codes,
 );
 
 // The session contract again, on the Redis adapter (`build_session_store` with Redis
