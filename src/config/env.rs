@@ -55,6 +55,7 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         "tokens.introspection_scope",
         Kind::Str,
     ),
+    ("LATCHKEY_MFA_REAUTH_WITHIN", "mfa.reauth_within", Kind::Str),
     (
         "LATCHKEY_SESSIONS_IDLE_TIMEOUT",
         "sessions.idle_timeout",

@@ -12,6 +12,7 @@ mod federation;
 mod keys;
 mod log;
 mod mail;
+mod mfa;
 mod passwords;
 mod redis;
 mod server;
@@ -37,6 +38,8 @@ pub use keys::KeySettings;
 use keys::KeysToml;
 pub use log::{LogFormat, LogSettings};
 pub use mail::{MailSettings, MailTransportKind, SmtpSecurity};
+pub use mfa::MfaSettings;
+use mfa::MfaToml;
 pub use passwords::PasswordSettings;
 use server::ServerToml;
 pub use server::{Issuer, ServerSettings};
@@ -107,6 +110,7 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub branding: BrandingSettings,
     pub federation: FederationSettings,
+    pub mfa: MfaSettings,
 }
 
 /// The settings as written (file, then environment); `validate()` makes them `Settings`.
@@ -128,6 +132,7 @@ struct SettingsToml {
     sessions: SessionsToml,
     branding: BrandingSettings,
     federation: FederationToml,
+    mfa: MfaToml,
 }
 
 impl SettingsToml {
@@ -147,6 +152,7 @@ impl SettingsToml {
         let sessions = self.sessions.validate()?;
         self.branding.validate()?;
         let federation = self.federation.validate()?;
+        let mfa = self.mfa.validate()?;
         Ok(Settings {
             server,
             database: self.database,
@@ -163,6 +169,7 @@ impl SettingsToml {
             sessions,
             branding: self.branding,
             federation,
+            mfa,
         })
     }
 }

@@ -14,6 +14,7 @@ mod refresh_token;
 mod secrets;
 mod signing;
 pub mod totp;
+mod totp_vault;
 
 pub use access_token::{
     verify_access_token, verify_id_token_hint, AccessTokenError, IdTokenHint, RegisteredClaims,
@@ -34,3 +35,4 @@ pub use refresh_token::{MintedRefreshToken, RefreshTokenCodec, MAX_REFRESH_TOKEN
 pub use secrets::{constant_time_eq, random_token, sha256_hex};
 pub use signing::{jwk_thumbprint, SigningError, SigningKey};
 pub use totp::TotpSecret;
+pub use totp_vault::TotpVault;

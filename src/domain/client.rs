@@ -350,7 +350,11 @@ impl Client {
     }
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
-        self.grant_types.contains(&grant)
+        match grant {
+            // The second step of a password sign-in comes with the password grant.
+            GrantType::Mfa => self.grant_types.contains(&GrantType::Password),
+            _ => self.grant_types.contains(&grant),
+        }
     }
 
     /// Whether `requested` is one of the client's redirect URIs: character for character, or

@@ -12,33 +12,42 @@ pub enum GrantType {
     /// RFC 8693 token exchange: a native app trades an upstream provider's ID token for
     /// Latchkey's tokens.
     TokenExchange,
+    /// The second step of a password sign-in for a user with a second factor (Latchkey's
+    /// extension grant): the `mfa_token` and a TOTP or recovery code. Not registered on its
+    /// own: a client allowed the password grant may use it.
+    Mfa,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 6] = [
+    pub const ALL: [GrantType; 7] = [
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::AuthorizationCode,
         GrantType::MagicLink,
         GrantType::TokenExchange,
+        GrantType::Mfa,
     ];
 
     /// Grants the token endpoint serves today.
-    pub const SERVED: [GrantType; 6] = [
+    pub const SERVED: [GrantType; 7] = [
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::AuthorizationCode,
         GrantType::MagicLink,
         GrantType::TokenExchange,
+        GrantType::Mfa,
     ];
 
     /// Whether a client may be registered for this grant (every grant the token endpoint
-    /// serves).
+    /// serves but the MFA grant, which comes with the password grant).
     pub fn is_registrable(self) -> bool {
-        Self::SERVED.contains(&self)
+        Self::SERVED.contains(&self) && self != GrantType::Mfa
     }
+
+    /// The `grant_type` value of the MFA grant at the token endpoint.
+    pub const MFA_URN: &'static str = "urn:latchkey:params:oauth:grant-type:mfa";
 
     /// The `grant_type` value of the magic-link grant at the token endpoint.
     pub const MAGIC_LINK_URN: &'static str = "urn:latchkey:params:oauth:grant-type:magic-link";
@@ -54,6 +63,7 @@ impl GrantType {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::MagicLink => Self::MAGIC_LINK_URN,
             GrantType::TokenExchange => Self::TOKEN_EXCHANGE_URN,
+            GrantType::Mfa => Self::MFA_URN,
         }
     }
 

@@ -148,6 +148,9 @@ pub struct FamilyRecord {
     pub previous_token_hash: Option<String>,
     pub grace_until: Option<UnixTime>,
     pub grace_retries: i64,
+    /// When the user last proved who they are for this session: the SSO session's sign-in
+    /// time for a browser sign-in, else when the family started (the grant that signed in).
+    pub signed_in_at: UnixTime,
 }
 
 impl std::fmt::Debug for FamilyRecord {

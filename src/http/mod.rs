@@ -22,7 +22,7 @@ use actix_web::web;
 use crate::crypto::KeyRing;
 use crate::services::{
     AccountService, AuthorizeService, FederationService, IntrospectionService, LogoutService,
-    RevocationService, SignInService, TokenService,
+    MfaService, RevocationService, SignInService, TokenService,
 };
 use crate::storage::HealthCheck;
 use std::net::IpAddr;
@@ -49,6 +49,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Federated sign-in (the providers may be none).
     pub federation: Option<Arc<FederationService>>,
+    /// The signed-in user's second factors.
+    pub mfa: Arc<MfaService>,
     /// The HTML pages' templates, parsed.
     pages: views::Pages,
 }
@@ -61,6 +63,7 @@ impl AppState {
         authorize: Arc<AuthorizeService>,
         sign_in: Arc<SignInService>,
         logout: Arc<LogoutService>,
+        mfa: Arc<MfaService>,
         revocations: Arc<RevocationService>,
         introspection: Arc<IntrospectionService>,
         keys: Arc<KeyRing>,
@@ -85,6 +88,7 @@ impl AppState {
             logout,
             secure_cookies: issuer.starts_with("https://"),
             federation: None,
+            mfa,
             pages: views::Pages::load(&views::Branding::default()),
         }
     }
@@ -388,6 +392,31 @@ fn account_routes(cfg: &mut web::ServiceConfig, origins: &CorsPolicy) {
     .service(
         Endpoint::new("/api/v1/me/links/{id}")
             .delete(api::links::delete_link)
+            .with_cors(origins),
+    )
+    .service(
+        Endpoint::new("/api/v1/me/mfa")
+            .get(api::mfa::get_mfa)
+            .with_cors(origins),
+    )
+    .service(
+        Endpoint::new("/api/v1/me/mfa/totp")
+            .post(api::mfa::post_totp)
+            .with_cors(origins),
+    )
+    .service(
+        Endpoint::new("/api/v1/me/mfa/totp/confirm")
+            .post(api::mfa::post_totp_confirm)
+            .with_cors(origins),
+    )
+    .service(
+        Endpoint::new("/api/v1/me/mfa/recovery-codes")
+            .post(api::mfa::post_recovery_codes)
+            .with_cors(origins),
+    )
+    .service(
+        Endpoint::new("/api/v1/me/mfa/{id}")
+            .delete(api::mfa::delete_factor)
             .with_cors(origins),
     );
 }

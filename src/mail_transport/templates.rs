@@ -41,6 +41,12 @@ pub fn builtin_source(file: &str) -> Option<&'static str> {
         "password_changed.subject" => include_str!("templates/password_changed.subject"),
         "password_changed.txt" => include_str!("templates/password_changed.txt"),
         "password_changed.html" => include_str!("templates/password_changed.html"),
+        "mfa_changed.subject" => include_str!("templates/mfa_changed.subject"),
+        "mfa_changed.txt" => include_str!("templates/mfa_changed.txt"),
+        "mfa_changed.html" => include_str!("templates/mfa_changed.html"),
+        "recovery_code_used.subject" => include_str!("templates/recovery_code_used.subject"),
+        "recovery_code_used.txt" => include_str!("templates/recovery_code_used.txt"),
+        "recovery_code_used.html" => include_str!("templates/recovery_code_used.html"),
         _ => return None,
     })
 }

@@ -41,6 +41,15 @@ pub mod events {
     pub const FEDERATION_LINK_REFUSED: &str = "federation_link_refused";
     pub const FEDERATION_FAILED: &str = "federation_failed";
     pub const REFRESH_TOKEN_RETRY: &str = "refresh_token_retry";
+    pub const MFA_ENROLMENT_STARTED: &str = "mfa_enrolment_started";
+    pub const MFA_FACTOR_ADDED: &str = "mfa_factor_added";
+    pub const MFA_FACTOR_REMOVED: &str = "mfa_factor_removed";
+    pub const MFA_RESET: &str = "mfa_reset";
+    pub const MFA_SUCCEEDED: &str = "mfa_succeeded";
+    pub const MFA_FAILED: &str = "mfa_failed";
+    pub const MFA_REQUIRED: &str = "mfa_required";
+    pub const RECOVERY_CODE_USED: &str = "recovery_code_used";
+    pub const RECOVERY_CODES_REGENERATED: &str = "recovery_codes_regenerated";
 }
 
 /// Who did what, from where.

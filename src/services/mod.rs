@@ -14,6 +14,7 @@ mod introspection;
 mod keys;
 mod logout;
 mod mail;
+mod mfa;
 mod password_rules;
 mod revocation;
 mod sessions;
@@ -34,7 +35,8 @@ pub use admin_auth::{AdminAuthError, AdminCredential, AdminGate};
 pub use audit::{detail, events, AuditContext, AuditLog};
 pub use authn::{
     AuthMethod, Authenticator, AuthnError, AuthnSettings, Confirmation, MagicCredential, Refusal,
-    SignedIn, VerifiedPassword, MAGIC_CODE_MAX_ATTEMPTS,
+    SecondFactor, SecondFactors, SignedIn, VerifiedPassword, MAGIC_CODE_MAX_ATTEMPTS,
+    MFA_TOKEN_TTL,
 };
 pub use authorize::{
     AuthorizationRequest, AuthorizationResponse, AuthorizeError, AuthorizeParams, AuthorizeService,
@@ -54,6 +56,10 @@ pub use mail::{
     Escape, KindTemplates, Mail, MailBody, MailError, MailKind, MailStats, MailTemplates,
     MailTransport, Mailer, MailerOptions, RenderedMail, Template, TemplateError, TemplateSources,
     TransportError, COMMON_VARS,
+};
+pub use mfa::{
+    FactorView, MfaError, MfaOverview, MfaService, MfaSettings, Reauthentication, RecoveryCodes,
+    TotpEnrolment, RECOVERY_CODES,
 };
 pub use password_rules::PasswordRules;
 pub use revocation::{

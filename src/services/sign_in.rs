@@ -177,8 +177,13 @@ pub fn amr_of(methods: &[AuthMethod]) -> Vec<Amr> {
             AuthMethod::Password => Amr::Pwd,
             AuthMethod::MagicLink | AuthMethod::MagicCode => Amr::Otp,
             AuthMethod::Federated => Amr::Fed,
+            AuthMethod::Totp | AuthMethod::RecoveryCode => Amr::Otp,
         })
         .collect();
+    // RFC 8176 `mfa`: a second factor followed a first.
+    if methods.len() > 1 && methods.iter().any(|m| m.is_second_factor()) {
+        amr.push(Amr::Mfa);
+    }
     amr.sort_unstable();
     amr.dedup();
     amr

@@ -87,6 +87,7 @@ impl Application {
                 services.authorize.clone(),
                 services.sign_in.clone(),
                 services.logout.clone(),
+                services.mfa.clone(),
                 services.revocations.clone(),
                 services.introspection.clone(),
                 services.keys.ring().clone(),

@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::config::{Profile, Settings};
 use crate::crypto::{
     AccountTokenCodec, BreachCorpus, BrowserSeal, KeyRing, MasterKey, PasswordHasher,
-    RefreshTokenCodec,
+    RefreshTokenCodec, TotpVault,
 };
 use crate::domain::{AccountPolicy, VerificationPolicy};
 use crate::federation::Providers;
@@ -21,8 +21,9 @@ use crate::services::{
     AccessTokenVerifier, AccountService, AdminService, AuditLog, Authenticator, AuthnSettings,
     AuthorizeService, AuthorizeSettings, BackchannelLogout, BackchannelSettings, ClientRegistry,
     FederationService, FederationSettings, IntrospectionService, KeyPolicy, KeyService,
-    LogoutService, Mailer, PasswordRules, ProviderInfo, RevocationService, SessionPolicy,
-    SessionService, SignInService, Stores, TokenService, TokenServiceSettings,
+    LogoutService, Mailer, MfaService, MfaSettings, PasswordRules, ProviderInfo, RevocationService,
+    SecondFactors, SessionPolicy, SessionService, SignInService, Stores, TokenService,
+    TokenServiceSettings,
 };
 use crate::storage::group_commit::{GroupCommitAudit, GroupCommitLog};
 use crate::storage::memory::EmbeddedDenylist;
@@ -307,6 +308,7 @@ pub struct Services {
     pub sign_in: Arc<SignInService>,
     pub logout: Arc<LogoutService>,
     pub federation: Arc<FederationService>,
+    pub mfa: Arc<MfaService>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -328,6 +330,7 @@ pub async fn build_services(
     let refresh_codec = Arc::new(RefreshTokenCodec::new(&master));
     let seal = Arc::new(BrowserSeal::new(&master));
     let account_codec = Arc::new(AccountTokenCodec::new(&master));
+    let totp_vault = Arc::new(TotpVault::new(master.clone()));
     let ring = Arc::new(KeyRing::default());
     let keys = Arc::new(
         KeyService::new(
@@ -403,6 +406,13 @@ pub async fn build_services(
             require_verified_email: settings.accounts.email_verification
                 == VerificationPolicy::Mandatory,
             magic_links: settings.accounts.magic_links,
+        },
+        SecondFactors {
+            mfa: stores.mfa.clone(),
+            totp: totp_vault.clone(),
+            seal: seal.clone(),
+            one_time: stores.one_time.clone(),
+            mailer: mailer.clone(),
         },
     ));
     let accounts = Arc::new(AccountService::new(
@@ -515,7 +525,7 @@ pub async fn build_services(
             ring,
             refresh_codec,
             revocations.clone(),
-            authn,
+            authn.clone(),
             throttle.clone(),
             audit.clone(),
             clock.clone(),
@@ -531,6 +541,23 @@ pub async fn build_services(
         )
         .with_federation(federation.clone()),
     );
+    let mfa = Arc::new(MfaService::new(
+        stores.users.clone(),
+        stores.mfa.clone(),
+        stores.refresh_tokens.clone(),
+        authn.clone(),
+        totp_vault,
+        mailer.clone(),
+        audit.clone(),
+        clock.clone(),
+        MfaSettings {
+            issuer_label: url::Url::parse(settings.issuer())
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "Latchkey".to_owned()),
+            reauth_within: secs(settings.mfa.reauth_within),
+        },
+    ));
     let admin = Arc::new(AdminService::new(
         stores.clone(),
         hasher,
@@ -558,6 +585,7 @@ pub async fn build_services(
         sign_in,
         logout,
         federation,
+        mfa,
         clock,
     })
 }

@@ -131,7 +131,8 @@ async fn jwks_and_discovery_are_cacheable_and_open_to_any_origin(backend: Backen
             "client_credentials",
             "authorization_code",
             "urn:latchkey:params:oauth:grant-type:magic-link",
-            "urn:ietf:params:oauth:grant-type:token-exchange"
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:latchkey:params:oauth:grant-type:mfa"
         ])
     );
     assert_eq!(

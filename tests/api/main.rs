@@ -29,6 +29,7 @@ mod key_lifecycle;
 mod logout;
 mod magic_link_pages;
 mod mail;
+mod mfa;
 mod multi_instance;
 mod openapi_routes;
 mod openidconnect_interop;

@@ -7,10 +7,11 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
+use secrecy::ExposeSecret;
 
 use crate::services::{
-    storage_unavailable, AccountError, AdminError, FederationError, KeyError, RevocationError,
-    TokenError, UpstreamError,
+    storage_unavailable, AccountError, AdminError, AuthnError, FederationError, KeyError, MfaError,
+    RevocationError, TokenError, UpstreamError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,9 @@ pub enum ApiError {
     /// Linking identities of upstream providers (`/api/v1/me/links`).
     #[error(transparent)]
     Federation(#[from] FederationError),
+    /// The caller's second factors (`/api/v1/me/mfa`).
+    #[error(transparent)]
+    Mfa(#[from] MfaError),
 }
 
 #[derive(serde::Serialize)]
@@ -78,6 +82,7 @@ impl ResponseError for ApiError {
             ApiError::Token(TokenError::Unexpected(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Token(TokenError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Token(TokenError::RateLimited(_)) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Token(TokenError::MfaRequired(_)) => StatusCode::FORBIDDEN,
             ApiError::Token(_) => StatusCode::BAD_REQUEST,
             ApiError::Revocation(e) => match e {
                 RevocationError::InvalidClient
@@ -128,6 +133,7 @@ impl ResponseError for ApiError {
                 AccountError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Federation(e) => federation_status(e),
+            ApiError::Mfa(e) => mfa_status(e),
         }
     }
 
@@ -146,6 +152,17 @@ impl ResponseError for ApiError {
             );
         }
         match self {
+            ApiError::Token(TokenError::MfaRequired(mfa_token)) => {
+                // As Auth0 answers it: the client completes the sign-in with the MFA grant.
+                HttpResponse::build(status)
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .insert_header((header::PRAGMA, "no-cache"))
+                    .json(serde_json::json!({
+                        "error": "mfa_required",
+                        "error_description": "a second factor is required: send the mfa_token with an otp or a recovery_code (grant_type urn:latchkey:params:oauth:grant-type:mfa)",
+                        "mfa_token": mfa_token.expose_secret(),
+                    }))
+            }
             ApiError::Token(e) => {
                 let (code, desc): (&str, Option<String>) = match e {
                     TokenError::InvalidRequest(d) => ("invalid_request", Some(d.clone())),
@@ -175,6 +192,7 @@ impl ResponseError for ApiError {
                         "email_verification_required",
                         Some("the email address must be verified first".into()),
                     ),
+                    TokenError::MfaRequired(_) => ("mfa_required", None),
                     TokenError::Unavailable(d) => ("temporarily_unavailable", Some(d.clone())),
                     TokenError::RateLimited(_) => (
                         "too_many_requests",
@@ -248,6 +266,7 @@ impl ResponseError for ApiError {
                 }
             },
             ApiError::Federation(e) => federation_response(status, e),
+            ApiError::Mfa(e) => mfa_response(status, e),
             ApiError::Admin(e) => match e {
                 AdminError::Validation(_) | AdminError::PasswordPolicy(_) => {
                     body(status, "invalid_request", Some(&e.to_string()))
@@ -462,4 +481,63 @@ pub async fn cors_refusal_as_json(
             .map_into_right_body(),
         None => res.map_into_left_body(),
     })
+}
+
+fn mfa_status(e: &MfaError) -> StatusCode {
+    match e {
+        MfaError::Validation(_) | MfaError::InvalidCode => StatusCode::BAD_REQUEST,
+        MfaError::NotAUser | MfaError::ReauthenticationRequired => StatusCode::FORBIDDEN,
+        MfaError::AccountGone => StatusCode::UNAUTHORIZED,
+        MfaError::NotFound => StatusCode::NOT_FOUND,
+        MfaError::Authn(a) => match a {
+            AuthnError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            AuthnError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AuthnError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        },
+        MfaError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        MfaError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn mfa_response(status: StatusCode, e: &MfaError) -> HttpResponse {
+    let text = e.to_string();
+    match e {
+        MfaError::Validation(v) => body(status, "invalid_request", Some(&v.to_string())),
+        MfaError::InvalidCode => body(status, "invalid_code", Some(&text)),
+        MfaError::NotAUser => body(status, "access_denied", Some(&text)),
+        MfaError::ReauthenticationRequired => {
+            body(status, "reauthentication_required", Some(&text))
+        }
+        MfaError::AccountGone => with_header(
+            body(status, "invalid_token", Some(&text)),
+            header::WWW_AUTHENTICATE,
+            r#"Bearer realm="latchkey", error="invalid_token""#,
+        ),
+        MfaError::NotFound => body(status, "not_found", Some(&text)),
+        MfaError::Authn(AuthnError::Throttled(t)) => with_header(
+            body(
+                status,
+                "too_many_requests",
+                Some("too many attempts; try again later"),
+            ),
+            header::RETRY_AFTER,
+            &t.retry_after_secs.max(1).to_string(),
+        ),
+        MfaError::Authn(AuthnError::Unavailable(d)) => with_header(
+            body(status, "temporarily_unavailable", Some(d)),
+            header::RETRY_AFTER,
+            "1",
+        ),
+        MfaError::Authn(AuthnError::Unexpected(cause)) | MfaError::Unexpected(cause) => {
+            tracing::error!(error = ?cause, "second-factor request failed");
+            body(status, "server_error", None)
+        }
+        MfaError::Authn(_) => body(status, "invalid_credentials", Some("the password is wrong")),
+        MfaError::Unavailable(_) => with_header(
+            body(status, "temporarily_unavailable", Some("retry shortly")),
+            header::RETRY_AFTER,
+            "1",
+        ),
+    }
 }

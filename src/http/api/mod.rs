@@ -8,6 +8,7 @@ pub(super) mod error;
 pub(super) mod extract;
 pub(super) mod health;
 pub(super) mod links;
+pub(super) mod mfa;
 pub(super) mod revocation;
 pub(super) mod session;
 pub(super) mod token;

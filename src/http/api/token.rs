@@ -8,7 +8,9 @@ use crate::domain::{Audience, GrantType, LoginName, Scope};
 use crate::http::body::Params;
 use crate::http::origin::origin;
 use crate::http::AppState;
-use crate::services::{GrantRequest, IssuedTokens, MagicCredential, TokenError, TokenRequest};
+use crate::services::{
+    GrantRequest, IssuedTokens, MagicCredential, SecondFactor, TokenError, TokenRequest,
+};
 
 fn invalid_request(msg: impl Into<String>) -> ApiError {
     ApiError::Token(TokenError::InvalidRequest(msg.into()))
@@ -59,6 +61,18 @@ pub async fn post_token(
                 requested_token_type: params.take("requested_token_type"),
                 nonce: params.take("nonce"),
             }
+        }
+        GrantType::MFA_URN => {
+            let mfa_token = SecretString::from(required(&mut params, "mfa_token")?);
+            let factor = match (params.take("otp"), params.take("recovery_code")) {
+                (Some(otp), None) => SecondFactor::Totp(SecretString::from(otp)),
+                (None, Some(code)) => SecondFactor::RecoveryCode(SecretString::from(code)),
+                (Some(_), Some(_)) => {
+                    return Err(invalid_request("send otp or recovery_code, not both"))
+                }
+                (None, None) => return Err(invalid_request("missing parameter otp")),
+            };
+            GrantRequest::Mfa { mfa_token, factor }
         }
         other => return Err(unsupported_grant_type(other)),
     };

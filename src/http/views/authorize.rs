@@ -396,6 +396,14 @@ pub(super) fn sign_in_failure(e: &AuthnError) -> (StatusCode, String) {
             "Your password must be changed before you can sign in.".into(),
         ),
         AuthnError::MagicLinksDisabled => (StatusCode::BAD_REQUEST, "Not available.".into()),
+        AuthnError::InvalidSecondFactor => (
+            StatusCode::UNAUTHORIZED,
+            "That code is not correct, or it was used already.".into(),
+        ),
+        AuthnError::InvalidMfaToken => (
+            StatusCode::BAD_REQUEST,
+            "This sign-in took too long. Please start again.".into(),
+        ),
         AuthnError::Unavailable(_) | AuthnError::Unexpected(_) => {
             if let AuthnError::Unexpected(cause) = e {
                 tracing::error!(error = ?cause, "sign-in failed");

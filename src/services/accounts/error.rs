@@ -75,8 +75,10 @@ impl From<RevocationError> for AccountError {
 impl From<AuthnError> for AccountError {
     fn from(e: AuthnError) -> Self {
         match e {
-            AuthnError::InvalidCredentials => AccountError::InvalidCredentials,
-            AuthnError::InvalidLink => AccountError::InvalidToken,
+            AuthnError::InvalidCredentials | AuthnError::InvalidSecondFactor => {
+                AccountError::InvalidCredentials
+            }
+            AuthnError::InvalidLink | AuthnError::InvalidMfaToken => AccountError::InvalidToken,
             AuthnError::MagicLinksDisabled => AccountError::MagicLinksDisabled,
             AuthnError::Throttled(t) => AccountError::Throttled(t),
             AuthnError::Refused(r) => AccountError::InvalidRequest(r.as_str().into()),

@@ -11,19 +11,22 @@ mod federated;
 mod magic_link;
 mod outcome;
 mod password;
+mod second_factor;
 mod steps;
 
 use std::sync::Arc;
 
 use super::audit::{AuditContext, AuditLog};
+use super::mail::Mailer;
 use super::revocation::RevocationService;
 use super::throttle::Throttle;
 use crate::clock::Clock;
-use crate::crypto::{AccountTokenCodec, PasswordHasher};
+use crate::crypto::{AccountTokenCodec, BrowserSeal, PasswordHasher, TotpVault};
 use crate::domain::{RequestOrigin, UserId};
-use crate::storage::{AccountTokenStore, UserStore};
+use crate::storage::{AccountTokenStore, MfaStore, OneTimeStore, UserStore};
 pub use magic_link::{MagicCredential, MAGIC_CODE_MAX_ATTEMPTS};
 pub use outcome::{AuthMethod, AuthnError, Confirmation, Refusal, SignedIn, VerifiedPassword};
+pub use second_factor::{SecondFactor, MFA_TOKEN_TTL};
 
 /// The rules of signing in, from the configuration.
 #[derive(Debug, Clone)]
@@ -47,6 +50,23 @@ pub struct Authenticator {
     revocations: Arc<RevocationService>,
     clock: Arc<dyn Clock>,
     settings: AuthnSettings,
+    mfa: Arc<dyn MfaStore>,
+    totp: Arc<TotpVault>,
+    /// Seals `mfa_token`s.
+    seal: Arc<BrowserSeal>,
+    /// Makes each `mfa_token` single use.
+    one_time: Arc<dyn OneTimeStore>,
+    /// Tells users when a recovery code was used.
+    mailer: Arc<Mailer>,
+}
+
+/// What the second step of a sign-in needs (issue 15).
+pub struct SecondFactors {
+    pub mfa: Arc<dyn MfaStore>,
+    pub totp: Arc<TotpVault>,
+    pub seal: Arc<BrowserSeal>,
+    pub one_time: Arc<dyn OneTimeStore>,
+    pub mailer: Arc<Mailer>,
 }
 
 impl Authenticator {
@@ -61,8 +81,14 @@ impl Authenticator {
         revocations: Arc<RevocationService>,
         clock: Arc<dyn Clock>,
         settings: AuthnSettings,
+        second: SecondFactors,
     ) -> Self {
         Self {
+            mfa: second.mfa,
+            totp: second.totp,
+            seal: second.seal,
+            one_time: second.one_time,
+            mailer: second.mailer,
             users,
             account_tokens,
             hasher,

@@ -13,6 +13,10 @@ pub enum AuthMethod {
     MagicCode,
     /// An identity asserted by an upstream provider (federated sign-in).
     Federated,
+    /// A TOTP code from the user's authenticator app (a second factor).
+    Totp,
+    /// One of the user's recovery codes (standing in for a second factor).
+    RecoveryCode,
 }
 
 impl AuthMethod {
@@ -22,7 +26,14 @@ impl AuthMethod {
             AuthMethod::MagicLink => "magic_link",
             AuthMethod::MagicCode => "magic_code",
             AuthMethod::Federated => "federated",
+            AuthMethod::Totp => "totp",
+            AuthMethod::RecoveryCode => "recovery_code",
         }
+    }
+
+    /// Whether this method is a second factor (after a first one).
+    pub fn is_second_factor(self) -> bool {
+        matches!(self, AuthMethod::Totp | AuthMethod::RecoveryCode)
     }
 }
 
@@ -34,6 +45,8 @@ pub enum Confirmation {
     AccountDeletion,
     /// Before a provider's identity is linked to the account through the API.
     IdentityLink,
+    /// Before a second factor is added or removed, or recovery codes are made anew.
+    MfaChange,
 }
 
 impl Confirmation {
@@ -43,6 +56,7 @@ impl Confirmation {
             Confirmation::PasswordChange => "password_change",
             Confirmation::AccountDeletion => "account_deletion",
             Confirmation::IdentityLink => "identity_link",
+            Confirmation::MfaChange => "mfa_change",
         }
     }
 }
@@ -93,6 +107,13 @@ pub enum AuthnError {
     InvalidLink,
     #[error("magic-link sign-in is not enabled")]
     MagicLinksDisabled,
+    /// The one-time or recovery code is wrong, was used already, or the user has no factor
+    /// it could be for (one answer for all).
+    #[error("the code is invalid or was used already")]
+    InvalidSecondFactor,
+    /// The `mfa_token` is unknown, expired, used, or for another client.
+    #[error("the mfa_token is invalid, expired or already used")]
+    InvalidMfaToken,
     #[error(transparent)]
     Throttled(#[from] Throttled),
     #[error("the sign-in was refused: {}", .0.as_str())]

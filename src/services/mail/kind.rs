@@ -18,16 +18,23 @@ pub enum MailKind {
     Invite,
     /// The password was changed or reset. No vars.
     PasswordChanged,
+    /// A second factor was added or removed. Vars: `change` (a sentence: "An authenticator
+    /// app was added.").
+    MfaChanged,
+    /// A recovery code was used to sign in. Vars: `codes_left`.
+    RecoveryCodeUsed,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 6] = [
+    pub const ALL: [MailKind; 8] = [
         MailKind::VerifyEmail,
         MailKind::SignupExisting,
         MailKind::PasswordReset,
         MailKind::MagicLink,
         MailKind::Invite,
         MailKind::PasswordChanged,
+        MailKind::MfaChanged,
+        MailKind::RecoveryCodeUsed,
     ];
 
     /// The base name of the template files (`<name>.subject`, `<name>.txt`, `<name>.html`).
@@ -39,6 +46,8 @@ impl MailKind {
             MailKind::MagicLink => "magic_link",
             MailKind::Invite => "invite",
             MailKind::PasswordChanged => "password_changed",
+            MailKind::MfaChanged => "mfa_changed",
+            MailKind::RecoveryCodeUsed => "recovery_code_used",
         }
     }
 
@@ -51,6 +60,8 @@ impl MailKind {
             MailKind::SignupExisting => &["reset_link"],
             MailKind::MagicLink => &["link", "code", "expires_in_minutes"],
             MailKind::PasswordChanged => &[],
+            MailKind::MfaChanged => &["change"],
+            MailKind::RecoveryCodeUsed => &["codes_left"],
         }
     }
 }

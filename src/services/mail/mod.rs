@@ -363,6 +363,8 @@ mod tests {
             subject: format!("{} for {{{{ email }}}}\n", kind.template_name()),
             text: match kind {
                 MailKind::SignupExisting | MailKind::PasswordChanged => "{{ email }}".into(),
+                MailKind::MfaChanged => "{{ change }}".into(),
+                MailKind::RecoveryCodeUsed => "{{ codes_left }}".into(),
                 _ => "Go to {{ link }} {{ display_name }}".into(),
             },
             html: "<p>{{ display_name }}</p>".into(),

@@ -34,6 +34,10 @@ pub enum TokenError {
     /// The credentials are right, but the address is not verified (mandatory policy).
     #[error("the email address must be verified before signing in")]
     EmailNotVerified,
+    /// The password is right and the user has a second factor: `403 mfa_required` with the
+    /// `mfa_token` the MFA grant completes the sign-in with.
+    #[error("a second factor is required")]
+    MfaRequired(secrecy::SecretString),
     /// Something the grant needs cannot answer now: `503 temporarily_unavailable`.
     #[error("{0}")]
     Unavailable(String),
@@ -66,6 +70,12 @@ impl From<AuthnError> for TokenError {
             }
             AuthnError::InvalidLink => TokenError::InvalidGrant(
                 "the link or code is invalid, expired or already used".into(),
+            ),
+            AuthnError::InvalidSecondFactor => TokenError::InvalidGrant(
+                "the one-time or recovery code is invalid or was used already".into(),
+            ),
+            AuthnError::InvalidMfaToken => TokenError::InvalidGrant(
+                "the mfa_token is invalid, expired, used, or for another client".into(),
             ),
             AuthnError::MagicLinksDisabled => {
                 TokenError::UnsupportedGrantType("magic-link sign-in is not enabled".into())

@@ -130,6 +130,12 @@ impl TokenService {
                 self.password_grant(&client, &username, password, scope, audience, &req.origin)
                     .await
             }
+            GrantRequest::Mfa { mfa_token, factor } => {
+                let scope = self.client_scope(&client, requested_scope)?;
+                let audience = self.audience_for(&client, requested_audience)?;
+                self.mfa_grant(&client, mfa_token, factor, scope, audience, &req.origin)
+                    .await
+            }
             GrantRequest::MagicLink(credential) => {
                 let scope = self.client_scope(&client, requested_scope)?;
                 let audience = self.audience_for(&client, requested_audience)?;

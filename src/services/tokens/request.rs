@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 
-use super::super::authn::MagicCredential;
+use super::super::authn::{MagicCredential, SecondFactor};
 use super::super::client_registry::ClientCredentials;
 use crate::domain::{
     AccessTokenText, Audience, GrantType, IdTokenText, LoginName, RefreshTokenText, RequestOrigin,
@@ -38,6 +38,12 @@ pub enum GrantRequest {
         /// The nonce the app gave the provider's SDK, checked against the token's.
         nonce: Option<String>,
     },
+    /// `urn:latchkey:params:oauth:grant-type:mfa`: the `mfa_token` of a password step and a
+    /// second factor (`otp` or `recovery_code`).
+    Mfa {
+        mfa_token: SecretString,
+        factor: SecondFactor,
+    },
 }
 
 impl GrantRequest {
@@ -49,6 +55,7 @@ impl GrantRequest {
             GrantRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             GrantRequest::MagicLink(_) => GrantType::MagicLink,
             GrantRequest::TokenExchange { .. } => GrantType::TokenExchange,
+            GrantRequest::Mfa { .. } => GrantType::Mfa,
         }
     }
 }

@@ -40,6 +40,7 @@ struct FamilyRow {
     prev_token_hash: Option<String>,
     grace_until: Option<i64>,
     grace_retries: i64,
+    auth_time: Option<i64>,
 }
 
 impl From<FamilyRow> for FamilyRecord {
@@ -61,6 +62,7 @@ impl From<FamilyRow> for FamilyRecord {
             previous_token_hash: r.prev_token_hash,
             grace_until: r.grace_until,
             grace_retries: r.grace_retries,
+            signed_in_at: r.auth_time.unwrap_or(r.created_at),
         }
     }
 }
@@ -68,7 +70,7 @@ impl From<FamilyRow> for FamilyRecord {
 const SELECT_FAMILY: &str = "SELECT f.id, f.client_id, f.user_id, f.scope, f.audience, \
      f.generation, f.token_hash, f.expires_at, f.issued_at, f.created_at, \
      f.absolute_expires_at, f.revoked_at, u.is_active, f.prev_token_hash, f.grace_until, \
-     f.grace_retries \
+     f.grace_retries, f.auth_time \
      FROM refresh_token_families f JOIN users u ON u.id = f.user_id WHERE f.id = $1";
 
 /// The rotated family, as the atomic step returns it.

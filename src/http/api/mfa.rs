@@ -1,0 +1,171 @@
+//! The signed-in user's second factors (`/api/v1/me/mfa`): list them, enrol an authenticator
+//! app (TOTP) and confirm it with a current code, remove a factor, and make a new set of
+//! recovery codes. Adding or removing needs a recent sign-in (`mfa.reauth_within`) or, in the
+//! body, the password (`password`) or a current second factor (`otp` or `recovery_code`).
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::extract::principal;
+use crate::http::body::read_json;
+use crate::http::origin::origin;
+use crate::http::AppState;
+use crate::services::{Reauthentication, SecondFactor};
+
+fn no_store(mut b: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    b.insert_header((header::CACHE_CONTROL, "no-store"));
+    b.insert_header((header::PRAGMA, "no-cache"));
+    b
+}
+
+/// What proves the caller again, when the sign-in is not recent.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Proof {
+    password: Option<SecretString>,
+    otp: Option<SecretString>,
+    recovery_code: Option<SecretString>,
+}
+
+impl Proof {
+    fn reauthentication(self) -> Result<Reauthentication, ApiError> {
+        let factor = match (self.otp, self.recovery_code) {
+            (Some(otp), None) => Some(SecondFactor::Totp(otp)),
+            (None, Some(code)) => Some(SecondFactor::RecoveryCode(code)),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err(ApiError::BadRequest(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "send otp or recovery_code, not both".into(),
+                ))
+            }
+        };
+        Ok(Reauthentication {
+            password: self.password,
+            factor,
+        })
+    }
+}
+
+/// A body that may be empty (then `T::default()`).
+async fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<T, ApiError> {
+    let empty = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == "0")
+        || (req.headers().get(header::CONTENT_TYPE).is_none()
+            && req.headers().get(header::CONTENT_LENGTH).is_none()
+            && req.headers().get(header::TRANSFER_ENCODING).is_none());
+    if empty {
+        return Ok(T::default());
+    }
+    read_json(req, payload, state.max_body_bytes).await
+}
+
+/// `GET /api/v1/me/mfa` (bearer): the caller's factors and recovery codes left.
+pub async fn get_mfa(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    let overview = state.mfa.overview_of(&p).await?;
+    Ok(no_store(HttpResponse::Ok()).json(overview))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StartTotp {
+    name: Option<String>,
+    password: Option<SecretString>,
+    otp: Option<SecretString>,
+    recovery_code: Option<SecretString>,
+}
+
+/// `POST /api/v1/me/mfa/totp` (bearer): starts enrolling an authenticator app.
+pub async fn post_totp(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    let r: StartTotp = optional_json(&req, payload, &state).await?;
+    let from = origin(&req, &state.trusted_proxies);
+    let proof = Proof {
+        password: r.password,
+        otp: r.otp,
+        recovery_code: r.recovery_code,
+    }
+    .reauthentication()?;
+    let enrolment = state
+        .mfa
+        .start_totp(&p, r.name.as_deref(), proof, &from)
+        .await?;
+    Ok(no_store(HttpResponse::Created()).json(enrolment))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmTotp {
+    id: String,
+    code: SecretString,
+}
+
+/// `POST /api/v1/me/mfa/totp/confirm` (bearer): turns an enrolment on with a current code;
+/// answers the factor and, with the first factor, the recovery codes (shown once).
+pub async fn post_totp_confirm(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    let r: ConfirmTotp = read_json(&req, payload, state.max_body_bytes).await?;
+    let from = origin(&req, &state.trusted_proxies);
+    let (factor, codes) = state.mfa.confirm_totp(&p, &r.id, &r.code, &from).await?;
+    let mut body = serde_json::json!({ "factor": factor });
+    if let Some(codes) = codes {
+        body["recovery_codes"] = serde_json::json!(codes.recovery_codes);
+    }
+    Ok(no_store(HttpResponse::Ok()).json(body))
+}
+
+/// `DELETE /api/v1/me/mfa/{id}` (bearer; optional JSON body with the proof): `204`.
+pub async fn delete_factor(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    let proof: Proof = optional_json(&req, payload, &state).await?;
+    let from = origin(&req, &state.trusted_proxies);
+    state
+        .mfa
+        .remove(&p, &path.into_inner(), proof.reauthentication()?, &from)
+        .await?;
+    Ok(no_store(HttpResponse::NoContent()).finish())
+}
+
+/// `POST /api/v1/me/mfa/recovery-codes` (bearer): a new set of recovery codes, shown once;
+/// the old set stops working.
+pub async fn post_recovery_codes(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    let proof: Proof = optional_json(&req, payload, &state).await?;
+    let from = origin(&req, &state.trusted_proxies);
+    let codes = state
+        .mfa
+        .regenerate_recovery_codes(&p, proof.reauthentication()?, &from)
+        .await?;
+    Ok(no_store(HttpResponse::Ok()).json(codes))
+}

@@ -1,0 +1,244 @@
+//! The second step of a sign-in for a user with a second factor (issue 15): a TOTP code or a
+//! recovery code, throttled and audited like a password (wrong codes count against the
+//! account, with back-off and lockout), and the `mfa_token` that carries a password grant's
+//! first step to the MFA grant.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::warn;
+
+use super::super::audit::{detail, events};
+use super::super::mail::{Mail, MailKind};
+use super::{ctx, AuthMethod, Authenticator, AuthnError, Refusal, SignedIn};
+use crate::crypto::{recovery_code, sha256_hex, totp};
+use crate::domain::{ClientId, Email, FactorKind, RequestOrigin, User, UserId};
+
+/// How long an `mfa_token` may wait for its second step.
+pub const MFA_TOKEN_TTL: i64 = 300;
+/// The seal purpose and the one-time store's purpose of `mfa_token`s.
+const MFA_TOKEN_PURPOSE: &str = "latchkey mfa token v1";
+const MFA_TOKEN_ONE_TIME: &str = "mfa_token";
+
+/// A second factor as presented.
+#[derive(Debug)]
+pub enum SecondFactor {
+    /// A code from the user's authenticator app.
+    Totp(SecretString),
+    /// One of the user's recovery codes.
+    RecoveryCode(SecretString),
+}
+
+/// The first step's proof: whom, for which client, until when.
+#[derive(Serialize, Deserialize)]
+struct MfaTokenBody {
+    /// The user.
+    u: String,
+    /// The client.
+    c: String,
+    /// Expiry (Unix seconds).
+    e: i64,
+}
+
+impl Authenticator {
+    /// Whether `user` has a confirmed second factor, so that a sign-in needs one.
+    pub async fn has_second_factor(&self, user: &UserId) -> Result<bool, AuthnError> {
+        Ok(self.mfa.list(user).await?.iter().any(|f| f.is_confirmed()))
+    }
+
+    /// After a right password for a user with a second factor: the `mfa_token` the client
+    /// completes the sign-in with (single use, `MFA_TOKEN_TTL`, bound to the client and the
+    /// user). The password step is recorded.
+    pub async fn mfa_token(
+        &self,
+        signed_in: &SignedIn,
+        client_id: &ClientId,
+        origin: &RequestOrigin,
+    ) -> Result<SecretString, AuthnError> {
+        let expires = self.clock.now() + MFA_TOKEN_TTL;
+        let body = MfaTokenBody {
+            u: signed_in.user.id.as_str().to_owned(),
+            c: client_id.as_str().to_owned(),
+            e: expires,
+        };
+        let plain = serde_json::to_vec(&body).map_err(|e| AuthnError::Unexpected(e.into()))?;
+        let token = self
+            .seal
+            .seal(MFA_TOKEN_PURPOSE, &plain)
+            .map_err(|_| AuthnError::Unexpected(anyhow::anyhow!("sealing an mfa_token failed")))?;
+        self.one_time
+            .put(MFA_TOKEN_ONE_TIME, &sha256_hex(token.as_bytes()), expires)
+            .await?;
+        self.audit
+            .record(
+                events::MFA_REQUIRED,
+                ctx(Some(&signed_in.user.id), Some(client_id.as_str()), origin),
+                detail([("method", json!(AuthMethod::Password.as_str()))]),
+            )
+            .await;
+        Ok(SecretString::from(token))
+    }
+
+    /// The MFA grant: the user of a live `mfa_token` of `client_id`, signed in with the
+    /// password step and `factor`. The token is used up only by a right factor, so a typo
+    /// can be retried (wrong codes count against the account like wrong passwords).
+    pub async fn sign_in_with_mfa_token(
+        &self,
+        mfa_token: &SecretString,
+        factor: SecondFactor,
+        client_id: &ClientId,
+        origin: &RequestOrigin,
+    ) -> Result<SignedIn, AuthnError> {
+        let now = self.clock.now();
+        let token = mfa_token.expose_secret().trim();
+        let body: MfaTokenBody = self
+            .seal
+            .open(MFA_TOKEN_PURPOSE, token)
+            .and_then(|plain| serde_json::from_slice(&plain).ok())
+            .ok_or(AuthnError::InvalidMfaToken)?;
+        if body.c != client_id.as_str() || body.e <= now {
+            return Err(AuthnError::InvalidMfaToken);
+        }
+        let user = self
+            .users
+            .find_by_id(&UserId::from_trusted(body.u))
+            .await?
+            .ok_or(AuthnError::InvalidMfaToken)?;
+        let method = self
+            .verify_second_factor(&user, factor, Some(client_id.as_str()), origin)
+            .await?;
+        if !self
+            .one_time
+            .take(MFA_TOKEN_ONE_TIME, &sha256_hex(token.as_bytes()), now)
+            .await?
+        {
+            return Err(AuthnError::InvalidMfaToken);
+        }
+        // The account may have changed in the five minutes since the password step.
+        let refused = if !user.is_active {
+            Some(Refusal::Disabled)
+        } else if user.must_change_password {
+            Some(Refusal::PasswordChangeRequired)
+        } else if self.settings.require_verified_email && !user.email_verified {
+            Some(Refusal::EmailNotVerified)
+        } else {
+            None
+        };
+        if let Some(refusal) = refused {
+            self.refused(&user.id, client_id.as_str(), origin, refusal)
+                .await;
+            return Err(AuthnError::Refused(refusal));
+        }
+        Ok(SignedIn {
+            user,
+            methods: vec![AuthMethod::Password, method],
+            password: None,
+        })
+    }
+
+    /// Checks a second factor of `user`: a TOTP code of one of their confirmed authenticators
+    /// (one step of drift either way; a used code or an earlier step is refused), or one of
+    /// their unused recovery codes (used up). Throttled per account like a password.
+    pub async fn verify_second_factor(
+        &self,
+        user: &User,
+        factor: SecondFactor,
+        client_id: Option<&str>,
+        origin: &RequestOrigin,
+    ) -> Result<AuthMethod, AuthnError> {
+        let account = user.email.as_ref().map_or(user.id.as_str(), Email::as_str);
+        let attempt = self.admit(account, origin).await?;
+        let now = self.clock.now();
+        let (method, ok) = match &factor {
+            SecondFactor::Totp(code) => {
+                (AuthMethod::Totp, self.totp_matches(user, code, now).await?)
+            }
+            SecondFactor::RecoveryCode(code) => {
+                let ok = match recovery_code::normalize(code.expose_secret()) {
+                    Some(normal) => {
+                        self.mfa
+                            .use_recovery_code(&user.id, &recovery_code::hash(&normal), now)
+                            .await?
+                    }
+                    None => false,
+                };
+                (AuthMethod::RecoveryCode, ok)
+            }
+        };
+        if !ok {
+            self.failed(
+                attempt,
+                account,
+                Some(&user.id),
+                client_id,
+                origin,
+                method.as_str(),
+            )
+            .await;
+            self.audit
+                .record(
+                    events::MFA_FAILED,
+                    ctx(Some(&user.id), client_id, origin),
+                    detail([("method", json!(method.as_str()))]),
+                )
+                .await;
+            return Err(AuthnError::InvalidSecondFactor);
+        }
+        self.accepted(attempt, account, origin).await;
+        let left = match method {
+            AuthMethod::RecoveryCode => Some(self.mfa.recovery_codes_left(&user.id).await?),
+            _ => None,
+        };
+        let (event, extra) = match left {
+            Some(left) => (events::RECOVERY_CODE_USED, json!(left)),
+            None => (events::MFA_SUCCEEDED, json!(null)),
+        };
+        self.audit
+            .record(
+                event,
+                ctx(Some(&user.id), client_id, origin),
+                detail([("method", json!(method.as_str())), ("codes_left", extra)]),
+            )
+            .await;
+        if let (Some(to), Some(left)) = (user.email.clone(), left) {
+            // The mailbox owner learns that a recovery code was spent (someone may hold
+            // their codes); a full queue loses the notice, not the sign-in.
+            if let Err(e) = self.mailer.enqueue(Mail {
+                kind: MailKind::RecoveryCodeUsed,
+                to,
+                display_name: user.display_name.clone().filter(|_| user.email_verified),
+                vars: vec![("codes_left", left.to_string())],
+            }) {
+                warn!(error = %e, "could not queue the recovery-code notice");
+            }
+        }
+        Ok(method)
+    }
+
+    /// Whether `code` is the current code of one of the user's confirmed authenticators, and
+    /// if so takes its step (compare-and-set: a code is accepted once).
+    async fn totp_matches(
+        &self,
+        user: &User,
+        code: &SecretString,
+        now: i64,
+    ) -> Result<bool, AuthnError> {
+        let factors = self.mfa.list(&user.id).await?;
+        for f in factors
+            .iter()
+            .filter(|f| f.kind == FactorKind::Totp && f.is_confirmed())
+        {
+            let Some(secret) = self.totp.open(f) else {
+                warn!(
+                    factor = f.id.as_str(),
+                    "a TOTP secret does not open (another master key?)"
+                );
+                continue;
+            };
+            if let Some(step) = totp::check(&secret, code.expose_secret(), now, f.last_step) {
+                return Ok(self.mfa.use_totp_step(&user.id, &f.id, step, now).await?);
+            }
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,522 @@
+//! Second factors, as their owner manages them (issue 15): enrolling an authenticator app
+//! (TOTP: the secret sealed under the master key, confirmed with a current code), recovery
+//! codes (shown once, stored hashed, regenerated on demand), listing and removing factors,
+//! and an operator's reset. Adding or removing a factor needs a recent sign-in or, in the
+//! request, the password or a second factor; the user is mailed about every change. The
+//! second step of a sign-in itself is the login pipeline's (`authn/second_factor.rs`).
+
+mod views;
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use tracing::warn;
+
+use super::audit::{detail, events, AuditContext, AuditLog};
+use super::authn::{Authenticator, AuthnError, Confirmation, SecondFactor};
+use super::mail::{Mail, MailKind, Mailer};
+use crate::clock::Clock;
+use crate::crypto::{recovery_code, totp, TotpSecret, TotpVault};
+use crate::domain::{
+    FactorId, FactorKind, MfaFactor, Principal, RequestOrigin, User, UserId, ValidationError,
+};
+use crate::storage::{MfaStore, RefreshTokenStore, StorageError, UserStore};
+pub use views::{FactorView, MfaOverview, RecoveryCodes, TotpEnrolment};
+
+/// How many recovery codes a set holds.
+pub const RECOVERY_CODES: usize = 10;
+/// How long an enrolment may wait for its confirming code before it is purged.
+pub const PENDING_TTL: i64 = 3600;
+
+/// The rules of second factors, from the configuration.
+#[derive(Debug, Clone)]
+pub struct MfaSettings {
+    /// The name authenticator apps show beside the account (the issuer's host).
+    pub issuer_label: String,
+    /// How recent a sign-in must be to add or remove a factor without proving it again
+    /// (`mfa.reauth_within`).
+    pub reauth_within: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MfaError {
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// The bearer token belongs to a client, not to a user.
+    #[error("this token was issued to a client, not to a user")]
+    NotAUser,
+    /// The bearer token's user was deleted or disabled.
+    #[error("the account no longer exists or is disabled")]
+    AccountGone,
+    /// The sign-in is older than `mfa.reauth_within` and the request proves nothing.
+    #[error("sign in again, or send the account's password (or a current code), to change its second factors")]
+    ReauthenticationRequired,
+    /// The code that should confirm an enrolment or prove the user is wrong or used.
+    #[error("the code is invalid or was used already")]
+    InvalidCode,
+    /// No such factor (or enrolment) of this user.
+    #[error("no such factor")]
+    NotFound,
+    /// The proof given was refused by the login pipeline (wrong password, throttled, ...).
+    #[error(transparent)]
+    Authn(AuthnError),
+    #[error("storage unavailable")]
+    Unavailable(#[source] StorageError),
+    #[error("unexpected error")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+impl From<StorageError> for MfaError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Backend(_) | StorageError::Unavailable(_) => MfaError::Unavailable(e),
+            other => MfaError::Unexpected(other.into()),
+        }
+    }
+}
+
+impl From<AuthnError> for MfaError {
+    fn from(e: AuthnError) -> Self {
+        match e {
+            AuthnError::InvalidSecondFactor => MfaError::InvalidCode,
+            other => MfaError::Authn(other),
+        }
+    }
+}
+
+/// What a change of factors is proved with when the sign-in is not recent.
+#[derive(Debug, Default)]
+pub struct Reauthentication {
+    pub password: Option<SecretString>,
+    pub factor: Option<SecondFactor>,
+}
+
+pub struct MfaService {
+    users: Arc<dyn UserStore>,
+    mfa: Arc<dyn MfaStore>,
+    families: Arc<dyn RefreshTokenStore>,
+    authn: Arc<Authenticator>,
+    totp: Arc<TotpVault>,
+    mailer: Arc<Mailer>,
+    audit: Arc<AuditLog>,
+    clock: Arc<dyn Clock>,
+    settings: MfaSettings,
+}
+
+impl MfaService {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        mfa: Arc<dyn MfaStore>,
+        families: Arc<dyn RefreshTokenStore>,
+        authn: Arc<Authenticator>,
+        totp: Arc<TotpVault>,
+        mailer: Arc<Mailer>,
+        audit: Arc<AuditLog>,
+        clock: Arc<dyn Clock>,
+        settings: MfaSettings,
+    ) -> Self {
+        Self {
+            users,
+            mfa,
+            families,
+            authn,
+            totp,
+            mailer,
+            audit,
+            clock,
+            settings,
+        }
+    }
+
+    /// The caller's user, active.
+    async fn user_of(&self, p: &Principal) -> Result<User, MfaError> {
+        let id = p.user_id().ok_or(MfaError::NotAUser)?;
+        self.users
+            .find_by_id(id)
+            .await?
+            .filter(|u| u.is_active)
+            .ok_or(MfaError::AccountGone)
+    }
+
+    /// The user's factors (confirmed ones; an enrolment waiting for its code is left out)
+    /// and how many unused recovery codes they have.
+    pub async fn overview(&self, user: &UserId) -> Result<MfaOverview, MfaError> {
+        let factors = self.mfa.list(user).await?;
+        Ok(MfaOverview {
+            factors: factors
+                .iter()
+                .filter(|f| f.is_confirmed())
+                .map(FactorView::of)
+                .collect(),
+            recovery_codes_left: self.mfa.recovery_codes_left(user).await?,
+        })
+    }
+
+    /// The caller's factors.
+    pub async fn overview_of(&self, p: &Principal) -> Result<MfaOverview, MfaError> {
+        let user = self.user_of(p).await?;
+        self.overview(&user.id).await
+    }
+
+    /// Proves the caller again before a change: a sign-in within `mfa.reauth_within` (the
+    /// session the token belongs to), else the password or a second factor in the request.
+    async fn reauthenticate(
+        &self,
+        p: &Principal,
+        user: &User,
+        proof: Reauthentication,
+        origin: &RequestOrigin,
+    ) -> Result<(), MfaError> {
+        let client = Some(p.client_id.as_str());
+        match proof {
+            Reauthentication {
+                password: Some(password),
+                ..
+            } => {
+                self.authn
+                    .confirm_password(user, password, client, origin, Confirmation::MfaChange)
+                    .await?;
+                Ok(())
+            }
+            Reauthentication {
+                factor: Some(factor),
+                ..
+            } => {
+                self.authn
+                    .verify_second_factor(user, factor, client, origin)
+                    .await?;
+                Ok(())
+            }
+            _ => {
+                let now = self.clock.now();
+                let recent = match &p.session {
+                    Some(family) => self
+                        .families
+                        .find_family(family)
+                        .await?
+                        .filter(|f| f.user_id == user.id && f.revoked_at.is_none())
+                        .is_some_and(|f| now - f.signed_in_at <= self.settings.reauth_within),
+                    None => false,
+                };
+                if recent {
+                    Ok(())
+                } else {
+                    Err(MfaError::ReauthenticationRequired)
+                }
+            }
+        }
+    }
+
+    /// Starts enrolling an authenticator app: a new secret (sealed and stored as a pending
+    /// factor, replacing an earlier pending one), for the user to scan or type in, then
+    /// confirm with a current code.
+    pub async fn start_totp(
+        &self,
+        p: &Principal,
+        name: Option<&str>,
+        proof: Reauthentication,
+        origin: &RequestOrigin,
+    ) -> Result<TotpEnrolment, MfaError> {
+        let user = self.user_of(p).await?;
+        let name = MfaFactor::validate_name(name.unwrap_or("Authenticator app"))?;
+        self.reauthenticate(p, &user, proof, origin).await?;
+        let secret = TotpSecret::generate()
+            .ok_or_else(|| MfaError::Unexpected(anyhow::anyhow!("no randomness")))?;
+        let id = FactorId::generate();
+        let (sealed, key_id) = self
+            .totp
+            .seal(&id, &secret)
+            .ok_or_else(|| MfaError::Unexpected(anyhow::anyhow!("sealing failed")))?;
+        let now = self.clock.now();
+        self.mfa
+            .create(&MfaFactor {
+                id: id.clone(),
+                user_id: user.id.clone(),
+                kind: FactorKind::Totp,
+                name: name.clone(),
+                secret_enc: Some(sealed),
+                enc_key_id: Some(key_id),
+                credential: None,
+                credential_id: None,
+                confirmed_at: None,
+                last_step: 0,
+                created_at: now,
+                last_used_at: None,
+            })
+            .await?;
+        let account = user
+            .email
+            .as_ref()
+            .map_or_else(|| user.id.to_string(), |e| e.to_string());
+        let uri = totp::otpauth_uri(&self.settings.issuer_label, &account, &secret);
+        let qr_svg = totp::qr_svg(&uri)
+            .ok_or_else(|| MfaError::Unexpected(anyhow::anyhow!("no QR code")))?;
+        self.record(
+            events::MFA_ENROLMENT_STARTED,
+            &user.id,
+            p,
+            origin,
+            &id,
+            FactorKind::Totp,
+        )
+        .await;
+        Ok(TotpEnrolment {
+            id: id.into_string(),
+            name,
+            secret: secret.base32(),
+            otpauth_uri: uri,
+            qr_svg,
+            expires_in: PENDING_TTL,
+        })
+    }
+
+    /// Confirms an enrolment with a current code from the app: the factor is on. With the
+    /// user's first factor (or no recovery codes left), a new set of recovery codes, shown
+    /// this once.
+    pub async fn confirm_totp(
+        &self,
+        p: &Principal,
+        id: &str,
+        code: &SecretString,
+        origin: &RequestOrigin,
+    ) -> Result<(FactorView, Option<RecoveryCodes>), MfaError> {
+        let user = self.user_of(p).await?;
+        let id = FactorId::parse(id).map_err(|_| MfaError::NotFound)?;
+        let now = self.clock.now();
+        let factor = self
+            .mfa
+            .find(&user.id, &id)
+            .await?
+            .filter(|f| {
+                f.kind == FactorKind::Totp && !f.is_confirmed() && now - f.created_at <= PENDING_TTL
+            })
+            .ok_or(MfaError::NotFound)?;
+        let secret = self
+            .totp
+            .open(&factor)
+            .ok_or_else(|| MfaError::Unexpected(anyhow::anyhow!("the secret does not open")))?;
+        let Some(step) = totp::check(&secret, code.expose_secret(), now, 0) else {
+            self.audit
+                .record(
+                    events::MFA_FAILED,
+                    self.ctx(&user.id, p, origin),
+                    detail([("method", json!("totp")), ("enrolment", json!(true))]),
+                )
+                .await;
+            return Err(MfaError::InvalidCode);
+        };
+        let codes = if self.mfa.recovery_codes_left(&user.id).await? == 0 {
+            Some(new_recovery_codes())
+        } else {
+            None
+        };
+        let hashes = codes.as_ref().map(|c| c.hashes());
+        if !self
+            .mfa
+            .confirm(&user.id, &id, step, hashes.as_deref(), now)
+            .await?
+        {
+            return Err(MfaError::NotFound);
+        }
+        self.record(
+            events::MFA_FACTOR_ADDED,
+            &user.id,
+            p,
+            origin,
+            &id,
+            FactorKind::Totp,
+        )
+        .await;
+        self.notify(&user, "An authenticator app was added.");
+        let confirmed = self
+            .mfa
+            .find(&user.id, &id)
+            .await?
+            .ok_or(MfaError::NotFound)?;
+        Ok((
+            FactorView::of(&confirmed),
+            codes.map(|c| RecoveryCodes {
+                recovery_codes: c.plain,
+            }),
+        ))
+    }
+
+    /// Removes one of the caller's factors (an enrolment still waiting counts too). With
+    /// the last factor gone, the recovery codes go too.
+    pub async fn remove(
+        &self,
+        p: &Principal,
+        id: &str,
+        proof: Reauthentication,
+        origin: &RequestOrigin,
+    ) -> Result<(), MfaError> {
+        let user = self.user_of(p).await?;
+        let id = FactorId::parse(id).map_err(|_| MfaError::NotFound)?;
+        let factor = self
+            .mfa
+            .find(&user.id, &id)
+            .await?
+            .ok_or(MfaError::NotFound)?;
+        self.reauthenticate(p, &user, proof, origin).await?;
+        if !self.mfa.delete(&user.id, &id).await? {
+            return Err(MfaError::NotFound);
+        }
+        let left = self.mfa.list(&user.id).await?;
+        if !left.iter().any(|f| f.is_confirmed()) {
+            self.mfa
+                .replace_recovery_codes(&user.id, &[], self.clock.now())
+                .await?;
+        }
+        if factor.is_confirmed() {
+            self.record(
+                events::MFA_FACTOR_REMOVED,
+                &user.id,
+                p,
+                origin,
+                &id,
+                factor.kind,
+            )
+            .await;
+            self.notify(
+                &user,
+                &format!("The factor \"{}\" was removed.", factor.name),
+            );
+        }
+        Ok(())
+    }
+
+    /// A new set of recovery codes for the caller (the old set stops working), shown once.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        p: &Principal,
+        proof: Reauthentication,
+        origin: &RequestOrigin,
+    ) -> Result<RecoveryCodes, MfaError> {
+        let user = self.user_of(p).await?;
+        if !self
+            .mfa
+            .list(&user.id)
+            .await?
+            .iter()
+            .any(|f| f.is_confirmed())
+        {
+            return Err(MfaError::NotFound);
+        }
+        self.reauthenticate(p, &user, proof, origin).await?;
+        let codes = new_recovery_codes();
+        self.mfa
+            .replace_recovery_codes(&user.id, &codes.hashes(), self.clock.now())
+            .await?;
+        self.audit
+            .record(
+                events::RECOVERY_CODES_REGENERATED,
+                self.ctx(&user.id, p, origin),
+                detail([("codes", json!(RECOVERY_CODES))]),
+            )
+            .await;
+        self.notify(
+            &user,
+            "A new set of recovery codes was made; the old set no longer works.",
+        );
+        Ok(RecoveryCodes {
+            recovery_codes: codes.plain,
+        })
+    }
+
+    /// An operator's reset: every factor and recovery code of the user goes (audited, the
+    /// user mailed). Returns how many factors were removed.
+    pub async fn reset(&self, user: &User) -> Result<u64, MfaError> {
+        let removed = self.mfa.delete_all(&user.id).await?;
+        self.audit
+            .record(
+                events::MFA_RESET,
+                AuditContext {
+                    user_id: Some(&user.id),
+                    client_id: None,
+                    origin: None,
+                },
+                detail([("factors", json!(removed))]),
+            )
+            .await;
+        if removed > 0 {
+            self.notify(
+                user,
+                "An administrator removed all of its second factors and recovery codes.",
+            );
+        }
+        Ok(removed)
+    }
+
+    fn ctx<'a>(
+        &self,
+        user: &'a UserId,
+        p: &'a Principal,
+        origin: &'a RequestOrigin,
+    ) -> AuditContext<'a> {
+        AuditContext {
+            user_id: Some(user),
+            client_id: Some(p.client_id.as_str()),
+            origin: Some(origin),
+        }
+    }
+
+    async fn record(
+        &self,
+        event: &'static str,
+        user: &UserId,
+        p: &Principal,
+        origin: &RequestOrigin,
+        factor: &FactorId,
+        kind: FactorKind,
+    ) {
+        self.audit
+            .record(
+                event,
+                self.ctx(user, p, origin),
+                detail([
+                    ("factor_id", json!(factor.as_str())),
+                    ("kind", json!(kind.as_str())),
+                ]),
+            )
+            .await;
+    }
+
+    /// Mails the user about a change of their factors (a full queue loses the notice, not
+    /// the change).
+    fn notify(&self, user: &User, change: &str) {
+        let Some(to) = user.email.clone() else { return };
+        if let Err(e) = self.mailer.enqueue(Mail {
+            kind: MailKind::MfaChanged,
+            to,
+            display_name: user.display_name.clone().filter(|_| user.email_verified),
+            vars: vec![("change", change.to_owned())],
+        }) {
+            warn!(error = %e, "could not queue the second-factor notice");
+        }
+    }
+}
+
+/// A new set of recovery codes: as shown, and their hashes.
+struct NewCodes {
+    plain: Vec<String>,
+}
+
+impl NewCodes {
+    fn hashes(&self) -> Vec<String> {
+        self.plain
+            .iter()
+            .filter_map(|c| recovery_code::normalize(c))
+            .map(|n| recovery_code::hash(&n))
+            .collect()
+    }
+}
+
+fn new_recovery_codes() -> NewCodes {
+    NewCodes {
+        plain: (0..RECOVERY_CODES)
+            .map(|_| recovery_code::generate().expose_secret().to_owned())
+            .collect(),
+    }
+}

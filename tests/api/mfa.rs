@@ -1,0 +1,460 @@
+//! Second factors (issue 15), on every backend: TOTP enrolment through `/api/v1/me/mfa`, the
+//! password grant's `mfa_required` and the MFA grant, recovery codes, replay, drift, brute
+//! force, and the rules for removing a factor. TOTP codes are computed here by an
+//! implementation of RFC 6238 independent of Latchkey's, checked against the RFC's vectors.
+
+use latchkey::clock::Clock;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::scenarios;
+
+scenarios!(
+    the_test_totp_matches_rfc_6238,
+    an_enrolled_user_completes_the_password_grant_with_a_code,
+    recovery_codes_stand_in_for_the_app_once_each,
+    codes_drift_by_one_step_and_are_never_accepted_twice,
+    wrong_codes_lock_the_account_out_like_wrong_passwords,
+    mfa_tokens_are_single_use_short_lived_and_bound_to_their_client,
+    changing_factors_needs_a_recent_sign_in_or_a_proof,
+);
+
+const MFA: &str = "urn:latchkey:params:oauth:grant-type:mfa";
+
+/// RFC 6238 TOTP (SHA-1, 6 digits) at Unix time `t`, written from the RFC for these tests.
+fn rfc6238(secret: &[u8], t: i64, digits: u32) -> String {
+    use aws_lc_rs::hmac;
+    let counter = (t.div_euclid(30) as u64).to_be_bytes();
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
+    let mac = hmac::sign(&key, &counter);
+    let h = mac.as_ref();
+    let offset = (h[19] & 0x0f) as usize;
+    let bin = (u32::from(h[offset] & 0x7f) << 24)
+        | (u32::from(h[offset + 1]) << 16)
+        | (u32::from(h[offset + 2]) << 8)
+        | u32::from(h[offset + 3]);
+    format!(
+        "{:0width$}",
+        bin % 10u32.pow(digits),
+        width = digits as usize
+    )
+}
+
+fn code_at(secret: &[u8], t: i64) -> String {
+    rfc6238(secret, t, 6)
+}
+
+/// Appendix B of RFC 6238, SHA-1 rows.
+async fn the_test_totp_matches_rfc_6238(_backend: Backend) {
+    let secret = b"12345678901234567890";
+    for (t, want) in [
+        (59, "94287082"),
+        (1111111109, "07081804"),
+        (1111111111, "14050471"),
+        (1234567890, "89005924"),
+        (2000000000, "69279037"),
+        (20000000000, "65353130"),
+    ] {
+        assert_eq!(rfc6238(secret, t, 8), want, "T = {t}");
+    }
+}
+
+/// A user with a password and a public client `web` (password and refresh grants), signed
+/// in; returns the access token.
+async fn signed_in(app: &TestApp) -> String {
+    app.fixture().await;
+    let body = app.login("alice@example.com").await;
+    str_of(&body, "access_token").to_owned()
+}
+
+/// Enrols an authenticator app through the API; returns its id, its secret and the
+/// recovery codes.
+async fn enrol(app: &TestApp, access: &str) -> (String, Vec<u8>, Vec<String>) {
+    let (status, body) = app
+        .send_bearer(
+            Method::POST,
+            "/api/v1/me/mfa/totp",
+            access,
+            Some(json!({"name": "Phone"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = str_of(&body, "id").to_owned();
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(str_of(&body, "secret").as_bytes())
+        .expect("base32");
+    assert_eq!(secret.len(), 20);
+    let uri = str_of(&body, "otpauth_uri");
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    assert!(
+        uri.contains(&format!("secret={}", str_of(&body, "secret"))),
+        "{uri}"
+    );
+    assert!(uri.contains("alice%40example.com"), "{uri}");
+    assert!(str_of(&body, "qr_svg").contains("<svg"));
+    // A wrong code does not turn it on.
+    let now = app.clock.now();
+    let wrong = format!(
+        "{:06}",
+        (code_at(&secret, now).parse::<u32>().unwrap() + 1) % 1_000_000
+    );
+    let (status, body) = app
+        .send_bearer(
+            Method::POST,
+            "/api/v1/me/mfa/totp/confirm",
+            access,
+            Some(json!({"id": id, "code": wrong})),
+        )
+        .await;
+    assert_oauth_error(status, &body, 400, "invalid_code");
+    let (status, body) = app
+        .send_bearer(
+            Method::POST,
+            "/api/v1/me/mfa/totp/confirm",
+            access,
+            Some(json!({"id": id, "code": code_at(&secret, now)})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["factor"]["id"], id.as_str());
+    assert_eq!(body["factor"]["kind"], "totp");
+    assert_eq!(body["factor"]["name"], "Phone");
+    let codes: Vec<String> = body["recovery_codes"]
+        .as_array()
+        .expect("recovery codes with the first factor")
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    (id, secret, codes)
+}
+
+async fn mfa_token(app: &TestApp) -> String {
+    let (status, body) = app
+        .password_grant("alice@example.com", PASSWORD, "web")
+        .await;
+    assert_oauth_error(status, &body, 403, "mfa_required");
+    assert!(body.get("access_token").is_none(), "{body}");
+    str_of(&body, "mfa_token").to_owned()
+}
+
+async fn mfa_grant(app: &TestApp, token: &str, field: &str, value: &str) -> (u16, Value) {
+    app.token_json(&[
+        ("grant_type", MFA),
+        ("mfa_token", token),
+        (field, value),
+        ("client_id", "web"),
+    ])
+    .await
+}
+
+async fn an_enrolled_user_completes_the_password_grant_with_a_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let access = signed_in(&app).await;
+    let (id, secret, _) = enrol(&app, &access).await;
+    let (status, body) = app
+        .send_bearer(Method::GET, "/api/v1/me/mfa", &access, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["recovery_codes_left"], 10);
+    assert_eq!(body["factors"][0]["id"], id.as_str());
+    assert!(body["factors"][0].get("secret").is_none(), "{body}");
+
+    // The wrong password still says only that.
+    let (status, body) = app
+        .password_grant("alice@example.com", "not the password", "web")
+        .await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    assert!(body.get("mfa_token").is_none());
+
+    let token = mfa_token(&app).await;
+    app.clock.advance(30);
+    let (status, body) = mfa_grant(&app, &token, "otp", &code_at(&secret, app.clock.now())).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, claims) = jwt_parts(str_of(&body, "access_token"));
+    assert_eq!(claims["sub"], json!(app_user_id(&app).await));
+    // The refresh token works like any other.
+    let (status, body) = app.refresh(str_of(&body, "refresh_token")).await;
+    assert_eq!(status, 200, "{body}");
+    // The same mfa_token again: used up.
+    app.clock.advance(30);
+    let (status, body) = mfa_grant(&app, &token, "otp", &code_at(&secret, app.clock.now())).await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    app.wait_for_audit("mfa_required").await;
+    app.wait_for_audit("mfa_succeeded").await;
+    app.wait_for_audit("mfa_factor_added").await;
+    // The discovery document names the grant.
+    let doc: Value = app.get_json("/.well-known/openid-configuration").await;
+    assert!(
+        doc["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(MFA)),
+        "{doc}"
+    );
+}
+
+async fn app_user_id(app: &TestApp) -> String {
+    app.services
+        .stores
+        .users
+        .find_by_email(&latchkey::domain::Email::parse("alice@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+        .to_string()
+}
+
+async fn recovery_codes_stand_in_for_the_app_once_each(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let access = signed_in(&app).await;
+    let (_, _, codes) = enrol(&app, &access).await;
+    let token = mfa_token(&app).await;
+    // Typed with spaces and in capitals: still the code.
+    let typed = codes[0].to_uppercase().replace('-', " ");
+    let (status, body) = mfa_grant(&app, &token, "recovery_code", &typed).await;
+    assert_eq!(status, 200, "{body}");
+    let events = app.wait_for_audit("recovery_code_used").await;
+    assert_eq!(
+        events[0].event.detail["codes_left"], 9,
+        "{:?}",
+        events[0].event.detail
+    );
+    // Used once: never again.
+    let token = mfa_token(&app).await;
+    let (status, body) = mfa_grant(&app, &token, "recovery_code", &codes[0]).await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    let (status, body) = mfa_grant(&app, &token, "recovery_code", &codes[1]).await;
+    assert_eq!(status, 200, "{body}");
+    // A new set: the old one stops working.
+    let (status, body) = app
+        .send_bearer(Method::POST, "/api/v1/me/mfa/recovery-codes", &access, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let fresh: Vec<String> = body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fresh.len(), 10);
+    assert!(fresh.iter().all(|c| !codes.contains(c)));
+    let token = mfa_token(&app).await;
+    let (status, body) = mfa_grant(&app, &token, "recovery_code", &codes[2]).await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    let (status, body) = mfa_grant(&app, &token, "recovery_code", &fresh[0]).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = app
+        .send_bearer(Method::GET, "/api/v1/me/mfa", &access, None)
+        .await;
+    assert_eq!(body["recovery_codes_left"], 9, "{body}");
+}
+
+async fn codes_drift_by_one_step_and_are_never_accepted_twice(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let access = signed_in(&app).await;
+    let (_, secret, _) = enrol(&app, &access).await;
+    // The enrolment used the current step: its code is spent.
+    let token = mfa_token(&app).await;
+    let now = app.clock.now();
+    let (status, body) = mfa_grant(&app, &token, "otp", &code_at(&secret, now)).await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    // Two steps ahead (the phone's clock a minute fast): refused.
+    let (status, body) = mfa_grant(&app, &token, "otp", &code_at(&secret, now + 60)).await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    // One step ahead: accepted.
+    let (status, body) = mfa_grant(&app, &token, "otp", &code_at(&secret, now + 30)).await;
+    assert_eq!(status, 200, "{body}");
+    // And then the current step, now earlier than the one used: refused (no going back).
+    app.clock.advance(30);
+    let token = mfa_token(&app).await;
+    let (status, body) = mfa_grant(&app, &token, "otp", &code_at(&secret, now)).await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    // One step behind (the phone slow) is fine once the step is new.
+    app.clock.advance(60);
+    let later = app.clock.now();
+    let (status, body) = mfa_grant(&app, &token, "otp", &code_at(&secret, later - 30)).await;
+    assert_eq!(status, 200, "{body}");
+    // Malformed codes are refused like wrong ones.
+    let token = mfa_token(&app).await;
+    for bad in ["", "12345", "1234567", "abcdef", "12 34 56 78"] {
+        let (status, body) = mfa_grant(&app, &token, "otp", bad).await;
+        assert!(status == 400, "{bad:?}: {status} {body}");
+    }
+}
+
+async fn wrong_codes_lock_the_account_out_like_wrong_passwords(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let access = signed_in(&app).await;
+    let (_, secret, _) = enrol(&app, &access).await;
+    let token = mfa_token(&app).await;
+    let right = code_at(&secret, app.clock.now() + 30);
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 7) % 1_000_000);
+    let mut throttled = None;
+    for attempt in 0..30 {
+        let r = app
+            .token(&[
+                ("grant_type", MFA),
+                ("mfa_token", &token),
+                ("otp", &wrong),
+                ("client_id", "web"),
+            ])
+            .await;
+        if r.headers().contains_key("retry-after") {
+            throttled = Some(attempt);
+            break;
+        }
+        assert_eq!(r.status().as_u16(), 400);
+    }
+    let attempt = throttled.expect("wrong codes are throttled");
+    assert!(attempt >= 3, "not before a few tries: {attempt}");
+    // Locked out: even the right code waits.
+    let (status, body) = mfa_grant(&app, &token, "otp", &right).await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    app.wait_for_audit("lockout").await;
+    app.wait_for_audit("mfa_failed").await;
+}
+
+async fn mfa_tokens_are_single_use_short_lived_and_bound_to_their_client(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let access = signed_in(&app).await;
+    let (_, secret, codes) = enrol(&app, &access).await;
+    public_client(app.admin(), "other", &["password"], &["orders.read"]).await;
+    public_client(app.admin(), "no-password", &["refresh_token"], &[]).await;
+    let token = mfa_token(&app).await;
+    // Another client: refused, and the token stays usable by its own.
+    let (status, body) = app
+        .token_json(&[
+            ("grant_type", MFA),
+            ("mfa_token", &token),
+            ("recovery_code", &codes[0]),
+            ("client_id", "other"),
+        ])
+        .await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    // A client without the password grant may not use the MFA grant at all.
+    let (status, body) = app
+        .token_json(&[
+            ("grant_type", MFA),
+            ("mfa_token", &token),
+            ("otp", "123456"),
+            ("client_id", "no-password"),
+        ])
+        .await;
+    assert_oauth_error(status, &body, 400, "unauthorized_client");
+    // Forged or garbled tokens.
+    for forged in ["", "x", &format!("{token}x"), &token[..token.len() / 2]] {
+        let (status, body) = mfa_grant(&app, forged, "otp", "123456").await;
+        assert!(status == 400, "{forged:?}: {status} {body}");
+    }
+    // Both factors at once, or none: invalid_request.
+    let (status, body) = app
+        .token_json(&[
+            ("grant_type", MFA),
+            ("mfa_token", &token),
+            ("otp", "123456"),
+            ("recovery_code", &codes[0]),
+            ("client_id", "web"),
+        ])
+        .await;
+    assert_oauth_error(status, &body, 400, "invalid_request");
+    // Five minutes later: expired.
+    app.clock.advance(301);
+    let (status, body) = mfa_grant(&app, &token, "otp", &code_at(&secret, app.clock.now())).await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    // A fresh one works.
+    let token = mfa_token(&app).await;
+    let (status, body) = mfa_grant(&app, &token, "recovery_code", &codes[0]).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn changing_factors_needs_a_recent_sign_in_or_a_proof(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let access = signed_in(&app).await;
+    let (id, secret, codes) = enrol(&app, &access).await;
+    // Later than mfa.reauth_within (5 minutes) after the sign-in; the access token is still
+    // valid (10 minutes).
+    app.clock.advance(360);
+    let path = format!("/api/v1/me/mfa/{id}");
+    let (status, body) = app.send_bearer(Method::DELETE, &path, &access, None).await;
+    assert_oauth_error(status, &body, 403, "reauthentication_required");
+    let (status, body) = app
+        .send_bearer(
+            Method::POST,
+            "/api/v1/me/mfa/totp",
+            &access,
+            Some(json!({"name": "Second phone"})),
+        )
+        .await;
+    assert_oauth_error(status, &body, 403, "reauthentication_required");
+    let (status, body) = app
+        .send_bearer(
+            Method::DELETE,
+            &path,
+            &access,
+            Some(json!({"password": "not the password"})),
+        )
+        .await;
+    assert_oauth_error(status, &body, 400, "invalid_credentials");
+    let (status, body) = app
+        .send_bearer(
+            Method::POST,
+            "/api/v1/me/mfa/recovery-codes",
+            &access,
+            Some(json!({"otp": code_at(&secret, app.clock.now())})),
+        )
+        .await;
+    assert_eq!(status, 200, "a current code proves it too: {body}");
+    // Unknown or malformed ids: 404.
+    for other in ["00000000-0000-4000-8000-000000000000", "nope"] {
+        let (status, body) = app
+            .send_bearer(
+                Method::DELETE,
+                &format!("/api/v1/me/mfa/{other}"),
+                &access,
+                Some(json!({"password": PASSWORD})),
+            )
+            .await;
+        assert_oauth_error(status, &body, 404, "not_found");
+    }
+    let (status, body) = app
+        .send_bearer(
+            Method::DELETE,
+            &path,
+            &access,
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    app.wait_for_audit("mfa_factor_removed").await;
+    // No factor left: the password grant issues tokens again, and the recovery codes died
+    // with the last factor.
+    let (status, body) = app
+        .password_grant("alice@example.com", PASSWORD, "web")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = app
+        .send_bearer(
+            Method::GET,
+            "/api/v1/me/mfa",
+            str_of(&body, "access_token"),
+            None,
+        )
+        .await;
+    assert_eq!(body, json!({"factors": [], "recovery_codes_left": 0}));
+    let _ = codes;
+    // A client's own token is not a user's.
+    let secret = confidential_client(app.admin(), "svc", &["client_credentials"], &[]).await;
+    let (_, body) = app.client_credentials("svc", &secret).await;
+    let (status, body) = app
+        .send_bearer(
+            Method::GET,
+            "/api/v1/me/mfa",
+            str_of(&body, "access_token"),
+            None,
+        )
+        .await;
+    assert!(status == 403 || status == 401, "{status} {body}");
+}
