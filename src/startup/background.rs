@@ -56,14 +56,15 @@ pub(super) fn spawn_key_lifecycle(
 const KEEP_EXPIRED_CODES_SECS: i64 = 86_400;
 
 /// Deletes refresh-token families past their absolute expiry, authorization codes expired for
-/// a day, revocation-log entries whose tokens have all expired, and expired or used account
-/// tokens, hourly.
+/// a day, revocation-log entries whose tokens have all expired, expired or used account
+/// tokens, and second-factor enrolments never confirmed, hourly.
 pub(super) fn spawn_housekeeping(
     refresh_tokens: Arc<dyn crate::storage::RefreshTokenStore>,
     authorization_codes: Arc<dyn crate::storage::AuthorizationCodeStore>,
     revocations: Arc<RevocationService>,
     accounts: Arc<AccountService>,
     federation: Arc<FederationService>,
+    mfa: Arc<crate::services::MfaService>,
     clock: Arc<dyn Clock>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -97,6 +98,11 @@ pub(super) fn spawn_housekeeping(
                 Ok(0) => {}
                 Ok(n) => info!(values = n, "purged expired federation states"),
                 Err(e) => warn!(error = %e, "federation housekeeping failed"),
+            }
+            match mfa.purge_pending().await {
+                Ok(0) => {}
+                Ok(n) => info!(enrolments = n, "purged abandoned second-factor enrolments"),
+                Err(e) => warn!(error = %e, "second-factor housekeeping failed"),
             }
         }
     })

@@ -149,6 +149,7 @@ impl Application {
                 services.revocations.clone(),
                 services.accounts.clone(),
                 services.federation.clone(),
+                services.mfa.clone(),
                 services.clock.clone(),
             ),
             spawn_denylist_sync(

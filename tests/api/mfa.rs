@@ -18,6 +18,7 @@ scenarios!(
     wrong_codes_lock_the_account_out_like_wrong_passwords,
     mfa_tokens_are_single_use_short_lived_and_bound_to_their_client,
     changing_factors_needs_a_recent_sign_in_or_a_proof,
+    operators_list_and_reset_a_users_factors,
 );
 
 const MFA: &str = "urn:latchkey:params:oauth:grant-type:mfa";
@@ -457,4 +458,72 @@ async fn changing_factors_needs_a_recent_sign_in_or_a_proof(backend: Backend) {
         )
         .await;
     assert!(status == 403 || status == 401, "{status} {body}");
+}
+
+/// `latchkey users mfa` and `latchkey users reset-mfa`, run as a process on the app's
+/// database with its master key.
+fn cli(app: &TestApp, master: &str, args: &[&str]) -> (i32, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("LATCHKEY_")) {
+        cmd.env_remove(k);
+    }
+    let out = cmd
+        .args(args)
+        .env("LATCHKEY_DATABASE_URL", &app.db.url)
+        .env("LATCHKEY_MASTER_KEY", master)
+        .env("LATCHKEY_ARGON2_MEMORY_KIB", "64")
+        .env("LATCHKEY_ARGON2_ITERATIONS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+async fn operators_list_and_reset_a_users_factors(backend: Backend) {
+    let master = latchkey::crypto::MasterKey::generate_base64();
+    let app = spawn_app_with(backend, &[("LATCHKEY_MASTER_KEY", &master)]).await;
+    let access = signed_in(&app).await;
+    let (id, _, _) = enrol(&app, &access).await;
+    let (_, out) = cli(
+        &app,
+        &master,
+        &["users", "mfa", "alice@example.com", "--json"],
+    );
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed["factors"][0]["id"], id.as_str(), "{listed}");
+    assert_eq!(listed["factors"][0]["kind"], "totp");
+    assert_eq!(listed["recovery_codes_left"], 10);
+    assert!(!out.contains("secret"), "{out}");
+    let (_, human) = cli(&app, &master, &["users", "mfa", "alice@example.com"]);
+    assert!(human.contains("totp  Phone"), "{human}");
+    assert!(human.contains("recovery codes left: 10"), "{human}");
+    let (_, out) = cli(
+        &app,
+        &master,
+        &["users", "reset-mfa", "alice@example.com", "--json"],
+    );
+    let reset: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(reset["factors_removed"], 1, "{reset}");
+    let (_, out) = cli(
+        &app,
+        &master,
+        &["users", "mfa", "alice@example.com", "--json"],
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap(),
+        json!({"factors": [], "recovery_codes_left": 0})
+    );
+    // The phone is gone: the password alone signs in again.
+    let (status, body) = app
+        .password_grant("alice@example.com", PASSWORD, "web")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.wait_for_audit("mfa_reset").await;
 }

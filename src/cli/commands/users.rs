@@ -42,6 +42,39 @@ impl From<&crate::domain::SocialLink> for LinkLine {
     }
 }
 
+/// `users mfa`: the factors and the recovery codes left.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct MfaLines(crate::services::MfaOverview);
+
+impl crate::cli::output::Human for MfaLines {
+    fn human(&self) -> String {
+        let mut out: Vec<String> = self
+            .0
+            .factors
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}  {}  {}  added {}  last used {}",
+                    f.id,
+                    f.kind,
+                    f.name,
+                    f.created_at,
+                    f.last_used_at.as_deref().unwrap_or("never")
+                )
+            })
+            .collect();
+        if out.is_empty() {
+            out.push("no second factor".into());
+        }
+        out.push(format!(
+            "recovery codes left: {}",
+            self.0.recovery_codes_left
+        ));
+        out.join("\n")
+    }
+}
+
 impl crate::cli::output::Human for LinkLine {
     fn human(&self) -> String {
         format!(
@@ -181,6 +214,20 @@ pub enum UsersCmd {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// The user's second factors (authenticator apps, passkeys; never a secret) and how many
+    /// recovery codes are left.
+    Mfa {
+        user: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Remove every second factor and recovery code of the user (a lost phone): audited,
+    /// and the user is mailed.
+    ResetMfa {
+        user: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
     /// Remove one of the user's links: LINK is the link's id, or the provider's id when the
     /// user has one link there. Refused when it is the user's last way to sign in.
     Unlink {
@@ -285,6 +332,30 @@ pub(super) async fn users(
                 out.json,
                 &links.iter().map(LinkLine::from).collect::<Vec<_>>(),
             );
+        }
+        UsersCmd::Mfa { user, out } => {
+            let user = admin.find_user(&user).await?;
+            let overview = services
+                .mfa
+                .overview(&user.id)
+                .await
+                .map_err(|e| CliError::from(anyhow::anyhow!(e)))?;
+            emit(out.json, &MfaLines(overview));
+        }
+        UsersCmd::ResetMfa { user, out } => {
+            let user = admin.find_user(&user).await?;
+            let removed = services
+                .mfa
+                .reset(&user)
+                .await
+                .map_err(|e| CliError::from(anyhow::anyhow!(e)))?;
+            if out.json {
+                crate::cli::output::json(
+                    &serde_json::json!({"ok": true, "factors_removed": removed}),
+                );
+            } else {
+                println!("removed {removed} second factor(s) and every recovery code");
+            }
         }
         UsersCmd::Unlink { user, link, out } => {
             let user = admin.find_user(&user).await?;

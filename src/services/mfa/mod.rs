@@ -449,6 +449,14 @@ impl MfaService {
         Ok(removed)
     }
 
+    /// Deletes enrolments never confirmed within `PENDING_TTL` (housekeeping).
+    pub async fn purge_pending(&self) -> Result<u64, MfaError> {
+        Ok(self
+            .mfa
+            .purge_pending(self.clock.now() - PENDING_TTL)
+            .await?)
+    }
+
     fn ctx<'a>(
         &self,
         user: &'a UserId,
