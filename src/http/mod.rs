@@ -12,7 +12,9 @@ pub use logging::RedactedRootSpan;
 pub use views::Branding;
 
 use api::{accounts, admin, discovery, error, health, revocation, session, token, userinfo};
-use views::{account, authorize, federation, links, logout, magic_link, self_service};
+use views::{
+    account, authorize, federation, links, logout, magic_link, second_factor, self_service,
+};
 
 use std::sync::Arc;
 
@@ -177,6 +179,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors: &CorsPolicy) {
         Endpoint::new("/login/magic")
             .get(magic_link::get_magic)
             .post(magic_link::post_magic)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/login/mfa")
+            .post(second_factor::post_login_mfa)
             .finish(),
     )
     .service(

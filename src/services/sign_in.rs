@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::authn::{AuthMethod, Authenticator, AuthnError, MagicCredential, SignedIn};
+use super::authn::{
+    AuthMethod, Authenticator, AuthnError, MagicCredential, SecondFactor, SignedIn,
+};
 use super::sessions::{SessionService, StartedSession};
 use crate::domain::{Amr, ClientId, LoginName, ProviderId, RequestOrigin, SessionId, User};
 use crate::storage::UserStore;
@@ -53,6 +55,43 @@ impl SignInService {
             .authn
             .sign_in_with_password(name, password, &client_id, origin)
             .await?;
+        self.second_factor_first(&signed_in, &client_id, origin)
+            .await?;
+        self.finish(signed_in, remember, &client_id, origin, replacing)
+            .await
+    }
+
+    /// A user with a second factor is not signed in by the first one alone:
+    /// `SecondFactorRequired` with the `mfa_token` the second step page carries.
+    async fn second_factor_first(
+        &self,
+        signed_in: &SignedIn,
+        client_id: &ClientId,
+        origin: &RequestOrigin,
+    ) -> Result<(), AuthnError> {
+        if self.authn.has_second_factor(&signed_in.user.id).await? {
+            let token = self.authn.mfa_token(signed_in, client_id, origin).await?;
+            return Err(AuthnError::SecondFactorRequired(token));
+        }
+        Ok(())
+    }
+
+    /// The second step of a sign-in on the hosted pages: the `mfa_token` of the first and a
+    /// TOTP or recovery code, then a session (`amr`: the first method, `otp` and `mfa`).
+    pub async fn with_second_factor(
+        &self,
+        mfa_token: &SecretString,
+        factor: SecondFactor,
+        remember: bool,
+        client: Option<&ClientId>,
+        origin: &RequestOrigin,
+        replacing: Option<&SessionId>,
+    ) -> Result<StartedSession, AuthnError> {
+        let client_id = client_or_pages(client)?;
+        let signed_in = self
+            .authn
+            .sign_in_with_mfa_token(mfa_token, factor, &client_id, origin)
+            .await?;
         self.finish(signed_in, remember, &client_id, origin, replacing)
             .await
     }
@@ -71,6 +110,8 @@ impl SignInService {
         let signed_in = self
             .authn
             .redeem_magic_link(credential, &client_id, origin)
+            .await?;
+        self.second_factor_first(&signed_in, &client_id, origin)
             .await?;
         self.finish(signed_in, remember, &client_id, origin, replacing)
             .await

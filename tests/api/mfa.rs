@@ -7,6 +7,9 @@ use latchkey::clock::Clock;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::authorization_code::{
+    allow_consent, authorize_url, browser_client, exchange, query_of, Browser, Page, VERIFIER,
+};
 use crate::helpers::*;
 use crate::scenarios;
 
@@ -19,6 +22,8 @@ scenarios!(
     mfa_tokens_are_single_use_short_lived_and_bound_to_their_client,
     changing_factors_needs_a_recent_sign_in_or_a_proof,
     operators_list_and_reset_a_users_factors,
+    the_hosted_sign_in_asks_for_the_second_factor,
+    magic_links_are_a_first_factor_only,
 );
 
 const MFA: &str = "urn:latchkey:params:oauth:grant-type:mfa";
@@ -527,3 +532,167 @@ async fn operators_list_and_reset_a_users_factors(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     app.wait_for_audit("mfa_reset").await;
 }
+
+/// Posts the second step's form on `page` with `field` = `value`.
+async fn second_step(
+    app: &TestApp,
+    b: &mut Browser,
+    page: &Page,
+    field: &str,
+    value: &str,
+) -> Page {
+    let mut form = vec![
+        ("csrf", page.field("csrf")),
+        ("mfa_token", page.field("mfa_token")),
+        (field, value.to_owned()),
+    ];
+    if page.html.contains("name=\"request\"") {
+        form.push(("request", page.field("request")));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    b.post(&app.url("/login/mfa"), &form).await
+}
+
+/// Browser sign-in of a user with a second factor: the password page leads to the code
+/// page, not to a session; a wrong code keeps the user there; the right code (or a recovery
+/// code) continues the authorization request, and the ID token's `amr` says how.
+async fn the_hosted_sign_in_asks_for_the_second_factor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let access = signed_in(&app).await;
+    let (_, secret, codes) = enrol(&app, &access).await;
+    browser_client(&app, "spa").await;
+    let mut b = Browser::new();
+    let page = b.get(&authorize_url(&app, "spa", &[])).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let page = b
+        .post(
+            &app.url("/login"),
+            &[
+                ("csrf", &page.field("csrf")),
+                ("request", &page.field("request")),
+                ("username", "alice@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("action=\"/login/mfa\""), "{}", page.html);
+    assert!(page.html.contains("autocomplete=\"one-time-code\""));
+    assert!(!b.has_cookie("__Host-latchkey_session") && !b.has_cookie("latchkey_session"));
+    // A wrong code: the same page, with the error.
+    let now = app.clock.now() + 30;
+    let wrong = format!(
+        "{:06}",
+        (code_at(&secret, now).parse::<u32>().unwrap() + 3) % 1_000_000
+    );
+    let again = second_step(&app, &mut b, &page, "otp", &wrong).await;
+    assert_eq!(again.status, 401, "{}", again.html);
+    assert!(
+        again.html.contains("That code is not correct"),
+        "{}",
+        again.html
+    );
+    // The right one: consent, then the code for the app.
+    let next = second_step(&app, &mut b, &again, "otp", &code_at(&secret, now)).await;
+    let location = allow_consent(&app, &mut b, next).await;
+    let q = query_of(&location);
+    let (status, body) = exchange(&app, &q["code"], VERIFIER).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, id) = jwt_parts(str_of(&body, "id_token"));
+    assert_eq!(id["amr"], json!(["pwd", "otp", "mfa"]), "{id}");
+    assert_eq!(id["acr"], "urn:latchkey:acr:mfa", "{id}");
+    // The page's form again, with the next code: the mfa_token was used.
+    app.clock.advance(30);
+    let used = second_step(&app, &mut b, &again, "otp", &code_at(&secret, now + 30)).await;
+    assert_eq!(used.status, 400, "{}", used.html);
+    assert!(used.html.contains("Please sign in again"), "{}", used.html);
+
+    // A fresh browser, without an application: a recovery code, then the account page.
+    let mut b = Browser::new();
+    let page = b.get(&app.url("/login")).await;
+    let page = b
+        .post(
+            &app.url("/login"),
+            &[
+                ("csrf", &page.field("csrf")),
+                ("username", "alice@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let done = second_step(&app, &mut b, &page, "recovery_code", &codes[3]).await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    assert_eq!(done.location.as_deref(), Some("/account"));
+    // The wrong password never reaches the code page.
+    let mut b = Browser::new();
+    let page = b.get(&app.url("/login")).await;
+    let page = b
+        .post(
+            &app.url("/login"),
+            &[
+                ("csrf", &page.field("csrf")),
+                ("username", "alice@example.com"),
+                ("password", "not the password"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 401, "{}", page.html);
+    assert!(!page.html.contains("/login/mfa"));
+}
+
+/// A magic link proves the mailbox, not a second factor: at the token endpoint it answers
+/// `mfa_required`, and the MFA grant completes it with `amr` from the link.
+async fn magic_links_are_a_first_factor_only(backend: Backend) {
+    let (app, smtp) = spawn_mail_app(backend, &[]).await;
+    let access = signed_in(&app).await;
+    let (_, secret, _) = enrol(&app, &access).await;
+    // The enrolment was mailed to the user.
+    let notice = smtp.wait_for("alice@example.com", MAIL_WAIT).await;
+    assert!(
+        notice.subject.contains("sign-in methods changed"),
+        "{}",
+        notice.subject
+    );
+    assert!(
+        notice.text().contains("An authenticator app was added."),
+        "{}",
+        notice.text()
+    );
+    public_client(
+        app.admin(),
+        "magic",
+        &["password", MAGIC_LINK],
+        &["orders.read"],
+    )
+    .await;
+    let (status, _) = app
+        .post_json(
+            "/api/v1/magic-link",
+            json!({"email": "alice@example.com", "client_id": "magic"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let mail = smtp.wait_for("alice@example.com", MAIL_WAIT).await;
+    let code = code_in(&mail);
+    let (status, body) = app
+        .token_json(&[
+            ("grant_type", MAGIC_LINK),
+            ("email", "alice@example.com"),
+            ("code", &code),
+            ("client_id", "magic"),
+        ])
+        .await;
+    assert_oauth_error(status, &body, 403, "mfa_required");
+    let (status, body) = app
+        .token_json(&[
+            ("grant_type", MFA),
+            ("mfa_token", str_of(&body, "mfa_token")),
+            ("otp", &code_at(&secret, app.clock.now() + 30)),
+            ("client_id", "magic"),
+        ])
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+const MAGIC_LINK: &str = "urn:latchkey:params:oauth:grant-type:magic-link";

@@ -6,7 +6,7 @@ use actix_web::cookie::Cookie;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use minijinja::context;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::browser::{current_session, read_form, unavailable, SignInFrom};
 use super::cookies;
@@ -332,6 +332,16 @@ pub async fn post_login(
         .await;
     let started = match started {
         Ok(s) => s,
+        Err(AuthnError::SecondFactorRequired(token)) => {
+            return super::second_factor::second_step_page(
+                &req,
+                &state,
+                pending.as_ref(),
+                token.expose_secret(),
+                from.remember,
+                None,
+            )
+        }
         Err(e) => {
             let (status, message) = sign_in_failure(&e);
             return with_retry_after(again(status, &message), &e);
@@ -400,7 +410,7 @@ pub(super) fn sign_in_failure(e: &AuthnError) -> (StatusCode, String) {
             StatusCode::UNAUTHORIZED,
             "That code is not correct, or it was used already.".into(),
         ),
-        AuthnError::InvalidMfaToken => (
+        AuthnError::InvalidMfaToken | AuthnError::SecondFactorRequired(_) => (
             StatusCode::BAD_REQUEST,
             "This sign-in took too long. Please start again.".into(),
         ),

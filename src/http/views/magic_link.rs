@@ -124,7 +124,7 @@ async fn sign_in(
     from: &SignInFrom,
     pending: Option<&PendingRequest>,
 ) -> Result<HttpResponse, AuthnError> {
-    let started = state
+    let started = match state
         .sign_in
         .with_magic_link(
             credential,
@@ -132,7 +132,22 @@ async fn sign_in(
             &from.origin,
             from.replacing.as_ref(),
         )
-        .await?;
+        .await
+    {
+        Ok(started) => started,
+        // A user with a second factor: the link (or code) was the first step.
+        Err(AuthnError::SecondFactorRequired(token)) => {
+            return Ok(super::second_factor::second_step_page(
+                req,
+                state,
+                pending,
+                secrecy::ExposeSecret::expose_secret(&token),
+                from.remember,
+                None,
+            ))
+        }
+        Err(e) => return Err(e),
+    };
     let sealed = pending.map(|p| p.sealed.as_str());
     let mut answer = continue_after_sign_in(req, state, &started, sealed).await;
     let _ = answer.add_cookie(&cookies::clear_magic_cookie(state));

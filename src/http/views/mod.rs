@@ -16,6 +16,7 @@ pub(super) mod federation;
 pub(super) mod links;
 pub(super) mod logout;
 pub(super) mod magic_link;
+pub(super) mod second_factor;
 pub(super) mod self_service;
 
 use actix_web::http::{header, StatusCode};
@@ -53,6 +54,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "magic_landing.html",
     "federation_error.html",
     "federation_link.html",
+    "sign_in_mfa.html",
 ];
 
 /// The script of the form-post response page (submits the form on load), served from
@@ -317,6 +319,10 @@ mod tests {
             (
                 "message.html",
                 context! { title => HOSTILE, text => HOSTILE },
+            ),
+            (
+                "sign_in_mfa.html",
+                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, mfa_token => HOSTILE, remember => true, error => HOSTILE, csrf => HOSTILE },
             ),
             (
                 "invitation.html",

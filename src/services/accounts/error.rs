@@ -79,6 +79,9 @@ impl From<AuthnError> for AccountError {
                 AccountError::InvalidCredentials
             }
             AuthnError::InvalidLink | AuthnError::InvalidMfaToken => AccountError::InvalidToken,
+            AuthnError::SecondFactorRequired(_) => {
+                AccountError::InvalidRequest("a second factor is required".into())
+            }
             AuthnError::MagicLinksDisabled => AccountError::MagicLinksDisabled,
             AuthnError::Throttled(t) => AccountError::Throttled(t),
             AuthnError::Refused(r) => AccountError::InvalidRequest(r.as_str().into()),

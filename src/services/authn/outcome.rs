@@ -20,6 +20,20 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
+    /// A method by its name (`as_str`), for a first step carried in an `mfa_token`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            AuthMethod::Password,
+            AuthMethod::MagicLink,
+            AuthMethod::MagicCode,
+            AuthMethod::Federated,
+            AuthMethod::Totp,
+            AuthMethod::RecoveryCode,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == raw)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::Password => "password",
@@ -114,6 +128,10 @@ pub enum AuthnError {
     /// The `mfa_token` is unknown, expired, used, or for another client.
     #[error("the mfa_token is invalid, expired or already used")]
     InvalidMfaToken,
+    /// The first factor was right and the user has a second one: the sign-in continues with
+    /// it, carried by this `mfa_token`.
+    #[error("a second factor is required")]
+    SecondFactorRequired(secrecy::SecretString),
     #[error(transparent)]
     Throttled(#[from] Throttled),
     #[error("the sign-in was refused: {}", .0.as_str())]

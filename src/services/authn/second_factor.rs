@@ -38,6 +38,9 @@ struct MfaTokenBody {
     c: String,
     /// Expiry (Unix seconds).
     e: i64,
+    /// The first step's method (`password`, `magic_link`, ...).
+    #[serde(default)]
+    m: Option<String>,
 }
 
 impl Authenticator {
@@ -46,9 +49,9 @@ impl Authenticator {
         Ok(self.mfa.list(user).await?.iter().any(|f| f.is_confirmed()))
     }
 
-    /// After a right password for a user with a second factor: the `mfa_token` the client
-    /// completes the sign-in with (single use, `MFA_TOKEN_TTL`, bound to the client and the
-    /// user). The password step is recorded.
+    /// After a right first factor (a password, a magic link) for a user with a second
+    /// factor: the `mfa_token` the sign-in is completed with (single use, `MFA_TOKEN_TTL`,
+    /// bound to the client and the user). The first step is recorded.
     pub async fn mfa_token(
         &self,
         signed_in: &SignedIn,
@@ -56,10 +59,16 @@ impl Authenticator {
         origin: &RequestOrigin,
     ) -> Result<SecretString, AuthnError> {
         let expires = self.clock.now() + MFA_TOKEN_TTL;
+        let first = signed_in
+            .methods
+            .first()
+            .copied()
+            .unwrap_or(AuthMethod::Password);
         let body = MfaTokenBody {
             u: signed_in.user.id.as_str().to_owned(),
             c: client_id.as_str().to_owned(),
             e: expires,
+            m: Some(first.as_str().to_owned()),
         };
         let plain = serde_json::to_vec(&body).map_err(|e| AuthnError::Unexpected(e.into()))?;
         let token = self
@@ -73,7 +82,7 @@ impl Authenticator {
             .record(
                 events::MFA_REQUIRED,
                 ctx(Some(&signed_in.user.id), Some(client_id.as_str()), origin),
-                detail([("method", json!(AuthMethod::Password.as_str()))]),
+                detail([("method", json!(first.as_str()))]),
             )
             .await;
         Ok(SecretString::from(token))
@@ -99,6 +108,12 @@ impl Authenticator {
         if body.c != client_id.as_str() || body.e <= now {
             return Err(AuthnError::InvalidMfaToken);
         }
+        let first = match body.m.as_deref() {
+            None => AuthMethod::Password,
+            Some(m) => AuthMethod::parse(m)
+                .filter(|m| !m.is_second_factor())
+                .ok_or(AuthnError::InvalidMfaToken)?,
+        };
         let user = self
             .users
             .find_by_id(&UserId::from_trusted(body.u))
@@ -131,7 +146,7 @@ impl Authenticator {
         }
         Ok(SignedIn {
             user,
-            methods: vec![AuthMethod::Password, method],
+            methods: vec![first, method],
             password: None,
         })
     }

@@ -74,6 +74,7 @@ impl From<AuthnError> for TokenError {
             AuthnError::InvalidSecondFactor => TokenError::InvalidGrant(
                 "the one-time or recovery code is invalid or was used already".into(),
             ),
+            AuthnError::SecondFactorRequired(token) => TokenError::MfaRequired(token),
             AuthnError::InvalidMfaToken => TokenError::InvalidGrant(
                 "the mfa_token is invalid, expired, used, or for another client".into(),
             ),
