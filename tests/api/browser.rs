@@ -34,6 +34,7 @@ crate::scenarios!(cells [sqlite_embedded, postgres_redis]:
     the_sign_in_page_lets_its_form_end_at_the_client,
     the_hosted_pages_work_without_javascript,
     example_spa_signs_in_through_google,
+    the_second_step_of_a_sign_in_in_chromium,
 );
 
 /// Chromium applies the page's CSP `form-action` to the redirect that answers a form post:
@@ -678,4 +679,52 @@ async fn example_spa_signs_in_through_google(backend: Backend) {
         shots.display()
     );
     drop(spa);
+}
+
+/// A user with an authenticator app signs in on the hosted pages in Chromium: the password,
+/// then the code page (a wrong code first), then the account page; and with a recovery code
+/// in a fresh browser. The pages are screenshotted.
+async fn the_second_step_of_a_sign_in_in_chromium(backend: Backend) {
+    use latchkey::clock::Clock;
+    require_tools();
+    let shots = screenshot_dir(&format!("mfa-{}", cell(backend)));
+    let app = spawn_app(backend).await;
+    let access = {
+        app.fixture().await;
+        let body = app.login("alice@example.com").await;
+        str_of(&body, "access_token").to_owned()
+    };
+    let (_, secret, codes) = crate::mfa::enrol(&app, &access).await;
+    let now = app.clock.now() + 30;
+    let code = crate::mfa::code_at(&secret, now);
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 5) % 1_000_000);
+    let result = run_script(
+        "mfa_flow.mjs",
+        &[
+            ("LK_ISSUER", app.settings.issuer().to_owned()),
+            ("LK_EMAIL", "alice@example.com".into()),
+            ("LK_PASSWORD", PASSWORD.into()),
+            ("LK_WRONG_CODE", wrong),
+            ("LK_CODE", code),
+            ("LK_RECOVERY_CODE", codes[0].clone()),
+            ("SCREENSHOT_DIR", shots.display().to_string()),
+        ],
+    )
+    .await;
+    let error = str_of(&result, "error_text");
+    assert!(error.contains("That code is not correct"), "{error}");
+    let account = str_of(&result, "account_text");
+    assert!(account.contains("alice@example.com"), "{account}");
+    assert_screenshots(
+        &shots,
+        &result["screenshots"],
+        &[
+            "sign-in-second-step-desktop",
+            "sign-in-second-step-phone",
+            "sign-in-second-step-wrong-code-desktop",
+            "sign-in-second-step-wrong-code-phone",
+            "sign-in-recovery-code-desktop",
+            "sign-in-recovery-code-phone",
+        ],
+    );
 }

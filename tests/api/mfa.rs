@@ -47,7 +47,7 @@ fn rfc6238(secret: &[u8], t: i64, digits: u32) -> String {
     )
 }
 
-fn code_at(secret: &[u8], t: i64) -> String {
+pub(crate) fn code_at(secret: &[u8], t: i64) -> String {
     rfc6238(secret, t, 6)
 }
 
@@ -76,7 +76,7 @@ async fn signed_in(app: &TestApp) -> String {
 
 /// Enrols an authenticator app through the API; returns its id, its secret and the
 /// recovery codes.
-async fn enrol(app: &TestApp, access: &str) -> (String, Vec<u8>, Vec<String>) {
+pub(crate) async fn enrol(app: &TestApp, access: &str) -> (String, Vec<u8>, Vec<String>) {
     let (status, body) = app
         .send_bearer(
             Method::POST,
