@@ -13,7 +13,8 @@ pub use views::Branding;
 
 use api::{accounts, admin, discovery, error, health, revocation, session, token, userinfo};
 use views::{
-    account, authorize, federation, links, logout, magic_link, second_factor, self_service,
+    account, account_mfa, authorize, federation, links, logout, magic_link, second_factor,
+    self_service,
 };
 
 use std::sync::Arc;
@@ -179,6 +180,26 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors: &CorsPolicy) {
         Endpoint::new("/login/magic")
             .get(magic_link::get_magic)
             .post(magic_link::post_magic)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/account/mfa/totp")
+            .post(account_mfa::post_add_totp)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/account/mfa/totp/confirm")
+            .post(account_mfa::post_confirm_totp)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/account/mfa/remove")
+            .post(account_mfa::post_remove)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/account/mfa/recovery-codes")
+            .post(account_mfa::post_recovery_codes)
             .finish(),
     )
     .service(

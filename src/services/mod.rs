@@ -58,8 +58,8 @@ pub use mail::{
     TransportError, COMMON_VARS,
 };
 pub use mfa::{
-    FactorView, MfaError, MfaOverview, MfaService, MfaSettings, Reauthentication, RecoveryCodes,
-    TotpEnrolment, RECOVERY_CODES,
+    Caller as MfaCaller, FactorView, MfaError, MfaOverview, MfaService, MfaSettings,
+    Reauthentication, RecoveryCodes, TotpEnrolment, RECOVERY_CODES,
 };
 pub use password_rules::PasswordRules;
 pub use revocation::{

@@ -35,6 +35,7 @@ crate::scenarios!(cells [sqlite_embedded, postgres_redis]:
     the_hosted_pages_work_without_javascript,
     example_spa_signs_in_through_google,
     the_second_step_of_a_sign_in_in_chromium,
+    two_step_sign_in_is_turned_on_from_the_account_page,
 );
 
 /// Chromium applies the page's CSP `form-action` to the redirect that answers a form post:
@@ -725,6 +726,55 @@ async fn the_second_step_of_a_sign_in_in_chromium(backend: Backend) {
             "sign-in-second-step-wrong-code-phone",
             "sign-in-recovery-code-desktop",
             "sign-in-recovery-code-phone",
+        ],
+    );
+}
+
+/// A user turns on two-step sign-in on the account page in Chromium: the QR code page, the
+/// code from the key computed by the script, the recovery codes shown once, the account page
+/// listing the app; then signing in asks for a code.
+async fn two_step_sign_in_is_turned_on_from_the_account_page(backend: Backend) {
+    use latchkey::clock::Clock;
+    require_tools();
+    let shots = screenshot_dir(&format!("mfa-enrol-{}", cell(backend)));
+    let app = spawn_app(backend).await;
+    app.fixture().await;
+    let result = run_script(
+        "mfa_enrol.mjs",
+        &[
+            ("LK_ISSUER", app.settings.issuer().to_owned()),
+            ("LK_EMAIL", "alice@example.com".into()),
+            ("LK_PASSWORD", PASSWORD.into()),
+            ("LK_NOW", app.clock.now().to_string()),
+            ("SCREENSHOT_DIR", shots.display().to_string()),
+        ],
+    )
+    .await;
+    let codes = result["recovery_codes"].as_array().expect("codes");
+    assert_eq!(codes.len(), 10, "{result}");
+    let account = str_of(&result, "account_text");
+    assert!(account.contains("Authenticator app"), "{account}");
+    assert!(
+        account.contains("10 unused recovery codes left"),
+        "{account}"
+    );
+    let (status, body) = app
+        .password_grant("alice@example.com", PASSWORD, "web")
+        .await;
+    assert_eq!(status, 403, "two-step sign-in is on: {body}");
+    assert_eq!(body["error"], "mfa_required");
+    assert_screenshots(
+        &shots,
+        &result["screenshots"],
+        &[
+            "account-without-second-factor-desktop",
+            "account-without-second-factor-phone",
+            "add-authenticator-app-desktop",
+            "add-authenticator-app-phone",
+            "recovery-codes-desktop",
+            "recovery-codes-phone",
+            "account-with-second-factor-desktop",
+            "account-with-second-factor-phone",
         ],
     );
 }

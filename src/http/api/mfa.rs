@@ -13,7 +13,7 @@ use super::extract::principal;
 use crate::http::body::read_json;
 use crate::http::origin::origin;
 use crate::http::AppState;
-use crate::services::{Reauthentication, SecondFactor};
+use crate::services::{MfaCaller as Caller, Reauthentication, SecondFactor};
 
 fn no_store(mut b: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
     b.insert_header((header::CACHE_CONTROL, "no-store"));
@@ -106,7 +106,7 @@ pub async fn post_totp(
     .reauthentication()?;
     let enrolment = state
         .mfa
-        .start_totp(&p, r.name.as_deref(), proof, &from)
+        .start_totp(Caller::Token(&p), r.name.as_deref(), proof, &from)
         .await?;
     Ok(no_store(HttpResponse::Created()).json(enrolment))
 }
@@ -128,7 +128,10 @@ pub async fn post_totp_confirm(
     let p = principal(&req, &state).await?;
     let r: ConfirmTotp = read_json(&req, payload, state.max_body_bytes).await?;
     let from = origin(&req, &state.trusted_proxies);
-    let (factor, codes) = state.mfa.confirm_totp(&p, &r.id, &r.code, &from).await?;
+    let (factor, codes) = state
+        .mfa
+        .confirm_totp(Caller::Token(&p), &r.id, &r.code, &from)
+        .await?;
     let mut body = serde_json::json!({ "factor": factor });
     if let Some(codes) = codes {
         body["recovery_codes"] = serde_json::json!(codes.recovery_codes);
@@ -148,7 +151,12 @@ pub async fn delete_factor(
     let from = origin(&req, &state.trusted_proxies);
     state
         .mfa
-        .remove(&p, &path.into_inner(), proof.reauthentication()?, &from)
+        .remove(
+            Caller::Token(&p),
+            &path.into_inner(),
+            proof.reauthentication()?,
+            &from,
+        )
         .await?;
     Ok(no_store(HttpResponse::NoContent()).finish())
 }
@@ -165,7 +173,7 @@ pub async fn post_recovery_codes(
     let from = origin(&req, &state.trusted_proxies);
     let codes = state
         .mfa
-        .regenerate_recovery_codes(&p, proof.reauthentication()?, &from)
+        .regenerate_recovery_codes(Caller::Token(&p), proof.reauthentication()?, &from)
         .await?;
     Ok(no_store(HttpResponse::Ok()).json(codes))
 }

@@ -18,7 +18,7 @@ use crate::http::origin::origin;
 use crate::http::AppState;
 use crate::services::{AccountError, EndReason, PasswordChange, ACCOUNT_PAGES_CLIENT};
 
-fn when(t: i64) -> String {
+pub(super) fn when(t: i64) -> String {
     Utc.timestamp_opt(t, 0)
         .single()
         .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
@@ -26,7 +26,7 @@ fn when(t: i64) -> String {
 }
 
 /// To the sign-in page, which comes back here.
-fn to_sign_in() -> HttpResponse {
+pub(super) fn to_sign_in() -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/login"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -34,7 +34,7 @@ fn to_sign_in() -> HttpResponse {
 }
 
 /// A notice or an error shown at the top of the page.
-enum Notice {
+pub(super) enum Notice {
     Done(&'static str),
     Failed(StatusCode, Vec<String>),
 }
@@ -48,7 +48,7 @@ pub async fn get_account(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
     }
 }
 
-async fn account_page(
+pub(super) async fn account_page(
     req: &HttpRequest,
     state: &AppState,
     session: &SsoSession,
@@ -100,6 +100,29 @@ async fn account_page(
             granted => when(c.granted_at),
         });
     }
+    let mfa = state
+        .mfa
+        .overview(&session.user_id)
+        .await
+        .unwrap_or(crate::services::MfaOverview {
+            factors: Vec::new(),
+            recovery_codes_left: 0,
+        });
+    let mfa_factors: Vec<minijinja::Value> = mfa
+        .factors
+        .iter()
+        .map(|f| {
+            context! {
+                id => f.id.as_str(),
+                name => f.name.as_str(),
+                kind => if f.kind == "totp" { "Authenticator app" } else { "Passkey" },
+                added => f.created_at.get(..16).unwrap_or("").replace('T', " "),
+                last_used => f.last_used_at.as_deref().map(|t| t.get(..16).unwrap_or("").replace('T', " ")),
+            }
+        })
+        .collect();
+    // Changing factors needs a recent sign-in, else the password in the form.
+    let mfa_recent = state.mfa.is_recent(session.auth_time);
     let links = match state.federation.as_deref() {
         Some(fed) => fed.links_of(&session.user_id).await.unwrap_or_default(),
         None => Vec::new(),
@@ -148,6 +171,9 @@ async fn account_page(
             apps,
             links,
             providers,
+            mfa_factors,
+            recovery_codes_left => mfa.recovery_codes_left,
+            mfa_recent,
             done,
             errors,
         },
@@ -156,7 +182,7 @@ async fn account_page(
 }
 
 /// The signed-in session and the posted form of an account action, its CSRF token checked.
-async fn signed_in_form(
+pub(super) async fn signed_in_form(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,

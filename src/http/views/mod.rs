@@ -7,6 +7,7 @@
 //! the [`AppState`](crate::http::AppState) is built; every value is HTML-escaped.
 
 pub(super) mod account;
+pub(super) mod account_mfa;
 pub(super) mod authorize;
 mod browser;
 mod cookies;
@@ -55,6 +56,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "federation_error.html",
     "federation_link.html",
     "sign_in_mfa.html",
+    "account_mfa_enrol.html",
+    "account_mfa_codes.html",
 ];
 
 /// The script of the form-post response page (submits the form on load), served from
@@ -321,6 +324,14 @@ mod tests {
                 context! { title => HOSTILE, text => HOSTILE },
             ),
             (
+                "account_mfa_enrol.html",
+                context! { title => HOSTILE, qr_svg => "<svg></svg>", secret => HOSTILE, factor_id => HOSTILE, error => HOSTILE, csrf => HOSTILE },
+            ),
+            (
+                "account_mfa_codes.html",
+                context! { title => HOSTILE, done => HOSTILE, codes => vec![HOSTILE] },
+            ),
+            (
                 "sign_in_mfa.html",
                 context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, mfa_token => HOSTILE, remember => true, error => HOSTILE, csrf => HOSTILE },
             ),
@@ -382,6 +393,8 @@ mod tests {
                     apps => vec![context! { client_id => HOSTILE, name => HOSTILE, scopes => HOSTILE, granted => HOSTILE }],
                     links => vec![context! { id => HOSTILE, provider_name => HOSTILE, email => HOSTILE, display_name => HOSTILE, linked => HOSTILE }],
                     providers => vec![context! { id => HOSTILE, name => HOSTILE }],
+                    mfa_factors => vec![context! { id => HOSTILE, name => HOSTILE, kind => HOSTILE, added => HOSTILE, last_used => HOSTILE }],
+                    recovery_codes_left => 3, mfa_recent => false,
                 },
             ),
             (

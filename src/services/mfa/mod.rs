@@ -85,6 +85,34 @@ impl From<AuthnError> for MfaError {
     }
 }
 
+/// Who asks for a change: a bearer token's user (the API), or a signed-in browser session
+/// (the account page) with its sign-in time.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    Token(&'a Principal),
+    Session {
+        user: &'a UserId,
+        client_id: &'a str,
+        signed_in_at: i64,
+    },
+}
+
+impl<'a> Caller<'a> {
+    fn user_id(self) -> Option<&'a UserId> {
+        match self {
+            Caller::Token(p) => p.user_id(),
+            Caller::Session { user, .. } => Some(user),
+        }
+    }
+
+    fn client_id(self) -> &'a str {
+        match self {
+            Caller::Token(p) => p.client_id.as_str(),
+            Caller::Session { client_id, .. } => client_id,
+        }
+    }
+}
+
 /// What a change of factors is proved with when the sign-in is not recent.
 #[derive(Debug, Default)]
 pub struct Reauthentication {
@@ -131,7 +159,7 @@ impl MfaService {
     }
 
     /// The caller's user, active.
-    async fn user_of(&self, p: &Principal) -> Result<User, MfaError> {
+    async fn user_of(&self, p: Caller<'_>) -> Result<User, MfaError> {
         let id = p.user_id().ok_or(MfaError::NotAUser)?;
         self.users
             .find_by_id(id)
@@ -154,9 +182,15 @@ impl MfaService {
         })
     }
 
+    /// Whether a sign-in at `signed_in_at` is recent enough to change factors without
+    /// proving it again (`mfa.reauth_within`).
+    pub fn is_recent(&self, signed_in_at: i64) -> bool {
+        self.clock.now() - signed_in_at <= self.settings.reauth_within
+    }
+
     /// The caller's factors.
     pub async fn overview_of(&self, p: &Principal) -> Result<MfaOverview, MfaError> {
-        let user = self.user_of(p).await?;
+        let user = self.user_of(Caller::Token(p)).await?;
         self.overview(&user.id).await
     }
 
@@ -164,12 +198,12 @@ impl MfaService {
     /// session the token belongs to), else the password or a second factor in the request.
     async fn reauthenticate(
         &self,
-        p: &Principal,
+        p: Caller<'_>,
         user: &User,
         proof: Reauthentication,
         origin: &RequestOrigin,
     ) -> Result<(), MfaError> {
-        let client = Some(p.client_id.as_str());
+        let client = Some(p.client_id());
         match proof {
             Reauthentication {
                 password: Some(password),
@@ -191,15 +225,19 @@ impl MfaService {
             }
             _ => {
                 let now = self.clock.now();
-                let recent = match &p.session {
-                    Some(family) => self
-                        .families
-                        .find_family(family)
-                        .await?
-                        .filter(|f| f.user_id == user.id && f.revoked_at.is_none())
-                        .is_some_and(|f| now - f.signed_in_at <= self.settings.reauth_within),
-                    None => false,
+                let signed_in_at = match p {
+                    Caller::Token(p) => match &p.session {
+                        Some(family) => self
+                            .families
+                            .find_family(family)
+                            .await?
+                            .filter(|f| f.user_id == user.id && f.revoked_at.is_none())
+                            .map(|f| f.signed_in_at),
+                        None => None,
+                    },
+                    Caller::Session { signed_in_at, .. } => Some(signed_in_at),
                 };
+                let recent = signed_in_at.is_some_and(|at| now - at <= self.settings.reauth_within);
                 if recent {
                     Ok(())
                 } else {
@@ -214,7 +252,7 @@ impl MfaService {
     /// confirm with a current code.
     pub async fn start_totp(
         &self,
-        p: &Principal,
+        p: Caller<'_>,
         name: Option<&str>,
         proof: Reauthentication,
         origin: &RequestOrigin,
@@ -277,7 +315,7 @@ impl MfaService {
     /// this once.
     pub async fn confirm_totp(
         &self,
-        p: &Principal,
+        p: Caller<'_>,
         id: &str,
         code: &SecretString,
         origin: &RequestOrigin,
@@ -347,7 +385,7 @@ impl MfaService {
     /// the last factor gone, the recovery codes go too.
     pub async fn remove(
         &self,
-        p: &Principal,
+        p: Caller<'_>,
         id: &str,
         proof: Reauthentication,
         origin: &RequestOrigin,
@@ -390,7 +428,7 @@ impl MfaService {
     /// A new set of recovery codes for the caller (the old set stops working), shown once.
     pub async fn regenerate_recovery_codes(
         &self,
-        p: &Principal,
+        p: Caller<'_>,
         proof: Reauthentication,
         origin: &RequestOrigin,
     ) -> Result<RecoveryCodes, MfaError> {
@@ -460,12 +498,12 @@ impl MfaService {
     fn ctx<'a>(
         &self,
         user: &'a UserId,
-        p: &'a Principal,
+        p: Caller<'a>,
         origin: &'a RequestOrigin,
     ) -> AuditContext<'a> {
         AuditContext {
             user_id: Some(user),
-            client_id: Some(p.client_id.as_str()),
+            client_id: Some(p.client_id()),
             origin: Some(origin),
         }
     }
@@ -474,7 +512,7 @@ impl MfaService {
         &self,
         event: &'static str,
         user: &UserId,
-        p: &Principal,
+        p: Caller<'_>,
         origin: &RequestOrigin,
         factor: &FactorId,
         kind: FactorKind,
