@@ -24,6 +24,7 @@ scenarios!(
     operators_list_and_reset_a_users_factors,
     the_hosted_sign_in_asks_for_the_second_factor,
     magic_links_are_a_first_factor_only,
+    the_account_page_adds_and_removes_factors_after_a_recent_sign_in,
 );
 
 const MFA: &str = "urn:latchkey:params:oauth:grant-type:mfa";
@@ -158,7 +159,7 @@ async fn mfa_grant(app: &TestApp, token: &str, field: &str, value: &str) -> (u16
 async fn an_enrolled_user_completes_the_password_grant_with_a_code(backend: Backend) {
     let app = spawn_app(backend).await;
     let access = signed_in(&app).await;
-    let (id, secret, _) = enrol(&app, &access).await;
+    let (id, secret, codes) = enrol(&app, &access).await;
     let (status, body) = app
         .send_bearer(Method::GET, "/api/v1/me/mfa", &access, None)
         .await;
@@ -187,6 +188,16 @@ async fn an_enrolled_user_completes_the_password_grant_with_a_code(backend: Back
     app.clock.advance(30);
     let (status, body) = mfa_grant(&app, &token, "otp", &code_at(&secret, app.clock.now())).await;
     assert_oauth_error(status, &body, 400, "invalid_grant");
+    // ... and a used token spends no code: the recovery code sent with it still works.
+    let (status, body) = mfa_grant(&app, &token, "recovery_code", &codes[0]).await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    let (_, body) = app
+        .send_bearer(Method::GET, "/api/v1/me/mfa", &access, None)
+        .await;
+    assert_eq!(body["recovery_codes_left"], 10, "{body}");
+    let fresh = mfa_token(&app).await;
+    let (status, body) = mfa_grant(&app, &fresh, "recovery_code", &codes[0]).await;
+    assert_eq!(status, 200, "{body}");
     app.wait_for_audit("mfa_required").await;
     app.wait_for_audit("mfa_succeeded").await;
     app.wait_for_audit("mfa_factor_added").await;
@@ -696,3 +707,125 @@ async fn magic_links_are_a_first_factor_only(backend: Backend) {
 }
 
 const MAGIC_LINK: &str = "urn:latchkey:params:oauth:grant-type:magic-link";
+
+/// The account page's forms: enrolment with a wrong then a right code, the recovery codes
+/// shown once; later than `mfa.reauth_within` after the sign-in, changes need the password
+/// typed into the form (a wrong one is refused, nothing changes).
+async fn the_account_page_adds_and_removes_factors_after_a_recent_sign_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.fixture().await;
+    let mut b = Browser::new();
+    crate::authorization_code::sign_in_alone(&app, &mut b, "alice@example.com").await;
+    let page = b.get(&app.url("/account")).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(
+        page.html.contains("Add an authenticator app"),
+        "{}",
+        page.html
+    );
+    assert!(
+        !page.html.contains("id=\"mfa_pw_add\""),
+        "recent: no password asked"
+    );
+    let csrf = page.field("csrf");
+    let enrol = b
+        .post(&app.url("/account/mfa/totp"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(enrol.status, 200, "{}", enrol.html);
+    assert!(enrol.html.contains("<svg"), "{}", enrol.html);
+    let factor = enrol.field("factor_id");
+    let key_start = enrol.html.find("<code class=\"key\">").unwrap() + "<code class=\"key\">".len();
+    let key_end = enrol.html[key_start..].find('<').unwrap() + key_start;
+    let key: String = enrol.html[key_start..key_end].split_whitespace().collect();
+    let secret = data_encoding::BASE32_NOPAD.decode(key.as_bytes()).unwrap();
+    let now = app.clock.now();
+    let wrong = format!(
+        "{:06}",
+        (code_at(&secret, now).parse::<u32>().unwrap() + 9) % 1_000_000
+    );
+    let refused = b
+        .post(
+            &app.url("/account/mfa/totp/confirm"),
+            &[("csrf", &csrf), ("factor_id", &factor), ("code", &wrong)],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.html);
+    assert!(
+        refused.html.contains("That code is not correct"),
+        "{}",
+        refused.html
+    );
+    let on = b
+        .post(
+            &app.url("/account/mfa/totp/confirm"),
+            &[
+                ("csrf", &csrf),
+                ("factor_id", &factor),
+                ("code", &code_at(&secret, now)),
+            ],
+        )
+        .await;
+    assert_eq!(on.status, 200, "{}", on.html);
+    assert_eq!(on.html.matches("<li><code>").count(), 10, "{}", on.html);
+
+    // Six minutes later: the forms ask for the password.
+    app.clock.advance(360);
+    let page = b.get(&app.url("/account")).await;
+    assert!(page.html.contains("id=\"mfa_pw_codes\""), "{}", page.html);
+    let csrf = page.field("csrf");
+    let refused = b
+        .post(
+            &app.url("/account/mfa/remove"),
+            &[
+                ("csrf", &csrf),
+                ("factor_id", &factor),
+                ("password", "not the password"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.html);
+    assert!(
+        refused.html.contains("The password is not correct."),
+        "{}",
+        refused.html
+    );
+    let refused = b
+        .post(
+            &app.url("/account/mfa/remove"),
+            &[("csrf", &csrf), ("factor_id", &factor)],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.html);
+    let (status, _) = app
+        .password_grant("alice@example.com", PASSWORD, "web")
+        .await;
+    assert_eq!(status, 403, "still on");
+    let removed = b
+        .post(
+            &app.url("/account/mfa/remove"),
+            &[
+                ("csrf", &csrf),
+                ("factor_id", &factor),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.html);
+    assert!(
+        removed.html.contains("The sign-in method was removed."),
+        "{}",
+        removed.html
+    );
+    let (status, body) = app
+        .password_grant("alice@example.com", PASSWORD, "web")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // A forged form: no change.
+    let forged = b
+        .post(
+            &app.url("/account/mfa/totp"),
+            &[("csrf", "forged"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.html);
+}

@@ -119,16 +119,25 @@ impl Authenticator {
             .find_by_id(&UserId::from_trusted(body.u))
             .await?
             .ok_or(AuthnError::InvalidMfaToken)?;
-        let method = self
-            .verify_second_factor(&user, factor, Some(client_id.as_str()), origin)
-            .await?;
-        if !self
-            .one_time
-            .take(MFA_TOKEN_ONE_TIME, &sha256_hex(token.as_bytes()), now)
-            .await?
-        {
+        // Taken before the code is looked at, so that a used token never spends a code (a
+        // TOTP step, a recovery code); given back when the code is wrong, so that a typo can
+        // be retried until the token expires.
+        let key = sha256_hex(token.as_bytes());
+        if !self.one_time.take(MFA_TOKEN_ONE_TIME, &key, now).await? {
             return Err(AuthnError::InvalidMfaToken);
         }
+        let method = match self
+            .verify_second_factor(&user, factor, Some(client_id.as_str()), origin)
+            .await
+        {
+            Ok(method) => method,
+            Err(e) => {
+                if let Err(put) = self.one_time.put(MFA_TOKEN_ONE_TIME, &key, body.e).await {
+                    warn!(error = %put, "could not give an mfa_token back after a wrong code");
+                }
+                return Err(e);
+            }
+        };
         // The account may have changed in the five minutes since the password step.
         let refused = if !user.is_active {
             Some(Refusal::Disabled)
