@@ -15,6 +15,23 @@ use crate::http::origin::origin;
 use crate::http::AppState;
 use crate::services::{AuthnError, MfaCaller, MfaError, Reauthentication, ACCOUNT_PAGES_CLIENT};
 
+/// The signed-in session, the posted form (its CSRF token checked) and where it came from.
+async fn change_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<
+    (
+        SsoSession,
+        std::collections::HashMap<String, String>,
+        crate::domain::RequestOrigin,
+    ),
+    HttpResponse,
+> {
+    let (session, form) = signed_in_form(req, payload, state).await?;
+    Ok((session, form, origin(req, &state.trusted_proxies)))
+}
+
 fn caller(session: &SsoSession) -> MfaCaller<'_> {
     MfaCaller::Session {
         user: &session.user_id,
@@ -73,11 +90,10 @@ pub async fn post_add_totp(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (session, mut form) = match signed_in_form(&req, payload, &state).await {
+    let (session, mut form, from) = match change_form(&req, payload, &state).await {
         Ok(v) => v,
         Err(page) => return page,
     };
-    let from = origin(&req, &state.trusted_proxies);
     let name = form.remove("name").filter(|n| !n.trim().is_empty());
     match state
         .mfa
@@ -119,11 +135,10 @@ pub async fn post_confirm_totp(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (session, mut form) = match signed_in_form(&req, payload, &state).await {
+    let (session, mut form, from) = match change_form(&req, payload, &state).await {
         Ok(v) => v,
         Err(page) => return page,
     };
-    let from = origin(&req, &state.trusted_proxies);
     let id = form.remove("factor_id").unwrap_or_default();
     let code = SecretString::from(form.remove("code").unwrap_or_default());
     match state
@@ -181,11 +196,10 @@ pub async fn post_remove(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (session, mut form) = match signed_in_form(&req, payload, &state).await {
+    let (session, mut form, from) = match change_form(&req, payload, &state).await {
         Ok(v) => v,
         Err(page) => return page,
     };
-    let from = origin(&req, &state.trusted_proxies);
     let id = form.remove("factor_id").unwrap_or_default();
     let notice = match state
         .mfa
@@ -204,11 +218,10 @@ pub async fn post_recovery_codes(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (session, mut form) = match signed_in_form(&req, payload, &state).await {
+    let (session, mut form, from) = match change_form(&req, payload, &state).await {
         Ok(v) => v,
         Err(page) => return page,
     };
-    let from = origin(&req, &state.trusted_proxies);
     match state
         .mfa
         .regenerate_recovery_codes(caller(&session), proof(&mut form), &from)
