@@ -333,7 +333,7 @@ pub async fn post_login(
     let started = match started {
         Ok(s) => s,
         Err(AuthnError::SecondFactorRequired(token)) => {
-            return super::second_factor::second_step_page(
+            return super::browser::second_step_page(
                 &req,
                 &state,
                 pending.as_ref(),

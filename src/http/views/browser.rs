@@ -5,11 +5,13 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::cookies;
+use super::csrf::form_page;
 use super::Pages;
 use crate::domain::{RequestOrigin, SessionId, SsoSession};
 use crate::http::body::read_limited;
 use crate::http::origin::origin;
 use crate::http::AppState;
+use crate::services::PendingRequest;
 use minijinja::context;
 
 /// The browser's live session, if its cookie names one. `Err` is a page: the store failed.
@@ -131,5 +133,35 @@ pub(super) fn hinted(
             .insert_header((header::LOCATION, location))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish(),
+    )
+}
+
+/// The page that asks for the second factor.
+pub(super) fn second_step_page(
+    req: &HttpRequest,
+    state: &AppState,
+    pending: Option<&PendingRequest>,
+    mfa_token: &str,
+    remember: bool,
+    error: Option<(StatusCode, &str)>,
+) -> HttpResponse {
+    let (status, message) = match error {
+        Some((status, message)) => (status, Some(message)),
+        None => (StatusCode::OK, None),
+    };
+    form_page(
+        req,
+        state,
+        status,
+        "sign_in_mfa.html",
+        context! {
+            title => "Two-step sign-in",
+            client_name => pending.map(|p| p.client_name.as_str()),
+            request => pending.map(|p| p.sealed.as_str()),
+            mfa_token,
+            remember,
+            error => message,
+        },
+        pending.map(|p| p.redirect_uri.as_str()),
     )
 }

@@ -137,7 +137,7 @@ async fn sign_in(
         Ok(started) => started,
         // A user with a second factor: the link (or code) was the first step.
         Err(AuthnError::SecondFactorRequired(token)) => {
-            return Ok(super::second_factor::second_step_page(
+            return Ok(super::browser::second_step_page(
                 req,
                 state,
                 pending,

@@ -4,44 +4,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use minijinja::context;
 use secrecy::SecretString;
 
 use super::authorize::{continue_after_sign_in, refused_page, sign_in_failure, with_retry_after};
-use super::browser::{read_form, SignInFrom};
-use super::csrf::{form_is_genuine, form_page};
+use super::browser::{read_form, second_step_page, SignInFrom};
+use super::csrf::form_is_genuine;
 use crate::http::AppState;
-use crate::services::{AuthnError, PendingRequest, SecondFactor};
-
-/// The page that asks for the second factor.
-pub(super) fn second_step_page(
-    req: &HttpRequest,
-    state: &AppState,
-    pending: Option<&PendingRequest>,
-    mfa_token: &str,
-    remember: bool,
-    error: Option<(StatusCode, &str)>,
-) -> HttpResponse {
-    let (status, message) = match error {
-        Some((status, message)) => (status, Some(message)),
-        None => (StatusCode::OK, None),
-    };
-    form_page(
-        req,
-        state,
-        status,
-        "sign_in_mfa.html",
-        context! {
-            title => "Two-step sign-in",
-            client_name => pending.map(|p| p.client_name.as_str()),
-            request => pending.map(|p| p.sealed.as_str()),
-            mfa_token,
-            remember,
-            error => message,
-        },
-        pending.map(|p| p.redirect_uri.as_str()),
-    )
-}
+use crate::services::{AuthnError, SecondFactor};
 
 /// `POST /login/mfa`: the second step; then the session, and the pending request goes on.
 pub async fn post_login_mfa(
