@@ -64,10 +64,7 @@ fn failure(e: &MfaError) -> Notice {
             StatusCode::TOO_MANY_REQUESTS,
             "Too many attempts. Please wait a moment and try again.",
         ),
-        MfaError::InvalidCode => (
-            StatusCode::BAD_REQUEST,
-            "That code is not correct. Check the time on your phone and try again.",
-        ),
+        MfaError::InvalidCode => (StatusCode::BAD_REQUEST, WRONG_CODE),
         MfaError::NotFound => (
             StatusCode::NOT_FOUND,
             "That sign-in method no longer exists, or the setup took too long. Please start again.",
@@ -100,22 +97,42 @@ pub async fn post_add_totp(
         .start_totp(caller(&session), name.as_deref(), proof(&mut form), &from)
         .await
     {
-        Ok(enrolment) => form_page(
+        Ok(enrolment) => enrol_page(
             &req,
             &state,
             StatusCode::OK,
-            "account_mfa_enrol.html",
-            context! {
-                title => "Add an authenticator app",
-                qr_svg => enrolment.qr_svg,
-                secret => grouped(&enrolment.secret),
-                factor_id => enrolment.id,
-                error => None::<&str>,
-            },
+            &enrolment.id,
+            Some((&enrolment.qr_svg, grouped(&enrolment.secret))),
             None,
         ),
         Err(e) => account_page(&req, &state, &session, Some(failure(&e))).await,
     }
+}
+
+const WRONG_CODE: &str = "That code is not correct. Check the time on your phone and try again.";
+
+/// The "Add an authenticator app" page: with the QR code and the key (`shown`) when the
+/// enrolment starts, without them after a wrong code (they are not kept in the clear).
+fn enrol_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    factor_id: &str,
+    shown: Option<(&str, String)>,
+    error: Option<&str>,
+) -> HttpResponse {
+    let (qr_svg, secret) = match shown {
+        Some((qr, secret)) => (Some(qr), Some(secret)),
+        None => (None, None),
+    };
+    form_page(
+        req,
+        state,
+        status,
+        "account_mfa_enrol.html",
+        context! { title => "Add an authenticator app", qr_svg, secret, factor_id, error },
+        None,
+    )
 }
 
 /// The key in groups of four, as apps show it.
@@ -161,19 +178,13 @@ pub async fn post_confirm_totp(
             )
             .await
         }
-        Err(MfaError::InvalidCode) => form_page(
+        Err(MfaError::InvalidCode) => enrol_page(
             &req,
             &state,
             StatusCode::BAD_REQUEST,
-            "account_mfa_enrol.html",
-            context! {
-                title => "Add an authenticator app",
-                qr_svg => None::<&str>,
-                secret => None::<&str>,
-                factor_id => id,
-                error => "That code is not correct. Check the time on your phone and try again.",
-            },
+            &id,
             None,
+            Some(WRONG_CODE),
         ),
         Err(e) => account_page(&req, &state, &session, Some(failure(&e))).await,
     }
