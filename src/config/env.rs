@@ -56,6 +56,17 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         Kind::Str,
     ),
     ("LATCHKEY_MFA_REAUTH_WITHIN", "mfa.reauth_within", Kind::Str),
+    ("LATCHKEY_MFA_REQUIRED", "mfa.required", Kind::Str),
+    (
+        "LATCHKEY_MFA_ENROLMENT_GRACE",
+        "mfa.enrolment_grace",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_MFA_AFTER_FEDERATION",
+        "mfa.after_federation",
+        Kind::Bool,
+    ),
     (
         "LATCHKEY_SESSIONS_IDLE_TIMEOUT",
         "sessions.idle_timeout",

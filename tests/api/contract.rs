@@ -153,6 +153,7 @@ fn role(name: &str, perms: &[&str]) -> Role {
             .iter()
             .map(|p| Permission::parse(p).unwrap())
             .collect(),
+        require_mfa: false,
         created_at: 1,
     }
 }

@@ -1059,7 +1059,7 @@ async fn the_account_page_links_and_unlinks_providers(backend: Backend) {
 async fn an_invitation_can_be_accepted_through_a_provider(backend: Backend) {
     let (app, idp) = app_with_idp(backend, &[("LATCHKEY_SIGNUP", "invite")]).await;
     app.admin()
-        .create_role("member", &["docs.read".into()], None)
+        .create_role("member", &["docs.read".into()], None, false)
         .await
         .unwrap();
     let invite = |email: &'static str| {
