@@ -11,6 +11,7 @@ mod federated;
 mod magic_link;
 mod outcome;
 mod password;
+mod policy;
 mod second_factor;
 mod steps;
 
@@ -26,6 +27,7 @@ use crate::domain::{RequestOrigin, UserId};
 use crate::storage::{AccountTokenStore, MfaStore, OneTimeStore, UserStore};
 pub use magic_link::{MagicCredential, MAGIC_CODE_MAX_ATTEMPTS};
 pub use outcome::{AuthMethod, AuthnError, Confirmation, Refusal, SignedIn, VerifiedPassword};
+pub use policy::{EnrolmentStart, MfaPolicy, SecondStep};
 pub use second_factor::{SecondFactor, MFA_TOKEN_TTL};
 
 /// The rules of signing in, from the configuration.
@@ -37,6 +39,8 @@ pub struct AuthnSettings {
     pub require_verified_email: bool,
     /// Whether magic links may be used to sign in.
     pub magic_links: bool,
+    /// Who must use a second factor (`[mfa]`, issue 15).
+    pub mfa_policy: MfaPolicy,
 }
 
 /// The login pipeline. Cheap to share.
