@@ -354,8 +354,15 @@ impl Client {
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         match grant {
-            // The second step of a password sign-in comes with the password grant.
-            GrantType::Mfa => self.grant_types.contains(&GrantType::Password),
+            // The second step of a sign-in comes with the grants that answer `mfa_required`:
+            // the password, magic-link and token-exchange grants.
+            GrantType::Mfa => [
+                GrantType::Password,
+                GrantType::MagicLink,
+                GrantType::TokenExchange,
+            ]
+            .iter()
+            .any(|g| self.grant_types.contains(g)),
             _ => self.grant_types.contains(&grant),
         }
     }

@@ -174,8 +174,10 @@ impl SignInService {
         let session = current
             .filter(|s| s.id == id && s.user_id == signed_in.user.id)
             .ok_or(AuthnError::InvalidMfaToken)?;
-        let mut added = amr_of(&signed_in.methods[1..]);
-        if signed_in.methods[1..].iter().any(|m| m.is_second_factor()) {
+        // What this step proved: the methods after the first (the session holds that one).
+        let proved = signed_in.methods.get(1..).unwrap_or(&[]);
+        let mut added = amr_of(proved);
+        if proved.iter().any(|m| m.is_second_factor()) {
             added.push(Amr::Mfa);
         }
         let stepped = self

@@ -36,6 +36,7 @@ crate::scenarios!(cells [sqlite_embedded, postgres_redis]:
     example_spa_signs_in_through_google,
     the_second_step_of_a_sign_in_in_chromium,
     two_step_sign_in_is_turned_on_from_the_account_page,
+    a_policy_takes_the_user_through_enrolment_in_chromium,
 );
 
 /// Chromium applies the page's CSP `form-action` to the redirect that answers a form post:
@@ -775,6 +776,60 @@ async fn two_step_sign_in_is_turned_on_from_the_account_page(backend: Backend) {
             "recovery-codes-phone",
             "account-with-second-factor-desktop",
             "account-with-second-factor-phone",
+        ],
+    );
+}
+
+/// Issue 15: with `mfa.required = "required"` and a grace period, a user without a second
+/// factor who signs in in Chromium gets "Set up two-step sign-in" (QR code, key, "Set up
+/// later"); the code from the key turns it on, the recovery codes are shown once, and the
+/// account page follows. The pages are screenshotted.
+async fn a_policy_takes_the_user_through_enrolment_in_chromium(backend: Backend) {
+    use latchkey::clock::Clock;
+    require_tools();
+    let shots = screenshot_dir(&format!("mfa-forced-{}", cell(backend)));
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("LATCHKEY_MFA_REQUIRED", "required"),
+            ("LATCHKEY_MFA_ENROLMENT_GRACE", "7d"),
+        ],
+    )
+    .await;
+    app.fixture().await;
+    let result = run_script(
+        "mfa_forced_enrol.mjs",
+        &[
+            ("LK_ISSUER", app.settings.issuer().to_owned()),
+            ("LK_EMAIL", "alice@example.com".into()),
+            ("LK_PASSWORD", PASSWORD.into()),
+            ("LK_NOW", app.clock.now().to_string()),
+            ("SCREENSHOT_DIR", shots.display().to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(result["heading"], "Set up two-step sign-in", "{result}");
+    assert_eq!(result["later_offered"], true, "{result}");
+    assert_eq!(
+        result["recovery_codes"].as_array().map(Vec::len),
+        Some(10),
+        "{result}"
+    );
+    let account = str_of(&result, "account_text");
+    assert!(account.contains("Authenticator app"), "{account}");
+    let (status, body) = app
+        .password_grant("alice@example.com", PASSWORD, "web")
+        .await;
+    assert_eq!(status, 403, "two-step sign-in is on: {body}");
+    assert_eq!(body["error"], "mfa_required");
+    assert_screenshots(
+        &shots,
+        &result["screenshots"],
+        &[
+            "forced-enrolment-desktop",
+            "forced-enrolment-phone",
+            "forced-enrolment-recovery-codes-desktop",
+            "forced-enrolment-recovery-codes-phone",
         ],
     );
 }

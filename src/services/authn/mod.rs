@@ -27,8 +27,8 @@ use crate::domain::{RequestOrigin, UserId};
 use crate::storage::{AccountTokenStore, MfaStore, OneTimeStore, UserStore};
 pub use magic_link::{MagicCredential, MAGIC_CODE_MAX_ATTEMPTS};
 pub use outcome::{AuthMethod, AuthnError, Confirmation, Refusal, SignedIn, VerifiedPassword};
-pub use policy::{EnrolmentStart, MfaPolicy, SecondStep};
-pub use second_factor::{SecondFactor, MFA_TOKEN_TTL};
+pub use policy::{MfaPolicy, SecondStep};
+pub use second_factor::{EnrolmentStart, SecondFactor, MFA_TOKEN_TTL};
 
 /// The rules of signing in, from the configuration.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use serde_json::json;
 use tracing::warn;
 
 use super::super::audit::{detail, events};
-use super::second_factor::MfaTokenBody;
+use super::second_factor::{EnrolmentStart, MfaTokenBody};
 use super::{ctx, AuthMethod, Authenticator, AuthnError, SignedIn};
 use crate::crypto::sha256_hex;
 use crate::domain::{
@@ -51,19 +51,6 @@ pub enum SecondStep {
     /// A policy covers the user, who has no second factor: set one up first (`may_skip`:
     /// within the grace period, later is allowed).
     Enrol { may_skip: bool },
-}
-
-/// An enrolment token, opened: whose first step, for which client.
-#[derive(Debug)]
-pub struct EnrolmentStart {
-    pub user_id: UserId,
-    pub client_id: ClientId,
-    /// The first step's method and provider.
-    pub first: AuthMethod,
-    pub provider: Option<ProviderId>,
-    /// A step-up of this session (rather than a new sign-in).
-    pub session: Option<SessionId>,
-    pub expires_at: i64,
 }
 
 impl Authenticator {

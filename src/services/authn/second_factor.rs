@@ -31,6 +31,20 @@ pub enum SecondFactor {
     RecoveryCode(SecretString),
 }
 
+/// An `mfa_token` or an enrolment token (`policy.rs`), opened: whose first step, for which
+/// client.
+#[derive(Debug)]
+pub struct EnrolmentStart {
+    pub user_id: UserId,
+    pub client_id: ClientId,
+    /// The first step's method and provider.
+    pub first: AuthMethod,
+    pub provider: Option<ProviderId>,
+    /// A step-up of this session (rather than a new sign-in).
+    pub session: Option<SessionId>,
+    pub expires_at: i64,
+}
+
 /// The first step's proof: whom, for which client, until when (the enrolment token of
 /// `policy.rs` carries the same).
 #[derive(Serialize, Deserialize)]
@@ -79,7 +93,7 @@ impl MfaTokenBody {
 
     /// What the token says, checked: a first step's method, a provider and session that
     /// parse.
-    pub(super) fn start(self) -> Result<super::policy::EnrolmentStart, AuthnError> {
+    pub(super) fn start(self) -> Result<EnrolmentStart, AuthnError> {
         let first = match self.m.as_deref() {
             None => AuthMethod::Password,
             Some(m) => AuthMethod::parse(m)
@@ -94,7 +108,7 @@ impl MfaTokenBody {
             Some(s) => Some(SessionId::parse(s).ok_or(AuthnError::InvalidMfaToken)?),
             None => None,
         };
-        Ok(super::policy::EnrolmentStart {
+        Ok(EnrolmentStart {
             user_id: UserId::from_trusted(self.u),
             client_id: ClientId::parse(&self.c).map_err(|_| AuthnError::InvalidMfaToken)?,
             first,

@@ -271,15 +271,15 @@ macro_rules! impl_mfa_store {
             }
 
             async fn required_by_role(&self, user: &UserId) -> StorageResult<bool> {
-                let found: Option<(i64,)> = sqlx::query_as(
-                    "SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
-                     WHERE ur.user_id = $1 AND r.require_mfa LIMIT 1",
+                let (n,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+                     WHERE ur.user_id = $1 AND r.require_mfa",
                 )
                 .bind(user.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_one(&self.pool)
                 .await
                 .map_err(map_err)?;
-                Ok(found.is_some())
+                Ok(n > 0)
             }
 
             async fn enrolment_first_asked(
