@@ -69,7 +69,7 @@ fn secret_of(page: &Page) -> Vec<u8> {
     let start = page.html.find("<code class=\"key\">").expect("the key") + 18;
     let end = start + page.html[start..].find("</code>").expect("the key's end");
     data_encoding::BASE32_NOPAD
-        .decode(page.html[start..end].as_bytes())
+        .decode(&page.html.as_bytes()[start..end])
         .expect("base32")
 }
 

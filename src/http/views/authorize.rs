@@ -137,7 +137,7 @@ pub(super) async fn answer(
         },
         Next::Consent(pending) => consent_page(req, state, &pending),
         Next::Respond(r) => respond(state, r, None),
-        Next::StepUp(step) => super::browser::step_up_page(req, state, step).await,
+        Next::StepUp(step) => super::browser::step_up_page(req, state, *step).await,
     };
     if let Some(c) = set {
         let _ = response.add_cookie(&c);

@@ -11,9 +11,7 @@ use super::super::audit::{detail, events};
 use super::second_factor::{EnrolmentStart, MfaTokenBody};
 use super::{ctx, AuthMethod, Authenticator, AuthnError, SignedIn};
 use crate::crypto::sha256_hex;
-use crate::domain::{
-    within_grace, ClientId, MfaRequirement, ProviderId, RequestOrigin, SessionId, UserId,
-};
+use crate::domain::{within_grace, ClientId, MfaRequirement, RequestOrigin, UserId};
 
 /// How long an enrolment token may wait (scanning a QR code takes longer than typing a code).
 pub const ENROLMENT_TOKEN_TTL: i64 = 900;

@@ -49,7 +49,7 @@ pub enum Next {
     Respond(AuthorizationResponse),
     /// The user is signed in, but the session does not meet the request (`acr_values`,
     /// `max_age`, a policy): they prove what is missing (issue 15).
-    StepUp(StepUp),
+    StepUp(Box<StepUp>),
 }
 
 /// A step-up: the session, and what its user proves on the next page.
@@ -259,11 +259,8 @@ impl AuthorizeService {
         // max_age, however long the user then takes on the consent page (else max_age=0
         // would ask again, and forever with prompt=consent).
         let signed_in_now = |s: &SsoSession| s.auth_time >= request.issued_at;
-        let fresh = session.filter(|s| {
-            s.is_live(now)
-                && !(request.prompt.login && !signed_in_now(s))
-                && !(request.prompt.create && !signed_in_now(s))
-        });
+        let wants_new = request.prompt.login || request.prompt.create;
+        let fresh = session.filter(|s| s.is_live(now) && (!wants_new || signed_in_now(s)));
         let Some(session) = fresh else {
             if request.prompt.none {
                 return Ok(Next::Respond(self.error_response(
@@ -372,11 +369,11 @@ impl AuthorizeService {
             // whole new sign-in.
             return Ok(Some(Next::SignIn(self.pending(request, client)?)));
         }
-        Ok(Some(Next::StepUp(StepUp {
+        Ok(Some(Next::StepUp(Box::new(StepUp {
             pending: self.pending(request, client)?,
             session: session.clone(),
             second_factor,
-        })))
+        }))))
     }
 
     fn pending(
