@@ -87,6 +87,7 @@ scenarios!(
     session_store_ends_a_session_once,
     session_store_ends_every_session_of_a_user_but_one,
     session_store_takes_expired_sessions_once,
+    session_store_steps_up_a_live_session,
     authorization_code_store_redeems_a_code_once,
     authorization_code_store_answers_unknown_for_unknown_and_expired_codes,
     authorization_code_store_concurrent_redemptions_have_one_winner,
@@ -103,6 +104,7 @@ scenarios!(
     mfa_store_concurrent_uses_of_one_recovery_code_have_one_winner,
     mfa_store_purges_only_old_unconfirmed_factors,
     mfa_store_forgets_a_deleted_users_factors_and_codes,
+    mfa_store_keeps_the_first_enrolment_prompt_and_reads_role_policies,
 );
 
 // The session contract again, on the Redis adapter (`build_session_store` with Redis
@@ -117,6 +119,7 @@ scenarios!(
     session_store_ends_a_session_once,
     session_store_ends_every_session_of_a_user_but_one,
     session_store_takes_expired_sessions_once,
+    session_store_steps_up_a_live_session,
 );
 
 async fn stores(backend: Backend) -> (Stores, TestDatabase, Settings) {
