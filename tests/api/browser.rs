@@ -37,6 +37,7 @@ crate::scenarios!(cells [sqlite_embedded, postgres_redis]:
     the_second_step_of_a_sign_in_in_chromium,
     two_step_sign_in_is_turned_on_from_the_account_page,
     a_policy_takes_the_user_through_enrolment_in_chromium,
+    a_signed_in_user_is_stepped_up_in_chromium,
 );
 
 /// Chromium applies the page's CSP `form-action` to the redirect that answers a form post:
@@ -830,6 +831,68 @@ async fn a_policy_takes_the_user_through_enrolment_in_chromium(backend: Backend)
             "forced-enrolment-phone",
             "forced-enrolment-recovery-codes-desktop",
             "forced-enrolment-recovery-codes-phone",
+        ],
+    );
+}
+
+/// Issue 15: step-up in Chromium. Signed in with a password, the user meets an application's
+/// `max_age=0`: the page asks for the password of the account already signed in (no user name
+/// field), and a wrong one says so; then `acr_values=urn:latchkey:acr:mfa` takes the user, who
+/// has no second factor, to the enrolment page without "Set up later". Screenshotted.
+async fn a_signed_in_user_is_stepped_up_in_chromium(backend: Backend) {
+    require_tools();
+    let shots = screenshot_dir(&format!("mfa-step-up-{}", cell(backend)));
+    use latchkey::clock::Clock;
+    let app = spawn_app(backend).await;
+    let user = latchkey::domain::UserId::from_trusted(app.fixture().await.user_id);
+    crate::authorization_code::browser_client(&app, "spa").await;
+    // The server's clock is a mock: once the script has signed in, it moves on ten seconds, so
+    // that max_age=0 finds the sign-in older than the request (the script waits for it).
+    let (sessions, clock) = (app.services.sessions.clone(), app.clock.clone());
+    let ticker = tokio::spawn(async move {
+        loop {
+            if sessions.list(&user).await.is_ok_and(|l| !l.is_empty()) {
+                clock.advance(10);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let reauth = crate::authorization_code::authorize_url(&app, "spa", &[("max_age", "0")]);
+    let acr = crate::authorization_code::authorize_url(
+        &app,
+        "spa",
+        &[("acr_values", "urn:latchkey:acr:mfa")],
+    );
+    let result = run_script(
+        "mfa_step_up.mjs",
+        &[
+            ("LK_ISSUER", app.settings.issuer().to_owned()),
+            ("LK_EMAIL", "alice@example.com".into()),
+            ("LK_PASSWORD", PASSWORD.into()),
+            ("LK_REAUTH_URL", reauth),
+            ("LK_ACR_URL", acr),
+            ("SCREENSHOT_DIR", shots.display().to_string()),
+        ],
+    )
+    .await;
+    ticker.abort();
+    let text = str_of(&result, "reauth_text");
+    assert!(text.contains("Signed in as alice@example.com"), "{text}");
+    assert_eq!(result["username_fields"], 0, "{result}");
+    let error = str_of(&result, "error_text");
+    assert!(error.contains("The password is not correct"), "{error}");
+    assert_eq!(result["later_offered"], false, "{result}");
+    assert_screenshots(
+        &shots,
+        &result["screenshots"],
+        &[
+            "step-up-password-desktop",
+            "step-up-password-phone",
+            "step-up-password-wrong-desktop",
+            "step-up-password-wrong-phone",
+            "step-up-enrolment-desktop",
+            "step-up-enrolment-phone",
         ],
     );
 }
