@@ -21,6 +21,7 @@ scenarios!(
     a_user_with_a_factor_is_asked_for_it_after_google,
     with_after_federation_off_google_is_trusted_unless_a_policy_covers_the_user,
     a_native_app_s_token_exchange_answers_mfa_required,
+    a_password_alone_links_no_provider_to_an_account_with_a_second_factor,
 );
 
 const ALICE: &str = "alice@example.com";
@@ -134,4 +135,43 @@ async fn a_native_app_s_token_exchange_answers_mfa_required(backend: Backend) {
         .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["access_token"].is_string(), "{body}");
+}
+
+/// Linking an identity to a local account by its password (the provider did not verify the
+/// address): for an account with a second factor the password alone is not enough, so
+/// nothing is linked and the page says how to do it.
+async fn a_password_alone_links_no_provider_to_an_account_with_a_second_factor(backend: Backend) {
+    let (app, idp) = app_with_idp(backend, &[]).await;
+    app.fixture().await;
+    let body = app.login(ALICE).await;
+    enrol(&app, str_of(&body, "access_token")).await;
+    idp.sign_in_as(google(ALICE, false, "g-alice"));
+    let mut b = Browser::new();
+    let page = through_provider(&mut b, &app.url("/federation/google/start")).await;
+    assert!(
+        page.html.contains("action=\"/federation/link\""),
+        "{}",
+        page.html
+    );
+    let done = b
+        .post(
+            &app.url("/federation/link"),
+            &[
+                ("csrf", &page.field("csrf")),
+                ("pending", &page.field("pending")),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 403, "{}", done.html);
+    assert!(done.html.contains("uses two-step sign-in"), "{}", done.html);
+    let user = app.admin().find_user(ALICE).await.unwrap();
+    let links = app
+        .services
+        .stores
+        .social_links
+        .list_for_user(&user.id)
+        .await
+        .unwrap();
+    assert!(links.is_empty(), "nothing linked: {links:?}");
 }

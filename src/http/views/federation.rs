@@ -545,6 +545,18 @@ pub async fn post_link(
     let started = match started {
         Ok(s) if s.session.user_id == user_id => s,
         Ok(_) => return explained(&state, &FederationError::StateMismatch, request.as_deref()),
+        // The account uses two-step sign-in (or must set it up): a password alone does not
+        // link a provider to it, as it would not sign in to it.
+        Err(crate::services::AuthnError::SecondFactorRequired(_))
+        | Err(crate::services::AuthnError::EnrolmentNeeded { .. }) => {
+            return failure(
+                &state,
+                StatusCode::FORBIDDEN,
+                "Not linked yet",
+                "This account uses two-step sign-in. Sign in to it with your password and your second step, then link this provider from your account page.",
+                request.as_deref(),
+            )
+        }
         Err(e) => {
             let (status, message) = sign_in_failure(&e);
             return with_retry_after(again(status, &message), &e);
