@@ -33,6 +33,7 @@ mod mfa;
 mod multi_instance;
 mod openapi_routes;
 mod openidconnect_interop;
+mod passkeys;
 mod password_grant;
 mod password_policy;
 mod redis_outage;

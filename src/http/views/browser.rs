@@ -5,14 +5,14 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::cookies;
-use super::csrf::form_page;
+use super::csrf::form_page_with;
 use super::Pages;
 use crate::domain::{RequestOrigin, SessionId, SsoSession};
 use crate::http::body::read_limited;
 use crate::http::origin::origin;
 use crate::http::AppState;
-use crate::services::PendingRequest;
-use minijinja::context;
+use crate::services::{PasskeyChallenge, PendingRequest};
+use minijinja::{context, Value};
 
 /// The browser's live session, if its cookie names one. `Err` is a page: the store failed.
 pub async fn current_session(
@@ -137,7 +137,7 @@ pub(super) fn hinted(
 }
 
 /// The page that asks for the second factor.
-pub(super) fn second_step_page(
+pub(super) async fn second_step_page(
     req: &HttpRequest,
     state: &AppState,
     pending: Option<&PendingRequest>,
@@ -149,7 +149,9 @@ pub(super) fn second_step_page(
         Some((status, message)) => (status, Some(message)),
         None => (StatusCode::OK, None),
     };
-    form_page(
+    let offered = state.sign_in.second_step(mfa_token).await;
+    let passkey = offered.passkey.as_ref().map(ceremony);
+    form_page_with(
         req,
         state,
         status,
@@ -161,7 +163,16 @@ pub(super) fn second_step_page(
             mfa_token,
             remember,
             error => message,
+            totp => offered.totp,
+            passkey => passkey.clone(),
         },
         pending.map(|p| p.redirect_uri.as_str()),
+        passkey.is_some(),
     )
+}
+
+/// A passkey ceremony as the pages carry it: the options (JSON, for the form's
+/// `data-options`) and the sealed state.
+pub fn ceremony(c: &PasskeyChallenge) -> Value {
+    context! { options => c.options.to_string(), ceremony => c.ceremony.as_str() }
 }

@@ -144,7 +144,8 @@ async fn sign_in(
                 secrecy::ExposeSecret::expose_secret(&token),
                 from.remember,
                 None,
-            ))
+            )
+            .await)
         }
         Err(e) => return Err(e),
     };

@@ -75,6 +75,12 @@ impl From<AuthnError> for TokenError {
                 "the one-time or recovery code is invalid or was used already".into(),
             ),
             AuthnError::SecondFactorRequired(token) => TokenError::MfaRequired(token),
+            AuthnError::InvalidPasskey => {
+                TokenError::InvalidGrant("the passkey was not accepted".into())
+            }
+            AuthnError::PasskeysUnavailable => {
+                TokenError::InvalidGrant("passkeys are not available".into())
+            }
             AuthnError::InvalidMfaToken => TokenError::InvalidGrant(
                 "the mfa_token is invalid, expired, used, or for another client".into(),
             ),
