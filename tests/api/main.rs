@@ -36,6 +36,7 @@ mod openidconnect_interop;
 mod passkeys;
 mod password_grant;
 mod password_policy;
+mod properties;
 mod redis_outage;
 mod refresh_grace;
 mod refresh_grant;
