@@ -222,6 +222,6 @@ proptest! {
         prop_assert_eq!(recovery_code::normalize(&format!("{canonical}a")), None);
         let hash = recovery_code::hash(&canonical);
         prop_assert_eq!(hash.len(), 64);
-        prop_assert_ne!(recovery_code::hash(&canonical[..15].to_owned()), hash);
+        prop_assert_ne!(recovery_code::hash(&canonical[..15]), hash);
     }
 }
