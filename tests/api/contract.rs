@@ -15,6 +15,7 @@ mod audit;
 mod authorization_codes;
 mod consents;
 mod directory;
+mod hot_query_plans;
 mod mfa;
 mod refresh_tokens;
 mod revocations;
@@ -29,6 +30,7 @@ use audit::*;
 use authorization_codes::*;
 use consents::*;
 use directory::*;
+use hot_query_plans::*;
 use mfa::*;
 use refresh_tokens::*;
 use revocations::*;
@@ -39,6 +41,7 @@ use users_without_email::*;
 
 scenarios!(
     databases:
+    hot_queries_and_purges_walk_an_index,
     user_store_contract,
     user_listing_walks_an_index_for_every_filter,
     role_store_contract,
