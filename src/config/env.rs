@@ -67,6 +67,9 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         "mfa.after_federation",
         Kind::Bool,
     ),
+    ("LATCHKEY_MFA_PASSKEYS", "mfa.passkeys", Kind::Bool),
+    ("LATCHKEY_MFA_RP_ID", "mfa.rp_id", Kind::Str),
+    ("LATCHKEY_MFA_RP_NAME", "mfa.rp_name", Kind::Str),
     (
         "LATCHKEY_SESSIONS_IDLE_TIMEOUT",
         "sessions.idle_timeout",

@@ -15,6 +15,12 @@ pub fn random_token(bytes: usize) -> String {
 }
 
 /// Lower-case hex SHA-256, used to store high-entropy secrets (client secrets, refresh tokens).
+/// SHA-256 of `input` in standard base64 (with padding), as a CSP hash source wants it.
+pub fn sha256_base64(input: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(digest::digest(&digest::SHA256, input))
+}
+
 pub fn sha256_hex(input: &[u8]) -> String {
     let d = digest::digest(&digest::SHA256, input);
     let mut out = String::with_capacity(64);

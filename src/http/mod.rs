@@ -13,7 +13,7 @@ pub use views::Branding;
 
 use api::{accounts, admin, discovery, error, health, revocation, session, token, userinfo};
 use views::{
-    account, account_mfa, authorize, enrolment, federation, links, logout, magic_link,
+    account, account_mfa, authorize, enrolment, federation, links, logout, magic_link, passkey,
     second_factor, self_service,
 };
 
@@ -220,6 +220,16 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors: &CorsPolicy) {
     .service(
         Endpoint::new("/login/reauth")
             .post(enrolment::post_reauth)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/login/passkey")
+            .post(passkey::post_login_passkey)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/account/passkeys")
+            .post(account_mfa::post_add_passkey)
             .finish(),
     )
     .service(
@@ -455,6 +465,16 @@ fn account_routes(cfg: &mut web::ServiceConfig, origins: &CorsPolicy) {
     .service(
         Endpoint::new("/api/v1/me/mfa/recovery-codes")
             .post(api::mfa::post_recovery_codes)
+            .with_cors(origins),
+    )
+    .service(
+        Endpoint::new("/api/v1/me/mfa/passkeys")
+            .post(api::mfa::post_passkeys)
+            .with_cors(origins),
+    )
+    .service(
+        Endpoint::new("/api/v1/me/mfa/passkeys/confirm")
+            .post(api::mfa::post_passkeys_confirm)
             .with_cors(origins),
     )
     .service(

@@ -36,8 +36,8 @@ pub use admin_auth::{AdminAuthError, AdminCredential, AdminGate};
 pub use audit::{detail, events, AuditContext, AuditLog};
 pub use authn::{
     AuthMethod, Authenticator, AuthnError, AuthnSettings, Confirmation, MagicCredential, MfaPolicy,
-    Refusal, SecondFactor, SecondFactors, SignedIn, VerifiedPassword, MAGIC_CODE_MAX_ATTEMPTS,
-    MFA_TOKEN_TTL,
+    PasskeyChallenge, Refusal, SecondFactor, SecondFactors, SignedIn, VerifiedPassword,
+    CEREMONY_TTL as PASSKEY_CEREMONY_TTL, MAGIC_CODE_MAX_ATTEMPTS, MFA_TOKEN_TTL,
 };
 pub use authorize::{
     AuthorizationRequest, AuthorizationResponse, AuthorizeError, AuthorizeParams, AuthorizeService,
@@ -61,7 +61,8 @@ pub use mail::{
 };
 pub use mfa::{
     Caller as MfaCaller, FactorView, MfaError, MfaOverview, MfaService, MfaSettings,
-    Reauthentication, RecoveryCodes, TotpEnrolment, RECOVERY_CODES,
+    PasskeyRegistrationStart, Reauthentication, RecoveryCodes, TotpEnrolment, DEFAULT_PASSKEY_NAME,
+    RECOVERY_CODES,
 };
 pub use password_rules::PasswordRules;
 pub use revocation::{
@@ -72,7 +73,9 @@ pub use sessions::{
     audit_events as session_events, EndReason, SessionEndListener, SessionPolicy, SessionSecret,
     SessionService, StartedSession,
 };
-pub use sign_in::{amr_of, pages_client, SessionReady, SignInService, ACCOUNT_PAGES_CLIENT};
+pub use sign_in::{
+    amr_of, pages_client, SecondStep, SessionReady, SignInService, ACCOUNT_PAGES_CLIENT,
+};
 pub use sign_in_mfa::{EnrolmentPage, StepUpStart};
 pub use throttle::{
     client_key, AdminAttempt, FailureOutcome, LimitedAction, LoginGuard, RequestLimit, Throttle,

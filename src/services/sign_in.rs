@@ -6,7 +6,8 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use super::authn::{
-    AuthMethod, Authenticator, AuthnError, MagicCredential, SecondFactor, SecondStep, SignedIn,
+    AuthMethod, Authenticator, AuthnError, MagicCredential, PasskeyChallenge, SecondFactor,
+    SecondStep as AfterFirstFactor, SignedIn,
 };
 use super::client_registry::ClientRegistry;
 use super::mfa::MfaService;
@@ -101,12 +102,12 @@ impl SignInService {
     ) -> Result<(), AuthnError> {
         let client_requires = self.client_requires_mfa(client_id).await?;
         match self.authn.second_step(signed_in, client_requires).await? {
-            SecondStep::Done => Ok(()),
-            SecondStep::Verify => {
+            AfterFirstFactor::Done => Ok(()),
+            AfterFirstFactor::Verify => {
                 let token = self.authn.mfa_token(signed_in, client_id, origin).await?;
                 Err(AuthnError::SecondFactorRequired(token))
             }
-            SecondStep::Enrol { may_skip } => {
+            AfterFirstFactor::Enrol { may_skip } => {
                 let token = self
                     .authn
                     .enrolment_token(signed_in, client_id, origin)
@@ -189,6 +190,74 @@ impl SignInService {
             .record_sign_in(&signed_in, client_id.as_str(), origin)
             .await;
         Ok(SessionReady::SteppedUp(stepped))
+    }
+
+    /// Signs in with a passkey and no password (a discoverable credential, from the sign-in
+    /// page's button or the browser's autofill), then starts a session (`amr`: `hwk` or
+    /// `swk`, and `mfa`: the passkey's user verification is the second factor).
+    pub async fn with_passkey(
+        &self,
+        ceremony: &str,
+        response: &str,
+        remember: bool,
+        client: Option<&ClientId>,
+        origin: &RequestOrigin,
+        replacing: Option<&SessionId>,
+    ) -> Result<StartedSession, AuthnError> {
+        let client_id = client_or_pages(client)?;
+        let signed_in = self
+            .authn
+            .sign_in_with_passkey(ceremony, response, client_id.as_str(), origin)
+            .await?;
+        self.finish(signed_in, remember, &client_id, origin, replacing)
+            .await
+    }
+
+    /// A passkey sign-in for the sign-in page to offer (its button and the browser's
+    /// autofill); `None` when passkeys are off.
+    pub fn passkey_sign_in(&self) -> Option<PasskeyChallenge> {
+        self.authn.passkeys()?;
+        match self.authn.start_passkey_sign_in() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not start a passkey sign-in");
+                None
+            }
+        }
+    }
+
+    /// What the second step page offers for the user of `mfa_token`: whether they have an
+    /// authenticator app, and a passkey ceremony when they have passkeys. An unknown or
+    /// expired token offers the code form only (the step then says to start again).
+    pub async fn second_step(&self, mfa_token: &str) -> SecondStep {
+        let Some(user) = self.authn.mfa_token_user(mfa_token) else {
+            return SecondStep {
+                totp: true,
+                passkey: None,
+            };
+        };
+        let (totp, passkeys) = self
+            .authn
+            .second_factor_kinds(&user)
+            .await
+            .unwrap_or((true, false));
+        let passkey = if passkeys {
+            self.authn
+                .start_passkey_second_factor(&user)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "could not start a passkey second factor");
+                    None
+                })
+        } else {
+            None
+        };
+        SecondStep {
+            // A user whose only factor is a passkey still sees the code form when passkeys
+            // were turned off since (then only a recovery code gets them in).
+            totp: totp || passkey.is_none(),
+            passkey,
+        }
     }
 
     /// Signs in with a magic link or its code asked for on the hosted pages (bound to
@@ -280,6 +349,14 @@ impl SignInService {
     }
 }
 
+/// What the second step of a sign-in offers.
+pub struct SecondStep {
+    /// The authenticator-app code form.
+    pub totp: bool,
+    /// A passkey ceremony, for a user with passkeys.
+    pub passkey: Option<PasskeyChallenge>,
+}
+
 /// The application a sign-in continues to, or the pages' own client id when there is none.
 fn client_or_pages(client: Option<&ClientId>) -> Result<ClientId, AuthnError> {
     match client {
@@ -303,10 +380,15 @@ pub fn amr_of(methods: &[AuthMethod]) -> Vec<Amr> {
             AuthMethod::MagicLink | AuthMethod::MagicCode => Amr::Otp,
             AuthMethod::Federated => Amr::Fed,
             AuthMethod::Totp | AuthMethod::RecoveryCode => Amr::Otp,
+            AuthMethod::Passkey => Amr::Hwk,
+            AuthMethod::SyncedPasskey => Amr::Swk,
         })
         .collect();
-    // RFC 8176 `mfa`: a second factor followed a first.
-    if methods.len() > 1 && methods.iter().any(|m| m.is_second_factor()) {
+    // RFC 8176 `mfa`: a second factor followed a first, or a passkey with user verification
+    // (two factors in one) was used.
+    if (methods.len() > 1 && methods.iter().any(|m| m.is_second_factor()))
+        || methods.iter().any(|m| m.is_multi_factor())
+    {
         amr.push(Amr::Mfa);
     }
     amr.sort_unstable();

@@ -1,6 +1,7 @@
 //! The composition root: the only module that names concrete adapters.
 
 mod background;
+mod passkeys;
 mod services;
 
 use std::net::TcpListener;

@@ -418,6 +418,7 @@ pub async fn build_services(
             seal: seal.clone(),
             one_time: stores.one_time.clone(),
             mailer: mailer.clone(),
+            passkeys: super::passkeys::relying_party(settings)?,
         },
     ));
     let accounts = Arc::new(AccountService::new(

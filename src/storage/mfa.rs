@@ -42,6 +42,18 @@ pub trait MfaStore: Send + Sync {
         step: i64,
         now: UnixTime,
     ) -> StorageResult<bool>;
+    /// After a passkey was used: stores its `updated` credential (sign counter, backup
+    /// state) and `last_used_at` = `now`, only if it is a confirmed passkey of the user whose
+    /// credential is still `seen` (compare-and-set: of concurrent uses that read the same
+    /// credential, exactly one gets `Ok(true)`).
+    async fn use_passkey(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        seen: &str,
+        updated: &str,
+        now: UnixTime,
+    ) -> StorageResult<bool>;
     /// Removes one of the user's factors; `Ok(false)` if the user has no such factor.
     async fn delete(&self, user: &UserId, id: &FactorId) -> StorageResult<bool>;
     /// Removes every factor and recovery code of the user (an operator's reset); returns the

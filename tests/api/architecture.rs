@@ -212,6 +212,13 @@ fn outbound_oauth_and_http_clients_live_in_the_adapters() {
 }
 
 #[test]
+fn webauthn_lives_in_one_file() {
+    // The WebAuthn ceremonies, COSE keys and attestation are `webauthn-rs`'s; the rest of
+    // the code sees plain values (options as JSON, sealed states, stored credentials).
+    crates_only_in(&["webauthn_rs"], &["crypto/passkey.rs"]);
+}
+
+#[test]
 fn configuration_is_read_by_the_composition_root_and_adapters_only() {
     let mut offences = Vec::new();
     for (path, text) in sources() {

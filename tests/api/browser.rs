@@ -842,7 +842,6 @@ async fn a_policy_takes_the_user_through_enrolment_in_chromium(backend: Backend)
 async fn a_signed_in_user_is_stepped_up_in_chromium(backend: Backend) {
     require_tools();
     let shots = screenshot_dir(&format!("mfa-step-up-{}", cell(backend)));
-    use latchkey::clock::Clock;
     let app = spawn_app(backend).await;
     let user = latchkey::domain::UserId::from_trusted(app.fixture().await.user_id);
     crate::authorization_code::browser_client(&app, "spa").await;

@@ -15,6 +15,7 @@ mod audit;
 mod authorization_codes;
 mod consents;
 mod directory;
+mod hot_query_plans;
 mod mfa;
 mod refresh_tokens;
 mod revocations;
@@ -29,6 +30,7 @@ use audit::*;
 use authorization_codes::*;
 use consents::*;
 use directory::*;
+use hot_query_plans::*;
 use mfa::*;
 use refresh_tokens::*;
 use revocations::*;
@@ -39,6 +41,7 @@ use users_without_email::*;
 
 scenarios!(
     databases:
+    hot_queries_and_purges_walk_an_index,
     user_store_contract,
     user_listing_walks_an_index_for_every_filter,
     role_store_contract,
@@ -98,6 +101,7 @@ scenarios!(
     mfa_store_creates_finds_lists_and_confirms_factors,
     mfa_store_a_new_pending_totp_factor_replaces_the_older_pending_one,
     mfa_store_uses_each_totp_step_once,
+    mfa_store_stores_a_used_passkey_only_over_what_was_read,
     mfa_store_concurrent_uses_of_one_totp_step_have_one_winner,
     mfa_store_deletes_one_factor_or_all_of_a_user,
     mfa_store_recovery_codes_are_replaced_as_a_set_and_used_once,

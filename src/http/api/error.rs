@@ -490,7 +490,10 @@ pub async fn cors_refusal_as_json(
 
 fn mfa_status(e: &MfaError) -> StatusCode {
     match e {
-        MfaError::Validation(_) | MfaError::InvalidCode => StatusCode::BAD_REQUEST,
+        MfaError::Validation(_)
+        | MfaError::InvalidCode
+        | MfaError::InvalidPasskey
+        | MfaError::PasskeysUnavailable => StatusCode::BAD_REQUEST,
         MfaError::NotAUser | MfaError::ReauthenticationRequired => StatusCode::FORBIDDEN,
         MfaError::AccountGone => StatusCode::UNAUTHORIZED,
         MfaError::NotFound => StatusCode::NOT_FOUND,
@@ -512,6 +515,8 @@ fn mfa_response(status: StatusCode, e: &MfaError) -> HttpResponse {
     match e {
         MfaError::Validation(v) => body(status, "invalid_request", Some(&v.to_string())),
         MfaError::InvalidCode => body(status, "invalid_code", Some(&text)),
+        MfaError::InvalidPasskey => body(status, "invalid_passkey", Some(&text)),
+        MfaError::PasskeysUnavailable => body(status, "passkeys_unavailable", Some(&text)),
         MfaError::NotAUser => body(status, "access_denied", Some(&text)),
         MfaError::ReauthenticationRequired => {
             body(status, "reauthentication_required", Some(&text))

@@ -177,3 +177,86 @@ pub async fn post_recovery_codes(
         .await?;
     Ok(no_store(HttpResponse::Ok()).json(codes))
 }
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StartPasskey {
+    password: Option<SecretString>,
+    otp: Option<SecretString>,
+    recovery_code: Option<SecretString>,
+}
+
+/// `POST /api/v1/me/mfa/passkeys` (bearer): starts adding a passkey: the options for
+/// `navigator.credentials.create` and the `ceremony` to send back with its answer. The
+/// re-authentication is checked here and again at the confirmation.
+pub async fn post_passkeys(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    let r: StartPasskey = optional_json(&req, payload, &state).await?;
+    let from = origin(&req, &state.trusted_proxies);
+    let proof = Proof {
+        password: r.password,
+        otp: r.otp,
+        recovery_code: r.recovery_code,
+    }
+    .reauthentication()?;
+    let started = state
+        .mfa
+        .start_passkey(Caller::Token(&p), Some(proof), &from)
+        .await?;
+    Ok(no_store(HttpResponse::Created()).json(started))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmPasskey {
+    ceremony: String,
+    /// The browser's `PublicKeyCredential` (binary values in base64url), as an object or
+    /// as a JSON string.
+    credential: serde_json::Value,
+    name: Option<String>,
+    password: Option<SecretString>,
+    otp: Option<SecretString>,
+    recovery_code: Option<SecretString>,
+}
+
+/// `POST /api/v1/me/mfa/passkeys/confirm` (bearer): the browser's answer; the passkey is on.
+/// Answers the factor and, with the first factor, the recovery codes (shown once).
+pub async fn post_passkeys_confirm(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    let r: ConfirmPasskey = read_json(&req, payload, state.max_body_bytes).await?;
+    let from = origin(&req, &state.trusted_proxies);
+    let credential = match r.credential {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    };
+    let proof = Proof {
+        password: r.password,
+        otp: r.otp,
+        recovery_code: r.recovery_code,
+    }
+    .reauthentication()?;
+    let (factor, codes) = state
+        .mfa
+        .finish_passkey(
+            Caller::Token(&p),
+            r.name.as_deref(),
+            &r.ceremony,
+            &credential,
+            proof,
+            &from,
+        )
+        .await?;
+    let mut body = serde_json::json!({ "factor": factor });
+    if let Some(codes) = codes {
+        body["recovery_codes"] = serde_json::json!(codes.recovery_codes);
+    }
+    Ok(no_store(HttpResponse::Ok()).json(body))
+}

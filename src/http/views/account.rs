@@ -12,11 +12,11 @@ use secrecy::SecretString;
 use super::browser::sentence;
 use super::browser::{current_session, read_form};
 use super::cookies;
-use super::csrf::{form_is_genuine, form_page};
+use super::csrf::{form_is_genuine, form_page_with};
 use crate::domain::{ClientId, SessionId, SsoSession};
 use crate::http::origin::origin;
 use crate::http::AppState;
-use crate::services::{AccountError, EndReason, PasswordChange, ACCOUNT_PAGES_CLIENT};
+use crate::services::{AccountError, EndReason, MfaCaller, PasswordChange, ACCOUNT_PAGES_CLIENT};
 
 pub(super) fn when(t: i64) -> String {
     Utc.timestamp_opt(t, 0)
@@ -123,6 +123,21 @@ pub(super) async fn account_page(
         .collect();
     // Changing factors needs a recent sign-in, else the password in the form.
     let mfa_recent = state.mfa.is_recent(session.auth_time);
+    // Adding a passkey: the ceremony is started with the page and finished with its form.
+    let passkey = state
+        .mfa
+        .start_passkey(
+            MfaCaller::Session {
+                user: &session.user_id,
+                client_id: ACCOUNT_PAGES_CLIENT,
+                signed_in_at: session.auth_time,
+            },
+            None,
+            &origin(req, &state.trusted_proxies),
+        )
+        .await
+        .ok()
+        .map(|c| context! { options => c.options.to_string(), ceremony => c.ceremony });
     let links = match state.federation.as_deref() {
         Some(fed) => fed.links_of(&session.user_id).await.unwrap_or_default(),
         None => Vec::new(),
@@ -156,7 +171,8 @@ pub(super) async fn account_page(
         Some(Notice::Done(text)) => (StatusCode::OK, Some(text), Vec::new()),
         Some(Notice::Failed(status, errors)) => (status, None, errors),
     };
-    form_page(
+    let scripted = passkey.is_some();
+    form_page_with(
         req,
         state,
         status,
@@ -174,10 +190,12 @@ pub(super) async fn account_page(
             mfa_factors,
             recovery_codes_left => mfa.recovery_codes_left,
             mfa_recent,
+            passkey,
             done,
             errors,
         },
         None,
+        scripted,
     )
 }
 

@@ -78,6 +78,13 @@ fn failure(e: &MfaError) -> Notice {
             StatusCode::CONFLICT,
             "Two-step sign-in is required for your account: add another method before removing this one.",
         ),
+        MfaError::InvalidPasskey => (
+            StatusCode::BAD_REQUEST,
+            "The passkey could not be added (it took too long, or it is registered already). Please try again.",
+        ),
+        MfaError::PasskeysUnavailable => {
+            (StatusCode::BAD_REQUEST, "Passkeys are not available here.")
+        }
         other => {
             tracing::error!(error = ?other, "a two-step sign-in change failed");
             (
@@ -252,6 +259,58 @@ pub async fn post_recovery_codes(
             "New recovery codes were made; the old ones no longer work.",
             codes.recovery_codes,
         ),
+        Err(e) => account_page(&req, &state, &session, Some(failure(&e))).await,
+    }
+}
+
+/// `POST /account/passkeys`: the browser's answer to the page's passkey registration; the
+/// passkey is on (with the first factor, the recovery codes are shown once).
+pub async fn post_add_passkey(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (session, mut form, from) = match change_form(&req, payload, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let ceremony = form.remove("ceremony").unwrap_or_default();
+    let response = form.remove("credential").unwrap_or_default();
+    if ceremony.is_empty() || response.is_empty() {
+        let notice = Notice::Failed(
+            StatusCode::BAD_REQUEST,
+            vec!["Your browser did not create a passkey. Please try again.".into()],
+        );
+        return account_page(&req, &state, &session, Some(notice)).await;
+    }
+    let name = form.remove("name").filter(|n| !n.trim().is_empty());
+    match state
+        .mfa
+        .finish_passkey(
+            caller(&session),
+            name.as_deref(),
+            &ceremony,
+            &response,
+            proof(&mut form),
+            &from,
+        )
+        .await
+    {
+        Ok((_, Some(codes))) => codes_page(
+            &req,
+            &state,
+            "Your passkey was added: two-step sign-in is on.",
+            codes.recovery_codes,
+        ),
+        Ok((_, None)) => {
+            account_page(
+                &req,
+                &state,
+                &session,
+                Some(Notice::Done("The passkey was added.")),
+            )
+            .await
+        }
         Err(e) => account_page(&req, &state, &session, Some(failure(&e))).await,
     }
 }

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use super::browser::{current_session, read_form, unavailable, SignInFrom};
 use super::cookies;
-use super::csrf::{form_is_genuine, form_page};
+use super::csrf::{form_is_genuine, form_page, form_page_with};
 use super::Pages;
 use crate::domain::{LoginName, SsoSession};
 use crate::http::body::read_limited;
@@ -187,7 +187,7 @@ fn respond(
 
 /// The sign-in page, for a pending request or on its own. `typed`: the name the user typed
 /// (kept after a failed attempt), else the request's `login_hint`.
-fn sign_in_page(
+pub(super) fn sign_in_page(
     req: &HttpRequest,
     state: &AppState,
     pending: Option<&PendingRequest>,
@@ -198,7 +198,11 @@ fn sign_in_page(
         Some((status, message)) => (status, Some(message)),
         None => (StatusCode::OK, None),
     };
-    form_page(
+    let passkey = state
+        .sign_in
+        .passkey_sign_in()
+        .map(|c| super::browser::ceremony(&c));
+    form_page_with(
         req,
         state,
         status,
@@ -212,8 +216,10 @@ fn sign_in_page(
             signup_open => super::self_service::signup_open(state),
             magic_links => state.accounts.policy().magic_links,
             providers => super::browser::buttons(state),
+            passkey => passkey.clone(),
         },
         pending.map(|p| p.redirect_uri.as_str()),
+        passkey.is_some(),
     )
 }
 
@@ -444,6 +450,15 @@ pub(super) fn sign_in_failure(e: &AuthnError) -> (StatusCode, String) {
         AuthnError::InvalidSecondFactor => (
             StatusCode::UNAUTHORIZED,
             "That code is not correct, or it was used already.".into(),
+        ),
+        AuthnError::InvalidPasskey => (
+            StatusCode::UNAUTHORIZED,
+            "That passkey was not accepted. Please try again, or use another way to sign in."
+                .into(),
+        ),
+        AuthnError::PasskeysUnavailable => (
+            StatusCode::BAD_REQUEST,
+            "Passkeys are not available here.".into(),
         ),
         AuthnError::InvalidMfaToken
         | AuthnError::SecondFactorRequired(_)

@@ -5,14 +5,16 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::cookies;
-use super::csrf::form_page;
+use super::csrf::{form_page, form_page_with};
 use super::Pages;
 use crate::domain::{RequestOrigin, SessionId, SsoSession};
 use crate::http::body::read_limited;
 use crate::http::origin::origin;
 use crate::http::AppState;
-use crate::services::{AuthnError, EnrolmentPage, PendingRequest, StepUp, StepUpStart};
-use minijinja::context;
+use crate::services::{
+    AuthnError, EnrolmentPage, PasskeyChallenge, PendingRequest, StepUp, StepUpStart,
+};
+use minijinja::{context, Value};
 use secrecy::ExposeSecret;
 
 /// The browser's live session, if its cookie names one. `Err` is a page: the store failed.
@@ -141,7 +143,7 @@ pub(super) fn hinted(
 }
 
 /// The page that asks for the second factor.
-pub(super) fn second_step_page(
+pub(super) async fn second_step_page(
     req: &HttpRequest,
     state: &AppState,
     pending: Option<&PendingRequest>,
@@ -153,7 +155,9 @@ pub(super) fn second_step_page(
         Some((status, message)) => (status, Some(message)),
         None => (StatusCode::OK, None),
     };
-    form_page(
+    let offered = state.sign_in.second_step(mfa_token).await;
+    let passkey = offered.passkey.as_ref().map(ceremony);
+    form_page_with(
         req,
         state,
         status,
@@ -165,8 +169,11 @@ pub(super) fn second_step_page(
             mfa_token,
             remember,
             error => message,
+            totp => offered.totp,
+            passkey => passkey.clone(),
         },
         pending.map(|p| p.redirect_uri.as_str()),
+        passkey.is_some(),
     )
 }
 
@@ -181,14 +188,9 @@ pub(super) async fn next_step_page(
     e: AuthnError,
 ) -> Result<HttpResponse, AuthnError> {
     match e {
-        AuthnError::SecondFactorRequired(token) => Ok(second_step_page(
-            req,
-            state,
-            pending,
-            token.expose_secret(),
-            remember,
-            None,
-        )),
+        AuthnError::SecondFactorRequired(token) => {
+            Ok(second_step_page(req, state, pending, token.expose_secret(), remember, None).await)
+        }
         AuthnError::EnrolmentNeeded { token, .. } => {
             Ok(start_enrolment_page(req, state, pending, token.expose_secret(), remember).await)
         }
@@ -326,14 +328,17 @@ pub(super) async fn step_up_page(
         )
         .await;
     match started {
-        Ok(StepUpStart::SecondFactor(token)) => second_step_page(
-            req,
-            state,
-            Some(&step.pending),
-            token.expose_secret(),
-            false,
-            None,
-        ),
+        Ok(StepUpStart::SecondFactor(token)) => {
+            second_step_page(
+                req,
+                state,
+                Some(&step.pending),
+                token.expose_secret(),
+                false,
+                None,
+            )
+            .await
+        }
         Ok(StepUpStart::Enrol(token)) => {
             start_enrolment_page(
                 req,
@@ -349,4 +354,10 @@ pub(super) async fn step_up_page(
         }
         Err(e) => further_step_failed(state, &e),
     }
+}
+
+/// A passkey ceremony as the pages carry it: the options (JSON, for the form's
+/// `data-options`) and the sealed state.
+pub fn ceremony(c: &PasskeyChallenge) -> Value {
+    context! { options => c.options.to_string(), ceremony => c.ceremony.as_str() }
 }

@@ -61,13 +61,31 @@ pub fn form_page(
     context: Value,
     target: Option<&str>,
 ) -> HttpResponse {
+    form_page_with(req, state, status, template, context, target, false)
+}
+
+/// As [`form_page`]; with `passkeys`, the page runs the passkey script (its CSP allows that
+/// script by its hash).
+pub fn form_page_with(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    template: &str,
+    context: Value,
+    target: Option<&str>,
+    passkeys: bool,
+) -> HttpResponse {
     let csrf = CsrfBinding::of(req, state);
-    let mut response = state.pages.render_posting_to(
-        status,
-        template,
-        context! { csrf => csrf.token(state), ..context },
-        target,
-    );
+    let context = context! { csrf => csrf.token(state), ..context };
+    let mut response = if passkeys {
+        state
+            .pages
+            .render_posting_to_with_passkeys(status, template, context, target)
+    } else {
+        state
+            .pages
+            .render_posting_to(status, template, context, target)
+    };
     if let Some(c) = csrf.cookie(state) {
         let _ = response.add_cookie(&c);
     }

@@ -18,6 +18,7 @@ pub(super) mod federation;
 pub(super) mod links;
 pub(super) mod logout;
 pub(super) mod magic_link;
+pub(super) mod passkey;
 pub(super) mod second_factor;
 pub(super) mod self_service;
 
@@ -68,6 +69,11 @@ const TEMPLATES: &[(&str, &str)] = templates![
 /// `/assets/form_post.js` so the page's CSP needs no inline script.
 pub const FORM_POST_JS: &str =
     "document.addEventListener('DOMContentLoaded',function(){document.forms[0].submit();});\n";
+
+/// The passkey ceremonies' script (WebAuthn in the browser), inlined in the pages that offer
+/// passkeys and allowed by their CSP through its SHA-256 hash alone (`script-src
+/// 'sha256-...'`): no other script runs there, not even one of Latchkey's own URLs.
+pub const PASSKEY_JS: &str = include_str!("passkey.js");
 
 /// `GET /assets/form_post.js`.
 pub async fn get_form_post_js() -> HttpResponse {
@@ -156,6 +162,10 @@ fn environment(branding: &Branding) -> Result<Environment<'static>, minijinja::E
         }
     }
     env.add_global("brand", branding.globals());
+    env.add_global(
+        "passkey_script",
+        Value::from_safe_string(PASSKEY_JS.to_owned()),
+    );
     Ok(env)
 }
 
@@ -164,6 +174,8 @@ pub struct Pages {
     env: Environment<'static>,
     csp: String,
     csp_with_script: String,
+    /// The CSP source of the passkey script: its hash.
+    passkey_script_source: String,
 }
 
 impl Pages {
@@ -179,6 +191,44 @@ impl Pages {
             env,
             csp: branding.csp(false),
             csp_with_script: branding.csp(true),
+            passkey_script_source: format!(
+                "'sha256-{}'",
+                crate::crypto::sha256_base64(PASSKEY_JS.as_bytes())
+            ),
+        }
+    }
+
+    /// `csp` allowing the passkey script (by its hash) and nothing else to run.
+    fn with_passkey_script(&self, csp: &str) -> String {
+        csp.replacen(
+            "default-src 'none';",
+            &format!(
+                "default-src 'none'; script-src {};",
+                self.passkey_script_source
+            ),
+            1,
+        )
+    }
+
+    /// As [`render_posting_to`](Self::render_posting_to), for a page that runs the passkey
+    /// script (inline, allowed by its hash).
+    pub fn render_posting_to_with_passkeys(
+        &self,
+        status: StatusCode,
+        template: &str,
+        context: Value,
+        target: Option<&str>,
+    ) -> HttpResponse {
+        match self.html(template, context) {
+            Ok(html) => page_with_csp(
+                status,
+                html,
+                &self.with_passkey_script(&self.csp_posting_to(target)),
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, template, "a page failed to render");
+                error::internal_error(self)
+            }
         }
     }
 
@@ -337,7 +387,7 @@ mod tests {
             ),
             (
                 "sign_in_mfa.html",
-                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, mfa_token => HOSTILE, remember => true, error => HOSTILE, csrf => HOSTILE },
+                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, mfa_token => HOSTILE, remember => true, error => HOSTILE, csrf => HOSTILE, totp => true, passkey => context! { options => HOSTILE, ceremony => HOSTILE } },
             ),
             (
                 "sign_in_enrol.html",
@@ -377,7 +427,7 @@ mod tests {
             ),
             (
                 "sign_in.html",
-                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, login_hint => HOSTILE, csrf => HOSTILE, error => HOSTILE, signup_open => true, magic_links => true, providers => vec![context! { id => HOSTILE, name => HOSTILE }] },
+                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, login_hint => HOSTILE, csrf => HOSTILE, error => HOSTILE, signup_open => true, magic_links => true, providers => vec![context! { id => HOSTILE, name => HOSTILE }], passkey => context! { options => HOSTILE, ceremony => HOSTILE } },
             ),
             (
                 "consent.html",
@@ -411,6 +461,7 @@ mod tests {
                     providers => vec![context! { id => HOSTILE, name => HOSTILE }],
                     mfa_factors => vec![context! { id => HOSTILE, name => HOSTILE, kind => HOSTILE, added => HOSTILE, last_used => HOSTILE }],
                     recovery_codes_left => 3, mfa_recent => false,
+                    passkey => context! { options => HOSTILE, ceremony => HOSTILE },
                 },
             ),
             (
@@ -521,6 +572,7 @@ mod tests {
             env: Environment::new(),
             csp: String::new(),
             csp_with_script: String::new(),
+            passkey_script_source: String::new(),
         };
         let page = error::internal_error(&pages);
         assert_eq!(page.status(), StatusCode::INTERNAL_SERVER_ERROR);

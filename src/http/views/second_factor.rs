@@ -38,7 +38,7 @@ pub async fn post_login_mfa(
         Ok(from) => from,
         Err(page) => return page,
     };
-    let again = |status, message: &str| {
+    let again = async |status, message: &str| {
         second_step_page(
             &req,
             &state,
@@ -47,17 +47,19 @@ pub async fn post_login_mfa(
             from.remember,
             Some((status, message)),
         )
+        .await
     };
     if !form_is_genuine(&req, &state, f.get("csrf").map(String::as_str)) {
         return again(
             StatusCode::FORBIDDEN,
             "This form has expired. Please enter the code again.",
-        );
+        )
+        .await;
     }
     let factor = match (f.remove("otp"), f.remove("recovery_code")) {
         (Some(otp), None) => SecondFactor::Totp(SecretString::from(otp)),
         (None, Some(code)) => SecondFactor::RecoveryCode(SecretString::from(code)),
-        _ => return again(StatusCode::BAD_REQUEST, "Please enter the code."),
+        _ => return again(StatusCode::BAD_REQUEST, "Please enter the code.").await,
     };
     let started = state
         .sign_in
@@ -79,7 +81,7 @@ pub async fn post_login_mfa(
         ),
         Err(e) => {
             let (status, message) = sign_in_failure(&e);
-            with_retry_after(again(status, &message), &e)
+            with_retry_after(again(status, &message).await, &e)
         }
     }
 }

@@ -75,8 +75,11 @@ impl From<RevocationError> for AccountError {
 impl From<AuthnError> for AccountError {
     fn from(e: AuthnError) -> Self {
         match e {
-            AuthnError::InvalidCredentials | AuthnError::InvalidSecondFactor => {
-                AccountError::InvalidCredentials
+            AuthnError::InvalidCredentials
+            | AuthnError::InvalidSecondFactor
+            | AuthnError::InvalidPasskey => AccountError::InvalidCredentials,
+            AuthnError::PasskeysUnavailable => {
+                AccountError::InvalidRequest("passkeys are not available".into())
             }
             AuthnError::InvalidLink | AuthnError::InvalidMfaToken => AccountError::InvalidToken,
             AuthnError::SecondFactorRequired(_) => {

@@ -10,6 +10,7 @@
 mod federated;
 mod magic_link;
 mod outcome;
+mod passkey;
 mod password;
 mod policy;
 mod second_factor;
@@ -22,11 +23,13 @@ use super::mail::Mailer;
 use super::revocation::RevocationService;
 use super::throttle::Throttle;
 use crate::clock::Clock;
+use crate::crypto::passkey::PasskeyRp;
 use crate::crypto::{AccountTokenCodec, BrowserSeal, PasswordHasher, TotpVault};
 use crate::domain::{RequestOrigin, UserId};
 use crate::storage::{AccountTokenStore, MfaStore, OneTimeStore, UserStore};
 pub use magic_link::{MagicCredential, MAGIC_CODE_MAX_ATTEMPTS};
 pub use outcome::{AuthMethod, AuthnError, Confirmation, Refusal, SignedIn, VerifiedPassword};
+pub use passkey::{PasskeyChallenge, CEREMONY_TTL};
 pub use policy::{MfaPolicy, SecondStep};
 pub use second_factor::{EnrolmentStart, SecondFactor, MFA_TOKEN_TTL};
 
@@ -62,6 +65,8 @@ pub struct Authenticator {
     one_time: Arc<dyn OneTimeStore>,
     /// Tells users when a recovery code was used.
     mailer: Arc<Mailer>,
+    /// The WebAuthn relying party, when passkeys are on.
+    passkeys: Option<Arc<PasskeyRp>>,
 }
 
 /// What the second step of a sign-in needs (issue 15).
@@ -71,6 +76,8 @@ pub struct SecondFactors {
     pub seal: Arc<BrowserSeal>,
     pub one_time: Arc<dyn OneTimeStore>,
     pub mailer: Arc<Mailer>,
+    /// The WebAuthn relying party; `None` turns passkeys off.
+    pub passkeys: Option<Arc<PasskeyRp>>,
 }
 
 impl Authenticator {
@@ -93,6 +100,7 @@ impl Authenticator {
             seal: second.seal,
             one_time: second.one_time,
             mailer: second.mailer,
+            passkeys: second.passkeys,
             users,
             account_tokens,
             hasher,

@@ -17,6 +17,12 @@ pub enum AuthMethod {
     Totp,
     /// One of the user's recovery codes (standing in for a second factor).
     RecoveryCode,
+    /// A WebAuthn passkey bound to its device (hardware-secured key, `hwk`), with user
+    /// verification: two factors by itself, or the second after a password.
+    Passkey,
+    /// A passkey that may be synced between devices (backup eligible: a software-secured
+    /// key, `swk`), with user verification.
+    SyncedPasskey,
 }
 
 impl AuthMethod {
@@ -29,6 +35,8 @@ impl AuthMethod {
             AuthMethod::Federated,
             AuthMethod::Totp,
             AuthMethod::RecoveryCode,
+            AuthMethod::Passkey,
+            AuthMethod::SyncedPasskey,
         ]
         .into_iter()
         .find(|m| m.as_str() == raw)
@@ -42,12 +50,26 @@ impl AuthMethod {
             AuthMethod::Federated => "federated",
             AuthMethod::Totp => "totp",
             AuthMethod::RecoveryCode => "recovery_code",
+            AuthMethod::Passkey => "passkey",
+            AuthMethod::SyncedPasskey => "synced_passkey",
         }
     }
 
     /// Whether this method is a second factor (after a first one).
     pub fn is_second_factor(self) -> bool {
-        matches!(self, AuthMethod::Totp | AuthMethod::RecoveryCode)
+        matches!(
+            self,
+            AuthMethod::Totp
+                | AuthMethod::RecoveryCode
+                | AuthMethod::Passkey
+                | AuthMethod::SyncedPasskey
+        )
+    }
+
+    /// Whether this method proves two factors by itself (a passkey with user verification:
+    /// the device, and the PIN or biometric that unlocked it).
+    pub fn is_multi_factor(self) -> bool {
+        matches!(self, AuthMethod::Passkey | AuthMethod::SyncedPasskey)
     }
 }
 
@@ -135,6 +157,14 @@ pub enum AuthnError {
     /// The `mfa_token` is unknown, expired, used, or for another client.
     #[error("the mfa_token is invalid, expired or already used")]
     InvalidMfaToken,
+    /// The passkey's answer does not verify, its ceremony is expired or used, or the
+    /// credential is unknown (one answer for all).
+    #[error("the passkey was not accepted")]
+    InvalidPasskey,
+    /// Passkeys are not available (turned off, or the issuer's host cannot be a WebAuthn
+    /// relying party id).
+    #[error("passkeys are not available on this server")]
+    PasskeysUnavailable,
     /// The first factor was right and the user has a second one: the sign-in continues with
     /// it, carried by this `mfa_token`.
     #[error("a second factor is required")]

@@ -29,6 +29,9 @@ pub enum SecondFactor {
     Totp(SecretString),
     /// One of the user's recovery codes.
     RecoveryCode(SecretString),
+    /// One of the user's passkeys: the sealed ceremony the page or client was given, and the
+    /// browser's answer (the assertion, as JSON).
+    Passkey { ceremony: String, response: String },
 }
 
 /// An `mfa_token` or an enrolment token (`policy.rs`), opened: whose first step, for which
@@ -155,6 +158,23 @@ impl Authenticator {
         Ok(SecretString::from(token))
     }
 
+    /// The user a live `mfa_token` is for (the token is not used up): what the second step
+    /// page offers depends on their factors.
+    pub fn mfa_token_user(&self, mfa_token: &str) -> Option<UserId> {
+        let body: MfaTokenBody = self
+            .seal
+            .open(MFA_TOKEN_PURPOSE, mfa_token.trim())
+            .and_then(|plain| serde_json::from_slice(&plain).ok())?;
+        (body.e > self.clock.now()).then(|| UserId::from_trusted(body.u))
+    }
+
+    /// Which kinds of second factor `user` has confirmed: (TOTP, passkey).
+    pub async fn second_factor_kinds(&self, user: &UserId) -> Result<(bool, bool), AuthnError> {
+        let factors = self.mfa.list(user).await?;
+        let has = |kind| factors.iter().any(|f| f.kind == kind && f.is_confirmed());
+        Ok((has(FactorKind::Totp), has(FactorKind::Passkey)))
+    }
+
     /// The MFA grant: the user of a live `mfa_token` of `client_id`, signed in with the
     /// password step and `factor`. The token is used up only by a right factor, so a typo
     /// can be retried (wrong codes count against the account like wrong passwords).
@@ -267,6 +287,12 @@ impl Authenticator {
                     None => false,
                 };
                 (AuthMethod::RecoveryCode, ok)
+            }
+            SecondFactor::Passkey { ceremony, response } => {
+                match self.passkey_second_factor(user, ceremony, response).await? {
+                    Some(method) => (method, true),
+                    None => (AuthMethod::Passkey, false),
+                }
             }
         };
         if !ok {

@@ -5,6 +5,7 @@
 //! request, the password or a second factor; the user is mailed about every change. The
 //! second step of a sign-in itself is the login pipeline's (`authn/second_factor.rs`).
 
+mod passkeys;
 mod views;
 
 use std::sync::Arc;
@@ -22,7 +23,8 @@ use crate::domain::{
     FactorId, FactorKind, MfaFactor, Principal, RequestOrigin, User, UserId, ValidationError,
 };
 use crate::storage::{MfaStore, RefreshTokenStore, StorageError, UserStore};
-pub use views::{FactorView, MfaOverview, RecoveryCodes, TotpEnrolment};
+pub use passkeys::DEFAULT_PASSKEY_NAME;
+pub use views::{FactorView, MfaOverview, PasskeyRegistrationStart, RecoveryCodes, TotpEnrolment};
 
 /// How many recovery codes a set holds.
 pub const RECOVERY_CODES: usize = 10;
@@ -64,6 +66,13 @@ pub enum MfaError {
     /// The last second factor of a user a policy (the server's, or a role's) requires one of.
     #[error("a policy requires a second factor of this account: add another one before removing the last")]
     RequiredByPolicy,
+    /// The passkey's answer did not verify, its ceremony expired or was used, or the
+    /// credential is registered already.
+    #[error("the passkey was not accepted")]
+    InvalidPasskey,
+    /// Passkeys are off (or the issuer's host cannot be a relying party id).
+    #[error("passkeys are not available on this server")]
+    PasskeysUnavailable,
     /// The proof given was refused by the login pipeline (wrong password, throttled, ...).
     #[error(transparent)]
     Authn(AuthnError),
@@ -86,6 +95,8 @@ impl From<AuthnError> for MfaError {
     fn from(e: AuthnError) -> Self {
         match e {
             AuthnError::InvalidSecondFactor => MfaError::InvalidCode,
+            AuthnError::InvalidPasskey => MfaError::InvalidPasskey,
+            AuthnError::PasskeysUnavailable => MfaError::PasskeysUnavailable,
             other => MfaError::Authn(other),
         }
     }

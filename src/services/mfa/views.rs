@@ -69,3 +69,13 @@ impl std::fmt::Debug for RecoveryCodes {
         f.write_str("RecoveryCodes([redacted])")
     }
 }
+
+/// A started passkey registration: the options for `navigator.credentials.create` (binary
+/// values in base64url) and the sealed ceremony the answer is sent back with.
+#[derive(Debug, Clone, Serialize)]
+pub struct PasskeyRegistrationStart {
+    pub ceremony: String,
+    pub options: serde_json::Value,
+    /// Seconds left to finish it.
+    pub expires_in: i64,
+}

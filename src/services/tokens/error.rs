@@ -82,6 +82,12 @@ impl From<AuthnError> for TokenError {
             AuthnError::EnrolmentNeeded { .. } | AuthnError::EnrolmentRequired => {
                 TokenError::MfaEnrollmentRequired
             }
+            AuthnError::InvalidPasskey => {
+                TokenError::InvalidGrant("the passkey was not accepted".into())
+            }
+            AuthnError::PasskeysUnavailable => {
+                TokenError::InvalidGrant("passkeys are not available".into())
+            }
             AuthnError::InvalidMfaToken => TokenError::InvalidGrant(
                 "the mfa_token is invalid, expired, used, or for another client".into(),
             ),

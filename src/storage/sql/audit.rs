@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 
+use super::user_listing::Bind;
 use super::{corrupt, map_err, SqlStore};
 use crate::domain::{AuditEvent, AuditFilter, LoggedAuditEvent, UserId};
 use crate::storage::{AuditStore, StorageError, StorageResult};
@@ -90,19 +91,16 @@ macro_rules! impl_audit_store {
             async fn list(&self, f: &AuditFilter) -> StorageResult<Vec<LoggedAuditEvent>> {
                 // Following (`after_id`): the first `limit` after it. Otherwise the newest
                 // `limit`. Either way returned oldest first.
-                let rows: Vec<AuditRow> = sqlx::query_as(
-                    "SELECT id, at, event, user_id, client_id, ip, user_agent, detail FROM audit_events \
-                     WHERE ($1 IS NULL OR id > $1) AND ($2 IS NULL OR user_id = $2) \
-                     AND ($3 IS NULL OR event = $3) \
-                     ORDER BY CASE WHEN $1 IS NULL THEN -id ELSE id END LIMIT $4",
-                )
-                .bind(f.after_id)
-                .bind(f.user_id.as_deref())
-                .bind(f.event.as_deref())
-                .bind(f.limit)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_err)?;
+                let page = super::user_listing::audit_page(f);
+                let mut query = sqlx::query_as::<_, AuditRow>(&page.sql);
+                for b in page.binds {
+                    query = match b {
+                        Bind::Bool(v) => query.bind(v),
+                        Bind::Int(v) => query.bind(v),
+                        Bind::Text(v) => query.bind(v),
+                    };
+                }
+                let rows = query.fetch_all(&self.pool).await.map_err(map_err)?;
                 let mut out = rows
                     .into_iter()
                     .map(LoggedAuditEvent::try_from)

@@ -202,6 +202,32 @@ macro_rules! impl_mfa_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn use_passkey(
+                &self,
+                user: &UserId,
+                id: &FactorId,
+                seen: &str,
+                updated: &str,
+                now: UnixTime,
+            ) -> StorageResult<bool> {
+                // Compare-and-set on the credential as it was read: of two uses that read
+                // the same counter, one stores its own.
+                let done = sqlx::query(
+                    "UPDATE mfa_factors SET credential = $4, last_used_at = $5 \
+                     WHERE id = $1 AND user_id = $2 AND kind = 'passkey' \
+                     AND confirmed_at IS NOT NULL AND credential = $3",
+                )
+                .bind(id.as_str())
+                .bind(user.as_str())
+                .bind(seen)
+                .bind(updated)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn delete(&self, user: &UserId, id: &FactorId) -> StorageResult<bool> {
                 let done = sqlx::query("DELETE FROM mfa_factors WHERE id = $1 AND user_id = $2")
                     .bind(id.as_str())

@@ -327,6 +327,85 @@ pub(super) async fn mfa_store_concurrent_uses_of_one_totp_step_have_one_winner(b
     }
 }
 
+pub(super) async fn mfa_store_stores_a_used_passkey_only_over_what_was_read(backend: Backend) {
+    let (s, _db, _) = stores(backend).await;
+    let (alice, bob) = (person(&s).await, person(&s).await);
+    let key = passkey(&alice, 100);
+    s.mfa.create(&key).await.unwrap();
+    let seen = key.credential.clone().unwrap();
+    assert!(
+        !s.mfa
+            .use_passkey(&alice, &key.id, &seen, r#"{"cred":"n1"}"#, 110)
+            .await
+            .unwrap(),
+        "a pending passkey is not used"
+    );
+    assert!(s.mfa.confirm(&alice, &key.id, 0, None, 105).await.unwrap());
+    assert!(s
+        .mfa
+        .use_passkey(&alice, &key.id, &seen, r#"{"cred":"n1"}"#, 110)
+        .await
+        .unwrap());
+    let f = s.mfa.find(&alice, &key.id).await.unwrap().unwrap();
+    assert_eq!(f.credential.as_deref(), Some(r#"{"cred":"n1"}"#));
+    assert_eq!(f.last_used_at, Some(110));
+    assert!(
+        !s.mfa
+            .use_passkey(&alice, &key.id, &seen, r#"{"cred":"n2"}"#, 120)
+            .await
+            .unwrap(),
+        "a use that read the credential before the last one changed it"
+    );
+    assert!(
+        !s.mfa
+            .use_passkey(&bob, &key.id, r#"{"cred":"n1"}"#, r#"{"cred":"n3"}"#, 120)
+            .await
+            .unwrap(),
+        "another user's passkey"
+    );
+    let id = confirmed_totp(&s, &alice, 100, 10).await;
+    assert!(
+        !s.mfa
+            .use_passkey(&alice, &id, "", r#"{"cred":"n4"}"#, 120)
+            .await
+            .unwrap(),
+        "a TOTP factor"
+    );
+    assert_eq!(
+        s.mfa
+            .find(&alice, &key.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .credential
+            .as_deref(),
+        Some(r#"{"cred":"n1"}"#)
+    );
+    // Of concurrent uses that read the same credential, one stores its own.
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (store, user, id) = (s.mfa.clone(), alice.clone(), key.id.clone());
+            tokio::spawn(async move {
+                store
+                    .use_passkey(
+                        &user,
+                        &id,
+                        r#"{"cred":"n1"}"#,
+                        &format!("{{\"cred\":\"c{i}\"}}"),
+                        130,
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let wins = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap().as_ref().unwrap())
+        .count();
+    assert_eq!(wins, 1);
+}
+
 pub(super) async fn mfa_store_deletes_one_factor_or_all_of_a_user(backend: Backend) {
     let (s, _db, _) = stores(backend).await;
     let (alice, bob) = (person(&s).await, person(&s).await);
