@@ -569,6 +569,16 @@ async fn with_mfa_off_nothing_new_is_enrolled_but_factors_are_still_asked(backen
         )
         .await;
     assert_oauth_error(status, &body, 403, "mfa_enrollment_disabled");
+    // Passkeys are second factors too.
+    let (status, body) = off
+        .send_bearer(
+            Method::POST,
+            "/api/v1/me/mfa/passkeys",
+            &bob,
+            Some(json!({})),
+        )
+        .await;
+    assert_oauth_error(status, &body, 403, "mfa_enrollment_disabled");
 }
 
 /// A session signed in with a password, for a user who has a second factor (enrolled after
