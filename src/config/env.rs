@@ -22,6 +22,11 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     ),
     ("LATCHKEY_WORKERS", "server.workers", Kind::Int),
     (
+        "LATCHKEY_SHUTDOWN_TIMEOUT",
+        "server.shutdown_timeout",
+        Kind::Str,
+    ),
+    (
         "LATCHKEY_CORS_ALLOWED_ORIGINS",
         "server.cors_allowed_origins",
         Kind::List,

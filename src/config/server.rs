@@ -18,6 +18,9 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// On SIGTERM or SIGINT: how long requests in flight may take to finish, and then how
+    /// long queued mail may take to be delivered, before the process exits.
+    pub shutdown_timeout: std::time::Duration,
     /// Origins allowed to call the token endpoint from a browser (CORS); `*` allows any.
     pub cors_allowed_origins: Vec<String>,
     /// Reverse proxies whose `X-Forwarded-For` is believed: the client's IP (throttling,
@@ -67,6 +70,8 @@ pub(super) struct ServerToml {
     profile: Profile,
     max_body_bytes: usize,
     workers: usize,
+    #[serde(deserialize_with = "super::sessions::human_duration")]
+    shutdown_timeout: std::time::Duration,
     cors_allowed_origins: Vec<String>,
     trusted_proxies: Vec<String>,
 }
@@ -79,6 +84,7 @@ impl Default for ServerToml {
             profile: Profile::Development,
             max_body_bytes: 16 * 1024,
             workers: 0,
+            shutdown_timeout: std::time::Duration::from_secs(30),
             cors_allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
         }
@@ -133,6 +139,11 @@ impl ServerToml {
                 "server.max_body_bytes must be between 1024 and 1048576",
             ));
         }
+        if !(1..=600).contains(&self.shutdown_timeout.as_secs()) {
+            return Err(invalid(
+                "server.shutdown_timeout must be between 1 second and 10 minutes",
+            ));
+        }
         let trusted_proxies = self
             .trusted_proxies
             .iter()
@@ -151,6 +162,7 @@ impl ServerToml {
             profile: self.profile,
             max_body_bytes: self.max_body_bytes,
             workers: self.workers,
+            shutdown_timeout: self.shutdown_timeout,
             cors_allowed_origins: self.cors_allowed_origins,
             trusted_proxies,
         })

@@ -35,6 +35,10 @@ pub struct Application {
     admin_port: Option<u16>,
     server: Server,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// Drained before the process exits.
+    mailer: Arc<crate::services::Mailer>,
+    /// Its work deferred past the answers is waited for before the mail is drained.
+    accounts: Arc<crate::services::AccountService>,
     settings: Settings,
 }
 
@@ -128,6 +132,9 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
+        // SIGTERM and SIGINT stop accepting at once and give the requests in flight this
+        // long (actix-web's graceful shutdown); `run_until_stopped` then drains the mail.
+        server = server.shutdown_timeout(settings.server.shutdown_timeout.as_secs());
         let admin_server = match (admin_state, admin_listener) {
             (Some(admin_state), Some(l)) => Some(
                 HttpServer::new(move || {
@@ -183,6 +190,8 @@ impl Application {
                 admin_port,
                 server,
                 background,
+                mailer: services.mailer.clone(),
+                accounts: services.accounts.clone(),
                 settings: settings.clone(),
             },
             services,
@@ -203,11 +212,30 @@ impl Application {
         &self.settings
     }
 
+    /// Serves until SIGTERM or SIGINT: the listener closes, requests in flight finish
+    /// (within `server.shutdown_timeout`), the account work they deferred past their answers
+    /// finishes, then the mail queued is delivered (each within the same time again) before
+    /// the background tasks stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        let timeout = self.settings.server.shutdown_timeout;
+        info!("stopping: requests finished; delivering the queued mail");
+        if !self.accounts.settle(timeout).await {
+            tracing::warn!(
+                timeout_secs = timeout.as_secs(),
+                "stopping with account work still running after server.shutdown_timeout"
+            );
+        }
+        if !self.mailer.drain(timeout).await {
+            tracing::warn!(
+                timeout_secs = timeout.as_secs(),
+                "stopping with mail still undelivered after server.shutdown_timeout"
+            );
+        }
         for task in self.background {
             task.abort();
         }
+        info!("stopped");
         result
     }
 }

@@ -45,6 +45,7 @@ mod refresh_grant;
 mod revocation;
 mod revocation_feed;
 mod robustness;
+mod shutdown;
 mod signup_precedence;
 pub mod smtp_server;
 mod throttle;

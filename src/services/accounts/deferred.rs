@@ -22,7 +22,8 @@ impl Deferred {
         Fut: std::future::Future<Output = Result<(), AccountError>> + Send + 'static,
     {
         let Deferred { inner, permit } = self;
-        tokio::spawn(async move {
+        let runtime = inner.runtime.clone();
+        let work = async move {
             match f(inner).await {
                 Ok(()) => {}
                 // The cause chain, once (no backtrace: a flood of failures stays readable).
@@ -35,7 +36,11 @@ impl Deferred {
                 Err(e) => error!(error = %e, what, "account background step failed"),
             }
             drop(permit);
-        });
+        };
+        match runtime {
+            Some(runtime) => drop(runtime.spawn(work)),
+            None => drop(tokio::spawn(work)),
+        }
     }
 }
 
@@ -57,5 +62,19 @@ impl AccountService {
             inner: self.inner.clone(),
             permit,
         })
+    }
+}
+
+impl AccountService {
+    /// At shutdown, once no request comes in any more: waits until the work deferred past
+    /// the answers (the mails it queues among it) has finished, for at most `timeout`;
+    /// `false` when some was still running then.
+    pub async fn settle(&self, timeout: std::time::Duration) -> bool {
+        let all = u32::try_from(MAX_DEFERRED).unwrap_or(u32::MAX);
+        let semaphore = self.inner.deferred.clone();
+        matches!(
+            tokio::time::timeout(timeout, semaphore.acquire_many_owned(all)).await,
+            Ok(Ok(_))
+        )
     }
 }

@@ -57,6 +57,10 @@ struct Inner {
     policy: AccountPolicy,
     /// Places for deferred work.
     deferred: Arc<tokio::sync::Semaphore>,
+    /// The runtime the service was built on (the process's main one): deferred work runs
+    /// there, not on the HTTP worker that answered, whose runtime ends with the worker at
+    /// shutdown and would drop the work half done.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// The account use cases. Cheap to clone.
@@ -118,6 +122,7 @@ impl AccountService {
                 clock,
                 policy,
                 deferred: Arc::new(tokio::sync::Semaphore::new(MAX_DEFERRED)),
+                runtime: tokio::runtime::Handle::try_current().ok(),
             }),
         }
     }
