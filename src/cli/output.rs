@@ -63,9 +63,14 @@ impl Human for UserView {
 impl Human for RoleView {
     fn human(&self) -> String {
         format!(
-            "{}  permissions=[{}]",
+            "{}  permissions=[{}]{}",
             self.name,
-            self.permissions.join(",")
+            self.permissions.join(","),
+            if self.require_mfa {
+                "  require-mfa"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -89,6 +94,9 @@ impl Human for ClientView {
         }
         if self.first_party {
             line.push_str(" first-party");
+        }
+        if self.require_mfa {
+            line.push_str(" require-mfa");
         }
         line
     }

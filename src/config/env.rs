@@ -61,6 +61,17 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
         Kind::Str,
     ),
     ("LATCHKEY_MFA_REAUTH_WITHIN", "mfa.reauth_within", Kind::Str),
+    ("LATCHKEY_MFA_REQUIRED", "mfa.required", Kind::Str),
+    (
+        "LATCHKEY_MFA_ENROLMENT_GRACE",
+        "mfa.enrolment_grace",
+        Kind::Str,
+    ),
+    (
+        "LATCHKEY_MFA_AFTER_FEDERATION",
+        "mfa.after_federation",
+        Kind::Bool,
+    ),
     ("LATCHKEY_MFA_PASSKEYS", "mfa.passkeys", Kind::Bool),
     ("LATCHKEY_MFA_RP_ID", "mfa.rp_id", Kind::Str),
     ("LATCHKEY_MFA_RP_NAME", "mfa.rp_name", Kind::Str),

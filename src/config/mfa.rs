@@ -6,6 +6,9 @@
 //! passkeys = true        # LATCHKEY_MFA_PASSKEYS: WebAuthn passkeys (sign-in without a password, second factor)
 //! rp_id = "example.com"  # LATCHKEY_MFA_RP_ID: the WebAuthn relying party id; default: the issuer's host
 //! rp_name = "Example"    # LATCHKEY_MFA_RP_NAME: the name browsers show; default: the product name, or "Latchkey"
+//! required = "optional"  # LATCHKEY_MFA_REQUIRED: off | optional | required
+//! enrolment_grace = "0s" # LATCHKEY_MFA_ENROLMENT_GRACE: how long a covered user may put off setting up a factor
+//! after_federation = true # LATCHKEY_MFA_AFTER_FEDERATION: ask a user's second factor after Google/GitHub too
 //! ```
 
 use std::time::Duration;
@@ -13,6 +16,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{invalid, ConfigError};
+use crate::domain::MfaRequirement;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MfaSettings {
@@ -25,6 +29,15 @@ pub struct MfaSettings {
     pub rp_id: Option<String>,
     /// The relying party's name in browsers' prompts, when set.
     pub rp_name: Option<String>,
+    /// `off`: no new enrolment; `optional`: users, roles and clients choose; `required`:
+    /// everyone.
+    pub required: MfaRequirement,
+    /// How long a user a policy covers may put off setting up a second factor, from the
+    /// first time they were asked (0: not at all).
+    pub enrolment_grace: Duration,
+    /// A user with a second factor is asked for it after a federated sign-in too (`false`:
+    /// the upstream sign-in is trusted, unless a policy covers the user).
+    pub after_federation: bool,
 }
 
 impl Default for MfaSettings {
@@ -34,6 +47,9 @@ impl Default for MfaSettings {
             passkeys: true,
             rp_id: None,
             rp_name: None,
+            required: MfaRequirement::Optional,
+            enrolment_grace: Duration::ZERO,
+            after_federation: true,
         }
     }
 }
@@ -47,6 +63,10 @@ pub(super) struct MfaToml {
     passkeys: bool,
     rp_id: Option<String>,
     rp_name: Option<String>,
+    required: String,
+    #[serde(deserialize_with = "super::sessions::human_duration")]
+    enrolment_grace: Duration,
+    after_federation: bool,
 }
 
 impl Default for MfaToml {
@@ -57,6 +77,9 @@ impl Default for MfaToml {
             passkeys: d.passkeys,
             rp_id: d.rp_id,
             rp_name: d.rp_name,
+            required: d.required.as_str().to_owned(),
+            enrolment_grace: d.enrolment_grace,
+            after_federation: d.after_federation,
         }
     }
 }
@@ -98,11 +121,19 @@ impl MfaToml {
         if rp_name.as_ref().is_some_and(|n| n.chars().count() > 64) {
             return Err(invalid("mfa.rp_name must be at most 64 characters"));
         }
+        let required = MfaRequirement::parse(self.required.trim())
+            .ok_or_else(|| invalid("mfa.required must be \"off\", \"optional\" or \"required\""))?;
+        if self.enrolment_grace.as_secs() > 365 * 86_400 {
+            return Err(invalid("mfa.enrolment_grace must be at most a year"));
+        }
         Ok(MfaSettings {
             reauth_within: self.reauth_within,
             passkeys: self.passkeys,
             rp_id,
             rp_name,
+            required,
+            enrolment_grace: self.enrolment_grace,
+            after_federation: self.after_federation,
         })
     }
 }

@@ -206,6 +206,8 @@ pub struct ClientOidcSettings {
     pub backchannel_logout_uri: Option<String>,
     /// `id_token_signed_response_alg` (RS256 unless asked otherwise, as OIDC requires).
     pub id_token_alg: SigningAlg,
+    /// Users signing in for this client must use a second factor (issue 15: `--require-mfa`).
+    pub require_mfa: bool,
 }
 
 impl Default for ClientOidcSettings {
@@ -216,6 +218,7 @@ impl Default for ClientOidcSettings {
             first_party: false,
             backchannel_logout_uri: None,
             id_token_alg: SigningAlg::RS256,
+            require_mfa: false,
         }
     }
 }
@@ -351,8 +354,15 @@ impl Client {
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         match grant {
-            // The second step of a password sign-in comes with the password grant.
-            GrantType::Mfa => self.grant_types.contains(&GrantType::Password),
+            // The second step of a sign-in comes with the grants that answer `mfa_required`:
+            // the password, magic-link and token-exchange grants.
+            GrantType::Mfa => [
+                GrantType::Password,
+                GrantType::MagicLink,
+                GrantType::TokenExchange,
+            ]
+            .iter()
+            .any(|g| self.grant_types.contains(g)),
             _ => self.grant_types.contains(&grant),
         }
     }

@@ -23,5 +23,7 @@ pub struct Role {
     pub name: RoleName,
     pub description: Option<String>,
     pub permissions: Vec<Permission>,
+    /// Its holders must sign in with a second factor (issue 15: `--require-mfa`).
+    pub require_mfa: bool,
     pub created_at: UnixTime,
 }

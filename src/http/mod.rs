@@ -13,8 +13,8 @@ pub use views::Branding;
 
 use api::{accounts, admin, discovery, error, health, revocation, session, token, userinfo};
 use views::{
-    account, account_mfa, authorize, federation, links, logout, magic_link, passkey, second_factor,
-    self_service,
+    account, account_mfa, authorize, enrolment, federation, links, logout, magic_link, passkey,
+    second_factor, self_service,
 };
 
 use std::sync::Arc;
@@ -205,6 +205,21 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors: &CorsPolicy) {
     .service(
         Endpoint::new("/login/mfa")
             .post(second_factor::post_login_mfa)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/login/mfa/enrol")
+            .post(enrolment::post_enrol)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/login/continue")
+            .post(enrolment::post_continue)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/login/reauth")
+            .post(enrolment::post_reauth)
             .finish(),
     )
     .service(

@@ -48,6 +48,9 @@ pub mod events {
     pub const MFA_SUCCEEDED: &str = "mfa_succeeded";
     pub const MFA_FAILED: &str = "mfa_failed";
     pub const MFA_REQUIRED: &str = "mfa_required";
+    pub const MFA_ENROLMENT_REQUIRED: &str = "mfa_enrolment_required";
+    pub const MFA_ENROLMENT_SKIPPED: &str = "mfa_enrolment_skipped";
+    pub const MFA_STEP_UP: &str = "mfa_step_up";
     pub const RECOVERY_CODE_USED: &str = "recovery_code_used";
     pub const RECOVERY_CODES_REGENERATED: &str = "recovery_codes_regenerated";
 }

@@ -19,6 +19,7 @@ mod password_rules;
 mod revocation;
 mod sessions;
 mod sign_in;
+mod sign_in_mfa;
 mod throttle;
 mod tokens;
 
@@ -34,13 +35,14 @@ pub use admin::{
 pub use admin_auth::{AdminAuthError, AdminCredential, AdminGate};
 pub use audit::{detail, events, AuditContext, AuditLog};
 pub use authn::{
-    AuthMethod, Authenticator, AuthnError, AuthnSettings, Confirmation, MagicCredential,
+    AuthMethod, Authenticator, AuthnError, AuthnSettings, Confirmation, MagicCredential, MfaPolicy,
     PasskeyChallenge, Refusal, SecondFactor, SecondFactors, SignedIn, VerifiedPassword,
     CEREMONY_TTL as PASSKEY_CEREMONY_TTL, MAGIC_CODE_MAX_ATTEMPTS, MFA_TOKEN_TTL,
 };
 pub use authorize::{
     AuthorizationRequest, AuthorizationResponse, AuthorizeError, AuthorizeParams, AuthorizeService,
-    AuthorizeSettings, ErrorRedirect, Next, PendingRequest, Prompt, ResponseMode, OIDC_SCOPES,
+    AuthorizeSettings, ErrorRedirect, Next, PendingRequest, Prompt, ResponseMode, StepUp,
+    OIDC_SCOPES,
 };
 pub use backchannel::{BackchannelLogout, BackchannelSettings, LogoutDelivery};
 pub use client_registry::{ClientAuthError, ClientCredentials, ClientRegistry};
@@ -71,7 +73,10 @@ pub use sessions::{
     audit_events as session_events, EndReason, SessionEndListener, SessionPolicy, SessionSecret,
     SessionService, StartedSession,
 };
-pub use sign_in::{amr_of, pages_client, SecondStep, SignInService, ACCOUNT_PAGES_CLIENT};
+pub use sign_in::{
+    amr_of, pages_client, SecondStep, SessionReady, SignInService, ACCOUNT_PAGES_CLIENT,
+};
+pub use sign_in_mfa::{EnrolmentPage, StepUpStart};
 pub use throttle::{
     client_key, AdminAttempt, FailureOutcome, LimitedAction, LoginGuard, RequestLimit, Throttle,
     ThrottlePolicy, Throttled, FEDERATION_STARTS_PER_HOUR,

@@ -81,6 +81,7 @@ pub struct SessionService {
 
 pub mod audit_events {
     pub const SESSION_STARTED: &str = "session_started";
+    pub const SESSION_STEPPED_UP: &str = "session_stepped_up";
     pub const SESSION_ENDED: &str = "session_ended";
 }
 
@@ -216,6 +217,50 @@ impl SessionService {
             session.idle_expires_at = idle_expires_at;
         }
         Ok(Some(session))
+    }
+
+    /// A step-up (issue 15): the session's user just proved `added` (a second factor, or the
+    /// password again), so the session's `amr` gains them and its `auth_time` is now. The
+    /// session keeps its id and cookie. `None` if it is no longer live.
+    pub async fn step_up(
+        &self,
+        session: &SsoSession,
+        added: &[Amr],
+        origin: &RequestOrigin,
+    ) -> Result<Option<SsoSession>, StorageError> {
+        let now = self.clock.now();
+        let mut amr = session.amr.clone();
+        amr.extend(added.iter().cloned());
+        amr.sort_unstable();
+        amr.dedup();
+        if !self.store.step_up(&session.id, &amr, now, now).await? {
+            return Ok(None);
+        }
+        self.audit
+            .record(
+                audit_events::SESSION_STEPPED_UP,
+                AuditContext {
+                    user_id: Some(&session.user_id),
+                    client_id: None,
+                    origin: Some(origin),
+                },
+                detail([
+                    ("session_id", session.id.as_str().into()),
+                    (
+                        "amr",
+                        amr.iter()
+                            .map(|a| a.as_str().to_owned())
+                            .collect::<Vec<_>>()
+                            .into(),
+                    ),
+                ]),
+            )
+            .await;
+        info!(session_id = session.id.as_str(), "session stepped up");
+        let mut stepped = session.clone();
+        stepped.amr = amr;
+        stepped.auth_time = now;
+        Ok(Some(stepped))
     }
 
     /// Notes that the session issued a code to `client` (back-channel logout goes there).

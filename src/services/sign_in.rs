@@ -7,10 +7,14 @@ use secrecy::SecretString;
 
 use super::authn::{
     AuthMethod, Authenticator, AuthnError, MagicCredential, PasskeyChallenge, SecondFactor,
-    SignedIn,
+    SecondStep as AfterFirstFactor, SignedIn,
 };
+use super::client_registry::ClientRegistry;
+use super::mfa::MfaService;
 use super::sessions::{SessionService, StartedSession};
-use crate::domain::{Amr, ClientId, LoginName, ProviderId, RequestOrigin, SessionId, User};
+use crate::domain::{
+    Amr, ClientId, LoginName, ProviderId, RequestOrigin, SessionId, SsoSession, User,
+};
 use crate::storage::UserStore;
 
 /// The client id the audit trail names for sign-ins on the account pages (no application
@@ -18,9 +22,30 @@ use crate::storage::UserStore;
 pub const ACCOUNT_PAGES_CLIENT: &str = "latchkey-account";
 
 pub struct SignInService {
-    authn: Arc<Authenticator>,
-    users: Arc<dyn UserStore>,
-    sessions: Arc<SessionService>,
+    pub(super) authn: Arc<Authenticator>,
+    pub(super) users: Arc<dyn UserStore>,
+    pub(super) sessions: Arc<SessionService>,
+    /// Whether the client a sign-in is for requires a second factor.
+    pub(super) clients: Arc<ClientRegistry>,
+    /// Enrolling a second factor during a sign-in (a policy requires one).
+    pub(super) mfa: Arc<MfaService>,
+}
+
+/// A sign-in that completed: a new session, or the browser's session stepped up (issue 15:
+/// its user proved a second factor or their password again; same id and cookie).
+#[derive(Debug)]
+pub enum SessionReady {
+    Started(StartedSession),
+    SteppedUp(SsoSession),
+}
+
+impl SessionReady {
+    pub fn session(&self) -> &SsoSession {
+        match self {
+            SessionReady::Started(s) => &s.session,
+            SessionReady::SteppedUp(s) => s,
+        }
+    }
 }
 
 impl SignInService {
@@ -28,11 +53,15 @@ impl SignInService {
         authn: Arc<Authenticator>,
         users: Arc<dyn UserStore>,
         sessions: Arc<SessionService>,
+        clients: Arc<ClientRegistry>,
+        mfa: Arc<MfaService>,
     ) -> Self {
         Self {
             authn,
             users,
             sessions,
+            clients,
+            mfa,
         }
     }
 
@@ -63,22 +92,46 @@ impl SignInService {
     }
 
     /// A user with a second factor is not signed in by the first one alone:
-    /// `SecondFactorRequired` with the `mfa_token` the second step page carries.
+    /// `SecondFactorRequired` with the `mfa_token` the second step page carries. A user a
+    /// policy covers who has none is taken through enrolment first: `EnrolmentNeeded`.
     async fn second_factor_first(
         &self,
         signed_in: &SignedIn,
         client_id: &ClientId,
         origin: &RequestOrigin,
     ) -> Result<(), AuthnError> {
-        if self.authn.has_second_factor(&signed_in.user.id).await? {
-            let token = self.authn.mfa_token(signed_in, client_id, origin).await?;
-            return Err(AuthnError::SecondFactorRequired(token));
+        let client_requires = self.client_requires_mfa(client_id).await?;
+        match self.authn.second_step(signed_in, client_requires).await? {
+            AfterFirstFactor::Done => Ok(()),
+            AfterFirstFactor::Verify => {
+                let token = self.authn.mfa_token(signed_in, client_id, origin).await?;
+                Err(AuthnError::SecondFactorRequired(token))
+            }
+            AfterFirstFactor::Enrol { may_skip } => {
+                let token = self
+                    .authn
+                    .enrolment_token(signed_in, client_id, origin)
+                    .await?;
+                Err(AuthnError::EnrolmentNeeded { token, may_skip })
+            }
         }
-        Ok(())
+    }
+
+    /// Whether the client requires a second factor (`clients ... --require-mfa`).
+    pub(super) async fn client_requires_mfa(&self, id: &ClientId) -> Result<bool, AuthnError> {
+        if id.as_str() == ACCOUNT_PAGES_CLIENT {
+            return Ok(false);
+        }
+        Ok(self
+            .clients
+            .find(id)
+            .await?
+            .is_some_and(|c| c.oidc.require_mfa))
     }
 
     /// The second step of a sign-in on the hosted pages: the `mfa_token` of the first and a
-    /// TOTP or recovery code, then a session (`amr`: the first method, `otp` and `mfa`).
+    /// TOTP or recovery code, then a session (`amr`: the first method, `otp` and `mfa`); for
+    /// a step-up, the browser's session (`current`) is stepped up instead.
     pub async fn with_second_factor(
         &self,
         mfa_token: &SecretString,
@@ -86,15 +139,57 @@ impl SignInService {
         remember: bool,
         client: Option<&ClientId>,
         origin: &RequestOrigin,
-        replacing: Option<&SessionId>,
-    ) -> Result<StartedSession, AuthnError> {
+        current: Option<&SsoSession>,
+    ) -> Result<SessionReady, AuthnError> {
         let client_id = client_or_pages(client)?;
         let signed_in = self
             .authn
             .sign_in_with_mfa_token(mfa_token, factor, &client_id, origin)
             .await?;
-        self.finish(signed_in, remember, &client_id, origin, replacing)
+        self.complete(signed_in, remember, &client_id, origin, current)
             .await
+    }
+
+    /// A sign-in whose every step is done: a new session, or, for a step-up, the browser's
+    /// session (which must be the one the step-up started from) stepped up.
+    pub(super) async fn complete(
+        &self,
+        signed_in: SignedIn,
+        remember: bool,
+        client_id: &ClientId,
+        origin: &RequestOrigin,
+        current: Option<&SsoSession>,
+    ) -> Result<SessionReady, AuthnError> {
+        let Some(id) = signed_in.session.clone() else {
+            return self
+                .finish(
+                    signed_in,
+                    remember,
+                    client_id,
+                    origin,
+                    current.map(|s| &s.id),
+                )
+                .await
+                .map(SessionReady::Started);
+        };
+        let session = current
+            .filter(|s| s.id == id && s.user_id == signed_in.user.id)
+            .ok_or(AuthnError::InvalidMfaToken)?;
+        // What this step proved: the methods after the first (the session holds that one).
+        let proved = signed_in.methods.get(1..).unwrap_or(&[]);
+        let mut added = amr_of(proved);
+        if proved.iter().any(|m| m.is_second_factor()) {
+            added.push(Amr::Mfa);
+        }
+        let stepped = self
+            .sessions
+            .step_up(session, &added, origin)
+            .await?
+            .ok_or(AuthnError::InvalidMfaToken)?;
+        self.authn
+            .record_sign_in(&signed_in, client_id.as_str(), origin)
+            .await;
+        Ok(SessionReady::SteppedUp(stepped))
     }
 
     /// Signs in with a passkey and no password (a discoverable credential, from the sign-in
@@ -168,26 +263,32 @@ impl SignInService {
     /// Signs in with a magic link or its code asked for on the hosted pages (bound to
     /// [`ACCOUNT_PAGES_CLIENT`]; wrong codes count in the login throttle), then starts a
     /// session.
+    /// `client`: the application the sign-in continues to (its policy applies, and the
+    /// second step is bound to it).
     pub async fn with_magic_link(
         &self,
         credential: MagicCredential,
         remember: bool,
+        client: Option<&ClientId>,
         origin: &RequestOrigin,
         replacing: Option<&SessionId>,
     ) -> Result<StartedSession, AuthnError> {
-        let client_id = pages_client()?;
+        let pages = pages_client()?;
         let signed_in = self
             .authn
-            .redeem_magic_link(credential, &client_id, origin)
+            .redeem_magic_link(credential, &pages, origin)
             .await?;
+        let client_id = client_or_pages(client)?;
         self.second_factor_first(&signed_in, &client_id, origin)
             .await?;
-        self.finish(signed_in, remember, &client_id, origin, replacing)
+        self.finish(signed_in, remember, &pages, origin, replacing)
             .await
     }
 
     /// Signs in the user an upstream provider's identity belongs to (found or created by the
-    /// federation service), then starts a session.
+    /// federation service), then starts a session. A user with a second factor is asked for
+    /// it (unless `mfa.after_federation` is off and no policy covers them), and a user a
+    /// policy covers sets one up first, as after a password.
     pub async fn with_federation(
         &self,
         user: User,
@@ -202,35 +303,17 @@ impl SignInService {
             .authn
             .sign_in_federated(user, provider, client_id.as_str(), origin)
             .await?;
-        self.finish_with(
-            signed_in,
-            Some(provider),
-            remember,
-            &client_id,
-            origin,
-            replacing,
-        )
-        .await
-    }
-
-    async fn finish(
-        &self,
-        signed_in: SignedIn,
-        remember: bool,
-        client_id: &ClientId,
-        origin: &RequestOrigin,
-        replacing: Option<&SessionId>,
-    ) -> Result<StartedSession, AuthnError> {
-        self.finish_with(signed_in, None, remember, client_id, origin, replacing)
+        self.second_factor_first(&signed_in, &client_id, origin)
+            .await?;
+        self.finish(signed_in, remember, &client_id, origin, replacing)
             .await
     }
 
-    /// Records the sign-in and starts the session; `provider` is the upstream provider of a
-    /// federated sign-in (it joins `fed` in `amr`).
-    async fn finish_with(
+    /// Records the sign-in and starts the session; the upstream provider of a federated
+    /// sign-in joins `fed` in `amr`.
+    pub(super) async fn finish(
         &self,
         signed_in: SignedIn,
-        provider: Option<&ProviderId>,
         remember: bool,
         client_id: &ClientId,
         origin: &RequestOrigin,
@@ -251,8 +334,9 @@ impl SignInService {
             return Err(AuthnError::InvalidCredentials);
         }
         let mut amr = amr_of(&signed_in.methods);
-        if let Some(p) = provider {
+        if let Some(p) = &signed_in.provider {
             amr.push(Amr::Idp(p.clone()));
+            amr.sort_unstable();
         }
         let started = self
             .sessions

@@ -21,9 +21,9 @@ use crate::services::{
     AccessTokenVerifier, AccountService, AdminService, AuditLog, Authenticator, AuthnSettings,
     AuthorizeService, AuthorizeSettings, BackchannelLogout, BackchannelSettings, ClientRegistry,
     FederationService, FederationSettings, IntrospectionService, KeyPolicy, KeyService,
-    LogoutService, Mailer, MfaService, MfaSettings, PasswordRules, ProviderInfo, RevocationService,
-    SecondFactors, SessionPolicy, SessionService, SignInService, Stores, TokenService,
-    TokenServiceSettings,
+    LogoutService, Mailer, MfaPolicy, MfaService, MfaSettings, PasswordRules, ProviderInfo,
+    RevocationService, SecondFactors, SessionPolicy, SessionService, SignInService, Stores,
+    TokenService, TokenServiceSettings,
 };
 use crate::storage::group_commit::{GroupCommitAudit, GroupCommitLog};
 use crate::storage::memory::EmbeddedDenylist;
@@ -406,6 +406,11 @@ pub async fn build_services(
             require_verified_email: settings.accounts.email_verification
                 == VerificationPolicy::Mandatory,
             magic_links: settings.accounts.magic_links,
+            mfa_policy: MfaPolicy {
+                required: settings.mfa.required,
+                enrolment_grace: secs(settings.mfa.enrolment_grace),
+                after_federation: settings.mfa.after_federation,
+            },
         },
         SecondFactors {
             mfa: stores.mfa.clone(),
@@ -444,6 +449,7 @@ pub async fn build_services(
     ));
     let authorize = Arc::new(AuthorizeService::new(
         registry.clone(),
+        authn.clone(),
         sessions.clone(),
         stores.authorization_codes.clone(),
         stores.consents.clone(),
@@ -511,10 +517,29 @@ pub async fn build_services(
         clock.clone(),
         settings.issuer().to_owned(),
     ));
+    let mfa = Arc::new(MfaService::new(
+        stores.users.clone(),
+        stores.mfa.clone(),
+        stores.refresh_tokens.clone(),
+        authn.clone(),
+        totp_vault,
+        mailer.clone(),
+        audit.clone(),
+        clock.clone(),
+        MfaSettings {
+            issuer_label: url::Url::parse(settings.issuer())
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "Latchkey".to_owned()),
+            reauth_within: secs(settings.mfa.reauth_within),
+        },
+    ));
     let sign_in = Arc::new(SignInService::new(
         authn.clone(),
         stores.users.clone(),
         sessions.clone(),
+        registry.clone(),
+        mfa.clone(),
     ));
     let tokens = Arc::new(
         TokenService::new(
@@ -542,23 +567,6 @@ pub async fn build_services(
         )
         .with_federation(federation.clone()),
     );
-    let mfa = Arc::new(MfaService::new(
-        stores.users.clone(),
-        stores.mfa.clone(),
-        stores.refresh_tokens.clone(),
-        authn.clone(),
-        totp_vault,
-        mailer.clone(),
-        audit.clone(),
-        clock.clone(),
-        MfaSettings {
-            issuer_label: url::Url::parse(settings.issuer())
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_else(|| "Latchkey".to_owned()),
-            reauth_within: secs(settings.mfa.reauth_within),
-        },
-    ));
     let admin = Arc::new(AdminService::new(
         stores.clone(),
         hasher,

@@ -77,6 +77,11 @@ pub trait MfaStore: Send + Sync {
     ) -> StorageResult<bool>;
     /// How many of the user's recovery codes are unused.
     async fn recovery_codes_left(&self, user: &UserId) -> StorageResult<i64>;
+    /// Whether one of the user's roles requires a second factor (`roles.require_mfa`).
+    async fn required_by_role(&self, user: &UserId) -> StorageResult<bool>;
+    /// When the user was first asked to set up a second factor a policy requires: `now` at
+    /// the first call (recorded), the recorded time after. The grace period counts from it.
+    async fn enrolment_first_asked(&self, user: &UserId, now: UnixTime) -> StorageResult<UnixTime>;
     /// Deletes unconfirmed factors created before `before` (abandoned enrolments), in bounded
     /// batches; returns how many.
     async fn purge_pending(&self, before: UnixTime) -> StorageResult<u64>;

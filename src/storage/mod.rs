@@ -13,7 +13,7 @@ pub use mfa::MfaStore;
 
 use crate::clock::UnixTime;
 use crate::domain::{
-    AccountToken, AccountTokenPurpose, AuditEvent, AuditFilter, AuthorizationCode, Client,
+    AccountToken, AccountTokenPurpose, Amr, AuditEvent, AuditFilter, AuthorizationCode, Client,
     ClientId, CodeOutcome, CodeRedemption, CodeUse, Consent, Email, FamilyId, FamilyRecord, KeyId,
     LinkId, LoggedAuditEvent, LoggedRevocation, NewFamily, NextGeneration, Permission,
     PresentedToken, ProviderId, RetryGrace, Revocation, Role, RoleId, RoleName, RotateOutcome,
@@ -135,6 +135,8 @@ pub trait RoleStore: Send + Sync {
         role_id: &RoleId,
         permissions: &[Permission],
     ) -> StorageResult<()>;
+    /// Sets whether the role's holders must use a second factor; `Ok(false)`: no such role.
+    async fn set_require_mfa(&self, role_id: &RoleId, require_mfa: bool) -> StorageResult<bool>;
     async fn delete(&self, role_id: &RoleId) -> StorageResult<bool>;
 }
 
@@ -528,6 +530,16 @@ pub trait SessionStore: Send + Sync {
         &self,
         id: &SessionId,
         idle_expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StorageResult<bool>;
+    /// Records a step-up (issue 15): the user proved themselves again in this session, so
+    /// its `amr` becomes `amr` and its `auth_time` `auth_time`; `Ok(false)` if the session is
+    /// not live.
+    async fn step_up(
+        &self,
+        id: &SessionId,
+        amr: &[Amr],
+        auth_time: UnixTime,
         now: UnixTime,
     ) -> StorageResult<bool>;
     /// Adds a client to the clients the session issued codes to (idempotent); `Ok(false)` if

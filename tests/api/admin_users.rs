@@ -45,8 +45,8 @@ fn ids(users: &Value) -> Vec<String> {
 /// roles, flags and addresses to filter on; `staff` is granted after creation to some.
 async fn seed(app: &TestApp) {
     let admin = app.admin();
-    admin.create_role("member", &[], None).await.unwrap();
-    admin.create_role("staff", &[], None).await.unwrap();
+    admin.create_role("member", &[], None, false).await.unwrap();
+    admin.create_role("staff", &[], None, false).await.unwrap();
     for i in 0..7 {
         if i == 3 {
             app.clock.advance(1);

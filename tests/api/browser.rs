@@ -36,6 +36,8 @@ crate::scenarios!(cells [sqlite_embedded, postgres_redis]:
     example_spa_signs_in_through_google,
     the_second_step_of_a_sign_in_in_chromium,
     two_step_sign_in_is_turned_on_from_the_account_page,
+    a_policy_takes_the_user_through_enrolment_in_chromium,
+    a_signed_in_user_is_stepped_up_in_chromium,
 );
 
 /// Chromium applies the page's CSP `form-action` to the redirect that answers a form post:
@@ -775,6 +777,121 @@ async fn two_step_sign_in_is_turned_on_from_the_account_page(backend: Backend) {
             "recovery-codes-phone",
             "account-with-second-factor-desktop",
             "account-with-second-factor-phone",
+        ],
+    );
+}
+
+/// Issue 15: with `mfa.required = "required"` and a grace period, a user without a second
+/// factor who signs in in Chromium gets "Set up two-step sign-in" (QR code, key, "Set up
+/// later"); the code from the key turns it on, the recovery codes are shown once, and the
+/// account page follows. The pages are screenshotted.
+async fn a_policy_takes_the_user_through_enrolment_in_chromium(backend: Backend) {
+    use latchkey::clock::Clock;
+    require_tools();
+    let shots = screenshot_dir(&format!("mfa-forced-{}", cell(backend)));
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("LATCHKEY_MFA_REQUIRED", "required"),
+            ("LATCHKEY_MFA_ENROLMENT_GRACE", "7d"),
+        ],
+    )
+    .await;
+    app.fixture().await;
+    let result = run_script(
+        "mfa_forced_enrol.mjs",
+        &[
+            ("LK_ISSUER", app.settings.issuer().to_owned()),
+            ("LK_EMAIL", "alice@example.com".into()),
+            ("LK_PASSWORD", PASSWORD.into()),
+            ("LK_NOW", app.clock.now().to_string()),
+            ("SCREENSHOT_DIR", shots.display().to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(result["heading"], "Set up two-step sign-in", "{result}");
+    assert_eq!(result["later_offered"], true, "{result}");
+    assert_eq!(
+        result["recovery_codes"].as_array().map(Vec::len),
+        Some(10),
+        "{result}"
+    );
+    let account = str_of(&result, "account_text");
+    assert!(account.contains("Authenticator app"), "{account}");
+    let (status, body) = app
+        .password_grant("alice@example.com", PASSWORD, "web")
+        .await;
+    assert_eq!(status, 403, "two-step sign-in is on: {body}");
+    assert_eq!(body["error"], "mfa_required");
+    assert_screenshots(
+        &shots,
+        &result["screenshots"],
+        &[
+            "forced-enrolment-desktop",
+            "forced-enrolment-phone",
+            "forced-enrolment-recovery-codes-desktop",
+            "forced-enrolment-recovery-codes-phone",
+        ],
+    );
+}
+
+/// Issue 15: step-up in Chromium. Signed in with a password, the user meets an application's
+/// `max_age=0`: the page asks for the password of the account already signed in (no user name
+/// field), and a wrong one says so; then `acr_values=urn:latchkey:acr:mfa` takes the user, who
+/// has no second factor, to the enrolment page without "Set up later". Screenshotted.
+async fn a_signed_in_user_is_stepped_up_in_chromium(backend: Backend) {
+    require_tools();
+    let shots = screenshot_dir(&format!("mfa-step-up-{}", cell(backend)));
+    let app = spawn_app(backend).await;
+    let user = latchkey::domain::UserId::from_trusted(app.fixture().await.user_id);
+    crate::authorization_code::browser_client(&app, "spa").await;
+    // The server's clock is a mock: once the script has signed in, it moves on ten seconds, so
+    // that max_age=0 finds the sign-in older than the request (the script waits for it).
+    let (sessions, clock) = (app.services.sessions.clone(), app.clock.clone());
+    let ticker = tokio::spawn(async move {
+        loop {
+            if sessions.list(&user).await.is_ok_and(|l| !l.is_empty()) {
+                clock.advance(10);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let reauth = crate::authorization_code::authorize_url(&app, "spa", &[("max_age", "0")]);
+    let acr = crate::authorization_code::authorize_url(
+        &app,
+        "spa",
+        &[("acr_values", "urn:latchkey:acr:mfa")],
+    );
+    let result = run_script(
+        "mfa_step_up.mjs",
+        &[
+            ("LK_ISSUER", app.settings.issuer().to_owned()),
+            ("LK_EMAIL", "alice@example.com".into()),
+            ("LK_PASSWORD", PASSWORD.into()),
+            ("LK_REAUTH_URL", reauth),
+            ("LK_ACR_URL", acr),
+            ("SCREENSHOT_DIR", shots.display().to_string()),
+        ],
+    )
+    .await;
+    ticker.abort();
+    let text = str_of(&result, "reauth_text");
+    assert!(text.contains("Signed in as alice@example.com"), "{text}");
+    assert_eq!(result["username_fields"], 0, "{result}");
+    let error = str_of(&result, "error_text");
+    assert!(error.contains("The password is not correct"), "{error}");
+    assert_eq!(result["later_offered"], false, "{result}");
+    assert_screenshots(
+        &shots,
+        &result["screenshots"],
+        &[
+            "step-up-password-desktop",
+            "step-up-password-phone",
+            "step-up-password-wrong-desktop",
+            "step-up-password-wrong-phone",
+            "step-up-enrolment-desktop",
+            "step-up-enrolment-phone",
         ],
     );
 }

@@ -174,6 +174,25 @@ async fn post_sign_in(app: &TestApp, b: &mut Browser, page: &Page, who: &str, pw
     .await
 }
 
+fn is_reauth(page: &Page) -> bool {
+    page.html.contains("action=\"/login/reauth\"")
+}
+
+/// Posts the re-authentication form of `page` (issue 15: `max_age` of a signed-in user).
+async fn post_reauth(app: &TestApp, b: &mut Browser, page: &Page, pw: &str) -> Page {
+    let csrf = page.field("csrf");
+    let request = page.field("request");
+    b.post(
+        &app.url("/login/reauth"),
+        &[
+            ("csrf", csrf.as_str()),
+            ("request", request.as_str()),
+            ("password", pw),
+        ],
+    )
+    .await
+}
+
 /// Posts the consent form of `page` with `decision`.
 async fn post_consent(app: &TestApp, b: &mut Browser, page: &Page, decision: &str) -> Page {
     let csrf = page.field("csrf");
@@ -767,14 +786,24 @@ async fn prompt_and_max_age_are_honoured(backend: Backend) {
     assert_eq!(page.status, 200);
     assert!(is_consent(&page), "{}", page.html);
 
-    // prompt=login and max_age=0: the sign-in page, though signed in; signing in completes
-    // the request, and the ID token says when.
+    // prompt=login: the sign-in page, though signed in; max_age=0: the user confirms their
+    // password for the session they have (issue 15: the account is fixed, the session keeps
+    // its id). Either completes the request, and the ID token says when.
     for extra in [("prompt", "login"), ("max_age", "0")] {
         app.clock.advance(1);
         let page = b.get(&url(&[extra])).await;
         assert_eq!(page.status, 200, "{extra:?}: {}", page.html);
-        assert!(is_sign_in(&page), "{extra:?}: {}", page.html);
-        let page = post_sign_in(&app, &mut b, &page, ALICE, PASSWORD).await;
+        let page = if extra.0 == "prompt" {
+            assert!(is_sign_in(&page), "{extra:?}: {}", page.html);
+            post_sign_in(&app, &mut b, &page, ALICE, PASSWORD).await
+        } else {
+            assert!(is_reauth(&page), "{extra:?}: {}", page.html);
+            assert!(page.html.contains(ALICE), "{}", page.html);
+            let wrong = post_reauth(&app, &mut b, &page, "not the password").await;
+            assert_eq!(wrong.status, 401, "{}", wrong.html);
+            assert!(is_reauth(&wrong), "{}", wrong.html);
+            post_reauth(&app, &mut b, &wrong, PASSWORD).await
+        };
         assert_eq!(page.status, 302, "{extra:?}: {}", page.html);
         let code = query_of(page.location.as_deref().unwrap())["code"].clone();
         let tokens = tokens_for(&app, "spa", &code).await;
@@ -789,16 +818,16 @@ async fn prompt_and_max_age_are_honoured(backend: Backend) {
     let page = b.get(&url(&[("max_age", "5"), ("prompt", "none")])).await;
     assert_error_redirect(&app, &page, "login_required");
     let page = b.get(&url(&[("max_age", "5")])).await;
-    assert!(is_sign_in(&page), "{}", page.html);
+    assert!(is_reauth(&page), "{}", page.html);
 
-    // max_age=0 with the consent page: a sign-in during this request is fresh enough,
-    // however long the user then reads the consent page.
+    // max_age=0 with the consent page: a re-authentication during this request is fresh
+    // enough, however long the user then reads the consent page.
     app.clock.advance(1);
     let page = b
         .get(&url(&[("max_age", "0"), ("prompt", "consent")]))
         .await;
-    assert!(is_sign_in(&page), "{}", page.html);
-    let page = post_sign_in(&app, &mut b, &page, ALICE, PASSWORD).await;
+    assert!(is_reauth(&page), "{}", page.html);
+    let page = post_reauth(&app, &mut b, &page, PASSWORD).await;
     assert!(is_consent(&page), "{}", page.html);
     app.clock.advance(5);
     let page = post_consent(&app, &mut b, &page, "allow").await;

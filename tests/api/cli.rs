@@ -25,6 +25,7 @@ scenarios!(
     cli_updates_each_client_setting,
     cli_refuses_bad_redirect_uris_with_exit_code_2,
     cli_lists_providers_and_unlinks_only_what_leaves_a_way_in,
+    cli_sets_mfa_policies_on_roles_and_clients,
 );
 
 struct Cli<'a> {

@@ -90,6 +90,7 @@ scenarios!(
     session_store_ends_a_session_once,
     session_store_ends_every_session_of_a_user_but_one,
     session_store_takes_expired_sessions_once,
+    session_store_steps_up_a_live_session,
     authorization_code_store_redeems_a_code_once,
     authorization_code_store_answers_unknown_for_unknown_and_expired_codes,
     authorization_code_store_concurrent_redemptions_have_one_winner,
@@ -107,6 +108,7 @@ scenarios!(
     mfa_store_concurrent_uses_of_one_recovery_code_have_one_winner,
     mfa_store_purges_only_old_unconfirmed_factors,
     mfa_store_forgets_a_deleted_users_factors_and_codes,
+    mfa_store_keeps_the_first_enrolment_prompt_and_reads_role_policies,
 );
 
 // The session contract again, on the Redis adapter (`build_session_store` with Redis
@@ -121,6 +123,7 @@ scenarios!(
     session_store_ends_a_session_once,
     session_store_ends_every_session_of_a_user_but_one,
     session_store_takes_expired_sessions_once,
+    session_store_steps_up_a_live_session,
 );
 
 async fn stores(backend: Backend) -> (Stores, TestDatabase, Settings) {
@@ -157,6 +160,7 @@ fn role(name: &str, perms: &[&str]) -> Role {
             .iter()
             .map(|p| Permission::parse(p).unwrap())
             .collect(),
+        require_mfa: false,
         created_at: 1,
     }
 }

@@ -37,7 +37,7 @@ scenarios!(
     a_generic_provider_from_the_configuration_file_signs_users_in,
 );
 
-async fn app_with_idp(backend: Backend, extra: &[(&str, &str)]) -> (TestApp, FakeIdp) {
+pub(crate) async fn app_with_idp(backend: Backend, extra: &[(&str, &str)]) -> (TestApp, FakeIdp) {
     let idp = FakeIdp::start().await;
     let mut env = idp.env();
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -47,7 +47,7 @@ async fn app_with_idp(backend: Backend, extra: &[(&str, &str)]) -> (TestApp, Fak
 
 /// Starts at `start` (a Latchkey URL), goes to the provider, and comes back to the callback;
 /// the page the callback answers.
-async fn through_provider(browser: &mut Browser, start: &str) -> Page {
+pub(crate) async fn through_provider(browser: &mut Browser, start: &str) -> Page {
     let page = browser.get(start).await;
     assert_eq!(page.status, 303, "start: {}", page.html);
     let at_provider = page.location.unwrap();
@@ -56,7 +56,7 @@ async fn through_provider(browser: &mut Browser, start: &str) -> Page {
     browser.get(&page.location.unwrap()).await
 }
 
-fn google(email: &str, verified: bool, sub: &str) -> serde_json::Value {
+pub(crate) fn google(email: &str, verified: bool, sub: &str) -> serde_json::Value {
     json!({"sub": sub, "email": email, "email_verified": verified, "name": "Gina Google",
            "picture": "https://images.example/gina.png"})
 }
@@ -593,9 +593,12 @@ async fn starting_sign_ins_is_limited_per_network(backend: Backend) {
 const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// The Android app's client id at Google (an extra audience of the provider).
-const ANDROID: &str = "android-app.apps.example";
+pub(crate) const ANDROID: &str = "android-app.apps.example";
 
-async fn app_for_native_apps(backend: Backend, extra: &[(&str, &str)]) -> (TestApp, FakeIdp) {
+pub(crate) async fn app_for_native_apps(
+    backend: Backend,
+    extra: &[(&str, &str)],
+) -> (TestApp, FakeIdp) {
     let mut env = vec![("LATCHKEY_FEDERATION_GOOGLE_EXTRA_AUDIENCES", ANDROID)];
     env.extend_from_slice(extra);
     let (app, idp) = app_with_idp(backend, &env).await;
@@ -613,7 +616,7 @@ async fn latchkey_public_client(app: &TestApp, id: &str, grants: &[&str], scopes
     public_client(app.admin(), id, grants, scopes).await;
 }
 
-async fn exchange_id_token(
+pub(crate) async fn exchange_id_token(
     app: &TestApp,
     client: &str,
     id_token: &str,
@@ -1059,7 +1062,7 @@ async fn the_account_page_links_and_unlinks_providers(backend: Backend) {
 async fn an_invitation_can_be_accepted_through_a_provider(backend: Backend) {
     let (app, idp) = app_with_idp(backend, &[("LATCHKEY_SIGNUP", "invite")]).await;
     app.admin()
-        .create_role("member", &["docs.read".into()], None)
+        .create_role("member", &["docs.read".into()], None, false)
         .await
         .unwrap();
     let invite = |email: &'static str| {

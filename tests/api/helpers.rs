@@ -284,6 +284,7 @@ impl TestApp {
                 "manager",
                 &["orders.view".into(), "orders.approve".into()],
                 None,
+                false,
             )
             .await
             .unwrap();
@@ -292,6 +293,7 @@ impl TestApp {
                 "auditor",
                 &["orders.view".into(), "audit.read".into()],
                 None,
+                false,
             )
             .await
             .unwrap();

@@ -545,7 +545,7 @@ async fn operators_list_and_reset_a_users_factors(backend: Backend) {
 }
 
 /// Posts the second step's form on `page` with `field` = `value`.
-async fn second_step(
+pub(crate) async fn second_step(
     app: &TestApp,
     b: &mut Browser,
     page: &Page,

@@ -72,6 +72,9 @@ pub enum ClientsCmd {
         /// The operator's own app: no consent page (`--first-party=false`: the default).
         #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
         first_party: Option<bool>,
+        /// Users signing in for this client must use a second factor (issue 15).
+        #[arg(long)]
+        require_mfa: bool,
         /// Where a signed logout token is posted when a session ends (https; http on loopback).
         #[arg(long)]
         backchannel_logout_uri: Option<String>,
@@ -168,6 +171,19 @@ pub enum ClientsCmd {
         /// Not first party: users are asked for consent.
         #[arg(long)]
         no_first_party: bool,
+        /// Users signing in for this client must use a second factor; `--require-mfa=false` or
+        /// `--no-require-mfa` turns it off.
+        #[arg(
+            long,
+            num_args = 0..=1,
+            default_missing_value = "true",
+            value_name = "BOOL",
+            conflicts_with = "no_require_mfa"
+        )]
+        require_mfa: Option<bool>,
+        /// A second factor is not required by this client.
+        #[arg(long)]
+        no_require_mfa: bool,
         #[arg(long, conflicts_with = "no_backchannel_logout_uri")]
         backchannel_logout_uri: Option<String>,
         /// Remove the back-channel logout URI.
@@ -234,6 +250,7 @@ pub(super) async fn clients(
             post_logout_redirect_uris,
             allowed_origins,
             first_party,
+            require_mfa,
             backchannel_logout_uri,
             id_token_alg,
             out,
@@ -242,6 +259,7 @@ pub(super) async fn clients(
                 post_logout_redirect_uris,
                 allowed_origins,
                 first_party: first_party.unwrap_or(false),
+                require_mfa,
                 backchannel_logout_uri,
                 id_token_alg,
             };
@@ -309,6 +327,8 @@ pub(super) async fn clients(
             no_allowed_origins,
             first_party,
             no_first_party,
+            require_mfa,
+            no_require_mfa,
             backchannel_logout_uri,
             no_backchannel_logout_uri,
             id_token_alg,
@@ -335,6 +355,11 @@ pub(super) async fn clients(
                     Some(false)
                 } else {
                     first_party
+                },
+                require_mfa: if no_require_mfa {
+                    Some(false)
+                } else {
+                    require_mfa
                 },
                 backchannel_logout_uri: optional(backchannel_logout_uri, no_backchannel_logout_uri),
                 id_token_alg,

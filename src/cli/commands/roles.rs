@@ -19,6 +19,27 @@ pub enum RolesCmd {
         permissions: Vec<String>,
         #[arg(long)]
         description: Option<String>,
+        /// Holders of the role must sign in with a second factor (issue 15).
+        #[arg(long)]
+        require_mfa: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Change a role's settings: `--require-mfa` / `--no-require-mfa`.
+    Update {
+        name: String,
+        /// Holders of the role must sign in with a second factor; `--require-mfa=false` or
+        /// `--no-require-mfa` turns it off.
+        #[arg(
+            long,
+            num_args = 0..=1,
+            default_missing_value = "true",
+            value_name = "BOOL",
+            conflicts_with = "no_require_mfa"
+        )]
+        require_mfa: Option<bool>,
+        #[arg(long)]
+        no_require_mfa: bool,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -63,11 +84,32 @@ pub(super) async fn roles(
             name,
             permissions,
             description,
+            require_mfa,
             out,
         } => emit(
             out.json,
-            &admin.create_role(&name, &permissions, description).await?,
+            &admin
+                .create_role(&name, &permissions, description, require_mfa)
+                .await?,
         ),
+        RolesCmd::Update {
+            name,
+            require_mfa,
+            no_require_mfa,
+            out,
+        } => {
+            let require = if no_require_mfa {
+                Some(false)
+            } else {
+                require_mfa
+            };
+            let Some(require) = require else {
+                return Err(CliError::usage(
+                    "nothing to change: give --require-mfa or --no-require-mfa",
+                ));
+            };
+            emit(out.json, &admin.set_role_require_mfa(&name, require).await?)
+        }
         RolesCmd::List { out } => emit(out.json, &admin.list_roles().await?),
         RolesCmd::Show { name, out } => emit(out.json, &admin.show_role(&name).await?),
         RolesCmd::AddPermission {

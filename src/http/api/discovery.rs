@@ -34,6 +34,7 @@ impl DiscoveryDocument {
             "response_modes_supported": ["query", "form_post"],
             "code_challenge_methods_supported": ["S256"],
             "prompt_values_supported": ["none", "login", "consent", "create", "select_account"],
+            "acr_values_supported": [crate::domain::ACR_ONE_FACTOR, crate::domain::ACR_MFA],
             "authorization_response_iss_parameter_supported": true,
             "scopes_supported": crate::domain::OIDC_SCOPES,
             "subject_types_supported": ["public"],

@@ -83,6 +83,7 @@ impl ResponseError for ApiError {
             ApiError::Token(TokenError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Token(TokenError::RateLimited(_)) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Token(TokenError::MfaRequired(_)) => StatusCode::FORBIDDEN,
+            ApiError::Token(TokenError::MfaEnrollmentRequired) => StatusCode::FORBIDDEN,
             ApiError::Token(_) => StatusCode::BAD_REQUEST,
             ApiError::Revocation(e) => match e {
                 RevocationError::InvalidClient
@@ -193,6 +194,10 @@ impl ResponseError for ApiError {
                         Some("the email address must be verified first".into()),
                     ),
                     TokenError::MfaRequired(_) => ("mfa_required", None),
+                    TokenError::MfaEnrollmentRequired => (
+                        "mfa_enrollment_required",
+                        Some("a policy requires a second factor of this account and none is set up: sign in on the hosted pages to set one up".into()),
+                    ),
                     TokenError::Unavailable(d) => ("temporarily_unavailable", Some(d.clone())),
                     TokenError::RateLimited(_) => (
                         "too_many_requests",
@@ -492,6 +497,8 @@ fn mfa_status(e: &MfaError) -> StatusCode {
         MfaError::NotAUser | MfaError::ReauthenticationRequired => StatusCode::FORBIDDEN,
         MfaError::AccountGone => StatusCode::UNAUTHORIZED,
         MfaError::NotFound => StatusCode::NOT_FOUND,
+        MfaError::EnrolmentDisabled => StatusCode::FORBIDDEN,
+        MfaError::RequiredByPolicy => StatusCode::CONFLICT,
         MfaError::Authn(a) => match a {
             AuthnError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             AuthnError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -520,6 +527,8 @@ fn mfa_response(status: StatusCode, e: &MfaError) -> HttpResponse {
             r#"Bearer realm="latchkey", error="invalid_token""#,
         ),
         MfaError::NotFound => body(status, "not_found", Some(&text)),
+        MfaError::EnrolmentDisabled => body(status, "mfa_enrollment_disabled", Some(&text)),
+        MfaError::RequiredByPolicy => body(status, "mfa_required_by_policy", Some(&text)),
         MfaError::Authn(AuthnError::Throttled(t)) => with_header(
             body(
                 status,

@@ -70,6 +70,14 @@ fn failure(e: &MfaError) -> Notice {
             "That sign-in method no longer exists, or the setup took too long. Please start again.",
         ),
         MfaError::Validation(_) => (StatusCode::BAD_REQUEST, "That is not valid."),
+        MfaError::EnrolmentDisabled => (
+            StatusCode::FORBIDDEN,
+            "Two-step sign-in is switched off on this server: no new sign-in method can be added.",
+        ),
+        MfaError::RequiredByPolicy => (
+            StatusCode::CONFLICT,
+            "Two-step sign-in is required for your account: add another method before removing this one.",
+        ),
         MfaError::InvalidPasskey => (
             StatusCode::BAD_REQUEST,
             "The passkey could not be added (it took too long, or it is registered already). Please try again.",

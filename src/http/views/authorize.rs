@@ -6,18 +6,18 @@ use actix_web::cookie::Cookie;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use minijinja::context;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::browser::{current_session, read_form, unavailable, SignInFrom};
 use super::cookies;
 use super::csrf::{form_is_genuine, form_page, form_page_with};
 use super::Pages;
-use crate::domain::LoginName;
+use crate::domain::{LoginName, SsoSession};
 use crate::http::body::read_limited;
 use crate::http::AppState;
 use crate::services::{
     AuthnError, AuthorizationResponse, AuthorizeError, AuthorizeParams, Next, PendingRequest,
-    Refusal, ResponseMode, StartedSession,
+    Refusal, ResponseMode, SessionReady, StartedSession,
 };
 
 /// The parameters of a query string or form body, each parameter once; a repeated one is
@@ -37,6 +37,7 @@ fn params_of(raw: &[u8]) -> AuthorizeParams {
             "code_challenge_method" => &mut p.code_challenge_method,
             "prompt" => &mut p.prompt,
             "max_age" => &mut p.max_age,
+            "acr_values" => &mut p.acr_values,
             "login_hint" => &mut p.login_hint,
             "ui_locales" => &mut p.ui_locales,
             "resource" => &mut p.resource,
@@ -78,7 +79,7 @@ async fn authorize(req: &HttpRequest, state: &AppState, params: AuthorizeParams)
         Err(page) => return page,
     };
     match state.authorize.begin(params, session.as_ref()).await {
-        Ok(next) => answer(req, state, next, None, None),
+        Ok(next) => answer(req, state, next, None, None).await,
         Err(e) => refused(state, e),
     }
 }
@@ -105,8 +106,9 @@ fn refused(state: &AppState, e: AuthorizeError) -> HttpResponse {
     }
 }
 
-/// Shows what comes next: the sign-in page, the consent page, or the response to the client.
-fn answer(
+/// Shows what comes next: the sign-in page, the consent page, a step-up, or the response to
+/// the client.
+pub(super) async fn answer(
     req: &HttpRequest,
     state: &AppState,
     next: Next,
@@ -135,6 +137,7 @@ fn answer(
         },
         Next::Consent(pending) => consent_page(req, state, &pending),
         Next::Respond(r) => respond(state, r, None),
+        Next::StepUp(step) => super::browser::step_up_page(req, state, *step).await,
     };
     if let Some(c) = set {
         let _ = response.add_cookie(&c);
@@ -338,20 +341,22 @@ pub async fn post_login(
         .await;
     let started = match started {
         Ok(s) => s,
-        Err(AuthnError::SecondFactorRequired(token)) => {
-            return super::browser::second_step_page(
+        Err(e) => {
+            return match super::browser::next_step_page(
                 &req,
                 &state,
                 pending.as_ref(),
-                token.expose_secret(),
                 from.remember,
-                None,
+                e,
             )
             .await
-        }
-        Err(e) => {
-            let (status, message) = sign_in_failure(&e);
-            return with_retry_after(again(status, &message), &e);
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    let (status, message) = sign_in_failure(&e);
+                    with_retry_after(again(status, &message), &e)
+                }
+            }
         }
     };
     continue_after_sign_in(&req, &state, &started, sealed.as_deref()).await
@@ -366,12 +371,39 @@ pub(super) async fn continue_after_sign_in(
     sealed: Option<&str>,
 ) -> HttpResponse {
     let cookie = cookies::session_cookie(state, &started.secret, started.cookie_max_age);
+    continue_with(req, state, &started.session, Some(cookie), sealed).await
+}
+
+/// After a sign-in or a step-up (the session keeps its cookie): continues as above.
+pub(super) async fn continue_after(
+    req: &HttpRequest,
+    state: &AppState,
+    ready: &SessionReady,
+    sealed: Option<&str>,
+) -> HttpResponse {
+    match ready {
+        SessionReady::Started(started) => continue_after_sign_in(req, state, started, sealed).await,
+        SessionReady::SteppedUp(session) => continue_with(req, state, session, None, sealed).await,
+    }
+}
+
+/// Continues the pending request with `session` (setting `cookie`, if any), or opens the
+/// account page.
+pub(super) async fn continue_with(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &SsoSession,
+    cookie: Option<Cookie<'static>>,
+    sealed: Option<&str>,
+) -> HttpResponse {
     match sealed {
-        Some(sealed) => match state.authorize.resume(sealed, Some(&started.session)).await {
-            Ok(next) => answer(req, state, next, Some(cookie), None),
+        Some(sealed) => match state.authorize.resume(sealed, Some(session)).await {
+            Ok(next) => answer(req, state, next, cookie, None).await,
             Err(e) => {
                 let mut r = refused(state, e);
-                let _ = r.add_cookie(&cookie);
+                if let Some(c) = &cookie {
+                    let _ = r.add_cookie(c);
+                }
                 r
             }
         },
@@ -380,7 +412,9 @@ pub(super) async fn continue_after_sign_in(
                 .insert_header((header::LOCATION, "/account"))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish();
-            let _ = r.add_cookie(&cookie);
+            if let Some(c) = &cookie {
+                let _ = r.add_cookie(c);
+            }
             r
         }
     }
@@ -426,9 +460,15 @@ pub(super) fn sign_in_failure(e: &AuthnError) -> (StatusCode, String) {
             StatusCode::BAD_REQUEST,
             "Passkeys are not available here.".into(),
         ),
-        AuthnError::InvalidMfaToken | AuthnError::SecondFactorRequired(_) => (
+        AuthnError::InvalidMfaToken
+        | AuthnError::SecondFactorRequired(_)
+        | AuthnError::EnrolmentNeeded { .. } => (
             StatusCode::BAD_REQUEST,
             "This sign-in took too long. Please start again.".into(),
+        ),
+        AuthnError::EnrolmentRequired => (
+            StatusCode::FORBIDDEN,
+            "Your account must use two-step sign-in, and it cannot be set up here. Please contact your administrator.".into(),
         ),
         AuthnError::Unavailable(_) | AuthnError::Unexpected(_) => {
             if let AuthnError::Unexpected(cause) = e {
@@ -485,7 +525,7 @@ pub async fn post_consent(
         .answer_consent(sealed, session.as_ref(), allow)
         .await
     {
-        Ok(next) => answer(&req, &state, next, None, None),
+        Ok(next) => answer(&req, &state, next, None, None).await,
         Err(e) => refused(&state, e),
     }
 }

@@ -304,9 +304,9 @@ pub async fn callback(
     };
     let mut r = match resolution {
         Resolution::SignIn { user, .. } => {
-            let client = match &request {
+            let pending = match &request {
                 Some(r) => match state.authorize.describe(r).await {
-                    Ok(p) => Some(p.client_id),
+                    Ok(p) => Some(p),
                     Err(e) => return super::authorize::refused_page(&state, e),
                 },
                 None => None,
@@ -317,27 +317,36 @@ pub async fn callback(
                     user,
                     &arrived.identity.provider,
                     false,
-                    client.as_ref(),
+                    pending.as_ref().map(|p| &p.client_id),
                     &from,
                     session.as_ref().map(|s| &s.id),
                 )
                 .await;
+            // A user with a second factor, or whom a policy covers (issue 15): the provider's
+            // sign-in was the first step.
             match started {
                 Ok(started) => {
                     continue_after_sign_in(&req, &state, &started, request.as_deref()).await
                 }
                 Err(e) => {
-                    let (status, message) = sign_in_failure(&e);
-                    with_retry_after(
-                        failure(
-                            &state,
-                            status,
-                            "You were not signed in",
-                            &message,
-                            request.as_deref(),
-                        ),
-                        &e,
-                    )
+                    match super::browser::next_step_page(&req, &state, pending.as_ref(), false, e)
+                        .await
+                    {
+                        Ok(page) => page,
+                        Err(e) => {
+                            let (status, message) = sign_in_failure(&e);
+                            with_retry_after(
+                                failure(
+                                    &state,
+                                    status,
+                                    "You were not signed in",
+                                    &message,
+                                    request.as_deref(),
+                                ),
+                                &e,
+                            )
+                        }
+                    }
                 }
             }
         }
@@ -536,6 +545,18 @@ pub async fn post_link(
     let started = match started {
         Ok(s) if s.session.user_id == user_id => s,
         Ok(_) => return explained(&state, &FederationError::StateMismatch, request.as_deref()),
+        // The account uses two-step sign-in (or must set it up): a password alone does not
+        // link a provider to it, as it would not sign in to it.
+        Err(crate::services::AuthnError::SecondFactorRequired(_))
+        | Err(crate::services::AuthnError::EnrolmentNeeded { .. }) => {
+            return failure(
+                &state,
+                StatusCode::FORBIDDEN,
+                "Not linked yet",
+                "This account uses two-step sign-in. Sign in to it with your password and your second step, then link this provider from your account page.",
+                request.as_deref(),
+            )
+        }
         Err(e) => {
             let (status, message) = sign_in_failure(&e);
             return with_retry_after(again(status, &message), &e);

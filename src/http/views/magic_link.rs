@@ -129,25 +129,18 @@ async fn sign_in(
         .with_magic_link(
             credential,
             from.remember,
+            pending.map(|p| &p.client_id),
             &from.origin,
             from.replacing.as_ref(),
         )
         .await
     {
         Ok(started) => started,
-        // A user with a second factor: the link (or code) was the first step.
-        Err(AuthnError::SecondFactorRequired(token)) => {
-            return Ok(super::browser::second_step_page(
-                req,
-                state,
-                pending,
-                secrecy::ExposeSecret::expose_secret(&token),
-                from.remember,
-                None,
-            )
-            .await)
+        // A user with a second factor (or who must set one up): the link (or code) was the
+        // first step.
+        Err(e) => {
+            return super::browser::next_step_page(req, state, pending, from.remember, e).await
         }
-        Err(e) => return Err(e),
     };
     let sealed = pending.map(|p| p.sealed.as_str());
     let mut answer = continue_after_sign_in(req, state, &started, sealed).await;

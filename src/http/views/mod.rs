@@ -12,6 +12,7 @@ pub(super) mod authorize;
 mod browser;
 mod cookies;
 mod csrf;
+pub(super) mod enrolment;
 pub(super) mod error;
 pub(super) mod federation;
 pub(super) mod links;
@@ -59,6 +60,9 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "sign_in_mfa.html",
     "account_mfa_enrol.html",
     "account_mfa_codes.html",
+    "sign_in_enrol.html",
+    "sign_in_codes.html",
+    "sign_in_reauth.html",
 ];
 
 /// The script of the form-post response page (submits the form on load), served from
@@ -384,6 +388,18 @@ mod tests {
             (
                 "sign_in_mfa.html",
                 context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, mfa_token => HOSTILE, remember => true, error => HOSTILE, csrf => HOSTILE, totp => true, passkey => context! { options => HOSTILE, ceremony => HOSTILE } },
+            ),
+            (
+                "sign_in_enrol.html",
+                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, enrolment_token => HOSTILE, factor_id => HOSTILE, qr_svg => "<svg></svg>", secret => HOSTILE, may_skip => true, remember => true, error => HOSTILE, csrf => HOSTILE },
+            ),
+            (
+                "sign_in_codes.html",
+                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, codes => vec![HOSTILE], csrf => HOSTILE },
+            ),
+            (
+                "sign_in_reauth.html",
+                context! { title => HOSTILE, client_name => HOSTILE, request => HOSTILE, account => HOSTILE, error => HOSTILE, csrf => HOSTILE },
             ),
             (
                 "invitation.html",

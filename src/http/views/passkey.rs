@@ -9,12 +9,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::SecretString;
 
 use super::authorize::{
-    continue_after_sign_in, refused_page, sign_in_failure, sign_in_page, with_retry_after,
+    continue_after, refused_page, sign_in_failure, sign_in_page, with_retry_after,
 };
 use super::browser::{read_form, second_step_page, SignInFrom};
 use super::csrf::form_is_genuine;
 use crate::http::AppState;
-use crate::services::{AuthnError, PendingRequest, SecondFactor};
+use crate::services::{AuthnError, PendingRequest, SecondFactor, SessionReady};
 
 const NOT_ACCEPTED: &str =
     "That passkey was not accepted. Please try again, or use another way to sign in.";
@@ -77,26 +77,25 @@ pub async fn post_login_passkey(
                     from.remember,
                     client,
                     &from.origin,
-                    from.replacing.as_ref(),
+                    from.current.as_ref(),
                 )
                 .await
         }
-        None => {
-            state
-                .sign_in
-                .with_passkey(
-                    &ceremony,
-                    &response,
-                    from.remember,
-                    client,
-                    &from.origin,
-                    from.replacing.as_ref(),
-                )
-                .await
-        }
+        None => state
+            .sign_in
+            .with_passkey(
+                &ceremony,
+                &response,
+                from.remember,
+                client,
+                &from.origin,
+                from.replacing.as_ref(),
+            )
+            .await
+            .map(SessionReady::Started),
     };
     match started {
-        Ok(started) => continue_after_sign_in(&req, &state, &started, sealed.as_deref()).await,
+        Ok(ready) => continue_after(&req, &state, &ready, sealed.as_deref()).await,
         Err(AuthnError::InvalidMfaToken) => state.pages.message(
             StatusCode::BAD_REQUEST,
             "Please sign in again",

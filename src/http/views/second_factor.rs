@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::SecretString;
 
-use super::authorize::{continue_after_sign_in, refused_page, sign_in_failure, with_retry_after};
+use super::authorize::{continue_after, refused_page, sign_in_failure, with_retry_after};
 use super::browser::{read_form, second_step_page, SignInFrom};
 use super::csrf::form_is_genuine;
 use crate::http::AppState;
@@ -69,11 +69,11 @@ pub async fn post_login_mfa(
             from.remember,
             pending.as_ref().map(|p| &p.client_id),
             &from.origin,
-            from.replacing.as_ref(),
+            from.current.as_ref(),
         )
         .await;
     match started {
-        Ok(started) => continue_after_sign_in(&req, &state, &started, sealed.as_deref()).await,
+        Ok(ready) => continue_after(&req, &state, &ready, sealed.as_deref()).await,
         Err(AuthnError::InvalidMfaToken) => state.pages.message(
             StatusCode::BAD_REQUEST,
             "Please sign in again",

@@ -85,6 +85,9 @@ impl From<AuthnError> for AccountError {
             AuthnError::SecondFactorRequired(_) => {
                 AccountError::InvalidRequest("a second factor is required".into())
             }
+            AuthnError::EnrolmentNeeded { .. } | AuthnError::EnrolmentRequired => {
+                AccountError::InvalidRequest("a second factor must be set up first".into())
+            }
             AuthnError::MagicLinksDisabled => AccountError::MagicLinksDisabled,
             AuthnError::Throttled(t) => AccountError::Throttled(t),
             AuthnError::Refused(r) => AccountError::InvalidRequest(r.as_str().into()),

@@ -73,6 +73,7 @@ impl AdminService {
                 post_logout_redirect_uris: oidc.post_logout_redirect_uris,
                 allowed_origins: oidc.allowed_origins,
                 first_party: oidc.first_party,
+                require_mfa: oidc.require_mfa,
                 backchannel_logout_uri: oidc.backchannel_logout_uri,
                 id_token_alg: id_token_alg(oidc.id_token_alg.as_deref())?,
             },
@@ -142,6 +143,9 @@ impl AdminService {
         }
         if let Some(first_party) = update.first_party {
             oidc.first_party = first_party;
+        }
+        if let Some(require_mfa) = update.require_mfa {
+            oidc.require_mfa = require_mfa;
         }
         if let Some(uri) = update.backchannel_logout_uri {
             oidc.backchannel_logout_uri = uri;

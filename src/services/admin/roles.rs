@@ -12,6 +12,7 @@ impl AdminService {
         name: &str,
         permissions: &[String],
         description: Option<String>,
+        require_mfa: bool,
     ) -> Result<RoleView, AdminError> {
         let role = Role {
             id: RoleId::generate(),
@@ -23,6 +24,7 @@ impl AdminService {
                 .collect::<Result<BTreeSet<_>, _>>()?
                 .into_iter()
                 .collect(),
+            require_mfa,
             created_at: self.clock.now(),
         };
         self.stores.roles.create(&role).await?;
@@ -65,6 +67,24 @@ impl AdminService {
                 .roles
                 .remove_permissions(&role.id, &remove)
                 .await?;
+        }
+        self.show_role(name).await
+    }
+
+    /// Sets whether the role's holders must sign in with a second factor (issue 15).
+    pub async fn set_role_require_mfa(
+        &self,
+        name: &str,
+        require_mfa: bool,
+    ) -> Result<RoleView, AdminError> {
+        let role = self.role_by_name(name).await?;
+        if !self
+            .stores
+            .roles
+            .set_require_mfa(&role.id, require_mfa)
+            .await?
+        {
+            return Err(AdminError::NotFound(format!("role {name}")));
         }
         self.show_role(name).await
     }

@@ -51,6 +51,8 @@ pub struct RoleView {
     pub name: String,
     pub description: Option<String>,
     pub permissions: Vec<String>,
+    /// Its holders must sign in with a second factor (issue 15).
+    pub require_mfa: bool,
     pub created_at: String,
 }
 
@@ -61,6 +63,7 @@ impl From<Role> for RoleView {
             name: r.name.to_string(),
             description: r.description,
             permissions: r.permissions.iter().map(ToString::to_string).collect(),
+            require_mfa: r.require_mfa,
             created_at: rfc3339(r.created_at),
         }
     }
@@ -90,6 +93,8 @@ pub struct ClientView {
     pub allowed_origins: Vec<String>,
     /// The operator's own app: no consent page.
     pub first_party: bool,
+    /// Users signing in for it must use a second factor (issue 15).
+    pub require_mfa: bool,
     pub backchannel_logout_uri: Option<String>,
     /// The ID token's signing algorithm (OIDC Dynamic Registration's name).
     pub id_token_signed_response_alg: &'static str,
@@ -117,6 +122,7 @@ impl From<&Client> for ClientView {
             post_logout_redirect_uris: c.oidc.post_logout_redirect_uris.clone(),
             allowed_origins: c.oidc.allowed_origins.clone(),
             first_party: c.oidc.first_party,
+            require_mfa: c.oidc.require_mfa,
             backchannel_logout_uri: c.oidc.backchannel_logout_uri.clone(),
             id_token_signed_response_alg: c.oidc.id_token_alg.as_str(),
             created_at: rfc3339(c.created_at),
@@ -177,6 +183,8 @@ pub struct ClientOidcInput {
     pub post_logout_redirect_uris: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub first_party: bool,
+    /// Users signing in for it must use a second factor.
+    pub require_mfa: bool,
     pub backchannel_logout_uri: Option<String>,
     /// RS256, ES256 or EdDSA; `None`: RS256.
     pub id_token_alg: Option<String>,
@@ -200,6 +208,7 @@ pub struct ClientUpdate {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub allowed_origins: Option<Vec<String>>,
     pub first_party: Option<bool>,
+    pub require_mfa: Option<bool>,
     pub backchannel_logout_uri: Option<Option<String>>,
     pub id_token_alg: Option<String>,
 }
@@ -226,6 +235,7 @@ impl ClientUpdate {
             ),
             ("allowed_origins", self.allowed_origins.is_some()),
             ("first_party", self.first_party.is_some()),
+            ("require_mfa", self.require_mfa.is_some()),
             (
                 "backchannel_logout_uri",
                 self.backchannel_logout_uri.is_some(),

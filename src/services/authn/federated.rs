@@ -44,6 +44,8 @@ impl Authenticator {
             user,
             methods: vec![AuthMethod::Federated],
             password: None,
+            provider: Some(provider.clone()),
+            session: None,
         })
     }
 }

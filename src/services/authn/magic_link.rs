@@ -125,6 +125,8 @@ impl Authenticator {
             },
             methods: vec![method],
             password: None,
+            provider: None,
+            session: None,
         })
     }
 

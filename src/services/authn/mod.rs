@@ -12,6 +12,7 @@ mod magic_link;
 mod outcome;
 mod passkey;
 mod password;
+mod policy;
 mod second_factor;
 mod steps;
 
@@ -29,7 +30,8 @@ use crate::storage::{AccountTokenStore, MfaStore, OneTimeStore, UserStore};
 pub use magic_link::{MagicCredential, MAGIC_CODE_MAX_ATTEMPTS};
 pub use outcome::{AuthMethod, AuthnError, Confirmation, Refusal, SignedIn, VerifiedPassword};
 pub use passkey::{PasskeyChallenge, CEREMONY_TTL};
-pub use second_factor::{SecondFactor, MFA_TOKEN_TTL};
+pub use policy::{MfaPolicy, SecondStep};
+pub use second_factor::{EnrolmentStart, SecondFactor, MFA_TOKEN_TTL};
 
 /// The rules of signing in, from the configuration.
 #[derive(Debug, Clone)]
@@ -40,6 +42,8 @@ pub struct AuthnSettings {
     pub require_verified_email: bool,
     /// Whether magic links may be used to sign in.
     pub magic_links: bool,
+    /// Who must use a second factor (`[mfa]`, issue 15).
+    pub mfa_policy: MfaPolicy,
 }
 
 /// The login pipeline. Cheap to share.

@@ -83,6 +83,8 @@ pub enum Confirmation {
     IdentityLink,
     /// Before a second factor is added or removed, or recovery codes are made anew.
     MfaChange,
+    /// An authorization request's `max_age` asks for a recent sign-in (issue 15).
+    Reauthentication,
 }
 
 impl Confirmation {
@@ -93,6 +95,7 @@ impl Confirmation {
             Confirmation::AccountDeletion => "account_deletion",
             Confirmation::IdentityLink => "identity_link",
             Confirmation::MfaChange => "mfa_change",
+            Confirmation::Reauthentication => "reauthentication",
         }
     }
 }
@@ -112,6 +115,10 @@ pub struct SignedIn {
     /// For a password sign-in: the hash it matched (still to be the stored one when the
     /// login is recorded).
     pub password: Option<VerifiedPassword>,
+    /// For a federated first step: the upstream provider (it joins `fed` in `amr`).
+    pub provider: Option<crate::domain::ProviderId>,
+    /// A step-up (issue 15): the SSO session this proof is added to, rather than a new one.
+    pub session: Option<crate::domain::SessionId>,
 }
 
 /// Right credentials, but the account may not sign in now.
@@ -162,6 +169,18 @@ pub enum AuthnError {
     /// it, carried by this `mfa_token`.
     #[error("a second factor is required")]
     SecondFactorRequired(secrecy::SecretString),
+    /// The first factor was right and a policy covers the user, who has no second factor: the
+    /// sign-in continues on the enrolment page, carried by this token (`may_skip`: within the
+    /// grace period).
+    #[error("a second factor must be set up first")]
+    EnrolmentNeeded {
+        token: secrecy::SecretString,
+        may_skip: bool,
+    },
+    /// A policy covers the user, who has no second factor, and it cannot be set up here (the
+    /// token endpoint, or `mfa.required = "off"`): refused.
+    #[error("a second factor is required and none is set up")]
+    EnrolmentRequired,
     #[error(transparent)]
     Throttled(#[from] Throttled),
     #[error("the sign-in was refused: {}", .0.as_str())]

@@ -280,6 +280,8 @@ impl Authenticator {
             user,
             methods: vec![method],
             password: None,
+            provider: None,
+            session: None,
         })
     }
 

@@ -85,6 +85,8 @@ impl Authenticator {
             user,
             methods: vec![AuthMethod::Password],
             password,
+            provider: None,
+            session: None,
         })
     }
 

@@ -12,7 +12,9 @@ use super::super::audit::{detail, events};
 use super::super::mail::{Mail, MailKind};
 use super::{ctx, AuthMethod, Authenticator, AuthnError, Refusal, SignedIn};
 use crate::crypto::{recovery_code, sha256_hex, totp};
-use crate::domain::{ClientId, Email, FactorKind, RequestOrigin, User, UserId};
+use crate::domain::{
+    ClientId, Email, FactorKind, ProviderId, RequestOrigin, SessionId, User, UserId,
+};
 
 /// How long an `mfa_token` may wait for its second step.
 pub const MFA_TOKEN_TTL: i64 = 300;
@@ -32,18 +34,92 @@ pub enum SecondFactor {
     Passkey { ceremony: String, response: String },
 }
 
-/// The first step's proof: whom, for which client, until when.
+/// An `mfa_token` or an enrolment token (`policy.rs`), opened: whose first step, for which
+/// client.
+#[derive(Debug)]
+pub struct EnrolmentStart {
+    pub user_id: UserId,
+    pub client_id: ClientId,
+    /// The first step's method and provider.
+    pub first: AuthMethod,
+    pub provider: Option<ProviderId>,
+    /// A step-up of this session (rather than a new sign-in).
+    pub session: Option<SessionId>,
+    pub expires_at: i64,
+}
+
+/// The first step's proof: whom, for which client, until when (the enrolment token of
+/// `policy.rs` carries the same).
 #[derive(Serialize, Deserialize)]
-struct MfaTokenBody {
+pub(super) struct MfaTokenBody {
     /// The user.
-    u: String,
+    pub u: String,
     /// The client.
-    c: String,
+    pub c: String,
     /// Expiry (Unix seconds).
-    e: i64,
+    pub e: i64,
     /// The first step's method (`password`, `magic_link`, ...).
     #[serde(default)]
-    m: Option<String>,
+    pub m: Option<String>,
+    /// The upstream provider of a federated first step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p: Option<String>,
+    /// A step-up: the SSO session whose user proves a second factor (issue 15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s: Option<String>,
+}
+
+impl MfaTokenBody {
+    pub(super) fn of(signed_in: &SignedIn, client_id: &ClientId, expires: i64) -> Self {
+        let first = signed_in
+            .methods
+            .first()
+            .copied()
+            .unwrap_or(AuthMethod::Password);
+        Self {
+            u: signed_in.user.id.as_str().to_owned(),
+            c: client_id.as_str().to_owned(),
+            e: expires,
+            m: Some(first.as_str().to_owned()),
+            p: signed_in.provider.as_ref().map(|p| p.as_str().to_owned()),
+            s: signed_in.session.as_ref().map(|s| s.as_str().to_owned()),
+        }
+    }
+
+    /// The first step's method (`None` in tokens older than the field: a password).
+    pub(super) fn first(&self) -> AuthMethod {
+        self.m
+            .as_deref()
+            .and_then(AuthMethod::parse)
+            .unwrap_or(AuthMethod::Password)
+    }
+
+    /// What the token says, checked: a first step's method, a provider and session that
+    /// parse.
+    pub(super) fn start(self) -> Result<EnrolmentStart, AuthnError> {
+        let first = match self.m.as_deref() {
+            None => AuthMethod::Password,
+            Some(m) => AuthMethod::parse(m)
+                .filter(|m| !m.is_second_factor())
+                .ok_or(AuthnError::InvalidMfaToken)?,
+        };
+        let provider = match self.p.as_deref() {
+            Some(p) => Some(ProviderId::parse(p).map_err(|_| AuthnError::InvalidMfaToken)?),
+            None => None,
+        };
+        let session = match self.s.as_deref() {
+            Some(s) => Some(SessionId::parse(s).ok_or(AuthnError::InvalidMfaToken)?),
+            None => None,
+        };
+        Ok(EnrolmentStart {
+            user_id: UserId::from_trusted(self.u),
+            client_id: ClientId::parse(&self.c).map_err(|_| AuthnError::InvalidMfaToken)?,
+            first,
+            provider,
+            session,
+            expires_at: self.e,
+        })
+    }
 }
 
 impl Authenticator {
@@ -62,17 +138,8 @@ impl Authenticator {
         origin: &RequestOrigin,
     ) -> Result<SecretString, AuthnError> {
         let expires = self.clock.now() + MFA_TOKEN_TTL;
-        let first = signed_in
-            .methods
-            .first()
-            .copied()
-            .unwrap_or(AuthMethod::Password);
-        let body = MfaTokenBody {
-            u: signed_in.user.id.as_str().to_owned(),
-            c: client_id.as_str().to_owned(),
-            e: expires,
-            m: Some(first.as_str().to_owned()),
-        };
+        let body = MfaTokenBody::of(signed_in, client_id, expires);
+        let first = body.first();
         let plain = serde_json::to_vec(&body).map_err(|e| AuthnError::Unexpected(e.into()))?;
         let token = self
             .seal
@@ -128,15 +195,11 @@ impl Authenticator {
         if body.c != client_id.as_str() || body.e <= now {
             return Err(AuthnError::InvalidMfaToken);
         }
-        let first = match body.m.as_deref() {
-            None => AuthMethod::Password,
-            Some(m) => AuthMethod::parse(m)
-                .filter(|m| !m.is_second_factor())
-                .ok_or(AuthnError::InvalidMfaToken)?,
-        };
+        let expires_at = body.e;
+        let start = body.start()?;
         let user = self
             .users
-            .find_by_id(&UserId::from_trusted(body.u))
+            .find_by_id(&start.user_id)
             .await?
             .ok_or(AuthnError::InvalidMfaToken)?;
         // Taken before the code is looked at, so that a used token never spends a code (a
@@ -152,13 +215,34 @@ impl Authenticator {
         {
             Ok(method) => method,
             Err(e) => {
-                if let Err(put) = self.one_time.put(MFA_TOKEN_ONE_TIME, &key, body.e).await {
+                if let Err(put) = self
+                    .one_time
+                    .put(MFA_TOKEN_ONE_TIME, &key, expires_at)
+                    .await
+                {
                     warn!(error = %put, "could not give an mfa_token back after a wrong code");
                 }
                 return Err(e);
             }
         };
-        // The account may have changed in the five minutes since the password step.
+        self.may_still_sign_in(&user, client_id, origin).await?;
+        Ok(SignedIn {
+            user,
+            methods: vec![start.first, method],
+            password: None,
+            provider: start.provider,
+            session: start.session,
+        })
+    }
+
+    /// The account may have changed in the minutes since the first step: refused if it may
+    /// no longer sign in.
+    pub(super) async fn may_still_sign_in(
+        &self,
+        user: &User,
+        client_id: &ClientId,
+        origin: &RequestOrigin,
+    ) -> Result<(), AuthnError> {
         let refused = if !user.is_active {
             Some(Refusal::Disabled)
         } else if user.must_change_password {
@@ -173,11 +257,7 @@ impl Authenticator {
                 .await;
             return Err(AuthnError::Refused(refusal));
         }
-        Ok(SignedIn {
-            user,
-            methods: vec![first, method],
-            password: None,
-        })
+        Ok(())
     }
 
     /// Checks a second factor of `user`: a TOTP code of one of their confirmed authenticators

@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use tracing::{error, info};
 
+use super::authn::Authenticator;
 use super::client_registry::ClientRegistry;
 use super::sessions::SessionService;
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{mint_lookup_secret, BrowserSeal};
-use crate::domain::{AuthorizationCode, Client, ClientId, SsoSession};
+use crate::domain::{Amr, AuthorizationCode, Client, ClientId, SsoSession};
 use crate::storage::{AuthorizationCodeStore, ConsentStore};
 pub use request::{
     AuthorizationRequest, AuthorizeError, AuthorizeParams, ErrorRedirect, Prompt, ResponseMode,
@@ -46,6 +47,18 @@ pub enum Next {
     Consent(PendingRequest),
     /// Back to the client.
     Respond(AuthorizationResponse),
+    /// The user is signed in, but the session does not meet the request (`acr_values`,
+    /// `max_age`, a policy): they prove what is missing (issue 15).
+    StepUp(Box<StepUp>),
+}
+
+/// A step-up: the session, and what its user proves on the next page.
+#[derive(Debug)]
+pub struct StepUp {
+    pub pending: PendingRequest,
+    pub session: SsoSession,
+    /// A second factor (theirs, or one they set up now); otherwise the password again.
+    pub second_factor: bool,
 }
 
 /// A request waiting on the user, as the pages need it.
@@ -78,6 +91,8 @@ pub struct AuthorizationResponse {
 
 pub struct AuthorizeService {
     clients: Arc<ClientRegistry>,
+    /// Who must use a second factor, and what a user can prove (step-up).
+    authn: Arc<Authenticator>,
     sessions: Arc<SessionService>,
     codes: Arc<dyn AuthorizationCodeStore>,
     consents: Arc<dyn ConsentStore>,
@@ -87,8 +102,10 @@ pub struct AuthorizeService {
 }
 
 impl AuthorizeService {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         clients: Arc<ClientRegistry>,
+        authn: Arc<Authenticator>,
         sessions: Arc<SessionService>,
         codes: Arc<dyn AuthorizationCodeStore>,
         consents: Arc<dyn ConsentStore>,
@@ -98,6 +115,7 @@ impl AuthorizeService {
     ) -> Self {
         Self {
             clients,
+            authn,
             sessions,
             codes,
             consents,
@@ -237,17 +255,12 @@ impl AuthorizeService {
         consented_now: bool,
     ) -> Result<Next, AuthorizeError> {
         let now = self.clock.now();
-        let fresh = session.filter(|s| {
-            s.is_live(now)
-                && !(request.prompt.login && s.auth_time < request.issued_at)
-                && !(request.prompt.create && s.auth_time < request.issued_at)
-                // A sign-in during this request meets any max_age, however long the user then
-                // takes on the consent page (else max_age=0 would ask again, and forever with
-                // prompt=consent).
-                && request
-                    .max_age
-                    .is_none_or(|m| now - s.auth_time <= m || s.auth_time >= request.issued_at)
-        });
+        // Signed in during this request: that meets prompt=login, prompt=create and any
+        // max_age, however long the user then takes on the consent page (else max_age=0
+        // would ask again, and forever with prompt=consent).
+        let signed_in_now = |s: &SsoSession| s.auth_time >= request.issued_at;
+        let wants_new = request.prompt.login || request.prompt.create;
+        let fresh = session.filter(|s| s.is_live(now) && (!wants_new || signed_in_now(s)));
         let Some(session) = fresh else {
             if request.prompt.none {
                 return Ok(Next::Respond(self.error_response(
@@ -258,6 +271,9 @@ impl AuthorizeService {
             }
             return Ok(Next::SignIn(self.pending(request, client)?));
         };
+        if let Some(next) = self.step_up(request, client, session, now).await? {
+            return Ok(next);
+        }
         if !client.oidc.first_party && !consented_now {
             let scope = request.scope();
             let covered = self
@@ -278,6 +294,86 @@ impl AuthorizeService {
             }
         }
         self.issue_code(request, client, session, now).await
+    }
+
+    /// Issue 15: a session too old for `max_age`, or with one factor where `acr_values`, the
+    /// client or a policy asks for two, is stepped up rather than replaced: the user proves
+    /// their second factor (or sets one up when one is required), or, with none, their
+    /// password again. `prompt=none` cannot show a page: `login_required` (too old) or
+    /// `interaction_required`. `None`: the session meets the request.
+    async fn step_up(
+        &self,
+        request: &AuthorizationRequest,
+        client: &Client,
+        session: &SsoSession,
+        now: UnixTime,
+    ) -> Result<Option<Next>, AuthorizeError> {
+        let stale = request
+            .max_age
+            .is_some_and(|m| now - session.auth_time > m && session.auth_time < request.issued_at);
+        let one_factor = !session.amr.contains(&Amr::Mfa);
+        let policy = one_factor
+            && self
+                .authn
+                .session_needs_mfa(&session.user_id, client.oidc.require_mfa)
+                .await
+                .map_err(unavailable)?;
+        let asked = one_factor && request.wants_mfa();
+        if !stale && !policy && !asked {
+            return Ok(None);
+        }
+        let has_factor = self
+            .authn
+            .has_second_factor(&session.user_id)
+            .await
+            .map_err(unavailable)?;
+        let can_enrol = self.authn.mfa_policy().required.allows_enrolment();
+        let second_factor = if has_factor || ((policy || asked) && can_enrol) {
+            true
+        } else if policy {
+            // Required, and no second factor can be set up (`mfa.required = "off"`).
+            return Ok(Some(Next::Respond(self.error_response(
+                request,
+                "access_denied",
+                "this application requires two-step sign-in, which cannot be set up on this server",
+            ))));
+        } else if stale {
+            false
+        } else {
+            // `acr_values` is a voluntary claim: the session's own `acr` answers it.
+            return Ok(None);
+        };
+        if request.prompt.none {
+            let (error, description) = if stale {
+                ("login_required", "the authentication is older than max_age")
+            } else {
+                (
+                    "interaction_required",
+                    "the requested authentication context needs the user's second factor",
+                )
+            };
+            return Ok(Some(Next::Respond(self.error_response(
+                request,
+                error,
+                description,
+            ))));
+        }
+        if !second_factor
+            && !self
+                .authn
+                .has_password(&session.user_id)
+                .await
+                .map_err(unavailable)?
+        {
+            // Nothing to prove again in this session (no password, no second factor): a
+            // whole new sign-in.
+            return Ok(Some(Next::SignIn(self.pending(request, client)?)));
+        }
+        Ok(Some(Next::StepUp(Box::new(StepUp {
+            pending: self.pending(request, client)?,
+            session: session.clone(),
+            second_factor,
+        }))))
     }
 
     fn pending(

@@ -60,6 +60,12 @@ pub enum MfaError {
     /// No such factor (or enrolment) of this user.
     #[error("no such factor")]
     NotFound,
+    /// `mfa.required = "off"`: no new second factor may be set up.
+    #[error("two-step sign-in is switched off on this server: no new second factor can be set up")]
+    EnrolmentDisabled,
+    /// The last second factor of a user a policy (the server's, or a role's) requires one of.
+    #[error("a policy requires a second factor of this account: add another one before removing the last")]
+    RequiredByPolicy,
     /// The passkey's answer did not verify, its ceremony expired or was used, or the
     /// credential is registered already.
     #[error("the passkey was not accepted")]
@@ -268,6 +274,9 @@ impl MfaService {
         proof: Reauthentication,
         origin: &RequestOrigin,
     ) -> Result<TotpEnrolment, MfaError> {
+        if !self.authn.mfa_policy().required.allows_enrolment() {
+            return Err(MfaError::EnrolmentDisabled);
+        }
         let user = self.user_of(p).await?;
         let name = MfaFactor::validate_name(name.unwrap_or("Authenticator app"))?;
         self.reauthenticate(p, &user, proof, origin).await?;
@@ -278,7 +287,7 @@ impl MfaService {
             .totp
             .seal(&id, &secret)
             .ok_or_else(|| MfaError::Unexpected(anyhow::anyhow!("sealing failed")))?;
-        let now = self.clock.now();
+        let created = self.clock.now();
         self.mfa
             .create(&MfaFactor {
                 id: id.clone(),
@@ -291,17 +300,11 @@ impl MfaService {
                 credential_id: None,
                 confirmed_at: None,
                 last_step: 0,
-                created_at: now,
+                created_at: created,
                 last_used_at: None,
             })
             .await?;
-        let account = user
-            .email
-            .as_ref()
-            .map_or_else(|| user.id.to_string(), |e| e.to_string());
-        let uri = totp::otpauth_uri(&self.settings.issuer_label, &account, &secret);
-        let qr_svg = totp::qr_svg(&uri)
-            .ok_or_else(|| MfaError::Unexpected(anyhow::anyhow!("no QR code")))?;
+        let enrolment = self.enrolment_view(&user, &id, &name, &secret, PENDING_TTL)?;
         self.record(
             events::MFA_ENROLMENT_STARTED,
             &user.id,
@@ -311,14 +314,60 @@ impl MfaService {
             FactorKind::Totp,
         )
         .await;
+        Ok(enrolment)
+    }
+
+    /// What the user scans or types in for an enrolment.
+    fn enrolment_view(
+        &self,
+        user: &User,
+        id: &FactorId,
+        name: &str,
+        secret: &TotpSecret,
+        expires_in: i64,
+    ) -> Result<TotpEnrolment, MfaError> {
+        let account = user
+            .email
+            .as_ref()
+            .map_or_else(|| user.id.to_string(), |e| e.to_string());
+        let uri = totp::otpauth_uri(&self.settings.issuer_label, &account, secret);
+        let qr_svg = totp::qr_svg(&uri)
+            .ok_or_else(|| MfaError::Unexpected(anyhow::anyhow!("no QR code")))?;
         Ok(TotpEnrolment {
-            id: id.into_string(),
-            name,
+            id: id.as_str().to_owned(),
+            name: name.to_owned(),
             secret: secret.base32(),
             otpauth_uri: uri,
             qr_svg,
-            expires_in: PENDING_TTL,
+            expires_in,
         })
+    }
+
+    /// An enrolment of the user still waiting for its code, shown again (a wrong code on the
+    /// sign-in's enrolment page).
+    pub async fn pending_totp(&self, user: &UserId, id: &str) -> Result<TotpEnrolment, MfaError> {
+        let user = self
+            .users
+            .find_by_id(user)
+            .await?
+            .filter(|u| u.is_active)
+            .ok_or(MfaError::AccountGone)?;
+        let id = FactorId::parse(id).map_err(|_| MfaError::NotFound)?;
+        let now = self.clock.now();
+        let factor = self
+            .mfa
+            .find(&user.id, &id)
+            .await?
+            .filter(|f| {
+                f.kind == FactorKind::Totp && !f.is_confirmed() && now - f.created_at <= PENDING_TTL
+            })
+            .ok_or(MfaError::NotFound)?;
+        let secret = self
+            .totp
+            .open(&factor)
+            .ok_or_else(|| MfaError::Unexpected(anyhow::anyhow!("the secret does not open")))?;
+        let left = PENDING_TTL - (now - factor.created_at);
+        self.enrolment_view(&user, &id, &factor.name, &secret, left)
     }
 
     /// Confirms an enrolment with a current code from the app: the factor is on. With the
@@ -408,6 +457,17 @@ impl MfaService {
             .find(&user.id, &id)
             .await?
             .ok_or(MfaError::NotFound)?;
+        if factor.is_confirmed() {
+            let others = self
+                .mfa
+                .list(&user.id)
+                .await?
+                .iter()
+                .any(|f| f.is_confirmed() && f.id != id);
+            if !others && self.authn.covered_by_policy(&user.id, false).await? {
+                return Err(MfaError::RequiredByPolicy);
+            }
+        }
         self.reauthenticate(p, &user, proof, origin).await?;
         if !self.mfa.delete(&user.id, &id).await? {
             return Err(MfaError::NotFound);

@@ -23,6 +23,9 @@ impl MfaService {
         proof: Option<Reauthentication>,
         origin: &RequestOrigin,
     ) -> Result<PasskeyRegistrationStart, MfaError> {
+        if !self.authn.mfa_policy().required.allows_enrolment() {
+            return Err(MfaError::EnrolmentDisabled);
+        }
         let user = self.user_of(p).await?;
         if let Some(proof) = proof {
             self.reauthenticate(p, &user, proof, origin).await?;
@@ -48,6 +51,9 @@ impl MfaService {
         proof: Reauthentication,
         origin: &RequestOrigin,
     ) -> Result<(FactorView, Option<RecoveryCodes>), MfaError> {
+        if !self.authn.mfa_policy().required.allows_enrolment() {
+            return Err(MfaError::EnrolmentDisabled);
+        }
         let user = self.user_of(p).await?;
         let name = MfaFactor::validate_name(name.unwrap_or(DEFAULT_PASSKEY_NAME))?;
         self.reauthenticate(p, &user, proof, origin).await?;

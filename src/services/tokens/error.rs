@@ -38,6 +38,10 @@ pub enum TokenError {
     /// `mfa_token` the MFA grant completes the sign-in with.
     #[error("a second factor is required")]
     MfaRequired(secrecy::SecretString),
+    /// A policy requires a second factor of the user, who has none (past the grace period):
+    /// `403 mfa_enrollment_required`; the user sets one up on the hosted pages.
+    #[error("a second factor must be set up first")]
+    MfaEnrollmentRequired,
     /// Something the grant needs cannot answer now: `503 temporarily_unavailable`.
     #[error("{0}")]
     Unavailable(String),
@@ -75,6 +79,9 @@ impl From<AuthnError> for TokenError {
                 "the one-time or recovery code is invalid or was used already".into(),
             ),
             AuthnError::SecondFactorRequired(token) => TokenError::MfaRequired(token),
+            AuthnError::EnrolmentNeeded { .. } | AuthnError::EnrolmentRequired => {
+                TokenError::MfaEnrollmentRequired
+            }
             AuthnError::InvalidPasskey => {
                 TokenError::InvalidGrant("the passkey was not accepted".into())
             }

@@ -19,10 +19,7 @@ impl TokenService {
             .redeem_magic_link(credential, &client.id, origin)
             .await?;
         // A user with a second factor completes the sign-in with the MFA grant.
-        if self.authn.has_second_factor(&signed_in.user.id).await? {
-            let mfa_token = self.authn.mfa_token(&signed_in, &client.id, origin).await?;
-            return Err(TokenError::MfaRequired(mfa_token));
-        }
+        self.second_step(client, &signed_in, origin).await?;
         self.issue_for_user(client, &signed_in, scope, audience)
             .await
     }

@@ -115,6 +115,9 @@ impl TokenService {
             .authn
             .sign_in_federated(user, &identity.provider, client.id.as_str(), origin)
             .await?;
+        // As after a password: `mfa_required` for a user with a second factor (unless
+        // `mfa.after_federation` is off and no policy covers them), then the MFA grant.
+        self.second_step(client, &signed_in, origin).await?;
         let mut issued = self
             .issue_for_user(client, &signed_in, scope, audience)
             .await?;

@@ -105,6 +105,17 @@ redis.call('ZADD', KEYS[2], new, ARGV[3])
 return 1
 ";
 
+/// KEYS[1]: the session. ARGV: now, the new amr (stored form, space-joined), the new
+/// auth_time. Returns 1 if the session is live (and now stepped up), else 0.
+const STEP_UP: &str = r"
+local v = redis.call('HMGET', KEYS[1], 'idle_expires_at', 'absolute_expires_at')
+local idle, abs = tonumber(v[1]), tonumber(v[2])
+local now = tonumber(ARGV[1])
+if idle == nil or abs == nil or idle <= now or abs <= now then return 0 end
+redis.call('HSET', KEYS[1], 'amr', ARGV[2], 'auth_time', ARGV[3])
+return 1
+";
+
 /// KEYS[1]: the session. ARGV: now, the client id. Returns 1 if the session is live (the client
 /// now among its clients), else 0.
 const ADD_CLIENT: &str = r"
@@ -192,6 +203,7 @@ pub struct RedisSessionStore {
     find: Script,
     touch: Script,
     add_client: Script,
+    step_up: Script,
     list: Script,
     end: Script,
     end_for_user: Script,
@@ -343,6 +355,7 @@ impl RedisSessionStore {
             find: script(FIND),
             touch: script(TOUCH),
             add_client: script(ADD_CLIENT),
+            step_up: script(STEP_UP),
             list: script(LIST),
             end: script(END),
             end_for_user: script(END_FOR_USER),
@@ -459,6 +472,26 @@ impl SessionStore for RedisSessionStore {
             .await
             .map_err(backend)?;
         Ok(touched == 1)
+    }
+
+    async fn step_up(
+        &self,
+        id: &SessionId,
+        amr: &[Amr],
+        auth_time: UnixTime,
+        now: UnixTime,
+    ) -> StorageResult<bool> {
+        let stored = amr.iter().map(|a| a.stored()).collect::<Vec<_>>().join(" ");
+        let done: i64 = self
+            .step_up
+            .key(self.session_key(id.as_str()))
+            .arg(now)
+            .arg(stored)
+            .arg(auth_time)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(backend)?;
+        Ok(done == 1)
     }
 
     async fn add_client(

@@ -16,7 +16,7 @@ macro_rules! client_columns {
         "id, name, kind, secret_hash, is_enabled, grant_types, scopes, redirect_uris, audiences, \
          default_audience, access_token_ttl, refresh_idle_ttl, refresh_absolute_ttl, created_at, updated_at, \
          post_logout_redirect_uris, allowed_origins, first_party, backchannel_logout_uri, id_token_alg, \
-         refresh_grace_secs, refresh_grace_uses"
+         refresh_grace_secs, refresh_grace_uses, require_mfa"
     };
 }
 
@@ -40,6 +40,7 @@ struct ClientRow {
     post_logout_redirect_uris: String,
     allowed_origins: String,
     first_party: bool,
+    require_mfa: bool,
     backchannel_logout_uri: Option<String>,
     id_token_alg: String,
     refresh_grace_secs: Option<i64>,
@@ -92,6 +93,7 @@ impl TryFrom<ClientRow> for Client {
                 )?,
                 allowed_origins: json_list(&r.allowed_origins, "client allowed_origins")?,
                 first_party: r.first_party,
+                require_mfa: r.require_mfa,
                 backchannel_logout_uri: r.backchannel_logout_uri,
                 id_token_alg: SigningAlg::parse(&r.id_token_alg).map_err(corrupt)?,
             },
@@ -114,7 +116,7 @@ macro_rules! impl_client_store {
                 sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
                 ))
                 .bind(c.id.as_str())
                 .bind(&c.name)
@@ -138,6 +140,7 @@ macro_rules! impl_client_store {
                 .bind(c.oidc.id_token_alg.as_str())
                 .bind(c.token_settings.refresh_grace_secs)
                 .bind(c.token_settings.refresh_grace_uses)
+                .bind(c.oidc.require_mfa)
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;
@@ -197,7 +200,7 @@ macro_rules! impl_client_store {
                      audiences = $6, default_audience = $7, access_token_ttl = $8, refresh_idle_ttl = $9, \
                      refresh_absolute_ttl = $10, post_logout_redirect_uris = $11, allowed_origins = $12, \
                      first_party = $13, backchannel_logout_uri = $14, id_token_alg = $15, updated_at = $16, \
-                     refresh_grace_secs = $17, refresh_grace_uses = $18 \
+                     refresh_grace_secs = $17, refresh_grace_uses = $18, require_mfa = $19 \
                      WHERE id = $1",
                 )
                 .bind(c.id.as_str())
@@ -218,6 +221,7 @@ macro_rules! impl_client_store {
                 .bind(c.updated_at)
                 .bind(c.token_settings.refresh_grace_secs)
                 .bind(c.token_settings.refresh_grace_uses)
+                .bind(c.oidc.require_mfa)
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;

@@ -296,6 +296,42 @@ macro_rules! impl_mfa_store {
                 Ok(left)
             }
 
+            async fn required_by_role(&self, user: &UserId) -> StorageResult<bool> {
+                let (n,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+                     WHERE ur.user_id = $1 AND r.require_mfa",
+                )
+                .bind(user.as_str())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(n > 0)
+            }
+
+            async fn enrolment_first_asked(
+                &self,
+                user: &UserId,
+                now: UnixTime,
+            ) -> StorageResult<UnixTime> {
+                sqlx::query(
+                    "INSERT INTO mfa_enrolment_asked (user_id, first_asked_at) VALUES ($1, $2) \
+                     ON CONFLICT (user_id) DO NOTHING",
+                )
+                .bind(user.as_str())
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                let (at,): (i64,) = sqlx::query_as(
+                    "SELECT first_asked_at FROM mfa_enrolment_asked WHERE user_id = $1",
+                )
+                .bind(user.as_str())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(at)
+            }
+
             async fn purge_pending(&self, before: UnixTime) -> StorageResult<u64> {
                 in_batches(|limit| async move {
                     sqlx::query(

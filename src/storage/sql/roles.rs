@@ -12,6 +12,7 @@ struct RoleRow {
     id: String,
     name: String,
     description: Option<String>,
+    require_mfa: bool,
     created_at: i64,
 }
 
@@ -24,6 +25,7 @@ fn to_role(row: RoleRow, permissions: Vec<String>) -> StorageResult<Role> {
             .iter()
             .map(|p| Permission::parse(p).map_err(corrupt))
             .collect::<StorageResult<_>>()?,
+        require_mfa: row.require_mfa,
         created_at: row.created_at,
     })
 }
@@ -34,10 +36,11 @@ macro_rules! impl_role_store {
         impl RoleStore for SqlStore<$db> {
             async fn create(&self, role: &Role) -> StorageResult<()> {
                 let mut tx = self.begin_write().await?;
-                sqlx::query("INSERT INTO roles (id, name, description, created_at) VALUES ($1, $2, $3, $4)")
+                sqlx::query("INSERT INTO roles (id, name, description, require_mfa, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(role.id.as_str())
                     .bind(role.name.as_str())
                     .bind(role.description.as_deref())
+                    .bind(role.require_mfa)
                     .bind(role.created_at)
                     .execute(&mut *tx)
                     .await
@@ -58,7 +61,7 @@ macro_rules! impl_role_store {
 
             async fn find_by_name(&self, name: &RoleName) -> StorageResult<Option<Role>> {
                 let row: Option<RoleRow> =
-                    sqlx::query_as("SELECT id, name, description, created_at FROM roles WHERE name = $1")
+                    sqlx::query_as("SELECT id, name, description, require_mfa, created_at FROM roles WHERE name = $1")
                         .bind(name.as_str())
                         .fetch_optional(&self.pool)
                         .await
@@ -76,7 +79,7 @@ macro_rules! impl_role_store {
 
             async fn list(&self) -> StorageResult<Vec<Role>> {
                 let rows: Vec<RoleRow> =
-                    sqlx::query_as("SELECT id, name, description, created_at FROM roles ORDER BY name")
+                    sqlx::query_as("SELECT id, name, description, require_mfa, created_at FROM roles ORDER BY name")
                         .fetch_all(&self.pool)
                         .await
                         .map_err(map_err)?;
@@ -125,6 +128,16 @@ macro_rules! impl_role_store {
                         .map_err(map_err)?;
                 }
                 tx.commit().await.map_err(map_err)
+            }
+
+            async fn set_require_mfa(&self, role_id: &RoleId, require_mfa: bool) -> StorageResult<bool> {
+                let r = sqlx::query("UPDATE roles SET require_mfa = $2 WHERE id = $1")
+                    .bind(role_id.as_str())
+                    .bind(require_mfa)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected() > 0)
             }
 
             async fn delete(&self, role_id: &RoleId) -> StorageResult<bool> {

@@ -8,7 +8,7 @@ use sqlx::{Postgres, Sqlite};
 
 use super::{amr_from_column, amr_to_column, corrupt, map_err, SqlStore};
 use crate::clock::UnixTime;
-use crate::domain::{ClientId, SessionId, SsoSession, UserId};
+use crate::domain::{Amr, ClientId, SessionId, SsoSession, UserId};
 use crate::storage::{FoundSession, SessionStore, StorageError, StorageResult};
 
 macro_rules! session_columns {
@@ -207,6 +207,27 @@ macro_rules! impl_session_store {
                 ))
                 .bind(id.as_str())
                 .bind(idle_expires_at)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn step_up(
+                &self,
+                id: &SessionId,
+                amr: &[Amr],
+                auth_time: UnixTime,
+                now: UnixTime,
+            ) -> StorageResult<bool> {
+                let r = sqlx::query(concat!(
+                    "UPDATE sso_sessions SET amr = $2, auth_time = $3 WHERE id = $1 AND ",
+                    live!("$4")
+                ))
+                .bind(id.as_str())
+                .bind(amr_to_column(amr))
+                .bind(auth_time)
                 .bind(now)
                 .execute(&self.pool)
                 .await

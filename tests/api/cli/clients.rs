@@ -574,3 +574,61 @@ pub(super) async fn cli_refuses_bad_redirect_uris_with_exit_code_2(backend: Back
         json!(["https://web.example.com/cb"])
     );
 }
+
+/// Issue 15: `--require-mfa` on roles and clients, shown in their JSON, and turned off again.
+pub(super) async fn cli_sets_mfa_policies_on_roles_and_clients(backend: Backend) {
+    let (db, master_key) = migrated(backend).await;
+    let cli = Cli {
+        db: &db,
+        master_key,
+    };
+    let role = cli.ok(
+        &["roles", "create", "admin", "--require-mfa", "--json"],
+        None,
+    );
+    assert_eq!(role["require_mfa"], true);
+    let plain = cli.ok(&["roles", "create", "staff", "--json"], None);
+    assert_eq!(plain["require_mfa"], false);
+    let shown = cli.ok(&["roles", "show", "admin", "--json"], None);
+    assert_eq!(shown["require_mfa"], true);
+    let off = cli.ok(
+        &["roles", "update", "admin", "--no-require-mfa", "--json"],
+        None,
+    );
+    assert_eq!(off["require_mfa"], false);
+    let on = cli.ok(
+        &["roles", "update", "staff", "--require-mfa", "--json"],
+        None,
+    );
+    assert_eq!(on["require_mfa"], true);
+    let listed = cli.ok(&["roles", "list", "--json"], None);
+    assert_eq!(listed[1]["name"], "staff");
+    assert_eq!(listed[1]["require_mfa"], true);
+    assert_ne!(cli.run(&["roles", "update", "staff"], None).code, 0);
+
+    let client = cli.ok(
+        &[
+            "clients",
+            "create",
+            "--name",
+            "payouts",
+            "--public",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            "http://127.0.0.1:5173/callback",
+            "--require-mfa",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(client["require_mfa"], true);
+    let id = str_of(&client, "client_id").to_owned();
+    let off = cli.ok(
+        &["clients", "update", &id, "--no-require-mfa", "--json"],
+        None,
+    );
+    assert_eq!(off["require_mfa"], false);
+    let shown = cli.ok(&["clients", "show", &id, "--json"], None);
+    assert_eq!(shown["require_mfa"], false);
+}

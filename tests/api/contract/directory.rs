@@ -396,6 +396,7 @@ pub(super) async fn client_store_update_replaces_the_settings(backend: Backend) 
         first_party: true,
         backchannel_logout_uri: None,
         id_token_alg: SigningAlg::EdDSA,
+        require_mfa: true,
     };
     changed.updated_at = 7;
     assert!(s.clients.update(&changed).await.unwrap());

@@ -625,3 +625,47 @@ pub(super) async fn mfa_store_forgets_a_deleted_users_factors_and_codes(backend:
     assert_eq!(ids(&s.mfa.list(&bob).await.unwrap()), vec![b1, again.id]);
     assert_eq!(s.mfa.recovery_codes_left(&bob).await.unwrap(), 10);
 }
+
+/// Issue 15: the first time a user was asked to enrol is recorded once (the grace period
+/// counts from it) and goes with the user; a user's roles require a second factor when one
+/// of them does, as roles change.
+pub(super) async fn mfa_store_keeps_the_first_enrolment_prompt_and_reads_role_policies(
+    backend: Backend,
+) {
+    let (s, _db, _) = stores(backend).await;
+    let (alice, bob) = (person(&s).await, person(&s).await);
+    assert_eq!(s.mfa.enrolment_first_asked(&alice, 100).await.unwrap(), 100);
+    assert_eq!(s.mfa.enrolment_first_asked(&alice, 500).await.unwrap(), 100);
+    assert_eq!(s.mfa.enrolment_first_asked(&bob, 700).await.unwrap(), 700);
+    assert!(s.users.delete(&alice).await.unwrap());
+    let again = person(&s).await;
+    assert_eq!(s.mfa.enrolment_first_asked(&again, 900).await.unwrap(), 900);
+
+    let role = |name: &str, require_mfa: bool| Role {
+        id: RoleId::generate(),
+        name: RoleName::parse(name).unwrap(),
+        description: None,
+        permissions: vec![],
+        require_mfa,
+        created_at: 1,
+    };
+    let (admin, staff) = (role("admin", true), role("staff", false));
+    s.roles.create(&admin).await.unwrap();
+    s.roles.create(&staff).await.unwrap();
+    assert!(!s.mfa.required_by_role(&bob).await.unwrap(), "no roles");
+    s.users.grant_role(&bob, &staff.id).await.unwrap();
+    assert!(!s.mfa.required_by_role(&bob).await.unwrap());
+    s.users.grant_role(&bob, &admin.id).await.unwrap();
+    assert!(s.mfa.required_by_role(&bob).await.unwrap());
+    assert!(s.roles.set_require_mfa(&admin.id, false).await.unwrap());
+    assert!(!s.mfa.required_by_role(&bob).await.unwrap());
+    assert!(s.roles.set_require_mfa(&staff.id, true).await.unwrap());
+    assert!(s.mfa.required_by_role(&bob).await.unwrap());
+    let found = s.roles.find_by_name(&staff.name).await.unwrap().unwrap();
+    assert!(found.require_mfa);
+    assert!(!s
+        .roles
+        .set_require_mfa(&RoleId::generate(), true)
+        .await
+        .unwrap());
+}

@@ -444,3 +444,40 @@ pub(super) async fn session_store_takes_expired_sessions_once(backend: Backend) 
         .is_empty());
     assert!(s.sessions.take_expired(9000, 10).await.unwrap().is_empty());
 }
+
+/// Issue 15: a step-up replaces a live session's `amr` and `auth_time` and nothing else; a
+/// session that is not live is left alone.
+pub(super) async fn session_store_steps_up_a_live_session(backend: Backend) {
+    let (s, _db) = session_stores(backend).await;
+    let alice = person(&s).await;
+    let mut one = session(&alice, 1000, 1600, 5000);
+    one.amr = vec![Amr::Pwd];
+    let one = created(&s, one).await;
+    let google = Amr::Idp(ProviderId::parse("google").unwrap());
+    let amr = vec![Amr::Pwd, Amr::Otp, Amr::Mfa, Amr::Fed, google];
+    assert!(s.sessions.step_up(&one.id, &amr, 1200, 1200).await.unwrap());
+    let found = s.sessions.get_live(&one.id, 1201).await.unwrap().unwrap();
+    assert_eq!(found.amr, amr);
+    assert_eq!(found.auth_time, 1200);
+    assert_eq!(found.created_at, one.created_at);
+    assert_eq!(found.secret_hash, one.secret_hash);
+    assert_eq!(found.idle_expires_at, one.idle_expires_at);
+    let by_cookie = s
+        .sessions
+        .find_live(&one.secret_hash, 1201)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_cookie.amr, amr);
+    // Not live (idle expiry passed), or unknown: nothing changes.
+    assert!(!s
+        .sessions
+        .step_up(&one.id, &[Amr::Pwd], 1700, 1700)
+        .await
+        .unwrap());
+    assert!(!s
+        .sessions
+        .step_up(&SessionId::generate(), &[Amr::Pwd], 1200, 1200)
+        .await
+        .unwrap());
+}

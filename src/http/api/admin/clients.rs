@@ -54,6 +54,8 @@ pub struct CreateClientRequest {
     allowed_origins: Vec<String>,
     #[serde(default)]
     first_party: bool,
+    #[serde(default)]
+    require_mfa: bool,
     backchannel_logout_uri: Option<String>,
     id_token_signed_response_alg: Option<String>,
 }
@@ -91,6 +93,8 @@ pub struct UpdateClientRequest {
     allowed_origins: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     first_party: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    require_mfa: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
     backchannel_logout_uri: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
@@ -114,6 +118,7 @@ impl From<UpdateClientRequest> for ClientUpdate {
             post_logout_redirect_uris: r.post_logout_redirect_uris,
             allowed_origins: r.allowed_origins,
             first_party: r.first_party,
+            require_mfa: r.require_mfa,
             backchannel_logout_uri: r.backchannel_logout_uri,
             id_token_alg: r.id_token_signed_response_alg,
         }
@@ -179,6 +184,7 @@ pub async fn post_client(
         post_logout_redirect_uris: r.post_logout_redirect_uris,
         allowed_origins: r.allowed_origins,
         first_party: r.first_party,
+        require_mfa: r.require_mfa,
         backchannel_logout_uri: r.backchannel_logout_uri,
         id_token_alg: r.id_token_signed_response_alg,
     };
