@@ -13,7 +13,9 @@ use super::extract::principal;
 use crate::http::body::read_json;
 use crate::http::origin::origin;
 use crate::http::AppState;
-use crate::services::{MfaCaller as Caller, Reauthentication, SecondFactor};
+use crate::services::{
+    FactorView, MfaCaller as Caller, Reauthentication, RecoveryCodes, SecondFactor,
+};
 
 fn no_store(mut b: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
     b.insert_header((header::CACHE_CONTROL, "no-store"));
@@ -132,11 +134,7 @@ pub async fn post_totp_confirm(
         .mfa
         .confirm_totp(Caller::Token(&p), &r.id, &r.code, &from)
         .await?;
-    let mut body = serde_json::json!({ "factor": factor });
-    if let Some(codes) = codes {
-        body["recovery_codes"] = serde_json::json!(codes.recovery_codes);
-    }
-    Ok(no_store(HttpResponse::Ok()).json(body))
+    Ok(no_store(HttpResponse::Ok()).json(added(factor, codes)))
 }
 
 /// `DELETE /api/v1/me/mfa/{id}` (bearer; optional JSON body with the proof): `204`.
@@ -178,14 +176,6 @@ pub async fn post_recovery_codes(
     Ok(no_store(HttpResponse::Ok()).json(codes))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct StartPasskey {
-    password: Option<SecretString>,
-    otp: Option<SecretString>,
-    recovery_code: Option<SecretString>,
-}
-
 /// `POST /api/v1/me/mfa/passkeys` (bearer): starts adding a passkey: the options for
 /// `navigator.credentials.create` and the `ceremony` to send back with its answer. The
 /// re-authentication is checked here and again at the confirmation.
@@ -195,14 +185,10 @@ pub async fn post_passkeys(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let p = principal(&req, &state).await?;
-    let r: StartPasskey = optional_json(&req, payload, &state).await?;
+    let proof = optional_json::<Proof>(&req, payload, &state)
+        .await?
+        .reauthentication()?;
     let from = origin(&req, &state.trusted_proxies);
-    let proof = Proof {
-        password: r.password,
-        otp: r.otp,
-        recovery_code: r.recovery_code,
-    }
-    .reauthentication()?;
     let started = state
         .mfa
         .start_passkey(Caller::Token(&p), Some(proof), &from)
@@ -254,9 +240,14 @@ pub async fn post_passkeys_confirm(
             &from,
         )
         .await?;
+    Ok(no_store(HttpResponse::Ok()).json(added(factor, codes)))
+}
+
+/// A factor turned on, with the recovery codes when they came with it (shown this once).
+fn added(factor: FactorView, codes: Option<RecoveryCodes>) -> serde_json::Value {
     let mut body = serde_json::json!({ "factor": factor });
     if let Some(codes) = codes {
         body["recovery_codes"] = serde_json::json!(codes.recovery_codes);
     }
-    Ok(no_store(HttpResponse::Ok()).json(body))
+    body
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::warn;
 
-use super::{AuthMethod, Authenticator, AuthnError, Refusal, SignedIn};
+use super::{AuthMethod, Authenticator, AuthnError, SignedIn};
 use crate::crypto::passkey::{user_handle, Assertion, PasskeyRp, StoredPasskey};
 use crate::crypto::sha256_hex;
 use crate::domain::{Email, FactorKind, MfaFactor, RequestOrigin, User, UserId};
@@ -263,16 +263,7 @@ impl Authenticator {
             return Err(AuthnError::InvalidPasskey);
         };
         self.accepted(attempt, account, origin).await;
-        let refused = if !user.is_active {
-            Some(Refusal::Disabled)
-        } else if user.must_change_password {
-            Some(Refusal::PasswordChangeRequired)
-        } else if self.settings.require_verified_email && !user.email_verified {
-            Some(Refusal::EmailNotVerified)
-        } else {
-            None
-        };
-        if let Some(refusal) = refused {
+        if let Some(refusal) = self.refusal_of(&user) {
             self.refused(&user.id, client_id, origin, refusal).await;
             return Err(AuthnError::Refused(refusal));
         }

@@ -7,9 +7,7 @@ use tracing::info;
 
 use super::super::audit::events;
 use super::outcome::unexpected;
-use super::{
-    ctx, AuthMethod, Authenticator, AuthnError, Confirmation, Refusal, SignedIn, VerifiedPassword,
-};
+use super::{ctx, AuthMethod, Authenticator, AuthnError, Confirmation, SignedIn, VerifiedPassword};
 use crate::crypto::Verification;
 use crate::domain::{ClientId, Email, LoginName, RequestOrigin, User};
 
@@ -64,16 +62,7 @@ impl Authenticator {
         };
         // The password was right: the pair's failures are forgiven whatever follows.
         self.accepted(attempt, account, origin).await;
-        let refused = if !user.is_active {
-            Some(Refusal::Disabled)
-        } else if user.must_change_password {
-            Some(Refusal::PasswordChangeRequired)
-        } else if self.settings.require_verified_email && !user.email_verified {
-            Some(Refusal::EmailNotVerified)
-        } else {
-            None
-        };
-        if let Some(refusal) = refused {
+        if let Some(refusal) = self.refusal_of(&user) {
             self.refused(&user.id, client_id, origin, refusal).await;
             return Err(AuthnError::Refused(refusal));
         }

@@ -10,7 +10,7 @@ use tracing::warn;
 
 use super::super::audit::{detail, events};
 use super::super::mail::{Mail, MailKind};
-use super::{ctx, AuthMethod, Authenticator, AuthnError, Refusal, SignedIn};
+use super::{ctx, AuthMethod, Authenticator, AuthnError, SignedIn};
 use crate::crypto::{recovery_code, sha256_hex, totp};
 use crate::domain::{
     ClientId, Email, FactorKind, ProviderId, RequestOrigin, SessionId, User, UserId,
@@ -243,16 +243,7 @@ impl Authenticator {
         client_id: &ClientId,
         origin: &RequestOrigin,
     ) -> Result<(), AuthnError> {
-        let refused = if !user.is_active {
-            Some(Refusal::Disabled)
-        } else if user.must_change_password {
-            Some(Refusal::PasswordChangeRequired)
-        } else if self.settings.require_verified_email && !user.email_verified {
-            Some(Refusal::EmailNotVerified)
-        } else {
-            None
-        };
-        if let Some(refusal) = refused {
+        if let Some(refusal) = self.refusal_of(user) {
             self.refused(&user.id, client_id.as_str(), origin, refusal)
                 .await;
             return Err(AuthnError::Refused(refusal));

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::super::audit::{detail, events};
 use super::super::throttle::{LoginGuard, Throttled};
 use super::{ctx, Authenticator, Refusal, SignedIn};
-use crate::domain::{RequestOrigin, UserId};
+use crate::domain::{RequestOrigin, User, UserId};
 
 impl Authenticator {
     /// Before credentials for `account` are checked: admits the attempt or refuses it (a
@@ -73,6 +73,20 @@ impl Authenticator {
         self.throttle
             .attempt_succeeded(attempt, account, origin.ip)
             .await;
+    }
+
+    /// Why an account whose credentials were right may not sign in now (disabled, a
+    /// password change required, an address to confirm first), if it may not.
+    pub(super) fn refusal_of(&self, user: &User) -> Option<Refusal> {
+        if !user.is_active {
+            Some(Refusal::Disabled)
+        } else if user.must_change_password {
+            Some(Refusal::PasswordChangeRequired)
+        } else if self.settings.require_verified_email && !user.email_verified {
+            Some(Refusal::EmailNotVerified)
+        } else {
+            None
+        }
     }
 
     /// A sign-in refused after its credentials were accepted: recorded with the reason.

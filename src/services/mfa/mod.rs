@@ -405,6 +405,22 @@ impl MfaService {
                 .await;
             return Err(MfaError::InvalidCode);
         };
+        self.turn_on(p, &user, &id, FactorKind::Totp, step, origin)
+            .await
+    }
+
+    /// Turns a pending factor on (`step`: a TOTP factor's first step used): with the user's
+    /// first factor (or no recovery code left), a new set of recovery codes in the same
+    /// transaction; recorded and mailed. The factor, and the codes to show once.
+    pub(super) async fn turn_on(
+        &self,
+        p: Caller<'_>,
+        user: &User,
+        id: &FactorId,
+        kind: FactorKind,
+        step: i64,
+        origin: &RequestOrigin,
+    ) -> Result<(FactorView, Option<RecoveryCodes>), MfaError> {
         let codes = if self.mfa.recovery_codes_left(&user.id).await? == 0 {
             Some(new_recovery_codes())
         } else {
@@ -413,24 +429,23 @@ impl MfaService {
         let hashes = codes.as_ref().map(|c| c.hashes());
         if !self
             .mfa
-            .confirm(&user.id, &id, step, hashes.as_deref(), now)
+            .confirm(&user.id, id, step, hashes.as_deref(), self.clock.now())
             .await?
         {
             return Err(MfaError::NotFound);
         }
-        self.record(
-            events::MFA_FACTOR_ADDED,
-            &user.id,
-            p,
-            origin,
-            &id,
-            FactorKind::Totp,
-        )
-        .await;
-        self.notify(&user, "An authenticator app was added.");
+        self.record(events::MFA_FACTOR_ADDED, &user.id, p, origin, id, kind)
+            .await;
+        self.notify(
+            user,
+            match kind {
+                FactorKind::Totp => "An authenticator app was added.",
+                FactorKind::Passkey => "A passkey was added.",
+            },
+        );
         let confirmed = self
             .mfa
-            .find(&user.id, &id)
+            .find(&user.id, id)
             .await?
             .ok_or(MfaError::NotFound)?;
         Ok((

@@ -3,10 +3,9 @@
 //! like every change of factors. The passkey is on at once (the ceremony proved it works);
 //! with the user's first factor come their recovery codes, shown once.
 
-use super::super::audit::events;
 use super::super::authn::CEREMONY_TTL;
 use super::views::{FactorView, PasskeyRegistrationStart, RecoveryCodes};
-use super::{new_recovery_codes, Caller, MfaError, MfaService, Reauthentication};
+use super::{Caller, MfaError, MfaService, Reauthentication};
 use crate::domain::{FactorId, FactorKind, MfaFactor, RequestOrigin};
 use crate::storage::StorageError;
 
@@ -87,39 +86,8 @@ impl MfaService {
             Err(StorageError::Conflict(_)) => return Err(MfaError::InvalidPasskey),
             Err(e) => return Err(e.into()),
         }
-        let codes = if self.mfa.recovery_codes_left(&user.id).await? == 0 {
-            Some(new_recovery_codes())
-        } else {
-            None
-        };
-        let hashes = codes.as_ref().map(|c| c.hashes());
-        if !self
-            .mfa
-            .confirm(&user.id, &id, 0, hashes.as_deref(), now)
-            .await?
-        {
-            return Err(MfaError::NotFound);
-        }
-        self.record(
-            events::MFA_FACTOR_ADDED,
-            &user.id,
-            p,
-            origin,
-            &id,
-            FactorKind::Passkey,
-        )
-        .await;
-        self.notify(&user, "A passkey was added.");
-        let confirmed = self
-            .mfa
-            .find(&user.id, &id)
-            .await?
-            .ok_or(MfaError::NotFound)?;
-        Ok((
-            FactorView::of(&confirmed),
-            codes.map(|c| RecoveryCodes {
-                recovery_codes: c.plain,
-            }),
-        ))
+        // Stored pending above, turned on here with the recovery codes in one transaction.
+        self.turn_on(p, &user, &id, FactorKind::Passkey, 0, origin)
+            .await
     }
 }
