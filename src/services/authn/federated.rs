@@ -44,6 +44,7 @@ impl Authenticator {
             user,
             methods: vec![AuthMethod::Federated],
             password: None,
+            claims: None,
         })
     }
 }

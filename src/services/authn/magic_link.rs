@@ -125,6 +125,7 @@ impl Authenticator {
             },
             methods: vec![method],
             password: None,
+            claims: None,
         })
     }
 

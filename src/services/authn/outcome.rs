@@ -1,7 +1,7 @@
 //! What the login pipeline answers: the signed-in user and how they proved it, or why not.
 
 use super::super::throttle::Throttled;
-use crate::domain::User;
+use crate::domain::{User, UserClaims};
 
 /// How a credential was proved (the audit trail's `method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +90,9 @@ pub struct SignedIn {
     /// For a password sign-in: the hash it matched (still to be the stored one when the
     /// login is recorded).
     pub password: Option<VerifiedPassword>,
+    /// The user's roles and permissions, when the sign-in read them with the user (one
+    /// query): tokens are then issued without reading them again.
+    pub claims: Option<UserClaims>,
 }
 
 /// Right credentials, but the account may not sign in now.

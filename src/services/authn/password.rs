@@ -85,6 +85,7 @@ impl Authenticator {
             user,
             methods: vec![AuthMethod::Password],
             password,
+            claims: None,
         })
     }
 

@@ -114,9 +114,11 @@ impl Authenticator {
                 .filter(|m| !m.is_second_factor())
                 .ok_or(AuthnError::InvalidMfaToken)?,
         };
-        let user = self
+        // The user with their roles and permissions in one read: the tokens that follow are
+        // issued from these claims, not from a second read.
+        let (user, claims) = self
             .users
-            .find_by_id(&UserId::from_trusted(body.u))
+            .find_with_claims(&UserId::from_trusted(body.u))
             .await?
             .ok_or(AuthnError::InvalidMfaToken)?;
         // Taken before the code is looked at, so that a used token never spends a code (a
@@ -157,6 +159,7 @@ impl Authenticator {
             user,
             methods: vec![first, method],
             password: None,
+            claims: Some(claims),
         })
     }
 
