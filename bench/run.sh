@@ -40,6 +40,35 @@
 #                            argon2 verification in the server); the RSS after it is reported
 #                            apart. The summary adds a table of completed round trips (token
 #                            200s) or sign-ins (303s) per second, and the failures, per scenario.
+#                            Not in the default list (they seed MFA_USERS users and mint a token
+#                            per user before each pass), the MFA grant (issue 15):
+#                            mfa: POST /oauth2/token grant_type=urn:latchkey:params:oauth:grant-type:mfa
+#                             with an mfa_token and the user's TOTP code (bench/wrk/mfa.lua). Each
+#                             token is single use and each (factor, 30 s step) code is accepted
+#                             once, so every request is a user of its own: MFA_USERS users with a
+#                             confirmed TOTP factor are seeded in SQL by bench/mfa_fixture.rs
+#                             (secrets sealed under the run's master key by the library's
+#                             TotpVault), and before each pass the same tool signs them in through
+#                             the server's password grant (403 mfa_required, one mfa_token each)
+#                             and writes each token with its user's codes for the coming steps.
+#                             The server runs this scenario with MFA_ENV (a cheap argon2id, so that
+#                             minting 10^5 tokens takes seconds; the seeded hash uses the same
+#                             parameters): the pass itself runs no argon2, and measures the MFA
+#                             grant alone (token opened and taken, throttle, TOTP check and step
+#                             taken, audit, tokens issued). A pass waits until the time step has
+#                             moved past every step a previous pass (or the seeding) could use.
+#                             The summary adds the 200/s and the failures (mfa-chain line).
+#                            password_mfa: the password grant of a user with a confirmed TOTP
+#                             factor (bench-mfa-000000@example.com, default argon2id), answered
+#                             403 mfa_required with an mfa_token: argon2-bound like password and
+#                             reported against the same ceiling (its 403s are the expected answer,
+#                             counted as non-2xx by wrk).
+#   MFA_USERS=80000          users seeded for mfa (and the most requests one pass can make)
+#   MFA_ENV="LATCHKEY_ARGON2_MEMORY_KIB=64 LATCHKEY_ARGON2_ITERATIONS=1 LATCHKEY_ARGON2_PARALLELISM=1"
+#                             server settings for the mfa scenario only (restarted with them, as
+#                             RESET_ENV); the seeded users' hash is made with the same parameters
+#   MFA_MINT_CONCURRENCY=32  concurrent password grants while minting mfa_tokens
+#   BENCH_MFA_FIXTURE_BIN=   the fixture tool (default target/release/examples/mfa_fixture)
 #   SESSIONS_BASE=100 SESSIONS_LARGE=100000
 #   REDIS_URL=redis://127.0.0.1:6379
 #   MINT_DURATION=4s          how long the revoke scenario mints tokens before each pass
@@ -109,6 +138,9 @@ SESSIONS_BASE=${SESSIONS_BASE:-100}
 SESSIONS_LARGE=${SESSIONS_LARGE:-100000}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 MINT_DURATION=${MINT_DURATION:-4s}
+MFA_USERS=${MFA_USERS:-80000}
+MFA_ENV=${MFA_ENV-"LATCHKEY_ARGON2_MEMORY_KIB=64 LATCHKEY_ARGON2_ITERATIONS=1 LATCHKEY_ARGON2_PARALLELISM=1"}
+MFA_MINT_CONCURRENCY=${MFA_MINT_CONCURRENCY:-32}
 PORT=${PORT:-18090}
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB_MAX_CONNECTIONS=${DB_MAX_CONNECTIONS:-}
@@ -132,6 +164,8 @@ SPA_REDIRECT_URI="http://127.0.0.1:9/cb"
 CODE_VERIFIER="bench-pkce-verifier-0123456789-abcdefghijklmnopqrstuvwxyz"
 BIN=${BENCH_BIN:-"$ROOT/target/release/latchkey"}
 ARGON2_BIN=${BENCH_ARGON2_BIN:-"$ROOT/target/release/examples/argon2_rate"}
+MFA_FIXTURE_BIN=${BENCH_MFA_FIXTURE_BIN:-"$ROOT/target/release/examples/mfa_fixture"}
+MFA_PASSWORD="correct-horse-battery-staple-2"
 CLK_TCK=$(getconf CLK_TCK)
 
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
@@ -276,6 +310,7 @@ parse_wrk() {
 scenario_env() { # scenario
   case "$1" in
     reset_request) echo "$RESET_ENV" ;;
+    mfa) echo "$MFA_ENV" ;;
   esac
 }
 
@@ -515,6 +550,85 @@ drop_redis_sessions() {
   redis-cli -u "$REDIS_URL" del "${LATCHKEY_REDIS_KEY_PREFIX}bench:seeded" >/dev/null 2>&1 || true
 }
 
+# --- the MFA grant's fixtures (issue 15) ---------------------------------------------------
+
+# Runs the SQL file on the backend's database.
+load_sql() { # dir file
+  case "${BACKEND%-redis}" in
+    sqlite) sqlite3 -bail -cmd '.timeout 30000' "$1/latchkey.db" <"$2" >/dev/null ;;
+    postgres) psql "${PG_ADMIN_URL%/*}/$PG_DB" -X -q -v ON_ERROR_STOP=1 -f "$2" >/dev/null ;;
+  esac
+}
+
+# The value of LATCHKEY_NAME in MFA_ENV, else the default given.
+mfa_env_value() { # NAME default
+  local kv v=$2
+  for kv in $MFA_ENV; do [ "${kv%%=*}" != "$1" ] || v=${kv#*=}; done
+  echo "$v"
+}
+
+# Seeds users with a confirmed TOTP factor (bench/mfa_fixture.rs, SQL in the store's format,
+# secrets sealed under the server's master key), with the bench user's role.
+#   users: MFA_USERS + 1 users mfa-NNNNNN@example.com, hashed with MFA_ENV's argon2id
+#          parameters (the mfa scenario's server); the last one is the sanity check's.
+#   password: one user bench-mfa-000000@example.com, default argon2id (password_mfa).
+seed_mfa() { # dir users|password
+  local dir=$1 what=$2 t0=$SECONDS prefix count args=()
+  if [ "$what" = users ]; then
+    prefix=mfa; count=$((MFA_USERS + 1))
+    args=(--memory-kib "$(mfa_env_value LATCHKEY_ARGON2_MEMORY_KIB 19456)"
+      --iterations "$(mfa_env_value LATCHKEY_ARGON2_ITERATIONS 2)"
+      --parallelism "$(mfa_env_value LATCHKEY_ARGON2_PARALLELISM 1)")
+  else
+    prefix=bench-mfa; count=1
+  fi
+  [ ! -s "$dir/$prefix-users.txt" ] || return 0
+  [ -x "$MFA_FIXTURE_BIN" ] || die "$MFA_FIXTURE_BIN is missing (cargo build --release --example mfa_fixture)"
+  "$MFA_FIXTURE_BIN" seed --backend "${BACKEND%-redis}" --count "$count" --prefix "$prefix" \
+    --password "$MFA_PASSWORD" --sql-out "$dir/$prefix-users.sql" --users-out "$dir/$prefix-users.tmp" \
+    "${args[@]}" 2>>"$dir/fixtures.err" || { cat "$dir/fixtures.err" >&2; die "mfa_fixture seed failed"; }
+  cat >>"$dir/$prefix-users.sql" <<SQL
+INSERT INTO user_roles (user_id, role_id, user_created_at)
+  SELECT u.id, r.id, u.created_at FROM users u, roles r
+  WHERE r.name = 'bench-reader' AND u.email LIKE '$prefix-%@example.com';
+SQL
+  [ "${BACKEND%-redis}" = sqlite ] || echo "ANALYZE users; ANALYZE mfa_factors; ANALYZE user_roles;" >>"$dir/$prefix-users.sql"
+  load_sql "$dir" "$dir/$prefix-users.sql" || die "loading $dir/$prefix-users.sql failed"
+  rm -f "$dir/$prefix-users.sql"
+  mv "$dir/$prefix-users.tmp" "$dir/$prefix-users.txt"
+  if [ "$what" = users ]; then
+    head -n "$MFA_USERS" "$dir/mfa-users.txt" >"$dir/mfa-pass-users.txt"
+    tail -n 1 "$dir/mfa-users.txt" >"$dir/mfa-sanity-user.txt"
+    # Confirmation takes the current step: no code of it or before is accepted.
+    MFA_LAST_STEP=$(($(date +%s) / 30))
+  fi
+  log "seeded $count users with a TOTP factor ($prefix-*) in $((SECONDS - t0)) s"
+}
+
+# One mfa_token per user of the users file, with the codes of the coming steps (not timed).
+mint_mfa() { # users_file out
+  local t0=$SECONDS
+  run_child "$MFA_FIXTURE_BIN" mint --base "$BASE" --client-id web --password "$MFA_PASSWORD" \
+    --users "$1" --concurrency "$MFA_MINT_CONCURRENCY" --out "$2" 2>"$2.log" ||
+    { cat "$2.log" >&2; die "minting mfa_tokens failed"; }
+  log "$(tail -n1 "$2.log") (wall $((SECONDS - t0)) s)"
+}
+
+# Until the time step is past every step a pass, the seeding or the sanity check used.
+wait_mfa_step() {
+  local waited=0
+  while [ $(($(date +%s) / 30)) -le "${MFA_LAST_STEP:-0}" ]; do sleep 0.5; waited=$((waited + 1)); done
+  [ "$waited" -eq 0 ] || log "waited $((waited / 2)) s for a fresh TOTP step"
+}
+
+# The code of the current step in a line of a mint file ("token c0 c1 ..."), step0 from its header.
+mfa_code_now() { # file line
+  local step0 k
+  step0=$(sed -n '1s/^# step0 \([0-9]*\) .*/\1/p' "$1")
+  k=$(($(date +%s) / 30 - step0))
+  printf '%s\n' "$2" | awk -v k="$k" '{ print $(k + 2) }'
+}
+
 outbox_count() { # dir -> .eml files written so far
   find "$1/outbox" -name '*.eml' 2>/dev/null | wc -l
 }
@@ -705,6 +819,24 @@ sanity_check() { # scenario dir
         header=$(printf '%s' "$header" | base64 -d 2>/dev/null || true)
         [ "$code" != 200 ] || [[ "$header" == *"\"alg\":\"$alg\""* ]] || code="ID token header $header, not $alg"
       fi ;;
+    password_mfa)
+      code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' -X POST "$BASE/oauth2/token" \
+        --data-urlencode grant_type=password --data-urlencode "username=bench-mfa-000000@example.com" \
+        --data-urlencode "password=$MFA_PASSWORD" --data-urlencode client_id=web)
+      if [ "$code" = 403 ] && grep -q '"error":"mfa_required"' "$dir/sanity-$s.json" &&
+        grep -q '"mfa_token":"' "$dir/sanity-$s.json"; then code=200; else code="$code (403 mfa_required expected)"; fi ;;
+    mfa)
+      # One round trip for the spare user (not one of the pass's): password grant (403), then
+      # the MFA grant.
+      local line otp
+      mint_mfa "$dir/mfa-sanity-user.txt" "$dir/sanity-$s.mint"
+      wait_mfa_step
+      line=$(sed -n 2p "$dir/sanity-$s.mint")
+      otp=$(mfa_code_now "$dir/sanity-$s.mint" "$line")
+      code=$(curl -s -o "$dir/sanity-$s.json" -w '%{http_code}' -X POST "$BASE/oauth2/token" \
+        --data-urlencode grant_type=urn:latchkey:params:oauth:grant-type:mfa --data-urlencode client_id=web \
+        --data-urlencode "mfa_token=${line%% *}" --data-urlencode "otp=$otp")
+      grep -q '"access_token":"' "$dir/sanity-$s.json" || code="$code (no access token)" ;;
     sign_in_page)
       code=$(curl -s -o "$dir/sanity-$s.html" -D "$dir/sanity-$s.headers" -w '%{http_code}' -X POST "$BASE/login" \
         -H "Cookie: $CSRF_COOKIE" --data-urlencode "csrf=$CSRF_TOKEN" \
@@ -736,10 +868,15 @@ urlencode() { # string -> its form encoding (every byte but the unreserved ones)
 }
 
 run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
-  local s=$1 dir=$2 pass=$3 raw script="" url="$BASE/oauth2/token"
+  local s=$1 dir=$2 pass=$3 raw script="" url="$BASE/oauth2/token" username=$USER_EMAIL password=$USER_PASSWORD
   raw="$dir/$s.pass$pass.txt"
   case "$s" in
     password) script="$BENCH/wrk/password.lua" ;;
+    password_mfa) script="$BENCH/wrk/password.lua"; username=bench-mfa-000000@example.com; password=$MFA_PASSWORD ;;
+    mfa)
+      script="$BENCH/wrk/mfa.lua"
+      mint_mfa "$dir/mfa-pass-users.txt" "$dir/$s.pass$pass.mfa"
+      ;;
     refresh)
       script="$BENCH/wrk/refresh.lua"
       seed_refresh_tokens "$dir/$s.pass$pass.tokens" "$SEED_TOKENS"
@@ -767,6 +904,7 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
     sign_in_page) script="$BENCH/wrk/sign_in_page.lua"; url="$BASE/login" ;;
   esac
   wait_quiet "$s pass $pass"
+  [ "$s" != mfa ] || wait_mfa_step
   local ob0="" au0="" auu0="" failed0="" ar0=""
   [ "$s" != refresh_retry ] || ar0=$(audit_count "$dir" refresh_token_retry)
   if [ "$s" = reset_request ]; then
@@ -778,7 +916,8 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
   # A top snapshot in the middle of the pass (second frame: CPU over one second).
   (sleep 4; top -b -n2 -d1 -w 200 | awk '/^top -/ { n++ } n == 2' | head -25 >"$dir/$s.pass$pass.top") &
   SAMPLER_PIDS+=($!)
-  LK_USERNAME="$USER_EMAIL" LK_PASSWORD="$USER_PASSWORD" LK_CLIENT_SECRET="$CLIENT_SECRET" \
+  LK_USERNAME="$username" LK_PASSWORD="$password" LK_CLIENT_SECRET="$CLIENT_SECRET" \
+    LK_MFA_FILE="$dir/$s.pass$pass.mfa" \
     LK_TOKENS_FILE="$dir/$s.pass$pass.tokens" LK_WRK_THREADS="$THREADS" \
     LK_CLIENT_ID="$(refresh_client "$s")" LK_RETRIES="$REFRESH_RETRIES" \
     LK_ACCESS_TOKEN="${ACCESS_TOKEN:-}" LK_BASIC="$(basic_for "$s")" LK_RESET_USERS="$RESET_USERS" \
@@ -788,6 +927,7 @@ run_pass() { # scenario dir pass -> appends a row to $dir/$scenario.passes
     run_child wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency \
     ${script:+-s "$script"} "$url" >"$raw" 2>&1 || { cat "$raw" >&2; die "wrk failed ($s)"; }
   srv1=$(proc_ticks "$SERVER_PID"); pg1=$(postgres_ticks); busy1=$(busy_ticks); t1=$(date +%s.%N)
+  [ "$s" != mfa ] || MFA_LAST_STEP=$(($(date +%s) / 30))
   wait "${SAMPLER_PIDS[@]}" 2>/dev/null || true
   SAMPLER_PIDS=()
   kill -0 "$SERVER_PID" 2>/dev/null || die "the server died during $s (see $dir/server.log)"
@@ -834,6 +974,8 @@ chain_stats() { # scenario raw
     authorize_code_*) sed -n 's/^authorize-chain: round trips [0-9]*, round trips\/s \([0-9.]*\), codes [0-9]*, authorize without code \([0-9]*\), token errors \([0-9]*\), other answers \([0-9]*\) .*/\1 \2 \3 \4/p' "$2" |
         awk '{ print $1, $2 + $3 + $4 }' ;;
     sign_in_page) sed -n 's/^sign-in-chain: sign-ins [0-9]*, sign-ins\/s \([0-9.]*\), failed \([0-9]*\) .*/\1 \2/p' "$2" ;;
+    mfa) sed -n 's/^mfa-chain: sent [0-9]*, 200 [0-9]*, 400 \([0-9]*\), 429 \([0-9]*\), other \([0-9]*\), exhausted \([0-9]*\), outside steps \([0-9]*\), lines left [0-9]*, 200\/s \([0-9.]*\)$/\6 \1 \2 \3 \4 \5/p' "$2" |
+        awk '{ print $1, $2 + $3 + $4, $5, $6 }' ;;
   esac
 }
 
@@ -870,6 +1012,8 @@ run_backend() { # backend
     case "$s" in
       authorize_code_rs256 | authorize_code_es256) seed_sessions "$dir" "$SESSIONS_BASE" ;;
       authorize_code_100k) seed_sessions "$dir" "$SESSIONS_LARGE" ;;
+      mfa) seed_mfa "$dir" users ;;
+      password_mfa) seed_mfa "$dir" password ;;
     esac
     sanity_check "$s" "$dir"
     case "$s" in authorize_code_* | sign_in_page) session_count "$dir" >"$dir/$s.sessions" ;; esac
@@ -912,7 +1056,7 @@ run_argon2() {
 
 if [ -z "${SKIP_BUILD:-}" ]; then
   log "building the release binary and the argon2 example"
-  (cd "$ROOT" && cargo build --release --quiet && cargo build --release --quiet --example argon2_rate)
+  (cd "$ROOT" && cargo build --release --quiet && cargo build --release --quiet --example argon2_rate --example mfa_fixture)
 fi
 [ -x "$BIN" ] || die "$BIN is missing"
 
@@ -932,6 +1076,7 @@ fi
   [ -z "$LOAD_ENV" ] || echo "load settings: $LOAD_ENV"
   [ -z "$SERVER_ENV" ] || echo "server settings: $SERVER_ENV"
   [[ " $SCENARIOS " != *" reset_request "* ]] || echo "reset_request: ${RESET_USERS} users, $((2 * RESET_USERS)) addresses; server settings: ${RESET_ENV:-none}"
+  [[ " $SCENARIOS " != *" mfa "* ]] || echo "mfa: $MFA_USERS users, tokens minted with $MFA_MINT_CONCURRENCY concurrent password grants; server settings for mfa: ${MFA_ENV:-none}; fixture tool $MFA_FIXTURE_BIN, sha256 $(sha256sum "$MFA_FIXTURE_BIN" 2>/dev/null | cut -c1-16)"
   ! browser_scenarios || echo "browser sign-in: sessions before authorize_code $SESSIONS_BASE, before authorize_code_100k $SESSIONS_LARGE; clients bench-spa-rs256, bench-spa-es256 (first-party, public)"
   echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/machine.txt"
@@ -987,8 +1132,9 @@ fi
       peak=$(awk 'BEGIN { m = 0 } $8 > m { m = $8 } END { printf "%.1f", m / 1024 }' "$dir/$s.passes")
       before=$(kb_to_mb "$(cat "$dir/$s.rss_before_kb")")
       name=$s
-      if [ "$s" = password ] && [ -n "$ARGON2_RATE" ]; then
-        name="password ($(awk -v r="$(echo "$row" | cut -d' ' -f2)" -v c="$ARGON2_RATE" \
+      if [ "$s" = password_mfa ]; then name="password_mfa (403 mfa_required)"; fi
+      if { [ "$s" = password ] || [ "$s" = password_mfa ]; } && [ -n "$ARGON2_RATE" ]; then
+        name="$s$([ "$s" = password ] || echo ", 403 mfa_required") ($(awk -v r="$(echo "$row" | cut -d' ' -f2)" -v c="$ARGON2_RATE" \
           'BEGIN { printf "%.0f", 100 * r / c }')% of argon2)"
       fi
       if [ "$s" = reset_request ] && [ -n "$RESET_ENV" ]; then name="reset_request ($RESET_ENV)"; fi
@@ -1030,6 +1176,21 @@ fi
           -v live="$(cat "$dir/$s.sessions" 2>/dev/null || echo '?')" \
           '{ printf "| %s | %s | %s | %s | %s | %.2f | %.2f | %s | %s |\n", n, live, $12, all, $2, $3, $4, fail, non }'
       done
+      echo
+    fi
+    if [ -s "$dir/mfa.passes" ]; then
+      echo "MFA grant (median pass by 200s per second; failures: answers other than 200, over all"
+      echo "passes; exhausted: requests sent after a wrk thread ran out of mfa_tokens, answered 400;"
+      echo "outside steps: requests whose step had no precomputed code):"
+      echo
+      echo "| scenario | 200/s (median) | 200/s (all passes) | req/s | p50 ms | p99 ms | failures | exhausted | outside steps |"
+      echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
+      row=$(median_row "$dir/mfa.passes" 12)
+      echo "$row" | awk -v all="$(awk '{ print $12 }' "$dir/mfa.passes" | paste -sd' ')" \
+        -v fail="$(awk '{ n += $13 } END { print n + 0 }' "$dir/mfa.passes")" \
+        -v ex="$(awk '{ n += $14 } END { print n + 0 }' "$dir/mfa.passes")" \
+        -v out="$(awk '{ n += $15 } END { print n + 0 }' "$dir/mfa.passes")" \
+        '{ printf "| mfa (TOTP) | %s | %s | %s | %.2f | %.2f | %s | %s | %s |\n", $12, all, $2, $3, $4, fail, ex, out }'
       echo
     fi
     if [ -s "$dir/reset_request.mail" ]; then

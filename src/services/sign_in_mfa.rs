@@ -113,6 +113,7 @@ impl SignInService {
             password: None,
             provider: start.provider.clone(),
             session: None,
+            claims: None,
         };
         let client_requires = self.client_requires_mfa(client_id).await?;
         Ok(matches!(
@@ -222,6 +223,7 @@ impl SignInService {
                 _ => None,
             }),
             session: Some(session.id.clone()),
+            claims: None,
             user,
         };
         if has_factor {

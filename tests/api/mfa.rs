@@ -181,6 +181,17 @@ async fn an_enrolled_user_completes_the_password_grant_with_a_code(backend: Back
     assert_eq!(status, 200, "{body}");
     let (_, claims) = jwt_parts(str_of(&body, "access_token"));
     assert_eq!(claims["sub"], json!(app_user_id(&app).await));
+    // The user's roles and permissions (read with the user in the MFA grant) are those a
+    // plain password grant puts in its token.
+    let (_, before) = jwt_parts(&access);
+    assert_eq!(claims["roles"], json!(["auditor", "manager"]), "{claims}");
+    assert_eq!(claims["roles"], before["roles"]);
+    assert_eq!(
+        claims["permissions"],
+        json!(["audit.read", "orders.approve", "orders.view"]),
+        "{claims}"
+    );
+    assert_eq!(claims["permissions"], before["permissions"]);
     // The refresh token works like any other.
     let (status, body) = app.refresh(str_of(&body, "refresh_token")).await;
     assert_eq!(status, 200, "{body}");

@@ -46,6 +46,7 @@ impl Authenticator {
             password: None,
             provider: Some(provider.clone()),
             session: None,
+            claims: None,
         })
     }
 }

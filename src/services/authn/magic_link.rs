@@ -127,6 +127,7 @@ impl Authenticator {
             password: None,
             provider: None,
             session: None,
+            claims: None,
         })
     }
 

@@ -1,7 +1,7 @@
 //! What the login pipeline answers: the signed-in user and how they proved it, or why not.
 
 use super::super::throttle::Throttled;
-use crate::domain::User;
+use crate::domain::{User, UserClaims};
 
 /// How a credential was proved (the audit trail's `method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +119,9 @@ pub struct SignedIn {
     pub provider: Option<crate::domain::ProviderId>,
     /// A step-up (issue 15): the SSO session this proof is added to, rather than a new one.
     pub session: Option<crate::domain::SessionId>,
+    /// The user's roles and permissions, when the sign-in read them with the user (one
+    /// query): tokens are then issued without reading them again.
+    pub claims: Option<UserClaims>,
 }
 
 /// Right credentials, but the account may not sign in now.

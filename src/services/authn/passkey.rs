@@ -273,6 +273,7 @@ impl Authenticator {
             password: None,
             provider: None,
             session: None,
+            claims: None,
         })
     }
 

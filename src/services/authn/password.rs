@@ -76,6 +76,7 @@ impl Authenticator {
             password,
             provider: None,
             session: None,
+            claims: None,
         })
     }
 

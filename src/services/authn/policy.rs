@@ -242,6 +242,7 @@ impl Authenticator {
             password: None,
             provider: start.provider.clone(),
             session: start.session.clone(),
+            claims: None,
         })
     }
 }

@@ -197,9 +197,11 @@ impl Authenticator {
         }
         let expires_at = body.e;
         let start = body.start()?;
-        let user = self
+        // The user with their roles and permissions in one read: the tokens that follow are
+        // issued from these claims, not from a second read.
+        let (user, claims) = self
             .users
-            .find_by_id(&start.user_id)
+            .find_with_claims(&start.user_id)
             .await?
             .ok_or(AuthnError::InvalidMfaToken)?;
         // Taken before the code is looked at, so that a used token never spends a code (a
@@ -232,6 +234,7 @@ impl Authenticator {
             password: None,
             provider: start.provider,
             session: start.session,
+            claims: Some(claims),
         })
     }
 

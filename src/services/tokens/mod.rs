@@ -298,7 +298,15 @@ impl TokenService {
                 "the password was changed meanwhile; sign in again".into(),
             ));
         }
-        let claims = self.users.claims(&user.id).await?.unwrap_or_default();
+        // Read with the user when the sign-in did (the MFA grant), else here.
+        let read;
+        let claims = match &signed_in.claims {
+            Some(claims) => claims,
+            None => {
+                read = self.users.claims(&user.id).await?.unwrap_or_default();
+                &read
+            }
+        };
         let (refresh_token, sid) = if client.allows_grant(GrantType::RefreshToken) {
             let (value, family_id) = self
                 .start_family(client, &user.id, &scope, &audience, now)
@@ -311,7 +319,7 @@ impl TokenService {
             client,
             Subject {
                 sub: user.id.as_str(),
-                user: Some(&claims),
+                user: Some(claims),
                 sid: sid.as_ref().map(FamilyId::as_str),
             },
             &scope,

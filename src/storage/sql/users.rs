@@ -318,7 +318,10 @@ macro_rules! impl_user_store {
                 id: &UserId,
             ) -> StorageResult<Option<(User, UserClaims)>> {
                 // The roles and permissions joined in a derived table, so that the user's
-                // columns keep their plain names; a user without roles has one row.
+                // columns keep their plain names; a user without roles has one row. The
+                // derived table is limited to the user itself: SQLite materializes it before
+                // the join, which without the filter reads every user's roles (9 ms per
+                // call at 20,000 users with a role, BENCHMARKS.md "MFA grant").
                 let rows: Vec<UserClaimsRow> = sqlx::query_as(concat!(
                     "SELECT ",
                     user_columns!(),
@@ -326,7 +329,8 @@ macro_rules! impl_user_store {
                      LEFT JOIN (SELECT ur.user_id, r.name AS role_name, rp.permission \
                        FROM user_roles ur \
                        LEFT JOIN roles r ON r.id = ur.role_id \
-                       LEFT JOIN role_permissions rp ON rp.role_id = r.id) c \
+                       LEFT JOIN role_permissions rp ON rp.role_id = r.id \
+                       WHERE ur.user_id = $1) c \
                        ON c.user_id = users.id \
                      WHERE users.id = $1"
                 ))
