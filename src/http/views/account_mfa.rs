@@ -178,18 +178,14 @@ pub async fn post_confirm_totp(
         .confirm_totp(caller(&session), &id, &code, &from)
         .await
     {
-        Ok((_, Some(codes))) => codes_page(
-            &req,
-            &state,
-            "Two-step sign-in is on.",
-            codes.recovery_codes,
-        ),
-        Ok((_, None)) => {
-            account_page(
+        Ok((_, codes)) => {
+            added_page(
                 &req,
                 &state,
                 &session,
-                Some(Notice::Done("The authenticator app was added.")),
+                codes,
+                "Two-step sign-in is on.",
+                "The authenticator app was added.",
             )
             .await
         }
@@ -296,21 +292,33 @@ pub async fn post_add_passkey(
         )
         .await
     {
-        Ok((_, Some(codes))) => codes_page(
-            &req,
-            &state,
-            "Your passkey was added: two-step sign-in is on.",
-            codes.recovery_codes,
-        ),
-        Ok((_, None)) => {
-            account_page(
+        Ok((_, codes)) => {
+            added_page(
                 &req,
                 &state,
                 &session,
-                Some(Notice::Done("The passkey was added.")),
+                codes,
+                "Your passkey was added: two-step sign-in is on.",
+                "The passkey was added.",
             )
             .await
         }
         Err(e) => account_page(&req, &state, &session, Some(failure(&e))).await,
+    }
+}
+
+/// After a factor was turned on: the recovery codes that came with it (the first factor),
+/// shown once, else the account page saying so.
+async fn added_page(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &SsoSession,
+    codes: Option<crate::services::RecoveryCodes>,
+    with_codes: &str,
+    done: &'static str,
+) -> HttpResponse {
+    match codes {
+        Some(codes) => codes_page(req, state, with_codes, codes.recovery_codes),
+        None => account_page(req, state, session, Some(Notice::Done(done))).await,
     }
 }

@@ -343,6 +343,29 @@ impl MfaService {
         })
     }
 
+    /// The user's TOTP enrolment `id` still waiting for its code (younger than
+    /// `PENDING_TTL`), with its secret unsealed.
+    async fn waiting_totp(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        now: i64,
+    ) -> Result<(MfaFactor, TotpSecret), MfaError> {
+        let factor = self
+            .mfa
+            .find(user, id)
+            .await?
+            .filter(|f| {
+                f.kind == FactorKind::Totp && !f.is_confirmed() && now - f.created_at <= PENDING_TTL
+            })
+            .ok_or(MfaError::NotFound)?;
+        let secret = self
+            .totp
+            .open(&factor)
+            .ok_or_else(|| MfaError::Unexpected(anyhow::anyhow!("the secret does not open")))?;
+        Ok((factor, secret))
+    }
+
     /// An enrolment of the user still waiting for its code, shown again (a wrong code on the
     /// sign-in's enrolment page).
     pub async fn pending_totp(&self, user: &UserId, id: &str) -> Result<TotpEnrolment, MfaError> {
@@ -354,18 +377,7 @@ impl MfaService {
             .ok_or(MfaError::AccountGone)?;
         let id = FactorId::parse(id).map_err(|_| MfaError::NotFound)?;
         let now = self.clock.now();
-        let factor = self
-            .mfa
-            .find(&user.id, &id)
-            .await?
-            .filter(|f| {
-                f.kind == FactorKind::Totp && !f.is_confirmed() && now - f.created_at <= PENDING_TTL
-            })
-            .ok_or(MfaError::NotFound)?;
-        let secret = self
-            .totp
-            .open(&factor)
-            .ok_or_else(|| MfaError::Unexpected(anyhow::anyhow!("the secret does not open")))?;
+        let (factor, secret) = self.waiting_totp(&user.id, &id, now).await?;
         let left = PENDING_TTL - (now - factor.created_at);
         self.enrolment_view(&user, &id, &factor.name, &secret, left)
     }
@@ -383,18 +395,7 @@ impl MfaService {
         let user = self.user_of(p).await?;
         let id = FactorId::parse(id).map_err(|_| MfaError::NotFound)?;
         let now = self.clock.now();
-        let factor = self
-            .mfa
-            .find(&user.id, &id)
-            .await?
-            .filter(|f| {
-                f.kind == FactorKind::Totp && !f.is_confirmed() && now - f.created_at <= PENDING_TTL
-            })
-            .ok_or(MfaError::NotFound)?;
-        let secret = self
-            .totp
-            .open(&factor)
-            .ok_or_else(|| MfaError::Unexpected(anyhow::anyhow!("the secret does not open")))?;
+        let (_, secret) = self.waiting_totp(&user.id, &id, now).await?;
         let Some(step) = totp::check(&secret, code.expose_secret(), now, 0) else {
             self.audit
                 .record(

@@ -10,10 +10,10 @@
 //! the store runs them (the user listing has its own test, `user_listing_plans.rs`).
 
 use latchkey::domain::AuditFilter;
-use latchkey::storage::sql::user_listing::{audit_page, Bind, ListingQuery};
-use sqlx::Row;
+use latchkey::storage::sql::user_listing::{audit_page, ListingQuery};
 
 use super::stores;
+use super::user_listing_plans::{postgres_plan, sqlite_plan};
 use crate::helpers::{Backend, Database};
 
 /// `(what, statement)`: each must be served by an index.
@@ -223,44 +223,6 @@ fn full_scan(sql: &str, plan: &[String], db: Database) -> Option<String> {
         .cloned()
 }
 
-async fn sqlite_plan(pool: &sqlx::SqlitePool, q: &ListingQuery) -> Vec<String> {
-    let sql = format!("EXPLAIN QUERY PLAN {}", q.sql);
-    let mut query = sqlx::query(&sql);
-    for b in &q.binds {
-        query = match b {
-            Bind::Bool(v) => query.bind(*v),
-            Bind::Int(v) => query.bind(*v),
-            Bind::Text(v) => query.bind(v.clone()),
-        };
-    }
-    query
-        .fetch_all(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{}: {e}", q.sql))
-        .iter()
-        .map(|r| r.get::<String, _>(3))
-        .collect()
-}
-
-async fn postgres_plan(conn: &mut sqlx::PgConnection, q: &ListingQuery) -> Vec<String> {
-    let sql = format!("EXPLAIN {}", q.sql);
-    let mut query = sqlx::query(&sql);
-    for b in &q.binds {
-        query = match b {
-            Bind::Bool(v) => query.bind(*v),
-            Bind::Int(v) => query.bind(*v),
-            Bind::Text(v) => query.bind(v.clone()),
-        };
-    }
-    query
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap_or_else(|e| panic!("{}: {e}", q.sql))
-        .iter()
-        .map(|r| r.get::<String, _>(0))
-        .collect()
-}
-
 pub(super) async fn hot_queries_and_purges_walk_an_index(backend: Backend) {
     let (_stores, db, _) = stores(backend).await;
     let mut all: Vec<(String, ListingQuery)> = HOT
@@ -282,18 +244,12 @@ pub(super) async fn hot_queries_and_purges_walk_an_index(backend: Backend) {
         }
         Database::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            let mut conn = pool.acquire().await.unwrap();
-            sqlx::query("SET enable_seqscan = off")
-                .execute(&mut *conn)
-                .await
-                .unwrap();
             for (name, q) in &all {
-                let plan = postgres_plan(&mut conn, q).await;
+                let plan = postgres_plan(&pool, q).await;
                 if let Some(bad) = full_scan(&q.sql, &plan, Database::Postgres) {
                     offences.push(format!("{name}: {bad}\n  {}\n  {plan:?}", q.sql));
                 }
             }
-            drop(conn);
             pool.close().await;
         }
     }

@@ -135,7 +135,7 @@ fn full_scan_or_sort(plan: &[String], db: Database, single: bool) -> Option<Stri
         .cloned()
 }
 
-async fn sqlite_plan(pool: &sqlx::SqlitePool, q: &ListingQuery) -> Vec<String> {
+pub(super) async fn sqlite_plan(pool: &sqlx::SqlitePool, q: &ListingQuery) -> Vec<String> {
     let sql = format!("EXPLAIN QUERY PLAN {}", q.sql);
     let mut query = sqlx::query(&sql);
     for b in &q.binds {
@@ -154,7 +154,7 @@ async fn sqlite_plan(pool: &sqlx::SqlitePool, q: &ListingQuery) -> Vec<String> {
         .collect()
 }
 
-async fn postgres_plan(pool: &sqlx::PgPool, q: &ListingQuery) -> Vec<String> {
+pub(super) async fn postgres_plan(pool: &sqlx::PgPool, q: &ListingQuery) -> Vec<String> {
     let mut conn = pool.acquire().await.unwrap();
     sqlx::query("SET enable_seqscan = off")
         .execute(&mut *conn)
